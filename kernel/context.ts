@@ -1,0 +1,87 @@
+import type { CloudState, InstallRecord } from './cloud.ts';
+import type { KumoEvent, ReadContext, RuleContext, ChildInfo, EciInfo, ScheduleInfo } from './ruleset.ts';
+import type { Tx } from './tx.ts';
+
+/** Structural changes a rule may stage; implemented by the host (see cloud-ops.ts). */
+export interface CloudOps {
+  now(): number;
+  newChild(tx: Tx, cloud: CloudState, name: string): Promise<ChildInfo>;
+  deleteChild(tx: Tx, cloud: CloudState, which: string): Promise<ChildInfo>;
+  newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }): EciInfo;
+  deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
+  install(tx: Tx, cloud: CloudState, rid: string, config: Record<string, unknown>): void;
+  uninstall(tx: Tx, cloud: CloudState, rid: string): void;
+  scheduleAt(tx: Tx, cloud: CloudState, at: number, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
+  scheduleRepeat(tx: Tx, cloud: CloudState, cron: string, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
+  cancelSchedule(tx: Tx, cloud: CloudState, id: string): void;
+  send(tx: Tx, cloud: CloudState, eci: string, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
+}
+
+function plain(attrs: Record<string, unknown> | undefined): Record<string, unknown> {
+  return attrs ?? {};
+}
+
+/** The read-only context of queries (and the read half of rule contexts). */
+export function buildReadContext(cloud: CloudState, install: InstallRecord, now: () => number, entity?: Tx): ReadContext {
+  const installs = entity ? () => entity.installs : () => cloud.installs;
+  const rid = install.rid;
+  return {
+    rid,
+    config: install.config,
+    cloud: { id: cloud.id, name: cloud.meta.name, parent: cloud.meta.parent },
+    now,
+    ent: entity
+      ? { get: (n) => entity.getEntity(rid, n), has: (n) => entity.getEntity(rid, n) !== undefined, names: () => entity.entityNames(rid) }
+      : { get: (n) => cloud.ent.get(rid)?.get(n), has: (n) => cloud.ent.get(rid)?.has(n) ?? false, names: () => [...(cloud.ent.get(rid)?.keys() ?? [])] },
+    children: () => [...cloud.children.values()].map((c) => ({ ...c })),
+    ecis: () => [...cloud.ecis.values()].map((e) => structuredClone(e)),
+    installed: () => installs().map((r) => ({ rid: r.rid, config: r.config })),
+    schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })),
+  };
+}
+
+export interface RuleContextInput {
+  tx: Tx;
+  cloud: CloudState;
+  ops: CloudOps;
+  install: InstallRecord;
+  rule: string;
+  event: KumoEvent;
+  attrs: Record<string, unknown>;
+  captures: Record<string, unknown>;
+  directive(d: { name: string; options: Record<string, unknown> }): void;
+  raise(event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
+  last(): void;
+}
+
+/** The sandbox one rule runs in: reads see the episode's staged writes; every write is staged. */
+export function buildRuleContext(i: RuleContextInput): RuleContext {
+  const { tx, cloud, ops, install } = i;
+  const rid = install.rid;
+  const read = buildReadContext(cloud, install, () => ops.now(), tx);
+  return {
+    ...read,
+    rule: i.rule,
+    event: i.event,
+    attrs: i.attrs,
+    captures: i.captures,
+    ent: {
+      ...read.ent,
+      set: (name, value) => tx.setEntity(rid, name, value),
+      delete: (name) => tx.setEntity(rid, name, undefined),
+    },
+    directive: (name, options) => i.directive({ name, options: options ?? {} }),
+    raise: (domain, type, attrs) => i.raise({ domain, type, attrs: plain(attrs) }),
+    last: i.last,
+    send: (eci, domain, type, attrs) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }),
+    scheduleAt: (at, domain, type, attrs) => ops.scheduleAt(tx, cloud, at, { domain, type, attrs: plain(attrs) }),
+    scheduleRepeat: (cron, domain, type, attrs) => ops.scheduleRepeat(tx, cloud, cron, { domain, type, attrs: plain(attrs) }),
+    cancelSchedule: (id) => ops.cancelSchedule(tx, cloud, id),
+    newChild: (name) => ops.newChild(tx, cloud, name),
+    deleteChild: (which) => ops.deleteChild(tx, cloud, which),
+    newEci: (opts) => ops.newEci(tx, cloud, opts),
+    deleteEci: (eci) => ops.deleteEci(tx, cloud, eci),
+    install: (r, config) => ops.install(tx, cloud, r, config ?? {}),
+    uninstall: (r) => ops.uninstall(tx, cloud, r),
+  };
+}

@@ -1,0 +1,146 @@
+import type { CloudState } from './cloud.ts';
+import { InvalidAttrsError, KumoError, LimitExceededError, inRule, messageOf } from './errors.ts';
+import type { KumoEvent, Rule, Ruleset } from './ruleset.ts';
+import { rulesFor } from './rule-index.ts';
+import { Tx } from './tx.ts';
+import { buildRuleContext, type CloudOps } from './context.ts';
+
+/** One directive returned to the sender, naming the rule that made it. */
+export interface Directive {
+  name: string;
+  options: Record<string, unknown>;
+  meta: { rid: string; rule: string; eid: string };
+}
+
+/** What the episode log keeps of one episode. */
+export interface EpisodeLogEntry {
+  seq: number;
+  eid: string;
+  domain: string;
+  type: string;
+  time: number;
+  /** `rid/rule` of every rule whose selector matched. */
+  selected: string[];
+  /** `rid/rule` of every rule whose action fired. */
+  fired: string[];
+  directives: Array<{ name: string; rid: string; rule: string }>;
+  raised: number;
+  /** Installed rulesets that are not registered on this host (skipped). */
+  missing?: string[];
+  error?: { code: string; message: string; rid?: string; rule?: string };
+  ms: number;
+}
+
+export interface EpisodeOutcome {
+  tx: Tx;
+  directives: Directive[];
+  log: Omit<EpisodeLogEntry, 'seq' | 'ms' | 'error'>;
+}
+
+export interface EpisodeEnv {
+  rulesets: ReadonlyMap<string, Ruleset>;
+  raiseDepth: number;
+  eventsPerEpisode: number;
+  ops: CloudOps;
+}
+
+interface Queued {
+  event: KumoEvent;
+  depth: number;
+}
+
+/**
+ * Run one event, and every event its rules raise, against a cloud. Returns the staged changes
+ * without writing anything; throws (with the rule named) if any rule fails, in which case the
+ * caller drops the Tx and nothing of the episode is written.
+ */
+export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: KumoEvent, tx = new Tx(cloud)): Promise<EpisodeOutcome> {
+  const directives: Directive[] = [];
+  const log: EpisodeOutcome['log'] = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
+  const queue: Queued[] = [{ event, depth: 0 }];
+  let processed = 0;
+
+  for (let q = queue.shift(); q; q = queue.shift()) {
+    if (++processed > env.eventsPerEpisode) {
+      throw new LimitExceededError('eventsPerEpisode', env.eventsPerEpisode, `an episode may process at most ${env.eventsPerEpisode} events (raised events included)`);
+    }
+    const current = q;
+    for (const install of tx.installs) {
+      const ruleset = env.rulesets.get(install.rid);
+      if (!ruleset) {
+        if (!log.missing?.includes(install.rid)) (log.missing ??= []).push(install.rid);
+        continue;
+      }
+      let stop = false;
+      for (const rule of rulesFor(ruleset, current.event.domain, current.event.type)) {
+        const selected = select(tx, ruleset.rid, rule, current.event);
+        if (!selected) continue;
+        const name = `${ruleset.rid}/${rule.name}`;
+        log.selected.push(name);
+        const attrs = validated(ruleset.rid, rule, current.event.attrs);
+        const ctx = buildRuleContext({
+          tx,
+          cloud,
+          ops: env.ops,
+          install,
+          rule: rule.name,
+          event: current.event,
+          attrs,
+          captures: selected,
+          directive: (d) => {
+            directives.push({ name: d.name, options: d.options, meta: { rid: ruleset.rid, rule: rule.name, eid: event.eid } });
+            log.directives.push({ name: d.name, rid: ruleset.rid, rule: rule.name });
+          },
+          raise: (raised) => {
+            if (current.depth + 1 > env.raiseDepth) {
+              throw new LimitExceededError('raiseDepth', env.raiseDepth, `raised events may nest at most ${env.raiseDepth} deep`);
+            }
+            log.raised++;
+            queue.push({ event: { ...raised, eid: event.eid, time: current.event.time }, depth: current.depth + 1 });
+          },
+          last: () => {
+            stop = true;
+          },
+        });
+        let fired: void | boolean;
+        try {
+          fired = await rule.run(ctx);
+        } catch (err) {
+          throw inRule(err, ruleset.rid, rule.name);
+        }
+        if (fired !== false) log.fired.push(name);
+        if (stop) break;
+      }
+    }
+  }
+  return { tx, directives, log };
+}
+
+/** Evaluate a rule's selector against its (staged) state; returns the captures when it fires. */
+function select(tx: Tx, rid: string, rule: Rule, event: KumoEvent): Record<string, unknown> | undefined {
+  const before = tx.getExprState(rid, rule.name);
+  let result;
+  try {
+    result = rule.select.match(before, event);
+  } catch (err) {
+    throw inRule(err, rid, rule.name);
+  }
+  if (result.state !== before) tx.setExprState(rid, rule.name, result.state);
+  return result.fired ? result.captures : undefined;
+}
+
+function validated(rid: string, rule: Rule, attrs: Record<string, unknown>): Record<string, unknown> {
+  if (!rule.validate) return attrs;
+  const v = rule.validate(attrs);
+  if (!v.ok) throw new InvalidAttrsError(rid, rule.name, v.issues);
+  return v.value;
+}
+
+/** The error entry of a failed episode's log. */
+export function logError(err: unknown): NonNullable<EpisodeLogEntry['error']> {
+  if (err instanceof KumoError) {
+    const { rid, rule } = err.details as { rid?: string; rule?: string };
+    return { code: err.code, message: err.message, ...(rid ? { rid } : {}), ...(rule ? { rule } : {}) };
+  }
+  return { code: 'RULE_FAILED', message: messageOf(err) };
+}

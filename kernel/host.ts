@@ -1,0 +1,503 @@
+import { CloudState, loadCloud } from './cloud.ts';
+import { createCloudOps, newCloudOps, SYSTEM_TAG, type OutboxEntry } from './cloud-ops.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { Committer } from './committer.ts';
+import { buildReadContext, type CloudOps } from './context.ts';
+import { nextCronTime } from './cron.ts';
+import { runEpisode, logError, type Directive, type EpisodeLogEntry } from './episode.ts';
+import {
+  InvalidArgsError,
+  KumoError,
+  NotSharedError,
+  PolicyDeniedError,
+  QueryFailedError,
+  ShuttingDownError,
+  UnknownCloudError,
+  UnknownEciError,
+  UnknownFunctionError,
+  UnknownRulesetError,
+} from './errors.ts';
+import { cryptoIds, newCloudId, newEci, newEid, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
+import { keys, parseDueKey, rangeOf } from './keys.ts';
+import { DEFAULT_LIMITS, type Limits } from './limits.ts';
+import { Mailbox } from './mailbox.ts';
+import { publish } from './observe.ts';
+import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed, queryAllowed } from './policy.ts';
+import type { EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
+import type { Store, WriteOp } from './store.ts';
+import { Tx } from './tx.ts';
+import { checkAttrs, checkEid, checkEventName, isPlainObject } from './validate.ts';
+
+export interface HostOptions {
+  store: Store;
+  clock?: Clock;
+  ids?: IdGenerator;
+  /** Rulesets this host can install (host code, trusted). */
+  rulesets?: Ruleset[];
+  /** Rids installed into every new cloud (must be among `rulesets`). */
+  builtins?: string[];
+  limits?: Partial<Limits>;
+  /** Partitions this host owns; new clouds go only there. Default: all. */
+  partitions?: number[];
+}
+
+export interface EventInput {
+  eci: string;
+  eid?: string;
+  domain: string;
+  type: string;
+  attrs?: unknown;
+}
+
+export interface EventResult {
+  eid: string;
+  directives: Directive[];
+}
+
+export interface QueryInput {
+  eci: string;
+  rid: string;
+  name: string;
+  args?: unknown;
+}
+
+interface Active {
+  state: CloudState;
+  mailbox: Mailbox;
+  evicted: boolean;
+  lastUsed: number;
+}
+
+interface ProcessOptions {
+  /** The ECI the event came through; its policy is checked inside the mailbox. */
+  eci?: string;
+  /** Apply each eid at most once (outbox deliveries). */
+  dedupe?: boolean;
+  /** Changes committed with the episode whether or not it succeeds (schedule bookkeeping). */
+  always?: (tx: Tx) => void;
+}
+
+const RID = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
+
+/**
+ * One kumo host: the clouds in one store, activated on demand, each behind its own mailbox.
+ * Channels (HTTP, WebSocket, CLI) call {@link Host.event} and {@link Host.query}; nothing else
+ * changes a cloud.
+ */
+export class Host {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly limits: Limits;
+  private readonly ids: IdGenerator;
+  private readonly registry = new Map<string, Ruleset>();
+  private readonly builtins: string[];
+  private readonly partitions: number[];
+  private readonly committer: Committer;
+  private readonly ops: CloudOps;
+  private readonly active = new Map<CloudId, Active>();
+  private readonly loading = new Map<CloudId, Promise<Active>>();
+  private readonly deleting = new Set<CloudId>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly redeliver = new Map<string, OutboxEntry>();
+  private outboxSeq = 0;
+  private dueRun: Promise<number> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closing = false;
+
+  private constructor(opts: HostOptions) {
+    this.store = opts.store;
+    this.clock = opts.clock ?? systemClock;
+    this.ids = opts.ids ?? cryptoIds;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.partitions = opts.partitions ?? Array.from({ length: PARTITIONS }, (_, i) => i);
+    if (this.partitions.length === 0) throw new RangeError('a host must own at least one partition');
+    for (const rs of opts.rulesets ?? []) this.register(rs);
+    this.builtins = opts.builtins ?? [];
+    for (const rid of this.builtins) if (!this.registry.has(rid)) throw new UnknownRulesetError(rid);
+    this.committer = new Committer(this.store);
+    this.ops = createCloudOps({
+      ids: this.ids,
+      now: () => this.clock.now(),
+      rulesets: this.registry,
+      builtins: this.builtins,
+      limits: this.limits,
+      partition: () => this.newPartition(),
+      outboxKey: () => keys.outbox(++this.outboxSeq),
+      deliver: (key, entry) => this.deliver(key, entry),
+    });
+  }
+
+  /** Open a host on a store: resumes undelivered outbox events. Reads nothing per stored cloud. */
+  static async open(opts: HostOptions): Promise<Host> {
+    const host = new Host(opts);
+    const pending = await host.store.entries(rangeOf(keys.outboxes()));
+    const last = pending[pending.length - 1];
+    host.outboxSeq = last ? Number(last[0].slice(keys.outboxes().length)) : 0;
+    for (const [key, entry] of pending) host.deliver(key, entry as OutboxEntry);
+    return host;
+  }
+
+  /** Make a ruleset installable on this host (replacing one with the same rid). */
+  register(ruleset: Ruleset): void {
+    if (!RID.test(ruleset.rid)) throw new KumoError('INVALID_RULESET', `invalid rid ${JSON.stringify(ruleset.rid)}: use letters, digits, "_", "." and "-"`);
+    this.registry.set(ruleset.rid, ruleset);
+  }
+
+  get rulesets(): ReadonlyMap<string, Ruleset> {
+    return this.registry;
+  }
+
+  /** The host's root cloud and its owner ECI, created on first call. */
+  async root(): Promise<{ cloudId: CloudId; eci: Eci; created: boolean }> {
+    const rec = (await this.store.get(keys.root())) as { cloudId: CloudId; eci: Eci } | undefined;
+    if (rec) return { ...rec, created: false };
+    const partition = this.newPartition();
+    const cloudId = newCloudId(this.ids, partition);
+    const eci: EciInfo = { id: newEci(this.ids, partition), tags: ['owner', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
+    await this.committer.commit([
+      ...newCloudOps({ id: cloudId, name: 'root', parent: null, created: this.clock.now() }, eci, this.builtins),
+      { type: 'put', key: keys.root(), value: { cloudId, eci: eci.id } },
+    ]);
+    return { cloudId, eci: eci.id, created: true };
+  }
+
+  /** Send an event to a cloud through one of its ECIs and wait for the episode's directives. */
+  async event(input: EventInput): Promise<EventResult> {
+    if (this.closing) throw new ShuttingDownError();
+    const event = this.toEvent(input);
+    const cloudId = await this.resolve(input.eci);
+    return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.process(a, event, { eci: input.eci })));
+  }
+
+  /** Call a shared function of a ruleset installed in the cloud behind an ECI. */
+  async query(input: QueryInput): Promise<unknown> {
+    if (this.closing) throw new ShuttingDownError();
+    const { rid, name } = input;
+    if (typeof rid !== 'string' || typeof name !== 'string' || rid === '' || name === '') throw new InvalidArgsError('a query needs a rid and a function name');
+    const args = input.args ?? {};
+    if (!isPlainObject(args)) throw new InvalidArgsError('query args must be an object');
+    const cloudId = await this.resolve(input.eci);
+    return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.runQuery(a.state, input.eci, rid, name, args)));
+  }
+
+  /** The cloud an ECI reaches (O(1): one index read). */
+  async resolve(eci: string): Promise<CloudId> {
+    if (typeof eci !== 'string' || eci.length === 0 || eci.length > 100) throw new UnknownEciError(String(eci));
+    const id = (await this.store.get(keys.eciIndex(eci))) as CloudId | undefined;
+    if (!id || this.deleting.has(id)) throw new UnknownEciError(eci);
+    return id;
+  }
+
+  /** The newest entries of a cloud's episode log, newest first. */
+  async episodeLog(cloudId: string, limit = this.limits.logEntries): Promise<EpisodeLogEntry[]> {
+    const rows = await this.store.entries({ ...rangeOf(keys.logs(cloudId)), reverse: true, limit });
+    return rows.map(([, v]) => v as EpisodeLogEntry);
+  }
+
+  /** Numbers for metrics. */
+  stats(): { activeClouds: number; mailboxDepth: number } {
+    let depth = 0;
+    for (const a of this.active.values()) depth += a.mailbox.depth;
+    return { activeClouds: this.active.size, mailboxDepth: depth };
+  }
+
+  /** Fire every schedule due at the clock's current time. Returns how many fired. */
+  runDue(): Promise<number> {
+    this.dueRun ??= this.fireDue().finally(() => {
+      this.dueRun = null;
+    });
+    return this.dueRun;
+  }
+
+  /** Evict clouds idle longer than `limits.idleMs`. Returns how many were evicted. */
+  evictIdle(): number {
+    const cutoff = this.clock.now() - this.limits.idleMs;
+    let n = 0;
+    for (const [id, a] of this.active) {
+      if (a.lastUsed <= cutoff && a.mailbox.idle) {
+        this.evict(id, a, 'idle');
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Start the host's timer: schedules, idle eviction and outbox retries, every `intervalMs`. */
+  start(intervalMs = 250): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      void this.runDue().catch(() => undefined);
+      this.evictIdle();
+      for (const [key, entry] of this.redeliver) {
+        this.redeliver.delete(key);
+        this.deliver(key, entry);
+      }
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stop taking work, let every mailbox drain, flush commits and close the store. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.dueRun?.catch(() => undefined);
+    while (this.inflight.size > 0 || [...this.active.values()].some((a) => !a.mailbox.idle)) {
+      await Promise.allSettled([...this.inflight, ...[...this.active.values()].map((a) => a.mailbox.post(async () => undefined))]);
+    }
+    await this.committer.drain();
+    await this.store.close();
+  }
+
+  // ---- internals ----
+
+  private newPartition(): number {
+    const b = this.ids.bytes(2);
+    return this.partitions[((b[0]! << 8) | b[1]!) % this.partitions.length]!;
+  }
+
+  private toEvent(input: EventInput): KumoEvent {
+    if (typeof input !== 'object' || input === null) throw new InvalidArgsError('an event must be an object');
+    checkEventName(input.domain, input.type);
+    const eid = input.eid ?? newEid(this.ids);
+    checkEid(eid);
+    const attrs = input.attrs ?? {};
+    checkAttrs(attrs, this.limits.attrsBytes);
+    return { eid, domain: input.domain, type: input.type, attrs, time: this.clock.now() };
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Activate `id` if needed and hand its Active to `post` (which must enqueue synchronously). */
+  private async withCloud<T>(id: CloudId, post: (a: Active) => Promise<T>): Promise<T> {
+    for (;;) {
+      if (this.deleting.has(id)) throw new UnknownCloudError(id);
+      const a = this.active.get(id) ?? (await this.activate(id));
+      if (a.evicted) continue;
+      a.lastUsed = this.clock.now();
+      this.active.delete(id);
+      this.active.set(id, a);
+      return this.track(post(a));
+    }
+  }
+
+  private activate(id: CloudId): Promise<Active> {
+    let p = this.loading.get(id);
+    if (!p) {
+      const start = performance.now();
+      p = loadCloud(this.store, id)
+        .then((state) => {
+          if (!state) throw new UnknownCloudError(id);
+          const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, lastUsed: this.clock.now() };
+          this.active.set(id, a);
+          publish('activate', { cloudId: id, ms: performance.now() - start });
+          this.evictOverLimit();
+          return a;
+        })
+        .finally(() => this.loading.delete(id));
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  private evictOverLimit(): void {
+    if (this.active.size <= this.limits.activeClouds) return;
+    for (const [id, a] of this.active) {
+      if (this.active.size <= this.limits.activeClouds) break;
+      if (a.mailbox.idle) this.evict(id, a, 'pressure');
+    }
+  }
+
+  private evict(id: CloudId, a: Active, reason: 'idle' | 'pressure' | 'deleted'): void {
+    a.evicted = true;
+    this.active.delete(id);
+    publish('evict', { cloudId: id, reason });
+  }
+
+  /** Run one event's episode in a cloud (inside its mailbox) and commit it. */
+  private async process(a: Active, event: KumoEvent, opts: ProcessOptions): Promise<EventResult> {
+    const cloud = a.state;
+    const start = performance.now();
+    if (opts.eci !== undefined) {
+      const eci = cloud.ecis.get(opts.eci as Eci);
+      if (!eci) throw new UnknownEciError(opts.eci);
+      if (!eventAllowed(eci.eventPolicy, event.domain, event.type)) throw new PolicyDeniedError(`event ${event.domain}:${event.type}`, opts.eci);
+    }
+    if (opts.dedupe && cloud.applied.has(event.eid)) return { eid: event.eid, directives: [] };
+    const env = { rulesets: this.registry, raiseDepth: this.limits.raiseDepth, eventsPerEpisode: this.limits.eventsPerEpisode, ops: this.ops };
+    let fired = 0;
+    try {
+      const tx = new Tx(cloud);
+      opts.always?.(tx);
+      const out = await runEpisode(env, cloud, event, tx);
+      fired = out.log.fired.length;
+      tx.seal();
+      if (opts.dedupe) this.stageApplied(tx, cloud, event.eid);
+      this.stageLog(tx, cloud, { ...out.log, ms: performance.now() - start });
+      await this.commit(tx);
+      publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start });
+      return { eid: event.eid, directives: out.directives };
+    } catch (err) {
+      const error = logError(err);
+      publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start, error: error.code });
+      const tx = new Tx(cloud);
+      opts.always?.(tx);
+      const entry = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
+      this.stageLog(tx, cloud, { ...entry, error, ms: performance.now() - start });
+      await this.commit(tx).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private stageLog(tx: Tx, cloud: CloudState, entry: Omit<EpisodeLogEntry, 'seq'>): void {
+    const seq = ++cloud.logSeq;
+    const ops: WriteOp[] = [{ type: 'put', key: keys.log(cloud.id, seq), value: { seq, ...entry } }];
+    if (seq > this.limits.logEntries) ops.push({ type: 'del', key: keys.log(cloud.id, seq - this.limits.logEntries) });
+    tx.stage(ops);
+  }
+
+  private stageApplied(tx: Tx, cloud: CloudState, eid: string): void {
+    const ops: WriteOp[] = [{ type: 'put', key: keys.applied(cloud.id, eid), value: this.clock.now() }];
+    const over = cloud.applied.size + 1 - this.limits.appliedWindow;
+    const oldest = over > 0 ? [...cloud.applied.keys()].slice(0, over) : [];
+    for (const old of oldest) ops.push({ type: 'del', key: keys.applied(cloud.id, old) });
+    tx.stage(ops, (c) => {
+      for (const old of oldest) c.applied.delete(old);
+      c.applied.set(eid, this.clock.now());
+    });
+  }
+
+  /** Commit a sealed Tx (expanding child deletions), then update memory and release effects. */
+  private async commit(tx: Tx): Promise<void> {
+    const doomed: CloudId[] = [];
+    try {
+      for (const id of tx.deletions) for (const op of await this.subtreeDeletes(id, doomed)) tx.ops.push(op);
+      await this.committer.commit(tx.ops);
+    } catch (err) {
+      for (const id of doomed) this.deleting.delete(id);
+      throw new KumoError('STORE_FAILED', `could not commit: ${(err as Error).message}`, {}, { cause: err });
+    }
+    for (const id of doomed) {
+      const a = this.active.get(id);
+      if (a) this.evict(id, a, 'deleted');
+      this.deleting.delete(id);
+    }
+    tx.applyCommitted();
+  }
+
+  /** Delete ops for every key of a cloud and its descendants, and the index entries pointing at them. */
+  private async subtreeDeletes(root: CloudId, doomed: CloudId[]): Promise<WriteOp[]> {
+    const ops: WriteOp[] = [];
+    const queue: CloudId[] = [root];
+    for (let id = queue.shift(); id; id = queue.shift()) {
+      this.deleting.add(id);
+      doomed.push(id);
+      const a = this.active.get(id);
+      if (a) await a.mailbox.post(async () => undefined).catch(() => undefined);
+      const prefix = keys.cloud(id);
+      for (const [key, value] of await this.store.entries(rangeOf(prefix))) {
+        ops.push({ type: 'del', key });
+        const rest = key.slice(prefix.length);
+        if (rest.startsWith('eci!')) ops.push({ type: 'del', key: keys.eciIndex(rest.slice(4)) });
+        else if (rest.startsWith('kid!')) queue.push(rest.slice(4) as CloudId);
+        else if (rest.startsWith('sch!')) ops.push({ type: 'del', key: keys.due((value as { next: number }).next, id, rest.slice(4)) });
+      }
+    }
+    return ops;
+  }
+
+  private async runQuery(cloud: CloudState, eci: string, rid: string, name: string, args: Record<string, unknown>): Promise<unknown> {
+    const start = performance.now();
+    const info = cloud.ecis.get(eci as Eci);
+    if (!info) throw new UnknownEciError(eci);
+    if (!queryAllowed(info.queryPolicy, rid, name)) throw new PolicyDeniedError(`query ${rid}/${name}`, eci);
+    const install = cloud.installs.find((r) => r.rid === rid);
+    const ruleset = install && this.registry.get(rid);
+    if (!install || !ruleset) throw new UnknownRulesetError(rid);
+    if (!Object.hasOwn(ruleset.functions, name)) throw new UnknownFunctionError(rid, name);
+    if (!ruleset.shares.includes(name)) throw new NotSharedError(rid, name);
+    const fn = ruleset.functions[name]!;
+    const ctx = buildReadContext(cloud, install, () => this.clock.now());
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new KumoError('QUERY_TIMEOUT', `function ${rid}/${name} ran longer than ${this.limits.queryMs} ms`, { rid, name })), this.limits.queryMs);
+      });
+      const result = await Promise.race([Promise.resolve().then(() => fn(ctx, args)), timeout]);
+      publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });
+      return result;
+    } catch (err) {
+      const e = err instanceof KumoError ? err : new QueryFailedError(rid, name, err);
+      publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start, error: e.code });
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Deliver an outbox entry; its key is deleted once the receiver has taken it (or refused it for good). */
+  private deliver(key: string, entry: OutboxEntry): void {
+    if (this.closing) return;
+    const { eci, event } = entry;
+    const attempt = this.resolve(eci).then((id) =>
+      this.withCloud(id, (a) => a.mailbox.post(() => this.process(a, { ...event, time: event.time }, { eci, dedupe: true }))),
+    );
+    void this.track(
+      attempt.then(
+        () => this.committer.commit([{ type: 'del', key }]),
+        (err) => {
+          if (err instanceof KumoError && (err.code === 'MAILBOX_FULL' || err.code === 'SHUTTING_DOWN' || err.code === 'STORE_FAILED')) {
+            this.redeliver.set(key, entry);
+            return undefined;
+          }
+          return this.committer.commit([{ type: 'del', key }]);
+        },
+      ),
+    ).catch(() => undefined);
+  }
+
+  private async fireDue(): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.store.keys({ ...keys.duesUntil(now), limit: 1000 });
+    const results = await Promise.allSettled(due.map((k) => this.fireOne(k, now)));
+    return results.filter((r) => r.status === 'fulfilled' && r.value).length;
+  }
+
+  private async fireOne(dueKey: string, now: number): Promise<boolean> {
+    const { at, cloudId, id } = parseDueKey(dueKey);
+    const cid = cloudId as CloudId;
+    try {
+      return await this.withCloud(cid, (a) =>
+        a.mailbox.post(async () => {
+          const rec = a.state.schedules.get(id);
+          if (!rec || rec.next !== at) {
+            await this.committer.commit([{ type: 'del', key: dueKey }]);
+            return false;
+          }
+          const always = (tx: Tx): void => {
+            const ops: WriteOp[] = [{ type: 'del', key: dueKey }];
+            if (rec.cron) {
+              const next = { ...rec, next: nextCronTime(rec.cron, Math.max(now, at)) };
+              ops.push({ type: 'put', key: keys.schedule(cid, id), value: next }, { type: 'put', key: keys.due(next.next, cid, id), value: null });
+              tx.stage(ops, (c) => c.schedules.set(id, next));
+            } else {
+              ops.push({ type: 'del', key: keys.schedule(cid, id) });
+              tx.stage(ops, (c) => c.schedules.delete(id));
+            }
+          };
+          publish('schedule', { cloudId: cid, id, at });
+          const event: KumoEvent = { eid: newEid(this.ids), domain: rec.domain, type: rec.type, attrs: rec.attrs, time: now };
+          await this.process(a, event, { always }).catch(() => undefined);
+          return true;
+        }),
+      );
+    } catch (err) {
+      if (err instanceof UnknownCloudError) await this.committer.commit([{ type: 'del', key: dueKey }]);
+      return false;
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/** Every bound a host enforces (DESIGN §3.7). Each breach is a clear error, never a hang. */
+export interface Limits {
+  /** Messages waiting per cloud before MAILBOX_FULL. */
+  mailbox: number;
+  /** How deep raised events may nest in one episode. */
+  raiseDepth: number;
+  /** Events (initial plus raised) one episode may process. */
+  eventsPerEpisode: number;
+  /** Encoded size of one event's attrs, in bytes. */
+  attrsBytes: number;
+  /** Schedules one cloud may hold. */
+  schedulesPerCloud: number;
+  /** Entries kept in each cloud's episode log. */
+  logEntries: number;
+  /** Active clouds held in memory before the least recently used idle ones are evicted. */
+  activeClouds: number;
+  /** An active cloud idle this long (ms) is evicted by the host's sweep. */
+  idleMs: number;
+  /** Longest a query may run (ms). */
+  queryMs: number;
+  /** Applied eids remembered per cloud for at-most-once delivery. */
+  appliedWindow: number;
+  /** Children, ECIs and installed rulesets per cloud. */
+  childrenPerCloud: number;
+  ecisPerCloud: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  mailbox: 1000,
+  raiseDepth: 16,
+  eventsPerEpisode: 256,
+  attrsBytes: 256 * 1024,
+  schedulesPerCloud: 1000,
+  logEntries: 100,
+  activeClouds: 10_000,
+  idleMs: 5 * 60_000,
+  queryMs: 5_000,
+  appliedWindow: 1000,
+  childrenPerCloud: 10_000,
+  ecisPerCloud: 1000,
+};

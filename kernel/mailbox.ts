@@ -1,0 +1,43 @@
+import { MailboxFullError } from './errors.ts';
+
+/**
+ * One cloud's mailbox: messages run one at a time, in arrival order, and the queue is bounded.
+ * A message that throws rejects only its own promise; the loop goes on with the next.
+ */
+export class Mailbox {
+  private readonly queue: Array<() => Promise<void>> = [];
+  private running = false;
+
+  constructor(
+    private readonly owner: string,
+    private readonly limit: number,
+  ) {}
+
+  /** Messages waiting or running. */
+  get depth(): number {
+    return this.queue.length + (this.running ? 1 : 0);
+  }
+
+  get idle(): boolean {
+    return !this.running && this.queue.length === 0;
+  }
+
+  /** Run `task` after everything already in the mailbox. Rejects with MAILBOX_FULL when full. */
+  post<T>(task: () => Promise<T>): Promise<T> {
+    if (this.queue.length >= this.limit) return Promise.reject(new MailboxFullError(this.owner, this.limit));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push(() => task().then(resolve, reject));
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.queue.length > 0) await this.queue.shift()!();
+    this.running = false;
+    this.onIdle?.();
+  }
+
+  /** Called each time the mailbox becomes idle (the host uses it to evict). */
+  onIdle?: () => void;
+}

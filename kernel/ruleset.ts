@@ -1,0 +1,136 @@
+import type { Eci } from './ids.ts';
+import type { EventPolicy, QueryPolicy } from './policy.ts';
+
+/**
+ * The ruleset contract between the kernel and the languages in `rulesets/`. It is deliberately
+ * small: the kernel indexes rules by the primitive events their selector names, persists each
+ * selector's state, and calls `run` with a narrow context that stages every effect.
+ */
+
+/** An event as a cloud sees it. */
+export interface KumoEvent {
+  eid: string;
+  domain: string;
+  type: string;
+  attrs: Record<string, unknown>;
+  /** Milliseconds since the epoch, from the host clock when the event arrived. */
+  time: number;
+}
+
+/** What a selector says about one event. */
+export interface SelectorResult {
+  fired: boolean;
+  /** Values captured by the expression (regex groups, `setting`, aggregators). */
+  captures: Record<string, unknown>;
+  /** The expression's new persisted state; `undefined` means "no state" (and is deleted). */
+  state: unknown;
+}
+
+/**
+ * A rule's event expression, compiled. `events` lists the primitive (domain, type) pairs it listens
+ * to (`*` is a wildcard); the kernel evaluates `match` only for events among them, in the rule's
+ * order, and writes the returned state with the episode.
+ */
+export interface Selector {
+  readonly events: ReadonlyArray<{ domain: string; type: string }>;
+  match(state: unknown, event: KumoEvent): SelectorResult;
+}
+
+/** The result of validating attrs or config against a schema. */
+export type Validation = { ok: true; value: Record<string, unknown> } | { ok: false; issues: string };
+
+export interface Rule {
+  name: string;
+  select: Selector;
+  /** Validate the event's attrs before the rule runs; failure fails the episode with INVALID_ATTRS. */
+  validate?: (attrs: Record<string, unknown>) => Validation;
+  /**
+   * Run the rule (prelude, guard, actions and postlude). Returns whether its action fired (`true`
+   * when it returns nothing). Every effect goes through `ctx` and is staged until commit.
+   */
+  run(ctx: RuleContext): void | boolean | Promise<void | boolean>;
+}
+
+/** A function a ruleset may share; reads state only. */
+export type SharedFunction = (ctx: QueryContext, args: Record<string, unknown>) => unknown;
+
+export interface Ruleset {
+  rid: string;
+  version: string;
+  meta: { name?: string; description?: string };
+  rules: Rule[];
+  /** All functions; only those named in `shares` can be queried. */
+  functions: Record<string, SharedFunction>;
+  shares: string[];
+  /** Validate the config given at install time. */
+  validateConfig?: (config: Record<string, unknown>) => Validation;
+}
+
+export interface EciInfo {
+  id: Eci;
+  tags: string[];
+  eventPolicy: EventPolicy;
+  queryPolicy: QueryPolicy;
+}
+
+export interface ChildInfo {
+  id: string;
+  name: string;
+  /** The parent's ECI on the child. */
+  eci: Eci;
+}
+
+export interface ScheduleInfo {
+  id: string;
+  domain: string;
+  type: string;
+  attrs: Record<string, unknown>;
+  /** Next time it fires (ms since epoch). */
+  next: number;
+  /** Cron expression for repeating schedules. */
+  cron?: string;
+}
+
+/** Read access shared by rules and queries. */
+export interface ReadContext {
+  readonly rid: string;
+  readonly config: Record<string, unknown>;
+  readonly cloud: { id: string; name: string; parent: string | null };
+  /** Host clock time. */
+  now(): number;
+  readonly ent: { get(name: string): unknown; has(name: string): boolean; names(): string[] };
+  children(): ChildInfo[];
+  ecis(): EciInfo[];
+  installed(): Array<{ rid: string; config: Record<string, unknown> }>;
+  schedules(): ScheduleInfo[];
+}
+
+export type QueryContext = ReadContext;
+
+/** The sandbox a rule runs in. Everything it changes is staged and committed atomically. */
+export interface RuleContext extends ReadContext {
+  readonly rule: string;
+  readonly event: KumoEvent;
+  /** Attrs after validation (the event's attrs when the rule has no schema). */
+  readonly attrs: Record<string, unknown>;
+  readonly captures: Record<string, unknown>;
+  readonly ent: ReadContext['ent'] & { set(name: string, value: unknown): void; delete(name: string): void };
+  directive(name: string, options?: Record<string, unknown>): void;
+  /** Raise an event into this same episode (after the current one, breadth-first). */
+  raise(domain: string, type: string, attrs?: Record<string, unknown>): void;
+  /** Stop the rest of this ruleset's rules for the current event. */
+  last(): void;
+  /** Send an event to another cloud's ECI; released only after this episode commits. */
+  send(eci: string, domain: string, type: string, attrs?: Record<string, unknown>): void;
+  /** Schedule an event to this cloud at a time (ms) or repeating by cron. Returns its id. */
+  scheduleAt(at: number, domain: string, type: string, attrs?: Record<string, unknown>): string;
+  scheduleRepeat(cron: string, domain: string, type: string, attrs?: Record<string, unknown>): string;
+  cancelSchedule(id: string): void;
+  newChild(name: string): Promise<ChildInfo>;
+  /** Delete a child (by id, name or the parent's ECI on it) and all its descendants. */
+  deleteChild(which: string): Promise<ChildInfo>;
+  newEci(opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }): EciInfo;
+  deleteEci(eci: string): void;
+  install(rid: string, config?: Record<string, unknown>): void;
+  uninstall(rid: string): void;
+}

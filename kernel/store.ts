@@ -1,0 +1,77 @@
+import { Level } from 'level';
+import { decode, encode } from './codec.ts';
+import type { Range } from './keys.ts';
+
+/** One write in a batch. */
+export type WriteOp = { type: 'put'; key: string; value: unknown } | { type: 'del'; key: string };
+
+/**
+ * The host's store: one ordered key-value database, values in msgpack. Keys are strings built only
+ * by `keys.ts`. Every episode's writes reach it as one atomic {@link Store.write}.
+ */
+export interface Store {
+  get(key: string): Promise<unknown>;
+  /** Entries of a key range in key order. */
+  entries(range: Range & { limit?: number; reverse?: boolean }): Promise<Array<[string, unknown]>>;
+  /** Keys of a key range in key order. */
+  keys(range: Range & { limit?: number; reverse?: boolean }): Promise<string[]>;
+  /** Apply all ops atomically. */
+  write(ops: WriteOp[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+type Bound = { gte: string; lt: string; limit: number; reverse?: boolean };
+
+/** The part of abstract-level this store uses (so `level` and `memory-level` both fit). */
+export interface OrderedDb {
+  get(key: string): Promise<Uint8Array | undefined>;
+  iterator(range: Bound): { all(): Promise<Array<[string, Uint8Array]>> };
+  keys(range: Bound): { all(): Promise<string[]> };
+  batch(ops: Array<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }>, opts: { sync: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A {@link Store} over any abstract-level database opened with utf8 keys and view values. */
+export class LevelStore implements Store {
+  constructor(
+    private readonly db: OrderedDb,
+    private readonly sync = false,
+  ) {}
+
+  async get(key: string): Promise<unknown> {
+    const v = await this.db.get(key);
+    return v === undefined ? undefined : decode(v);
+  }
+
+  async entries(range: Range & { limit?: number; reverse?: boolean }): Promise<Array<[string, unknown]>> {
+    const rows = await this.db.iterator({ ...range, limit: range.limit ?? -1 }).all();
+    return rows.map(([k, v]) => [k, decode(v)]);
+  }
+
+  async keys(range: Range & { limit?: number; reverse?: boolean }): Promise<string[]> {
+    return this.db.keys({ ...range, limit: range.limit ?? -1 }).all();
+  }
+
+  async write(ops: WriteOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    await this.db.batch(
+      ops.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: encode(op.value) } : op)),
+      { sync: this.sync },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+/**
+ * Open (creating if needed) the LevelDB store in `dir`. With `sync`, every batch is fsynced before
+ * it is acknowledged (survives power loss); without, a batch is in the write-ahead log before it is
+ * acknowledged (survives a crash of the process).
+ */
+export async function openLevelStore(dir: string, opts: { sync?: boolean } = {}): Promise<Store> {
+  const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+  await db.open();
+  return new LevelStore(db as unknown as OrderedDb, opts.sync ?? false);
+}

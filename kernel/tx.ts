@@ -1,0 +1,120 @@
+import type { CloudId } from './ids.ts';
+import type { CloudState, InstallRecord } from './cloud.ts';
+import { exprKey } from './cloud.ts';
+import { deepFreeze } from './freeze.ts';
+import { keys } from './keys.ts';
+import type { WriteOp } from './store.ts';
+
+const DELETED = Symbol('deleted');
+
+/**
+ * The staged changes of one episode. Nothing here touches the store or the cloud's memory until
+ * the host commits: `ops` go into one batch, then `apply` updates memory and `release` lets effects
+ * leave the cloud. Dropping a Tx is how a failed episode leaves no trace.
+ */
+export class Tx {
+  readonly ops: WriteOp[] = [];
+  private readonly memory: Array<(cloud: CloudState) => void> = [];
+  private readonly effects: Array<() => void> = [];
+  /** Children whose whole subtree the host deletes in this commit. */
+  readonly deletions: CloudId[] = [];
+  private readonly ent = new Map<string, Map<string, unknown>>();
+  private readonly expr = new Map<string, unknown>();
+  private stagedInstalls: InstallRecord[] | null = null;
+
+  constructor(private readonly cloud: CloudState) {}
+
+  /** Stage batch ops and the memory update that goes with them. */
+  stage(ops: WriteOp[], apply?: (cloud: CloudState) => void): void {
+    for (const op of ops) this.ops.push(op);
+    if (apply) this.memory.push(apply);
+  }
+
+  /** Run `fn` only after the commit succeeded. */
+  release(fn: () => void): void {
+    this.effects.push(fn);
+  }
+
+  /** Installed rulesets as this episode sees them: installs and uninstalls apply at once. */
+  get installs(): InstallRecord[] {
+    return this.stagedInstalls ?? this.cloud.installs;
+  }
+
+  set installs(list: InstallRecord[]) {
+    this.stagedInstalls = list;
+  }
+
+  getEntity(rid: string, name: string): unknown {
+    const staged = this.ent.get(rid);
+    if (staged?.has(name)) {
+      const v = staged.get(name);
+      return v === DELETED ? undefined : v;
+    }
+    return this.cloud.ent.get(rid)?.get(name);
+  }
+
+  entityNames(rid: string): string[] {
+    const names = new Set(this.cloud.ent.get(rid)?.keys());
+    for (const [name, v] of this.ent.get(rid) ?? []) {
+      if (v === DELETED) names.delete(name);
+      else names.add(name);
+    }
+    return [...names];
+  }
+
+  setEntity(rid: string, name: string, value: unknown): void {
+    let m = this.ent.get(rid);
+    if (!m) {
+      m = new Map();
+      this.ent.set(rid, m);
+    }
+    m.set(name, value === undefined ? DELETED : value);
+  }
+
+  /** Forget every staged entity write of a ruleset (it is being uninstalled). */
+  dropEntities(rid: string): void {
+    this.ent.delete(rid);
+  }
+
+  getExprState(rid: string, rule: string): unknown {
+    const k = exprKey(rid, rule);
+    return this.expr.has(k) ? this.expr.get(k) : this.cloud.exprState.get(k);
+  }
+
+  setExprState(rid: string, rule: string, state: unknown): void {
+    this.expr.set(exprKey(rid, rule), state);
+  }
+
+  /** Turn the staged entity and expression writes into batch ops; call once, before committing. */
+  seal(): void {
+    const id = this.cloud.id;
+    for (const [rid, m] of this.ent) {
+      for (const [name, v] of m) {
+        this.ops.push(v === DELETED ? { type: 'del', key: keys.entity(id, rid, name) } : { type: 'put', key: keys.entity(id, rid, name), value: v });
+      }
+    }
+    for (const [k, state] of this.expr) {
+      const sep = k.indexOf('!');
+      const key = keys.exprState(id, k.slice(0, sep), k.slice(sep + 1));
+      this.ops.push(state === undefined ? { type: 'del', key } : { type: 'put', key, value: state });
+    }
+  }
+
+  /** After the commit: update the cloud's memory, then release effects. */
+  applyCommitted(): void {
+    const cloud = this.cloud;
+    for (const [rid, m] of this.ent) {
+      const ents = cloud.entities(rid);
+      for (const [name, v] of m) {
+        if (v === DELETED) ents.delete(name);
+        else ents.set(name, deepFreeze(v));
+      }
+    }
+    for (const [k, state] of this.expr) {
+      if (state === undefined) cloud.exprState.delete(k);
+      else cloud.exprState.set(k, deepFreeze(state));
+    }
+    for (const apply of this.memory) apply(cloud);
+    for (const effect of this.effects) effect();
+  }
+}

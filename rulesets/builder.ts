@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import type { QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
+import { compile, type EventExpr } from './event-expr.ts';
+
+/**
+ * The TypeScript ruleset builder: host-trusted rulesets with zod schemas for attrs and typed
+ * entity state.
+ *
+ * @example
+ * export default ruleset<{ count: number }>('example.counter', { name: 'Counter' })
+ *   .rule('inc', {
+ *     select: 'counter:inc',
+ *     attrs: z.object({ by: z.coerce.number().int().default(1) }),
+ *     action(ctx) {
+ *       const count = (ctx.ent.get('count') ?? 0) + ctx.attrs.by;
+ *       ctx.ent.set('count', count);
+ *       ctx.directive('count', { count });
+ *     },
+ *   })
+ *   .share('count', (ctx) => ctx.ent.get('count') ?? 0)
+ *   .build();
+ */
+
+type State = Record<string, unknown>;
+
+/** Entity state, typed by the ruleset's state shape. */
+export interface TypedEntities<S extends State> {
+  get<K extends keyof S & string>(name: K): S[K] | undefined;
+  has(name: keyof S & string): boolean;
+  names(): Array<keyof S & string>;
+}
+
+export interface TypedRuleEntities<S extends State> extends TypedEntities<S> {
+  set<K extends keyof S & string>(name: K, value: S[K]): void;
+  delete(name: keyof S & string): void;
+}
+
+/** What a rule's functions receive. `item` is the current element of `foreach`. */
+export type RuleCtx<S extends State, A> = Omit<RuleContext, 'ent' | 'attrs'> & {
+  ent: TypedRuleEntities<S>;
+  attrs: A;
+  item: unknown;
+};
+
+export type QueryCtx<S extends State> = Omit<QueryContext, 'ent'> & { ent: TypedEntities<S> };
+
+type Step<S extends State, A> = (ctx: RuleCtx<S, A>) => unknown;
+
+export interface RuleSpec<S extends State, Schema extends z.ZodType | undefined> {
+  /** The event expression, or `"domain:type"` shorthand. */
+  select: EventExpr | string;
+  /** Schema for the event's attrs; an event that fails it fails the episode with INVALID_ATTRS. */
+  attrs?: Schema;
+  /** Run the action once per element (postlude included). */
+  foreach?: (ctx: RuleCtx<S, Attrs<Schema>>) => Iterable<unknown>;
+  /** Guard: when false, the action does not fire and `notfired` runs instead of `fired`. */
+  if?: (ctx: RuleCtx<S, Attrs<Schema>>) => boolean | Promise<boolean>;
+  action?: Step<S, Attrs<Schema>>;
+  fired?: Step<S, Attrs<Schema>>;
+  notfired?: Step<S, Attrs<Schema>>;
+  always?: Step<S, Attrs<Schema>>;
+}
+
+type Attrs<Schema> = Schema extends z.ZodType ? z.output<Schema> : Record<string, unknown>;
+
+export interface RulesetOptions {
+  version?: string;
+  name?: string;
+  description?: string;
+  /** Schema for the config given at install time. */
+  config?: z.ZodType<Record<string, unknown>>;
+}
+
+/** Turn a zod result into the kernel's Validation. */
+export function validation(schema: z.ZodType, value: unknown): Validation {
+  const r = schema.safeParse(value);
+  if (r.success) return { ok: true, value: r.data as Record<string, unknown> };
+  return { ok: false, issues: r.error.issues.map((i) => `${i.path.join('.') || '(attrs)'}: ${i.message}`).join('; ') };
+}
+
+export class RulesetBuilder<S extends State> {
+  private readonly rules: Rule[] = [];
+  private readonly functions: Ruleset['functions'] = {};
+  private readonly shares: string[] = [];
+
+  constructor(
+    private readonly rid: string,
+    private readonly options: RulesetOptions,
+  ) {}
+
+  /** Add a rule; rules run in the order they are added. */
+  rule<Schema extends z.ZodType | undefined = undefined>(name: string, spec: RuleSpec<S, Schema>): this {
+    if (this.rules.some((r) => r.name === name)) throw new TypeError(`${this.rid} already has a rule named ${name}`);
+    const schema = spec.attrs;
+    this.rules.push({
+      name,
+      select: compile(spec.select),
+      ...(schema ? { validate: (attrs: Record<string, unknown>) => validation(schema, attrs) } : {}),
+      run: (ctx) => runRule(spec as RuleSpec<S, undefined>, ctx),
+    });
+    return this;
+  }
+
+  /** Add a function queries may call. */
+  share(name: string, fn: (ctx: QueryCtx<S>, args: Record<string, unknown>) => unknown): this {
+    this.fn(name, fn);
+    this.shares.push(name);
+    return this;
+  }
+
+  /** Add a function that is not shared (queries get NOT_SHARED). */
+  fn(name: string, fn: (ctx: QueryCtx<S>, args: Record<string, unknown>) => unknown): this {
+    this.functions[name] = fn as Ruleset['functions'][string];
+    return this;
+  }
+
+  build(): Ruleset {
+    const config = this.options.config;
+    return {
+      rid: this.rid,
+      version: this.options.version ?? '0.0.0',
+      meta: { ...(this.options.name ? { name: this.options.name } : {}), ...(this.options.description ? { description: this.options.description } : {}) },
+      rules: [...this.rules],
+      functions: { ...this.functions },
+      shares: [...this.shares],
+      ...(config ? { validateConfig: (c: Record<string, unknown>) => validation(config, c) } : {}),
+    };
+  }
+}
+
+async function runRule<S extends State>(spec: RuleSpec<S, undefined>, base: RuleContext): Promise<boolean> {
+  const items = spec.foreach ? [...spec.foreach(base as unknown as RuleCtx<S, Record<string, unknown>>)] : [undefined];
+  let fired = false;
+  for (const item of items) {
+    const ctx = { ...base, item } as unknown as RuleCtx<S, Record<string, unknown>>;
+    if (spec.if ? await spec.if(ctx) : true) {
+      fired = true;
+      await spec.action?.(ctx);
+      await spec.fired?.(ctx);
+    } else {
+      await spec.notfired?.(ctx);
+    }
+    await spec.always?.(ctx);
+  }
+  return fired;
+}
+
+/** Start a TypeScript ruleset. `S` is the shape of its entity state. */
+export function ruleset<S extends State = State>(rid: string, options: RulesetOptions = {}): RulesetBuilder<S> {
+  return new RulesetBuilder<S>(rid, options);
+}

@@ -1,0 +1,10 @@
+/** The rulesets' public entry: the TypeScript builder, event expressions and built-in rulesets. */
+import type { Ruleset } from '../kernel/index.ts';
+import { wrangler, WRANGLER_RID } from './wrangler.ts';
+
+export { ruleset, RulesetBuilder, validation, type RuleSpec, type RuleCtx, type QueryCtx, type RulesetOptions } from './builder.ts';
+export { on, or, compile, matchPrimitive, type EventExpr, type PrimitiveExpr, type PrimitiveOptions, type Captures } from './event-expr.ts';
+export { wrangler, WRANGLER_RID };
+
+/** Rulesets every host registers and installs into every cloud. */
+export const builtinRulesets: readonly Ruleset[] = [wrangler];

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { ruleset } from './builder.ts';
+
+/**
+ * The built-in management ruleset, installed in every cloud, with the pico engine's wrangler rid,
+ * event names and shared functions so pico clients recognise it. Each request answers with a
+ * directive describing what was made or removed, and raises the matching `wrangler:*` event so other
+ * rulesets can react in the same episode (for example to `wrangler:ruleset_installed`).
+ *
+ * A cloud's children can be managed only through it (the parent): every operation here acts on the
+ * cloud that received the event.
+ */
+export const WRANGLER_RID = 'io.picolabs.wrangler';
+
+// Attrs from query strings and forms arrive as strings: accept JSON text where an object is expected.
+const jsonish = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  }, schema);
+
+const tags = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((t) => t.trim()).filter(Boolean) : v), z.array(z.string()).optional());
+
+export const wrangler = ruleset(WRANGLER_RID, {
+  version: '1.0.0',
+  name: 'wrangler',
+  description: 'Manage a cloud: children, channels (ECIs) and installed rulesets.',
+})
+  .rule('new_child_request', {
+    select: 'wrangler:new_child_request',
+    attrs: z.object({ name: z.string().min(1).max(100) }),
+    async action(ctx) {
+      const child = await ctx.newChild(ctx.attrs.name);
+      ctx.directive('wrangler:new_child_created', { name: child.name, eci: child.eci, id: child.id });
+      ctx.raise('wrangler', 'new_child_created', { name: child.name, eci: child.eci, id: child.id });
+    },
+  })
+  .rule('child_deletion_request', {
+    select: 'wrangler:child_deletion_request',
+    attrs: z.object({ eci: z.string().optional(), name: z.string().optional(), id: z.string().optional() }).refine((a) => a.eci ?? a.name ?? a.id, 'give the eci, name or id of the child'),
+    async action(ctx) {
+      const { eci, name, id } = ctx.attrs;
+      const child = await ctx.deleteChild((eci ?? id ?? name)!);
+      ctx.directive('wrangler:child_deleted', { name: child.name, eci: child.eci, id: child.id });
+      ctx.raise('wrangler', 'child_deleted', { name: child.name, eci: child.eci, id: child.id });
+    },
+  })
+  .rule('new_channel_request', {
+    select: 'wrangler:new_channel_request',
+    attrs: z.object({ tags, eventPolicy: jsonish(z.unknown()), queryPolicy: jsonish(z.unknown()) }),
+    action(ctx) {
+      const eci = ctx.newEci(ctx.attrs);
+      ctx.directive('wrangler:channel_created', { ...eci });
+      ctx.raise('wrangler', 'channel_created', { channel: eci });
+    },
+  })
+  .rule('channel_deletion_request', {
+    select: 'wrangler:channel_deletion_request',
+    attrs: z.object({ eci: z.string().min(1) }),
+    action(ctx) {
+      ctx.deleteEci(ctx.attrs.eci);
+      ctx.directive('wrangler:channel_deleted', { eci: ctx.attrs.eci });
+      ctx.raise('wrangler', 'channel_deleted', { eci: ctx.attrs.eci });
+    },
+  })
+  .rule('install_ruleset_request', {
+    select: 'wrangler:install_ruleset_request',
+    attrs: z.object({ rid: z.string().min(1), config: jsonish(z.record(z.string(), z.unknown())).optional() }),
+    action(ctx) {
+      const { rid, config = {} } = ctx.attrs;
+      ctx.install(rid, config);
+      ctx.directive('wrangler:ruleset_installed', { rid, config });
+      ctx.raise('wrangler', 'ruleset_installed', { rid, rids: [rid], config });
+    },
+  })
+  .rule('uninstall_ruleset_request', {
+    select: 'wrangler:uninstall_ruleset_request',
+    attrs: z.object({ rid: z.string().min(1) }),
+    action(ctx) {
+      ctx.uninstall(ctx.attrs.rid);
+      ctx.directive('wrangler:ruleset_uninstalled', { rid: ctx.attrs.rid });
+      ctx.raise('wrangler', 'ruleset_uninstalled', { rid: ctx.attrs.rid });
+    },
+  })
+  .rule('schedule_deletion_request', {
+    select: 'wrangler:schedule_deletion_request',
+    attrs: z.object({ id: z.string().min(1) }),
+    action(ctx) {
+      ctx.cancelSchedule(ctx.attrs.id);
+      ctx.directive('wrangler:schedule_deleted', { id: ctx.attrs.id });
+    },
+  })
+  .share('name', (ctx) => ctx.cloud.name)
+  .share('myself', (ctx) => ({ id: ctx.cloud.id, name: ctx.cloud.name, parent: ctx.cloud.parent }))
+  .share('children', (ctx) => ctx.children().map(({ name, eci, id }) => ({ name, eci, id })))
+  .share('channels', (ctx) => ctx.ecis().map(({ id, tags, eventPolicy, queryPolicy }) => ({ id, tags, eventPolicy, queryPolicy })))
+  .share('installedRids', (ctx) => ctx.installed().map((r) => r.rid))
+  .share('schedules', (ctx) => ctx.schedules())
+  .build();

@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryLevel } from 'memory-level';
+import { afterEach } from 'vitest';
+import { LevelStore, ManualClock, seededIds, type Host, type Limits, type OrderedDb, type Ruleset, type Store } from '../kernel/index.ts';
+import { openHost } from '../channels/compose.ts';
+
+const cleanups: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
+});
+
+/** Run `fn` after the current test. */
+export function onCleanup(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
+/** A fresh temp directory, removed after the test. */
+export async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kumo-test-'));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** An in-memory store (memory-level). */
+export async function memoryStore(): Promise<Store & { db: MemoryLevel<string, Uint8Array> }> {
+  const db = new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' });
+  await db.open();
+  return Object.assign(new LevelStore(db as unknown as OrderedDb), { db });
+}
+
+export interface TestHostOptions {
+  dir?: string;
+  store?: Store;
+  clock?: ManualClock;
+  rulesets?: Ruleset[];
+  limits?: Partial<Limits>;
+  seed?: number;
+}
+
+/** A host on real LevelDB in `dir` (or the given store), with a manual clock and seeded ids. */
+export async function testHost(opts: TestHostOptions = {}): Promise<{ host: Host; clock: ManualClock; root: { cloudId: string; eci: string } }> {
+  const clock = opts.clock ?? new ManualClock(Date.UTC(2026, 0, 1));
+  const host = await openHost({
+    ...(opts.store ? { store: opts.store } : { dataDir: opts.dir ?? (await tempDir()) }),
+    clock,
+    ids: seededIds(opts.seed ?? 42),
+    rulesets: opts.rulesets ?? [],
+    ...(opts.limits ? { limits: opts.limits } : {}),
+  });
+  let closed = false;
+  const close = host.close.bind(host);
+  host.close = async () => {
+    if (closed) return;
+    closed = true;
+    await close();
+  };
+  onCleanup(() => host.close());
+  const root = await host.root();
+  return { host, clock, root };
+}
+
+/** Every key in a store (for "nothing left behind" assertions). */
+export async function allKeys(store: Store): Promise<string[]> {
+  return store.keys({ gte: '', lt: '\uffff' });
+}
