@@ -17,6 +17,14 @@ export interface OutboxEntry {
   event: KumoEvent;
 }
 
+/** A message a rule pushed to the listeners of an ECI. */
+export interface PushMessage {
+  cloudId: string;
+  eci: string;
+  name: string;
+  data: Record<string, unknown>;
+}
+
 export interface CloudOpsDeps {
   ids: IdGenerator;
   now(): number;
@@ -30,6 +38,8 @@ export interface CloudOpsDeps {
   outboxKey(): string;
   /** Deliver an outbox entry once its episode has committed. */
   deliver(key: string, entry: OutboxEntry): void;
+  /** Hand a pushed message to the listeners of an ECI. */
+  push(message: PushMessage): void;
 }
 
 const NAME = /^[^\u0000-\u001f]{1,100}$/;
@@ -206,6 +216,13 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
         ],
         (c) => c.schedules.delete(id),
       );
+    },
+
+    push(tx, cloud, eci, name, data) {
+      if (!cloud.ecis.has(eci as Eci)) throw new KumoError('UNKNOWN_ECI', `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)} to push to`, { eci });
+      if (typeof name !== 'string' || name.length === 0) throw new InvalidArgsError('a push needs a name');
+      checkAttrs(data, deps.limits.attrsBytes, 'push data');
+      tx.release(() => deps.push({ cloudId: cloud.id, eci, name, data }));
     },
 
     send(tx, _cloud, eci, event) {

@@ -15,6 +15,7 @@ export interface CloudOps {
   scheduleRepeat(tx: Tx, cloud: CloudState, cron: string, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   cancelSchedule(tx: Tx, cloud: CloudState, id: string): void;
   send(tx: Tx, cloud: CloudState, eci: string, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
+  push(tx: Tx, cloud: CloudState, eci: string, name: string, data: Record<string, unknown>): void;
 }
 
 function plain(attrs: Record<string, unknown> | undefined): Record<string, unknown> {
@@ -47,6 +48,7 @@ export interface RuleContextInput {
   install: InstallRecord;
   rule: string;
   event: KumoEvent;
+  eci: string | undefined;
   attrs: Record<string, unknown>;
   captures: Record<string, unknown>;
   directive(d: { name: string; options: Record<string, unknown> }): void;
@@ -63,6 +65,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     ...read,
     rule: i.rule,
     event: i.event,
+    eci: i.eci,
     attrs: i.attrs,
     captures: i.captures,
     ent: {
@@ -73,6 +76,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     directive: (name, options) => i.directive({ name, options: options ?? {} }),
     raise: (domain, type, attrs) => i.raise({ domain, type, attrs: plain(attrs) }),
     last: i.last,
+    push: (eci, name, data) => ops.push(tx, cloud, eci, name, data ?? {}),
     send: (eci, domain, type, attrs) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }),
     scheduleAt: (at, domain, type, attrs) => ops.scheduleAt(tx, cloud, at, { domain, type, attrs: plain(attrs) }),
     scheduleRepeat: (cron, domain, type, attrs) => ops.scheduleRepeat(tx, cloud, cron, { domain, type, attrs: plain(attrs) }),

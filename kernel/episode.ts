@@ -54,7 +54,7 @@ interface Queued {
  * without writing anything; throws (with the rule named) if any rule fails, in which case the
  * caller drops the Tx and nothing of the episode is written.
  */
-export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: KumoEvent, tx = new Tx(cloud)): Promise<EpisodeOutcome> {
+export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: KumoEvent, tx: Tx, via?: string): Promise<EpisodeOutcome> {
   const directives: Directive[] = [];
   const log: EpisodeOutcome['log'] = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
   const queue: Queued[] = [{ event, depth: 0 }];
@@ -85,6 +85,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
           install,
           rule: rule.name,
           event: current.event,
+          eci: via,
           attrs,
           captures: selected,
           directive: (d) => {

@@ -1,5 +1,5 @@
 import { CloudState, loadCloud } from './cloud.ts';
-import { createCloudOps, newCloudOps, SYSTEM_TAG, type OutboxEntry } from './cloud-ops.ts';
+import { createCloudOps, newCloudOps, SYSTEM_TAG, type OutboxEntry, type PushMessage } from './cloud-ops.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Committer } from './committer.ts';
 import { buildReadContext, type CloudOps } from './context.ts';
@@ -99,6 +99,8 @@ export class Host {
   private readonly deleting = new Set<CloudId>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly redeliver = new Map<string, OutboxEntry>();
+  private readonly listeners = new Map<string, Set<(m: PushMessage) => void>>();
+  private readonly watchers = new Map<string, Set<(e: EpisodeLogEntry) => void>>();
   private outboxSeq = 0;
   private dueRun: Promise<number> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -124,6 +126,7 @@ export class Host {
       partition: () => this.newPartition(),
       outboxKey: () => keys.outbox(++this.outboxSeq),
       deliver: (key, entry) => this.deliver(key, entry),
+      push: (m) => notify(this.listeners, m.eci, m),
     });
   }
 
@@ -192,6 +195,16 @@ export class Host {
   async episodeLog(cloudId: string, limit = this.limits.logEntries): Promise<EpisodeLogEntry[]> {
     const rows = await this.store.entries({ ...rangeOf(keys.logs(cloudId)), reverse: true, limit });
     return rows.map(([, v]) => v as EpisodeLogEntry);
+  }
+
+  /** Receive what rules push to `eci` (see RuleContext.push). Returns the function that stops it. */
+  listen(eci: string, fn: (m: PushMessage) => void): () => void {
+    return attach(this.listeners, eci, fn);
+  }
+
+  /** Follow a cloud's episode log as entries commit. Returns the function that stops it. */
+  watch(cloudId: string, fn: (entry: EpisodeLogEntry) => void): () => void {
+    return attach(this.watchers, cloudId, fn);
   }
 
   /** Numbers for metrics. */
@@ -333,7 +346,7 @@ export class Host {
     try {
       const tx = new Tx(cloud);
       opts.always?.(tx);
-      const out = await runEpisode(env, cloud, event, tx);
+      const out = await runEpisode(env, cloud, event, tx, opts.eci);
       fired = out.log.fired.length;
       tx.seal();
       if (opts.dedupe) this.stageApplied(tx, cloud, event.eid);
@@ -355,9 +368,11 @@ export class Host {
 
   private stageLog(tx: Tx, cloud: CloudState, entry: Omit<EpisodeLogEntry, 'seq'>): void {
     const seq = ++cloud.logSeq;
-    const ops: WriteOp[] = [{ type: 'put', key: keys.log(cloud.id, seq), value: { seq, ...entry } }];
+    const logged: EpisodeLogEntry = { seq, ...entry };
+    const ops: WriteOp[] = [{ type: 'put', key: keys.log(cloud.id, seq), value: logged }];
     if (seq > this.limits.logEntries) ops.push({ type: 'del', key: keys.log(cloud.id, seq - this.limits.logEntries) });
     tx.stage(ops);
+    if (this.watchers.has(cloud.id)) tx.release(() => notify(this.watchers, cloud.id, logged));
   }
 
   private stageApplied(tx: Tx, cloud: CloudState, eid: string): void {
@@ -498,6 +513,30 @@ export class Host {
     } catch (err) {
       if (err instanceof UnknownCloudError) await this.committer.commit([{ type: 'del', key: dueKey }]);
       return false;
+    }
+  }
+}
+
+function attach<T>(map: Map<string, Set<(m: T) => void>>, key: string, fn: (m: T) => void): () => void {
+  let set = map.get(key);
+  if (!set) {
+    set = new Set();
+    map.set(key, set);
+  }
+  set.add(fn);
+  return () => {
+    set.delete(fn);
+    if (set.size === 0 && map.get(key) === set) map.delete(key);
+  };
+}
+
+/** Call every listener; one that throws does not stop the others or the host. */
+function notify<T>(map: Map<string, Set<(m: T) => void>>, key: string, message: T): void {
+  for (const fn of map.get(key) ?? []) {
+    try {
+      fn(message);
+    } catch {
+      // A listener's failure is its own; the episode has already committed.
     }
   }
 }

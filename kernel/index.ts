@@ -1,6 +1,7 @@
 /** The kernel's public entry: what channels and rulesets may use. */
 export { Host, type HostOptions, type EventInput, type EventResult, type QueryInput } from './host.ts';
 export type { Directive, EpisodeLogEntry } from './episode.ts';
+export type { PushMessage } from './cloud-ops.ts';
 export type {
   Ruleset,
   Rule,

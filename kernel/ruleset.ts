@@ -111,6 +111,8 @@ export type QueryContext = ReadContext;
 export interface RuleContext extends ReadContext {
   readonly rule: string;
   readonly event: KumoEvent;
+  /** The ECI the event came through (undefined for scheduled events). Raised events keep it. */
+  readonly eci: string | undefined;
   /** Attrs after validation (the event's attrs when the rule has no schema). */
   readonly attrs: Record<string, unknown>;
   readonly captures: Record<string, unknown>;
@@ -122,6 +124,11 @@ export interface RuleContext extends ReadContext {
   last(): void;
   /** Send an event to another cloud's ECI; released only after this episode commits. */
   send(eci: string, domain: string, type: string, attrs?: Record<string, unknown>): void;
+  /**
+   * Push a message to whoever listens on one of this cloud's ECIs (WebSocket clients); released
+   * only after this episode commits.
+   */
+  push(eci: string, name: string, data?: Record<string, unknown>): void;
   /** Schedule an event to this cloud at a time (ms) or repeating by cron. Returns its id. */
   scheduleAt(at: number, domain: string, type: string, attrs?: Record<string, unknown>): string;
   scheduleRepeat(cron: string, domain: string, type: string, attrs?: Record<string, unknown>): string;
