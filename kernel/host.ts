@@ -191,6 +191,14 @@ export class Host {
     return id;
   }
 
+  /** The record of an ECI (tags and policies) and the cloud it reaches; channels use the tags to decide who may read a log. */
+  async eciInfo(eci: string): Promise<EciInfo & { cloudId: CloudId }> {
+    const cloudId = await this.resolve(eci);
+    const info = (await this.store.get(keys.eci(cloudId, eci))) as EciInfo | undefined;
+    if (!info) throw new UnknownEciError(eci);
+    return { ...info, cloudId };
+  }
+
   /** The newest entries of a cloud's episode log, newest first. */
   async episodeLog(cloudId: string, limit = this.limits.logEntries): Promise<EpisodeLogEntry[]> {
     const rows = await this.store.entries({ ...rangeOf(keys.logs(cloudId)), reverse: true, limit });

@@ -42,5 +42,5 @@ export { type IdGenerator, type Eci, type CloudId, cryptoIds, seededIds, isEci, 
 export { type Limits, DEFAULT_LIMITS } from './limits.ts';
 export { type EventPolicy, type QueryPolicy, eventAllowed, queryAllowed } from './policy.ts';
 export { publish, subscribe, type ObservedEvents, type ObservedKind } from './observe.ts';
-export { isPlainObject } from './validate.ts';
+export { isPlainObject, checkEventName, checkEid, checkAttrs } from './validate.ts';
 export { keys, rangeOf } from './keys.ts';
