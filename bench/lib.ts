@@ -106,7 +106,7 @@ export async function newBenchCloud(host: Host, parentEci: string, name: string)
  */
 export async function createClouds(host: Host, n: number, parents = Math.min(100, n), onProgress?: (done: number) => void): Promise<string[]> {
   const root = await host.root();
-  const parentEcis = parents === 0 ? [root.eci] : [];
+  const parentEcis: string[] = parents === 0 ? [root.eci] : [];
   if (parents > 0) {
     await drive(parents, parents, async (i) => {
       parentEcis[i] = await newBenchCloud(host, root.eci, `p${i}`);
