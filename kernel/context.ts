@@ -18,6 +18,8 @@ export interface CloudOps {
   push(tx: Tx, cloud: CloudState, eci: string, name: string, data: Record<string, unknown>): void;
 }
 
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 function plain(attrs: Record<string, unknown> | undefined): Record<string, unknown> {
   return attrs ?? {};
 }
@@ -34,10 +36,11 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, now:
     ent: entity
       ? { get: (n) => entity.getEntity(rid, n), has: (n) => entity.getEntity(rid, n) !== undefined, names: () => entity.entityNames(rid) }
       : { get: (n) => cloud.ent.get(rid)?.get(n), has: (n) => cloud.ent.get(rid)?.has(n) ?? false, names: () => [...(cloud.ent.get(rid)?.keys() ?? [])] },
-    children: () => [...cloud.children.values()].map((c) => ({ ...c })),
-    ecis: () => [...cloud.ecis.values()].map((e) => structuredClone(e)),
+    // Sorted, so listings read the same before and after a restart.
+    children: () => [...cloud.children.values()].map((c) => ({ ...c })).sort((a, b) => cmp(a.name, b.name)),
+    ecis: () => [...cloud.ecis.values()].map((e) => structuredClone(e)).sort((a, b) => cmp(a.id, b.id)),
     installed: () => installs().map((r) => ({ rid: r.rid, config: r.config })),
-    schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })),
+    schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })).sort((a, b) => a.next - b.next || cmp(a.id, b.id)),
   };
 }
 

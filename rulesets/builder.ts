@@ -1,4 +1,7 @@
 import { z } from 'zod';
+
+/** zod, re-exported so rulesets need no import of their own for attr and config schemas. */
+export { z };
 import type { QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
 import { compile, type EventExpr } from './event-expr.ts';
 

@@ -2,7 +2,7 @@
 import type { Ruleset } from '../kernel/index.ts';
 import { wrangler, WRANGLER_RID } from './wrangler.ts';
 
-export { ruleset, RulesetBuilder, validation, type RuleSpec, type RuleCtx, type QueryCtx, type RulesetOptions } from './builder.ts';
+export { ruleset, z, RulesetBuilder, validation, type RuleSpec, type RuleCtx, type QueryCtx, type RulesetOptions } from './builder.ts';
 export { on, or, compile, matchPrimitive, type EventExpr, type PrimitiveExpr, type PrimitiveOptions, type Captures } from './event-expr.ts';
 export { wrangler, WRANGLER_RID };
 

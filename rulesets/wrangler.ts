@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { ruleset } from './builder.ts';
+import { ruleset, z } from './builder.ts';
 
 /**
  * The built-in management ruleset, installed in every cloud, with the pico engine's wrangler rid,

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { ruleset } from '../rulesets/index.ts';
+import { install, rejection } from './fixtures.ts';
+import { testHost } from './helpers.ts';
+
+const fragile = ruleset<{ a: number; b: number }>('test.fragile')
+  .rule('first', {
+    select: 'test:go',
+    async action(ctx) {
+      ctx.ent.set('a', (ctx.ent.get('a') ?? 0) + 1);
+      ctx.directive('first-ran');
+      await ctx.newChild(`child-${ctx.event.eid}`);
+      ctx.newEci({ tags: ['made-by-failed-episode'] });
+      ctx.scheduleAt(ctx.now() + 1000, 'test', 'later');
+    },
+  })
+  .rule('second', {
+    select: 'test:go',
+    action(ctx) {
+      ctx.ent.set('b', 1);
+      if (ctx.attrs['fail']) throw new Error('second rule broke');
+    },
+  })
+  .share('state', (ctx) => ({ a: ctx.ent.get('a') ?? null, b: ctx.ent.get('b') ?? null }))
+  .build();
+
+describe('atomic episodes', () => {
+  it('writes nothing of an episode whose second rule throws, names the rule, and serves the next event', async () => {
+    const { host, root } = await testHost({ rulesets: [fragile] });
+    await install(host, root.eci, 'test.fragile');
+    const q = (name: string, rid = 'io.picolabs.wrangler') => host.query({ eci: root.eci, rid, name });
+    const channelsBefore = await q('channels');
+
+    const err = await rejection(host.event({ eci: root.eci, eid: 'e1', domain: 'test', type: 'go', attrs: { fail: true } }));
+    expect(err.code).toBe('RULE_FAILED');
+    expect(err.status).toBe(500);
+    expect(err.details).toMatchObject({ rid: 'test.fragile', rule: 'second' });
+    expect(err.message).toContain('second rule broke');
+
+    expect(await q('state', 'test.fragile')).toEqual({ a: null, b: null });
+    expect(await q('children')).toEqual([]);
+    expect(await q('channels')).toEqual(channelsBefore);
+    expect(await q('schedules')).toEqual([]);
+
+    const ok = await host.event({ eci: root.eci, eid: 'e2', domain: 'test', type: 'go' });
+    expect(ok.directives.map((d) => d.name)).toEqual(['first-ran']);
+    expect(await q('state', 'test.fragile')).toEqual({ a: 1, b: 1 });
+    expect(await q('children')).toHaveLength(1);
+
+    const log = await host.episodeLog(root.cloudId, 2);
+    expect(log[0]).toMatchObject({ eid: 'e2', fired: ['test.fragile/first', 'test.fragile/second'] });
+    expect(log[1]).toMatchObject({ eid: 'e1', error: { code: 'RULE_FAILED', rid: 'test.fragile', rule: 'second' } });
+  });
+
+  it('refuses to let a rule mutate state it read without staging a write', async () => {
+    const sneaky = ruleset<{ list: number[] }>('test.sneaky')
+      .rule('init', { select: 'test:init', action: (ctx) => ctx.ent.set('list', [1]) })
+      .rule('mutate', { select: 'test:mutate', action: (ctx) => void ctx.ent.get('list')!.push(2) })
+      .share('list', (ctx) => ctx.ent.get('list'))
+      .build();
+    const { host, root } = await testHost({ rulesets: [sneaky] });
+    await install(host, root.eci, 'test.sneaky');
+    await host.event({ eci: root.eci, domain: 'test', type: 'init' });
+    expect((await rejection(host.event({ eci: root.eci, domain: 'test', type: 'mutate' }))).code).toBe('RULE_FAILED');
+    expect(await host.query({ eci: root.eci, rid: 'test.sneaky', name: 'list' })).toEqual([1]);
+  });
+});

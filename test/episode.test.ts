@@ -1,0 +1,176 @@
+import { describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import { subscribe } from '../kernel/index.ts';
+import { on, or, ruleset } from '../rulesets/index.ts';
+import { install, rejection } from './fixtures.ts';
+import { tempDir, testHost } from './helpers.ts';
+
+const tracer = ruleset<{ trace: string[] }>('test.tracer')
+  .rule('start', {
+    select: 't:start',
+    action(ctx) {
+      ctx.directive('start');
+      ctx.raise('t', 'a');
+      ctx.raise('t', 'b');
+    },
+  })
+  .rule('a', {
+    select: 't:a',
+    action(ctx) {
+      ctx.directive('a');
+      ctx.raise('t', 'c');
+    },
+  })
+  .rule('b', { select: 't:b', action: (ctx) => ctx.directive('b') })
+  .rule('c', { select: 't:c', action: (ctx) => ctx.directive('c') })
+  .rule('loop', { select: 't:loop', action: (ctx) => ctx.raise('t', 'loop') })
+  .rule('stop-first', {
+    select: 't:last',
+    action(ctx) {
+      ctx.directive('before-last');
+      ctx.last();
+    },
+  })
+  .rule('never', { select: 't:last', action: (ctx) => ctx.directive('after-last') })
+  .rule('any-type', { select: on('wild', '*'), action: (ctx) => ctx.directive(`wild:${ctx.event.type}`) })
+  .rule('guarded', {
+    select: on('temp', 'reading', { attrs: { temp: /^(\d+)\.(\d)$/ }, setting: ['whole', 'tenth'], where: (c) => Number(c['whole']) >= 30 }),
+    action: (ctx) => ctx.directive('hot', ctx.captures),
+  })
+  .rule('either', { select: or(on('x:one'), on('x:two')), action: (ctx) => ctx.directive(`either:${ctx.event.type}`) })
+  .build();
+
+const other = ruleset('test.other')
+  .rule('also', { select: 't:last', action: (ctx) => ctx.directive('other-ruleset') })
+  .rule('init', {
+    select: on('wrangler', 'ruleset_installed', { where: (_c, e) => e.attrs['rid'] === 'test.other' }),
+    action: (ctx) => ctx.directive('initialised', { via: ctx.event.domain }),
+  })
+  .build();
+
+async function setup() {
+  const t = await testHost({ rulesets: [tracer, other] });
+  await install(t.host, t.root.eci, 'test.tracer');
+  return t;
+}
+
+const names = (r: { directives: Array<{ name: string }> }) => r.directives.map((d) => d.name);
+
+describe('episodes', () => {
+  it('runs raised events in the same episode, breadth-first, with directives naming rid and rule', async () => {
+    const { host, root } = await setup();
+    const r = await host.event({ eci: root.eci, eid: 'bfs', domain: 't', type: 'start' });
+    expect(names(r)).toEqual(['start', 'a', 'b', 'c']);
+    expect(r.eid).toBe('bfs');
+    expect(r.directives[1]!.meta).toEqual({ rid: 'test.tracer', rule: 'a', eid: 'bfs' });
+    const [log] = await host.episodeLog(root.cloudId, 1);
+    expect(log).toMatchObject({ eid: 'bfs', raised: 3, fired: ['test.tracer/start', 'test.tracer/a', 'test.tracer/b', 'test.tracer/c'] });
+  });
+
+  it('stops runaway raising at the depth limit with LIMIT_EXCEEDED', async () => {
+    const { host, root } = await setup();
+    expect(await rejection(host.event({ eci: root.eci, domain: 't', type: 'loop' }))).toMatchObject({ code: 'LIMIT_EXCEEDED', details: { rid: 'test.tracer', rule: 'loop' } });
+  });
+
+  it('`last` stops the rest of the current ruleset only', async () => {
+    const { host, root } = await setup();
+    await install(host, root.eci, 'test.other');
+    expect(names(await host.event({ eci: root.eci, domain: 't', type: 'last' }))).toEqual(['before-last', 'other-ruleset']);
+  });
+
+  it('selects by wildcard, attribute regex captures, where guards and or', async () => {
+    const { host, root } = await setup();
+    expect(names(await host.event({ eci: root.eci, domain: 'wild', type: 'thing' }))).toEqual(['wild:thing']);
+    expect((await host.event({ eci: root.eci, domain: 'temp', type: 'reading', attrs: { temp: '31.5' } })).directives[0]!.options).toEqual({ whole: '31', tenth: '5' });
+    expect(names(await host.event({ eci: root.eci, domain: 'temp', type: 'reading', attrs: { temp: '21.5' } }))).toEqual([]);
+    expect(names(await host.event({ eci: root.eci, domain: 'temp', type: 'reading', attrs: { temp: 'warm' } }))).toEqual([]);
+    expect(names(await host.event({ eci: root.eci, domain: 'x', type: 'two' }))).toEqual(['either:two']);
+  });
+
+  it('lets a newly installed ruleset react to wrangler:ruleset_installed in the same episode', async () => {
+    const { host, root } = await setup();
+    const r = await host.event({ eci: root.eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { rid: 'test.other' } });
+    expect(names(r)).toEqual(['wrangler:ruleset_installed', 'initialised']);
+  });
+
+  it('keeps the episode log capped', async () => {
+    const { host, root } = await testHost({ rulesets: [tracer], limits: { logEntries: 5 } });
+    for (let i = 0; i < 12; i++) await host.event({ eci: root.eci, eid: `e${i}`, domain: 'none', type: 'x' });
+    const log = await host.episodeLog(root.cloudId);
+    expect(log.map((e) => e.eid)).toEqual(['e11', 'e10', 'e9', 'e8', 'e7']);
+    const stored = (await host.store.keys({ gte: `c!${root.cloudId}!~log!`, lt: `c!${root.cloudId}!~log"` })).length;
+    expect(stored).toBe(5);
+  });
+
+  it('publishes typed observability events on diagnostics_channel', async () => {
+    const { host, root } = await setup();
+    const seen: Array<{ eid: string; fired: number; error?: string }> = [];
+    const stop = subscribe('episode', (m) => seen.push(m));
+    await host.event({ eci: root.eci, eid: 'obs', domain: 't', type: 'start' });
+    await host.event({ eci: root.eci, eid: 'obs2', domain: 't', type: 'loop' }).catch(() => undefined);
+    stop();
+    expect(seen).toEqual([expect.objectContaining({ eid: 'obs', fired: 4 }), expect.objectContaining({ eid: 'obs2', error: 'LIMIT_EXCEEDED' })]);
+  });
+});
+
+const messenger = ruleset<{ got: string[] }>('test.messenger')
+  .rule('tell', {
+    select: 'msg:tell',
+    attrs: z.object({ to: z.string(), fail: z.boolean().default(false) }),
+    action(ctx) {
+      ctx.send(ctx.attrs.to, 'msg', 'hear', { from: ctx.cloud.name });
+      ctx.push(ctx.eci!, 'told', { to: ctx.attrs.to });
+      if (ctx.attrs.fail) throw new Error('changed my mind');
+    },
+  })
+  .rule('hear', {
+    select: 'msg:hear',
+    action: (ctx) => ctx.ent.set('got', [...(ctx.ent.get('got') ?? []), String(ctx.attrs['from'])]),
+  })
+  .share('got', (ctx) => ctx.ent.get('got') ?? [])
+  .build();
+
+describe('effects that leave a cloud', () => {
+  it('sends events to other clouds and pushes to ECI listeners only after the commit', async () => {
+    const { host, root } = await testHost({ rulesets: [messenger] });
+    await install(host, root.eci, 'test.messenger');
+    const kid = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'kid' } });
+    const kidEci = (kid.directives[0]!.options as { eci: string }).eci;
+    await install(host, kidEci, 'test.messenger');
+    const pushed: unknown[] = [];
+    const stop = host.listen(root.eci, (m) => pushed.push(m.data));
+    const logged: string[] = [];
+    const unwatch = host.watch(root.cloudId, (e) => logged.push(e.eid));
+
+    await rejection(host.event({ eci: root.eci, eid: 'no', domain: 'msg', type: 'tell', attrs: { to: kidEci, fail: true } }));
+    expect(await host.store.keys({ gte: 'o!', lt: 'o"' })).toEqual([]);
+    expect(pushed).toEqual([]);
+    await host.event({ eci: root.eci, eid: 'yes', domain: 'msg', type: 'tell', attrs: { to: kidEci } });
+    expect(pushed).toEqual([{ to: kidEci }]);
+    await vi.waitFor(async () => expect(await host.query({ eci: kidEci, rid: 'test.messenger', name: 'got' })).toEqual(['root']));
+    await vi.waitFor(async () => expect(await host.store.keys({ gte: 'o!', lt: 'o"' })).toEqual([]));
+    stop();
+    unwatch();
+    expect(logged).toEqual(['no', 'yes']);
+  });
+
+  it('delivers to the receiving cloud, which applies each eid at most once', async () => {
+    const dir = await tempDir();
+    const { host, root } = await testHost({ dir, rulesets: [messenger] });
+    await install(host, root.eci, 'test.messenger');
+    const kid = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'kid' } });
+    const kidEci = (kid.directives[0]!.options as { eci: string }).eci;
+    await install(host, kidEci, 'test.messenger');
+    await host.event({ eci: root.eci, domain: 'msg', type: 'tell', attrs: { to: kidEci } });
+    await vi.waitFor(async () => expect(await host.query({ eci: kidEci, rid: 'test.messenger', name: 'got' })).toEqual(['root']));
+    // A second delivery of the same eid (as after a crash before the outbox entry was cleared) is ignored.
+    const [entry] = await host.episodeLog((await host.resolve(kidEci)) as string, 1);
+    await (host as unknown as { deliver(key: string, e: unknown): void }).deliver('o!999999999999999', {
+      eci: kidEci,
+      event: { eid: entry!.eid, domain: 'msg', type: 'hear', attrs: { from: 'again' }, time: 0 },
+    });
+    await host.close(); // waits for deliveries in flight
+    const again = await testHost({ dir, rulesets: [messenger] });
+    expect(await again.host.query({ eci: kidEci, rid: 'test.messenger', name: 'got' })).toEqual(['root']);
+  });
+});

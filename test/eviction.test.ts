@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { subscribe } from '../kernel/index.ts';
+import { counter, install, newChild } from './fixtures.ts';
+import { testHost } from './helpers.ts';
+
+describe('virtual-actor activation', () => {
+  it('evicts beyond the active-cloud limit and reactivates with state intact', async () => {
+    const { host, root } = await testHost({ rulesets: [counter], limits: { activeClouds: 3 } });
+    const evicted: string[] = [];
+    const stop = subscribe('evict', (m) => evicted.push(m.reason));
+    const kids = [];
+    for (let i = 0; i < 6; i++) {
+      const kid = await newChild(host, root.eci, `k${i}`);
+      await install(host, kid.eci, 'test.counter');
+      await host.event({ eci: kid.eci, domain: 'counter', type: 'inc', attrs: { by: i + 1 } });
+      kids.push(kid);
+    }
+    expect(host.stats().activeClouds).toBeLessThanOrEqual(3);
+    expect(evicted.filter((r) => r === 'pressure').length).toBeGreaterThan(0);
+    for (let i = 0; i < 6; i++) {
+      expect(await host.query({ eci: kids[i]!.eci, rid: 'test.counter', name: 'count' })).toBe(i + 1);
+      expect(host.stats().activeClouds).toBeLessThanOrEqual(3);
+    }
+    stop();
+  });
+
+  it('evicts idle clouds by the injected clock, and they come back on the next event', async () => {
+    const { host, root, clock } = await testHost({ rulesets: [counter], limits: { idleMs: 60_000 } });
+    await install(host, root.eci, 'test.counter');
+    await host.event({ eci: root.eci, domain: 'counter', type: 'inc' });
+    expect(host.stats().activeClouds).toBe(1);
+    clock.advance(30_000);
+    expect(host.evictIdle()).toBe(0);
+    clock.advance(30_001);
+    expect(host.evictIdle()).toBe(1);
+    expect(host.stats().activeClouds).toBe(0);
+    const r = await host.event({ eci: root.eci, domain: 'counter', type: 'inc' });
+    expect(r.directives[0]!.options).toEqual({ count: 2 });
+  });
+});

@@ -1,0 +1,53 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+
+async function sources(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(root, dir), { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.ts')) out.push(relative(root, join(entry.parentPath, entry.name)));
+  }
+  return out;
+}
+
+async function imports(file: string): Promise<string[]> {
+  const text = await readFile(join(root, file), 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
+}
+
+describe('layout', () => {
+  it('kernel/ imports nothing from rulesets/ or channels/', async () => {
+    const offenders: string[] = [];
+    for (const file of await sources('kernel')) {
+      for (const spec of await imports(file)) if (/(^|\/)(rulesets|channels)\//.test(spec)) offenders.push(`${file} → ${spec}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('rulesets/ never imports channels/', async () => {
+    const offenders: string[] = [];
+    for (const file of await sources('rulesets')) {
+      for (const spec of await imports(file)) if (/(^|\/)channels\//.test(spec)) offenders.push(`${file} → ${spec}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('each runtime npm dependency is imported by one file', async () => {
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const owners = new Map<string, Set<string>>();
+    for (const dir of ['kernel', 'rulesets', 'channels']) {
+      for (const file of await sources(dir)) {
+        for (const spec of await imports(file)) {
+          const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+          if (name in pkg.dependencies) owners.set(name, (owners.get(name) ?? new Set()).add(file));
+        }
+      }
+    }
+    const shared = [...owners].filter(([name, files]) => files.size > 1).map(([name, files]) => `${name}: ${[...files].join(', ')}`);
+    expect(shared).toEqual([]);
+    expect(owners.get('level')).toEqual(new Set(['kernel/store.ts']));
+    expect(owners.get('msgpackr')).toEqual(new Set(['kernel/codec.ts']));
+  });
+});

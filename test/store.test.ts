@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { openLevelStore, rangeOf, type Store } from '../kernel/index.ts';
+import { memoryStore, onCleanup, tempDir } from './helpers.ts';
+
+// One conformance suite, run against every store implementation.
+const implementations: Array<[string, () => Promise<Store>]> = [
+  ['memory-level', () => memoryStore()],
+  [
+    'LevelDB on disk',
+    async () => {
+      const s = await openLevelStore(await tempDir());
+      onCleanup(() => s.close());
+      return s;
+    },
+  ],
+];
+
+describe.each(implementations)('store conformance: %s', (_name, open) => {
+  it('writes a batch atomically and reads values back as msgpack', async () => {
+    const s = await open();
+    await s.write([
+      { type: 'put', key: 'c!a!x', value: { n: 1, list: [1, 2] } },
+      { type: 'put', key: 'c!a!y', value: 'y' },
+      { type: 'put', key: 'c!b!x', value: null },
+    ]);
+    expect(await s.get('c!a!x')).toEqual({ n: 1, list: [1, 2] });
+    expect(await s.get('c!b!x')).toBeNull();
+    expect(await s.get('missing')).toBeUndefined();
+  });
+
+  it('reads a prefix range in key order, forwards, backwards and limited', async () => {
+    const s = await open();
+    await s.write(['c!a!2', 'c!a!1', 'c!a!3', 'c!ab!1', 'c!b!1'].map((key) => ({ type: 'put' as const, key, value: key })));
+    expect((await s.entries(rangeOf('c!a!'))).map(([k]) => k)).toEqual(['c!a!1', 'c!a!2', 'c!a!3']);
+    expect(await s.keys({ ...rangeOf('c!a!'), reverse: true, limit: 1 })).toEqual(['c!a!3']);
+  });
+
+  it('deletes in a batch', async () => {
+    const s = await open();
+    await s.write([{ type: 'put', key: 'k', value: 1 }]);
+    await s.write([{ type: 'del', key: 'k' }, { type: 'put', key: 'j', value: 2 }]);
+    expect(await s.get('k')).toBeUndefined();
+    expect(await s.get('j')).toBe(2);
+  });
+});
