@@ -1,0 +1,104 @@
+/**
+ * The CLI's HTTP client for a running host. It speaks only the public sky API, with the ECI it was
+ * given: the CLI has no powers a curl user does not have.
+ */
+
+/** An error answer from the host (`{error: {code, message}}` with a status). */
+export class HostError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+    this.name = 'HostError';
+  }
+}
+
+/** The host could not be reached at all. */
+export class UnreachableError extends Error {
+  override name = 'UnreachableError';
+}
+
+export class Client {
+  constructor(readonly baseUrl: string) {}
+
+  /** Send an event and wait for its directives. */
+  event(eci: string, eid: string, domain: string, type: string, attrs: Record<string, unknown>): Promise<{ eid: string; directives: Array<{ name: string; options: Record<string, unknown>; meta: { rid: string; rule: string } }> }> {
+    return this.post(`/sky/event/${enc(eci)}/${enc(eid)}/${enc(domain)}/${enc(type)}`, attrs) as never;
+  }
+
+  /** Call a shared function. */
+  query(eci: string, rid: string, name: string, args: Record<string, unknown> = {}): Promise<unknown> {
+    return this.post(`/sky/cloud/${enc(eci)}/${enc(rid)}/${enc(name)}`, args);
+  }
+
+  /** The newest entries of the episode log (newest first). */
+  async logs(eci: string, limit?: number): Promise<{ entries: Array<Record<string, unknown>> }> {
+    return (await this.request(`/c/${enc(eci)}/logs${limit ? `?limit=${limit}` : ''}`, { method: 'GET' })) as never;
+  }
+
+  /** Follow the episode log (server-sent events); calls `onEntry` for each until the stream ends. */
+  async follow(eci: string, onEntry: (entry: Record<string, unknown>) => void, signal?: AbortSignal): Promise<void> {
+    const res = await this.fetch(`/c/${enc(eci)}/logs?follow=true&limit=1`, { method: 'GET', ...(signal ? { signal } : {}) });
+    if (!res.ok) await this.raise(res);
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const data = block
+            .split('\n')
+            .filter((l) => l.startsWith('data: '))
+            .map((l) => l.slice(6))
+            .join('\n');
+          if (data) onEntry(JSON.parse(data) as Record<string, unknown>);
+        }
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+  }
+
+  private post(path: string, body: Record<string, unknown>): Promise<unknown> {
+    return this.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
+  private async request(path: string, init: RequestInit): Promise<unknown> {
+    const res = await this.fetch(path, init);
+    if (!res.ok) await this.raise(res);
+    const text = await res.text();
+    return text === '' ? null : JSON.parse(text);
+  }
+
+  private async fetch(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(new URL(path, this.baseUrl), init);
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new UnreachableError(`cannot reach the host at ${this.baseUrl} (${cause?.code ?? cause?.message ?? (err as Error).message}); is it running? (kumo serve)`);
+    }
+  }
+
+  private async raise(res: Response): Promise<never> {
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new HostError(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? (text || res.statusText), body);
+  }
+}
+
+const enc = encodeURIComponent;

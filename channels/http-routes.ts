@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  KumoError,
+  PolicyDeniedError,
+  ShuttingDownError,
+  checkAttrs,
+  checkEid,
+  checkEventName,
+  eventAllowed,
+  type EpisodeLogEntry,
+  type Host,
+} from '../kernel/index.ts';
+import { DEFAULT_INPUT_LIMITS, parseParams, pathSegments, readParams, type InputLimits } from './http-input.ts';
+import type { Metrics } from './metrics.ts';
+import { toWireError } from './wire-error.ts';
+
+/**
+ * The HTTP sky API: the pico engine's routes with real status codes, plus health, metrics and the
+ * episode log. Every route that touches a cloud needs an ECI and goes through Host; there is no
+ * other way in.
+ */
+
+export interface HttpApiOptions {
+  host: Host;
+  metrics?: Metrics;
+  limits?: Partial<InputLimits>;
+  /** Where real bugs (500 INTERNAL) are reported. */
+  onInternalError?: (err: unknown) => void;
+}
+
+/** The tag an ECI needs to read or follow its cloud's episode log. */
+export const LOG_TAG = 'system';
+
+const CORS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, OPTIONS',
+  'access-control-allow-headers': 'content-type',
+  'access-control-max-age': '600',
+};
+
+type Route = (req: IncomingMessage, res: ServerResponse, params: string[], search: string) => Promise<void>;
+
+/** The request handler and the bookkeeping a graceful stop needs. */
+export class HttpApi {
+  private readonly host: Host;
+  private readonly limits: InputLimits;
+  private readonly metrics: Metrics | undefined;
+  private readonly onInternalError: (err: unknown) => void;
+  /** Fire-and-forget episodes (`/c/:eci/event`) that answered 202 and are still running. */
+  private readonly accepted = new Set<Promise<unknown>>();
+  /** Open log streams, ended on stop. */
+  private readonly streams = new Set<ServerResponse>();
+  private stopping = false;
+
+  constructor(opts: HttpApiOptions) {
+    this.host = opts.host;
+    this.limits = { ...DEFAULT_INPUT_LIMITS, ...opts.limits };
+    this.metrics = opts.metrics;
+    this.onInternalError = opts.onInternalError ?? ((err) => console.error('kumo: internal error:', err));
+  }
+
+  /** Handle one request (the `request` listener of a node:http server). */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.route(req, res).catch((err) => this.fail(res, err));
+  };
+
+  /** Refuse new work, end log streams and wait for accepted fire-and-forget events to finish. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const s of this.streams) s.end();
+    while (this.accepted.size > 0) await Promise.allSettled([...this.accepted]);
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
+    const search = q < 0 ? '' : url.slice(q);
+    const method = req.method ?? 'GET';
+    if (method === 'OPTIONS') return this.send(res, 204, undefined);
+    const segs = pathSegments(pathname);
+    const [head, second, ...rest] = segs;
+    let route: Route | undefined;
+    if (method === 'GET' || method === 'POST') {
+      if (head === 'sky' && second === 'event' && rest.length === 4) route = this.skyEvent;
+      else if (head === 'sky' && second === 'cloud' && rest.length === 3) route = this.skyQuery;
+      else if (head === 'c' && rest[0] === 'event' && rest.length === 3) route = this.asyncEvent;
+      else if (head === 'c' && rest[0] === 'event-wait' && rest.length === 3) route = this.waitEvent;
+      else if (head === 'c' && rest[0] === 'query' && rest.length === 3) route = this.cQuery;
+    }
+    if (method === 'GET') {
+      if (head === 'healthz' && segs.length === 1) route = this.health;
+      else if (head === 'metrics' && segs.length === 1) route = this.metricsRoute;
+      else if (head === 'c' && rest[0] === 'logs' && rest.length === 1) route = this.logs;
+    }
+    if (!route || segs.some((s) => s === '')) throw new KumoError('UNKNOWN_ROUTE', `no route for ${method} ${pathname}`);
+    // /sky/<kind>/:eci/... → [eci, ...]; /c/:eci/<kind>/... → [eci, kind, ...]
+    await route(req, res, head === 'sky' ? rest : [second!, ...rest], search);
+  }
+
+  // ---- routes ----
+
+  private readonly skyEvent: Route = async (req, res, [eci, eid, domain, type], search) => {
+    const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
+    this.checkOpen();
+    this.send(res, 200, await this.host.event({ eci: eci!, eid: eid!, domain: domain!, type: type!, attrs: { ...attrs } }));
+  };
+
+  private readonly waitEvent: Route = async (req, res, [eci, , domain, type], search) => {
+    const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
+    this.checkOpen();
+    this.send(res, 200, await this.host.event({ eci: eci!, domain: domain!, type: type!, attrs: { ...attrs } }));
+  };
+
+  /**
+   * The pico engine's fire-and-forget route: everything that can be checked before the episode
+   * (event shape, ECI, its policy) is checked, then 202 with the eid; the episode's outcome goes to
+   * the episode log. A graceful stop waits for these episodes before closing the store.
+   */
+  private readonly asyncEvent: Route = async (req, res, [eci, , domain, type], search) => {
+    const attrs = { ...(await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs')) };
+    this.checkOpen();
+    const eid = randomBytes(16).toString('base64url');
+    checkEventName(domain, type);
+    checkEid(eid);
+    checkAttrs(attrs, this.host.limits.attrsBytes);
+    const info = await this.host.eciInfo(eci!);
+    if (!eventAllowed(info.eventPolicy, domain, type!)) throw new PolicyDeniedError(`event ${domain}:${type}`, eci!);
+    const p = this.host.event({ eci: eci!, eid, domain, type: type!, attrs }).catch(() => undefined);
+    this.accepted.add(p);
+    void p.finally(() => this.accepted.delete(p));
+    this.send(res, 202, { eid });
+  };
+
+  private readonly skyQuery: Route = async (req, res, [eci, rid, name], search) => this.query(req, res, eci!, rid!, name!, search);
+
+  private readonly cQuery: Route = async (req, res, [eci, , rid, name], search) => this.query(req, res, eci!, rid!, name!, search);
+
+  private async query(req: IncomingMessage, res: ServerResponse, eci: string, rid: string, name: string, search: string): Promise<void> {
+    const args = await readParams(req, search, this.limits, 'INVALID_ARGS', 'query args');
+    this.checkOpen();
+    const result = await this.host.query({ eci, rid, name, args: { ...args } });
+    this.send(res, 200, result === undefined ? null : result);
+  }
+
+  private readonly health: Route = async (_req, res) => {
+    if (this.stopping) throw new ShuttingDownError();
+    this.send(res, 200, { ok: true, ...this.host.stats() });
+  };
+
+  private readonly metricsRoute: Route = async (_req, res) => {
+    const text = this.metrics?.render() ?? '';
+    this.metrics?.response(200);
+    res.writeHead(200, { ...CORS, 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(text);
+  };
+
+  /** `GET /c/:eci/logs?limit=N[&follow=true]`: the episode log, for ECIs tagged `system`. */
+  private readonly logs: Route = async (_req, res, [eci], search) => {
+    const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
+    const limitText = params['limit'] ?? String(this.host.limits.logEntries);
+    const limit = Number(limitText);
+    if (typeof limitText !== 'string' || !Number.isInteger(limit) || limit < 1 || limit > this.host.limits.logEntries) {
+      throw new KumoError('INVALID_ARGS', `limit must be an integer from 1 to ${this.host.limits.logEntries}`);
+    }
+    const follow = params['follow'] === 'true' || params['follow'] === '1' || params['follow'] === '';
+    this.checkOpen();
+    const info = await this.host.eciInfo(eci!);
+    if (!info.tags.includes(LOG_TAG)) throw new PolicyDeniedError(`reading the episode log (needs the "${LOG_TAG}" tag)`, eci!);
+    if (!follow) {
+      this.send(res, 200, { entries: await this.host.episodeLog(info.cloudId, limit) });
+      return;
+    }
+    this.follow(res, info.cloudId);
+  };
+
+  /** Server-sent events: one `entry` event per committed episode, until either side stops. */
+  private follow(res: ServerResponse, cloudId: string): void {
+    res.writeHead(200, { ...CORS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(': following the episode log\n\n');
+    this.metrics?.response(200);
+    const stopWatch = this.host.watch(cloudId, (entry: EpisodeLogEntry) => {
+      res.write(`event: entry\ndata: ${JSON.stringify(entry)}\n\n`);
+    });
+    this.streams.add(res);
+    const end = (): void => {
+      stopWatch();
+      this.streams.delete(res);
+    };
+    res.on('close', end);
+  }
+
+  // ---- responses ----
+
+  private checkOpen(): void {
+    if (this.stopping) throw new ShuttingDownError();
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown): void {
+    this.metrics?.response(status);
+    if (body === undefined) {
+      res.writeHead(status, CORS);
+      res.end();
+      return;
+    }
+    const text = JSON.stringify(body);
+    res.writeHead(status, { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(text);
+  }
+
+  private fail(res: ServerResponse, err: unknown): void {
+    const { status, error, internal } = toWireError(err);
+    if (internal) this.onInternalError(err);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // A refused body may still be arriving; do not keep the connection for another request.
+    if (error.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
+    this.send(res, status, { error });
+  }
+}

@@ -1,0 +1,83 @@
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Ruleset } from '../kernel/index.ts';
+import { openHost } from './compose.ts';
+import { loadRulesets } from './load-rulesets.ts';
+import { startServer, type KumoServer } from './server.ts';
+
+export interface ServeOptions {
+  port: number;
+  /** Interface to bind (default: all). */
+  hostname?: string;
+  dataDir: string;
+  rulesetsDir?: string;
+  /** fsync every commit. */
+  sync?: boolean;
+  /** Lines for the operator (stdout). */
+  log?: (line: string) => void;
+}
+
+/** The file holding the root cloud's owner ECI. */
+export const rootEciFile = (dataDir: string): string => join(dataDir, 'root.eci');
+
+/**
+ * `kumo serve`: open the host on LevelDB under `dataDir`, register the rulesets in `rulesetsDir`,
+ * make sure the root cloud exists (printing its owner ECI only when it is created), and serve HTTP
+ * and WebSocket. Prints `kumo listening on <url>` once ready.
+ */
+export async function serve(opts: ServeOptions): Promise<KumoServer> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const rulesets: Ruleset[] = [];
+  if (opts.rulesetsDir) {
+    for (const { ruleset, file } of await loadRulesets(opts.rulesetsDir)) {
+      rulesets.push(ruleset);
+      log(`kumo registered ruleset ${ruleset.rid}@${ruleset.version} from ${file}`);
+    }
+  }
+  const host = await openHost({ dataDir: opts.dataDir, rulesets, ...(opts.sync ? { sync: true } : {}) });
+  const root = await host.root();
+  const file = rootEciFile(opts.dataDir);
+  if (root.created) {
+    log(`kumo created the root cloud; its owner ECI (shown once, kept in ${file}):`);
+    log(`kumo root owner ECI ${root.eci}`);
+  }
+  // The operator's capability: readable by the operator only. Rewritten if it went missing.
+  const onDisk = await readFile(file, 'utf8').catch(() => null);
+  if (onDisk?.trim() !== root.eci) await writeFile(file, `${root.eci}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  host.start();
+  let server: KumoServer;
+  try {
+    server = await startServer({ host, port: opts.port, ...(opts.hostname ? { hostname: opts.hostname } : {}) });
+  } catch (err) {
+    await host.close();
+    throw err;
+  }
+  log(`kumo listening on ${server.url}`);
+  return server;
+}
+
+/** Stop `server` gracefully on the first SIGINT or SIGTERM; a second signal exits at once. */
+export function stopOnSignals(server: KumoServer, log: (line: string) => void = (l) => console.log(l)): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log(`kumo: ${signal} again, exiting now`);
+      process.exit(130);
+    }
+    stopping = true;
+    log(`kumo: ${signal}, stopping: no new work, draining mailboxes, flushing commits`);
+    server.stop().then(
+      () => {
+        log('kumo stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        console.error('kumo: error while stopping:', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

@@ -1,0 +1,162 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { KumoError, PolicyDeniedError, ShuttingDownError, isPlainObject, type Host } from '../kernel/index.ts';
+import { LOG_TAG } from './http-routes.ts';
+import { pathSegments } from './http-input.ts';
+import { toWireError } from './wire-error.ts';
+
+/**
+ * The WebSocket channel, on the HTTP server's port at `/ws/:eci`. A socket is attached to one ECI:
+ * it sends events and queries as JSON frames with a client-chosen id and gets the matching
+ * responses, receives what rules push to that ECI, and (for ECIs tagged `system`) can follow the
+ * cloud's episode log. A bad frame gets an error frame; the socket stays open.
+ */
+
+export interface WsChannelOptions {
+  host: Host;
+  /** Largest frame in bytes (the socket closes with 1009 over it). Default 256 KB. */
+  maxFrameBytes?: number;
+  /** Requests one socket may have running at once. Default 256. */
+  maxInflight?: number;
+}
+
+/** Close codes: 4000 + the HTTP status of the error that ended the socket. */
+const closeCode = (status: number): number => 4000 + status;
+
+type Frame = Record<string, unknown>;
+
+/** Attach the WebSocket channel to an HTTP server. Returns its stop function. */
+export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(): Promise<void> } {
+  const { host } = opts;
+  const maxInflight = opts.maxInflight ?? 256;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 256 * 1024 });
+  const inflight = new Set<Promise<unknown>>();
+  let stopping = false;
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    let segs: string[];
+    try {
+      segs = pathSegments((req.url ?? '/').split('?')[0]!);
+    } catch {
+      segs = [];
+    }
+    if (segs.length !== 2 || segs[0] !== 'ws' || !segs[1] || stopping) {
+      const status = stopping ? '503 Service Unavailable' : '404 Not Found';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    const eci = segs[1];
+    wss.handleUpgrade(req, socket, head, (ws) => void attach(ws, eci));
+  };
+  server.on('upgrade', onUpgrade);
+
+  const send = (ws: WebSocket, frame: Frame): void => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+  };
+  const sendError = (ws: WebSocket, id: unknown, err: unknown): void => {
+    const { error, internal } = toWireError(err);
+    if (internal) console.error('kumo: internal error on a WebSocket:', err);
+    send(ws, { id: id ?? null, ok: false, error });
+  };
+
+  async function attach(ws: WebSocket, eci: string): Promise<void> {
+    let cloudId: string;
+    let tags: string[];
+    try {
+      const info = await host.eciInfo(eci);
+      cloudId = info.cloudId;
+      tags = info.tags;
+    } catch (err) {
+      const { status, error } = toWireError(err);
+      send(ws, { id: null, ok: false, error });
+      ws.close(closeCode(status), error.code);
+      return;
+    }
+    const stops: Array<() => void> = [host.listen(eci, (m) => send(ws, { op: 'push', eci: m.eci, name: m.name, data: m.data }))];
+    let unfollow: (() => void) | null = null;
+    let running = 0;
+    ws.on('close', () => {
+      for (const stop of stops) stop();
+      unfollow?.();
+    });
+    ws.on('error', () => undefined);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const { id, frame, error } = parseFrame(data, isBinary);
+      if (!frame) {
+        sendError(ws, id, error);
+        return;
+      }
+      if (running >= maxInflight) {
+        sendError(ws, id, new KumoError('LIMIT_EXCEEDED', `a socket may have at most ${maxInflight} requests running`, { limit: 'maxInflight', value: maxInflight }));
+        return;
+      }
+      running++;
+      const p = handle(frame).then(
+        (result) => send(ws, { id, ok: true, result }),
+        (err) => sendError(ws, id, err),
+      );
+      inflight.add(p);
+      void p.finally(() => {
+        running--;
+        inflight.delete(p);
+      });
+    });
+    send(ws, { op: 'ready', eci });
+
+    async function handle(frame: Frame): Promise<unknown> {
+      if (stopping) throw new ShuttingDownError();
+      switch (frame['op']) {
+        case 'event':
+          return host.event({ eci, domain: frame['domain'] as string, type: frame['type'] as string, attrs: frame['attrs'] ?? {}, ...(frame['eid'] !== undefined ? { eid: frame['eid'] as string } : {}) });
+        case 'query':
+          return host.query({ eci, rid: frame['rid'] as string, name: frame['name'] as string, args: frame['args'] ?? {} });
+        case 'follow':
+          if (!tags.includes(LOG_TAG)) throw new PolicyDeniedError(`following the episode log (needs the "${LOG_TAG}" tag)`, eci);
+          unfollow ??= host.watch(cloudId, (entry) => send(ws, { op: 'log', entry }));
+          return { following: true };
+        case 'unfollow':
+          unfollow?.();
+          unfollow = null;
+          return { following: false };
+        case 'ping':
+          return 'pong';
+        default:
+          throw new KumoError('INVALID_ARGS', `unknown op ${JSON.stringify(frame['op'])}: use event, query, follow, unfollow or ping`);
+      }
+    }
+  }
+
+  return {
+    /** Refuse new frames and connections, let running requests answer, then close every socket (1001). */
+    async stop(): Promise<void> {
+      stopping = true;
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+      for (const ws of wss.clients) ws.close(1001, 'host shutting down');
+      server.off('upgrade', onUpgrade);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A frame must be a JSON text object with a string `op` and a string or number `id`. A refused
+ * frame keeps its id when it had a usable one, so the client can match the error.
+ */
+function parseFrame(data: RawData, isBinary: boolean): { id: unknown; frame?: Frame; error?: KumoError } {
+  const bad = (message: string, id: unknown = null) => ({ id, error: new KumoError('INVALID_ARGS', message) });
+  if (isBinary) return bad('frames must be JSON text, not binary');
+  const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return bad(`the frame is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(value)) return bad('a frame must be a JSON object {id, op, ...}');
+  const id = value['id'];
+  const okId = (typeof id === 'string' && id.length > 0 && id.length <= 128) || (typeof id === 'number' && Number.isFinite(id));
+  if (!okId) return bad('a frame needs an id: a string of 1 to 128 characters or a number');
+  if (typeof value['op'] !== 'string') return bad('a frame needs an op: event, query, follow, unfollow or ping', id);
+  return { id, frame: value };
+}
