@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { ruleset } from '../rulesets/index.ts';
+import { ruleset, z } from '../rulesets/index.ts';
 
 /**
  * An example ruleset: a temperature sensor. Install it into a cloud, send `sensor:reading` events
