@@ -47,8 +47,11 @@ export class HttpApi {
   private readonly limits: InputLimits;
   private readonly metrics: Metrics | undefined;
   private readonly onInternalError: (err: unknown) => void;
-  /** Fire-and-forget episodes (`/c/:eci/event`) that answered 202 and are still running. */
-  private readonly accepted = new Set<Promise<unknown>>();
+  /**
+   * Every call into the host still running, including fire-and-forget episodes that answered 202.
+   * A stop waits for all of them before the host closes, so none meets a closed store.
+   */
+  private readonly running = new Set<Promise<unknown>>();
   /** Open log streams, ended on stop. */
   private readonly streams = new Set<ServerResponse>();
   private stopping = false;
@@ -65,11 +68,11 @@ export class HttpApi {
     this.route(req, res).catch((err) => this.fail(res, err));
   };
 
-  /** Refuse new work, end log streams and wait for accepted fire-and-forget events to finish. */
+  /** Refuse new work, end log streams and wait for every running host call (202-accepted episodes too). */
   async stop(): Promise<void> {
     this.stopping = true;
     for (const s of this.streams) s.end();
-    while (this.accepted.size > 0) await Promise.allSettled([...this.accepted]);
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -104,13 +107,13 @@ export class HttpApi {
   private readonly skyEvent: Route = async (req, res, [eci, eid, domain, type], search) => {
     const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
     this.checkOpen();
-    this.send(res, 200, await this.host.event({ eci: eci!, eid: eid!, domain: domain!, type: type!, attrs: { ...attrs } }));
+    this.send(res, 200, await this.track(this.host.event({ eci: eci!, eid: eid!, domain: domain!, type: type!, attrs: { ...attrs } })));
   };
 
   private readonly waitEvent: Route = async (req, res, [eci, , domain, type], search) => {
     const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
     this.checkOpen();
-    this.send(res, 200, await this.host.event({ eci: eci!, domain: domain!, type: type!, attrs: { ...attrs } }));
+    this.send(res, 200, await this.track(this.host.event({ eci: eci!, domain: domain!, type: type!, attrs: { ...attrs } })));
   };
 
   /**
@@ -125,11 +128,10 @@ export class HttpApi {
     checkEventName(domain, type);
     checkEid(eid);
     checkAttrs(attrs, this.host.limits.attrsBytes);
-    const info = await this.host.eciInfo(eci!);
+    const info = await this.track(this.host.eciInfo(eci!));
     if (!eventAllowed(info.eventPolicy, domain, type!)) throw new PolicyDeniedError(`event ${domain}:${type}`, eci!);
-    const p = this.host.event({ eci: eci!, eid, domain, type: type!, attrs }).catch(() => undefined);
-    this.accepted.add(p);
-    void p.finally(() => this.accepted.delete(p));
+    this.checkOpen();
+    void this.track(this.host.event({ eci: eci!, eid, domain, type: type!, attrs })).catch(() => undefined);
     this.send(res, 202, { eid });
   };
 
@@ -140,7 +142,7 @@ export class HttpApi {
   private async query(req: IncomingMessage, res: ServerResponse, eci: string, rid: string, name: string, search: string): Promise<void> {
     const args = await readParams(req, search, this.limits, 'INVALID_ARGS', 'query args');
     this.checkOpen();
-    const result = await this.host.query({ eci, rid, name, args: { ...args } });
+    const result = await this.track(this.host.query({ eci, rid, name, args: { ...args } }));
     this.send(res, 200, result === undefined ? null : result);
   }
 
@@ -166,10 +168,10 @@ export class HttpApi {
     }
     const follow = params['follow'] === 'true' || params['follow'] === '1' || params['follow'] === '';
     this.checkOpen();
-    const info = await this.host.eciInfo(eci!);
+    const info = await this.track(this.host.eciInfo(eci!));
     if (!info.tags.includes(LOG_TAG)) throw new PolicyDeniedError(`reading the episode log (needs the "${LOG_TAG}" tag)`, eci!);
     if (!follow) {
-      this.send(res, 200, { entries: await this.host.episodeLog(info.cloudId, limit) });
+      this.send(res, 200, { entries: await this.track(this.host.episodeLog(info.cloudId, limit)) });
       return;
     }
     this.follow(res, info.cloudId);
@@ -192,6 +194,12 @@ export class HttpApi {
   }
 
   // ---- responses ----
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p)).catch(() => undefined);
+    return p;
+  }
 
   private checkOpen(): void {
     if (this.stopping) throw new ShuttingDownError();
