@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ruleset } from '../rulesets/index.ts';
+import { ruleset, z } from '../rulesets/index.ts';
 import { counter, install, newChild, rejection } from './fixtures.ts';
 import { allKeys, testHost } from './helpers.ts';
 import type { Store } from '../kernel/index.ts';
@@ -63,5 +63,36 @@ describe('cloud lifecycle', () => {
     expect((await rejection(host.query({ eci: root.eci, rid: 'test.counter', name: 'count' }))).code).toBe('UNKNOWN_RULESET');
     await install(host, root.eci, 'test.counter');
     expect(await host.query({ eci: root.eci, rid: 'test.counter', name: 'count' })).toBe(0);
+  });
+
+  it('installs with a validated config that rules and functions can read', async () => {
+    const configured = ruleset('test.configured', { config: z.object({ greeting: z.string().default('hello') }) })
+      .rule('greet', { select: 'greet:me', action: (ctx) => ctx.directive('greeting', { text: `${String(ctx.config['greeting'])}!` }) })
+      .share('config', (ctx) => ctx.config)
+      .build();
+    const { host, root } = await testHost({ rulesets: [configured] });
+    expect(await rejection(install(host, root.eci, 'test.configured', { greeting: 42 }))).toMatchObject({ code: 'INVALID_ARGS', details: { rid: 'io.picolabs.wrangler' } });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler']);
+    await install(host, root.eci, 'test.configured', { greeting: 'ahoy' });
+    expect((await host.event({ eci: root.eci, domain: 'greet', type: 'me' })).directives[0]!.options).toEqual({ text: 'ahoy!' });
+    expect(await host.query({ eci: root.eci, rid: 'test.configured', name: 'config' })).toEqual({ greeting: 'ahoy' });
+    expect(await rejection(install(host, root.eci, 'test.nope'))).toMatchObject({ code: 'UNKNOWN_RULESET', status: 404 });
+  });
+
+  it('lets only a parent manage its children, refuses duplicate names and system channel deletion', async () => {
+    const { host, root } = await testHost();
+    const a = await newChild(host, root.eci, 'a');
+    await newChild(host, root.eci, 'b');
+    expect(await rejection(newChild(host, root.eci, 'a'))).toMatchObject({ code: 'DUPLICATE_NAME', status: 409 });
+    // A child cannot delete its sibling or its parent: it only sees its own children.
+    expect(await rejection(host.event({ eci: a.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'b' } }))).toMatchObject({ code: 'UNKNOWN_CLOUD', status: 404 });
+    expect((await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'children' }) as unknown[]).length).toBe(2);
+    expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: root.eci } }))).toMatchObject({ code: 'INVALID_ARGS' });
+    expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'io.picolabs.wrangler' } }))).toMatchObject({ code: 'INVALID_ARGS' });
+    const made = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { tags: 'phone,app' } });
+    const eci = (made.directives[0]!.options as { id: string; tags: string[] });
+    expect(eci.tags).toEqual(['phone', 'app']);
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: eci.id } });
+    expect(await rejection(host.event({ eci: eci.id, domain: 'x', type: 'y' }))).toMatchObject({ code: 'UNKNOWN_ECI' });
   });
 });
