@@ -1,0 +1,223 @@
+import type { KumoEvent } from '../../kernel/index.ts';
+
+/**
+ * Event expressions as data (DESIGN §5). A rule's `select` is one of these trees; `compile` turns
+ * it into the kernel's Selector. Everything here is plain data except the regexes and `where`
+ * guards of primitives, which live in the compiled ruleset, never in persisted state.
+ */
+
+/** Captured values, by name. */
+export type Captures = Record<string, unknown>;
+
+/** A primitive event: `domain type` with optional attribute matches, captures and a guard. */
+export interface PrimitiveExpr {
+  op: 'event';
+  domain: string;
+  type: string;
+  /** Attribute name → regex its string value must match. Capture groups feed `setting`. */
+  attrs?: Record<string, RegExp>;
+  /** Names for the capture groups of the attribute regexes, in order. */
+  setting?: string[];
+  /** Guard over the captures and the event; the primitive matches only when it returns true. */
+  where?: (captures: Captures, event: KumoEvent) => boolean;
+}
+
+/** Fires when any part fires. */
+export interface OrExpr {
+  op: 'or';
+  args: EventExpr[];
+}
+
+/** Fires when every part has fired, in any order. */
+export interface AndExpr {
+  op: 'and';
+  args: EventExpr[];
+}
+
+/** Fires when `n` distinct parts have fired, in any order. */
+export interface AnyExpr {
+  op: 'any';
+  n: number;
+  args: EventExpr[];
+}
+
+/**
+ * Sequences. `before(a, b, c)`: a, later b, later c. `after(a, b, c)`: a after b after c, i.e. c,
+ * then b, then a. `then(a, b)`: like `before`, but b must be the very next salient event after a.
+ */
+export interface SequenceExpr {
+  op: 'before' | 'after' | 'then';
+  args: EventExpr[];
+}
+
+/** `between`: `expr` happens after `start` and then `end` happens. `notBetween`: `start` then `end` with no `expr` in between. */
+export interface BetweenExpr {
+  op: 'between' | 'notBetween';
+  expr: EventExpr;
+  start: EventExpr;
+  end: EventExpr;
+}
+
+/**
+ * Aggregators over the matches of a `count`/`repeat` window. Each key names the capture the result
+ * is bound to; `of` names the capture to aggregate (default: the first regex capture group of the
+ * matched event, as in KRL).
+ */
+export interface Aggregate {
+  max?: string;
+  min?: string;
+  sum?: string;
+  avg?: string;
+  push?: string;
+  of?: string;
+}
+
+/** `count`: fires on every `n`th match, then starts over. `repeat`: fires on the `n`th and every later match (sliding window of `n`). */
+export interface CountExpr {
+  op: 'count' | 'repeat';
+  n: number;
+  expr: EventExpr;
+  aggregate?: Aggregate;
+}
+
+/** The whole inner expression must happen within `ms` milliseconds of event time. */
+export interface WithinExpr {
+  op: 'within';
+  ms: number;
+  expr: EventExpr;
+}
+
+export type EventExpr = PrimitiveExpr | OrExpr | AndExpr | AnyExpr | SequenceExpr | BetweenExpr | CountExpr | WithinExpr;
+
+/** An expression, or `"domain:type"` shorthand for a primitive. */
+export type ExprLike = EventExpr | string;
+
+/** Options of a primitive event. */
+export type PrimitiveOptions = Omit<PrimitiveExpr, 'op' | 'domain' | 'type'>;
+
+/** Units accepted by {@link within} (KRL's, plus milliseconds). */
+export type TimeUnit = 'ms' | 'second' | 'seconds' | 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days' | 'week' | 'weeks';
+
+const UNIT_MS: Record<TimeUnit, number> = {
+  ms: 1,
+  second: 1000,
+  seconds: 1000,
+  minute: 60_000,
+  minutes: 60_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+  day: 86_400_000,
+  days: 86_400_000,
+  week: 604_800_000,
+  weeks: 604_800_000,
+};
+
+/**
+ * A primitive event expression. `domain` may be `"domain:type"` shorthand; either part may be `*`.
+ *
+ * @example on('door', 'opened', { attrs: { room: /^(\w+)$/ }, setting: ['room'] })
+ */
+export function on(domain: string, type?: string | PrimitiveOptions, options: PrimitiveOptions = {}): PrimitiveExpr {
+  if (typeof type !== 'string') {
+    const [d, t] = splitName(domain);
+    return { op: 'event', domain: d, type: t, ...(type ?? {}) };
+  }
+  return { op: 'event', domain, type, ...options };
+}
+
+/** Normalize `"domain:type"` shorthand to a primitive. */
+export function expr(e: ExprLike): EventExpr {
+  return typeof e === 'string' ? on(e) : e;
+}
+
+/** Fires when any of its parts fires. */
+export function or(...args: ExprLike[]): OrExpr {
+  return { op: 'or', args: atLeast('or', 2, args) };
+}
+
+/** Fires when all of its parts have fired, in any order (one event completes at most one part). */
+export function and(...args: ExprLike[]): AndExpr {
+  return { op: 'and', args: atLeast('and', 2, args) };
+}
+
+/** Fires when `n` of its parts have fired, in any order (one event completes at most one part). */
+export function any(n: number, ...args: ExprLike[]): AnyExpr {
+  positive('any', n);
+  if (n > args.length) throw new TypeError(`any(${n}, …) needs at least ${n} expressions, got ${args.length}`);
+  return { op: 'any', n, args: args.map(expr) };
+}
+
+/** `before(a, b, …)`: a, then later b, then later … (other events may come in between). */
+export function before(...args: ExprLike[]): SequenceExpr {
+  return { op: 'before', args: atLeast('before', 2, args) };
+}
+
+/** `after(a, b, …)`: a after b after …, so the last argument happens first; fires on `a`. */
+export function after(...args: ExprLike[]): SequenceExpr {
+  return { op: 'after', args: atLeast('after', 2, args) };
+}
+
+/**
+ * KRL's `then(a, b, …)`: a, and the very next salient event is b, and so on. Named `andThen` because
+ * a module that exports `then` is a thenable: `await import()` of it would never resolve.
+ */
+export function andThen(...args: ExprLike[]): SequenceExpr {
+  return { op: 'then', args: atLeast('then', 2, args) };
+}
+
+/** `e` happens after `start` and before `end`; fires on `end`. */
+export function between(e: ExprLike, start: ExprLike, end: ExprLike): BetweenExpr {
+  return { op: 'between', expr: expr(e), start: expr(start), end: expr(end) };
+}
+
+/** `start` then `end` with no `e` in between; fires on `end`. */
+export function notBetween(e: ExprLike, start: ExprLike, end: ExprLike): BetweenExpr {
+  return { op: 'notBetween', expr: expr(e), start: expr(start), end: expr(end) };
+}
+
+/** Fires on every `n`th match of `e`, then starts counting again; `aggregate` binds max/min/sum/avg/push over the `n` matches. */
+export function count(n: number, e: ExprLike, aggregate?: Aggregate): CountExpr {
+  positive('count', n);
+  return { op: 'count', n, expr: expr(e), ...(aggregate ? { aggregate: checkAggregate(aggregate) } : {}) };
+}
+
+/** Fires on the `n`th match of `e` and on every later one; `aggregate` is over the last `n` matches. */
+export function repeat(n: number, e: ExprLike, aggregate?: Aggregate): CountExpr {
+  positive('repeat', n);
+  return { op: 'repeat', n, expr: expr(e), ...(aggregate ? { aggregate: checkAggregate(aggregate) } : {}) };
+}
+
+/**
+ * The whole of `e` must happen within `amount` `unit`s, judged by event time: every event that
+ * contributes to a firing is at most that long before the event that completes it.
+ *
+ * @example within(and('door:opened', 'motion:detected'), 5, 'minutes')
+ */
+export function within(e: ExprLike, amount: number, unit: TimeUnit = 'seconds'): WithinExpr {
+  const per = UNIT_MS[unit];
+  if (per === undefined) throw new TypeError(`within: unknown time unit ${JSON.stringify(unit)}`);
+  if (!Number.isFinite(amount) || amount < 0) throw new TypeError(`within: expected a non-negative amount, got ${amount}`);
+  return { op: 'within', ms: amount * per, expr: expr(e) };
+}
+
+function splitName(name: string): [string, string] {
+  const i = name.indexOf(':');
+  if (i <= 0 || i === name.length - 1) throw new TypeError(`expected "domain:type", got ${JSON.stringify(name)}`);
+  return [name.slice(0, i), name.slice(i + 1)];
+}
+
+function atLeast(op: string, min: number, args: ExprLike[]): EventExpr[] {
+  if (args.length < min) throw new TypeError(`${op}() needs at least ${min} expressions`);
+  return args.map(expr);
+}
+
+function positive(op: string, n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`${op}: expected a positive integer, got ${n}`);
+}
+
+function checkAggregate(a: Aggregate): Aggregate {
+  const outs = (['max', 'min', 'sum', 'avg', 'push'] as const).filter((k) => a[k] !== undefined);
+  if (outs.length === 0) throw new TypeError('an aggregate needs at least one of max, min, sum, avg, push');
+  for (const k of outs) if (typeof a[k] !== 'string' || a[k] === '') throw new TypeError(`aggregate ${k}: expected a capture name`);
+  return a;
+}
