@@ -61,6 +61,10 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
   };
 
   async function attach(ws: WebSocket, eci: string): Promise<void> {
+    // Frames may arrive before the ECI is looked up: hold them, then handle them in order.
+    const early: Array<[RawData, boolean]> = [];
+    const hold = (data: RawData, isBinary: boolean): void => void early.push([data, isBinary]);
+    ws.on('message', hold);
     let cloudId: string;
     let tags: string[];
     try {
@@ -81,7 +85,7 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
       unfollow?.();
     });
     ws.on('error', () => undefined);
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    const onMessage = (data: RawData, isBinary: boolean): void => {
       const { id, frame, error } = parseFrame(data, isBinary);
       if (!frame) {
         sendError(ws, id, error);
@@ -101,8 +105,11 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
         running--;
         inflight.delete(p);
       });
-    });
+    };
     send(ws, { op: 'ready', eci });
+    ws.off('message', hold);
+    ws.on('message', onMessage);
+    for (const [data, isBinary] of early) onMessage(data, isBinary);
 
     async function handle(frame: Frame): Promise<unknown> {
       if (stopping) throw new ShuttingDownError();

@@ -103,12 +103,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
 async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
   const [cmd, sub, ...rest] = pos;
-  const dataDir = v.data ?? io.env['KUMO_DATA'] ?? './kumo-data';
+  const dataDir = v.data ?? (io.env['KUMO_DATA'] || './kumo-data');
   if (cmd === 'serve') return runServe(v, dataDir, io, pos.length);
-  const client = new Client(v.url ?? io.env['KUMO_URL'] ?? 'http://localhost:3000');
+  const client = new Client(v.url ?? (io.env['KUMO_URL'] || 'http://localhost:3000'));
   const print = (json: unknown, human: string): void => io.out(v.json ? JSON.stringify(json, null, 2) + '\n' : human.endsWith('\n') ? human : human + '\n');
   const myEci = async (): Promise<string> => {
-    const eci = v.eci ?? io.env['KUMO_ECI'] ?? (await readFile(rootEciFile(dataDir), 'utf8').catch(() => '')).trim();
+    const eci = v.eci ?? (io.env['KUMO_ECI'] || (await readFile(rootEciFile(dataDir), 'utf8').catch(() => '')).trim());
     if (!eci) throw new UsageError(`no ECI: pass --eci, set KUMO_ECI, or run where ${rootEciFile(dataDir)} exists`);
     return eci;
   };
