@@ -44,9 +44,16 @@ function join(a: Match, b: Match): Match {
 }
 
 function joinAll(ms: Match[]): Match {
-  let out = ms[0]!;
-  for (let i = 1; i < ms.length; i++) out = join(out, ms[i]!);
-  return out;
+  if (ms.length === 1) return ms[0]!;
+  let t = Infinity;
+  const c: Captures = {};
+  const v: unknown[] = [];
+  for (const m of ms) {
+    if (m.t < t) t = m.t;
+    Object.assign(c, m.c);
+    for (const x of m.v) v.push(x);
+  }
+  return { t, c, v };
 }
 
 function allNull(xs: readonly unknown[]): boolean {
@@ -369,14 +376,25 @@ function aggregated(ms: Match[], a: Aggregate | undefined): Match {
   const m = joinAll(ms);
   if (!a) return m;
   const values = ms.map((x) => (a.of !== undefined ? x.c[a.of] : x.v[0]));
-  const nums = values.filter((v) => (typeof v === 'number' || (typeof v === 'string' && v.trim() !== '')) && Number.isFinite(Number(v))).map(Number);
-  const c: Captures = { ...m.c };
-  if (nums.length > 0) {
-    const sum = nums.reduce((x, y) => x + y, 0);
-    if (a.max) c[a.max] = Math.max(...nums);
-    if (a.min) c[a.min] = Math.min(...nums);
+  const c: Captures = ms.length === 1 ? { ...m.c } : m.c; // joinAll made a fresh object unless there was one match
+  let count = 0;
+  let sum = 0;
+  let max = -Infinity;
+  let min = Infinity;
+  for (const v of values) {
+    if (typeof v !== 'number' && (typeof v !== 'string' || v.trim() === '')) continue;
+    const x = Number(v);
+    if (!Number.isFinite(x)) continue;
+    count++;
+    sum += x;
+    if (x > max) max = x;
+    if (x < min) min = x;
+  }
+  if (count > 0) {
+    if (a.max) c[a.max] = max;
+    if (a.min) c[a.min] = min;
     if (a.sum) c[a.sum] = sum;
-    if (a.avg) c[a.avg] = sum / nums.length;
+    if (a.avg) c[a.avg] = sum / count;
   }
   if (a.push) c[a.push] = values.map((v) => v ?? null);
   return { t: m.t, c, v: m.v };
