@@ -174,23 +174,41 @@ export class HttpApi {
       this.send(res, 200, { entries: await this.track(this.host.episodeLog(info.cloudId, limit)) });
       return;
     }
-    this.follow(res, info.cloudId);
+    await this.follow(res, info.cloudId, limit);
   };
 
-  /** Server-sent events: one `entry` event per committed episode, until either side stops. */
-  private follow(res: ServerResponse, cloudId: string): void {
+  /**
+   * Server-sent events: the newest `limit` entries (oldest first), then one `entry` event per
+   * committed episode until either side stops. The watch starts before the log is read, so no
+   * entry falls between history and live.
+   */
+  private async follow(res: ServerResponse, cloudId: string, limit: number): Promise<void> {
+    let last = 0;
+    let buffered: EpisodeLogEntry[] | null = [];
+    const write = (entry: EpisodeLogEntry): void => {
+      if (entry.seq <= last) return;
+      last = entry.seq;
+      res.write(`event: entry\ndata: ${JSON.stringify(entry)}\n\n`);
+    };
+    const stopWatch = this.host.watch(cloudId, (entry: EpisodeLogEntry) => (buffered ? buffered.push(entry) : write(entry)));
+    let history: EpisodeLogEntry[];
+    try {
+      history = await this.track(this.host.episodeLog(cloudId, limit));
+    } catch (err) {
+      stopWatch();
+      throw err;
+    }
     res.writeHead(200, { ...CORS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': following the episode log\n\n');
     this.metrics?.response(200);
-    const stopWatch = this.host.watch(cloudId, (entry: EpisodeLogEntry) => {
-      res.write(`event: entry\ndata: ${JSON.stringify(entry)}\n\n`);
-    });
+    for (const entry of history.reverse()) write(entry);
+    for (const entry of buffered) write(entry);
+    buffered = null;
     this.streams.add(res);
-    const end = (): void => {
+    res.on('close', () => {
       stopWatch();
       this.streams.delete(res);
-    };
-    res.on('close', end);
+    });
   }
 
   // ---- responses ----

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { rootEci, runKumo, startServerProcess, type ServerProcess } from './server-harness.ts';
+import { post, repoRoot, rootEci, runKumo, startServerProcess, type ServerProcess } from './server-harness.ts';
 
 let server: ServerProcess;
 let owner: string;
@@ -78,5 +80,27 @@ describe('kumo CLI against a running host', () => {
     const noEci = await runKumo(['--url', server.url, '--data', '/nonexistent-kumo', 'cloud', 'ls']);
     expect(noEci.code).toBe(2);
     expect(noEci.stderr).toContain('no ECI');
+  });
+
+  it('logs --follow prints recent history, then each new episode, and stops on SIGINT', async () => {
+    expect((await post(`${server.url}/sky/event/${owner}/before-follow/demo/ping`)).status).toBe(200);
+    const proc = spawn(process.execPath, [join(repoRoot, 'bin/kumo.js'), '--url', server.url, '--data', server.dataDir, 'logs', '--follow', '--limit', '1', '--json'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    let onData = (): void => undefined;
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => ((out += d), onData()));
+    const seen = (eid: string) =>
+      new Promise<void>((resolve) => {
+        onData = () => void (out.includes(`"eid":"${eid}"`) && resolve());
+        onData();
+      });
+    await seen('before-follow'); // history arrives only after the live watch is attached
+    expect((await post(`${server.url}/sky/event/${owner}/while-following/demo/ping`)).status).toBe(200);
+    await seen('while-following');
+    proc.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { eid: string; seq: number });
+    expect(lines.map((l) => l.eid)).toEqual(['before-follow', 'while-following']);
+    expect(lines[1]!.seq).toBe(lines[0]!.seq + 1);
   });
 });

@@ -39,9 +39,12 @@ export class Client {
     return (await this.request(`/c/${enc(eci)}/logs${limit ? `?limit=${limit}` : ''}`, { method: 'GET' })) as never;
   }
 
-  /** Follow the episode log (server-sent events); calls `onEntry` for each until the stream ends. */
-  async follow(eci: string, onEntry: (entry: Record<string, unknown>) => void, signal?: AbortSignal): Promise<void> {
-    const res = await this.fetch(`/c/${enc(eci)}/logs?follow=true&limit=1`, { method: 'GET', ...(signal ? { signal } : {}) });
+  /**
+   * Follow the episode log (server-sent events): the newest `limit` entries, then each new one, until
+   * the stream ends. Calls `onEntry` for each, oldest first.
+   */
+  async follow(eci: string, onEntry: (entry: Record<string, unknown>) => void, limit?: number, signal?: AbortSignal): Promise<void> {
+    const res = await this.fetch(`/c/${enc(eci)}/logs?follow=true${limit ? `&limit=${limit}` : ''}`, { method: 'GET', ...(signal ? { signal } : {}) });
     if (!res.ok) await this.raise(res);
     if (!res.body) return;
     const decoder = new TextDecoder();

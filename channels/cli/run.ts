@@ -202,17 +202,16 @@ async function runLogs(client: Client, eci: string, v: Values, io: CliIo): Promi
   const limit = v.limit === undefined ? undefined : Number(v.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError('--limit must be a positive integer');
   const show = (e: Record<string, unknown>): void => io.out(v.json ? JSON.stringify(e) + '\n' : formatLogEntry(e) + '\n');
-  const { entries } = await client.logs(eci, limit);
   if (!v.follow) {
+    const { entries } = await client.logs(eci, limit);
     if (v.json) io.out(JSON.stringify(entries, null, 2) + '\n');
     else if (entries.length === 0) io.out('(no episodes yet)\n');
     else for (const e of [...entries].reverse()) show(e);
     return;
   }
-  for (const e of [...entries].reverse()) show(e);
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
-  await client.follow(eci, show, stop.signal);
+  await client.follow(eci, show, limit ?? 10, stop.signal);
 }
 
 /** `key=value` gives a string (as a query string would); `key:=json` gives a JSON value. */
