@@ -2,7 +2,29 @@
  * Event expressions (DESIGN §5): the select-when algebra as data, compiled into the kernel's
  * Selector. The kernel indexes a rule by the primitive events its expression names and persists
  * the state `match` returns with the episode, so a partly matched expression survives restarts
- * and eviction. See event-expr/machine.ts for the semantics and where kumo differs from pico.
+ * and eviction. The operators follow KRL's `select when` (see event-expr/machine.ts for each).
+ *
+ * Where kumo deliberately differs from the pico engine:
+ * - No NFA over interleavings: each operator keeps its own small, plain-data state, so `and` and
+ *   `any n` keep one entry per part instead of growing with the permutations of their parts.
+ * - `or`: every part sees every event (pico, once partway through one branch, follows only it).
+ * - `and`/`any`: one event completes at most one part, the first pending one in declaration order
+ *   (pico's NFA tries every choice). Other pending parts still advance on it.
+ * - Sequences (`before`, `after`, `then`, `between`) keep at most one partial run per stage, so
+ *   an event can advance several runs; when the whole fires, every run starts over (no overlap).
+ * - `then` (spelled `andThen` in TypeScript: a module exporting `then` is a thenable): a salient
+ *   event that breaks a run may start a new one; "salient" means its domain and type name a
+ *   primitive inside that `then` (an attribute mismatch still counts as salient).
+ * - `within`: pico restarts the whole machine once the window since its start has passed; kumo
+ *   pushes the window into the operators, so it fires whenever some set of contributing events
+ *   fits in it: `count`/`repeat` slide, expired `and`/`any` parts become pending again and a part
+ *   that happens again is refreshed, a sequence keeps the latest-starting run per stage. Judged by
+ *   event time, limit inclusive.
+ * - Aggregators read the first regex group of each match (or the capture named by `of`); `max`,
+ *   `min`, `sum`, `avg` skip non-numbers (KRL would fail) and `push` binds the array.
+ * - Captures of all parts are merged in stage/part order (a later part wins a name clash).
+ * - Persisted state carries a fingerprint of the expression; a rule whose `select` changed starts
+ *   from nothing. `where` guards are on primitives; a guard over the whole is the rule's `if`.
  */
 export {
   on,
