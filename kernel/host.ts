@@ -66,6 +66,8 @@ interface Active {
   mailbox: Mailbox;
   evicted: boolean;
   lastUsed: number;
+  /** ECIs of this cloud held in the host's ECI cache; dropped from it when the cloud is evicted. */
+  cachedEcis: string[];
 }
 
 interface ProcessOptions {
@@ -97,6 +99,12 @@ export class Host {
   private readonly active = new Map<CloudId, Active>();
   private readonly loading = new Map<CloudId, Promise<Active>>();
   private readonly deleting = new Set<CloudId>();
+  /**
+   * ECI → cloud for ECIs resolved while their cloud was active, so events to an active cloud skip
+   * the index read. Bounded by the active clouds (entries leave with their cloud). A cached ECI that
+   * has since been deleted is still refused: the mailbox checks the cloud's own ECIs.
+   */
+  private readonly eciCache = new Map<string, CloudId>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly redeliver = new Map<string, OutboxEntry>();
   private readonly listeners = new Map<string, Set<(m: PushMessage) => void>>();
@@ -165,29 +173,38 @@ export class Host {
   }
 
   /** Send an event to a cloud through one of its ECIs and wait for the episode's directives. */
-  async event(input: EventInput): Promise<EventResult> {
-    if (this.closing) throw new ShuttingDownError();
-    const event = this.toEvent(input);
-    const cloudId = await this.resolve(input.eci);
-    return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.process(a, event, { eci: input.eci })));
+  event(input: EventInput): Promise<EventResult> {
+    return this.admit(async () => {
+      const event = this.toEvent(input);
+      const cloudId = await this.resolve(input.eci);
+      return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.process(a, event, { eci: input.eci })));
+    });
   }
 
   /** Call a shared function of a ruleset installed in the cloud behind an ECI. */
-  async query(input: QueryInput): Promise<unknown> {
-    if (this.closing) throw new ShuttingDownError();
-    const { rid, name } = input;
-    if (typeof rid !== 'string' || typeof name !== 'string' || rid === '' || name === '') throw new InvalidArgsError('a query needs a rid and a function name');
-    const args = input.args ?? {};
-    if (!isPlainObject(args)) throw new InvalidArgsError('query args must be an object');
-    const cloudId = await this.resolve(input.eci);
-    return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.runQuery(a.state, input.eci, rid, name, args)));
+  query(input: QueryInput): Promise<unknown> {
+    return this.admit(async () => {
+      const { rid, name } = input;
+      if (typeof rid !== 'string' || typeof name !== 'string' || rid === '' || name === '') throw new InvalidArgsError('a query needs a rid and a function name');
+      const args = input.args ?? {};
+      if (!isPlainObject(args)) throw new InvalidArgsError('query args must be an object');
+      const cloudId = await this.resolve(input.eci);
+      return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.runQuery(a.state, input.eci, rid, name, args)));
+    });
   }
 
   /** The cloud an ECI reaches (O(1): one index read). */
   async resolve(eci: string): Promise<CloudId> {
     if (typeof eci !== 'string' || eci.length === 0 || eci.length > 100) throw new UnknownEciError(String(eci));
+    const cached = this.eciCache.get(eci);
+    if (cached !== undefined && !this.deleting.has(cached)) return cached;
     const id = (await this.store.get(keys.eciIndex(eci))) as CloudId | undefined;
     if (!id || this.deleting.has(id)) throw new UnknownEciError(eci);
+    const a = this.active.get(id);
+    if (a && !a.evicted && !this.eciCache.has(eci)) {
+      this.eciCache.set(eci, id);
+      a.cachedEcis.push(eci);
+    }
     return id;
   }
 
@@ -224,6 +241,7 @@ export class Host {
 
   /** Fire every schedule due at the clock's current time. Returns how many fired. */
   runDue(): Promise<number> {
+    if (this.closing) return Promise.resolve(0);
     this.dueRun ??= this.fireDue().finally(() => {
       this.dueRun = null;
     });
@@ -287,6 +305,12 @@ export class Host {
     return { eid, domain: input.domain, type: input.type, attrs, time: this.clock.now() };
   }
 
+  /** Run a request unless the host is closing; close() waits for every admitted request. */
+  private admit<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new ShuttingDownError());
+    return this.track(work());
+  }
+
   private track<T>(p: Promise<T>): Promise<T> {
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
@@ -302,7 +326,7 @@ export class Host {
       a.lastUsed = this.clock.now();
       this.active.delete(id);
       this.active.set(id, a);
-      return this.track(post(a));
+      return post(a);
     }
   }
 
@@ -313,7 +337,7 @@ export class Host {
       p = loadCloud(this.store, id)
         .then((state) => {
           if (!state) throw new UnknownCloudError(id);
-          const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, lastUsed: this.clock.now() };
+          const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, lastUsed: this.clock.now(), cachedEcis: [] };
           this.active.set(id, a);
           publish('activate', { cloudId: id, ms: performance.now() - start });
           this.evictOverLimit();
@@ -336,6 +360,7 @@ export class Host {
   private evict(id: CloudId, a: Active, reason: 'idle' | 'pressure' | 'deleted'): void {
     a.evicted = true;
     this.active.delete(id);
+    for (const eci of a.cachedEcis) this.eciCache.delete(eci);
     publish('evict', { cloudId: id, reason });
   }
 
@@ -466,9 +491,7 @@ export class Host {
   private deliver(key: string, entry: OutboxEntry): void {
     if (this.closing) return;
     const { eci, event } = entry;
-    const attempt = this.resolve(eci).then((id) =>
-      this.withCloud(id, (a) => a.mailbox.post(() => this.process(a, { ...event, time: event.time }, { eci, dedupe: true }))),
-    );
+    const attempt = this.resolve(eci).then((id) => this.withCloud(id, (a) => a.mailbox.post(() => this.process(a, event, { eci, dedupe: true }))));
     void this.track(
       attempt.then(
         () => this.committer.commit([{ type: 'del', key }]),

@@ -95,4 +95,16 @@ describe('cloud lifecycle', () => {
     await host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: eci.id } });
     expect(await rejection(host.event({ eci: eci.id, domain: 'x', type: 'y' }))).toMatchObject({ code: 'UNKNOWN_ECI' });
   });
+
+  it('close() waits for every event already admitted; later ones get SHUTTING_DOWN', async () => {
+    const { host, root } = await testHost({ rulesets: [counter] });
+    await install(host, root.eci, 'test.counter');
+    const sent = Array.from({ length: 50 }, () => host.event({ eci: root.eci, domain: 'counter', type: 'inc' }));
+    const closing = host.close();
+    const late = host.event({ eci: root.eci, domain: 'counter', type: 'inc' });
+    const results = await Promise.allSettled(sent);
+    await closing;
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(await rejection(late)).toMatchObject({ code: 'SHUTTING_DOWN', status: 503 });
+  });
 });
