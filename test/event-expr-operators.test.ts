@@ -325,6 +325,15 @@ describe('within', () => {
       { ev: 'a:x', t: 35, fires: {} },
     ]);
   });
+  it('does not count the event that completed a part of `and` again for that part', () => {
+    runTable(within(and(count(2, 'c:a'), 'c:b'), 10, 'seconds'), [
+      { ev: 'c:a', t: 0, fires: F },
+      { ev: 'c:a', t: 1, fires: F }, // completes count(2), match starting at 0
+      { ev: 'c:a', t: 2, fires: F }, // one towards a newer count(2), not two
+      { ev: 'c:b', t: 11, fires: F }, // the count(2) from 0 expired; the newer one is half done
+      { ev: 'c:a', t: 12, fires: {} }, // c:a at 2 and 12, c:b at 11
+    ]);
+  });
   it('judges repeat over the last n matches inside the window', () => {
     runTable(within(repeat(2, 'r:a'), 10, 'seconds'), [
       { ev: 'r:a', t: 0, fires: F },

@@ -161,6 +161,7 @@ function anyNode(n: number, parts: Node[]): Node {
       let changed = false;
       let moved = false;
       let consumed = false;
+      let completed = -1;
       if (h !== NO_WINDOW) {
         next.forEach((part, i) => {
           if (part?.m && part.m.t < h) {
@@ -177,6 +178,7 @@ function anyNode(n: number, parts: Node[]): Node {
         const r = node.step(ps, e, h);
         if (r.fire && !consumed) {
           consumed = moved = changed = true;
+          completed = i;
           next[i] = { p: null, m: r.fire };
           return;
         }
@@ -191,7 +193,7 @@ function anyNode(n: number, parts: Node[]): Node {
       if (h !== NO_WINDOW) {
         parts.forEach((node, i) => {
           const part = next[i];
-          if (!part?.m) return;
+          if (!part?.m || i === completed) return;
           const r = node.step(part.p, e, h);
           if (r.fire && !consumed) {
             consumed = moved = changed = true;
