@@ -25,9 +25,21 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** Check event attrs (or query args): a plain object whose encoding fits in `maxBytes`. */
+/** True when a `__proto__` key appears anywhere in `v` (JSON.parse makes such own keys). */
+function hasProtoKey(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) return v.some(hasProtoKey);
+  return Object.hasOwn(v, '__proto__') || Object.values(v).some(hasProtoKey);
+}
+
+/**
+ * Check event attrs (or query args): a plain object whose encoding fits in `maxBytes`, with no
+ * `__proto__` key anywhere (the codec could not store it faithfully, and it smells of prototype
+ * pollution).
+ */
 export function checkAttrs(attrs: unknown, maxBytes: number, what = 'attrs'): asserts attrs is Record<string, unknown> {
   if (!isPlainObject(attrs)) throw new InvalidEventError(`${what} must be an object`);
+  if (hasProtoKey(attrs)) throw new InvalidEventError(`${what} may not contain the key "__proto__"`);
   let size: number;
   try {
     size = encode(attrs).length;

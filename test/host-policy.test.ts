@@ -51,6 +51,7 @@ describe('ECI policies on a host', () => {
       { eci: root.eci, domain: 'counter', type: 'inc', attrs: [1, 2] },
       { eci: root.eci, domain: 'counter', type: 'inc', attrs: 'x' },
       { eci: root.eci, domain: 'counter', type: 'inc', eid: 'a/b' },
+      { eci: root.eci, domain: 'counter', type: 'inc', attrs: JSON.parse('{"deep": [{"__proto__": {"by": 5}}]}') },
     ];
     for (const e of bad) expect(await rejection(host.event(e as never))).toMatchObject({ code: 'INVALID_EVENT', status: 400 });
     expect(await rejection(host.event({ eci: root.eci, domain: 'counter', type: 'inc', attrs: { big: 'x'.repeat(2000) } }))).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 });
