@@ -101,10 +101,10 @@ describe('cloud lifecycle', () => {
     await install(host, root.eci, 'test.counter');
     const sent = Array.from({ length: 50 }, () => host.event({ eci: root.eci, domain: 'counter', type: 'inc' }));
     const closing = host.close();
-    const late = host.event({ eci: root.eci, domain: 'counter', type: 'inc' });
+    const late = rejection(host.event({ eci: root.eci, domain: 'counter', type: 'inc' }));
     const results = await Promise.allSettled(sent);
     await closing;
     expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
-    expect(await rejection(late)).toMatchObject({ code: 'SHUTTING_DOWN', status: 503 });
+    expect(await late).toMatchObject({ code: 'SHUTTING_DOWN', status: 503 });
   });
 });
