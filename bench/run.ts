@@ -1,0 +1,92 @@
+/**
+ * The benchmark suite: `npm run bench [-- --runs 3] [-- --only a,b]`; the 1,000,000-cloud case
+ * is `npm run bench -- --only 1m --runs 1`.
+ *
+ * Compiles the project with tsc (bench/tsconfig.json → bench/.data/build) and runs every benchmark
+ * from the compiled JavaScript in its own node process, `--runs` times, interleaved. Compiled JS is
+ * what `npm run build` ships; running through tsx would measure tsx's transform instead (its
+ * keepNames wrapping alone made rule runs ~2x slower in a profile).
+ *
+ * stdout: every benchmark's JSON line as it finishes, then one `"median"` line per benchmark.
+ * stderr: progress and a table of medians.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    only: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+  },
+});
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const build = join(root, 'bench', '.data', 'build', 'bench');
+
+const SUITE: Array<{ key: string; file: string; args?: string[] }> = [
+  { key: 'a', file: 'events-one.js' },
+  { key: 'b', file: 'events-many.js' },
+  { key: 'c', file: 'queries.js' },
+  { key: 'd', file: 'scale.js', args: ['--clouds', '100000'] },
+  { key: 'e', file: 'http.js' },
+];
+/** Run only when asked (`--only 1m`): it takes minutes. */
+const EXTRA = [{ key: '1m', file: 'scale.js', args: ['--clouds', '1000000'] }];
+
+function run(cmd: string, argv: string[], capture: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, argv, { cwd: root, stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'] });
+    let out = '';
+    p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${argv.join(' ')} exited with ${code}`))));
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const started = performance.now();
+if (!args['no-build']) {
+  process.stderr.write('compiling (tsc -p bench/tsconfig.json)\n');
+  await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'bench', 'tsconfig.json')], false);
+}
+
+const only = args.only?.split(',');
+const suite = only ? [...SUITE, ...EXTRA].filter((b) => only.includes(b.key)) : SUITE;
+const runs = Number(args.runs);
+const results = new Map<string, Array<Record<string, unknown>>>();
+for (let r = 1; r <= runs; r++) {
+  for (const b of suite) {
+    process.stderr.write(`run ${r}/${runs}: ${b.file} ${(b.args ?? []).join(' ')}\n`);
+    const out = await run(process.execPath, [join(build, b.file), ...(b.args ?? [])], true);
+    for (const line of out.split('\n').filter(Boolean)) {
+      process.stdout.write(`${line}\n`);
+      const res = JSON.parse(line) as Record<string, unknown>;
+      const name = String(res.name);
+      results.set(name, [...(results.get(name) ?? []), res]);
+    }
+  }
+}
+
+process.stderr.write(`\nmedians of ${runs} run(s), ${((performance.now() - started) / 60_000).toFixed(1)} min in all\n`);
+for (const [name, list] of results) {
+  const med: Record<string, unknown> = { name, median: true, runs: list.length };
+  for (const key of Object.keys(list[0]!)) {
+    if (key === 'name') continue;
+    const values = list.map((x) => x[key]);
+    med[key] = values.every((v) => typeof v === 'number') ? median(values as number[]) : values[0];
+  }
+  process.stdout.write(`${JSON.stringify(med)}\n`);
+  const shown = Object.entries(med)
+    .filter(([k, v]) => typeof v === 'number' && !['runs', 'cores'].includes(k))
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+  process.stderr.write(`  ${name.padEnd(24)} ${shown}\n`);
+}
