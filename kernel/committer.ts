@@ -29,8 +29,10 @@ export class Committer {
   }
 
   private async flush(): Promise<void> {
-    // Let episodes finishing in this same turn join the batch.
-    await new Promise<void>((r) => setImmediate(r));
+    // Let episodes finishing in this same tick join the batch. A microtask, not setImmediate: under
+    // load batches form anyway while the previous write is in flight (the loop below), and a whole
+    // event-loop turn per idle commit cost a lone sender ~25% of its events/s.
+    await Promise.resolve();
     while (this.pending.length > 0) {
       const ops = this.pending;
       const waiters = this.waiters;
