@@ -27,7 +27,15 @@ export interface OrderedDb {
   get(key: string): Promise<Uint8Array | undefined>;
   iterator(range: Bound): { all(): Promise<Array<[string, Uint8Array]>> };
   keys(range: Bound): { all(): Promise<string[]> };
-  batch(ops: Array<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }>, opts: { sync: boolean }): Promise<void>;
+  /** A chained batch: written atomically by `write`, or dropped by `close`. */
+  batch(): OrderedBatch;
+  close(): Promise<void>;
+}
+
+export interface OrderedBatch {
+  put(key: string, value: Uint8Array): unknown;
+  del(key: string): unknown;
+  write(opts: { sync: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,10 +62,20 @@ export class LevelStore implements Store {
 
   async write(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
-    await this.db.batch(
-      ops.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: encode(op.value) } : op)),
-      { sync: this.sync },
-    );
+    // A chained batch, not db.batch(array): abstract-level clones and re-validates every op of an
+    // array batch (~8.6 µs per op, 20% of CPU under load); the chained form costs ~1.5 µs per op.
+    // Either way the batch is written atomically.
+    const batch = this.db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, encode(op.value));
+        else batch.del(op.key);
+      }
+    } catch (err) {
+      await batch.close();
+      throw err;
+    }
+    await batch.write({ sync: this.sync });
   }
 
   async close(): Promise<void> {
