@@ -22,12 +22,48 @@ export interface InstallRecord {
 export type ScheduleRecord = ScheduleInfo;
 
 /**
+ * A cloud's children by id, with an index by name kept in step on every set and delete, so the
+ * duplicate-name check of a new child is O(1) (scanning 1,000 children per new child was 17% of
+ * CPU when creating clouds in bulk).
+ */
+export class ChildMap extends Map<CloudId, ChildInfo> {
+  private readonly names = new Map<string, CloudId>();
+
+  override set(id: CloudId, info: ChildInfo): this {
+    this.unindex(id);
+    this.names.set(info.name, id);
+    return super.set(id, info);
+  }
+
+  override delete(id: CloudId): boolean {
+    this.unindex(id);
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.names.clear();
+    super.clear();
+  }
+
+  /** The child with this name, if any. */
+  byName(name: string): ChildInfo | undefined {
+    const id = this.names.get(name);
+    return id === undefined ? undefined : this.get(id);
+  }
+
+  private unindex(id: CloudId): void {
+    const old = this.get(id);
+    if (old && this.names.get(old.name) === id) this.names.delete(old.name);
+  }
+}
+
+/**
  * An active cloud's state in memory: exactly what its key range holds (minus the episode log),
  * loaded in one range read on activation and changed only after a commit succeeds.
  */
 export class CloudState {
   readonly ecis = new Map<Eci, EciInfo>();
-  readonly children = new Map<CloudId, ChildInfo>();
+  readonly children = new ChildMap();
   installs: InstallRecord[] = [];
   readonly ent = new Map<string, Map<string, unknown>>();
   readonly exprState = new Map<string, unknown>();
