@@ -77,6 +77,8 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
       ws.close(closeCode(status), error.code);
       return;
     }
+    // The client may have gone while the ECI was looked up; listening now would never be undone.
+    if (ws.readyState !== ws.OPEN) return;
     const stops: Array<() => void> = [host.listen(eci, (m) => send(ws, { op: 'push', eci: m.eci, name: m.name, data: m.data }))];
     let unfollow: (() => void) | null = null;
     let running = 0;

@@ -64,7 +64,16 @@ export function newCloudOps(meta: CloudMeta, eci: EciInfo, builtins: readonly st
 
 /** The host's implementation of the structural changes a rule can stage. */
 export function createCloudOps(deps: CloudOpsDeps): CloudOps {
-  const stagedNames = new WeakMap<Tx, Set<string>>();
+  // What an episode has staged so far, so per-cloud limits count it too.
+  const stagedByTx = new WeakMap<Tx, { names: Set<string>; ecis: number; schedules: number }>();
+  const staged = (tx: Tx) => {
+    let s = stagedByTx.get(tx);
+    if (!s) {
+      s = { names: new Set(), ecis: 0, schedules: 0 };
+      stagedByTx.set(tx, s);
+    }
+    return s;
+  };
 
   const findChild = (cloud: CloudState, which: string): ChildInfo | undefined => {
     for (const c of cloud.children.values()) if (c.id === which || c.name === which || c.eci === which) return c;
@@ -74,9 +83,11 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
   const schedule = (tx: Tx, cloud: CloudState, rec: ScheduleRecord): string => {
     checkEventName(rec.domain, rec.type);
     checkAttrs(rec.attrs, deps.limits.attrsBytes);
-    if (cloud.schedules.size >= deps.limits.schedulesPerCloud) {
+    const s = staged(tx);
+    if (cloud.schedules.size + s.schedules >= deps.limits.schedulesPerCloud) {
       throw new LimitExceededError('schedulesPerCloud', deps.limits.schedulesPerCloud, `a cloud may hold at most ${deps.limits.schedulesPerCloud} schedules`);
     }
+    s.schedules++;
     tx.stage(
       [
         { type: 'put', key: keys.schedule(cloud.id, rec.id), value: rec },
@@ -92,8 +103,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     async newChild(tx, cloud, name) {
       if (typeof name !== 'string' || !NAME.test(name)) throw new InvalidArgsError('a child name must be 1 to 100 printable characters');
-      const names = stagedNames.get(tx) ?? new Set<string>();
-      stagedNames.set(tx, names);
+      const names = staged(tx).names;
       if (names.has(name) || cloud.children.byName(name) !== undefined) {
         throw new KumoError('DUPLICATE_NAME', `cloud ${cloud.meta.name} already has a child named ${JSON.stringify(name)}`, { name });
       }
@@ -126,13 +136,16 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       if (!Array.isArray(tags) || tags.length > 20 || !tags.every((t) => typeof t === 'string' && TAG.test(t))) {
         throw new InvalidArgsError('tags must be an array of at most 20 names of [A-Za-z0-9_.-]');
       }
-      if (tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`the tag "${SYSTEM_TAG}" is reserved`);
-      if (cloud.ecis.size >= deps.limits.ecisPerCloud) {
+      const lower = tags.map((t: string) => t.toLowerCase());
+      if (lower.includes(SYSTEM_TAG)) throw new InvalidArgsError(`the tag "${SYSTEM_TAG}" is reserved`);
+      const s = staged(tx);
+      if (cloud.ecis.size + s.ecis >= deps.limits.ecisPerCloud) {
         throw new LimitExceededError('ecisPerCloud', deps.limits.ecisPerCloud, `a cloud may have at most ${deps.limits.ecisPerCloud} ECIs`);
       }
+      s.ecis++;
       const info: EciInfo = {
         id: newEci(deps.ids, partitionOf(cloud.id)),
-        tags: tags.map((t: string) => t.toLowerCase()),
+        tags: lower,
         eventPolicy: parseEventPolicy(opts.eventPolicy),
         queryPolicy: parseQueryPolicy(opts.queryPolicy),
       };
@@ -174,6 +187,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const rec: InstallRecord = { rid, config: value, seq };
       const installs = [...tx.installs.filter((r) => r.rid !== rid), rec].sort((a, b) => a.seq - b.seq);
       tx.installs = installs;
+      tx.installed(rid);
       tx.stage([{ type: 'put', key: keys.install(cloud.id, rid), value: rec }], (c) => {
         c.installs = installs;
       });
@@ -182,7 +196,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     uninstall(tx, cloud, rid) {
       if (deps.builtins.includes(rid)) throw new InvalidArgsError(`${rid} is built in and cannot be uninstalled`);
       if (!tx.installs.some((r) => r.rid === rid)) throw new UnknownRulesetError(rid);
-      tx.dropEntities(rid);
+      tx.uninstalled(rid);
       const installs = tx.installs.filter((r) => r.rid !== rid);
       tx.installs = installs;
       const ops: WriteOp[] = [{ type: 'del', key: keys.install(cloud.id, rid) }];

@@ -73,6 +73,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
       }
       let stop = false;
       for (const rule of rulesFor(ruleset, current.event.domain, current.event.type)) {
+        if (tx.isUninstalled(ruleset.rid)) break;
         const selected = select(tx, ruleset.rid, rule, current.event);
         if (!selected) continue;
         const name = `${ruleset.rid}/${rule.name}`;

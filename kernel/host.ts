@@ -65,9 +65,11 @@ interface Active {
   state: CloudState;
   mailbox: Mailbox;
   evicted: boolean;
+  /** Set once the cloud is being deleted: messages still queued fail instead of writing. */
+  closed: boolean;
   lastUsed: number;
   /** ECIs of this cloud held in the host's ECI cache; dropped from it when the cloud is evicted. */
-  cachedEcis: string[];
+  cachedEcis: Set<string>;
 }
 
 interface ProcessOptions {
@@ -101,8 +103,8 @@ export class Host {
   private readonly deleting = new Set<CloudId>();
   /**
    * ECI → cloud for ECIs resolved while their cloud was active, so events to an active cloud skip
-   * the index read. Bounded by the active clouds (entries leave with their cloud). A cached ECI that
-   * has since been deleted is still refused: the mailbox checks the cloud's own ECIs.
+   * the index read. Only ECIs the active cloud has are used or added; entries leave with their cloud,
+   * and deleted ECIs are pruned, so it holds at most about one entry per ECI of an active cloud.
    */
   private readonly eciCache = new Map<string, CloudId>();
   private readonly inflight = new Set<Promise<unknown>>();
@@ -189,7 +191,7 @@ export class Host {
       const args = input.args ?? {};
       if (!isPlainObject(args)) throw new InvalidArgsError('query args must be an object');
       const cloudId = await this.resolve(input.eci);
-      return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.runQuery(a.state, input.eci, rid, name, args)));
+      return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.runQuery(a, input.eci, rid, name, args)));
     });
   }
 
@@ -197,13 +199,21 @@ export class Host {
   async resolve(eci: string): Promise<CloudId> {
     if (typeof eci !== 'string' || eci.length === 0 || eci.length > 100) throw new UnknownEciError(String(eci));
     const cached = this.eciCache.get(eci);
-    if (cached !== undefined && !this.deleting.has(cached)) return cached;
+    if (cached !== undefined && !this.deleting.has(cached) && this.active.get(cached)?.state.ecis.has(eci as Eci)) return cached;
     const id = (await this.store.get(keys.eciIndex(eci))) as CloudId | undefined;
     if (!id || this.deleting.has(id)) throw new UnknownEciError(eci);
     const a = this.active.get(id);
-    if (a && !a.evicted && !this.eciCache.has(eci)) {
+    if (a && !a.evicted && a.state.ecis.has(eci as Eci) && !a.cachedEcis.has(eci)) {
+      if (a.cachedEcis.size >= a.state.ecis.size) {
+        for (const old of a.cachedEcis) {
+          if (!a.state.ecis.has(old as Eci)) {
+            a.cachedEcis.delete(old);
+            this.eciCache.delete(old);
+          }
+        }
+      }
       this.eciCache.set(eci, id);
-      a.cachedEcis.push(eci);
+      a.cachedEcis.add(eci);
     }
     return id;
   }
@@ -337,10 +347,10 @@ export class Host {
       p = loadCloud(this.store, id)
         .then((state) => {
           if (!state) throw new UnknownCloudError(id);
-          const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, lastUsed: this.clock.now(), cachedEcis: [] };
+          const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, closed: false, lastUsed: this.clock.now(), cachedEcis: new Set() };
           this.active.set(id, a);
           publish('activate', { cloudId: id, ms: performance.now() - start });
-          this.evictOverLimit();
+          this.evictOverLimit(id);
           return a;
         })
         .finally(() => this.loading.delete(id));
@@ -349,11 +359,12 @@ export class Host {
     return p;
   }
 
-  private evictOverLimit(): void {
+  /** Evict least recently used idle clouds over the limit, never `keep` (the one just activated). */
+  private evictOverLimit(keep: CloudId): void {
     if (this.active.size <= this.limits.activeClouds) return;
     for (const [id, a] of this.active) {
       if (this.active.size <= this.limits.activeClouds) break;
-      if (a.mailbox.idle) this.evict(id, a, 'pressure');
+      if (id !== keep && a.mailbox.idle) this.evict(id, a, 'pressure');
     }
   }
 
@@ -368,6 +379,7 @@ export class Host {
   private async process(a: Active, event: KumoEvent, opts: ProcessOptions): Promise<EventResult> {
     const cloud = a.state;
     const start = performance.now();
+    if (a.closed) throw opts.eci !== undefined ? new UnknownEciError(opts.eci) : new UnknownCloudError(cloud.id);
     if (opts.eci !== undefined) {
       const eci = cloud.ecis.get(opts.eci as Eci);
       if (!eci) throw new UnknownEciError(opts.eci);
@@ -400,18 +412,23 @@ export class Host {
   }
 
   private stageLog(tx: Tx, cloud: CloudState, entry: Omit<EpisodeLogEntry, 'seq'>): void {
-    const seq = ++cloud.logSeq;
+    const seq = cloud.logSeq + 1;
     const logged: EpisodeLogEntry = { seq, ...entry };
     const ops: WriteOp[] = [{ type: 'put', key: keys.log(cloud.id, seq), value: logged }];
     if (seq > this.limits.logEntries) ops.push({ type: 'del', key: keys.log(cloud.id, seq - this.limits.logEntries) });
-    tx.stage(ops);
+    tx.stage(ops, (c) => {
+      c.logSeq = seq;
+    });
     if (this.watchers.has(cloud.id)) tx.release(() => notify(this.watchers, cloud.id, logged));
   }
 
   private stageApplied(tx: Tx, cloud: CloudState, eid: string): void {
     const ops: WriteOp[] = [{ type: 'put', key: keys.applied(cloud.id, eid), value: this.clock.now() }];
-    const over = cloud.applied.size + 1 - this.limits.appliedWindow;
-    const oldest = over > 0 ? [...cloud.applied.keys()].slice(0, over) : [];
+    const oldest: string[] = [];
+    for (const old of cloud.applied.keys()) {
+      if (cloud.applied.size + 1 - oldest.length <= this.limits.appliedWindow) break;
+      oldest.push(old);
+    }
     for (const old of oldest) ops.push({ type: 'del', key: keys.applied(cloud.id, old) });
     tx.stage(ops, (c) => {
       for (const old of oldest) c.applied.delete(old);
@@ -426,8 +443,12 @@ export class Host {
       for (const id of tx.deletions) for (const op of await this.subtreeDeletes(id, doomed)) tx.ops.push(op);
       await this.committer.commit(tx.ops);
     } catch (err) {
-      for (const id of doomed) this.deleting.delete(id);
-      throw new KumoError('STORE_FAILED', `could not commit: ${(err as Error).message}`, {}, { cause: err });
+      for (const id of doomed) {
+        this.deleting.delete(id);
+        const a = this.active.get(id);
+        if (a) a.closed = false;
+      }
+      throw err instanceof KumoError ? err : new KumoError('STORE_FAILED', `could not commit: ${(err as Error).message}`, {}, { cause: err });
     }
     for (const id of doomed) {
       const a = this.active.get(id);
@@ -442,10 +463,16 @@ export class Host {
     const ops: WriteOp[] = [];
     const queue: CloudId[] = [root];
     for (let id = queue.shift(); id; id = queue.shift()) {
+      // Quiesce the cloud: no new activation or message gets in, a load in flight finishes, and
+      // everything already queued runs; whatever is queued after the barrier finds it closed.
       this.deleting.add(id);
       doomed.push(id);
+      await this.loading.get(id)?.catch(() => undefined);
       const a = this.active.get(id);
-      if (a) await a.mailbox.post(async () => undefined).catch(() => undefined);
+      if (a) {
+        await a.mailbox.barrier();
+        a.closed = true;
+      }
       const prefix = keys.cloud(id);
       for (const [key, value] of await this.store.entries(rangeOf(prefix))) {
         ops.push({ type: 'del', key });
@@ -458,9 +485,10 @@ export class Host {
     return ops;
   }
 
-  private async runQuery(cloud: CloudState, eci: string, rid: string, name: string, args: Record<string, unknown>): Promise<unknown> {
+  private async runQuery(a: Active, eci: string, rid: string, name: string, args: Record<string, unknown>): Promise<unknown> {
     const start = performance.now();
-    const info = cloud.ecis.get(eci as Eci);
+    const cloud = a.state;
+    const info = a.closed ? undefined : cloud.ecis.get(eci as Eci);
     if (!info) throw new UnknownEciError(eci);
     if (!queryAllowed(info.queryPolicy, rid, name)) throw new PolicyDeniedError(`query ${rid}/${name}`, eci);
     const install = cloud.installs.find((r) => r.rid === rid);

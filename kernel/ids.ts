@@ -73,12 +73,6 @@ export function newEid(gen: IdGenerator): string {
   return Buffer.from(gen.bytes(12)).toString('base64url');
 }
 
-/** A random partition number. */
-export function randomPartition(gen: IdGenerator): number {
-  const b = gen.bytes(2);
-  return ((b[0]! << 8) | b[1]!) % PARTITIONS;
-}
-
 /** True when `s` has the shape of an ECI (says nothing about whether it exists). */
 export function isEci(s: string): s is Eci {
   return ECI_RE.test(s);

@@ -54,8 +54,3 @@ export function parseDueKey(key: string): { at: number; cloudId: string; id: str
   const [, at, cloudId, id] = key.split('!');
   return { at: Number(at), cloudId: cloudId!, id: id! };
 }
-
-/** The part of a key after a prefix. */
-export function suffix(key: string, prefix: string): string {
-  return key.slice(prefix.length);
-}

@@ -31,13 +31,20 @@ export class Mailbox {
     });
   }
 
+  /**
+   * Resolves once everything already in the mailbox has run. Ignores the limit: the host uses it
+   * to quiesce a cloud (before deleting it) even when its mailbox is full.
+   */
+  barrier(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.queue.push(async () => resolve());
+      if (!this.running) void this.drain();
+    });
+  }
+
   private async drain(): Promise<void> {
     this.running = true;
     while (this.queue.length > 0) await this.queue.shift()!();
     this.running = false;
-    this.onIdle?.();
   }
-
-  /** Called each time the mailbox becomes idle (the host uses it to evict). */
-  onIdle?: () => void;
 }

@@ -21,6 +21,7 @@ export class Tx {
   private readonly ent = new Map<string, Map<string, unknown>>();
   private readonly expr = new Map<string, unknown>();
   private stagedInstalls: InstallRecord[] | null = null;
+  private readonly gone = new Set<string>();
 
   constructor(private readonly cloud: CloudState) {}
 
@@ -63,6 +64,7 @@ export class Tx {
   }
 
   setEntity(rid: string, name: string, value: unknown): void {
+    if (this.gone.has(rid)) return;
     let m = this.ent.get(rid);
     if (!m) {
       m = new Map();
@@ -71,9 +73,24 @@ export class Tx {
     m.set(name, value === undefined ? DELETED : value);
   }
 
-  /** Forget every staged entity write of a ruleset (it is being uninstalled). */
-  dropEntities(rid: string): void {
+  /**
+   * A ruleset is uninstalled in this episode: forget its staged entity and expression writes, and
+   * keep it from staging more (its rules stop running; the rule that uninstalled it may go on).
+   */
+  uninstalled(rid: string): void {
     this.ent.delete(rid);
+    for (const k of [...this.expr.keys()]) if (k.startsWith(`${rid}!`)) this.expr.delete(k);
+    this.gone.add(rid);
+  }
+
+  /** A ruleset is (re)installed in this episode. */
+  installed(rid: string): void {
+    this.gone.delete(rid);
+  }
+
+  /** Was `rid` uninstalled in this episode (and not installed again)? */
+  isUninstalled(rid: string): boolean {
+    return this.gone.has(rid);
   }
 
   getExprState(rid: string, rule: string): unknown {
@@ -82,6 +99,7 @@ export class Tx {
   }
 
   setExprState(rid: string, rule: string, state: unknown): void {
+    if (this.gone.has(rid)) return;
     this.expr.set(exprKey(rid, rule), state);
   }
 

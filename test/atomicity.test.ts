@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ruleset } from '../rulesets/index.ts';
 import { install, rejection } from './fixtures.ts';
-import { testHost } from './helpers.ts';
+import { allKeys, testHost } from './helpers.ts';
 
 const fragile = ruleset<{ a: number; b: number }>('test.fragile')
   .rule('first', {
@@ -30,6 +30,7 @@ describe('atomic episodes', () => {
     await install(host, root.eci, 'test.fragile');
     const q = (name: string, rid = 'io.picolabs.wrangler') => host.query({ eci: root.eci, rid, name });
     const channelsBefore = await q('channels');
+    const storedBefore = (await allKeys(host.store)).filter((k) => !k.includes('!~log!'));
 
     const err = await rejection(host.event({ eci: root.eci, eid: 'e1', domain: 'test', type: 'go', attrs: { fail: true } }));
     expect(err.code).toBe('RULE_FAILED');
@@ -37,6 +38,8 @@ describe('atomic episodes', () => {
     expect(err.details).toMatchObject({ rid: 'test.fragile', rule: 'second' });
     expect(err.message).toContain('second rule broke');
 
+    // Nothing reached the store (only the episode log records the failure), nor memory.
+    expect((await allKeys(host.store)).filter((k) => !k.includes('!~log!'))).toEqual(storedBefore);
     expect(await q('state', 'test.fragile')).toEqual({ a: null, b: null });
     expect(await q('children')).toEqual([]);
     expect(await q('channels')).toEqual(channelsBefore);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Host } from '../kernel/index.ts';
+import { openLevelStore, type Host, type Store } from '../kernel/index.ts';
 import { counter, install, newChild } from './fixtures.ts';
 import { tempDir, testHost } from './helpers.ts';
 
@@ -42,11 +42,32 @@ describe('restart', () => {
   });
 
   it('reads nothing per stored cloud at start-up', async () => {
-    const dir = await tempDir();
-    const { host, root } = await testHost({ dir });
-    for (let i = 0; i < 20; i++) await newChild(host, root.eci, `c${i}`);
-    await host.close();
-    const again = await testHost({ dir });
-    expect(again.host.stats().activeClouds).toBe(0);
+    const reads = async (children: number): Promise<number> => {
+      const dir = await tempDir();
+      const { host, root } = await testHost({ dir });
+      for (let i = 0; i < children; i++) await newChild(host, root.eci, `c${i}`);
+      await host.close();
+      const store = await openLevelStore(dir);
+      let n = 0;
+      const counting: Store = {
+        get: (k) => (n++, store.get(k)),
+        entries: async (r) => {
+          const rows = await store.entries(r);
+          n += rows.length;
+          return rows;
+        },
+        keys: async (r) => {
+          const ks = await store.keys(r);
+          n += ks.length;
+          return ks;
+        },
+        write: (o) => store.write(o),
+        close: () => store.close(),
+      };
+      const again = await testHost({ store: counting });
+      expect(again.host.stats().activeClouds).toBe(0);
+      return n;
+    };
+    expect(await reads(30)).toBe(await reads(1));
   });
 });
