@@ -33,8 +33,11 @@ const SUITE: Array<{ key: string; file: string; args?: string[] }> = [
   { key: 'd', file: 'scale.js', args: ['--clouds', '100000'] },
   { key: 'e', file: 'http.js' },
 ];
-/** Run only when asked (`--only 1m`): it takes minutes. */
-const EXTRA = [{ key: '1m', file: 'scale.js', args: ['--clouds', '1000000'] }];
+/** Run only when asked: `--only 1m` takes minutes; `--only s` is the rule-selection benchmark (bench/select.ts). */
+const EXTRA = [
+  { key: '1m', file: 'scale.js', args: ['--clouds', '1000000'] },
+  { key: 's', file: 'select.js' },
+];
 
 function run(cmd: string, argv: string[], capture: boolean): Promise<string> {
   return new Promise((resolve, reject) => {

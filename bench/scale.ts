@@ -118,6 +118,7 @@ async function restart(dir: string): Promise<void> {
   const recent = cold.slice(-WARM_CLOUDS);
   const w = await drive(WARM_EVENTS, 1, (i) => inc(host, recent[i % recent.length]!));
   const rssAfterMB = process.memoryUsage().rss / MB;
+  const heapAfterMB = process.memoryUsage().heapUsed / MB;
   await host.close();
   const cp = percentiles(c.lat);
   const wp = percentiles(w.lat);
@@ -137,6 +138,7 @@ async function restart(dir: string): Promise<void> {
       warmP50: wp.p50,
       warmP99: wp.p99,
       rssAfterEventsMB: round(rssAfterMB, 1),
+      heapAfterEventsMB: round(heapAfterMB, 1),
       unit: 'ms',
     }),
   );
