@@ -92,10 +92,10 @@ export async function drive(total: number, inflight: number, op: (i: number) => 
 
 /** Wrangler: make a child of the cloud behind `parentEci` and install the bench ruleset in it; returns the child's ECI. */
 export async function newBenchCloud(host: Host, parentEci: string, name: string): Promise<string> {
-  const made = await host.event({ eci: parentEci, domain: 'wrangler', type: 'new_child_request', attrs: { name } });
+  // One episode per cloud: the child is created with the ruleset installed (wrangler's `rids`).
+  const made = await host.event({ eci: parentEci, domain: 'wrangler', type: 'new_child_request', attrs: { name, rids: [BENCH_RID] } });
   const eci = made.directives[0]?.options.eci;
   if (typeof eci !== 'string') throw new Error(`new_child_request gave no ECI: ${JSON.stringify(made.directives)}`);
-  await host.event({ eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { rid: BENCH_RID } });
   return eci;
 }
 

@@ -48,15 +48,15 @@ const TAG = /^[A-Za-z0-9_.-]{1,50}$/;
 /** The tag on ECIs that cannot be deleted through wrangler (owner and parent channels). */
 export const SYSTEM_TAG = 'system';
 
-/** Batch ops creating a whole new cloud with one ECI and the built-in rulesets. */
-export function newCloudOps(meta: CloudMeta, eci: EciInfo, builtins: readonly string[]): WriteOp[] {
+/** Batch ops creating a whole new cloud with one ECI and the given rulesets (built-ins first). */
+export function newCloudOps(meta: CloudMeta, eci: EciInfo, installs: ReadonlyArray<{ rid: string; config: Record<string, unknown> }>): WriteOp[] {
   const ops: WriteOp[] = [
     { type: 'put', key: keys.meta(meta.id), value: meta },
     { type: 'put', key: keys.eci(meta.id, eci.id), value: eci },
     { type: 'put', key: keys.eciIndex(eci.id), value: meta.id },
   ];
-  builtins.forEach((rid, i) => {
-    const rec: InstallRecord = { rid, config: {}, seq: i + 1 };
+  installs.forEach(({ rid, config }, i) => {
+    const rec: InstallRecord = { rid, config, seq: i + 1 };
     ops.push({ type: 'put', key: keys.install(meta.id, rid), value: rec });
   });
   return ops;
@@ -73,6 +73,16 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       stagedByTx.set(tx, s);
     }
     return s;
+  };
+
+  /** The config a ruleset gets when installed with none given (its schema's defaults). */
+  const defaultConfig = (rid: unknown): { rid: string; config: Record<string, unknown> } => {
+    const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
+    if (!ruleset) throw new UnknownRulesetError(String(rid));
+    if (!ruleset.validateConfig) return { rid: ruleset.rid, config: {} };
+    const v = ruleset.validateConfig({});
+    if (!v.ok) throw new InvalidArgsError(`${ruleset.rid} needs a config: ${v.issues}`);
+    return { rid: ruleset.rid, config: v.value };
   };
 
   const findChild = (cloud: CloudState, which: string): ChildInfo | undefined => {
@@ -101,8 +111,10 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
   return {
     now: deps.now,
 
-    async newChild(tx, cloud, name) {
+    async newChild(tx, cloud, name, rids = []) {
       if (typeof name !== 'string' || !NAME.test(name)) throw new InvalidArgsError('a child name must be 1 to 100 printable characters');
+      if (!Array.isArray(rids) || rids.length > 100) throw new InvalidArgsError('rids must be an array of at most 100 rids');
+      const installs = [...new Set([...deps.builtins, ...rids])].map(defaultConfig);
       const names = staged(tx).names;
       if (names.has(name) || cloud.children.byName(name) !== undefined) {
         throw new KumoError('DUPLICATE_NAME', `cloud ${cloud.meta.name} already has a child named ${JSON.stringify(name)}`, { name });
@@ -116,7 +128,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const eci: EciInfo = { id: newEci(deps.ids, partition), tags: ['parent', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
       const child: ChildInfo = { id, name, eci: eci.id };
       tx.stage(
-        [...newCloudOps({ id, name, parent: cloud.id, created: deps.now() }, eci, deps.builtins), { type: 'put', key: keys.child(cloud.id, id), value: child }],
+        [...newCloudOps({ id, name, parent: cloud.id, created: deps.now() }, eci, installs), { type: 'put', key: keys.child(cloud.id, id), value: child }],
         (c) => c.children.set(id, child),
       );
       return { ...child };

@@ -5,7 +5,7 @@ import type { Tx } from './tx.ts';
 /** Structural changes a rule may stage; implemented by the host (see cloud-ops.ts). */
 export interface CloudOps {
   now(): number;
-  newChild(tx: Tx, cloud: CloudState, name: string): Promise<ChildInfo>;
+  newChild(tx: Tx, cloud: CloudState, name: string, rids?: unknown): Promise<ChildInfo>;
   deleteChild(tx: Tx, cloud: CloudState, which: string): Promise<ChildInfo>;
   newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }): EciInfo;
   deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
@@ -95,7 +95,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     scheduleAt: (at, domain, type, attrs) => ops.scheduleAt(tx, cloud, at, { domain, type, attrs: plain(attrs) }),
     scheduleRepeat: (cron, domain, type, attrs) => ops.scheduleRepeat(tx, cloud, cron, { domain, type, attrs: plain(attrs) }),
     cancelSchedule: (id) => ops.cancelSchedule(tx, cloud, id),
-    newChild: (name) => ops.newChild(tx, cloud, name),
+    newChild: (name, opts) => ops.newChild(tx, cloud, name, opts?.rids),
     deleteChild: (which) => ops.deleteChild(tx, cloud, which),
     newEci: (opts) => ops.newEci(tx, cloud, opts),
     deleteEci: (eci) => ops.deleteEci(tx, cloud, eci),

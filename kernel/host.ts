@@ -168,7 +168,7 @@ export class Host {
     const cloudId = newCloudId(this.ids, partition);
     const eci: EciInfo = { id: newEci(this.ids, partition), tags: ['owner', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
     await this.committer.commit([
-      ...newCloudOps({ id: cloudId, name: 'root', parent: null, created: this.clock.now() }, eci, this.builtins),
+      ...newCloudOps({ id: cloudId, name: 'root', parent: null, created: this.clock.now() }, eci, this.builtins.map((rid) => ({ rid, config: {} }))),
       { type: 'put', key: keys.root(), value: { cloudId, eci: eci.id } },
     ]);
     return { cloudId, eci: eci.id, created: true };

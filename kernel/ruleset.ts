@@ -133,7 +133,8 @@ export interface RuleContext extends ReadContext {
   scheduleAt(at: number, domain: string, type: string, attrs?: Record<string, unknown>): string;
   scheduleRepeat(cron: string, domain: string, type: string, attrs?: Record<string, unknown>): string;
   cancelSchedule(id: string): void;
-  newChild(name: string): Promise<ChildInfo>;
+  /** Create a child cloud, with `rids` installed (after the built-ins, empty config) in the same batch. */
+  newChild(name: string, opts?: { rids?: unknown }): Promise<ChildInfo>;
   /** Delete a child (by id, name or the parent's ECI on it) and all its descendants. */
   deleteChild(which: string): Promise<ChildInfo>;
   newEci(opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }): EciInfo;

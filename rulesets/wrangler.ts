@@ -22,7 +22,8 @@ const jsonish = <T extends z.ZodType>(schema: T) =>
     }
   }, schema);
 
-const tags = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((t) => t.trim()).filter(Boolean) : v), z.array(z.string()).optional());
+// A list from JSON, or a comma-separated string from a query string or form.
+const names = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((t) => t.trim()).filter(Boolean) : v), z.array(z.string()).optional());
 
 export const wrangler = ruleset(WRANGLER_RID, {
   version: '1.0.0',
@@ -31,9 +32,9 @@ export const wrangler = ruleset(WRANGLER_RID, {
 })
   .rule('new_child_request', {
     select: 'wrangler:new_child_request',
-    attrs: z.object({ name: z.string().min(1).max(100) }),
+    attrs: z.object({ name: z.string().min(1).max(100), rids: names }),
     async action(ctx) {
-      const child = await ctx.newChild(ctx.attrs.name);
+      const child = await ctx.newChild(ctx.attrs.name, { rids: ctx.attrs.rids ?? [] });
       ctx.directive('wrangler:new_child_created', { name: child.name, eci: child.eci, id: child.id });
       ctx.raise('wrangler', 'new_child_created', { name: child.name, eci: child.eci, id: child.id });
     },
@@ -50,7 +51,7 @@ export const wrangler = ruleset(WRANGLER_RID, {
   })
   .rule('new_channel_request', {
     select: 'wrangler:new_channel_request',
-    attrs: z.object({ tags, eventPolicy: jsonish(z.unknown()), queryPolicy: jsonish(z.unknown()) }),
+    attrs: z.object({ tags: names, eventPolicy: jsonish(z.unknown()), queryPolicy: jsonish(z.unknown()) }),
     action(ctx) {
       const eci = ctx.newEci(ctx.attrs);
       ctx.directive('wrangler:channel_created', { ...eci });

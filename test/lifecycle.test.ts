@@ -107,4 +107,14 @@ describe('cloud lifecycle', () => {
     expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
     expect(await late).toMatchObject({ code: 'SHUTTING_DOWN', status: 503 });
   });
+
+  it('creates a child with rulesets installed in the same episode (pico rids attr)', async () => {
+    const { host, root } = await testHost({ rulesets: [counter] });
+    const r = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'kid', rids: 'test.counter' } });
+    const kid = r.directives[0]!.options as { eci: string };
+    expect(await host.query({ eci: kid.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler', 'test.counter']);
+    expect((await host.event({ eci: kid.eci, domain: 'counter', type: 'inc' })).directives[0]!.options).toEqual({ count: 1 });
+    expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'other', rids: ['test.nope'] } }))).toMatchObject({ code: 'UNKNOWN_RULESET' });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toHaveLength(1);
+  });
 });
