@@ -1,28 +1,27 @@
-import { CloudState, loadCloud } from './cloud.ts';
+import { ActiveClouds, type Active } from './active-clouds.ts';
+import type { CloudState } from './cloud.ts';
+import { Listeners } from './listeners.ts';
+import { runQuery } from './query.ts';
 import { createCloudOps, newCloudOps, SYSTEM_TAG, type OutboxEntry, type PushMessage } from './cloud-ops.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Committer } from './committer.ts';
-import { buildReadContext, type CloudOps } from './context.ts';
+import type { CloudOps } from './context.ts';
 import { nextCronTime } from './cron.ts';
 import { runEpisode, logError, type Directive, type EpisodeLogEntry } from './episode.ts';
 import {
   InvalidArgsError,
   KumoError,
-  NotSharedError,
   PolicyDeniedError,
-  QueryFailedError,
   ShuttingDownError,
   UnknownCloudError,
   UnknownEciError,
-  UnknownFunctionError,
   UnknownRulesetError,
 } from './errors.ts';
 import { cryptoIds, newCloudId, newEci, newEid, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { keys, parseDueKey, rangeOf } from './keys.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
-import { Mailbox } from './mailbox.ts';
 import { publish } from './observe.ts';
-import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed, queryAllowed } from './policy.ts';
+import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
 import type { EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
 import type { Store, WriteOp } from './store.ts';
 import { Tx } from './tx.ts';
@@ -61,17 +60,6 @@ export interface QueryInput {
   args?: unknown;
 }
 
-interface Active {
-  state: CloudState;
-  mailbox: Mailbox;
-  evicted: boolean;
-  /** Set once the cloud is being deleted: messages still queued fail instead of writing. */
-  closed: boolean;
-  lastUsed: number;
-  /** ECIs of this cloud held in the host's ECI cache; dropped from it when the cloud is evicted. */
-  cachedEcis: Set<string>;
-}
-
 interface ProcessOptions {
   /** The ECI the event came through; its policy is checked inside the mailbox. */
   eci?: string;
@@ -98,19 +86,11 @@ export class Host {
   private readonly partitions: number[];
   private readonly committer: Committer;
   private readonly ops: CloudOps;
-  private readonly active = new Map<CloudId, Active>();
-  private readonly loading = new Map<CloudId, Promise<Active>>();
-  private readonly deleting = new Set<CloudId>();
-  /**
-   * ECI → cloud for ECIs resolved while their cloud was active, so events to an active cloud skip
-   * the index read. Only ECIs the active cloud has are used or added; entries leave with their cloud,
-   * and deleted ECIs are pruned, so it holds at most about one entry per ECI of an active cloud.
-   */
-  private readonly eciCache = new Map<string, CloudId>();
+  private readonly clouds: ActiveClouds;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly redeliver = new Map<string, OutboxEntry>();
-  private readonly listeners = new Map<string, Set<(m: PushMessage) => void>>();
-  private readonly watchers = new Map<string, Set<(e: EpisodeLogEntry) => void>>();
+  private readonly listeners = new Listeners<PushMessage>();
+  private readonly watchers = new Listeners<EpisodeLogEntry>();
   private outboxSeq = 0;
   private dueRun: Promise<number> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -127,6 +107,7 @@ export class Host {
     this.builtins = opts.builtins ?? [];
     for (const rid of this.builtins) if (!this.registry.has(rid)) throw new UnknownRulesetError(rid);
     this.committer = new Committer(this.store);
+    this.clouds = new ActiveClouds(this.store, this.clock, this.limits);
     this.ops = createCloudOps({
       ids: this.ids,
       now: () => this.clock.now(),
@@ -136,7 +117,7 @@ export class Host {
       partition: () => this.newPartition(),
       outboxKey: () => keys.outbox(++this.outboxSeq),
       deliver: (key, entry) => this.deliver(key, entry),
-      push: (m) => notify(this.listeners, m.eci, m),
+      push: (m) => this.listeners.notify(m.eci, m),
     });
   }
 
@@ -179,7 +160,7 @@ export class Host {
     return this.admit(async () => {
       const event = this.toEvent(input);
       const cloudId = await this.resolve(input.eci);
-      return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.process(a, event, { eci: input.eci })));
+      return this.clouds.with(cloudId, (a) => a.mailbox.post(() => this.process(a, event, { eci: input.eci })));
     });
   }
 
@@ -191,31 +172,13 @@ export class Host {
       const args = input.args ?? {};
       if (!isPlainObject(args)) throw new InvalidArgsError('query args must be an object');
       const cloudId = await this.resolve(input.eci);
-      return this.withCloud(cloudId, (a) => a.mailbox.post(() => this.runQuery(a, input.eci, rid, name, args)));
+      return this.clouds.with(cloudId, (a) => a.mailbox.post(() => runQuery({ rulesets: this.registry, clock: this.clock, queryMs: this.limits.queryMs }, a.closed ? null : a.state, input.eci, rid, name, args)));
     });
   }
 
-  /** The cloud an ECI reaches (O(1): one index read). */
-  async resolve(eci: string): Promise<CloudId> {
-    if (typeof eci !== 'string' || eci.length === 0 || eci.length > 100) throw new UnknownEciError(String(eci));
-    const cached = this.eciCache.get(eci);
-    if (cached !== undefined && !this.deleting.has(cached) && this.active.get(cached)?.state.ecis.has(eci as Eci)) return cached;
-    const id = (await this.store.get(keys.eciIndex(eci))) as CloudId | undefined;
-    if (!id || this.deleting.has(id)) throw new UnknownEciError(eci);
-    const a = this.active.get(id);
-    if (a && !a.evicted && a.state.ecis.has(eci as Eci) && !a.cachedEcis.has(eci)) {
-      if (a.cachedEcis.size >= a.state.ecis.size) {
-        for (const old of a.cachedEcis) {
-          if (!a.state.ecis.has(old as Eci)) {
-            a.cachedEcis.delete(old);
-            this.eciCache.delete(old);
-          }
-        }
-      }
-      this.eciCache.set(eci, id);
-      a.cachedEcis.add(eci);
-    }
-    return id;
+  /** The cloud an ECI reaches (O(1): a cache of active clouds' ECIs, else one index read). */
+  resolve(eci: string): Promise<CloudId> {
+    return this.clouds.resolve(eci);
   }
 
   /** The record of an ECI (tags and policies) and the cloud it reaches; channels use the tags to decide who may read a log. */
@@ -234,19 +197,19 @@ export class Host {
 
   /** Receive what rules push to `eci` (see RuleContext.push). Returns the function that stops it. */
   listen(eci: string, fn: (m: PushMessage) => void): () => void {
-    return attach(this.listeners, eci, fn);
+    return this.listeners.add(eci, fn);
   }
 
   /** Follow a cloud's episode log as entries commit. Returns the function that stops it. */
   watch(cloudId: string, fn: (entry: EpisodeLogEntry) => void): () => void {
-    return attach(this.watchers, cloudId, fn);
+    return this.watchers.add(cloudId, fn);
   }
 
   /** Numbers for metrics. */
   stats(): { activeClouds: number; mailboxDepth: number } {
     let depth = 0;
-    for (const a of this.active.values()) depth += a.mailbox.depth;
-    return { activeClouds: this.active.size, mailboxDepth: depth };
+    for (const a of this.clouds.values()) depth += a.mailbox.depth;
+    return { activeClouds: this.clouds.size, mailboxDepth: depth };
   }
 
   /** Fire every schedule due at the clock's current time. Returns how many fired. */
@@ -260,15 +223,7 @@ export class Host {
 
   /** Evict clouds idle longer than `limits.idleMs`. Returns how many were evicted. */
   evictIdle(): number {
-    const cutoff = this.clock.now() - this.limits.idleMs;
-    let n = 0;
-    for (const [id, a] of this.active) {
-      if (a.lastUsed <= cutoff && a.mailbox.idle) {
-        this.evict(id, a, 'idle');
-        n++;
-      }
-    }
-    return n;
+    return this.clouds.evictIdle();
   }
 
   /** Start the host's timer: schedules, idle eviction and outbox retries, every `intervalMs`. */
@@ -291,8 +246,8 @@ export class Host {
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
     await this.dueRun?.catch(() => undefined);
-    while (this.inflight.size > 0 || [...this.active.values()].some((a) => !a.mailbox.idle)) {
-      await Promise.allSettled([...this.inflight, ...[...this.active.values()].map((a) => a.mailbox.post(async () => undefined))]);
+    while (this.inflight.size > 0 || [...this.clouds.values()].some((a) => !a.mailbox.idle)) {
+      await Promise.allSettled([...this.inflight, ...[...this.clouds.values()].map((a) => a.mailbox.barrier())]);
     }
     await this.committer.drain();
     await this.store.close();
@@ -325,54 +280,6 @@ export class Host {
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
     return p;
-  }
-
-  /** Activate `id` if needed and hand its Active to `post` (which must enqueue synchronously). */
-  private async withCloud<T>(id: CloudId, post: (a: Active) => Promise<T>): Promise<T> {
-    for (;;) {
-      if (this.deleting.has(id)) throw new UnknownCloudError(id);
-      const a = this.active.get(id) ?? (await this.activate(id));
-      if (a.evicted) continue;
-      a.lastUsed = this.clock.now();
-      this.active.delete(id);
-      this.active.set(id, a);
-      return post(a);
-    }
-  }
-
-  private activate(id: CloudId): Promise<Active> {
-    let p = this.loading.get(id);
-    if (!p) {
-      const start = performance.now();
-      p = loadCloud(this.store, id)
-        .then((state) => {
-          if (!state) throw new UnknownCloudError(id);
-          const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, closed: false, lastUsed: this.clock.now(), cachedEcis: new Set() };
-          this.active.set(id, a);
-          publish('activate', { cloudId: id, ms: performance.now() - start });
-          this.evictOverLimit(id);
-          return a;
-        })
-        .finally(() => this.loading.delete(id));
-      this.loading.set(id, p);
-    }
-    return p;
-  }
-
-  /** Evict least recently used idle clouds over the limit, never `keep` (the one just activated). */
-  private evictOverLimit(keep: CloudId): void {
-    if (this.active.size <= this.limits.activeClouds) return;
-    for (const [id, a] of this.active) {
-      if (this.active.size <= this.limits.activeClouds) break;
-      if (id !== keep && a.mailbox.idle) this.evict(id, a, 'pressure');
-    }
-  }
-
-  private evict(id: CloudId, a: Active, reason: 'idle' | 'pressure' | 'deleted'): void {
-    a.evicted = true;
-    this.active.delete(id);
-    for (const eci of a.cachedEcis) this.eciCache.delete(eci);
-    publish('evict', { cloudId: id, reason });
   }
 
   /** Run one event's episode in a cloud (inside its mailbox) and commit it. */
@@ -419,7 +326,7 @@ export class Host {
     tx.stage(ops, (c) => {
       c.logSeq = seq;
     });
-    if (this.watchers.has(cloud.id)) tx.release(() => notify(this.watchers, cloud.id, logged));
+    if (this.watchers.has(cloud.id)) tx.release(() => this.watchers.notify(cloud.id, logged));
   }
 
   private stageApplied(tx: Tx, cloud: CloudState, eid: string): void {
@@ -444,16 +351,16 @@ export class Host {
       await this.committer.commit(tx.ops);
     } catch (err) {
       for (const id of doomed) {
-        this.deleting.delete(id);
-        const a = this.active.get(id);
+        this.clouds.deleting.delete(id);
+        const a = this.clouds.get(id);
         if (a) a.closed = false;
       }
       throw err instanceof KumoError ? err : new KumoError('STORE_FAILED', `could not commit: ${(err as Error).message}`, {}, { cause: err });
     }
     for (const id of doomed) {
-      const a = this.active.get(id);
-      if (a) this.evict(id, a, 'deleted');
-      this.deleting.delete(id);
+      const a = this.clouds.get(id);
+      if (a) this.clouds.evict(id, a, 'deleted');
+      this.clouds.deleting.delete(id);
     }
     tx.applyCommitted();
   }
@@ -465,10 +372,10 @@ export class Host {
     for (let id = queue.shift(); id; id = queue.shift()) {
       // Quiesce the cloud: no new activation or message gets in, a load in flight finishes, and
       // everything already queued runs; whatever is queued after the barrier finds it closed.
-      this.deleting.add(id);
+      this.clouds.deleting.add(id);
       doomed.push(id);
-      await this.loading.get(id)?.catch(() => undefined);
-      const a = this.active.get(id);
+      await this.clouds.loadingOf(id)?.catch(() => undefined);
+      const a = this.clouds.get(id);
       if (a) {
         await a.mailbox.barrier();
         a.closed = true;
@@ -485,41 +392,11 @@ export class Host {
     return ops;
   }
 
-  private async runQuery(a: Active, eci: string, rid: string, name: string, args: Record<string, unknown>): Promise<unknown> {
-    const start = performance.now();
-    const cloud = a.state;
-    const info = a.closed ? undefined : cloud.ecis.get(eci as Eci);
-    if (!info) throw new UnknownEciError(eci);
-    if (!queryAllowed(info.queryPolicy, rid, name)) throw new PolicyDeniedError(`query ${rid}/${name}`, eci);
-    const install = cloud.installs.find((r) => r.rid === rid);
-    const ruleset = install && this.registry.get(rid);
-    if (!install || !ruleset) throw new UnknownRulesetError(rid);
-    if (!Object.hasOwn(ruleset.functions, name)) throw new UnknownFunctionError(rid, name);
-    if (!ruleset.shares.includes(name)) throw new NotSharedError(rid, name);
-    const fn = ruleset.functions[name]!;
-    const ctx = buildReadContext(cloud, install, () => this.clock.now());
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new KumoError('QUERY_TIMEOUT', `function ${rid}/${name} ran longer than ${this.limits.queryMs} ms`, { rid, name })), this.limits.queryMs);
-      });
-      const result = await Promise.race([Promise.resolve().then(() => fn(ctx, args)), timeout]);
-      publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });
-      return result;
-    } catch (err) {
-      const e = err instanceof KumoError ? err : new QueryFailedError(rid, name, err);
-      publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start, error: e.code });
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** Deliver an outbox entry; its key is deleted once the receiver has taken it (or refused it for good). */
   private deliver(key: string, entry: OutboxEntry): void {
     if (this.closing) return;
     const { eci, event } = entry;
-    const attempt = this.resolve(eci).then((id) => this.withCloud(id, (a) => a.mailbox.post(() => this.process(a, event, { eci, dedupe: true }))));
+    const attempt = this.resolve(eci).then((id) => this.clouds.with(id, (a) => a.mailbox.post(() => this.process(a, event, { eci, dedupe: true }))));
     void this.track(
       attempt.then(
         () => this.committer.commit([{ type: 'del', key }]),
@@ -545,7 +422,7 @@ export class Host {
     const { at, cloudId, id } = parseDueKey(dueKey);
     const cid = cloudId as CloudId;
     try {
-      return await this.withCloud(cid, (a) =>
+      return await this.clouds.with(cid, (a) =>
         a.mailbox.post(async () => {
           const rec = a.state.schedules.get(id);
           if (!rec || rec.next !== at) {
@@ -572,30 +449,6 @@ export class Host {
     } catch (err) {
       if (err instanceof UnknownCloudError) await this.committer.commit([{ type: 'del', key: dueKey }]);
       return false;
-    }
-  }
-}
-
-function attach<T>(map: Map<string, Set<(m: T) => void>>, key: string, fn: (m: T) => void): () => void {
-  let set = map.get(key);
-  if (!set) {
-    set = new Set();
-    map.set(key, set);
-  }
-  set.add(fn);
-  return () => {
-    set.delete(fn);
-    if (set.size === 0 && map.get(key) === set) map.delete(key);
-  };
-}
-
-/** Call every listener; one that throws does not stop the others or the host. */
-function notify<T>(map: Map<string, Set<(m: T) => void>>, key: string, message: T): void {
-  for (const fn of map.get(key) ?? []) {
-    try {
-      fn(message);
-    } catch {
-      // A listener's failure is its own; the episode has already committed.
     }
   }
 }

@@ -133,7 +133,7 @@ describe('capabilities', () => {
       await host.query({ eci, rid: 'io.picolabs.wrangler', name: 'name' });
       await host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci } });
     }
-    const cache = (host as unknown as { eciCache: Map<string, string> }).eciCache;
+    const cache = (host as unknown as { clouds: { eciCache: Map<string, string> } }).clouds.eciCache;
     expect(cache.size).toBeLessThanOrEqual(3);
   });
 });
