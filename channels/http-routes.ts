@@ -39,6 +39,9 @@ const CORS: Record<string, string> = {
   'access-control-max-age': '600',
 };
 
+/** Bytes waiting to be sent to one log follower before its stream is closed. */
+const MAX_BUFFERED = 1024 * 1024;
+
 const JSON_HEADERS: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
 type Route = (req: IncomingMessage, res: ServerResponse, params: string[], search: string) => Promise<void>;
@@ -165,7 +168,7 @@ export class HttpApi {
     const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
     const limitText = params['limit'] ?? String(this.host.limits.logEntries);
     const limit = Number(limitText);
-    if (typeof limitText !== 'string' || !Number.isInteger(limit) || limit < 1 || limit > this.host.limits.logEntries) {
+    if (typeof limitText !== 'string' || !/^\d{1,6}$/.test(limitText) || limit < 1 || limit > this.host.limits.logEntries) {
       throw new KumoError('INVALID_ARGS', `limit must be an integer from 1 to ${this.host.limits.logEntries}`);
     }
     const follow = params['follow'] === 'true' || params['follow'] === '1' || params['follow'] === '';
@@ -190,15 +193,27 @@ export class HttpApi {
     const write = (entry: EpisodeLogEntry): void => {
       if (entry.seq <= last) return;
       last = entry.seq;
-      res.write(`event: entry\ndata: ${JSON.stringify(entry)}\n\n`);
+      // A follower that stops reading must not make the host buffer without bound.
+      if (res.writableLength > MAX_BUFFERED) res.destroy();
+      else res.write(`event: entry\ndata: ${JSON.stringify(entry)}\n\n`);
     };
     const stopWatch = this.host.watch(cloudId, (entry: EpisodeLogEntry) => (buffered ? buffered.push(entry) : write(entry)));
+    // Registered before the history read, so a client that leaves during it is still cleaned up.
+    res.on('close', () => {
+      stopWatch();
+      this.streams.delete(res);
+    });
     let history: EpisodeLogEntry[];
     try {
       history = await this.track(this.host.episodeLog(cloudId, limit));
     } catch (err) {
       stopWatch();
       throw err;
+    }
+    if (res.destroyed || this.stopping) {
+      stopWatch();
+      if (!res.destroyed) res.end();
+      return;
     }
     res.writeHead(200, { ...CORS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': following the episode log\n\n');
@@ -207,10 +222,6 @@ export class HttpApi {
     for (const entry of buffered) write(entry);
     buffered = null;
     this.streams.add(res);
-    res.on('close', () => {
-      stopWatch();
-      this.streams.delete(res);
-    });
   }
 
   // ---- responses ----
@@ -240,6 +251,8 @@ export class HttpApi {
   }
 
   private fail(res: ServerResponse, err: unknown): void {
+    // The client went away mid-request (e.g. aborted its upload): nobody to answer, not a bug.
+    if (res.destroyed || res.socket?.destroyed) return;
     const { status, error, internal } = toWireError(err);
     if (internal) this.onInternalError(err);
     if (res.headersSent) {

@@ -6,6 +6,9 @@ import { LOG_TAG } from './http-routes.ts';
 import { pathSegments } from './http-input.ts';
 import { toWireError } from './wire-error.ts';
 
+/** Bytes waiting to be sent to one socket before it is closed as a slow consumer. */
+const MAX_BUFFERED = 1024 * 1024;
+
 /**
  * The WebSocket channel, on the HTTP server's port at `/ws/:eci`. A socket is attached to one ECI:
  * it sends events and queries as JSON frames with a client-chosen id and gets the matching
@@ -52,7 +55,13 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
   server.on('upgrade', onUpgrade);
 
   const send = (ws: WebSocket, frame: Frame): void => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+    if (ws.readyState !== ws.OPEN) return;
+    // A client that stops reading must not make the host buffer without bound.
+    if (ws.bufferedAmount > MAX_BUFFERED) {
+      ws.close(1008, 'SLOW_CONSUMER');
+      return;
+    }
+    ws.send(JSON.stringify(frame));
   };
   const sendError = (ws: WebSocket, id: unknown, err: unknown): void => {
     const { error, internal } = toWireError(err);
@@ -61,6 +70,9 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
   };
 
   async function attach(ws: WebSocket, eci: string): Promise<void> {
+    // First of all: a protocol error (oversized or unmasked frame, bad UTF-8) is emitted as 'error'
+    // and `ws` closes the socket itself; with no listener it would crash the whole host.
+    ws.on('error', () => undefined);
     // Frames may arrive before the ECI is looked up: hold them, then handle them in order.
     const early: Array<[RawData, boolean]> = [];
     const hold = (data: RawData, isBinary: boolean): void => void early.push([data, isBinary]);
@@ -86,7 +98,6 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
       for (const stop of stops) stop();
       unfollow?.();
     });
-    ws.on('error', () => undefined);
     const onMessage = (data: RawData, isBinary: boolean): void => {
       const { id, frame, error } = parseFrame(data, isBinary);
       if (!frame) {

@@ -25,21 +25,34 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** True when a `__proto__` key appears anywhere in `v` (JSON.parse makes such own keys). */
-function hasProtoKey(v: unknown): boolean {
-  if (typeof v !== 'object' || v === null) return false;
-  if (Array.isArray(v)) return v.some(hasProtoKey);
-  return Object.hasOwn(v, '__proto__') || Object.values(v).some(hasProtoKey);
+/** How deep attrs may nest (deeper JSON would overflow recursive code further on). */
+export const MAX_DEPTH = 100;
+
+/**
+ * What is wrong with the shape of `v`, if anything: nesting deeper than {@link MAX_DEPTH}, or a
+ * `__proto__` key (JSON.parse makes such own keys). Iterative, so any depth is safe to check.
+ */
+function shapeProblem(v: unknown): string | undefined {
+  const stack: Array<[unknown, number]> = [[v, 1]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [value, depth] = item;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_DEPTH) return `nest deeper than ${MAX_DEPTH} levels`;
+    if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) return 'may not contain the key "__proto__"';
+    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return undefined;
 }
 
 /**
- * Check event attrs (or query args): a plain object whose encoding fits in `maxBytes`, with no
- * `__proto__` key anywhere (the codec could not store it faithfully, and it smells of prototype
- * pollution).
+ * Check event attrs (or query args): a plain object whose encoding fits in `maxBytes`, nesting at
+ * most {@link MAX_DEPTH} levels, with no `__proto__` key anywhere (the codec could not store it
+ * faithfully, and it smells of prototype pollution).
  */
 export function checkAttrs(attrs: unknown, maxBytes: number, what = 'attrs'): asserts attrs is Record<string, unknown> {
   if (!isPlainObject(attrs)) throw new InvalidEventError(`${what} must be an object`);
-  if (hasProtoKey(attrs)) throw new InvalidEventError(`${what} may not contain the key "__proto__"`);
+  const problem = shapeProblem(attrs);
+  if (problem) throw new InvalidEventError(`${what} ${problem}`);
   let size: number;
   try {
     size = encode(attrs).length;

@@ -20,9 +20,11 @@ export function matchPrimitiveGroups(p: PrimitiveExpr, event: KumoEvent): Primit
   for (const [name, re] of Object.entries(p.attrs ?? {})) {
     const raw = event.attrs[name];
     if (raw === undefined || raw === null) return undefined;
+    // exec, not String#match: with the `g` flag match returns every whole match and no groups.
     // A global or sticky regex keeps `lastIndex` between calls; reset it so matching stays a pure function.
     re.lastIndex = 0;
-    const m = (typeof raw === 'string' ? raw : JSON.stringify(raw)).match(re);
+    const m = re.exec(typeof raw === 'string' ? raw : JSON.stringify(raw));
+    re.lastIndex = 0;
     if (!m) return undefined;
     groups.push(...m.slice(1).map((g) => g ?? ''));
     for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) captures[k] = v;
