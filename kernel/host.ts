@@ -319,6 +319,7 @@ export class Host {
   }
 
   private stageLog(tx: Tx, cloud: CloudState, entry: Omit<EpisodeLogEntry, 'seq'>): void {
+    if (this.limits.logEntries === 0) return; // the operator turned the episode log off
     const seq = cloud.logSeq + 1;
     const logged: EpisodeLogEntry = { seq, ...entry };
     const ops: WriteOp[] = [{ type: 'put', key: keys.log(cloud.id, seq), value: logged }];

@@ -102,6 +102,13 @@ describe('episodes', () => {
     expect(stored).toBe(5);
   });
 
+  it('writes no episode log when the host turns it off', async () => {
+    const { host, root } = await testHost({ rulesets: [tracer], limits: { logEntries: 0 } });
+    await host.event({ eci: root.eci, domain: 'none', type: 'x' });
+    expect(await host.episodeLog(root.cloudId)).toEqual([]);
+    expect(await host.store.keys({ gte: `c!${root.cloudId}!~log!`, lt: `c!${root.cloudId}!~log"` })).toEqual([]);
+  });
+
   it('publishes typed observability events on diagnostics_channel', async () => {
     const { host, root } = await setup();
     const seen: Array<{ eid: string; fired: number; error?: string }> = [];
