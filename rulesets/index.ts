@@ -3,29 +3,8 @@ import type { Ruleset } from '../kernel/index.ts';
 import { wrangler, WRANGLER_RID } from './wrangler.ts';
 
 export { ruleset, z, RulesetBuilder, validation, type RuleSpec, type RuleCtx, type QueryCtx, type RulesetOptions } from './builder.ts';
-export {
-  on,
-  or,
-  and,
-  any,
-  before,
-  after,
-  andThen,
-  between,
-  notBetween,
-  count,
-  repeat,
-  within,
-  compile,
-  matchPrimitive,
-  type EventExpr,
-  type ExprLike,
-  type PrimitiveExpr,
-  type PrimitiveOptions,
-  type Captures,
-  type Aggregate,
-  type TimeUnit,
-} from './event-expr.ts';
+// The curated list of event-expression exports lives in event-expr.ts.
+export * from './event-expr.ts';
 export { wrangler, WRANGLER_RID };
 
 /** Rulesets every host registers and installs into every cloud. */
