@@ -98,6 +98,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       throw new LimitExceededError('schedulesPerCloud', deps.limits.schedulesPerCloud, `a cloud may hold at most ${deps.limits.schedulesPerCloud} schedules`);
     }
     s.schedules++;
+    tx.stageSchedule(rec.id, rec);
     tx.stage(
       [
         { type: 'put', key: keys.schedule(cloud.id, rec.id), value: rec },
@@ -215,10 +216,9 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       for (const name of cloud.ent.get(rid)?.keys() ?? []) ops.push({ type: 'del', key: keys.entity(cloud.id, rid, name) });
       const prefix = exprKey(rid, '');
       for (const k of cloud.exprState.keys()) if (k.startsWith(prefix)) ops.push({ type: 'del', key: keys.exprState(cloud.id, rid, k.slice(prefix.length)) });
+      // The Tx wipes the ruleset's state from memory when it applies (before any reinstall's writes).
       tx.stage(ops, (c) => {
         c.installs = installs;
-        c.ent.delete(rid);
-        for (const k of [...c.exprState.keys()]) if (k.startsWith(prefix)) c.exprState.delete(k);
       });
     },
 
@@ -233,7 +233,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     },
 
     cancelSchedule(tx, cloud, id) {
-      const rec = cloud.schedules.get(id);
+      const rec = tx.schedule(id);
       if (!rec) throw new KumoError('UNKNOWN_SCHEDULE', `cloud ${cloud.meta.name} has no schedule ${JSON.stringify(id)}`, { id });
       tx.stage(
         [
@@ -242,6 +242,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
         ],
         (c) => c.schedules.delete(id),
       );
+      tx.stageSchedule(id, null);
     },
 
     push(tx, cloud, eci, name, data) {

@@ -133,6 +133,12 @@ export async function loadCloud(store: Store, id: CloudId): Promise<CloudState |
     }
   }
   cloud.installs.sort((a, b) => a.seq - b.seq);
+  // The at-most-once window forgets the oldest eids first: restore the order they were applied in.
+  if (cloud.applied.size > 1) {
+    const byTime = [...cloud.applied].sort((a, b) => a[1] - b[1]);
+    cloud.applied.clear();
+    for (const [eid, time] of byTime) cloud.applied.set(eid, time);
+  }
   const last = lastLog[0];
   cloud.logSeq = last ? Number(last.slice(keys.logs(id).length)) : 0;
   return cloud;

@@ -35,7 +35,7 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, now:
     now,
     ent: entity
       ? { get: (n) => entity.getEntity(rid, n), has: (n) => entity.getEntity(rid, n) !== undefined, names: () => entity.entityNames(rid) }
-      : { get: (n) => cloud.ent.get(rid)?.get(n), has: (n) => cloud.ent.get(rid)?.has(n) ?? false, names: () => [...(cloud.ent.get(rid)?.keys() ?? [])] },
+      : { get: (n) => cloud.ent.get(rid)?.get(n), has: (n) => cloud.ent.get(rid)?.has(n) ?? false, names: () => [...(cloud.ent.get(rid)?.keys() ?? [])].sort() },
     // Sorted, so listings read the same before and after a restart.
     children: () => [...cloud.children.values()].map((c) => ({ ...c })).sort((a, b) => cmp(a.name, b.name)),
     ecis: () => [...cloud.ecis.values()].map((e) => structuredClone(e)).sort((a, b) => cmp(a.id, b.id)),

@@ -3,7 +3,8 @@
  * (instead of staging a write) fails loudly instead of changing state behind the episode's back.
  */
 export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+  // Binary values (Buffer, Uint8Array) cannot be frozen; they are left as they are.
+  if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);
   }

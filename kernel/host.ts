@@ -23,7 +23,7 @@ import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { publish } from './observe.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
 import type { EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
-import type { Store, WriteOp } from './store.ts';
+import { encodeOps, type Store, type WriteOp } from './store.ts';
 import { Tx } from './tx.ts';
 import { checkAttrs, checkEid, checkEventName, isPlainObject } from './validate.ts';
 
@@ -346,6 +346,7 @@ export class Host {
 
   /** Commit a sealed Tx (expanding child deletions), then update memory and release effects. */
   private async commit(tx: Tx): Promise<void> {
+    encodeOps(tx.ops); // an unstorable value fails this episode alone, not its whole group commit
     const doomed: CloudId[] = [];
     try {
       for (const id of tx.deletions) for (const op of await this.subtreeDeletes(id, doomed)) tx.ops.push(op);
@@ -401,8 +402,11 @@ export class Host {
     void this.track(
       attempt.then(
         () => this.committer.commit([{ type: 'del', key }]),
-        (err) => {
-          if (err instanceof KumoError && (err.code === 'MAILBOX_FULL' || err.code === 'SHUTTING_DOWN' || err.code === 'STORE_FAILED')) {
+        async (err) => {
+          const transient = err instanceof KumoError && (err.code === 'MAILBOX_FULL' || err.code === 'SHUTTING_DOWN' || err.code === 'STORE_FAILED');
+          // An ECI whose cloud is being deleted is still in the index: the deletion may fail.
+          const pending = err instanceof KumoError && (err.code === 'UNKNOWN_ECI' || err.code === 'UNKNOWN_CLOUD') && (await this.store.get(keys.eciIndex(eci))) !== undefined;
+          if (transient || pending) {
             this.redeliver.set(key, entry);
             return undefined;
           }
@@ -436,9 +440,11 @@ export class Host {
               const next = { ...rec, next: nextCronTime(rec.cron, Math.max(now, at)) };
               ops.push({ type: 'put', key: keys.schedule(cid, id), value: next }, { type: 'put', key: keys.due(next.next, cid, id), value: null });
               tx.stage(ops, (c) => c.schedules.set(id, next));
+              tx.stageSchedule(id, next);
             } else {
               ops.push({ type: 'del', key: keys.schedule(cid, id) });
               tx.stage(ops, (c) => c.schedules.delete(id));
+              tx.stageSchedule(id, null);
             }
           };
           publish('schedule', { cloudId: cid, id, at });
@@ -448,7 +454,9 @@ export class Host {
         }),
       );
     } catch (err) {
-      if (err instanceof UnknownCloudError) await this.committer.commit([{ type: 'del', key: dueKey }]);
+      // A cloud that is gone takes its schedules with it; one being deleted may yet survive (the
+      // deletion can fail), so its due key stays for the next run.
+      if (err instanceof UnknownCloudError && !this.clouds.deleting.has(cid)) await this.committer.commit([{ type: 'del', key: dueKey }]);
       return false;
     }
   }

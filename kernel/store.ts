@@ -1,9 +1,32 @@
 import { Level } from 'level';
 import { decode, encode } from './codec.ts';
+import { KumoError, messageOf } from './errors.ts';
 import type { Range } from './keys.ts';
 
 /** One write in a batch. */
 export type WriteOp = { type: 'put'; key: string; value: unknown } | { type: 'del'; key: string };
+
+/** A value already in msgpack (see {@link encodeOps}); written as it is. */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/**
+ * Encode the values of `ops` in place, so a value that cannot be stored (a circular object, a
+ * BigInt too wide for msgpack, a symbol) fails the one episode that staged it, before group commit
+ * puts it in a batch with other clouds' episodes.
+ */
+export function encodeOps(ops: WriteOp[]): void {
+  for (const op of ops) {
+    if (op.type === 'put' && !(op.value instanceof Encoded)) {
+      try {
+        op.value = new Encoded(encode(op.value));
+      } catch (err) {
+        throw new KumoError('UNSTORABLE_VALUE', `a value staged for ${op.key.split('!').slice(2).join('!')} cannot be stored: ${messageOf(err)}`, {}, { cause: err });
+      }
+    }
+  }
+}
 
 /**
  * The host's store: one ordered key-value database, values in msgpack. Keys are strings built only
@@ -68,7 +91,7 @@ export class LevelStore implements Store {
     const batch = this.db.batch();
     try {
       for (const op of ops) {
-        if (op.type === 'put') batch.put(op.key, encode(op.value));
+        if (op.type === 'put') batch.put(op.key, op.value instanceof Encoded ? op.value.bytes : encode(op.value));
         else batch.del(op.key);
       }
     } catch (err) {

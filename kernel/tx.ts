@@ -1,5 +1,5 @@
 import type { CloudId } from './ids.ts';
-import type { CloudState, InstallRecord } from './cloud.ts';
+import type { CloudState, InstallRecord, ScheduleRecord } from './cloud.ts';
 import { exprKey } from './cloud.ts';
 import { deepFreeze } from './freeze.ts';
 import { keys } from './keys.ts';
@@ -22,6 +22,9 @@ export class Tx {
   private readonly expr = new Map<string, unknown>();
   private stagedInstalls: InstallRecord[] | null = null;
   private readonly gone = new Set<string>();
+  /** Rulesets whose committed state this episode wipes (uninstalled, maybe installed again). */
+  private readonly cleared = new Set<string>();
+  private readonly sched = new Map<string, ScheduleRecord | null>();
 
   constructor(private readonly cloud: CloudState) {}
 
@@ -51,16 +54,17 @@ export class Tx {
       const v = staged.get(name);
       return v === DELETED ? undefined : v;
     }
-    return this.cloud.ent.get(rid)?.get(name);
+    return this.cleared.has(rid) ? undefined : this.cloud.ent.get(rid)?.get(name);
   }
 
+  /** Entity names of a ruleset, sorted (so they read the same before and after a restart). */
   entityNames(rid: string): string[] {
-    const names = new Set(this.cloud.ent.get(rid)?.keys());
+    const names = new Set(this.cleared.has(rid) ? [] : this.cloud.ent.get(rid)?.keys());
     for (const [name, v] of this.ent.get(rid) ?? []) {
       if (v === DELETED) names.delete(name);
       else names.add(name);
     }
-    return [...names];
+    return [...names].sort();
   }
 
   setEntity(rid: string, name: string, value: unknown): void {
@@ -81,6 +85,7 @@ export class Tx {
     this.ent.delete(rid);
     for (const k of [...this.expr.keys()]) if (k.startsWith(`${rid}!`)) this.expr.delete(k);
     this.gone.add(rid);
+    this.cleared.add(rid);
   }
 
   /** A ruleset is (re)installed in this episode. */
@@ -95,7 +100,18 @@ export class Tx {
 
   getExprState(rid: string, rule: string): unknown {
     const k = exprKey(rid, rule);
-    return this.expr.has(k) ? this.expr.get(k) : this.cloud.exprState.get(k);
+    if (this.expr.has(k)) return this.expr.get(k);
+    return this.cleared.has(rid) ? undefined : this.cloud.exprState.get(k);
+  }
+
+  /** A schedule as this episode sees it (staged additions, changes and cancellations first). */
+  schedule(id: string): ScheduleRecord | undefined {
+    return this.sched.has(id) ? (this.sched.get(id) ?? undefined) : this.cloud.schedules.get(id);
+  }
+
+  /** Record a schedule staged in this episode (null: cancelled or finished). */
+  stageSchedule(id: string, rec: ScheduleRecord | null): void {
+    this.sched.set(id, rec);
   }
 
   setExprState(rid: string, rule: string, state: unknown): void {
@@ -121,6 +137,11 @@ export class Tx {
   /** After the commit: update the cloud's memory, then release effects. */
   applyCommitted(): void {
     const cloud = this.cloud;
+    // Wipes first, so state a reinstalled ruleset wrote in this same episode survives them.
+    for (const rid of this.cleared) {
+      cloud.ent.delete(rid);
+      for (const k of [...cloud.exprState.keys()]) if (k.startsWith(`${rid}!`)) cloud.exprState.delete(k);
+    }
     for (const [rid, m] of this.ent) {
       const ents = cloud.entities(rid);
       for (const [name, v] of m) {
