@@ -7,7 +7,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { Committer } from './committer.ts';
 import type { CloudOps } from './context.ts';
 import { nextCronTime } from './cron.ts';
-import { runEpisode, logError, type Directive, type EpisodeLogEntry } from './episode.ts';
+import { runEpisode, logError, type Directive, type EpisodeEnv, type EpisodeLogEntry } from './episode.ts';
 import {
   InvalidArgsError,
   KumoError,
@@ -86,6 +86,7 @@ export class Host {
   private readonly partitions: number[];
   private readonly committer: Committer;
   private readonly ops: CloudOps;
+  private readonly episodeEnv: EpisodeEnv;
   private readonly clouds: ActiveClouds;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly redeliver = new Map<string, OutboxEntry>();
@@ -119,6 +120,7 @@ export class Host {
       deliver: (key, entry) => this.deliver(key, entry),
       push: (m) => this.listeners.notify(m.eci, m),
     });
+    this.episodeEnv = { rulesets: this.registry, raiseDepth: this.limits.raiseDepth, eventsPerEpisode: this.limits.eventsPerEpisode, ops: this.ops };
   }
 
   /** Open a host on a store: resumes undelivered outbox events. Reads nothing per stored cloud. */
@@ -293,12 +295,11 @@ export class Host {
       if (!eventAllowed(eci.eventPolicy, event.domain, event.type)) throw new PolicyDeniedError(`event ${event.domain}:${event.type}`, opts.eci);
     }
     if (opts.dedupe && cloud.applied.has(event.eid)) return { eid: event.eid, directives: [] };
-    const env = { rulesets: this.registry, raiseDepth: this.limits.raiseDepth, eventsPerEpisode: this.limits.eventsPerEpisode, ops: this.ops };
     let fired = 0;
     try {
       const tx = new Tx(cloud);
       opts.always?.(tx);
-      const out = await runEpisode(env, cloud, event, tx, opts.eci);
+      const out = await runEpisode(this.episodeEnv, cloud, event, tx, opts.eci);
       fired = out.log.fired.length;
       tx.seal();
       if (opts.dedupe) this.stageApplied(tx, cloud, event.eid);
