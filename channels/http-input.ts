@@ -1,5 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { KumoError, type ErrorCode } from '../kernel/index.ts';
+import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, type KumoError } from '../kernel/index.ts';
+
+/** The code a route refuses bad input with: INVALID_EVENT on event routes, INVALID_ARGS elsewhere. */
+export type InputCode = 'INVALID_EVENT' | 'INVALID_ARGS';
+
+function invalid(code: InputCode, message: string, details: Record<string, unknown> = {}): KumoError {
+  return code === 'INVALID_EVENT' ? new InvalidEventError(message, details) : new InvalidArgsError(message, details);
+}
 
 /**
  * Reading what an HTTP request carries: path segments, the query string and a JSON or urlencoded
@@ -21,7 +28,7 @@ export const DEFAULT_INPUT_LIMITS: InputLimits = { bodyBytes: 256 * 1024, queryK
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Split a URL path into decoded segments; a malformed %-escape or invalid UTF-8 is refused. */
-export function pathSegments(pathname: string, code: ErrorCode = 'INVALID_ARGS'): string[] {
+export function pathSegments(pathname: string, code: InputCode = 'INVALID_ARGS'): string[] {
   return pathname
     .split('/')
     .slice(1)
@@ -32,7 +39,7 @@ export function pathSegments(pathname: string, code: ErrorCode = 'INVALID_ARGS')
  * Parse `a=1&b=2` (query strings and urlencoded bodies). Repeated keys collect into an array, as
  * the pico engine does. The result has no prototype, so `__proto__` is an ordinary key.
  */
-export function parseParams(text: string, limits: InputLimits, code: ErrorCode, where: string): Record<string, unknown> {
+export function parseParams(text: string, limits: InputLimits, code: InputCode, where: string): Record<string, unknown> {
   const out: Record<string, unknown> = Object.create(null);
   if (text === '') return out;
   const pairs = text.split('&');
@@ -40,7 +47,7 @@ export function parseParams(text: string, limits: InputLimits, code: ErrorCode, 
   for (const pair of pairs) {
     if (pair === '') continue;
     if (++count > limits.queryKeys) {
-      throw new KumoError(code, `the ${where} has more than ${limits.queryKeys} keys`, { limit: limits.queryKeys });
+      throw invalid(code, `the ${where} has more than ${limits.queryKeys} keys`, { limit: limits.queryKeys });
     }
     const eq = pair.indexOf('=');
     const key = decode(eq < 0 ? pair : pair.slice(0, eq), code, where);
@@ -51,11 +58,11 @@ export function parseParams(text: string, limits: InputLimits, code: ErrorCode, 
   return out;
 }
 
-function decode(raw: string, code: ErrorCode, where: string): string {
+function decode(raw: string, code: InputCode, where: string): string {
   try {
     return decodeURIComponent(raw.replace(/\+/g, ' '));
   } catch {
-    throw new KumoError(code, `the ${where} has a malformed %-escape or invalid UTF-8`);
+    throw invalid(code, `the ${where} has a malformed %-escape or invalid UTF-8`);
   }
 }
 
@@ -82,20 +89,20 @@ export async function readBody(req: IncomingMessage, limits: InputLimits): Promi
 }
 
 function tooLarge(limits: InputLimits): KumoError {
-  return new KumoError('PAYLOAD_TOO_LARGE', `the request body is over the limit of ${limits.bodyBytes} bytes`, { limit: limits.bodyBytes });
+  return new PayloadTooLargeError(`the request body is over the limit of ${limits.bodyBytes} bytes`, { limit: limits.bodyBytes });
 }
 
 /**
  * Decode a body by its content type: JSON (must be an object), urlencoded, or empty. Other types
  * are refused rather than guessed at.
  */
-export function parseBody(body: Buffer, contentType: string | undefined, limits: InputLimits, code: ErrorCode, what: string): Record<string, unknown> {
+export function parseBody(body: Buffer, contentType: string | undefined, limits: InputLimits, code: InputCode, what: string): Record<string, unknown> {
   if (body.length === 0) return Object.create(null) as Record<string, unknown>;
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
-    throw new KumoError(code, 'the request body is not valid UTF-8');
+    throw invalid(code, 'the request body is not valid UTF-8');
   }
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/x-www-form-urlencoded') return parseParams(text, limits, code, 'urlencoded body');
@@ -105,16 +112,16 @@ export function parseBody(body: Buffer, contentType: string | undefined, limits:
     try {
       value = JSON.parse(text);
     } catch (err) {
-      throw new KumoError(code, `the request body is not valid JSON: ${(err as Error).message}`);
+      throw invalid(code, `the request body is not valid JSON: ${(err as Error).message}`);
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new KumoError(code, `${what} must be a JSON object`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(code, `${what} must be a JSON object`);
     return value as Record<string, unknown>;
   }
-  throw new KumoError(code, `unsupported content-type ${JSON.stringify(type)}: send application/json or application/x-www-form-urlencoded`);
+  throw invalid(code, `unsupported content-type ${JSON.stringify(type)}: send application/json or application/x-www-form-urlencoded`);
 }
 
 /** Query string then body, the body winning on shared keys. */
-export async function readParams(req: IncomingMessage, search: string, limits: InputLimits, code: ErrorCode, what: string): Promise<Record<string, unknown>> {
+export async function readParams(req: IncomingMessage, search: string, limits: InputLimits, code: InputCode, what: string): Promise<Record<string, unknown>> {
   const fromQuery = parseParams(search.startsWith('?') ? search.slice(1) : search, limits, code, 'query string');
   const body = await readBody(req, limits);
   const fromBody = parseBody(body, req.headers['content-type'], limits, code, what);

@@ -1,16 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  KumoError,
-  PolicyDeniedError,
-  ShuttingDownError,
-  checkAttrs,
-  checkEid,
-  checkEventName,
-  eventAllowed,
-  type EpisodeLogEntry,
-  type Host,
-} from '../kernel/index.ts';
+import { InvalidArgsError, PolicyDeniedError, UnknownRouteError, SYSTEM_TAG, ShuttingDownError, type EpisodeLogEntry, type Host } from '../kernel/index.ts';
 import { DEFAULT_INPUT_LIMITS, parseParams, pathSegments, readParams, type InputLimits } from './http-input.ts';
 import type { Metrics } from './metrics.ts';
 import { toWireError } from './wire-error.ts';
@@ -30,7 +19,7 @@ export interface HttpApiOptions {
 }
 
 /** The tag an ECI needs to read or follow its cloud's episode log. */
-export const LOG_TAG = 'system';
+export const LOG_TAG = SYSTEM_TAG;
 
 const CORS: Record<string, string> = {
   'access-control-allow-origin': '*',
@@ -102,7 +91,7 @@ export class HttpApi {
       else if (head === 'metrics' && segs.length === 1) route = this.metricsRoute;
       else if (head === 'c' && rest[0] === 'logs' && rest.length === 1) route = this.logs;
     }
-    if (!route || segs.some((s) => s === '')) throw new KumoError('UNKNOWN_ROUTE', `no route for ${method} ${pathname}`);
+    if (!route || segs.some((s) => s === '')) throw new UnknownRouteError(`no route for ${method} ${pathname}`);
     // /sky/<kind>/:eci/... → [eci, ...]; /c/:eci/<kind>/... → [eci, kind, ...]
     await route(req, res, head === 'sky' ? rest : [second!, ...rest], search);
   }
@@ -122,22 +111,14 @@ export class HttpApi {
   };
 
   /**
-   * The pico engine's fire-and-forget route: everything that can be checked before the episode
-   * (event shape, ECI, its policy) is checked, then 202 with the eid; the episode's outcome goes to
-   * the episode log. A graceful stop waits for these episodes before closing the store.
+   * The pico engine's fire-and-forget route: 202 with the eid once the event is written to the
+   * host's durable inbox (it survives a crash and is applied exactly once; the episode's outcome goes
+   * to the episode log), or the refusal and its code at once (unknown ECI, policy, full mailbox, …).
    */
   private readonly asyncEvent: Route = async (req, res, [eci, , domain, type], search) => {
     const attrs = { ...(await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs')) };
     this.checkOpen();
-    const eid = randomBytes(16).toString('base64url');
-    checkEventName(domain, type);
-    checkEid(eid);
-    checkAttrs(attrs, this.host.limits.attrsBytes);
-    const info = await this.track(this.host.eciInfo(eci!));
-    if (!eventAllowed(info.eventPolicy, domain, type!)) throw new PolicyDeniedError(`event ${domain}:${type}`, eci!);
-    this.checkOpen();
-    void this.track(this.host.event({ eci: eci!, eid, domain, type: type!, attrs })).catch(() => undefined);
-    this.send(res, 202, { eid });
+    this.send(res, 202, await this.track(this.host.accept({ eci: eci!, domain: domain!, type: type!, attrs })));
   };
 
   private readonly skyQuery: Route = async (req, res, [eci, rid, name], search) => this.query(req, res, eci!, rid!, name!, search);
@@ -157,9 +138,9 @@ export class HttpApi {
   };
 
   private readonly metricsRoute: Route = async (_req, res) => {
-    const text = this.metrics?.render() ?? '';
     this.metrics?.response(200);
-    res.writeHead(200, { ...CORS, 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+    const text = (await this.metrics?.render()) ?? '';
+    res.writeHead(200, { ...CORS, 'content-type': this.metrics?.contentType ?? 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
     res.end(text);
   };
 
@@ -169,17 +150,17 @@ export class HttpApi {
     const limitText = params['limit'] ?? String(this.host.limits.logEntries);
     const limit = Number(limitText);
     if (typeof limitText !== 'string' || !/^\d{1,6}$/.test(limitText) || limit < 1 || limit > this.host.limits.logEntries) {
-      throw new KumoError('INVALID_ARGS', `limit must be an integer from 1 to ${this.host.limits.logEntries}`);
+      throw new InvalidArgsError(`limit must be an integer from 1 to ${this.host.limits.logEntries}`);
     }
     const follow = params['follow'] === 'true' || params['follow'] === '1' || params['follow'] === '';
     this.checkOpen();
-    const info = await this.track(this.host.eciInfo(eci!));
-    if (!info.tags.includes(LOG_TAG)) throw new PolicyDeniedError(`reading the episode log (needs the "${LOG_TAG}" tag)`, eci!);
     if (!follow) {
-      this.send(res, 200, { entries: await this.track(this.host.episodeLog(info.cloudId, limit)) });
+      this.send(res, 200, { entries: await this.track(this.host.episodeLog(eci!, limit)) });
       return;
     }
-    await this.follow(res, info.cloudId, limit);
+    const info = await this.track(this.host.eciInfo(eci!));
+    if (!info.tags.includes(LOG_TAG)) throw new PolicyDeniedError(`reading the episode log (needs the "${LOG_TAG}" tag)`, eci!);
+    await this.follow(res, eci!, info.cloudId, limit);
   };
 
   /**
@@ -187,7 +168,7 @@ export class HttpApi {
    * committed episode until either side stops. The watch starts before the log is read, so no
    * entry falls between history and live.
    */
-  private async follow(res: ServerResponse, cloudId: string, limit: number): Promise<void> {
+  private async follow(res: ServerResponse, eci: string, cloudId: string, limit: number): Promise<void> {
     let last = 0;
     let buffered: EpisodeLogEntry[] | null = [];
     const write = (entry: EpisodeLogEntry): void => {
@@ -205,7 +186,7 @@ export class HttpApi {
     });
     let history: EpisodeLogEntry[];
     try {
-      history = await this.track(this.host.episodeLog(cloudId, limit));
+      history = await this.track(this.host.episodeLog(eci, limit));
     } catch (err) {
       stopWatch();
       throw err;

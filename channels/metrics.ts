@@ -1,122 +1,93 @@
-import { subscribe, type Host } from '../kernel/index.ts';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { subscribe, type Host, type ObservedKind, type Observed } from '../kernel/index.ts';
 
 /**
- * Prometheus metrics for one host, fed by the kernel's diagnostics-channel events and by the HTTP
- * channel's response counts. Text exposition format 0.0.4, written by hand (no client library).
+ * Prometheus metrics of one host, on a registry of its own (two hosts in one process never mix):
+ * fed by the kernel's diagnostics-channel events that name this host, and by the HTTP channel's
+ * response counts. Exposition by prom-client.
  */
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
-class Histogram {
-  readonly counts: number[];
-  sum = 0;
-  count = 0;
-
-  constructor(readonly buckets: number[]) {
-    this.counts = buckets.map(() => 0);
-  }
-
-  observe(v: number): void {
-    this.sum += v;
-    this.count++;
-    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]!) this.counts[i]!++;
-  }
-
-  lines(name: string, labels = ''): string[] {
-    const sep = labels ? `${labels},` : '';
-    const out = this.buckets.map((b, i) => `${name}_bucket{${sep}le="${b}"} ${this.counts[i]}`);
-    out.push(`${name}_bucket{${sep}le="+Inf"} ${this.count}`);
-    const braces = labels ? `{${labels}}` : '';
-    out.push(`${name}_sum${braces} ${this.sum}`, `${name}_count${braces} ${this.count}`);
-    return out;
-  }
-}
-
-/** A counter keyed by one label value. */
-class LabelledCounter {
-  readonly values = new Map<string, number>();
-  inc(label: string, by = 1): void {
-    this.values.set(label, (this.values.get(label) ?? 0) + by);
-  }
-  lines(name: string, label: string): string[] {
-    return [...this.values].map(([v, n]) => `${name}{${label}="${escapeLabel(v)}"} ${n}`);
-  }
-}
-
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-/** Collects the numbers behind `GET /metrics`. Call {@link Metrics.close} to unsubscribe. */
+/** The numbers behind `GET /metrics`. Call {@link Metrics.close} to unsubscribe. */
 export class Metrics {
-  private readonly episodes = new LabelledCounter();
-  private readonly episodeErrors = new LabelledCounter();
-  private readonly queries = new LabelledCounter();
-  private readonly queryErrors = new LabelledCounter();
-  private readonly evictions = new LabelledCounter();
-  private readonly responses = new LabelledCounter();
-  private readonly episodeSeconds = new Histogram(LATENCY_BUCKETS);
-  private readonly querySeconds = new Histogram(LATENCY_BUCKETS);
-  private readonly commitSeconds = new Histogram(LATENCY_BUCKETS);
-  private readonly commitEpisodes = new Histogram(BATCH_BUCKETS);
-  private readonly commitOps = new Histogram(BATCH_BUCKETS);
-  private activations = 0;
-  private schedules = 0;
-  private readonly stops: Array<() => void>;
+  readonly registry = new Registry();
+  private readonly responses: Counter<'status'>;
+  private readonly stops: Array<() => void> = [];
 
-  constructor(private readonly host: Host) {
-    // Kernel events are process-wide and do not name their host: one process serves one host.
-    this.stops = [
-      subscribe('episode', (m) => {
-        this.episodes.inc(m.error ? 'error' : 'ok');
-        if (m.error) this.episodeErrors.inc(m.error);
-        this.episodeSeconds.observe(m.ms / 1000);
-      }),
-      subscribe('query', (m) => {
-        this.queries.inc(m.error ? 'error' : 'ok');
-        if (m.error) this.queryErrors.inc(m.error);
-        this.querySeconds.observe(m.ms / 1000);
-      }),
-      subscribe('commit', (m) => {
-        this.commitSeconds.observe(m.ms / 1000);
-        this.commitEpisodes.observe(m.episodes);
-        this.commitOps.observe(m.ops);
-      }),
-      subscribe('activate', () => void this.activations++),
-      subscribe('evict', (m) => this.evictions.inc(m.reason)),
-      subscribe('schedule', () => void this.schedules++),
-    ];
+  constructor(host: Host) {
+    const registers = [this.registry];
+    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Counter<L>({ name, help, labelNames, registers });
+    const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, buckets, registers });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    const on = <K extends ObservedKind>(kind: K, fn: (m: Observed<K>) => void): void => {
+      this.stops.push(subscribe(kind, (m) => m.host === host.id && fn(m)));
+    };
+
+    const episodes = counter('kumo_episodes_total', 'Episodes finished, by outcome.', ['outcome']);
+    const episodeErrors = counter('kumo_episode_errors_total', 'Failed episodes, by error code.', ['code']);
+    const episodeSeconds = histogram('kumo_episode_duration_seconds', 'Episode latency, from mailbox start to commit.', LATENCY_BUCKETS);
+    on('episode', (m) => {
+      episodes.inc({ outcome: m.error ? 'error' : 'ok' });
+      if (m.error) episodeErrors.inc({ code: m.error });
+      episodeSeconds.observe(m.ms / 1000);
+    });
+    const queries = counter('kumo_queries_total', 'Queries run, by outcome.', ['outcome']);
+    const queryErrors = counter('kumo_query_errors_total', 'Failed queries, by error code.', ['code']);
+    const querySeconds = histogram('kumo_query_duration_seconds', 'Query latency.', LATENCY_BUCKETS);
+    on('query', (m) => {
+      queries.inc({ outcome: m.error ? 'error' : 'ok' });
+      if (m.error) queryErrors.inc({ code: m.error });
+      querySeconds.observe(m.ms / 1000);
+    });
+    const refusals = counter('kumo_refusals_total', 'Events and queries refused before any episode or function ran, by kind and code.', ['kind', 'code']);
+    on('refusal', (m) => refusals.inc({ kind: m.kind, code: m.code }));
+    const commitSeconds = histogram('kumo_commit_duration_seconds', 'Store batch write latency (group commit).', LATENCY_BUCKETS);
+    const commitEpisodes = histogram('kumo_commit_batch_episodes', 'Episodes per store batch.', BATCH_BUCKETS);
+    const commitOps = histogram('kumo_commit_batch_ops', 'Write operations per store batch.', BATCH_BUCKETS);
+    on('commit', (m) => {
+      commitSeconds.observe(m.ms / 1000);
+      commitEpisodes.observe(m.episodes);
+      commitOps.observe(m.ops);
+    });
+    const activations = counter('kumo_activations_total', 'Clouds loaded from the store.');
+    on('activate', () => activations.inc());
+    const evictions = counter('kumo_evictions_total', 'Clouds dropped from memory, by reason.', ['reason']);
+    on('evict', (m) => evictions.inc({ reason: m.reason }));
+    const schedules = counter('kumo_schedules_fired_total', 'Scheduled events sent.');
+    on('schedule', () => schedules.inc());
+    const retries = counter('kumo_outbox_retries_total', 'Outgoing events that will be tried again, by the code of the failed attempt.', ['code']);
+    on('retry', (m) => retries.inc({ code: m.code }));
+    const deadLetters = counter('kumo_dead_letters_total', 'Outgoing events that became dead letters, by reason code.', ['code']);
+    on('deadLetter', (m) => deadLetters.inc({ code: m.code }));
+    gauge('kumo_active_clouds', 'Clouds held in memory.', () => host.stats().activeClouds);
+    gauge('kumo_mailbox_depth', 'Messages waiting or running in all mailboxes.', () => host.stats().mailboxDepth);
+    gauge('kumo_outbox_pending', 'Outgoing events not yet delivered.', () => host.stats().outbox);
+    this.responses = counter('kumo_http_responses_total', 'HTTP responses, by status.', ['status']);
   }
 
   /** Count one HTTP response by status. */
   response(status: number): void {
-    this.responses.inc(String(status));
+    this.responses.inc({ status: String(status) });
   }
 
   /** The exposition text. */
-  render(): string {
-    const { activeClouds, mailboxDepth } = this.host.stats();
-    const out: string[] = [];
-    const block = (name: string, type: string, help: string, lines: string[]): void => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
-    };
-    block('kumo_episodes_total', 'counter', 'Episodes finished, by outcome.', this.episodes.lines('kumo_episodes_total', 'outcome'));
-    block('kumo_episode_errors_total', 'counter', 'Failed episodes, by error code.', this.episodeErrors.lines('kumo_episode_errors_total', 'code'));
-    block('kumo_episode_duration_seconds', 'histogram', 'Episode latency, from mailbox start to commit.', this.episodeSeconds.lines('kumo_episode_duration_seconds'));
-    block('kumo_queries_total', 'counter', 'Queries run, by outcome.', this.queries.lines('kumo_queries_total', 'outcome'));
-    block('kumo_query_errors_total', 'counter', 'Failed queries, by error code.', this.queryErrors.lines('kumo_query_errors_total', 'code'));
-    block('kumo_query_duration_seconds', 'histogram', 'Query latency.', this.querySeconds.lines('kumo_query_duration_seconds'));
-    block('kumo_commit_duration_seconds', 'histogram', 'Store batch write latency (group commit).', this.commitSeconds.lines('kumo_commit_duration_seconds'));
-    block('kumo_commit_batch_episodes', 'histogram', 'Episodes per store batch.', this.commitEpisodes.lines('kumo_commit_batch_episodes'));
-    block('kumo_commit_batch_ops', 'histogram', 'Write operations per store batch.', this.commitOps.lines('kumo_commit_batch_ops'));
-    block('kumo_active_clouds', 'gauge', 'Clouds held in memory.', [`kumo_active_clouds ${activeClouds}`]);
-    block('kumo_mailbox_depth', 'gauge', 'Messages waiting or running in all mailboxes.', [`kumo_mailbox_depth ${mailboxDepth}`]);
-    block('kumo_activations_total', 'counter', 'Clouds loaded from the store.', [`kumo_activations_total ${this.activations}`]);
-    block('kumo_evictions_total', 'counter', 'Clouds dropped from memory, by reason.', this.evictions.lines('kumo_evictions_total', 'reason'));
-    block('kumo_schedules_fired_total', 'counter', 'Scheduled events sent.', [`kumo_schedules_fired_total ${this.schedules}`]);
-    block('kumo_http_responses_total', 'counter', 'HTTP responses, by status.', this.responses.lines('kumo_http_responses_total', 'status'));
-    return out.join('\n') + '\n';
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Its content type. */
+  get contentType(): string {
+    return this.registry.contentType;
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { KumoError, PolicyDeniedError, ShuttingDownError, isPlainObject, type Host } from '../kernel/index.ts';
+import { InvalidArgsError, LimitExceededError, PolicyDeniedError, ShuttingDownError, describe, isPlainObject, type Host, type KumoError } from '../kernel/index.ts';
 import { LOG_TAG } from './http-routes.ts';
 import { pathSegments } from './http-input.ts';
 import { toWireError } from './wire-error.ts';
@@ -105,7 +105,7 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
         return;
       }
       if (running >= maxInflight) {
-        sendError(ws, id, new KumoError('LIMIT_EXCEEDED', `a socket may have at most ${maxInflight} requests running`, { limit: 'maxInflight', value: maxInflight }));
+        sendError(ws, id, new LimitExceededError('maxInflight', maxInflight, `a socket may have at most ${maxInflight} requests running`));
         return;
       }
       running++;
@@ -142,7 +142,7 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
         case 'ping':
           return 'pong';
         default:
-          throw new KumoError('INVALID_ARGS', `unknown op ${JSON.stringify(frame['op'])}: use event, query, follow, unfollow or ping`);
+          throw new InvalidArgsError(`unknown op ${describe(frame['op'])}: use event, query, follow, unfollow or ping`);
       }
     }
   }
@@ -164,7 +164,7 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
  * frame keeps its id when it had a usable one, so the client can match the error.
  */
 function parseFrame(data: RawData, isBinary: boolean): { id: unknown; frame?: Frame; error?: KumoError } {
-  const bad = (message: string, id: unknown = null) => ({ id, error: new KumoError('INVALID_ARGS', message) });
+  const bad = (message: string, id: unknown = null) => ({ id, error: new InvalidArgsError(message) });
   if (isBinary) return bad('frames must be JSON text, not binary');
   const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
   let value: unknown;

@@ -1,12 +1,13 @@
-import { loadCloud, type CloudState } from './cloud.ts';
+import { cloudRecords, loadCloud, type CloudState } from './cloud.ts';
 import type { Clock } from './clock.ts';
 import { UnknownCloudError, UnknownEciError } from './errors.ts';
 import type { CloudId, Eci } from './ids.ts';
 import { keys } from './keys.ts';
 import type { Limits } from './limits.ts';
 import { Mailbox } from './mailbox.ts';
-import { publish } from './observe.ts';
-import type { Store } from './store.ts';
+import type { Publish } from './observe.ts';
+import { dueKeyOf } from './schedules.ts';
+import { del, type Store, type WriteOp } from './store.ts';
 
 /** A cloud in memory, behind its mailbox. */
 export interface Active {
@@ -25,13 +26,14 @@ export type EvictReason = 'idle' | 'pressure' | 'deleted';
 /**
  * The virtual-actor table: clouds activated on demand (one range read), at most one activation
  * per cloud at a time, evicted when idle or when there are too many (least recently used first).
- * It also keeps the ECI → cloud cache of active clouds and the set of clouds being deleted.
+ * It also keeps the ECI → cloud cache of active clouds, and deletes whole subtrees of clouds:
+ * quiescing each (no new work gets in, what is queued runs first) before one batch removes them.
  */
 export class ActiveClouds {
   private readonly active = new Map<CloudId, Active>();
   private readonly loading = new Map<CloudId, Promise<Active>>();
   /** Clouds whose deletion is being committed: nothing new may reach them. */
-  readonly deleting = new Set<CloudId>();
+  private readonly deleting = new Set<CloudId>();
   /**
    * ECI → cloud for ECIs resolved while their cloud was active, so events to an active cloud skip
    * the index read. Only ECIs the active cloud has are used or added; entries leave with their cloud,
@@ -43,6 +45,7 @@ export class ActiveClouds {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly limits: Limits,
+    private readonly publish: Publish,
   ) {}
 
   get size(): number {
@@ -57,32 +60,45 @@ export class ActiveClouds {
     return this.active.get(id);
   }
 
-  /** The activation of `id` in flight, if any. */
-  loadingOf(id: CloudId): Promise<Active> | undefined {
-    return this.loading.get(id);
+  /** Is the cloud's deletion being committed? (It may yet fail, and the cloud survive.) */
+  isDeleting(id: CloudId): boolean {
+    return this.deleting.has(id);
   }
 
-  /** The cloud an ECI reaches: the cache for active clouds, else one index read. */
-  async resolve(eci: string): Promise<CloudId> {
+  /**
+   * The cloud an ECI reaches on this host: the cache for active clouds, else one index read.
+   * Undefined when this host's index does not have the ECI; UNKNOWN_ECI when it cannot be an ECI
+   * or its cloud is being deleted.
+   */
+  async lookup(eci: string): Promise<CloudId | undefined> {
     if (typeof eci !== 'string' || eci.length === 0 || eci.length > 100) throw new UnknownEciError(String(eci));
     const cached = this.eciCache.get(eci);
     if (cached !== undefined && !this.deleting.has(cached) && this.active.get(cached)?.state.ecis.has(eci as Eci)) return cached;
-    const id = (await this.store.get(keys.eciIndex(eci))) as CloudId | undefined;
-    if (!id || this.deleting.has(id)) throw new UnknownEciError(eci);
+    const id = await this.store.get(keys.eciIndex(eci));
+    if (id === undefined) return undefined;
+    if (this.deleting.has(id)) throw new UnknownEciError(eci);
     const a = this.active.get(id);
-    if (a && !a.evicted && a.state.ecis.has(eci as Eci) && !a.cachedEcis.has(eci)) {
-      if (a.cachedEcis.size >= a.state.ecis.size) {
-        for (const old of a.cachedEcis) {
-          if (!a.state.ecis.has(old as Eci)) {
-            a.cachedEcis.delete(old);
-            this.eciCache.delete(old);
-          }
+    if (a && !a.evicted && a.state.ecis.has(eci as Eci) && !a.cachedEcis.has(eci)) this.cache(eci, id, a);
+    return id;
+  }
+
+  /** Cache an ECI of an active cloud, first pruning ECIs the cloud no longer has once the cache holds as many as the cloud. */
+  private cache(eci: string, id: CloudId, a: Active): void {
+    if (a.cachedEcis.size >= a.state.ecis.size) {
+      for (const old of a.cachedEcis) {
+        if (!a.state.ecis.has(old as Eci)) {
+          a.cachedEcis.delete(old);
+          this.eciCache.delete(old);
         }
       }
-      this.eciCache.set(eci, id);
-      a.cachedEcis.add(eci);
     }
-    return id;
+    this.eciCache.set(eci, id);
+    a.cachedEcis.add(eci);
+  }
+
+  /** ECIs held in the cache (for tests of its bound). */
+  get cachedEcis(): number {
+    return this.eciCache.size;
   }
 
   /** Activate `id` if needed and hand its Active to `post` (which must enqueue synchronously). */
@@ -115,7 +131,58 @@ export class ActiveClouds {
     a.evicted = true;
     this.active.delete(id);
     for (const eci of a.cachedEcis) this.eciCache.delete(eci);
-    publish('evict', { cloudId: id, reason });
+    this.publish('evict', { cloudId: id, reason });
+  }
+
+  /**
+   * Delete every cloud of the subtrees under `roots`: quiesce each cloud, then hand the delete ops
+   * (every record and the index entries pointing at them) to `write`, which commits them with the
+   * episode that asked. If the write fails, every cloud comes back as it was.
+   */
+  async deleteSubtrees(roots: readonly CloudId[], write: (ops: WriteOp[]) => Promise<void>): Promise<void> {
+    const doomed = new Set<CloudId>();
+    try {
+      const ops: WriteOp[] = [];
+      for (const root of roots) for (const op of await this.subtreeDeletes(root, doomed)) ops.push(op);
+      await write(ops);
+    } catch (err) {
+      for (const id of doomed) {
+        this.deleting.delete(id);
+        const a = this.active.get(id);
+        if (a) a.closed = false;
+      }
+      throw err;
+    }
+    for (const id of doomed) {
+      const a = this.active.get(id);
+      if (a) this.evict(id, a, 'deleted');
+      this.deleting.delete(id);
+    }
+  }
+
+  private async subtreeDeletes(root: CloudId, doomed: Set<CloudId>): Promise<WriteOp[]> {
+    const ops: WriteOp[] = [];
+    const queue: CloudId[] = [root];
+    for (let id = queue.shift(); id; id = queue.shift()) {
+      if (doomed.has(id)) continue;
+      // Quiesce the cloud: no new activation or message gets in, a load in flight finishes, and
+      // everything already queued runs; whatever is queued after the barrier finds it closed.
+      this.deleting.add(id);
+      doomed.add(id);
+      await this.loading.get(id)?.catch(() => undefined);
+      const a = this.active.get(id);
+      if (a) {
+        await a.mailbox.barrier();
+        a.closed = true;
+      }
+      for (const r of await cloudRecords(this.store, id)) {
+        ops.push(del(r.key));
+        if (r.kind === 'eci') ops.push(del(keys.eciIndex(r.eci)));
+        else if (r.kind === 'kid') queue.push(r.childId);
+        else if (r.kind === 'sch') ops.push(del(dueKeyOf(id, r.value)));
+      }
+    }
+    return ops;
   }
 
   private activate(id: CloudId): Promise<Active> {
@@ -127,7 +194,7 @@ export class ActiveClouds {
           if (!state) throw new UnknownCloudError(id);
           const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, closed: false, lastUsed: this.clock.now(), cachedEcis: new Set() };
           this.active.set(id, a);
-          publish('activate', { cloudId: id, ms: performance.now() - start });
+          this.publish('activate', { cloudId: id, ms: performance.now() - start });
           this.evictOverLimit(id);
           return a;
         })

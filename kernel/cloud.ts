@@ -1,25 +1,10 @@
 import type { CloudId, Eci } from './ids.ts';
 import { deepFreeze } from './freeze.ts';
-import { keys, rangeOf } from './keys.ts';
-import type { ChildInfo, EciInfo, ScheduleInfo } from './ruleset.ts';
+import { parseCloudKey, ranges, type CloudMeta, type CloudRecord, type InstallRecord, type Range, type ScheduleRecord } from './keys.ts';
+import type { ChildInfo, EciInfo } from './ruleset.ts';
 import type { Store } from './store.ts';
 
-/** The stored cloud record. */
-export interface CloudMeta {
-  id: CloudId;
-  name: string;
-  parent: CloudId | null;
-  created: number;
-}
-
-export interface InstallRecord {
-  rid: string;
-  config: Record<string, unknown>;
-  /** Install order: rulesets are evaluated by ascending seq. */
-  seq: number;
-}
-
-export type ScheduleRecord = ScheduleInfo;
+export type { CloudMeta, InstallRecord, ScheduleRecord };
 
 /**
  * A cloud's children by id, with an index by name kept in step on every set and delete, so the
@@ -91,44 +76,47 @@ export class CloudState {
 /** Expression-state map key for (rid, rule). */
 export const exprKey = (rid: string, rule: string): string => `${rid}!${rule}`;
 
-/** Load a cloud from the store; `undefined` when it does not exist. */
+/**
+ * Every record of a cloud in `range` (default: all of them), typed by kind, in key order. Loading,
+ * deleting, exporting and importing a cloud are all built on this one listing.
+ */
+export async function cloudRecords(store: Store, id: CloudId, range: Range<unknown> = ranges.cloud(id)): Promise<CloudRecord[]> {
+  const out: CloudRecord[] = [];
+  for (const [key, value] of await store.entries(range)) {
+    const parsed = parseCloudKey(id, key);
+    if (parsed) out.push({ ...parsed, key, value } as CloudRecord);
+  }
+  return out;
+}
+
+/** Load a cloud from the store (everything but its log and dead letters); `undefined` when it does not exist. */
 export async function loadCloud(store: Store, id: CloudId): Promise<CloudState | undefined> {
-  const prefix = keys.cloud(id);
-  const [rows, lastLog] = await Promise.all([
-    store.entries({ gte: prefix, lt: keys.logs(id) }),
-    store.keys({ ...rangeOf(keys.logs(id)), limit: 1, reverse: true }),
-  ]);
-  const metaRow = rows.find(([key]) => key === keys.meta(id));
-  if (!metaRow) return undefined;
-  const cloud = new CloudState(metaRow[1] as CloudMeta);
-  for (const [key, value] of rows) {
-    const rest = key.slice(prefix.length);
-    const bang = rest.indexOf('!');
-    const kind = bang < 0 ? rest : rest.slice(0, bang);
-    const tail = rest.slice(bang + 1);
-    switch (kind) {
+  const [records, lastLog] = await Promise.all([cloudRecords(store, id, ranges.active(id)), store.keys({ ...ranges.logs(id), limit: 1, reverse: true })]);
+  const meta = records.find((r) => r.kind === 'meta');
+  if (!meta) return undefined;
+  const cloud = new CloudState(meta.value);
+  for (const r of records) {
+    switch (r.kind) {
       case 'eci':
-        cloud.ecis.set(tail as Eci, value as EciInfo);
+        cloud.ecis.set(r.eci, r.value);
         break;
       case 'kid':
-        cloud.children.set(tail as CloudId, value as ChildInfo);
+        cloud.children.set(r.childId, r.value);
         break;
       case 'rs':
-        cloud.installs.push(value as InstallRecord);
+        cloud.installs.push(r.value);
         break;
-      case 'ent': {
-        const sep = tail.indexOf('!');
-        cloud.entities(tail.slice(0, sep)).set(tail.slice(sep + 1), deepFreeze(value));
+      case 'ent':
+        cloud.entities(r.rid).set(r.name, deepFreeze(r.value));
         break;
-      }
       case 'ee':
-        cloud.exprState.set(tail, deepFreeze(value));
+        cloud.exprState.set(exprKey(r.rid, r.rule), deepFreeze(r.value));
         break;
       case 'sch':
-        cloud.schedules.set(tail, value as ScheduleRecord);
+        cloud.schedules.set(r.sid, r.value);
         break;
       case 'eid':
-        cloud.applied.set(tail, value as number);
+        cloud.applied.set(r.eid, r.value);
         break;
     }
   }
@@ -140,6 +128,7 @@ export async function loadCloud(store: Store, id: CloudId): Promise<CloudState |
     for (const [eid, time] of byTime) cloud.applied.set(eid, time);
   }
   const last = lastLog[0];
-  cloud.logSeq = last ? Number(last.slice(keys.logs(id).length)) : 0;
+  const parsed = last ? parseCloudKey(id, last) : undefined;
+  cloud.logSeq = parsed?.kind === 'log' ? parsed.seq : 0;
   return cloud;
 }

@@ -1,5 +1,5 @@
 import type { Store, WriteOp } from './store.ts';
-import { publish } from './observe.ts';
+import type { Publish } from './observe.ts';
 
 /**
  * Group commit: batches handed in while a write is in flight are merged into the next single store
@@ -11,7 +11,10 @@ export class Committer {
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private writing: Promise<void> | null = null;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly publish: Publish,
+  ) {}
 
   /** Write `ops` atomically (with whatever else is committing together). */
   commit(ops: WriteOp[]): Promise<void> {
@@ -41,7 +44,7 @@ export class Committer {
       const start = performance.now();
       try {
         await this.store.write(ops);
-        publish('commit', { episodes: waiters.length, ops: ops.length, ms: performance.now() - start });
+        this.publish('commit', { episodes: waiters.length, ops: ops.length, ms: performance.now() - start });
         for (const w of waiters) w.resolve();
       } catch (err) {
         for (const w of waiters) w.reject(err);

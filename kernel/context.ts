@@ -11,10 +11,10 @@ export interface CloudOps {
   deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
   install(tx: Tx, cloud: CloudState, rid: string, config: Record<string, unknown>): void;
   uninstall(tx: Tx, cloud: CloudState, rid: string): void;
-  scheduleAt(tx: Tx, cloud: CloudState, at: number, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
-  scheduleRepeat(tx: Tx, cloud: CloudState, cron: string, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
+  scheduleAt(tx: Tx, cloud: CloudState, at: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
+  scheduleRepeat(tx: Tx, cloud: CloudState, cron: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   cancelSchedule(tx: Tx, cloud: CloudState, id: string): void;
-  send(tx: Tx, cloud: CloudState, eci: string, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
+  send(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
   push(tx: Tx, cloud: CloudState, eci: string, name: string, data: Record<string, unknown>): void;
 }
 
@@ -38,7 +38,7 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, now:
       : { get: (n) => cloud.ent.get(rid)?.get(n), has: (n) => cloud.ent.get(rid)?.has(n) ?? false, names: () => [...(cloud.ent.get(rid)?.keys() ?? [])].sort() },
     // Sorted, so listings read the same before and after a restart.
     children: () => [...cloud.children.values()].map((c) => ({ ...c })).sort((a, b) => cmp(a.name, b.name)),
-    ecis: () => [...cloud.ecis.values()].map((e) => structuredClone(e)).sort((a, b) => cmp(a.id, b.id)),
+    ecis: () => (entity ? entity.ecis() : [...cloud.ecis.values()]).map((e) => structuredClone(e)).sort((a, b) => cmp(a.id, b.id)),
     installed: () => installs().map((r) => ({ rid: r.rid, config: r.config })),
     schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })).sort((a, b) => a.next - b.next || cmp(a.id, b.id)),
   };

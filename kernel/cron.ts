@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import { KumoError } from './errors.ts';
+import { InvalidScheduleError } from './errors.ts';
 
 /**
  * The next time (ms since epoch, strictly after `after`) a cron expression fires, in UTC.
@@ -11,9 +11,9 @@ export function nextCronTime(expression: string, after: number): number {
   try {
     cron = new Cron(expression, { timezone: 'UTC', paused: true });
   } catch (err) {
-    throw new KumoError('INVALID_SCHEDULE', `invalid cron expression ${JSON.stringify(expression)}`, { cron: expression }, { cause: err });
+    throw new InvalidScheduleError(`invalid cron expression ${JSON.stringify(expression)}`, { cron: expression }, { cause: err });
   }
   const next = cron.nextRun(new Date(after));
-  if (!next) throw new KumoError('INVALID_SCHEDULE', `cron expression ${JSON.stringify(expression)} never fires`, { cron: expression });
+  if (!next) throw new InvalidScheduleError(`cron expression ${JSON.stringify(expression)} never fires`, { cron: expression });
   return next.getTime();
 }

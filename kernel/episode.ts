@@ -2,6 +2,7 @@ import type { CloudState } from './cloud.ts';
 import { InvalidAttrsError, KumoError, LimitExceededError, inRule, messageOf } from './errors.ts';
 import type { KumoEvent, Rule, Ruleset } from './ruleset.ts';
 import { rulesFor } from './rule-index.ts';
+import type { EpisodeLogEntry } from './keys.ts';
 import { Tx } from './tx.ts';
 import { buildRuleContext, type CloudOps } from './context.ts';
 
@@ -12,24 +13,7 @@ export interface Directive {
   meta: { rid: string; rule: string; eid: string };
 }
 
-/** What the episode log keeps of one episode. */
-export interface EpisodeLogEntry {
-  seq: number;
-  eid: string;
-  domain: string;
-  type: string;
-  time: number;
-  /** `rid/rule` of every rule whose selector matched. */
-  selected: string[];
-  /** `rid/rule` of every rule whose action fired. */
-  fired: string[];
-  directives: Array<{ name: string; rid: string; rule: string }>;
-  raised: number;
-  /** Installed rulesets that are not registered on this host (skipped). */
-  missing?: string[];
-  error?: { code: string; message: string; rid?: string; rule?: string };
-  ms: number;
-}
+export type { EpisodeLogEntry };
 
 export interface EpisodeOutcome {
   tx: Tx;

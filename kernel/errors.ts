@@ -1,6 +1,7 @@
 /**
  * The one error catalog. Every error kumo reports has a stable `code` (codes never change; messages
- * may) and the transport status that goes with it. Channels map errors to responses only through
+ * may), its own class (so `instanceof` works, also after a rule's context is added) and the
+ * transport status that goes with it. Channels map errors to responses only through
  * {@link KumoError.status}, never by matching messages.
  */
 
@@ -26,6 +27,7 @@ export const ERROR_CODES = {
   UNSTORABLE_VALUE: 500,
   QUERY_FAILED: 500,
   MAILBOX_FULL: 503,
+  OUTBOX_FULL: 503,
   SHUTTING_DOWN: 503,
   QUERY_TIMEOUT: 504,
   STORE_FAILED: 500,
@@ -33,14 +35,16 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Base class of every error kumo raises on purpose. */
+type Details = Record<string, unknown>;
+
+/** Base class of every error kumo raises on purpose. Each code has a subclass; throw those. */
 export class KumoError extends Error {
   readonly code: ErrorCode;
-  readonly details: Record<string, unknown>;
+  readonly details: Details;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, details: Details = {}, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'KumoError';
+    this.name = new.target.name;
     this.code = code;
     this.details = details;
   }
@@ -51,44 +55,34 @@ export class KumoError extends Error {
   }
 
   /** The wire shape: `{code, message, ...details}`. */
-  toJSON(): Record<string, unknown> {
+  toJSON(): Details {
     return { code: this.code, message: this.message, ...this.details };
+  }
+
+  /** A copy of this error, of the same class, with a new message and more details; this error is its cause. */
+  withContext(message: string, details: Details): KumoError {
+    return Reflect.construct(KumoError, [this.code, message, { ...this.details, ...details }, { cause: this }], this.constructor) as KumoError;
   }
 }
 
+/** A class for one code whose constructor takes the message and details. */
+function kind(code: ErrorCode) {
+  return class extends KumoError {
+    constructor(message: string, details: Details = {}, options?: { cause?: unknown }) {
+      super(code, message, details, options);
+    }
+  };
+}
+
 export class UnknownEciError extends KumoError {
-  constructor(eci: string) {
-    super('UNKNOWN_ECI', `no cloud answers to ECI ${JSON.stringify(eci)}`, { eci });
+  constructor(eci: string, message = `no cloud answers to ECI ${JSON.stringify(eci)}`) {
+    super('UNKNOWN_ECI', message, { eci });
   }
 }
 
 export class UnknownCloudError extends KumoError {
-  constructor(what: string) {
-    super('UNKNOWN_CLOUD', `no such cloud: ${what}`);
-  }
-}
-
-export class PolicyDeniedError extends KumoError {
-  constructor(what: string, eci: string) {
-    super('POLICY_DENIED', `the policy of ECI ${eci} does not allow ${what}`, { eci });
-  }
-}
-
-export class InvalidEventError extends KumoError {
-  constructor(message: string) {
-    super('INVALID_EVENT', message);
-  }
-}
-
-export class InvalidArgsError extends KumoError {
-  constructor(message: string) {
-    super('INVALID_ARGS', message);
-  }
-}
-
-export class InvalidAttrsError extends KumoError {
-  constructor(rid: string, rule: string, issues: string) {
-    super('INVALID_ATTRS', `event attrs rejected by ${rid}/${rule}: ${issues}`, { rid, rule });
+  constructor(what: string, message = `no such cloud: ${what}`) {
+    super('UNKNOWN_CLOUD', message);
   }
 }
 
@@ -104,15 +98,50 @@ export class UnknownFunctionError extends KumoError {
   }
 }
 
+export class UnknownScheduleError extends kind('UNKNOWN_SCHEDULE') {}
+export class UnknownRouteError extends kind('UNKNOWN_ROUTE') {}
+
+export class PolicyDeniedError extends KumoError {
+  constructor(what: string, eci: string) {
+    super('POLICY_DENIED', `the policy of ECI ${eci} does not allow ${what}`, { eci });
+  }
+}
+
 export class NotSharedError extends KumoError {
   constructor(rid: string, name: string) {
     super('NOT_SHARED', `function ${rid}/${name} is not shared`, { rid, name });
   }
 }
 
+export class InvalidEventError extends kind('INVALID_EVENT') {}
+export class InvalidArgsError extends kind('INVALID_ARGS') {}
+export class InvalidRulesetError extends kind('INVALID_RULESET') {}
+export class InvalidScheduleError extends kind('INVALID_SCHEDULE') {}
+
+export class InvalidAttrsError extends KumoError {
+  constructor(rid: string, rule: string, issues: string) {
+    super('INVALID_ATTRS', `event attrs rejected by ${rid}/${rule}: ${issues}`, { rid, rule });
+  }
+}
+
+export class DuplicateNameError extends kind('DUPLICATE_NAME') {}
+export class PayloadTooLargeError extends kind('PAYLOAD_TOO_LARGE') {}
+
+export class LimitExceededError extends KumoError {
+  constructor(limit: string, value: number, message: string) {
+    super('LIMIT_EXCEEDED', message, { limit, value });
+  }
+}
+
 export class RuleFailedError extends KumoError {
   constructor(rid: string, rule: string, cause: unknown) {
     super('RULE_FAILED', `rule ${rid}/${rule} failed: ${messageOf(cause)}`, { rid, rule }, { cause });
+  }
+}
+
+export class UnstorableValueError extends KumoError {
+  constructor(what: string, cause: unknown) {
+    super('UNSTORABLE_VALUE', `a value staged for ${what} cannot be stored: ${messageOf(cause)}`, {}, { cause });
   }
 }
 
@@ -128,9 +157,9 @@ export class MailboxFullError extends KumoError {
   }
 }
 
-export class LimitExceededError extends KumoError {
-  constructor(limit: string, value: number, message: string) {
-    super('LIMIT_EXCEEDED', message, { limit, value });
+export class OutboxFullError extends KumoError {
+  constructor(limit: number) {
+    super('OUTBOX_FULL', `this host already holds ${limit} outgoing events not yet delivered; retry later`, { limit });
   }
 }
 
@@ -140,22 +169,77 @@ export class ShuttingDownError extends KumoError {
   }
 }
 
+export class QueryTimeoutError extends KumoError {
+  constructor(rid: string, name: string, ms: number) {
+    super('QUERY_TIMEOUT', `function ${rid}/${name} ran longer than ${ms} ms`, { rid, name });
+  }
+}
+
+/**
+ * The store could not write. The message names no file or path (clients see it); the store's own
+ * error is the `cause`, for the operator's logs.
+ */
+export class StoreFailedError extends KumoError {
+  constructor(cause: unknown) {
+    super('STORE_FAILED', 'the store could not write the episode; nothing of it was kept', {}, { cause });
+  }
+}
+
+const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> = {
+  UNKNOWN_ECI: UnknownEciError,
+  UNKNOWN_CLOUD: UnknownCloudError,
+  UNKNOWN_RULESET: UnknownRulesetError,
+  UNKNOWN_FUNCTION: UnknownFunctionError,
+  UNKNOWN_SCHEDULE: UnknownScheduleError,
+  UNKNOWN_ROUTE: UnknownRouteError,
+  POLICY_DENIED: PolicyDeniedError,
+  NOT_SHARED: NotSharedError,
+  INVALID_EVENT: InvalidEventError,
+  INVALID_ATTRS: InvalidAttrsError,
+  INVALID_ARGS: InvalidArgsError,
+  INVALID_RULESET: InvalidRulesetError,
+  INVALID_SCHEDULE: InvalidScheduleError,
+  DUPLICATE_NAME: DuplicateNameError,
+  PAYLOAD_TOO_LARGE: PayloadTooLargeError,
+  LIMIT_EXCEEDED: LimitExceededError,
+  RULE_FAILED: RuleFailedError,
+  UNSTORABLE_VALUE: UnstorableValueError,
+  QUERY_FAILED: QueryFailedError,
+  MAILBOX_FULL: MailboxFullError,
+  OUTBOX_FULL: OutboxFullError,
+  SHUTTING_DOWN: ShuttingDownError,
+  QUERY_TIMEOUT: QueryTimeoutError,
+  STORE_FAILED: StoreFailedError,
+};
+
+/** True for a stable error code. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
+/**
+ * Rebuild an error from its wire shape `{code, message, ...details}` (an error that crossed a host
+ * boundary), as an instance of its code's class. An unknown code is a bug elsewhere: undefined.
+ */
+export function fromWire(wire: unknown): KumoError | undefined {
+  if (typeof wire !== 'object' || wire === null) return undefined;
+  const { code, message, ...details } = wire as Details;
+  if (!isErrorCode(code)) return undefined;
+  return Reflect.construct(KumoError, [code, typeof message === 'string' ? message : code, details], CLASSES[code]) as KumoError;
+}
+
 /** The message of anything thrown, for error texts. */
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
 /**
- * Attach rule context to an error thrown inside a rule: kumo errors keep their code and gain
- * `rid`/`rule`; anything else becomes RULE_FAILED.
+ * Attach rule context to an error thrown inside a rule: kumo errors keep their class and code and
+ * gain `rid`/`rule`; anything else becomes RULE_FAILED.
  */
 export function inRule(err: unknown, rid: string, rule: string): KumoError {
   if (err instanceof KumoError) {
-    if (err.details['rid'] === undefined) {
-      const named = new KumoError(err.code, `rule ${rid}/${rule}: ${err.message}`, { ...err.details, rid, rule }, { cause: err });
-      return named;
-    }
-    return err;
+    return err.details['rid'] === undefined ? err.withContext(`rule ${rid}/${rule}: ${err.message}`, { rid, rule }) : err;
   }
   return new RuleFailedError(rid, rule, err);
 }

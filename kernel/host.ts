@@ -1,31 +1,26 @@
 import { ActiveClouds, type Active } from './active-clouds.ts';
 import type { CloudState } from './cloud.ts';
-import { Listeners } from './listeners.ts';
-import { runQuery } from './query.ts';
-import { createCloudOps, newCloudOps, SYSTEM_TAG, type OutboxEntry, type PushMessage } from './cloud-ops.ts';
-import { systemClock, type Clock } from './clock.ts';
+import { createCloudOps, newCloudOps, SYSTEM_TAG, type PushMessage } from './cloud-ops.ts';
+import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
-import type { CloudOps } from './context.ts';
-import { nextCronTime } from './cron.ts';
-import { runEpisode, logError, type Directive, type EpisodeEnv, type EpisodeLogEntry } from './episode.ts';
-import {
-  InvalidArgsError,
-  KumoError,
-  PolicyDeniedError,
-  ShuttingDownError,
-  UnknownCloudError,
-  UnknownEciError,
-  UnknownRulesetError,
-} from './errors.ts';
+import { EpisodeLog } from './episode-log.ts';
+import { EpisodeRunner, type Delivery } from './episode-runner.ts';
+import { InvalidArgsError, InvalidEventError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
 import { cryptoIds, newCloudId, newEci, newEid, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
-import { keys, parseDueKey, rangeOf } from './keys.ts';
+import { Inbox } from './inbox.ts';
+import { keys, type DeadLetter, type EpisodeLogEntry, type OutboxEntry } from './keys.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
-import { publish } from './observe.ts';
+import { Listeners } from './listeners.ts';
+import { publisher, type Publish } from './observe.ts';
+import { Outbox } from './outbox.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
+import { runQuery } from './query.ts';
+import type { EventResult, RemoteEci, RoutedEvent, RoutedQuery, Router } from './router.ts';
 import type { EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
-import { encodeOps, type Store, type WriteOp } from './store.ts';
+import { Scheduler } from './schedules.ts';
+import { put, type Store, type WriteOp } from './store.ts';
 import { Tx } from './tx.ts';
-import { checkAttrs, checkEid, checkEventName, isPlainObject } from './validate.ts';
+import { checkArgs, checkAttrs, checkEid, checkEventName } from './validate.ts';
 
 export interface HostOptions {
   store: Store;
@@ -38,6 +33,10 @@ export interface HostOptions {
   limits?: Partial<Limits>;
   /** Partitions this host owns; new clouds go only there. Default: all. */
   partitions?: number[];
+  /** This host's id in metrics, diagnostics and a realm. Default: made on first start and kept in the store. */
+  id?: string;
+  /** How to reach ECIs this host does not have. Default: none (they are unknown). */
+  router?: Router;
 }
 
 export interface EventInput {
@@ -48,11 +47,6 @@ export interface EventInput {
   attrs?: unknown;
 }
 
-export interface EventResult {
-  eid: string;
-  directives: Directive[];
-}
-
 export interface QueryInput {
   eci: string;
   rid: string;
@@ -60,23 +54,28 @@ export interface QueryInput {
   args?: unknown;
 }
 
-interface ProcessOptions {
-  /** The ECI the event came through; its policy is checked inside the mailbox. */
-  eci?: string;
-  /** Apply each eid at most once (outbox deliveries). */
-  dedupe?: boolean;
-  /** Changes committed with the episode whether or not it succeeds (schedule bookkeeping). */
-  always?: (tx: Tx) => void;
+/** Options of requests that arrive from another host of the realm. */
+export interface LocalOnly {
+  /** Serve only clouds of this host: an ECI not here is unknown (never routed on). */
+  local?: boolean;
 }
 
+export type { EventResult };
+
 const RID = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
+const HOST_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * One kumo host: the clouds in one store, activated on demand, each behind its own mailbox.
- * Channels (HTTP, WebSocket, CLI) call {@link Host.event} and {@link Host.query}; nothing else
- * changes a cloud.
+ * Channels call {@link Host.event}, {@link Host.accept} and {@link Host.query}; another host of the
+ * realm calls {@link Host.receive}. Every one of them, and every outbox delivery, goes through one
+ * dispatch: the cloud of an ECI in this host's index runs it; any other ECI goes to the router.
+ *
+ * The host is the composition of its parts: the active-cloud table, the episode runner and its
+ * group commit, the episode log, the scheduler, the outbox and the inbox.
  */
 export class Host {
+  readonly id: string;
   readonly store: Store;
   readonly clock: Clock;
   readonly limits: Limits;
@@ -84,58 +83,97 @@ export class Host {
   private readonly registry = new Map<string, Ruleset>();
   private readonly builtins: string[];
   private readonly partitions: number[];
+  private readonly router: Router | undefined;
+  private readonly publish: Publish;
   private readonly committer: Committer;
-  private readonly ops: CloudOps;
-  private readonly episodeEnv: EpisodeEnv;
   private readonly clouds: ActiveClouds;
-  private readonly inflight = new Set<Promise<unknown>>();
-  private readonly redeliver = new Map<string, OutboxEntry>();
+  private readonly log: EpisodeLog;
+  private readonly runner: EpisodeRunner;
+  private readonly scheduler: Scheduler;
+  private readonly outbox: Outbox;
+  private readonly inbox: Inbox;
   private readonly listeners = new Listeners<PushMessage>();
-  private readonly watchers = new Listeners<EpisodeLogEntry>();
-  private outboxSeq = 0;
-  private dueRun: Promise<number> | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** Errors another part already reported (an episode or function that ran, another host): not refusals of this host. */
+  private readonly reported = new WeakSet<object>();
+  private timer: Timer | null = null;
   private closing = false;
 
-  private constructor(opts: HostOptions) {
+  private constructor(opts: HostOptions, id: string) {
+    this.id = id;
     this.store = opts.store;
     this.clock = opts.clock ?? systemClock;
     this.ids = opts.ids ?? cryptoIds;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.partitions = opts.partitions ?? Array.from({ length: PARTITIONS }, (_, i) => i);
     if (this.partitions.length === 0) throw new RangeError('a host must own at least one partition');
+    this.router = opts.router;
     for (const rs of opts.rulesets ?? []) this.register(rs);
     this.builtins = opts.builtins ?? [];
     for (const rid of this.builtins) if (!this.registry.has(rid)) throw new UnknownRulesetError(rid);
-    this.committer = new Committer(this.store);
-    this.clouds = new ActiveClouds(this.store, this.clock, this.limits);
-    this.ops = createCloudOps({
+    this.publish = publisher(id);
+    const now = (): number => this.clock.now();
+    this.committer = new Committer(this.store, this.publish);
+    this.clouds = new ActiveClouds(this.store, this.clock, this.limits, this.publish);
+    this.log = new EpisodeLog(this.store, this.limits.logEntries);
+    this.scheduler = new Scheduler({
+      store: this.store,
+      committer: this.committer,
       ids: this.ids,
-      now: () => this.clock.now(),
+      now,
+      limits: this.limits,
+      publish: this.publish,
+      inCloud: (cloudId, task) => this.clouds.with(cloudId, (a) => a.mailbox.post(() => task(a))),
+      deleting: (cloudId) => this.clouds.isDeleting(cloudId),
+      process: (a, event, always) => this.runner.run(a, event, { always }),
+    });
+    this.outbox = new Outbox({
+      store: this.store,
+      committer: this.committer,
+      ids: this.ids,
+      now,
+      publish: this.publish,
+      log: this.log,
+      limits: this.limits,
+      deliver: (entry, consume) => this.deliver(entry, consume),
+      transient: (err, entry) => this.transient(err, entry),
+      commitIn: (cloudId, stage) => this.commitIn(cloudId, stage),
+    });
+    const ops = createCloudOps({
+      ids: this.ids,
+      now,
       rulesets: this.registry,
       builtins: this.builtins,
       limits: this.limits,
       partition: () => this.newPartition(),
-      outboxKey: () => keys.outbox(++this.outboxSeq),
-      deliver: (key, entry) => this.deliver(key, entry),
+      outbox: this.outbox,
+      scheduler: this.scheduler,
       push: (m) => this.listeners.notify(m.eci, m),
     });
-    this.episodeEnv = { rulesets: this.registry, raiseDepth: this.limits.raiseDepth, eventsPerEpisode: this.limits.eventsPerEpisode, ops: this.ops };
+    this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, now, publish: this.publish });
+    this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner);
   }
 
-  /** Open a host on a store: resumes undelivered outbox events. Reads nothing per stored cloud. */
+  /**
+   * Open a host on a store. Resumes what a previous run left: events accepted but not applied, and
+   * outgoing events not delivered. Reads nothing per stored cloud.
+   */
   static async open(opts: HostOptions): Promise<Host> {
-    const host = new Host(opts);
-    const pending = await host.store.entries(rangeOf(keys.outboxes()));
-    const last = pending[pending.length - 1];
-    host.outboxSeq = last ? Number(last[0].slice(keys.outboxes().length)) : 0;
-    for (const [key, entry] of pending) host.deliver(key, entry as OutboxEntry);
+    if (opts.id !== undefined && !HOST_ID.test(opts.id)) throw new InvalidArgsError('a host id is 1 to 64 characters of [A-Za-z0-9_-]');
+    let id = opts.id ?? (await opts.store.get(keys.hostId()));
+    if (id === undefined) {
+      id = `h${Buffer.from((opts.ids ?? cryptoIds).bytes(6)).toString('base64url')}`;
+      await opts.store.write([put(keys.hostId(), id)]);
+    }
+    const host = new Host(opts, id);
+    await host.inbox.resume((p) => void host.track(p));
+    await host.outbox.resume();
     return host;
   }
 
   /** Make a ruleset installable on this host (replacing one with the same rid). */
   register(ruleset: Ruleset): void {
-    if (!RID.test(ruleset.rid)) throw new KumoError('INVALID_RULESET', `invalid rid ${JSON.stringify(ruleset.rid)}: use letters, digits, "_", "." and "-"`);
+    if (!RID.test(ruleset.rid)) throw new InvalidRulesetError(`invalid rid ${JSON.stringify(ruleset.rid)}: use letters, digits, "_", "." and "-"`);
     this.registry.set(ruleset.rid, ruleset);
   }
 
@@ -145,56 +183,125 @@ export class Host {
 
   /** The host's root cloud and its owner ECI, created on first call. */
   async root(): Promise<{ cloudId: CloudId; eci: Eci; created: boolean }> {
-    const rec = (await this.store.get(keys.root())) as { cloudId: CloudId; eci: Eci } | undefined;
+    const rec = await this.store.get(keys.root());
     if (rec) return { ...rec, created: false };
     const partition = this.newPartition();
     const cloudId = newCloudId(this.ids, partition);
     const eci: EciInfo = { id: newEci(this.ids, partition), tags: ['owner', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
     await this.committer.commit([
       ...newCloudOps({ id: cloudId, name: 'root', parent: null, created: this.clock.now() }, eci, this.builtins.map((rid) => ({ rid, config: {} }))),
-      { type: 'put', key: keys.root(), value: { cloudId, eci: eci.id } },
+      put(keys.root(), { cloudId, eci: eci.id }),
     ]);
     return { cloudId, eci: eci.id, created: true };
   }
 
   /** Send an event to a cloud through one of its ECIs and wait for the episode's directives. */
-  event(input: EventInput): Promise<EventResult> {
-    return this.admit(async () => {
-      const event = this.toEvent(input);
-      const cloudId = await this.resolve(input.eci);
-      return this.clouds.with(cloudId, (a) => a.mailbox.post(() => this.process(a, event, { eci: input.eci })));
+  event(input: EventInput, opts: LocalOnly = {}): Promise<EventResult> {
+    return this.admit('event', async () => {
+      const routed = this.toRouted(input);
+      return this.dispatch(
+        routed.eci,
+        opts,
+        (a) => this.runIn(a, routed.event, { via: routed.eci }),
+        (router) => router.event(routed),
+      );
+    });
+  }
+
+  /**
+   * Accept an event for a cloud (HTTP 202): resolves once the event is written to this host's durable
+   * inbox (or the inbox of the host that has the ECI); its episode runs after. Refused at once, with
+   * its code, when it cannot be taken: unknown ECI, policy, full mailbox, bad event.
+   */
+  accept(input: EventInput, opts: LocalOnly = {}): Promise<{ eid: string }> {
+    return this.admit('event', async () => {
+      const routed = this.toRouted(input);
+      await this.dispatch(
+        routed.eci,
+        opts,
+        (a) => {
+          const info = a.closed ? undefined : a.state.ecis.get(routed.eci as Eci);
+          if (!info) throw new UnknownEciError(routed.eci);
+          const { domain, type } = routed.event;
+          if (!eventAllowed(info.eventPolicy, domain, type)) throw new PolicyDeniedError(`event ${domain}:${type}`, routed.eci);
+          const { written, run } = this.inbox.accept(a, routed);
+          void this.track(run);
+          return written;
+        },
+        (router) => router.accept(routed),
+      );
+      return { eid: routed.event.eid };
+    });
+  }
+
+  /**
+   * Apply an event delivered from elsewhere (another host's outbox, the realm's durable inbox): its
+   * eid and event time are kept, and it is applied at most once per eid. Only clouds of this host.
+   * Resolves once the episode has committed, whether it succeeded or failed (a failure is in the
+   * cloud's log); rejects when the event was not applied (refused, or worth retrying).
+   */
+  receive(routed: RoutedEvent): Promise<EventResult & { duplicate: boolean }> {
+    return this.admit('event', async () => {
+      const event = this.checkReceived(routed);
+      return this.dispatch(routed.eci, { local: true }, async (a) => {
+        const o = await a.mailbox.post(() => this.runner.run(a, event, { via: routed.eci, dedupe: true }));
+        if (o.ok) return { ...o.result, duplicate: o.duplicate };
+        if (o.ran) return { eid: event.eid, directives: [], duplicate: false };
+        throw o.error;
+      });
     });
   }
 
   /** Call a shared function of a ruleset installed in the cloud behind an ECI. */
-  query(input: QueryInput): Promise<unknown> {
-    return this.admit(async () => {
-      const { rid, name } = input;
-      if (typeof rid !== 'string' || typeof name !== 'string' || rid === '' || name === '') throw new InvalidArgsError('a query needs a rid and a function name');
-      const args = input.args ?? {};
-      if (!isPlainObject(args)) throw new InvalidArgsError('query args must be an object');
-      const cloudId = await this.resolve(input.eci);
-      return this.clouds.with(cloudId, (a) => a.mailbox.post(() => runQuery({ rulesets: this.registry, clock: this.clock, queryMs: this.limits.queryMs }, a.closed ? null : a.state, input.eci, rid, name, args)));
+  query(input: QueryInput, opts: LocalOnly = {}): Promise<unknown> {
+    return this.admit('query', async () => {
+      const q = this.toQuery(input);
+      const env = { rulesets: this.registry, clock: this.clock, queryMs: this.limits.queryMs, publish: this.publish };
+      return this.dispatch(
+        q.eci,
+        opts,
+        async (a) => {
+          const o = await a.mailbox.post(() => runQuery(env, a.closed ? null : a.state, q));
+          if (o.ok) return o.value;
+          throw o.ran ? this.reportedBy(o.error) : o.error;
+        },
+        (router) => router.query(q),
+      );
     });
   }
 
-  /** The cloud an ECI reaches (O(1): a cache of active clouds' ECIs, else one index read). */
-  resolve(eci: string): Promise<CloudId> {
-    return this.clouds.resolve(eci);
-  }
-
   /** The record of an ECI (tags and policies) and the cloud it reaches; channels use the tags to decide who may read a log. */
-  async eciInfo(eci: string): Promise<EciInfo & { cloudId: CloudId }> {
-    const cloudId = await this.resolve(eci);
-    const info = (await this.store.get(keys.eci(cloudId, eci))) as EciInfo | undefined;
-    if (!info) throw new UnknownEciError(eci);
-    return { ...info, cloudId };
+  eciInfo(eci: string, opts: LocalOnly = {}): Promise<RemoteEci> {
+    return this.dispatch(
+      eci,
+      opts,
+      async (a) => {
+        const info = a.closed ? undefined : a.state.ecis.get(eci as Eci);
+        if (!info) throw new UnknownEciError(eci);
+        return { ...structuredClone(info), cloudId: a.state.id };
+      },
+      (router) => router.eciInfo(eci),
+    );
   }
 
-  /** The newest entries of a cloud's episode log, newest first. */
-  async episodeLog(cloudId: string, limit = this.limits.logEntries): Promise<EpisodeLogEntry[]> {
-    const rows = await this.store.entries({ ...rangeOf(keys.logs(cloudId)), reverse: true, limit });
-    return rows.map(([, v]) => v as EpisodeLogEntry);
+  /** The newest entries of the episode log of the cloud behind `eci`, newest first. The ECI must carry the `system` tag. */
+  episodeLog(eci: string, limit = this.limits.logEntries, opts: LocalOnly = {}): Promise<EpisodeLogEntry[]> {
+    return this.dispatch(
+      eci,
+      opts,
+      (a) => {
+        const info = a.closed ? undefined : a.state.ecis.get(eci as Eci);
+        if (!info) throw new UnknownEciError(eci);
+        if (!info.tags.includes(SYSTEM_TAG)) throw new PolicyDeniedError(`reading the episode log (needs the "${SYSTEM_TAG}" tag)`, eci);
+        return this.log.read(a.state.id, limit);
+      },
+      (router) => router.episodeLog(eci, limit),
+    );
+  }
+
+  /** A cloud's dead letters (outgoing events that could never be delivered), newest first. */
+  deadLetters(cloudId: string): Promise<DeadLetter[]> {
+    return this.outbox.deadLetters(cloudId);
   }
 
   /** Receive what rules push to `eci` (see RuleContext.push). Returns the function that stops it. */
@@ -204,23 +311,29 @@ export class Host {
 
   /** Follow a cloud's episode log as entries commit. Returns the function that stops it. */
   watch(cloudId: string, fn: (entry: EpisodeLogEntry) => void): () => void {
-    return this.watchers.add(cloudId, fn);
+    return this.log.watch(cloudId, fn);
   }
 
-  /** Numbers for metrics. */
-  stats(): { activeClouds: number; mailboxDepth: number } {
+  /** How many followers a cloud's log has. */
+  followers(cloudId: string): number {
+    return this.log.followers(cloudId);
+  }
+
+  /** Numbers for metrics and health. */
+  stats(): { activeClouds: number; mailboxDepth: number; outbox: number; cachedEcis: number } {
     let depth = 0;
     for (const a of this.clouds.values()) depth += a.mailbox.depth;
-    return { activeClouds: this.clouds.size, mailboxDepth: depth };
+    return { activeClouds: this.clouds.size, mailboxDepth: depth, outbox: this.outbox.size, cachedEcis: this.clouds.cachedEcis };
+  }
+
+  /** Is the cloud in memory? */
+  isActive(cloudId: string): boolean {
+    return this.clouds.get(cloudId as CloudId) !== undefined;
   }
 
   /** Fire every schedule due at the clock's current time. Returns how many fired. */
   runDue(): Promise<number> {
-    if (this.closing) return Promise.resolve(0);
-    this.dueRun ??= this.fireDue().finally(() => {
-      this.dueRun = null;
-    });
-    return this.dueRun;
+    return this.closing ? Promise.resolve(0) : this.scheduler.runDue();
   }
 
   /** Evict clouds idle longer than `limits.idleMs`. Returns how many were evicted. */
@@ -228,28 +341,27 @@ export class Host {
     return this.clouds.evictIdle();
   }
 
-  /** Start the host's timer: schedules, idle eviction and outbox retries, every `intervalMs`. */
+  /** Start the host's timer: schedules, idle eviction and outbox retries, every `intervalMs` of the host's clock. */
   start(intervalMs = 250): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
+    this.timer ??= this.clock.interval(() => {
       void this.runDue().catch(() => undefined);
       this.evictIdle();
-      for (const [key, entry] of this.redeliver) {
-        this.redeliver.delete(key);
-        this.deliver(key, entry);
-      }
+      this.outbox.tick();
     }, intervalMs);
-    this.timer.unref();
   }
 
   /** Stop taking work, let every mailbox drain, flush commits and close the store. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.dueRun?.catch(() => undefined);
-    while (this.inflight.size > 0 || [...this.clouds.values()].some((a) => !a.mailbox.idle)) {
-      await Promise.allSettled([...this.inflight, ...[...this.clouds.values()].map((a) => a.mailbox.barrier())]);
+    this.timer?.cancel();
+    await this.scheduler.idle();
+    this.outbox.stop();
+    for (;;) {
+      const waiting: Array<Promise<unknown>> = [...this.inflight, ...[...this.clouds.values()].filter((a) => !a.mailbox.idle).map((a) => a.mailbox.barrier())];
+      if (this.outbox.busy) waiting.push(this.outbox.idle());
+      if (waiting.length === 0) break;
+      await Promise.allSettled(waiting);
     }
     await this.committer.drain();
     await this.store.close();
@@ -257,208 +369,121 @@ export class Host {
 
   // ---- internals ----
 
+  /**
+   * The one dispatch path: the cloud of an ECI in this host's index runs `local` (which must enqueue
+   * on its mailbox synchronously); any other ECI goes to the router, unless the request came from
+   * another host (`local`) or there is no router: then it is unknown.
+   */
+  private async dispatch<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote?: (router: Router) => Promise<T>): Promise<T> {
+    const cloudId = await this.clouds.lookup(eci);
+    if (cloudId !== undefined) return this.clouds.with(cloudId, local);
+    if (opts.local || !this.router || !remote) throw new UnknownEciError(eci);
+    return remote(this.router).catch((err: unknown) => {
+      throw this.reportedBy(err);
+    });
+  }
+
+  /** Run an event's episode in `a`'s mailbox; rejects with the episode's error. */
+  private async runIn(a: Active, event: KumoEvent, d: Delivery): Promise<EventResult> {
+    const o = await a.mailbox.post(() => this.runner.run(a, event, d));
+    if (o.ok) return o.result;
+    throw o.ran ? this.reportedBy(o.error) : o.error;
+  }
+
+  /** Deliver an outbox entry: to a cloud of this host (its episode consumes the entry), or through the router. */
+  private deliver(entry: OutboxEntry, consume: WriteOp[]): Promise<void> {
+    const routed: RoutedEvent = { eci: entry.eci, event: entry.event };
+    return this.dispatch(
+      entry.eci,
+      {},
+      async (a) => {
+        const o = await a.mailbox.post(() => this.runner.run(a, entry.event, { via: entry.eci, dedupe: true, always: (tx) => tx.stage(consume) }));
+        if (!o.ok && !o.consumed) throw o.error;
+      },
+      async (router) => {
+        await router.deliver(routed);
+        await this.committer.commit(consume);
+      },
+    );
+  }
+
+  /** Is a failed delivery worth another try? */
+  private async transient(err: unknown, entry: OutboxEntry): Promise<boolean> {
+    if (!(err instanceof KumoError)) return true;
+    if (err.code === 'UNKNOWN_ECI' || err.code === 'UNKNOWN_CLOUD') {
+      // An ECI whose cloud is being deleted is still in the index: the deletion may fail.
+      return (await this.store.get(keys.eciIndex(entry.eci))) !== undefined;
+    }
+    return err.status >= 503 || err.code === 'STORE_FAILED';
+  }
+
+  /** Stage changes to a cloud in its mailbox and commit them (outbox dead letters). */
+  private commitIn(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => Promise<void>): Promise<void> {
+    return this.clouds.with(cloudId, (a) =>
+      a.mailbox.post(async () => {
+        if (a.closed) throw new UnknownCloudError(cloudId);
+        const tx = new Tx(a.state);
+        await stage(tx, a.state);
+        await this.runner.commit(tx);
+      }, true),
+    );
+  }
+
   private newPartition(): number {
     const b = this.ids.bytes(2);
     return this.partitions[((b[0]! << 8) | b[1]!) % this.partitions.length]!;
   }
 
-  private toEvent(input: EventInput): KumoEvent {
+  private toRouted(input: EventInput): RoutedEvent {
     if (typeof input !== 'object' || input === null) throw new InvalidArgsError('an event must be an object');
     checkEventName(input.domain, input.type);
     const eid = input.eid ?? newEid(this.ids);
     checkEid(eid);
     const attrs = input.attrs ?? {};
     checkAttrs(attrs, this.limits.attrsBytes);
-    return { eid, domain: input.domain, type: input.type, attrs, time: this.clock.now() };
+    if (typeof input.eci !== 'string') throw new UnknownEciError(String(input.eci));
+    return { eci: input.eci, event: { eid, domain: input.domain, type: input.type, attrs, time: this.clock.now() } };
   }
 
-  /** Run a request unless the host is closing; close() waits for every admitted request. */
-  private admit<T>(work: () => Promise<T>): Promise<T> {
-    if (this.closing) return Promise.reject(new ShuttingDownError());
-    return this.track(work());
+  private checkReceived(routed: RoutedEvent): KumoEvent {
+    const e = routed?.event;
+    if (typeof e !== 'object' || e === null || typeof routed.eci !== 'string') throw new InvalidEventError('a received event needs an eci and an event');
+    checkEventName(e.domain, e.type);
+    checkEid(e.eid);
+    checkAttrs(e.attrs, this.limits.attrsBytes);
+    if (typeof e.time !== 'number' || !Number.isFinite(e.time)) throw new InvalidEventError('a received event needs its event time');
+    return { eid: e.eid, domain: e.domain, type: e.type, attrs: e.attrs, time: e.time };
+  }
+
+  private toQuery(input: QueryInput): RoutedQuery {
+    if (typeof input !== 'object' || input === null) throw new InvalidArgsError('a query must be an object');
+    const { eci, rid, name } = input;
+    if (typeof rid !== 'string' || typeof name !== 'string' || rid === '' || name === '') throw new InvalidArgsError('a query needs a rid and a function name');
+    const args = input.args ?? {};
+    checkArgs(args, this.limits.attrsBytes);
+    if (typeof eci !== 'string') throw new UnknownEciError(String(eci));
+    return { eci, rid, name, args };
+  }
+
+  /** Run a request unless the host is closing; close() waits for every admitted request. Refusals are counted. */
+  private admit<T>(kind: 'event' | 'query', work: () => Promise<T>): Promise<T> {
+    const p = this.closing ? Promise.reject(new ShuttingDownError()) : work();
+    return this.track(
+      p.catch((err: unknown) => {
+        if (typeof err !== 'object' || err === null || !this.reported.has(err)) this.publish('refusal', { kind, code: err instanceof KumoError ? err.code : 'INTERNAL' });
+        throw err;
+      }),
+    );
+  }
+
+  private reportedBy<E>(err: E): E {
+    if (typeof err === 'object' && err !== null) this.reported.add(err);
+    return err;
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
     return p;
-  }
-
-  /** Run one event's episode in a cloud (inside its mailbox) and commit it. */
-  private async process(a: Active, event: KumoEvent, opts: ProcessOptions): Promise<EventResult> {
-    const cloud = a.state;
-    const start = performance.now();
-    if (a.closed) throw opts.eci !== undefined ? new UnknownEciError(opts.eci) : new UnknownCloudError(cloud.id);
-    if (opts.eci !== undefined) {
-      const eci = cloud.ecis.get(opts.eci as Eci);
-      if (!eci) throw new UnknownEciError(opts.eci);
-      if (!eventAllowed(eci.eventPolicy, event.domain, event.type)) throw new PolicyDeniedError(`event ${event.domain}:${event.type}`, opts.eci);
-    }
-    if (opts.dedupe && cloud.applied.has(event.eid)) return { eid: event.eid, directives: [] };
-    let fired = 0;
-    try {
-      const tx = new Tx(cloud);
-      opts.always?.(tx);
-      const out = await runEpisode(this.episodeEnv, cloud, event, tx, opts.eci);
-      fired = out.log.fired.length;
-      tx.seal();
-      if (opts.dedupe) this.stageApplied(tx, cloud, event.eid);
-      this.stageLog(tx, cloud, { ...out.log, ms: performance.now() - start });
-      await this.commit(tx);
-      publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start });
-      return { eid: event.eid, directives: out.directives };
-    } catch (err) {
-      const error = logError(err);
-      publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start, error: error.code });
-      const tx = new Tx(cloud);
-      opts.always?.(tx);
-      const entry = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
-      this.stageLog(tx, cloud, { ...entry, error, ms: performance.now() - start });
-      await this.commit(tx).catch(() => undefined);
-      throw err;
-    }
-  }
-
-  private stageLog(tx: Tx, cloud: CloudState, entry: Omit<EpisodeLogEntry, 'seq'>): void {
-    if (this.limits.logEntries === 0) return; // the operator turned the episode log off
-    const seq = cloud.logSeq + 1;
-    const logged: EpisodeLogEntry = { seq, ...entry };
-    const ops: WriteOp[] = [{ type: 'put', key: keys.log(cloud.id, seq), value: logged }];
-    if (seq > this.limits.logEntries) ops.push({ type: 'del', key: keys.log(cloud.id, seq - this.limits.logEntries) });
-    tx.stage(ops, (c) => {
-      c.logSeq = seq;
-    });
-    if (this.watchers.has(cloud.id)) tx.release(() => this.watchers.notify(cloud.id, logged));
-  }
-
-  private stageApplied(tx: Tx, cloud: CloudState, eid: string): void {
-    const ops: WriteOp[] = [{ type: 'put', key: keys.applied(cloud.id, eid), value: this.clock.now() }];
-    const oldest: string[] = [];
-    for (const old of cloud.applied.keys()) {
-      if (cloud.applied.size + 1 - oldest.length <= this.limits.appliedWindow) break;
-      oldest.push(old);
-    }
-    for (const old of oldest) ops.push({ type: 'del', key: keys.applied(cloud.id, old) });
-    tx.stage(ops, (c) => {
-      for (const old of oldest) c.applied.delete(old);
-      c.applied.set(eid, this.clock.now());
-    });
-  }
-
-  /** Commit a sealed Tx (expanding child deletions), then update memory and release effects. */
-  private async commit(tx: Tx): Promise<void> {
-    encodeOps(tx.ops); // an unstorable value fails this episode alone, not its whole group commit
-    const doomed: CloudId[] = [];
-    try {
-      for (const id of tx.deletions) for (const op of await this.subtreeDeletes(id, doomed)) tx.ops.push(op);
-      await this.committer.commit(tx.ops);
-    } catch (err) {
-      for (const id of doomed) {
-        this.clouds.deleting.delete(id);
-        const a = this.clouds.get(id);
-        if (a) a.closed = false;
-      }
-      throw err instanceof KumoError ? err : new KumoError('STORE_FAILED', `could not commit: ${(err as Error).message}`, {}, { cause: err });
-    }
-    for (const id of doomed) {
-      const a = this.clouds.get(id);
-      if (a) this.clouds.evict(id, a, 'deleted');
-      this.clouds.deleting.delete(id);
-    }
-    tx.applyCommitted();
-  }
-
-  /** Delete ops for every key of a cloud and its descendants, and the index entries pointing at them. */
-  private async subtreeDeletes(root: CloudId, doomed: CloudId[]): Promise<WriteOp[]> {
-    const ops: WriteOp[] = [];
-    const queue: CloudId[] = [root];
-    for (let id = queue.shift(); id; id = queue.shift()) {
-      // Quiesce the cloud: no new activation or message gets in, a load in flight finishes, and
-      // everything already queued runs; whatever is queued after the barrier finds it closed.
-      this.clouds.deleting.add(id);
-      doomed.push(id);
-      await this.clouds.loadingOf(id)?.catch(() => undefined);
-      const a = this.clouds.get(id);
-      if (a) {
-        await a.mailbox.barrier();
-        a.closed = true;
-      }
-      const prefix = keys.cloud(id);
-      for (const [key, value] of await this.store.entries(rangeOf(prefix))) {
-        ops.push({ type: 'del', key });
-        const rest = key.slice(prefix.length);
-        if (rest.startsWith('eci!')) ops.push({ type: 'del', key: keys.eciIndex(rest.slice(4)) });
-        else if (rest.startsWith('kid!')) queue.push(rest.slice(4) as CloudId);
-        else if (rest.startsWith('sch!')) ops.push({ type: 'del', key: keys.due((value as { next: number }).next, id, rest.slice(4)) });
-      }
-    }
-    return ops;
-  }
-
-  /** Deliver an outbox entry; its key is deleted once the receiver has taken it (or refused it for good). */
-  private deliver(key: string, entry: OutboxEntry): void {
-    if (this.closing) return;
-    const { eci, event } = entry;
-    const attempt = this.resolve(eci).then((id) => this.clouds.with(id, (a) => a.mailbox.post(() => this.process(a, event, { eci, dedupe: true }))));
-    void this.track(
-      attempt.then(
-        () => this.committer.commit([{ type: 'del', key }]),
-        async (err) => {
-          const transient = err instanceof KumoError && (err.code === 'MAILBOX_FULL' || err.code === 'SHUTTING_DOWN' || err.code === 'STORE_FAILED');
-          // An ECI whose cloud is being deleted is still in the index: the deletion may fail.
-          const pending = err instanceof KumoError && (err.code === 'UNKNOWN_ECI' || err.code === 'UNKNOWN_CLOUD') && (await this.store.get(keys.eciIndex(eci))) !== undefined;
-          if (transient || pending) {
-            this.redeliver.set(key, entry);
-            return undefined;
-          }
-          return this.committer.commit([{ type: 'del', key }]);
-        },
-      ),
-    ).catch(() => undefined);
-  }
-
-  private async fireDue(): Promise<number> {
-    const now = this.clock.now();
-    const due = await this.store.keys({ ...keys.duesUntil(now), limit: 1000 });
-    const results = await Promise.allSettled(due.map((k) => this.fireOne(k, now)));
-    return results.filter((r) => r.status === 'fulfilled' && r.value).length;
-  }
-
-  private async fireOne(dueKey: string, now: number): Promise<boolean> {
-    const { at, cloudId, id } = parseDueKey(dueKey);
-    const cid = cloudId as CloudId;
-    try {
-      return await this.clouds.with(cid, (a) =>
-        a.mailbox.post(async () => {
-          const rec = a.state.schedules.get(id);
-          if (!rec || rec.next !== at) {
-            await this.committer.commit([{ type: 'del', key: dueKey }]);
-            return false;
-          }
-          const always = (tx: Tx): void => {
-            const ops: WriteOp[] = [{ type: 'del', key: dueKey }];
-            if (rec.cron) {
-              const next = { ...rec, next: nextCronTime(rec.cron, Math.max(now, at)) };
-              ops.push({ type: 'put', key: keys.schedule(cid, id), value: next }, { type: 'put', key: keys.due(next.next, cid, id), value: null });
-              tx.stage(ops, (c) => c.schedules.set(id, next));
-              tx.stageSchedule(id, next);
-            } else {
-              ops.push({ type: 'del', key: keys.schedule(cid, id) });
-              tx.stage(ops, (c) => c.schedules.delete(id));
-              tx.stageSchedule(id, null);
-            }
-          };
-          publish('schedule', { cloudId: cid, id, at });
-          const event: KumoEvent = { eid: newEid(this.ids), domain: rec.domain, type: rec.type, attrs: rec.attrs, time: now };
-          await this.process(a, event, { always }).catch(() => undefined);
-          return true;
-        }),
-      );
-    } catch (err) {
-      // A cloud that is gone takes its schedules with it; one being deleted may yet survive (the
-      // deletion can fail), so its due key stays for the next run.
-      if (err instanceof UnknownCloudError && !this.clouds.deleting.has(cid)) await this.committer.commit([{ type: 'del', key: dueKey }]);
-      return false;
-    }
   }
 }

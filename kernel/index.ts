@@ -1,7 +1,8 @@
 /** The kernel's public entry: what channels and rulesets may use. */
-export { Host, type HostOptions, type EventInput, type EventResult, type QueryInput } from './host.ts';
+export { Host, type HostOptions, type EventInput, type EventResult, type QueryInput, type LocalOnly } from './host.ts';
 export type { Directive, EpisodeLogEntry } from './episode.ts';
 export type { PushMessage } from './cloud-ops.ts';
+export { SYSTEM_TAG } from './cloud-ops.ts';
 export type {
   Ruleset,
   Rule,
@@ -17,30 +18,14 @@ export type {
   ChildInfo,
   ScheduleInfo,
 } from './ruleset.ts';
-export {
-  KumoError,
-  ERROR_CODES,
-  type ErrorCode,
-  UnknownEciError,
-  UnknownCloudError,
-  PolicyDeniedError,
-  InvalidEventError,
-  InvalidArgsError,
-  InvalidAttrsError,
-  UnknownRulesetError,
-  UnknownFunctionError,
-  NotSharedError,
-  RuleFailedError,
-  QueryFailedError,
-  MailboxFullError,
-  LimitExceededError,
-  ShuttingDownError,
-} from './errors.ts';
-export { type Store, type WriteOp, type OrderedDb, LevelStore, openLevelStore } from './store.ts';
-export { type Clock, systemClock, ManualClock } from './clock.ts';
+export * from './errors.ts';
+export { type Router, type RoutedEvent, type RoutedQuery, type RemoteEci, aloneRouter } from './router.ts';
+export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, openLevelStore, put, del } from './store.ts';
+export { type Clock, type Timer, systemClock, ManualClock } from './clock.ts';
 export { type IdGenerator, type Eci, type CloudId, cryptoIds, seededIds, isEci, isCloudId, partitionOf, PARTITIONS } from './ids.ts';
 export { type Limits, DEFAULT_LIMITS } from './limits.ts';
 export { type EventPolicy, type QueryPolicy, eventAllowed, queryAllowed } from './policy.ts';
-export { publish, subscribe, type ObservedEvents, type ObservedKind } from './observe.ts';
-export { isPlainObject, checkEventName, checkEid, checkAttrs } from './validate.ts';
-export { keys, rangeOf } from './keys.ts';
+export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
+export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, describe } from './validate.ts';
+export { keys, ranges, parseCloudKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry } from './keys.ts';
+export { cloudRecords } from './cloud.ts';

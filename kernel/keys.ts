@@ -1,56 +1,235 @@
+import type { ChildInfo, EciInfo, KumoEvent, ScheduleInfo } from './ruleset.ts';
+import type { CloudId, Eci } from './ids.ts';
+
 /**
- * Every key shape in the store, in one place (DESIGN §4). One cloud's records all live under
- * `c!{cloudId}!`, so exporting, importing or deleting a cloud is a range operation. Host-wide
- * indexes live under their own one-letter prefixes.
+ * Every key shape in the store, in one place (DESIGN §4): this is the only file that builds or
+ * parses a key. Each key carries the type of its value, so reads need no casts.
  *
- * Every prefix ends in "!"; the end of its range is the same string ending in '"' (the next byte).
+ * One cloud's records all live under `c!{cloudId}!`, so exporting, importing or deleting a cloud
+ * is a range operation. Records a cloud does not load on activation (its episode log and dead
+ * letters) sort last, under `c!{cloudId}!~`. Host-wide indexes live under one-letter prefixes.
  */
 
-export interface Range {
+declare const valueType: unique symbol;
+
+/** A store key whose value has type `V`. Built only here. */
+export type Key<V> = string & { readonly [valueType]: V };
+
+/** A key range whose values have type `V` (upper bound exclusive). */
+export interface Range<V = unknown> {
   gte: string;
   lt: string;
+  readonly [valueType]?: V;
 }
 
-/** The range of all keys starting with `prefix` (which must end in "!"). */
-export function rangeOf(prefix: string): Range {
-  return { gte: prefix, lt: `${prefix.slice(0, -1)}"` };
+/** The stored cloud record. */
+export interface CloudMeta {
+  id: CloudId;
+  name: string;
+  parent: CloudId | null;
+  created: number;
+}
+
+export interface InstallRecord {
+  rid: string;
+  config: Record<string, unknown>;
+  /** Install order: rulesets are evaluated by ascending seq. */
+  seq: number;
+}
+
+export type ScheduleRecord = ScheduleInfo;
+
+/** An event leaving a cloud, kept until the receiver (or the realm's durable inbox) has it. */
+export interface OutboxEntry {
+  /** The sending cloud. */
+  cloudId: CloudId;
+  eci: string;
+  event: KumoEvent;
+  /** When it was first staged (ms); an entry older than `limits.outboxTtlMs` becomes a dead letter. */
+  since: number;
+}
+
+/** An event accepted for a cloud (HTTP 202) and not yet applied: the durable per-host inbox. */
+export interface InboxEntry {
+  cloudId: CloudId;
+  eci: string;
+  event: KumoEvent;
+}
+
+/** An outgoing event that could never be delivered, kept in the sending cloud. */
+export interface DeadLetter {
+  seq: number;
+  eci: string;
+  event: KumoEvent;
+  /** Why: the error code and message of the last attempt. */
+  reason: { code: string; message: string };
+  attempts: number;
+  time: number;
+}
+
+/** The host's root cloud and its owner ECI. */
+export interface RootRecord {
+  cloudId: CloudId;
+  eci: Eci;
+}
+
+/** What one episode leaves in its cloud's log. */
+export interface EpisodeLogEntry {
+  seq: number;
+  eid: string;
+  domain: string;
+  type: string;
+  time: number;
+  /** `rid/rule` of every rule whose selector matched. */
+  selected: string[];
+  /** `rid/rule` of every rule whose action fired. */
+  fired: string[];
+  directives: Array<{ name: string; rid: string; rule: string }>;
+  raised: number;
+  /** Installed rulesets that are not registered on this host (skipped). */
+  missing?: string[];
+  error?: { code: string; message: string; rid?: string; rule?: string };
+  /** Set on the entry that records an outgoing event becoming a dead letter. */
+  deadLetter?: { eci: string; seq: number };
+  ms: number;
 }
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+const key = <V>(s: string): Key<V> => s as Key<V>;
+
+/** The range of all keys starting with `prefix` (which must end in "!"): up to the same string ending in '"'. */
+function under<V>(prefix: string): Range<V> {
+  return { gte: prefix, lt: `${prefix.slice(0, -1)}"` };
+}
+
+const cloud = (id: string): string => `c!${id}!`;
 
 export const keys = {
-  /** Everything one cloud owns. */
-  cloud: (cloudId: string) => `c!${cloudId}!`,
-  meta: (cloudId: string) => `c!${cloudId}!meta`,
-  eci: (cloudId: string, eci: string) => `c!${cloudId}!eci!${eci}`,
-  child: (cloudId: string, childId: string) => `c!${cloudId}!kid!${childId}`,
-  install: (cloudId: string, rid: string) => `c!${cloudId}!rs!${rid}`,
-  entity: (cloudId: string, rid: string, name: string) => `c!${cloudId}!ent!${rid}!${name}`,
-  entities: (cloudId: string, rid: string) => `c!${cloudId}!ent!${rid}!`,
-  exprState: (cloudId: string, rid: string, rule: string) => `c!${cloudId}!ee!${rid}!${rule}`,
-  exprStates: (cloudId: string, rid: string) => `c!${cloudId}!ee!${rid}!`,
-  schedule: (cloudId: string, id: string) => `c!${cloudId}!sch!${id}`,
-  applied: (cloudId: string, eid: string) => `c!${cloudId}!eid!${eid}`,
-  /** The episode log sorts after every other record of the cloud, so activation can stop before it. */
-  logs: (cloudId: string) => `c!${cloudId}!~log!`,
-  log: (cloudId: string, seq: number) => `c!${cloudId}!~log!${pad(seq, 12)}`,
+  meta: (id: string) => key<CloudMeta>(`${cloud(id)}meta`),
+  eci: (id: string, eci: string) => key<EciInfo>(`${cloud(id)}eci!${eci}`),
+  child: (id: string, childId: string) => key<ChildInfo>(`${cloud(id)}kid!${childId}`),
+  install: (id: string, rid: string) => key<InstallRecord>(`${cloud(id)}rs!${rid}`),
+  entity: (id: string, rid: string, name: string) => key<unknown>(`${cloud(id)}ent!${rid}!${name}`),
+  exprState: (id: string, rid: string, rule: string) => key<unknown>(`${cloud(id)}ee!${rid}!${rule}`),
+  schedule: (id: string, sid: string) => key<ScheduleRecord>(`${cloud(id)}sch!${sid}`),
+  /** An applied eid of the at-most-once window, with the time it was applied. */
+  applied: (id: string, eid: string) => key<number>(`${cloud(id)}eid!${eid}`),
+  deadLetter: (id: string, seq: number) => key<DeadLetter>(`${cloud(id)}~dead!${pad(seq, 12)}`),
+  log: (id: string, seq: number) => key<EpisodeLogEntry>(`${cloud(id)}~log!${pad(seq, 12)}`),
 
   /** Host-wide: the root cloud of this host. */
-  root: () => 'h!root',
+  root: () => key<RootRecord>('h!root'),
+  /** Host-wide: this host's identity (kept across restarts). */
+  hostId: () => key<string>('h!id'),
   /** Host-wide ECI index: eci → cloud id. O(1) routing. */
-  eciIndex: (eci: string) => `i!${eci}`,
+  eciIndex: (eci: string) => key<CloudId>(`i!${eci}`),
   /** Host-wide schedule index by due time. */
-  dues: () => 'd!',
-  due: (at: number, cloudId: string, id: string) => `d!${pad(at, 15)}!${cloudId}!${id}`,
-  /** Due keys up to and including time `at`. */
-  duesUntil: (at: number): Range => ({ gte: 'd!', lt: `d!${pad(at + 1, 15)}` }),
-  /** Host-wide outbox of events leaving a cloud, delivered after commit. */
-  outboxes: () => 'o!',
-  outbox: (seq: number) => `o!${pad(seq, 15)}`,
+  due: (at: number, cloudId: string, sid: string) => key<null>(`d!${pad(at, 15)}!${cloudId}!${sid}`),
+  /** Host-wide outbox of events leaving clouds, delivered after commit. */
+  outbox: (seq: number) => key<OutboxEntry>(`o!${pad(seq, 15)}`),
+  /** Host-wide durable inbox of accepted events. */
+  inbox: (seq: number) => key<InboxEntry>(`n!${pad(seq, 15)}`),
 };
 
-/** Parse a due-index key back into its parts. */
-export function parseDueKey(key: string): { at: number; cloudId: string; id: string } {
-  const [, at, cloudId, id] = key.split('!');
-  return { at: Number(at), cloudId: cloudId!, id: id! };
+export const ranges = {
+  /** Every record of one cloud. */
+  cloud: (id: string) => under<unknown>(cloud(id)),
+  /** What activation loads: every record of a cloud but its log and dead letters. */
+  active: (id: string): Range<unknown> => ({ gte: cloud(id), lt: `${cloud(id)}~` }),
+  entities: (id: string, rid: string) => under<unknown>(`${cloud(id)}ent!${rid}!`),
+  exprStates: (id: string, rid: string) => under<unknown>(`${cloud(id)}ee!${rid}!`),
+  logs: (id: string) => under<EpisodeLogEntry>(`${cloud(id)}~log!`),
+  deadLetters: (id: string) => under<DeadLetter>(`${cloud(id)}~dead!`),
+  /** Due keys up to and including time `at`. */
+  duesUntil: (at: number): Range<null> => ({ gte: 'd!', lt: `d!${pad(at + 1, 15)}` }),
+  outbox: () => under<OutboxEntry>('o!'),
+  inbox: () => under<InboxEntry>('n!'),
+  eciIndex: () => under<CloudId>('i!'),
+};
+
+/** A cloud record, by kind, as {@link parseCloudKey} reads its key. */
+export type CloudKey =
+  | { kind: 'meta' }
+  | { kind: 'eci'; eci: Eci }
+  | { kind: 'kid'; childId: CloudId }
+  | { kind: 'rs'; rid: string }
+  | { kind: 'ent'; rid: string; name: string }
+  | { kind: 'ee'; rid: string; rule: string }
+  | { kind: 'sch'; sid: string }
+  | { kind: 'eid'; eid: string }
+  | { kind: 'dead'; seq: number }
+  | { kind: 'log'; seq: number };
+
+/** The value type of each kind of cloud record. */
+interface RecordValues {
+  meta: CloudMeta;
+  eci: EciInfo;
+  kid: ChildInfo;
+  rs: InstallRecord;
+  ent: unknown;
+  ee: unknown;
+  sch: ScheduleRecord;
+  eid: number;
+  dead: DeadLetter;
+  log: EpisodeLogEntry;
+}
+
+/** One record of a cloud: its key, what the key says, and its value, typed by kind. */
+export type CloudRecord = { [K in CloudKey['kind']]: Extract<CloudKey, { kind: K }> & { key: Key<RecordValues[K]>; value: RecordValues[K] } }[CloudKey['kind']];
+
+/** What a key of cloud `id` holds; undefined for a key outside the cloud or of no known kind. */
+export function parseCloudKey(id: string, k: string): CloudKey | undefined {
+  const prefix = cloud(id);
+  if (!k.startsWith(prefix)) return undefined;
+  const rest = k.slice(prefix.length);
+  if (rest === 'meta') return { kind: 'meta' };
+  const bang = rest.indexOf('!');
+  if (bang < 0) return undefined;
+  const tail = rest.slice(bang + 1);
+  const two = (): [string, string] => {
+    const sep = tail.indexOf('!');
+    return [tail.slice(0, sep), tail.slice(sep + 1)];
+  };
+  switch (rest.slice(0, bang)) {
+    case 'eci':
+      return { kind: 'eci', eci: tail as Eci };
+    case 'kid':
+      return { kind: 'kid', childId: tail as CloudId };
+    case 'rs':
+      return { kind: 'rs', rid: tail };
+    case 'ent': {
+      const [rid, name] = two();
+      return { kind: 'ent', rid, name };
+    }
+    case 'ee': {
+      const [rid, rule] = two();
+      return { kind: 'ee', rid, rule };
+    }
+    case 'sch':
+      return { kind: 'sch', sid: tail };
+    case 'eid':
+      return { kind: 'eid', eid: tail };
+    case '~dead':
+      return { kind: 'dead', seq: Number(tail) };
+    case '~log':
+      return { kind: 'log', seq: Number(tail) };
+    default:
+      return undefined;
+  }
+}
+
+/** The parts of a due-index key. */
+export function parseDueKey(k: Key<null>): { at: number; cloudId: CloudId; sid: string } {
+  const [, at, cloudId, sid] = k.split('!');
+  return { at: Number(at), cloudId: cloudId as CloudId, sid: sid! };
+}
+
+/** The sequence number of an outbox or inbox key. */
+export function seqOf(k: Key<OutboxEntry> | Key<InboxEntry>): number {
+  return Number(k.slice(2));
+}
+
+/** The ECI of an ECI-index key. */
+export function eciOfIndexKey(k: Key<CloudId>): Eci {
+  return k.slice(2) as Eci;
 }

@@ -23,6 +23,12 @@ export interface Limits {
   /** Children, ECIs and installed rulesets per cloud. */
   childrenPerCloud: number;
   ecisPerCloud: number;
+  /** Undelivered outgoing events one host holds before `send` is refused with OUTBOX_FULL. */
+  outbox: number;
+  /** An outgoing event not delivered after this long (ms) becomes a dead letter. */
+  outboxTtlMs: number;
+  /** Dead letters kept per cloud (the oldest are dropped). */
+  deadLetters: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -38,4 +44,7 @@ export const DEFAULT_LIMITS: Limits = {
   appliedWindow: 1000,
   childrenPerCloud: 10_000,
   ecisPerCloud: 1000,
+  outbox: 100_000,
+  outboxTtlMs: 24 * 3_600_000,
+  deadLetters: 100,
 };

@@ -20,6 +20,11 @@ export class Listeners<T> {
     return this.map.has(key);
   }
 
+  /** Listeners on `key`. */
+  count(key: string): number {
+    return this.map.get(key)?.size ?? 0;
+  }
+
   notify(key: string, message: T): void {
     for (const fn of this.map.get(key) ?? []) {
       try {

@@ -10,8 +10,14 @@ export class Mailbox {
 
   constructor(
     private readonly owner: string,
-    private readonly limit: number,
+    /** Messages that may wait before MAILBOX_FULL. */
+    readonly limit: number,
   ) {}
+
+  /** Would the next {@link post} be refused? */
+  get full(): boolean {
+    return this.queue.length >= this.limit;
+  }
 
   /** Messages waiting or running. */
   get depth(): number {
@@ -22,9 +28,12 @@ export class Mailbox {
     return !this.running && this.queue.length === 0;
   }
 
-  /** Run `task` after everything already in the mailbox. Rejects with MAILBOX_FULL when full. */
-  post<T>(task: () => Promise<T>): Promise<T> {
-    if (this.queue.length >= this.limit) return Promise.reject(new MailboxFullError(this.owner, this.limit));
+  /**
+   * Run `task` after everything already in the mailbox. Rejects with MAILBOX_FULL when full, unless
+   * `force` (work the host already accepted durably, such as its inbox after a restart).
+   */
+  post<T>(task: () => Promise<T>, force = false): Promise<T> {
+    if (!force && this.full) return Promise.reject(new MailboxFullError(this.owner, this.limit));
     return new Promise<T>((resolve, reject) => {
       this.queue.push(() => task().then(resolve, reject));
       if (!this.running) void this.drain();

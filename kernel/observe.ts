@@ -3,13 +3,16 @@ import diagnostics_channel from 'node:diagnostics_channel';
 /**
  * Typed observability events on `node:diagnostics_channel` (channel names `kumo:<kind>`).
  * Subscribers (metrics, logs, tests) attach with `diagnostics_channel.subscribe('kumo:episode', fn)`
- * or {@link subscribe}; publishing costs almost nothing when nobody listens.
+ * or {@link subscribe}; publishing costs almost nothing when nobody listens. Every message names
+ * the host that published it (`host`), so two hosts in one process never mix.
  */
 export interface ObservedEvents {
   /** An event's episode finished (committed or failed). */
   episode: { cloudId: string; eid: string; domain: string; type: string; fired: number; ms: number; error?: string };
   /** A query ran. */
   query: { cloudId: string; rid: string; name: string; ms: number; error?: string };
+  /** An event or query was refused before any episode or function ran (unknown ECI, policy, full mailbox, bad input, …). */
+  refusal: { kind: 'event' | 'query'; code: string };
   /** A store batch was written by group commit. */
   commit: { episodes: number; ops: number; ms: number };
   /** A cloud was loaded from the store. */
@@ -18,9 +21,19 @@ export interface ObservedEvents {
   evict: { cloudId: string; reason: 'idle' | 'pressure' | 'deleted' };
   /** A scheduled event came due and was sent. */
   schedule: { cloudId: string; id: string; at: number };
+  /** An outgoing event could not be delivered this time and will be tried again. */
+  retry: { cloudId: string; eid: string; code: string; attempts: number };
+  /** An outgoing event became a dead letter. */
+  deadLetter: { cloudId: string; eid: string; code: string };
 }
 
 export type ObservedKind = keyof ObservedEvents;
+
+/** A published message: the event's fields and the id of the host that published it. */
+export type Observed<K extends ObservedKind> = ObservedEvents[K] & { host: string };
+
+/** A publish function bound to one host. */
+export type Publish = <K extends ObservedKind>(kind: K, message: ObservedEvents[K]) => void;
 
 const channels = new Map<string, diagnostics_channel.Channel>();
 
@@ -33,15 +46,17 @@ function channel(kind: ObservedKind): diagnostics_channel.Channel {
   return ch;
 }
 
-/** Publish one observability event. */
-export function publish<K extends ObservedKind>(kind: K, message: ObservedEvents[K]): void {
-  const ch = channel(kind);
-  if (ch.hasSubscribers) ch.publish(message);
+/** The publish function of one host: every message it publishes carries `host`. */
+export function publisher(host: string): Publish {
+  return (kind, message) => {
+    const ch = channel(kind);
+    if (ch.hasSubscribers) ch.publish({ ...message, host });
+  };
 }
 
-/** Subscribe to one kind; returns the function that unsubscribes. */
-export function subscribe<K extends ObservedKind>(kind: K, fn: (message: ObservedEvents[K]) => void): () => void {
-  const listener = (m: unknown) => fn(m as ObservedEvents[K]);
+/** Subscribe to one kind (from every host in the process); returns the function that unsubscribes. */
+export function subscribe<K extends ObservedKind>(kind: K, fn: (message: Observed<K>) => void): () => void {
+  const listener = (m: unknown) => fn(m as Observed<K>);
   diagnostics_channel.subscribe(`kumo:${kind}`, listener);
   return () => diagnostics_channel.unsubscribe(`kumo:${kind}`, listener);
 }

@@ -1,10 +1,11 @@
 import type { CloudState } from './cloud.ts';
 import type { Clock } from './clock.ts';
 import { buildReadContext } from './context.ts';
-import { KumoError, NotSharedError, PolicyDeniedError, QueryFailedError, UnknownEciError, UnknownFunctionError, UnknownRulesetError } from './errors.ts';
+import { KumoError, NotSharedError, PolicyDeniedError, QueryFailedError, QueryTimeoutError, UnknownEciError, UnknownFunctionError, UnknownRulesetError } from './errors.ts';
 import type { Eci } from './ids.ts';
-import { publish } from './observe.ts';
+import type { Publish } from './observe.ts';
 import { queryAllowed } from './policy.ts';
+import type { RoutedQuery } from './router.ts';
 import type { Ruleset } from './ruleset.ts';
 
 export interface QueryEnv {
@@ -12,37 +13,47 @@ export interface QueryEnv {
   clock: Clock;
   /** Longest a function may take (ms) before QUERY_TIMEOUT. */
   queryMs: number;
+  publish: Publish;
 }
+
+/** A query's outcome: its value, or its error and whether the function ran (else it was refused before). */
+export type QueryOutcome = { ok: true; value: unknown } | { ok: false; error: KumoError; ran: boolean };
 
 /**
  * Run a query inside the cloud's mailbox: the ECI's query policy, then an installed ruleset's
  * shared function, read-only, within the time limit. `cloud` is null for a cloud being deleted.
+ *
+ * The limit stops waiting for a function that is slow asynchronously (it awaits something that does
+ * not come); a function that loops synchronously blocks the host, which is why TypeScript rulesets
+ * are host code, trusted by the operator (KRL rulesets are bounded by their step limit instead).
  */
-export async function runQuery(env: QueryEnv, cloud: CloudState | null, eci: string, rid: string, name: string, args: Record<string, unknown>): Promise<unknown> {
-  const start = performance.now();
+export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: RoutedQuery): Promise<QueryOutcome> {
+  const { eci, rid, name, args } = q;
   const info = cloud?.ecis.get(eci as Eci);
-  if (!cloud || !info) throw new UnknownEciError(eci);
-  if (!queryAllowed(info.queryPolicy, rid, name)) throw new PolicyDeniedError(`query ${rid}/${name}`, eci);
+  const refuse = (error: KumoError): QueryOutcome => ({ ok: false, error, ran: false });
+  if (!cloud || !info) return refuse(new UnknownEciError(eci));
+  if (!queryAllowed(info.queryPolicy, rid, name)) return refuse(new PolicyDeniedError(`query ${rid}/${name}`, eci));
   const install = cloud.installs.find((r) => r.rid === rid);
   const ruleset = install && env.rulesets.get(rid);
-  if (!install || !ruleset) throw new UnknownRulesetError(rid);
-  if (!Object.hasOwn(ruleset.functions, name)) throw new UnknownFunctionError(rid, name);
-  if (!ruleset.shares.includes(name)) throw new NotSharedError(rid, name);
+  if (!install || !ruleset) return refuse(new UnknownRulesetError(rid));
+  if (!Object.hasOwn(ruleset.functions, name)) return refuse(new UnknownFunctionError(rid, name));
+  if (!ruleset.shares.includes(name)) return refuse(new NotSharedError(rid, name));
   const fn = ruleset.functions[name]!;
   const ctx = buildReadContext(cloud, install, () => env.clock.now());
-  let timer: NodeJS.Timeout | undefined;
+  const start = performance.now();
+  let timer: { cancel(): void } | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new KumoError('QUERY_TIMEOUT', `function ${rid}/${name} ran longer than ${env.queryMs} ms`, { rid, name })), env.queryMs);
+      timer = env.clock.timeout(() => reject(new QueryTimeoutError(rid, name, env.queryMs)), env.queryMs);
     });
-    const result = await Promise.race([Promise.resolve().then(() => fn(ctx, args)), timeout]);
-    publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });
-    return result;
+    const value = await Promise.race([Promise.resolve().then(() => fn(ctx, args)), timeout]);
+    env.publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });
+    return { ok: true, value };
   } catch (err) {
-    const e = err instanceof KumoError ? err : new QueryFailedError(rid, name, err);
-    publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start, error: e.code });
-    throw e;
+    const error = err instanceof KumoError ? err : new QueryFailedError(rid, name, err);
+    env.publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start, error: error.code });
+    return { ok: false, error, ran: true };
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

@@ -1,10 +1,23 @@
 import { Level } from 'level';
 import { decode, encode } from './codec.ts';
-import { KumoError, messageOf } from './errors.ts';
-import type { Range } from './keys.ts';
+import { UnstorableValueError } from './errors.ts';
+import type { Key, Range } from './keys.ts';
 
-/** One write in a batch. */
+/** One write in a batch. Build them with {@link put} and {@link del}, which check the value's type against the key's. */
 export type WriteOp = { type: 'put'; key: string; value: unknown } | { type: 'del'; key: string };
+
+/** A put of a value of the key's type. */
+export function put<V>(key: Key<V>, value: V): WriteOp {
+  return { type: 'put', key, value };
+}
+
+/** A delete. */
+export function del(key: Key<unknown>): WriteOp {
+  return { type: 'del', key };
+}
+
+/** Range bounds with an optional limit and direction. */
+export type RangeQuery<V> = Range<V> & { limit?: number; reverse?: boolean };
 
 /** A value already in msgpack (see {@link encodeOps}); written as it is. */
 export class Encoded {
@@ -22,7 +35,7 @@ export function encodeOps(ops: WriteOp[]): void {
       try {
         op.value = new Encoded(encode(op.value));
       } catch (err) {
-        throw new KumoError('UNSTORABLE_VALUE', `a value staged for ${op.key.split('!').slice(2).join('!')} cannot be stored: ${messageOf(err)}`, {}, { cause: err });
+        throw new UnstorableValueError(op.key.split('!').slice(2).join('!'), err);
       }
     }
   }
@@ -33,11 +46,13 @@ export function encodeOps(ops: WriteOp[]): void {
  * by `keys.ts`. Every episode's writes reach it as one atomic {@link Store.write}.
  */
 export interface Store {
+  /** The value of a key, typed by the key; undefined when absent. */
+  get<V>(key: Key<V>): Promise<V | undefined>;
   get(key: string): Promise<unknown>;
   /** Entries of a key range in key order. */
-  entries(range: Range & { limit?: number; reverse?: boolean }): Promise<Array<[string, unknown]>>;
+  entries<V>(range: RangeQuery<V>): Promise<Array<[Key<V>, V]>>;
   /** Keys of a key range in key order. */
-  keys(range: Range & { limit?: number; reverse?: boolean }): Promise<string[]>;
+  keys<V>(range: RangeQuery<V>): Promise<Array<Key<V>>>;
   /** Apply all ops atomically. */
   write(ops: WriteOp[]): Promise<void>;
   close(): Promise<void>;
@@ -69,18 +84,20 @@ export class LevelStore implements Store {
     private readonly sync = false,
   ) {}
 
-  async get(key: string): Promise<unknown> {
+  // The one place values are decoded: the store trusts that a key's value has the key's type
+  // because only keys.ts builds keys and only put() writes them.
+  async get<V>(key: Key<V> | string): Promise<V | undefined> {
     const v = await this.db.get(key);
-    return v === undefined ? undefined : decode(v);
+    return v === undefined ? undefined : (decode(v) as V);
   }
 
-  async entries(range: Range & { limit?: number; reverse?: boolean }): Promise<Array<[string, unknown]>> {
-    const rows = await this.db.iterator({ ...range, limit: range.limit ?? -1 }).all();
-    return rows.map(([k, v]) => [k, decode(v)]);
+  async entries<V>(range: RangeQuery<V>): Promise<Array<[Key<V>, V]>> {
+    const rows = await this.db.iterator(bound(range)).all();
+    return rows.map(([k, v]) => [k as Key<V>, decode(v) as V]);
   }
 
-  async keys(range: Range & { limit?: number; reverse?: boolean }): Promise<string[]> {
-    return this.db.keys({ ...range, limit: range.limit ?? -1 }).all();
+  async keys<V>(range: RangeQuery<V>): Promise<Array<Key<V>>> {
+    return (await this.db.keys(bound(range)).all()) as Array<Key<V>>;
   }
 
   async write(ops: WriteOp[]): Promise<void> {
@@ -104,6 +121,10 @@ export class LevelStore implements Store {
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+function bound<V>(range: RangeQuery<V>): Bound {
+  return { gte: range.gte, lt: range.lt, limit: range.limit ?? -1, ...(range.reverse ? { reverse: true } : {}) };
 }
 
 /**

@@ -1,9 +1,10 @@
-import type { CloudId } from './ids.ts';
+import type { CloudId, Eci } from './ids.ts';
 import type { CloudState, InstallRecord, ScheduleRecord } from './cloud.ts';
 import { exprKey } from './cloud.ts';
 import { deepFreeze } from './freeze.ts';
 import { keys } from './keys.ts';
-import type { WriteOp } from './store.ts';
+import type { EciInfo } from './ruleset.ts';
+import { del, put, type WriteOp } from './store.ts';
 
 const DELETED = Symbol('deleted');
 
@@ -25,6 +26,9 @@ export class Tx {
   /** Rulesets whose committed state this episode wipes (uninstalled, maybe installed again). */
   private readonly cleared = new Set<string>();
   private readonly sched = new Map<string, ScheduleRecord | null>();
+  private readonly channels = new Map<Eci, EciInfo | null>();
+  /** Names of the children created in this episode (for the duplicate-name and count checks). */
+  readonly childNames = new Set<string>();
 
   constructor(private readonly cloud: CloudState) {}
 
@@ -114,6 +118,54 @@ export class Tx {
     this.sched.set(id, rec);
   }
 
+  /** How many schedules the cloud holds as this episode sees it. */
+  scheduleCount(): number {
+    return this.cloud.schedules.size + this.stagedDelta(this.sched, this.cloud.schedules);
+  }
+
+  /** An ECI of the cloud as this episode sees it (created or deleted in it included). */
+  eci(id: string): EciInfo | undefined {
+    const staged = this.channels.get(id as Eci);
+    return staged === undefined ? this.cloud.ecis.get(id as Eci) : (staged ?? undefined);
+  }
+
+  /** The cloud's ECIs as this episode sees them. */
+  ecis(): EciInfo[] {
+    const out = new Map(this.cloud.ecis);
+    for (const [id, info] of this.channels) {
+      if (info) out.set(id, info);
+      else out.delete(id);
+    }
+    return [...out.values()];
+  }
+
+  /** How many ECIs the cloud has as this episode sees it. */
+  eciCount(): number {
+    return this.cloud.ecis.size + this.stagedDelta(this.channels, this.cloud.ecis);
+  }
+
+  /** Stage a new ECI: its record, its index entry, and the cloud's memory. */
+  addEci(info: EciInfo): void {
+    this.channels.set(info.id, info);
+    this.stage([put(keys.eci(this.cloud.id, info.id), info), put(keys.eciIndex(info.id), this.cloud.id)], (c) => c.ecis.set(info.id, info));
+  }
+
+  /** Stage the deletion of an ECI (one created earlier in this episode included: the batch applies in order). */
+  deleteEci(id: Eci): void {
+    this.channels.set(id, null);
+    this.stage([del(keys.eci(this.cloud.id, id)), del(keys.eciIndex(id))], (c) => c.ecis.delete(id));
+  }
+
+  private stagedDelta<V>(staged: Map<string, V | null>, committed: Map<string, unknown>): number {
+    let n = 0;
+    for (const [id, v] of staged) {
+      const had = committed.has(id);
+      if (v !== null && !had) n++;
+      else if (v === null && had) n--;
+    }
+    return n;
+  }
+
   setExprState(rid: string, rule: string, state: unknown): void {
     if (this.gone.has(rid)) return;
     this.expr.set(exprKey(rid, rule), state);
@@ -124,13 +176,13 @@ export class Tx {
     const id = this.cloud.id;
     for (const [rid, m] of this.ent) {
       for (const [name, v] of m) {
-        this.ops.push(v === DELETED ? { type: 'del', key: keys.entity(id, rid, name) } : { type: 'put', key: keys.entity(id, rid, name), value: v });
+        this.ops.push(v === DELETED ? del(keys.entity(id, rid, name)) : put(keys.entity(id, rid, name), v));
       }
     }
     for (const [k, state] of this.expr) {
       const sep = k.indexOf('!');
       const key = keys.exprState(id, k.slice(0, sep), k.slice(sep + 1));
-      this.ops.push(state === undefined ? { type: 'del', key } : { type: 'put', key, value: state });
+      this.ops.push(state === undefined ? del(key) : put(key, state));
     }
   }
 

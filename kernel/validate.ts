@@ -1,14 +1,28 @@
 import { encode } from './codec.ts';
-import { InvalidEventError, KumoError } from './errors.ts';
+import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, type KumoError } from './errors.ts';
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 // Printable ASCII without "/" (eids travel in URL paths) and without "!" (they end up in keys).
 const EID = /^[\x20-\x7e]{1,128}$/;
 
+/**
+ * A short, safe description of a value for an error message: strings are quoted and cut, anything
+ * else is named by its type. Never serializes the value (a hostile, deeply nested value would
+ * overflow the stack or fill the message).
+ */
+export function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'undefined') return String(v);
+  return `a ${typeof v}`;
+}
+
 /** Check an event's domain and type: 1 to 100 characters of [A-Za-z0-9_.-]. */
 export function checkEventName(domain: unknown, type: unknown): asserts domain is string {
-  if (typeof domain !== 'string' || !NAME.test(domain)) throw new InvalidEventError(`event domain must be 1 to 100 characters of [A-Za-z0-9_.-], got ${JSON.stringify(domain)}`);
-  if (typeof type !== 'string' || !NAME.test(type)) throw new InvalidEventError(`event type must be 1 to 100 characters of [A-Za-z0-9_.-], got ${JSON.stringify(type)}`);
+  if (typeof domain !== 'string' || !NAME.test(domain)) throw new InvalidEventError(`event domain must be 1 to 100 characters of [A-Za-z0-9_.-], got ${describe(domain)}`);
+  if (typeof type !== 'string' || !NAME.test(type)) throw new InvalidEventError(`event type must be 1 to 100 characters of [A-Za-z0-9_.-], got ${describe(type)}`);
 }
 
 /** Check an event id given by a sender. */
@@ -32,7 +46,7 @@ export const MAX_DEPTH = 100;
  * What is wrong with the shape of `v`, if anything: nesting deeper than {@link MAX_DEPTH}, or a
  * `__proto__` key (JSON.parse makes such own keys). Iterative, so any depth is safe to check.
  */
-function shapeProblem(v: unknown): string | undefined {
+export function shapeProblem(v: unknown): string | undefined {
   const stack: Array<[unknown, number]> = [[v, 1]];
   for (let item = stack.pop(); item; item = stack.pop()) {
     const [value, depth] = item;
@@ -44,20 +58,29 @@ function shapeProblem(v: unknown): string | undefined {
   return undefined;
 }
 
-/**
- * Check event attrs (or query args): a plain object whose encoding fits in `maxBytes`, nesting at
- * most {@link MAX_DEPTH} levels, with no `__proto__` key anywhere (the codec could not store it
- * faithfully, and it smells of prototype pollution).
- */
-export function checkAttrs(attrs: unknown, maxBytes: number, what = 'attrs'): asserts attrs is Record<string, unknown> {
-  if (!isPlainObject(attrs)) throw new InvalidEventError(`${what} must be an object`);
-  const problem = shapeProblem(attrs);
-  if (problem) throw new InvalidEventError(`${what} ${problem}`);
+function checkPayload(value: unknown, maxBytes: number, what: string, invalid: (message: string) => KumoError): asserts value is Record<string, unknown> {
+  if (!isPlainObject(value)) throw invalid(`${what} must be an object`);
+  const problem = shapeProblem(value);
+  if (problem) throw invalid(`${what} ${problem}`);
   let size: number;
   try {
-    size = encode(attrs).length;
+    size = encode(value).length;
   } catch (err) {
-    throw new InvalidEventError(`${what} cannot be encoded: ${(err as Error).message}`);
+    throw invalid(`${what} cannot be encoded: ${(err as Error).message}`);
   }
-  if (size > maxBytes) throw new KumoError('PAYLOAD_TOO_LARGE', `${what} take ${size} bytes; the limit is ${maxBytes}`, { limit: maxBytes });
+  if (size > maxBytes) throw new PayloadTooLargeError(`${what} take ${size} bytes; the limit is ${maxBytes}`, { limit: maxBytes });
+}
+
+/**
+ * Check event attrs (or push data): a plain object whose encoding fits in `maxBytes`, nesting at
+ * most {@link MAX_DEPTH} levels, with no `__proto__` key anywhere (the codec could not store it
+ * faithfully, and it smells of prototype pollution). INVALID_EVENT or PAYLOAD_TOO_LARGE.
+ */
+export function checkAttrs(attrs: unknown, maxBytes: number, what = 'attrs'): asserts attrs is Record<string, unknown> {
+  checkPayload(attrs, maxBytes, what, (m) => new InvalidEventError(m));
+}
+
+/** Check query args the same way as attrs; INVALID_ARGS or PAYLOAD_TOO_LARGE. */
+export function checkArgs(args: unknown, maxBytes: number): asserts args is Record<string, unknown> {
+  checkPayload(args, maxBytes, 'query args', (m) => new InvalidArgsError(m));
 }

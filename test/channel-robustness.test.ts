@@ -79,17 +79,22 @@ describe('HTTP bad input', () => {
   it('a log follower that leaves while the history is read leaves no watcher behind', async () => {
     const { server, root, host } = await serve();
     const read = host.episodeLog.bind(host);
-    host.episodeLog = async (id, limit) => {
-      await new Promise((r) => setTimeout(r, 100));
-      return read(id, limit);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reading = 0;
+    host.episodeLog = async (eci, limit) => {
+      reading++;
+      await gate;
+      return read(eci, limit);
     };
-    const watchers = (host as unknown as { watchers: { map: Map<string, unknown> } }).watchers.map;
     const controllers = Array.from({ length: 5 }, () => new AbortController());
     const requests = controllers.map((c) => fetch(`${server.url}/c/${root.eci}/logs?follow=true`, { signal: c.signal }).catch(() => undefined));
-    await new Promise((r) => setTimeout(r, 30));
+    await vi.waitFor(() => expect(reading).toBe(5));
+    expect(host.followers(root.cloudId)).toBe(5);
     for (const c of controllers) c.abort();
     await Promise.all(requests);
-    await vi.waitFor(() => expect(watchers.size).toBe(0), { timeout: 2000 });
+    release();
+    await vi.waitFor(() => expect(host.followers(root.cloudId)).toBe(0));
   });
 });
 

@@ -63,7 +63,7 @@ describe('episodes', () => {
     expect(names(r)).toEqual(['start', 'a', 'b', 'c']);
     expect(r.eid).toBe('bfs');
     expect(r.directives[1]!.meta).toEqual({ rid: 'test.tracer', rule: 'a', eid: 'bfs' });
-    const [log] = await host.episodeLog(root.cloudId, 1);
+    const [log] = await host.episodeLog(root.eci, 1);
     expect(log).toMatchObject({ eid: 'bfs', raised: 3, fired: ['test.tracer/start', 'test.tracer/a', 'test.tracer/b', 'test.tracer/c'] });
   });
 
@@ -96,7 +96,7 @@ describe('episodes', () => {
   it('keeps the episode log capped', async () => {
     const { host, root } = await testHost({ rulesets: [tracer], limits: { logEntries: 5 } });
     for (let i = 0; i < 12; i++) await host.event({ eci: root.eci, eid: `e${i}`, domain: 'none', type: 'x' });
-    const log = await host.episodeLog(root.cloudId);
+    const log = await host.episodeLog(root.eci);
     expect(log.map((e) => e.eid)).toEqual(['e11', 'e10', 'e9', 'e8', 'e7']);
     const stored = (await host.store.keys({ gte: `c!${root.cloudId}!~log!`, lt: `c!${root.cloudId}!~log"` })).length;
     expect(stored).toBe(5);
@@ -105,7 +105,7 @@ describe('episodes', () => {
   it('writes no episode log when the host turns it off', async () => {
     const { host, root } = await testHost({ rulesets: [tracer], limits: { logEntries: 0 } });
     await host.event({ eci: root.eci, domain: 'none', type: 'x' });
-    expect(await host.episodeLog(root.cloudId)).toEqual([]);
+    expect(await host.episodeLog(root.eci)).toEqual([]);
     expect(await host.store.keys({ gte: `c!${root.cloudId}!~log!`, lt: `c!${root.cloudId}!~log"` })).toEqual([]);
   });
 
@@ -171,11 +171,9 @@ describe('effects that leave a cloud', () => {
     await host.event({ eci: root.eci, domain: 'msg', type: 'tell', attrs: { to: kidEci } });
     await vi.waitFor(async () => expect(await host.query({ eci: kidEci, rid: 'test.messenger', name: 'got' })).toEqual(['root']));
     // A second delivery of the same eid (as after a crash before the outbox entry was cleared) is ignored.
-    const [entry] = await host.episodeLog((await host.resolve(kidEci)) as string, 1);
-    await (host as unknown as { deliver(key: string, e: unknown): void }).deliver('o!999999999999999', {
-      eci: kidEci,
-      event: { eid: entry!.eid, domain: 'msg', type: 'hear', attrs: { from: 'again' }, time: 0 },
-    });
+    const [entry] = await host.episodeLog(kidEci, 1);
+    const again1 = await host.receive({ eci: kidEci, event: { eid: entry!.eid, domain: 'msg', type: 'hear', attrs: { from: 'again' }, time: 0 } });
+    expect(again1.duplicate).toBe(true);
     await host.close(); // waits for deliveries in flight
     const again = await testHost({ dir, rulesets: [messenger] });
     expect(await again.host.query({ eci: kidEci, rid: 'test.messenger', name: 'got' })).toEqual(['root']);

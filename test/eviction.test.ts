@@ -37,4 +37,15 @@ describe('virtual-actor activation', () => {
     const r = await host.event({ eci: root.eci, domain: 'counter', type: 'inc' });
     expect(r.directives[0]!.options).toEqual({ count: 2 });
   });
+
+  it('keeps the ECI cache bounded when ECIs come and go on an active cloud', async () => {
+    const { host, root } = await testHost();
+    for (let i = 0; i < 40; i++) {
+      const made = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: {} });
+      const eci = (made.directives[0]!.options as { id: string }).id;
+      await host.query({ eci, rid: 'io.picolabs.wrangler', name: 'name' });
+      await host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci } });
+    }
+    expect(host.stats().cachedEcis).toBeLessThanOrEqual(3);
+  });
 });

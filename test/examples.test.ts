@@ -12,7 +12,7 @@ describe('examples/counter.ts (the README example)', () => {
     expect(await host.query({ eci: root.eci, rid: 'example.counter', name: 'count' })).toBe(2);
     await host.event({ eci: root.eci, eid: 'hot', domain: 'temp', type: 'reading', attrs: { temp: '35.2' } });
     await host.event({ eci: root.eci, eid: 'cool', domain: 'temp', type: 'reading', attrs: { temp: '20' } });
-    const [cool, hot] = await host.episodeLog(root.cloudId, 2);
+    const [cool, hot] = await host.episodeLog(root.eci, 2);
     expect(hot).toMatchObject({ eid: 'hot', fired: ['example.counter/hot'], raised: 1 });
     expect(cool).toMatchObject({ eid: 'cool', fired: [], raised: 0 });
   });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
 import { afterEach } from 'vitest';
-import { LevelStore, ManualClock, seededIds, type Host, type Limits, type OrderedDb, type Ruleset, type Store } from '../kernel/index.ts';
+import { LevelStore, ManualClock, seededIds, type Host, type Limits, type OrderedDb, type RangeQuery, type Ruleset, type Store, type WriteOp } from '../kernel/index.ts';
 import { openHost } from '../channels/compose.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -65,4 +65,23 @@ export async function testHost(opts: TestHostOptions = {}): Promise<{ host: Host
 /** Every key in a store (for "nothing left behind" assertions). */
 export async function allKeys(store: Store): Promise<string[]> {
   return store.keys({ gte: '', lt: '\uffff' });
+}
+
+/** The methods of a store a test may replace (to count, stall or fail them). */
+export interface StoreOverrides {
+  get?(key: string): Promise<unknown>;
+  entries?(range: RangeQuery<unknown>): Promise<Array<[string, unknown]>>;
+  keys?(range: RangeQuery<unknown>): Promise<string[]>;
+  write?(ops: WriteOp[]): Promise<void>;
+}
+
+/** A store that delegates to `inner`, with some methods replaced. */
+export function wrapStore(inner: Store, over: StoreOverrides): Store {
+  return {
+    get: (k: string) => (over.get ? over.get(k) : inner.get(k)),
+    entries: (r: RangeQuery<unknown>) => (over.entries ? over.entries(r) : inner.entries(r)),
+    keys: (r: RangeQuery<unknown>) => (over.keys ? over.keys(r) : inner.keys(r)),
+    write: (ops: WriteOp[]) => (over.write ? over.write(ops) : inner.write(ops)),
+    close: () => inner.close(),
+  } as Store;
 }

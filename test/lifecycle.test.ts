@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ruleset, z } from '../rulesets/index.ts';
+import { and, ruleset, z } from '../rulesets/index.ts';
 import { counter, install, newChild, rejection } from './fixtures.ts';
 import { allKeys, testHost } from './helpers.ts';
-import type { Store } from '../kernel/index.ts';
+import { ranges, type Store } from '../kernel/index.ts';
 
 const slow = ruleset('test.slow')
   .rule('wait', {
@@ -116,5 +116,25 @@ describe('cloud lifecycle', () => {
     expect((await host.event({ eci: kid.eci, domain: 'counter', type: 'inc' })).directives[0]!.options).toEqual({ count: 1 });
     expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'other', rids: ['test.nope'] } }))).toMatchObject({ code: 'UNKNOWN_RULESET' });
     expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toHaveLength(1);
+  });
+});
+
+describe('uninstall', () => {
+  it('stops the ruleset at once: its wildcard rules write nothing more, and nothing comes back after an eviction', async () => {
+    const everything = ruleset('test.everything')
+      .rule('count', { select: '*:*', action: (ctx) => ctx.ent.set('n', ((ctx.ent.get('n') as number | undefined) ?? 0) + 1) })
+      .rule('pair', { select: and('x:a', 'x:b'), action: (ctx) => ctx.directive('pair') })
+      .share('n', (ctx) => ctx.ent.get('n') ?? null)
+      .build();
+    const { host, root, clock } = await testHost({ rulesets: [everything] });
+    await install(host, root.eci, 'test.everything');
+    await host.event({ eci: root.eci, domain: 'x', type: 'a' }); // a partial and()
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'test.everything' } });
+    expect((await host.store.keys(ranges.cloud(root.cloudId))).filter((k) => k.includes('test.everything'))).toEqual([]);
+    clock.advance(60 * 60_000);
+    host.evictIdle();
+    await install(host, root.eci, 'test.everything');
+    expect(await host.query({ eci: root.eci, rid: 'test.everything', name: 'n' })).toBe(1); // only the install event itself
+    expect((await host.event({ eci: root.eci, domain: 'x', type: 'b' })).directives).toEqual([]); // the old half of and() is gone
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Mailbox } from '../kernel/mailbox.ts';
 import { Committer } from '../kernel/committer.ts';
+import { publisher } from '../kernel/observe.ts';
 import { subscribe } from '../kernel/index.ts';
 import { memoryStore } from './helpers.ts';
 
@@ -60,7 +61,7 @@ describe('group commit', () => {
     };
     const batches: Array<{ episodes: number }> = [];
     const stop = subscribe('commit', (m) => batches.push(m));
-    const committer = new Committer(store);
+    const committer = new Committer(store, publisher('test'));
     await Promise.all(Array.from({ length: 20 }, (_, i) => committer.commit([{ type: 'put', key: `k${i}`, value: i }])));
     stop();
     expect(writes.length).toBeLessThan(20);
@@ -74,7 +75,7 @@ describe('group commit', () => {
     store.write = async () => {
       throw new Error('disk full');
     };
-    const committer = new Committer(store);
+    const committer = new Committer(store, publisher('test'));
     const results = await Promise.allSettled([committer.commit([{ type: 'put', key: 'a', value: 1 }]), committer.commit([{ type: 'put', key: 'b', value: 1 }])]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { openLevelStore, type Host, type Store } from '../kernel/index.ts';
+import { openLevelStore, type Host } from '../kernel/index.ts';
 import { counter, install, newChild } from './fixtures.ts';
-import { tempDir, testHost } from './helpers.ts';
+import { tempDir, testHost, wrapStore } from './helpers.ts';
 
 /** Everything observable about a tree of clouds, read through wrangler and the counter. */
 async function snapshot(host: Host, eci: string): Promise<unknown> {
@@ -49,7 +49,7 @@ describe('restart', () => {
       await host.close();
       const store = await openLevelStore(dir);
       let n = 0;
-      const counting: Store = {
+      const counting = wrapStore(store, {
         get: (k) => (n++, store.get(k)),
         entries: async (r) => {
           const rows = await store.entries(r);
@@ -61,9 +61,7 @@ describe('restart', () => {
           n += ks.length;
           return ks;
         },
-        write: (o) => store.write(o),
-        close: () => store.close(),
-      };
+      });
       const again = await testHost({ store: counting });
       expect(again.host.stats().activeClouds).toBe(0);
       return n;

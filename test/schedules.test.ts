@@ -93,4 +93,18 @@ describe('scheduled events', () => {
     await host.event({ eci: root.eci, domain: 'alarm', type: 'set', attrs: { at: T0 + 2 } });
     expect(await rejection(host.event({ eci: root.eci, domain: 'alarm', type: 'set', attrs: { at: T0 + 3 } }))).toMatchObject({ code: 'LIMIT_EXCEEDED' });
   });
+
+  it('cancelling a cron schedule in the episode it fires leaves no due key behind', async () => {
+    const cron = ruleset('test.cron')
+      .rule('start', { select: 'c:start', action: (ctx) => void ctx.scheduleRepeat('* * * * *', 'c', 'tick') })
+      .rule('tick', { select: 'c:tick', action: (ctx) => ctx.schedules().forEach((s) => ctx.cancelSchedule(s.id)) })
+      .build();
+    const { host, root, clock } = await testHost({ rulesets: [cron] });
+    await install(host, root.eci, 'test.cron');
+    await host.event({ eci: root.eci, domain: 'c', type: 'start' });
+    clock.advance(60_000);
+    expect(await host.runDue()).toBe(1);
+    expect(await host.store.keys({ gte: 'd!', lt: 'd"' })).toEqual([]);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'schedules' })).toEqual([]);
+  });
 });

@@ -1,0 +1,182 @@
+import type { CloudState } from './cloud.ts';
+import type { Committer } from './committer.ts';
+import type { EpisodeLog } from './episode-log.ts';
+import { InvalidArgsError, KumoError, messageOf, OutboxFullError, UnknownCloudError } from './errors.ts';
+import { newEid, type CloudId, type IdGenerator } from './ids.ts';
+import { keys, ranges, seqOf, type DeadLetter, type OutboxEntry } from './keys.ts';
+import type { Publish } from './observe.ts';
+import type { KumoEvent } from './ruleset.ts';
+import { del, put, type Store, type WriteOp } from './store.ts';
+import type { Tx } from './tx.ts';
+import { checkAttrs, checkEventName } from './validate.ts';
+
+export interface OutboxDeps {
+  store: Store;
+  committer: Committer;
+  ids: IdGenerator;
+  now(): number;
+  publish: Publish;
+  log: EpisodeLog;
+  limits: {
+    /** Undelivered events the host may hold before `send` is refused with OUTBOX_FULL. */
+    outbox: number;
+    /** An event not delivered after this long (ms) becomes a dead letter. */
+    outboxTtlMs: number;
+    /** Dead letters kept per cloud (the oldest go first). */
+    deadLetters: number;
+    attrsBytes: number;
+  };
+  /**
+   * Hand an entry to its receiver; rejects when it was not taken. `consume` deletes the entry: the
+   * receiving episode commits it in its own batch (so a local delivery happens exactly once), or
+   * the host commits it once another host has stored the event.
+   */
+  deliver(entry: OutboxEntry, consume: WriteOp[]): Promise<void>;
+  /** Is this failure worth another try (the receiver is busy, unreachable or stopping)? */
+  transient(err: unknown, entry: OutboxEntry): Promise<boolean>;
+  /** Stage changes to a cloud inside its mailbox and commit them; rejects with UNKNOWN_CLOUD when it is gone. */
+  commitIn(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => Promise<void>): Promise<void>;
+}
+
+interface Pending {
+  seq: number;
+  entry: OutboxEntry;
+  attempts: number;
+  /** When to try again (ms). */
+  nextAt: number;
+  busy: boolean;
+}
+
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 30_000;
+
+/**
+ * Events leaving clouds (`ctx.send`). Each is written to the host-wide outbox in its episode's batch
+ * and handed over only after that batch commits; it stays in the outbox until the receiver has it,
+ * so it is delivered at least once (and applied at most once, by eid, at the other end). A failure
+ * worth retrying is tried again with exponential backoff; one that can never succeed (unknown ECI,
+ * a policy that refuses it) or one still undelivered after `outboxTtlMs` becomes a dead letter:
+ * kept in the sending cloud, entered in its episode log, counted, listable by its owner.
+ */
+export class Outbox {
+  private seq = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly attempts = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(private readonly deps: OutboxDeps) {}
+
+  /** Load what a previous run left undelivered and start delivering it. */
+  async resume(): Promise<void> {
+    const rows = await this.deps.store.entries(ranges.outbox());
+    for (const [k, entry] of rows) this.add(seqOf(k), entry);
+    const last = rows[rows.length - 1];
+    this.seq = last ? seqOf(last[0]) : 0;
+  }
+
+  /** Stage an event to `eci` in the episode's batch; delivery starts once the batch commits. */
+  stage(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void {
+    if (typeof eci !== 'string' || eci === '') throw new InvalidArgsError('send needs an ECI');
+    checkEventName(event.domain, event.type);
+    checkAttrs(event.attrs, this.deps.limits.attrsBytes);
+    if (this.pending.size >= this.deps.limits.outbox) throw new OutboxFullError(this.deps.limits.outbox);
+    const now = this.deps.now();
+    const seq = ++this.seq;
+    const entry: OutboxEntry = { cloudId: cloud.id, eci, event: { eid: newEid(this.deps.ids), ...event, time: now }, since: now };
+    tx.stage([put(keys.outbox(seq), entry)]);
+    tx.release(() => this.add(seq, entry));
+  }
+
+  /** Undelivered events held. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Try again every entry whose retry time has come. Called by the host's timer. */
+  tick(): void {
+    const now = this.deps.now();
+    for (const p of this.pending.values()) if (!p.busy && p.nextAt <= now) this.attempt(p);
+  }
+
+  /** Stop delivering (the host is closing); what is pending stays in the store for the next start. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Is a delivery attempt under way? */
+  get busy(): boolean {
+    return this.attempts.size > 0;
+  }
+
+  /** Resolves once the attempts under way have settled. */
+  async idle(): Promise<void> {
+    while (this.attempts.size > 0) await Promise.allSettled([...this.attempts]);
+  }
+
+  /** A cloud's dead letters, newest first. */
+  async deadLetters(cloudId: string, limit = this.deps.limits.deadLetters): Promise<DeadLetter[]> {
+    const rows = await this.deps.store.entries({ ...ranges.deadLetters(cloudId), reverse: true, limit });
+    return rows.map(([, v]) => v);
+  }
+
+  private add(seq: number, entry: OutboxEntry): void {
+    const p: Pending = { seq, entry, attempts: 0, nextAt: this.deps.now(), busy: false };
+    this.pending.set(seq, p);
+    this.attempt(p);
+  }
+
+  private attempt(p: Pending): void {
+    if (this.stopped) return;
+    p.busy = true;
+    p.attempts++;
+    const attempt = this.deps
+      .deliver(p.entry, [del(keys.outbox(p.seq))])
+      .then(
+        () => void this.pending.delete(p.seq),
+        async (err: unknown) => {
+          const expired = this.deps.now() - p.entry.since >= this.deps.limits.outboxTtlMs;
+          if (!expired && (await this.deps.transient(err, p.entry))) return this.retry(p, err);
+          return this.bury(p, err, expired);
+        },
+      )
+      .catch((err: unknown) => this.retry(p, err))
+      .finally(() => this.attempts.delete(attempt));
+    this.attempts.add(attempt);
+  }
+
+  private retry(p: Pending, err: unknown): void {
+    // Exponential backoff with jitter, so many entries failing together do not retry together.
+    const base = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(20, p.attempts - 1));
+    const jitter = (this.deps.ids.bytes(1)[0]! / 255) * 0.25 * base;
+    p.nextAt = this.deps.now() + base + jitter;
+    p.busy = false;
+    this.deps.publish('retry', { cloudId: p.entry.cloudId, eid: p.entry.event.eid, code: codeOf(err), attempts: p.attempts });
+  }
+
+  /** Turn an entry into a dead letter of its sending cloud, in that cloud's mailbox and log. */
+  private async bury(p: Pending, err: unknown, expired: boolean): Promise<void> {
+    const { entry, seq } = p;
+    const reason = { code: codeOf(err), message: expired ? `not delivered after ${p.attempts} attempts: ${messageOf(err)}` : messageOf(err) };
+    const letter: DeadLetter = { seq, eci: entry.eci, event: entry.event, reason, attempts: p.attempts, time: this.deps.now() };
+    try {
+      await this.deps.commitIn(entry.cloudId, async (tx, cloud) => {
+        const ops: WriteOp[] = [del(keys.outbox(seq)), put(keys.deadLetter(cloud.id, seq), letter)];
+        const kept = await this.deps.store.keys({ ...ranges.deadLetters(cloud.id), reverse: true });
+        for (const old of kept.slice(Math.max(0, this.deps.limits.deadLetters - 1))) ops.push(del(old));
+        tx.stage(ops);
+        const { eid, domain, type, time } = entry.event;
+        this.deps.log.stage(tx, cloud, { eid, domain, type, time, selected: [], fired: [], directives: [], raised: 0, error: reason, deadLetter: { eci: entry.eci, seq }, ms: 0 });
+      });
+    } catch (e) {
+      // The sender is gone: nobody to keep the letter for. Anything else: try again later.
+      if (!(e instanceof UnknownCloudError)) return this.retry(p, e);
+      await this.deps.committer.commit([del(keys.outbox(seq))]);
+    }
+    this.pending.delete(seq);
+    this.deps.publish('deadLetter', { cloudId: entry.cloudId, eid: entry.event.eid, code: reason.code });
+  }
+}
+
+function codeOf(err: unknown): string {
+  return err instanceof KumoError ? err.code : 'INTERNAL';
+}

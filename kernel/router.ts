@@ -1,0 +1,65 @@
+import { UnknownEciError } from './errors.ts';
+import type { EciInfo, KumoEvent } from './ruleset.ts';
+import type { Directive, EpisodeLogEntry } from './episode.ts';
+import type { CloudId } from './ids.ts';
+
+/** An event bound for an ECI: validated, with its eid and event time fixed. */
+export interface RoutedEvent {
+  eci: string;
+  event: KumoEvent;
+}
+
+/** What an event's episode answers its sender. */
+export interface EventResult {
+  eid: string;
+  directives: Directive[];
+}
+
+/** A query bound for an ECI. */
+export interface RoutedQuery {
+  eci: string;
+  rid: string;
+  name: string;
+  args: Record<string, unknown>;
+}
+
+/** Where an ECI lives when it is not this host's, and what it can do there (for channels). */
+export interface RemoteEci extends EciInfo {
+  cloudId: CloudId;
+}
+
+/**
+ * The kernel's one seam to other hosts (DESIGN §7). A host asks its router only about ECIs that
+ * are not in its own index; the router finds the host that has the ECI and hands the work there.
+ * Every method rejects with UNKNOWN_ECI when no host has the ECI, and with a KumoError of its own
+ * code when the other host cannot be reached (never a hang).
+ *
+ * The kernel never imports a transport: a realm (NATS) implements this in `channels/`.
+ */
+export interface Router {
+  /** Run an event's episode where its ECI lives and wait for the directives. */
+  event(routed: RoutedEvent): Promise<EventResult>;
+  /** Hand an event to its ECI's host durably (HTTP 202): resolves once that host has stored it. */
+  accept(routed: RoutedEvent): Promise<void>;
+  /** Run a query where its ECI lives. */
+  query(query: RoutedQuery): Promise<unknown>;
+  /**
+   * Hand an outgoing event to its ECI's host: resolves once it is stored durably on the way there
+   * (the sender's outbox entry is then deleted). Applied at most once per eid at the other end.
+   */
+  deliver(routed: RoutedEvent): Promise<void>;
+  /** Describe an ECI of another host (tags and policies), for channels that attach to it. */
+  eciInfo(eci: string): Promise<RemoteEci>;
+  /** The newest entries of the episode log of the cloud behind an ECI of another host. */
+  episodeLog(eci: string, limit: number): Promise<EpisodeLogEntry[]>;
+}
+
+/** The router of a host alone: every ECI it does not have is unknown. */
+export const aloneRouter: Router = {
+  event: (r) => Promise.reject(new UnknownEciError(r.eci)),
+  accept: (r) => Promise.reject(new UnknownEciError(r.eci)),
+  query: (q) => Promise.reject(new UnknownEciError(q.eci)),
+  deliver: (r) => Promise.reject(new UnknownEciError(r.eci)),
+  eciInfo: (eci) => Promise.reject(new UnknownEciError(eci)),
+  episodeLog: (eci) => Promise.reject(new UnknownEciError(eci)),
+};
