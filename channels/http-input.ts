@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { ChannelLimits } from './channel-limits.ts';
 import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, type KumoError } from '../kernel/index.ts';
 
 /** The code a route refuses bad input with: INVALID_EVENT on event routes, INVALID_ARGS elsewhere. */
@@ -16,14 +17,7 @@ function invalid(code: InputCode, message: string, details: Record<string, unkno
  */
 
 /** Bounds on one request's input. */
-export interface InputLimits {
-  /** Body bytes (default 256 KB). Over it: 413 PAYLOAD_TOO_LARGE. */
-  bodyBytes: number;
-  /** Keys in the query string or a urlencoded body (default 1000). Over it: 400. */
-  queryKeys: number;
-}
-
-export const DEFAULT_INPUT_LIMITS: InputLimits = { bodyBytes: 256 * 1024, queryKeys: 1000 };
+export type InputLimits = Pick<ChannelLimits, 'bodyBytes' | 'queryKeys'>;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

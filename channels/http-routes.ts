@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgsError, PolicyDeniedError, UnknownRouteError, SYSTEM_TAG, ShuttingDownError, type EpisodeLogEntry, type Host } from '../kernel/index.ts';
-import { DEFAULT_INPUT_LIMITS, parseParams, pathSegments, readParams, type InputLimits } from './http-input.ts';
+import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
+import { parseParams, pathSegments, readParams } from './http-input.ts';
 import type { Metrics } from './metrics.ts';
 import { toWireError } from './wire-error.ts';
 
@@ -13,7 +14,7 @@ import { toWireError } from './wire-error.ts';
 export interface HttpApiOptions {
   host: Host;
   metrics?: Metrics;
-  limits?: Partial<InputLimits>;
+  limits?: Partial<ChannelLimits>;
   /** Where real bugs (500 INTERNAL) are reported. */
   onInternalError?: (err: unknown) => void;
 }
@@ -28,9 +29,6 @@ const CORS: Record<string, string> = {
   'access-control-max-age': '600',
 };
 
-/** Bytes waiting to be sent to one log follower before its stream is closed. */
-const MAX_BUFFERED = 1024 * 1024;
-
 const JSON_HEADERS: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
 type Route = (req: IncomingMessage, res: ServerResponse, params: string[], search: string) => Promise<void>;
@@ -38,7 +36,7 @@ type Route = (req: IncomingMessage, res: ServerResponse, params: string[], searc
 /** The request handler and the bookkeeping a graceful stop needs. */
 export class HttpApi {
   private readonly host: Host;
-  private readonly limits: InputLimits;
+  private readonly limits: ChannelLimits;
   private readonly metrics: Metrics | undefined;
   private readonly onInternalError: (err: unknown) => void;
   /**
@@ -52,7 +50,7 @@ export class HttpApi {
 
   constructor(opts: HttpApiOptions) {
     this.host = opts.host;
-    this.limits = { ...DEFAULT_INPUT_LIMITS, ...opts.limits };
+    this.limits = { ...DEFAULT_CHANNEL_LIMITS, ...opts.limits };
     this.metrics = opts.metrics;
     this.onInternalError = opts.onInternalError ?? ((err) => console.error('kumo: internal error:', err));
   }
@@ -175,7 +173,7 @@ export class HttpApi {
       if (entry.seq <= last) return;
       last = entry.seq;
       // A follower that stops reading must not make the host buffer without bound.
-      if (res.writableLength > MAX_BUFFERED) res.destroy();
+      if (res.writableLength > this.limits.bufferedBytes) res.destroy();
       else res.write(`event: entry\ndata: ${JSON.stringify(entry)}\n\n`);
     };
     const stopWatch = this.host.watch(cloudId, (entry: EpisodeLogEntry) => (buffered ? buffered.push(entry) : write(entry)));

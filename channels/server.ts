@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Host } from '../kernel/index.ts';
 import { HttpApi } from './http-routes.ts';
-import type { InputLimits } from './http-input.ts';
+import type { ChannelLimits } from './channel-limits.ts';
 import { Metrics } from './metrics.ts';
 import { attachWsChannel } from './ws-channel.ts';
 
@@ -12,7 +12,7 @@ export interface ServerOptions {
   port: number;
   /** Interface to bind; default all. */
   hostname?: string;
-  limits?: Partial<InputLimits>;
+  limits?: Partial<ChannelLimits>;
 }
 
 /** A running HTTP + WebSocket server for one host. */
@@ -36,7 +36,7 @@ export async function startServer(opts: ServerOptions): Promise<KumoServer> {
   // A client that opens a socket and never finishes its request must not hold the host forever.
   server.requestTimeout = 60_000;
   server.headersTimeout = 30_000;
-  const ws = attachWsChannel(server, { host, ...(opts.limits?.bodyBytes ? { maxFrameBytes: opts.limits.bodyBytes } : {}) });
+  const ws = attachWsChannel(server, { host, ...(opts.limits ? { limits: opts.limits } : {}) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.hostname, () => {

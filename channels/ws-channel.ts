@@ -2,12 +2,10 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { InvalidArgsError, LimitExceededError, PolicyDeniedError, ShuttingDownError, describe, isPlainObject, type Host, type KumoError } from '../kernel/index.ts';
+import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
 import { LOG_TAG } from './http-routes.ts';
 import { pathSegments } from './http-input.ts';
 import { toWireError } from './wire-error.ts';
-
-/** Bytes waiting to be sent to one socket before it is closed as a slow consumer. */
-const MAX_BUFFERED = 1024 * 1024;
 
 /**
  * The WebSocket channel, on the HTTP server's port at `/ws/:eci`. A socket is attached to one ECI:
@@ -18,10 +16,8 @@ const MAX_BUFFERED = 1024 * 1024;
 
 export interface WsChannelOptions {
   host: Host;
-  /** Largest frame in bytes (the socket closes with 1009 over it). Default 256 KB. */
-  maxFrameBytes?: number;
-  /** Requests one socket may have running at once. Default 256. */
-  maxInflight?: number;
+  /** Frame size (`bodyBytes`), slow-consumer bound and requests running per socket. */
+  limits?: Partial<ChannelLimits>;
 }
 
 /** Close codes: 4000 + the HTTP status of the error that ended the socket. */
@@ -32,8 +28,9 @@ type Frame = Record<string, unknown>;
 /** Attach the WebSocket channel to an HTTP server. Returns its stop function. */
 export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(): Promise<void> } {
   const { host } = opts;
-  const maxInflight = opts.maxInflight ?? 256;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes ?? 256 * 1024 });
+  const limits = { ...DEFAULT_CHANNEL_LIMITS, ...opts.limits };
+  const maxInflight = limits.socketInflight;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.bodyBytes });
   const inflight = new Set<Promise<unknown>>();
   let stopping = false;
 
@@ -57,7 +54,7 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
   const send = (ws: WebSocket, frame: Frame): void => {
     if (ws.readyState !== ws.OPEN) return;
     // A client that stops reading must not make the host buffer without bound.
-    if (ws.bufferedAmount > MAX_BUFFERED) {
+    if (ws.bufferedAmount > limits.bufferedBytes) {
       ws.close(1008, 'SLOW_CONSUMER');
       return;
     }
