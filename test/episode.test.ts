@@ -118,4 +118,19 @@ describe('episodes', () => {
     stop();
     expect(seen).toEqual([expect.objectContaining({ eid: 'obs', fired: 4 }), expect.objectContaining({ eid: 'obs2', error: 'LIMIT_EXCEEDED' })]);
   });
+
+  it('runs exact, wildcard-type, wildcard-domain and catch-all rules in declaration order', async () => {
+    const mixed = ruleset('test.mixed')
+      .rule('all', { select: '*:*', action: (ctx) => ctx.directive('all') })
+      .rule('exact', { select: 'a:b', action: (ctx) => ctx.directive('exact') })
+      .rule('any-type', { select: on('a', '*'), action: (ctx) => ctx.directive('any-type') })
+      .rule('any-domain', { select: on('*', 'b'), action: (ctx) => ctx.directive('any-domain') })
+      .rule('exact-again', { select: 'a:b', action: (ctx) => ctx.directive('exact-again') })
+      .build();
+    const { host, root } = await testHost({ rulesets: [mixed] });
+    await install(host, root.eci, 'test.mixed');
+    expect(names(await host.event({ eci: root.eci, domain: 'a', type: 'b' }))).toEqual(['all', 'exact', 'any-type', 'any-domain', 'exact-again']);
+    expect(names(await host.event({ eci: root.eci, domain: 'a', type: 'c' }))).toEqual(['all', 'any-type']);
+    expect(names(await host.event({ eci: root.eci, domain: 'z', type: 'b' }))).toEqual(['all', 'any-domain']);
+  });
 });

@@ -24,6 +24,20 @@ describe('virtual-actor activation', () => {
     stop();
   });
 
+  it('evicts the least recently used idle cloud first', async () => {
+    const { host, root, clock } = await testHost({ rulesets: [counter], limits: { activeClouds: 2, idleMs: 60_000 } });
+    const [a, b, c] = [await newChild(host, root.eci, 'a'), await newChild(host, root.eci, 'b'), await newChild(host, root.eci, 'c')];
+    for (const kid of [a, b, c]) await install(host, kid.eci, 'test.counter');
+    clock.advance(60_001);
+    host.evictIdle();
+    const touch = (kid: { eci: string }) => host.query({ eci: kid.eci, rid: 'test.counter', name: 'count' });
+    await touch(a);
+    await touch(b);
+    await touch(a); // a is now the most recently used: b goes when c comes
+    await touch(c);
+    expect([a, b, c].map((kid) => host.isActive(kid.id))).toEqual([true, false, true]);
+  });
+
   it('evicts idle clouds by the injected clock, and they come back on the next event', async () => {
     const { host, root, clock } = await testHost({ rulesets: [counter], limits: { idleMs: 60_000 } });
     await install(host, root.eci, 'test.counter');

@@ -138,3 +138,30 @@ describe('uninstall', () => {
     expect((await host.event({ eci: root.eci, domain: 'x', type: 'b' })).directives).toEqual([]); // the old half of and() is gone
   });
 });
+
+describe('ECIs made in an episode', () => {
+  it('can be pushed to and deleted in the same episode, leaving nothing behind', async () => {
+    const temp = ruleset('test.temp')
+      .rule('flash', {
+        select: 't:flash',
+        action(ctx) {
+          const made = ctx.newEci({ tags: ['temp'] });
+          ctx.push(made.id, 'hello');
+          ctx.directive('saw', { count: ctx.ecis().filter((e) => e.id === made.id).length });
+          ctx.deleteEci(made.id);
+          ctx.directive('after', { count: ctx.ecis().filter((e) => e.id === made.id).length });
+        },
+      })
+      .build();
+    const { host, root } = await testHost({ rulesets: [temp] });
+    await install(host, root.eci, 'test.temp');
+    const before = await allKeys(host.store);
+    const r = await host.event({ eci: root.eci, domain: 't', type: 'flash' });
+    expect(r.directives.map((d) => [d.name, d.options])).toEqual([
+      ['saw', { count: 1 }],
+      ['after', { count: 0 }],
+    ]);
+    expect((await allKeys(host.store)).filter((k) => !k.includes('!~log!'))).toEqual(before.filter((k) => !k.includes('!~log!')));
+    expect((await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'channels' })) as unknown[]).toHaveLength(1);
+  });
+});

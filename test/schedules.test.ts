@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ManualClock } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
@@ -32,6 +32,20 @@ const alarm = ruleset<{ rings: number[]; ids: string[] }>('test.alarm')
   .build();
 
 describe('scheduled events', () => {
+  it('fire from the host timer once started, as its clock moves', async () => {
+    const { host, root, clock } = await testHost({ rulesets: [alarm], clock: new ManualClock(T0) });
+    await install(host, root.eci, 'test.alarm');
+    await host.event({ eci: root.eci, domain: 'alarm', type: 'set', attrs: { at: T0 + 1000 } });
+    host.start(250);
+    // Each tick of the timer may fire what is due; move the clock a tick at a time until it has.
+    await vi.waitFor(async () => {
+      clock.advance(250);
+      expect(await host.query({ eci: root.eci, rid: 'test.alarm', name: 'rings' })).toHaveLength(1);
+    });
+    expect((await host.query({ eci: root.eci, rid: 'test.alarm', name: 'rings' })) as number[]).toEqual([expect.any(Number)]);
+    expect(((await host.query({ eci: root.eci, rid: 'test.alarm', name: 'rings' })) as number[])[0]).toBeGreaterThanOrEqual(T0 + 1000);
+  });
+
   it('fire at their time, by the injected clock, and are gone after', async () => {
     const { host, root, clock } = await testHost({ rulesets: [alarm], clock: new ManualClock(T0) });
     await install(host, root.eci, 'test.alarm');
