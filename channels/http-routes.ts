@@ -88,6 +88,7 @@ export class HttpApi {
       if (head === 'healthz' && segs.length === 1) route = this.health;
       else if (head === 'metrics' && segs.length === 1) route = this.metricsRoute;
       else if (head === 'c' && rest[0] === 'logs' && rest.length === 1) route = this.logs;
+      else if (head === 'c' && rest[0] === 'dead-letters' && rest.length === 1) route = this.deadLetters;
     }
     if (!route || segs.some((s) => s === '')) throw new UnknownRouteError(`no route for ${method} ${pathname}`);
     // /sky/<kind>/:eci/... → [eci, ...]; /c/:eci/<kind>/... → [eci, kind, ...]
@@ -159,6 +160,12 @@ export class HttpApi {
     const info = await this.track(this.host.eciInfo(eci!));
     if (!info.tags.includes(LOG_TAG)) throw new PolicyDeniedError(`reading the episode log (needs the "${LOG_TAG}" tag)`, eci!);
     await this.follow(res, eci!, info.cloudId, limit);
+  };
+
+  /** `GET /c/:eci/dead-letters`: outgoing events that could never be delivered, newest first (ECIs tagged `system`). */
+  private readonly deadLetters: Route = async (_req, res, [eci]) => {
+    this.checkOpen();
+    this.send(res, 200, { deadLetters: await this.track(this.host.deadLetters(eci!)) });
   };
 
   /**

@@ -289,19 +289,19 @@ export class Host {
     return this.dispatch(
       eci,
       opts,
-      (a) => {
-        const info = a.closed ? undefined : a.state.ecis.get(eci as Eci);
-        if (!info) throw new UnknownEciError(eci);
-        if (!info.tags.includes(SYSTEM_TAG)) throw new PolicyDeniedError(`reading the episode log (needs the "${SYSTEM_TAG}" tag)`, eci);
-        return this.log.read(a.state.id, limit);
-      },
+      (a) => this.log.read(this.systemCloud(a, eci, 'reading the episode log'), limit),
       (router) => router.episodeLog(eci, limit),
     );
   }
 
-  /** A cloud's dead letters (outgoing events that could never be delivered), newest first. */
-  deadLetters(cloudId: string): Promise<DeadLetter[]> {
-    return this.outbox.deadLetters(cloudId);
+  /** The dead letters (outgoing events that could never be delivered) of the cloud behind `eci`, newest first. The ECI must carry the `system` tag. */
+  deadLetters(eci: string, opts: LocalOnly = {}): Promise<DeadLetter[]> {
+    return this.dispatch(
+      eci,
+      opts,
+      (a) => this.outbox.deadLetters(this.systemCloud(a, eci, 'reading dead letters')),
+      (router) => router.deadLetters(eci),
+    );
   }
 
   /** Receive what rules push to `eci` (see RuleContext.push). Returns the function that stops it. */
@@ -388,6 +388,14 @@ export class Host {
     const o = await a.mailbox.post(() => this.runner.run(a, event, d));
     if (o.ok) return o.result;
     throw o.ran ? this.reportedBy(o.error) : o.error;
+  }
+
+  /** The cloud of `a`, when `eci` is one of its ECIs carrying the `system` tag. */
+  private systemCloud(a: Active, eci: string, what: string): CloudId {
+    const info = a.closed ? undefined : a.state.ecis.get(eci as Eci);
+    if (!info) throw new UnknownEciError(eci);
+    if (!info.tags.includes(SYSTEM_TAG)) throw new PolicyDeniedError(`${what} (needs the "${SYSTEM_TAG}" tag)`, eci);
+    return a.state.id;
   }
 
   /** Deliver an outbox entry: to a cloud of this host (its episode consumes the entry), or through the router. */

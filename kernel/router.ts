@@ -1,6 +1,7 @@
 import { UnknownEciError } from './errors.ts';
 import type { EciInfo, KumoEvent } from './ruleset.ts';
-import type { Directive, EpisodeLogEntry } from './episode.ts';
+import type { Directive } from './episode.ts';
+import type { DeadLetter, EpisodeLogEntry } from './keys.ts';
 import type { CloudId } from './ids.ts';
 
 /** An event bound for an ECI: validated, with its eid and event time fixed. */
@@ -52,6 +53,8 @@ export interface Router {
   eciInfo(eci: string): Promise<RemoteEci>;
   /** The newest entries of the episode log of the cloud behind an ECI of another host. */
   episodeLog(eci: string, limit: number): Promise<EpisodeLogEntry[]>;
+  /** The dead letters of the cloud behind an ECI of another host. */
+  deadLetters(eci: string): Promise<DeadLetter[]>;
 }
 
 /** The router of a host alone: every ECI it does not have is unknown. */
@@ -62,4 +65,5 @@ export const aloneRouter: Router = {
   deliver: (r) => Promise.reject(new UnknownEciError(r.eci)),
   eciInfo: (eci) => Promise.reject(new UnknownEciError(eci)),
   episodeLog: (eci) => Promise.reject(new UnknownEciError(eci)),
+  deadLetters: (eci) => Promise.reject(new UnknownEciError(eci)),
 };

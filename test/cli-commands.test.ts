@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { post, repoRoot, rootEci, runKumo, startServerProcess, type ServerProcess } from './server-harness.ts';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { post, repoRoot, rootEci, rulesetsDir, runKumo, startServerProcess, type ServerProcess } from './server-harness.ts';
 
 let server: ServerProcess;
 let owner: string;
@@ -102,5 +102,27 @@ describe('kumo CLI against a running host', () => {
     const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { eid: string; seq: number });
     expect(lines.map((l) => l.eid)).toEqual(['before-follow', 'while-following']);
     expect(lines[1]!.seq).toBe(lines[0]!.seq + 1);
+  });
+});
+
+describe('kumo dead-letters', () => {
+  it('lists the outgoing events of a cloud that could never be delivered', async () => {
+    const dir = await rulesetsDir(
+      'forward.ts',
+      `import { ruleset } from RULESETS;
+export default ruleset('test.forward').rule('go', { select: 'fwd:go', action: (ctx) => ctx.send(String(ctx.attrs['to']), 'x', 'y', {}) }).build();`,
+    );
+    const own = await startServerProcess({ rulesetsDir: dir });
+    const me = await rootEci(own);
+    const cli = (...args: string[]) => runKumo(['--url', own.url, '--data', own.dataDir, ...args]);
+    expect(await cli('dead-letters')).toMatchObject({ code: 0, stdout: '(no dead letters)\n' });
+    await cli('install', 'test.forward');
+    await cli('event', me, 'fwd:go', 'to=E0000AAAAAAAAAAAAAAAAAAAAAA');
+    await vi.waitFor(async () => expect((await cli('dead-letters')).stdout).toMatch(/^TIME\s+EVENT\s+TO ECI\s+REASON\n\S+\s+x:y\s+E0000AAAAAAAAAAAAAAAAAAAAAA\s+UNKNOWN_ECI: /), { timeout: 15_000 });
+    const json = JSON.parse((await cli('dead-letters', '--json')).stdout) as Array<{ reason: { code: string } }>;
+    expect(json).toMatchObject([{ eci: 'E0000AAAAAAAAAAAAAAAAAAAAAA', reason: { code: 'UNKNOWN_ECI' } }]);
+    const device = await cli('eci', 'new', '--json');
+    const narrow = (JSON.parse(device.stdout) as { id: string }).id;
+    expect(await cli('dead-letters', '--eci', narrow)).toMatchObject({ code: 1, stderr: expect.stringContaining('POLICY_DENIED (403)') });
   });
 });

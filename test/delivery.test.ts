@@ -130,8 +130,8 @@ describe('the outbox', () => {
     const metrics = new Metrics(host);
     await install(host, root.eci, 'test.sender');
     await host.event({ eci: root.eci, domain: 'out', type: 'send', attrs: { to: NOWHERE, n: 'x' } });
-    await vi.waitFor(async () => expect(await host.deadLetters(root.cloudId)).toHaveLength(1));
-    const [letter] = await host.deadLetters(root.cloudId);
+    await vi.waitFor(async () => expect(await host.deadLetters(root.eci)).toHaveLength(1));
+    const [letter] = await host.deadLetters(root.eci);
     expect(letter).toMatchObject({ eci: NOWHERE, attempts: 1, reason: { code: 'UNKNOWN_ECI' }, event: { domain: 'msg', type: 'hear', attrs: { n: 'x' } } });
     const [entry] = await host.episodeLog(root.eci, 1);
     expect(entry).toMatchObject({ eid: letter!.event.eid, error: { code: 'UNKNOWN_ECI' }, deadLetter: { eci: NOWHERE, seq: letter!.seq } });
@@ -148,7 +148,7 @@ describe('the outbox', () => {
     const made = await host.event({ eci: kid.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'other', name: '*' }] } } });
     const narrow = (made.directives[0]!.options as { id: string }).id;
     await host.event({ eci: root.eci, domain: 'out', type: 'send', attrs: { to: narrow, n: 'x' } });
-    await vi.waitFor(async () => expect(await host.deadLetters(root.cloudId)).toMatchObject([{ eci: narrow, reason: { code: 'POLICY_DENIED' } }]));
+    await vi.waitFor(async () => expect(await host.deadLetters(root.eci)).toMatchObject([{ eci: narrow, reason: { code: 'POLICY_DENIED' } }]));
     expect(await heard(host, kid.eci)).toEqual([]);
   });
 
@@ -165,11 +165,11 @@ describe('the outbox', () => {
     await vi.waitFor(
       async () => {
         clock.advance(500);
-        expect(await host.deadLetters(root.cloudId)).toHaveLength(1);
+        expect(await host.deadLetters(root.eci)).toHaveLength(1);
       },
       { timeout: 10_000 },
     );
-    const [letter] = await host.deadLetters(root.cloudId);
+    const [letter] = await host.deadLetters(root.eci);
     expect(letter!.reason.code).toBe('MAILBOX_FULL');
     expect(letter!.attempts).toBeGreaterThan(1);
     expect(letter!.reason.message).toMatch(/not delivered after \d+ attempts/);

@@ -26,6 +26,7 @@ usage:
   kumo event ECI DOMAIN:TYPE [key=value | key:=json ...] [--eid EID]
   kumo query ECI RID NAME [key=value | key:=json ...]
   kumo logs [--follow] [--limit N]
+  kumo dead-letters              outgoing events that could never be delivered
 
 options:
   --url URL     the host (default $KUMO_URL or http://localhost:3000)
@@ -184,6 +185,12 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
     case 'logs':
       need(1, 'logs [--follow] [--limit N]');
       return runLogs(client, await myEci(), v, io);
+    case 'dead-letters': {
+      need(1, 'dead-letters');
+      const { deadLetters } = await client.deadLetters(await myEci());
+      const rows = deadLetters.map((d) => [new Date(d.time).toISOString(), `${d.event.domain}:${d.event.type}`, d.eci, `${d.reason.code}: ${d.reason.message}`]);
+      return print(deadLetters, rows.length === 0 ? '(no dead letters)' : table(['TIME', 'EVENT', 'TO ECI', 'REASON'], rows));
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(pos.slice(0, 2).join(' '))}`);
   }
