@@ -238,7 +238,10 @@ export class HttpApi {
 
   private fail(res: ServerResponse, err: unknown): void {
     // The client went away mid-request (e.g. aborted its upload): nobody to answer, not a bug.
-    if (res.destroyed || res.socket?.destroyed) return;
+    if (res.destroyed || res.socket?.destroyed) {
+      this.metrics?.aborted();
+      return;
+    }
     const { status, error, internal } = toWireError(err);
     if (internal) this.onInternalError(err);
     if (res.headersSent) {

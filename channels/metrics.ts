@@ -14,6 +14,7 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 export class Metrics {
   readonly registry = new Registry();
   private readonly responses: Counter<'status'>;
+  private readonly abortedRequests: Counter;
   private readonly stops: Array<() => void> = [];
 
   constructor(host: Host) {
@@ -73,11 +74,17 @@ export class Metrics {
     gauge('kumo_mailbox_depth', 'Messages waiting or running in all mailboxes.', () => host.stats().mailboxDepth);
     gauge('kumo_outbox_pending', 'Outgoing events not yet delivered.', () => host.stats().outbox);
     this.responses = counter('kumo_http_responses_total', 'HTTP responses, by status.', ['status']);
+    this.abortedRequests = counter('kumo_http_aborted_total', 'HTTP requests whose client went away before the answer.');
   }
 
   /** Count one HTTP response by status. */
   response(status: number): void {
     this.responses.inc({ status: String(status) });
+  }
+
+  /** Count one request whose client went away before it was answered. */
+  aborted(): void {
+    this.abortedRequests.inc();
   }
 
   /** The exposition text. */

@@ -2,7 +2,7 @@ import type { CloudMeta, CloudState, InstallRecord } from './cloud.ts';
 import { exprKey } from './cloud.ts';
 import type { CloudOps } from './context.ts';
 import { DuplicateNameError, InvalidArgsError, LimitExceededError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
-import { newCloudId, newEci, partitionOf, type CloudId, type Eci, type IdGenerator } from './ids.ts';
+import { newCloudId, newEci, partitionOf, type CloudId, type IdGenerator } from './ids.ts';
 import { keys } from './keys.ts';
 import type { Limits } from './limits.ts';
 import type { Outbox } from './outbox.ts';
@@ -10,7 +10,6 @@ import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, parseEventPolicy, parseQueryPolicy
 import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
 import { del, put, type WriteOp } from './store.ts';
-import type { Tx } from './tx.ts';
 import { checkAttrs } from './validate.ts';
 
 /** A message a rule pushed to the listeners of an ECI. */

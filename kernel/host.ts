@@ -5,8 +5,8 @@ import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
 import { EpisodeRunner, type Delivery } from './episode-runner.ts';
-import { InvalidArgsError, InvalidEventError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
-import { cryptoIds, newCloudId, newEci, newEid, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
+import { InvalidArgsError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
+import { cryptoIds, newCloudId, newEci, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { Inbox } from './inbox.ts';
 import { keys, type DeadLetter, type EpisodeLogEntry, type OutboxEntry } from './keys.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
@@ -15,12 +15,12 @@ import { publisher, type Publish } from './observe.ts';
 import { Outbox } from './outbox.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
 import { runQuery } from './query.ts';
-import type { EventResult, RemoteEci, RoutedEvent, RoutedQuery, Router } from './router.ts';
+import type { EventResult, RemoteEci, RoutedEvent, Router } from './router.ts';
 import type { EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
 import { Scheduler } from './schedules.ts';
 import { put, type Store, type WriteOp } from './store.ts';
 import { Tx } from './tx.ts';
-import { checkArgs, checkAttrs, checkEid, checkEventName } from './validate.ts';
+import { eventRequest, queryRequest, receivedEvent, type EventInput, type QueryInput } from './requests.ts';
 
 export interface HostOptions {
   store: Store;
@@ -39,28 +39,13 @@ export interface HostOptions {
   router?: Router;
 }
 
-export interface EventInput {
-  eci: string;
-  eid?: string;
-  domain: string;
-  type: string;
-  attrs?: unknown;
-}
-
-export interface QueryInput {
-  eci: string;
-  rid: string;
-  name: string;
-  args?: unknown;
-}
-
 /** Options of requests that arrive from another host of the realm. */
 export interface LocalOnly {
   /** Serve only clouds of this host: an ECI not here is unknown (never routed on). */
   local?: boolean;
 }
 
-export type { EventResult };
+export type { EventResult, EventInput, QueryInput };
 
 const RID = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
 const HOST_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -198,7 +183,7 @@ export class Host {
   /** Send an event to a cloud through one of its ECIs and wait for the episode's directives. */
   event(input: EventInput, opts: LocalOnly = {}): Promise<EventResult> {
     return this.admit('event', async () => {
-      const routed = this.toRouted(input);
+      const routed = eventRequest(input, this.ids, this.clock.now(), this.limits.attrsBytes);
       return this.dispatch(
         routed.eci,
         opts,
@@ -215,7 +200,7 @@ export class Host {
    */
   accept(input: EventInput, opts: LocalOnly = {}): Promise<{ eid: string }> {
     return this.admit('event', async () => {
-      const routed = this.toRouted(input);
+      const routed = eventRequest(input, this.ids, this.clock.now(), this.limits.attrsBytes);
       await this.dispatch(
         routed.eci,
         opts,
@@ -242,7 +227,7 @@ export class Host {
    */
   receive(routed: RoutedEvent): Promise<EventResult & { duplicate: boolean }> {
     return this.admit('event', async () => {
-      const event = this.checkReceived(routed);
+      const event = receivedEvent(routed, this.limits.attrsBytes);
       return this.dispatch(routed.eci, { local: true }, async (a) => {
         const o = await a.mailbox.post(() => this.runner.run(a, event, { via: routed.eci, dedupe: true }));
         if (o.ok) return { ...o.result, duplicate: o.duplicate };
@@ -255,7 +240,7 @@ export class Host {
   /** Call a shared function of a ruleset installed in the cloud behind an ECI. */
   query(input: QueryInput, opts: LocalOnly = {}): Promise<unknown> {
     return this.admit('query', async () => {
-      const q = this.toQuery(input);
+      const q = queryRequest(input, this.limits.attrsBytes);
       const env = { rulesets: this.registry, clock: this.clock, queryMs: this.limits.queryMs, publish: this.publish };
       return this.dispatch(
         q.eci,
@@ -440,37 +425,6 @@ export class Host {
   private newPartition(): number {
     const b = this.ids.bytes(2);
     return this.partitions[((b[0]! << 8) | b[1]!) % this.partitions.length]!;
-  }
-
-  private toRouted(input: EventInput): RoutedEvent {
-    if (typeof input !== 'object' || input === null) throw new InvalidArgsError('an event must be an object');
-    checkEventName(input.domain, input.type);
-    const eid = input.eid ?? newEid(this.ids);
-    checkEid(eid);
-    const attrs = input.attrs ?? {};
-    checkAttrs(attrs, this.limits.attrsBytes);
-    if (typeof input.eci !== 'string') throw new UnknownEciError(String(input.eci));
-    return { eci: input.eci, event: { eid, domain: input.domain, type: input.type, attrs, time: this.clock.now() } };
-  }
-
-  private checkReceived(routed: RoutedEvent): KumoEvent {
-    const e = routed?.event;
-    if (typeof e !== 'object' || e === null || typeof routed.eci !== 'string') throw new InvalidEventError('a received event needs an eci and an event');
-    checkEventName(e.domain, e.type);
-    checkEid(e.eid);
-    checkAttrs(e.attrs, this.limits.attrsBytes);
-    if (typeof e.time !== 'number' || !Number.isFinite(e.time)) throw new InvalidEventError('a received event needs its event time');
-    return { eid: e.eid, domain: e.domain, type: e.type, attrs: e.attrs, time: e.time };
-  }
-
-  private toQuery(input: QueryInput): RoutedQuery {
-    if (typeof input !== 'object' || input === null) throw new InvalidArgsError('a query must be an object');
-    const { eci, rid, name } = input;
-    if (typeof rid !== 'string' || typeof name !== 'string' || rid === '' || name === '') throw new InvalidArgsError('a query needs a rid and a function name');
-    const args = input.args ?? {};
-    checkArgs(args, this.limits.attrsBytes);
-    if (typeof eci !== 'string') throw new UnknownEciError(String(eci));
-    return { eci, rid, name, args };
   }
 
   /** Run a request unless the host is closing; close() waits for every admitted request. Refusals are counted. */

@@ -1,9 +1,8 @@
-import { describe, expect, it, vi } from 'vitest';
-import { z } from 'zod';
+import { describe, expect, it } from 'vitest';
 import { subscribe } from '../kernel/index.ts';
 import { on, or, ruleset } from '../rulesets/index.ts';
 import { install, rejection } from './fixtures.ts';
-import { tempDir, testHost } from './helpers.ts';
+import { testHost } from './helpers.ts';
 
 const tracer = ruleset<{ trace: string[] }>('test.tracer')
   .rule('start', {
