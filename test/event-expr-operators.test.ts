@@ -14,10 +14,52 @@ describe('primitive', () => {
       { ev: 'temp:reading', attrs: { temp: '25', unit: 'C' }, fires: { t: '25', u: 'C' } },
       { ev: 'temp:reading', attrs: { temp: '15', unit: 'C' }, fires: F }, // where says no
       { ev: 'temp:reading', attrs: { temp: 'x', unit: 'C' }, fires: F }, // regex says no
-      { ev: 'temp:reading', attrs: { temp: '30' }, fires: F }, // missing attr
+      { ev: 'temp:reading', attrs: { temp: '30' }, fires: F }, // a missing attr is tested as ""
       { ev: 'temp:other', attrs: { temp: '30', unit: 'F' }, fires: F },
-      { ev: 'temp:reading', attrs: { temp: 42, unit: 'F' }, fires: { t: '42', u: 'F' } }, // non-strings are matched as JSON
+      { ev: 'temp:reading', attrs: { temp: 42, unit: 'F' }, fires: { t: '42', u: 'F' } }, // a number is tested in decimal
     ]);
+  });
+  it('tests each kind of attribute value in its KRL string form, a missing one as ""', () => {
+    const whole = on('k:v', { attrs: { x: /^(.*)$/ }, setting: ['s'] });
+    const row = (x: unknown, s: string): Row => ({ ev: 'k:v', attrs: x === undefined ? {} : { x }, fires: { s } });
+    runTable(whole, [
+      row('text', 'text'),
+      row(undefined, ''),
+      row(null, 'null'),
+      row(42, '42'),
+      row(-1.5, '-1.5'),
+      row(1e21, '1e+21'),
+      row(true, 'true'),
+      row(false, 'false'),
+      row({ a: 1 }, '[Map]'),
+      row([1, 2], '[Array]'),
+      row('', ''),
+    ]);
+  });
+  it('fires on a missing attribute when the regex matches "" (pico does)', () => {
+    runTable(on('k:v', { attrs: { x: /^$/ } }), [
+      { ev: 'k:v', fires: {} },
+      { ev: 'k:v', attrs: { x: null }, fires: F }, // "null"
+      { ev: 'k:v', attrs: { x: '' }, fires: {} },
+      { ev: 'k:v', attrs: { x: 'a' }, fires: F },
+    ]);
+    runTable(on('k:v', { attrs: { name: /^(.*)$/ }, setting: ['name'] }), [{ ev: 'k:v', attrs: { other: 1 }, fires: { name: '' } }]);
+  });
+  it('binds a group that did not take part as undefined, not ""', () => {
+    const sel = compile(on('k:v', { attrs: { x: /^(a)?(b)$/ }, setting: ['a', 'b'] }));
+    const r = sel.match(undefined, eventOf({ ev: 'k:v', attrs: { x: 'b' } }, 0));
+    expect(r.captures).toStrictEqual({ a: undefined, b: 'b' });
+  });
+  it('binds setting in the order the attribute tests are written, whatever their names', () => {
+    const sel = compile(on('k:v', { attrs: [['b', /(x)/], ['1', /(y)/]], setting: ['first', 'second'] }));
+    expect(sel.match(undefined, eventOf({ ev: 'k:v', attrs: { 1: 'y', b: 'x' } }, 0)).captures).toEqual({ first: 'x', second: 'y' });
+    // An object would list '1' first; it is refused rather than bound in the wrong order.
+    expect(() => on('k:v', { attrs: { b: /(x)/, 1: /(y)/ }, setting: ['first', 'second'] })).toThrow(/pairs/);
+  });
+  it('checks setting against the regexes’ groups when the expression is built', () => {
+    expect(() => on('k:v', { attrs: { x: /(a)(b)/, y: /c/ }, setting: ['p', 'q', 'r'] })).toThrow(/3 captures.*2 group/);
+    expect(() => on('k:v', { setting: ['p'] })).toThrow(/0 group/);
+    expect(on('k:v', { attrs: { x: /(a)(b)/, y: /(c)/ }, setting: ['p', 'q', 'r'] }).setting).toEqual(['p', 'q', 'r']);
   });
   it('captures named groups and honours * wildcards', () => {
     runTable(on('*:opened', { attrs: { who: /(?<who>\w+)/ } }), [

@@ -68,7 +68,7 @@ export function fingerprint(e: EventExpr): string {
 function shape(e: EventExpr): string {
   switch (e.op) {
     case 'event': {
-      const attrs = Object.entries(e.attrs ?? {}).map(([k, re]) => `${k}=${re.source}/${re.flags}`);
+      const attrs = (e.attrs ?? []).map(([k, re]) => `${k}=${re.source}/${re.flags}`);
       return `e(${e.domain}:${e.type};${attrs.join(',')};${(e.setting ?? []).join(',')};${e.where ? 'w' : ''})`;
     }
     case 'or':

@@ -9,15 +9,25 @@ import type { KumoEvent } from '../../kernel/index.ts';
 /** Captured values, by name. */
 export type Captures = Record<string, unknown>;
 
+/**
+ * Attribute tests: `{ name: regex }`, or `[name, regex]` pairs. Their groups feed `setting` in the
+ * order the tests are written; an object lists names that look like array indices (`'0'`, `'12'`)
+ * first whatever the order written, so give those as pairs.
+ */
+export type AttrTests = Readonly<Record<string, RegExp>> | ReadonlyArray<readonly [string, RegExp]>;
+
 /** A primitive event: `domain type` with optional attribute matches, captures and a guard. */
 export interface PrimitiveExpr {
   op: 'event';
   domain: string;
   type: string;
-  /** Attribute name → regex its string value must match. Capture groups feed `setting`. */
-  attrs?: Record<string, RegExp>;
+  /**
+   * Attribute name → regex that the attribute's KRL string form must match (a missing attribute is
+   * `""`), in the order written. Their capture groups, in this order, feed `setting` and aggregators.
+   */
+  attrs?: ReadonlyArray<readonly [string, RegExp]>;
   /** Names for the capture groups of the attribute regexes, in order. */
-  setting?: string[];
+  setting?: readonly string[];
   /** Guard over the captures and the event; the primitive matches only when it returns true. */
   where?: (captures: Captures, event: KumoEvent) => boolean;
 }
@@ -93,7 +103,11 @@ export type EventExpr = PrimitiveExpr | OrExpr | AndExpr | AnyExpr | SequenceExp
 export type ExprLike = EventExpr | string;
 
 /** Options of a primitive event. */
-export type PrimitiveOptions = Omit<PrimitiveExpr, 'op' | 'domain' | 'type'>;
+export interface PrimitiveOptions {
+  attrs?: AttrTests;
+  setting?: PrimitiveExpr['setting'];
+  where?: PrimitiveExpr['where'];
+}
 
 /** Units accepted by {@link within} (KRL's, plus milliseconds). */
 export type TimeUnit = 'ms' | 'second' | 'seconds' | 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days' | 'week' | 'weeks';
@@ -120,9 +134,44 @@ const UNIT_MS: Record<TimeUnit, number> = {
 export function on(domain: string, type?: string | PrimitiveOptions, options: PrimitiveOptions = {}): PrimitiveExpr {
   if (typeof type !== 'string') {
     const [d, t] = splitName(domain);
-    return { op: 'event', domain: d, type: t, ...(type ?? {}) };
+    return primitive(d, t, type ?? {});
   }
-  return { op: 'event', domain, type, ...options };
+  return primitive(domain, type, options);
+}
+
+function primitive(domain: string, type: string, { attrs, setting, where }: PrimitiveOptions): PrimitiveExpr {
+  const p: PrimitiveExpr = { op: 'event', domain, type };
+  const name = `on(${domain}:${type})`;
+  if (attrs !== undefined) p.attrs = attrPairs(name, attrs);
+  if (setting !== undefined) {
+    const groups = (p.attrs ?? []).reduce((n, [, re]) => n + groupCount(re), 0);
+    if (setting.length > groups) throw new TypeError(`${name}: setting names ${setting.length} captures (${setting.join(', ')}) but the attribute regexes have ${groups} group(s)`);
+    p.setting = [...setting];
+  }
+  if (where !== undefined) p.where = where;
+  return p;
+}
+
+const INDEX_LIKE = /^(?:0|[1-9]\d*)$/;
+
+function attrPairs(name: string, attrs: AttrTests): Array<readonly [string, RegExp]> {
+  let pairs: Array<readonly [string, RegExp]>;
+  if (Array.isArray(attrs)) {
+    pairs = attrs.map(([k, re]) => [k, re] as const);
+  } else {
+    pairs = Object.entries(attrs as Record<string, RegExp>);
+    const indexLike = pairs.filter(([k]) => INDEX_LIKE.test(k));
+    if (indexLike.length > 0 && pairs.length > 1) {
+      throw new TypeError(`${name}: an object lists attribute names like ${JSON.stringify(indexLike[0]![0])} first, not in the order written; give attrs as [name, regex] pairs`);
+    }
+  }
+  for (const [k, re] of pairs) if (!(re instanceof RegExp)) throw new TypeError(`${name}: attribute ${JSON.stringify(k)} needs a RegExp`);
+  return pairs;
+}
+
+/** How many capture groups a regex has (an empty alternative matches anything, with every group unset). */
+export function groupCount(re: RegExp): number {
+  return new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('')!.length - 1;
 }
 
 /** Normalize `"domain:type"` shorthand to a primitive. */
