@@ -4,17 +4,26 @@
  * the state `match` returns with the episode, so a partly matched expression survives restarts
  * and eviction. The operators follow KRL's `select when` (see event-expr/machine.ts for each).
  *
+ * As in the pico engine, an event that names a part the expression is waiting for but fails that
+ * part's attribute regex or `where` starts the whole expression over: progress, captures,
+ * `count`/`repeat` windows and aggregates are dropped (event-expr/node.ts says which parts each
+ * operator waits for).
+ *
  * Where kumo deliberately differs from the pico engine:
  * - No NFA over interleavings: each operator keeps its own small, plain-data state, so `and` and
  *   `any n` keep one entry per part instead of growing with the permutations of their parts.
  * - `or`: every part sees every event (pico, once partway through one branch, follows only it).
  * - `and`/`any`: one event completes at most one part, the first pending one in declaration order
- *   (pico's NFA tries every choice). Other pending parts still advance on it.
+ *   (pico's NFA tries every choice). Other pending parts still advance on it. An event that fails
+ *   one pending part while advancing another starts the whole over unless it completes the whole
+ *   (pico keeps the other part's progress).
+ * - `not between`: the start is watched even while a run is open, and a later start replaces the
+ *   run (pico watches only the end and the excluded expression then).
  * - Sequences (`before`, `after`, `then`, `between`) keep at most one partial run per stage, so
  *   an event can advance several runs; when the whole fires, every run starts over (no overlap).
  * - `then` (spelled `andThen` in TypeScript: a module exporting `then` is a thenable): a salient
  *   event that breaks a run may start a new one; "salient" means its domain and type name a
- *   primitive inside that `then` (an attribute mismatch still counts as salient).
+ *   primitive inside that `then`.
  * - `within`: pico restarts the whole machine once the window since its start has passed; kumo
  *   pushes the window into the operators, so it fires whenever some set of contributing events
  *   fits in it: `count`/`repeat` slide, expired `and`/`any` parts become pending again and a part

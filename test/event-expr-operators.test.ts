@@ -221,13 +221,13 @@ describe('then', () => {
       { ev: 'aaa:bbb', fires: {} },
     ]);
   });
-  it('ignores events that are not salient to it; attr mismatches are salient', () => {
+  it('ignores events that are not salient to it; a failed attribute test starts it over', () => {
     runTable(andThen('t:a', on('t:b', { attrs: { ok: /^y$/ } })), [
       { ev: 't:a', fires: F },
       { ev: 'z:z', fires: F }, // names no primitive of this `then`
       { ev: 't:b', attrs: { ok: 'y' }, fires: {} },
       { ev: 't:a', fires: F },
-      { ev: 't:b', attrs: { ok: 'n' }, fires: F }, // salient and not a match: the run dies
+      { ev: 't:b', attrs: { ok: 'n' }, fires: F }, // the part waited for fails its test: the whole starts over
       { ev: 't:b', attrs: { ok: 'y' }, fires: F },
       { ev: 't:a', fires: F },
       { ev: 't:a', fires: F }, // kills the old run, starts a new one

@@ -1,5 +1,5 @@
 import type { Aggregate, Captures } from './expr.ts';
-import { joinAll, NO_WINDOW, type Match, type Node, type NodeState } from './node.ts';
+import { FAIL, joinAll, NO_WINDOW, type Match, type Node, type NodeState } from './node.ts';
 
 interface CounterState {
   p: NodeState;
@@ -10,6 +10,7 @@ interface CounterState {
  * `count n`: fires on every nth match, then starts over. `repeat n`: keeps the last n matches and
  * fires on the nth and every later one. Under a window, matches older than the horizon drop out,
  * which makes `within` a sliding window here ("3 failures within an hour" fires on any 3 that fit).
+ * The inner expression is always being waited for: a failed test in it drops the window.
  */
 export function counter(op: 'count' | 'repeat', n: number, inner: Node, aggregate: Aggregate | undefined): Node {
   return {
@@ -23,6 +24,7 @@ export function counter(op: 'count' | 'repeat', n: number, inner: Node, aggregat
       }
       const ps = old?.p ?? null;
       const r = inner.step(ps, e, h);
+      if (r.fail) return FAIL;
       if (r.s !== ps) changed = true;
       let fire: Match | null = null;
       if (r.fire) {

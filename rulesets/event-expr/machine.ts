@@ -1,8 +1,8 @@
 import type { EventExpr, PrimitiveExpr } from './expr.ts';
-import { allNull, join, type Match, type Node, type NodeState } from './node.ts';
+import { allNull, FAIL, join, type Match, type Node, type NodeState, type StepResult } from './node.ts';
 import { counter } from './counter.ts';
 import { anyNode } from './parts.ts';
-import { matchPrimitiveGroups } from './primitive.ts';
+import { namesEvent, testPrimitive } from './primitive.ts';
 import { notBetween, sequence } from './sequence.ts';
 
 /**
@@ -65,16 +65,23 @@ export function primitivesOf(e: EventExpr): PrimitiveExpr[] {
   }
 }
 
+const UNNAMED: StepResult = Object.freeze({ s: null, fire: null, moved: false });
+
 function primitive(p: PrimitiveExpr): Node {
   return {
     step(_s, e) {
-      const m = matchPrimitiveGroups(p, e);
-      return m ? { s: null, fire: { t: e.time, c: m.captures, v: m.groups }, moved: true } : { s: null, fire: null, moved: false };
+      if (!namesEvent(p, e)) return UNNAMED;
+      const m = testPrimitive(p, e);
+      return m ? { s: null, fire: { t: e.time, c: m.captures, v: m.groups }, moved: true } : FAIL;
     },
   };
 }
 
-/** `or`: every part sees every event; when any fires, the whole fires and all parts start over. */
+/**
+ * `or`: every part sees every event; when any fires, the whole fires and all parts start over. A
+ * failed test resets it when it comes from a part with progress, or from any part while none has
+ * any (pico, once partway through one part, waits only for that part).
+ */
 function orNode(parts: Node[]): Node {
   return {
     step(s, e, h) {
@@ -83,15 +90,18 @@ function orNode(parts: Node[]): Node {
       let changed = false;
       let moved = false;
       let fire: Match | null = null;
+      let failed = false;
       parts.forEach((part, i) => {
         const ps = old[i] ?? null;
         const r = part.step(ps, e, h);
+        if (r.fail && (s === null || ps !== null)) failed = true;
         next.push(r.s);
         if (r.s !== ps) changed = true;
         moved ||= r.moved;
         if (r.fire) fire = fire ? join(fire, r.fire) : r.fire;
       });
       if (fire) return { s: null, fire, moved: true };
+      if (failed) return FAIL;
       return { s: changed ? (allNull(next) ? null : next) : s, fire: null, moved };
     },
   };

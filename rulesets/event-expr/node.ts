@@ -26,7 +26,18 @@ export interface StepResult {
   fire: Match | null;
   /** Whether the event counted for this node (fired it or advanced its state); `then` uses it. */
   moved: boolean;
+  /**
+   * The event named a primitive this node was waiting for but failed its attribute test or `where`.
+   * The pico engine then starts the whole expression over (progress, captures, windows), so a
+   * parent passes this up for a part it was waiting for. It ignores it for a part it was only
+   * trying out of turn (kumo tries more than pico: a sequence's first stage while runs are under
+   * way, the idle parts of a busy `or`), since pico would not have looked at that part.
+   */
+  fail?: true;
 }
+
+/** The answer to a failed attribute test or `where` of a part being waited for. */
+export const FAIL: StepResult = Object.freeze({ s: null, fire: null, moved: false, fail: true });
 
 export interface Node {
   step(s: NodeState, e: KumoEvent, horizon: number): StepResult;

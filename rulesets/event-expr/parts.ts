@@ -1,4 +1,4 @@
-import { allNull, joinAll, NO_WINDOW, type Match, type Node, type NodeState } from './node.ts';
+import { allNull, FAIL, joinAll, NO_WINDOW, type Match, type Node, type NodeState } from './node.ts';
 
 /** A part of `and`/`any`: nothing yet, partial progress `p`, or done with match `m` (and, under a window, the part's continuing progress `p`). */
 type Part = null | { p: NodeState; m?: Match };
@@ -9,6 +9,9 @@ type Part = null | { p: NodeState; m?: Match };
  * other pending parts still advance on it. Under a window a done part whose match has expired
  * becomes pending again, and a done part that fires again is refreshed to its newer match, since a
  * later match can only help a window.
+ *
+ * Every pending part is being waited for, so a failed test in one resets the whole, unless the
+ * event completes the whole. A done part is not waited for (its refresh under a window is kumo's).
  */
 export function anyNode(n: number, parts: Node[]): Node {
   return {
@@ -19,6 +22,7 @@ export function anyNode(n: number, parts: Node[]): Node {
       let moved = false;
       let consumed = false;
       let completed = -1;
+      let failed = false;
       if (h !== NO_WINDOW) {
         next.forEach((part, i) => {
           if (part?.m && part.m.t < h) {
@@ -33,6 +37,7 @@ export function anyNode(n: number, parts: Node[]): Node {
         if (part?.m) return;
         const ps = part ? part.p : null;
         const r = node.step(ps, e, h);
+        if (r.fail) failed = true;
         if (r.fire && !consumed) {
           consumed = moved = changed = true;
           completed = i;
@@ -47,6 +52,7 @@ export function anyNode(n: number, parts: Node[]): Node {
         }
       });
       if (next.filter((p) => p?.m).length >= n) return { s: null, fire: joinAll(next.flatMap((p) => (p?.m ? [p.m] : []))), moved: true };
+      if (failed) return FAIL;
       if (h !== NO_WINDOW) {
         parts.forEach((node, i) => {
           const part = next[i];

@@ -34,9 +34,8 @@ export function krlString(v: unknown): string {
   }
 }
 
-/** Match a primitive against one event, keeping the positional groups. */
-export function matchPrimitiveGroups(p: PrimitiveExpr, event: KumoEvent): PrimitiveMatch | undefined {
-  if (!namesEvent(p, event)) return undefined;
+/** Test a primitive's attributes and `where` against an event it names, keeping the positional groups. */
+export function testPrimitive(p: PrimitiveExpr, event: KumoEvent): PrimitiveMatch | undefined {
   const captures: Captures = {};
   const groups: Array<string | undefined> = [];
   for (const [name, re] of p.attrs ?? []) {
@@ -60,5 +59,5 @@ export function matchPrimitiveGroups(p: PrimitiveExpr, event: KumoEvent): Primit
 
 /** Match a primitive against one event: the captures when it matches, else undefined. */
 export function matchPrimitive(p: PrimitiveExpr, event: KumoEvent): Captures | undefined {
-  return matchPrimitiveGroups(p, event)?.captures;
+  return namesEvent(p, event) ? testPrimitive(p, event)?.captures : undefined;
 }

@@ -1,6 +1,6 @@
 import { namesEvent } from './primitive.ts';
 import type { PrimitiveExpr } from './expr.ts';
-import { allNull, join, NO_WINDOW, type Match, type Node, type NodeState } from './node.ts';
+import { allNull, FAIL, join, NO_WINDOW, type Match, type Node, type NodeState } from './node.ts';
 
 /** A partial run of a sequence: waiting at its stage with the match so far and the stage's progress. */
 type Run = null | { m?: Match; p: NodeState };
@@ -15,6 +15,10 @@ type Run = null | { m?: Match; p: NodeState };
  *
  * `then`: a run waiting at stage k > 0 dies on any salient event (one whose domain and type name a
  * primitive of this `then`) that does not advance it.
+ *
+ * A failed test resets the whole when it comes from a stage being waited for: one with a run or
+ * progress, or the first stage while the sequence has neither. The first stage tried while other
+ * runs are under way is kumo's extra (pico does not look at it then), so its failures are ignored.
  */
 export function sequence(stages: Node[], salient: PrimitiveExpr[] | null): Node {
   const n = stages.length;
@@ -34,11 +38,13 @@ export function sequence(stages: Node[], salient: PrimitiveExpr[] | null): Node 
         }
       }
       const isSalient = salient !== null && salient.some((p) => namesEvent(p, e));
+      const idle = allNull(next);
       for (let k = n - 1; k >= 0; k--) {
         const run = next[k] ?? null;
         if (k > 0 && run === null) continue;
         const ps = run ? run.p : null;
         const r = stages[k]!.step(ps, e, h);
+        if (r.fail && (k > 0 || ps !== null || idle)) return FAIL;
         if (r.fire) {
           moved = true;
           const m = run?.m ? join(run.m, r.fire) : r.fire;
@@ -82,6 +88,8 @@ interface NotBetweenState {
  * `not between`: the latest `start` opens a run (a later start dominates an earlier one: any event
  * between the later start and the end is also after the earlier); the excluded expression firing
  * closes it; `end` firing on an open run fires the whole. On one event, `end` is judged first.
+ * Waited for: `end` and the excluded expression while a run is open, `start` while none is (or
+ * while it has progress of its own); a failed test in one of those resets the whole.
  */
 export function notBetween(excluded: Node, start: Node, end: Node): Node {
   return {
@@ -94,10 +102,12 @@ export function notBetween(excluded: Node, start: Node, end: Node): Node {
         run = null;
         changed = true;
       }
+      const open = run !== null;
       if (run) {
         const re = end.step(run.en, e, h);
         if (re.fire) return { s: null, fire: join(run.m, re.fire), moved: true };
         const rx = excluded.step(run.x, e, h);
+        if (re.fail || rx.fail) return FAIL;
         moved = re.moved || rx.moved;
         if (rx.fire) {
           run = null;
@@ -108,6 +118,7 @@ export function notBetween(excluded: Node, start: Node, end: Node): Node {
         }
       }
       const rs = start.step(old.st, e, h);
+      if (rs.fail && (!open || old.st !== null)) return FAIL;
       let st = rs.s;
       if (st !== old.st) changed = true;
       moved ||= rs.moved;
