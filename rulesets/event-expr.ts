@@ -29,8 +29,9 @@
  *   fits in it: `count`/`repeat` slide, expired `and`/`any` parts become pending again and a part
  *   that happens again is refreshed, a sequence keeps the latest-starting run per stage. Judged by
  *   event time, limit inclusive.
- * - Aggregators read the first regex group of each match (or the capture named by `of`); `max`,
- *   `min`, `sum`, `avg` skip non-numbers (KRL would fail) and `push` binds the array.
+ * - `count`/`repeat` take any expression, not only a primitive; their aggregates then read the
+ *   groups of all the primitives that matched, in order. Several aggregators on one window and
+ *   `of` are kumo's additions.
  * - Captures of all parts are merged in stage/part order (a later part wins a name clash).
  * - Persisted state carries a fingerprint of the expression; a rule whose `select` changed starts
  *   from nothing. `where` guards are on primitives; a guard over the whole is the rule's `if`.
@@ -62,6 +63,8 @@ export {
   type CountExpr,
   type WithinExpr,
   type Aggregate,
+  type AttrTests,
+  type Names,
   type TimeUnit,
 } from './event-expr/expr.ts';
 export { matchPrimitive } from './event-expr/primitive.ts';

@@ -302,6 +302,37 @@ describe('count', () => {
       { ...r('3'), fires: { mx: 3, mn: 1, s: 6, a: 2, all: ['1', '2', '3'] } },
     ]);
   });
+  it('aggregates several captured values, with several aggregators on one window (KRL sum(a, b))', () => {
+    const e = count(2, on('t:r', { attrs: { a: /^(\d+)$/, b: /^(\d+)$/ } }), { sum: ['sa', 'sb'], push: ['pa', 'pb'], max: 'ma' });
+    runTable(e, [
+      { ev: 't:r', attrs: { a: '1', b: '10' }, fires: F },
+      { ev: 't:r', attrs: { a: '2', b: '20' }, fires: { sa: 3, sb: 30, pa: ['1', '2'], pb: ['10', '20'], ma: 2 } },
+    ]);
+  });
+  it('reads values as KRL numbers: anything not numeric counts as 0 (pico)', () => {
+    const e = count(4, on('t:r', { attrs: { v: /^(.*)$/ } }), { sum: 's', avg: 'a', max: 'mx', min: 'mn' });
+    runTable(e, [
+      { ev: 't:r', attrs: { v: '4' }, fires: F },
+      { ev: 't:r', attrs: { v: 'n/a' }, fires: F },
+      { ev: 't:r', attrs: {}, fires: F }, // "" as well
+      { ev: 't:r', attrs: { v: 8 }, fires: { s: 12, a: 3, mx: 8, mn: 0 } },
+    ]);
+  });
+  it('reads captures by name, position by position, with `of`', () => {
+    const e = repeat(2, on('t:r', { attrs: { room: /(\w+)/, temp: /(\d+)/, hum: /(\d+)/ }, setting: ['room', 'temp', 'hum'] }), { avg: ['t', 'h'], of: ['temp', 'hum'] });
+    runTable(e, [
+      { ev: 't:r', attrs: { room: 'den', temp: '20', hum: '40' }, fires: F },
+      { ev: 't:r', attrs: { room: 'den', temp: '22', hum: '50' }, fires: { room: 'den', temp: '22', hum: '50', t: 21, h: 45 } },
+    ]);
+  });
+  it('checks an aggregate when the expression is built', () => {
+    const two = on('t:r', { attrs: { a: /(\d)(\d)/ } });
+    expect(() => count(2, two, { sum: ['x', 'y', 'z'] })).toThrow(/reads 3 values per match but the regexes have 2/);
+    expect(() => count(2, two, { sum: 'x', max: 'x' })).toThrow(/binds x twice/);
+    expect(() => count(2, two, { sum: ['x', 'y'], of: 'a' })).toThrow(/`of` names 1/);
+    expect(() => repeat(2, two, { push: [] })).toThrow(/expects capture names/);
+    expect(count(2, two, { sum: ['x', 'y'], push: 'all' }).aggregate).toEqual({ sum: ['x', 'y'], push: 'all' });
+  });
   it('aggregates a named capture with `of` and keeps the other captures', () => {
     const e = count(2, on('t:r', { attrs: { room: /(\w+)/, temp: /(\d+)/ }, setting: ['room', 'temp'] }), { sum: 'total', of: 'temp' });
     runTable(e, [

@@ -1,4 +1,4 @@
-import type { Aggregate, Captures } from './expr.ts';
+import { AGGREGATORS, nameList, type Aggregate, type Captures } from './expr.ts';
 import { FAIL, joinAll, NO_WINDOW, type Match, type Node, type NodeState } from './node.ts';
 
 interface CounterState {
@@ -13,6 +13,7 @@ interface CounterState {
  * The inner expression is always being waited for: a failed test in it drops the window.
  */
 export function counter(op: 'count' | 'repeat', n: number, inner: Node, aggregate: Aggregate | undefined): Node {
+  const plan = aggregate ? bindings(aggregate) : undefined;
   return {
     step(s, e, h) {
       const old = s as CounterState | null;
@@ -32,7 +33,7 @@ export function counter(op: 'count' | 'repeat', n: number, inner: Node, aggregat
         ms = [...ms, r.fire];
         if (ms.length > n) ms = ms.slice(ms.length - n);
         if (ms.length === n) {
-          fire = aggregated(ms, aggregate);
+          fire = aggregated(ms, plan);
           if (op === 'count') ms = [];
         }
       }
@@ -42,35 +43,39 @@ export function counter(op: 'count' | 'repeat', n: number, inner: Node, aggregat
   };
 }
 
-/**
- * KRL aggregators. Values are the first regex group of each match (or the capture named by `of`);
- * max/min/sum/avg use the values that are numbers or numeric strings and are left unset when there
- * are none (KRL would fail on a non-number); push binds them all, oldest first.
- */
-function aggregated(ms: Match[], a: Aggregate | undefined): Match {
+/** One capture an aggregate binds: the aggregator, and which value of each match it reads (a group position or a capture name). */
+interface Binding {
+  op: (typeof AGGREGATORS)[number];
+  name: string;
+  at: number | string;
+}
+
+function bindings(a: Aggregate): Binding[] {
+  const of = a.of === undefined ? undefined : nameList(a.of);
+  return AGGREGATORS.flatMap((op) => nameList(a[op]).map((name, i) => ({ op, name, at: of ? of[i]! : i })));
+}
+
+/** A value as KRL's aggregators read it: a number or numeric string as that number, anything else 0. */
+function krlNumber(v: unknown): number {
+  const x = typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? Number(v) : 0;
+  return Number.isFinite(x) ? x || 0 : 0;
+}
+
+const REDUCE: Record<Exclude<Binding['op'], 'push'>, (xs: number[]) => number> = {
+  max: (xs) => Math.max(...xs),
+  min: (xs) => Math.min(...xs),
+  sum: (xs) => xs.reduce((a, b) => a + b, 0),
+  avg: (xs) => xs.reduce((a, b) => a + b, 0) / xs.length,
+};
+
+/** The window's matches as one, with the aggregates bound. */
+function aggregated(ms: Match[], plan: Binding[] | undefined): Match {
   const m = joinAll(ms);
-  if (!a) return m;
-  const values = ms.map((x) => (a.of !== undefined ? x.c[a.of] : x.v[0]));
+  if (!plan) return m;
   const c: Captures = ms.length === 1 ? { ...m.c } : m.c; // joinAll made a fresh object unless there was one match
-  let count = 0;
-  let sum = 0;
-  let max = -Infinity;
-  let min = Infinity;
-  for (const v of values) {
-    if (typeof v !== 'number' && (typeof v !== 'string' || v.trim() === '')) continue;
-    const x = Number(v);
-    if (!Number.isFinite(x)) continue;
-    count++;
-    sum += x;
-    if (x > max) max = x;
-    if (x < min) min = x;
+  for (const { op, name, at } of plan) {
+    const values = ms.map((x) => (typeof at === 'number' ? x.v[at] : x.c[at]));
+    c[name] = op === 'push' ? values : REDUCE[op](values.map(krlNumber));
   }
-  if (count > 0) {
-    if (a.max) c[a.max] = max;
-    if (a.min) c[a.min] = min;
-    if (a.sum) c[a.sum] = sum;
-    if (a.avg) c[a.avg] = sum / count;
-  }
-  if (a.push) c[a.push] = values.map((v) => v ?? null);
   return { t: m.t, c, v: m.v };
 }

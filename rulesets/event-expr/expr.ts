@@ -68,18 +68,26 @@ export interface BetweenExpr {
   end: EventExpr;
 }
 
+/** One capture name, or several. */
+export type Names = string | readonly string[];
+
+/** The aggregators KRL knows. */
+export const AGGREGATORS = ['max', 'min', 'sum', 'avg', 'push'] as const;
+
 /**
- * Aggregators over the matches of a `count`/`repeat` window. Each key names the capture the result
- * is bound to; `of` names the capture to aggregate (default: the first regex capture group of the
- * matched event, as in KRL).
+ * KRL's aggregators over the matches of a `count`/`repeat` window, several at once if wanted. Each
+ * key binds captures by position: `{ sum: ['a', 'b'] }` is KRL's `sum(a, b)`, `a` the sum of the
+ * first regex group of the matches and `b` of the second. `of` names the captures to read instead
+ * of the groups, position by position. max/min/sum/avg read each value as a KRL number (anything
+ * that is not a number or numeric string counts as 0); push binds the values, oldest first.
  */
 export interface Aggregate {
-  max?: string;
-  min?: string;
-  sum?: string;
-  avg?: string;
-  push?: string;
-  of?: string;
+  max?: Names;
+  min?: Names;
+  sum?: Names;
+  avg?: Names;
+  push?: Names;
+  of?: Names;
 }
 
 /** `count`: fires on every `n`th match, then starts over. `repeat`: fires on the `n`th and every later match (sliding window of `n`). */
@@ -144,7 +152,7 @@ function primitive(domain: string, type: string, { attrs, setting, where }: Prim
   const name = `on(${domain}:${type})`;
   if (attrs !== undefined) p.attrs = attrPairs(name, attrs);
   if (setting !== undefined) {
-    const groups = (p.attrs ?? []).reduce((n, [, re]) => n + groupCount(re), 0);
+    const groups = groupsOf(p);
     if (setting.length > groups) throw new TypeError(`${name}: setting names ${setting.length} captures (${setting.join(', ')}) but the attribute regexes have ${groups} group(s)`);
     p.setting = [...setting];
   }
@@ -169,9 +177,10 @@ function attrPairs(name: string, attrs: AttrTests): Array<readonly [string, RegE
   return pairs;
 }
 
-/** How many capture groups a regex has (an empty alternative matches anything, with every group unset). */
-export function groupCount(re: RegExp): number {
-  return new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('')!.length - 1;
+/** How many capture groups a primitive's attribute regexes have in all. */
+function groupsOf(p: PrimitiveExpr): number {
+  // An empty alternative matches "" with every group unset, so the match lists them all.
+  return (p.attrs ?? []).reduce((n, [, re]) => n + new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('')!.length - 1, 0);
 }
 
 /** Normalize `"domain:type"` shorthand to a primitive. */
@@ -226,14 +235,17 @@ export function notBetween(e: ExprLike, start: ExprLike, end: ExprLike): Between
 
 /** Fires on every `n`th match of `e`, then starts counting again; `aggregate` binds max/min/sum/avg/push over the `n` matches. */
 export function count(n: number, e: ExprLike, aggregate?: Aggregate): CountExpr {
-  positive('count', n);
-  return { op: 'count', n, expr: expr(e), ...(aggregate ? { aggregate: checkAggregate(aggregate) } : {}) };
+  return counter('count', n, expr(e), aggregate);
 }
 
 /** Fires on the `n`th match of `e` and on every later one; `aggregate` is over the last `n` matches. */
 export function repeat(n: number, e: ExprLike, aggregate?: Aggregate): CountExpr {
-  positive('repeat', n);
-  return { op: 'repeat', n, expr: expr(e), ...(aggregate ? { aggregate: checkAggregate(aggregate) } : {}) };
+  return counter('repeat', n, expr(e), aggregate);
+}
+
+function counter(op: 'count' | 'repeat', n: number, e: EventExpr, aggregate: Aggregate | undefined): CountExpr {
+  positive(op, n);
+  return { op, n, expr: e, ...(aggregate ? { aggregate: checkAggregate(op, aggregate, e) } : {}) };
 }
 
 /**
@@ -264,9 +276,27 @@ function positive(op: string, n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new TypeError(`${op}: expected a positive integer, got ${n}`);
 }
 
-function checkAggregate(a: Aggregate): Aggregate {
-  const outs = (['max', 'min', 'sum', 'avg', 'push'] as const).filter((k) => a[k] !== undefined);
-  if (outs.length === 0) throw new TypeError('an aggregate needs at least one of max, min, sum, avg, push');
-  for (const k of outs) if (typeof a[k] !== 'string' || a[k] === '') throw new TypeError(`aggregate ${k}: expected a capture name`);
+/** A {@link Names} as a list (empty when undefined). */
+export function nameList(names: Names | undefined): readonly string[] {
+  return names === undefined ? [] : typeof names === 'string' ? [names] : names;
+}
+
+function checkAggregate(op: string, a: Aggregate, e: EventExpr): Aggregate {
+  const bound = new Set<string>();
+  let widest = 0;
+  for (const k of [...AGGREGATORS, 'of'] as const) {
+    const names = nameList(a[k]);
+    if (a[k] !== undefined && (names.length === 0 || names.some((n) => typeof n !== 'string' || n === ''))) throw new TypeError(`${op}: aggregate ${k} expects capture names`);
+    if (k === 'of') break;
+    for (const name of names) {
+      if (bound.has(name)) throw new TypeError(`${op}: the aggregate binds ${name} twice`);
+      bound.add(name);
+    }
+    widest = Math.max(widest, names.length);
+  }
+  if (bound.size === 0) throw new TypeError(`${op}: an aggregate needs at least one of ${AGGREGATORS.join(', ')}`);
+  // Positions past what each match has would aggregate nothing but undefined; say so now.
+  const width = a.of !== undefined ? nameList(a.of).length : e.op === 'event' ? groupsOf(e) : Infinity;
+  if (widest > width) throw new TypeError(`${op}: the aggregate reads ${widest} values per match but ${a.of !== undefined ? '`of` names' : 'the regexes have'} ${width}`);
   return a;
 }
