@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** zod, re-exported so rulesets need no import of their own for attr and config schemas. */
 export { z };
 import type { QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
-import { compile, type EventExpr } from './event-expr.ts';
+import { compile, expr, type EventExpr } from './event-expr.ts';
 
 /**
  * The TypeScript ruleset builder: host-trusted rulesets with zod schemas for attrs and typed
@@ -82,7 +82,8 @@ export function validation(schema: z.ZodType, value: unknown): Validation {
 }
 
 export class RulesetBuilder<S extends State> {
-  private readonly rules: Rule[] = [];
+  /** Rules with their expressions not yet compiled: a `where` may call functions added later. */
+  private readonly rules: Array<Omit<Rule, 'select'> & { select: EventExpr }> = [];
   private readonly functions: Ruleset['functions'] = {};
   private readonly shares: string[] = [];
 
@@ -97,7 +98,7 @@ export class RulesetBuilder<S extends State> {
     const schema = spec.attrs;
     this.rules.push({
       name,
-      select: compile(spec.select),
+      select: expr(spec.select),
       ...(schema ? { validate: (attrs: Record<string, unknown>) => validation(schema, attrs) } : {}),
       run: (ctx) => runRule(spec as RuleSpec<S, undefined>, ctx),
     });
@@ -119,12 +120,13 @@ export class RulesetBuilder<S extends State> {
 
   build(): Ruleset {
     const config = this.options.config;
+    const functions = { ...this.functions };
     return {
       rid: this.rid,
       version: this.options.version ?? '0.0.0',
       meta: { ...(this.options.name ? { name: this.options.name } : {}), ...(this.options.description ? { description: this.options.description } : {}) },
-      rules: [...this.rules],
-      functions: { ...this.functions },
+      rules: this.rules.map((r) => ({ ...r, select: compile(r.select, functions) })),
+      functions,
       shares: [...this.shares],
       ...(config ? { validateConfig: (c: Record<string, unknown>) => validation(config, c) } : {}),
     };

@@ -34,7 +34,8 @@
  *   `of` are kumo's additions.
  * - Captures of all parts are merged in stage/part order (a later part wins a name clash).
  * - Persisted state carries a fingerprint of the expression; a rule whose `select` changed starts
- *   from nothing. `where` guards are on primitives; a guard over the whole is the rule's `if`.
+ *   from nothing. `where` guards are on primitives, or stand alone as `where(test)` (KRL's bare
+ *   `select where`); a guard over the whole is the rule's `if`.
  */
 export {
   on,
@@ -49,6 +50,7 @@ export {
   count,
   repeat,
   within,
+  where,
   expr,
   type Captures,
   type EventExpr,
@@ -68,4 +70,5 @@ export {
   type TimeUnit,
 } from './event-expr/expr.ts';
 export { matchPrimitive } from './event-expr/primitive.ts';
+export type { WhereContext } from './event-expr/where-context.ts';
 export { compile, fingerprint, type PersistedExprState } from './event-expr/compile.ts';

@@ -15,7 +15,7 @@ interface CounterState {
 export function counter(op: 'count' | 'repeat', n: number, inner: Node, aggregate: Aggregate | undefined): Node {
   const plan = aggregate ? bindings(aggregate) : undefined;
   return {
-    step(s, e, h) {
+    step(s, e, h, read) {
       const old = s as CounterState | null;
       let ms = old?.m ?? [];
       let changed = false;
@@ -24,7 +24,7 @@ export function counter(op: 'count' | 'repeat', n: number, inner: Node, aggregat
         changed = true;
       }
       const ps = old?.p ?? null;
-      const r = inner.step(ps, e, h);
+      const r = inner.step(ps, e, h, read);
       if (r.fail) return FAIL;
       if (r.s !== ps) changed = true;
       let fire: Match | null = null;

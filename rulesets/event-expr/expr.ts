@@ -1,4 +1,5 @@
 import type { KumoEvent } from '../../kernel/index.ts';
+import type { WhereContext } from './where-context.ts';
 
 /**
  * Event expressions as data (DESIGN §5). A rule's `select` is one of these trees; `compile` turns
@@ -28,8 +29,12 @@ export interface PrimitiveExpr {
   attrs?: ReadonlyArray<readonly [string, RegExp]>;
   /** Names for the capture groups of the attribute regexes, in order. */
   setting?: readonly string[];
-  /** Guard over the captures and the event; the primitive matches only when it returns true. */
-  where?: (captures: Captures, event: KumoEvent) => boolean;
+  /**
+   * Guard over the captures, the event and a read-only view of the cloud: the primitive matches
+   * only when it returns a truthy value (KRL's truthiness: not `false`, `null`, `undefined`, `0`,
+   * `NaN` or `""`). It must not have effects: `ctx` can read, not write.
+   */
+  where?: (captures: Captures, event: KumoEvent, ctx: WhereContext) => unknown;
 }
 
 /** Fires when any part fires. */
@@ -181,6 +186,16 @@ function attrPairs(name: string, attrs: AttrTests): Array<readonly [string, RegE
 function groupsOf(p: PrimitiveExpr): number {
   // An empty alternative matches "" with every group unset, so the match lists them all.
   return (p.attrs ?? []).reduce((n, [, re]) => n + new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('')!.length - 1, 0);
+}
+
+/**
+ * KRL's bare `select where <expr>`: selects every event for which `test` returns exactly `true`
+ * (not merely a truthy value, as in KRL).
+ *
+ * @example where((event, ctx) => event.domain === ctx.ent.get('watched'))
+ */
+export function where(test: (event: KumoEvent, ctx: WhereContext) => unknown): PrimitiveExpr {
+  return { op: 'event', domain: '*', type: '*', where: (_c, e, ctx) => test(e, ctx) === true };
 }
 
 /** Normalize `"domain:type"` shorthand to a primitive. */

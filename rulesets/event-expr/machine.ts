@@ -1,3 +1,4 @@
+import type { SharedFunction } from '../../kernel/index.ts';
 import type { EventExpr, PrimitiveExpr } from './expr.ts';
 import { allNull, FAIL, join, type Match, type Node, type NodeState, type StepResult } from './node.ts';
 import { counter } from './counter.ts';
@@ -14,32 +15,33 @@ import { notBetween, sequence } from './sequence.ts';
  * most one partial run per stage; `count`/`repeat` keep their last `n` matches.
  */
 
-/** Build the node tree for an expression. */
-export function build(e: EventExpr): Node {
+/** Build the node tree for an expression; `where` guards may call `functions`. */
+export function build(e: EventExpr, functions: Readonly<Record<string, SharedFunction>> = {}): Node {
+  const b = (x: EventExpr) => build(x, functions);
   switch (e.op) {
     case 'event':
-      return primitive(e);
+      return primitive(e, functions);
     case 'or':
-      return orNode(e.args.map(build));
+      return orNode(e.args.map(b));
     case 'and':
-      return anyNode(e.args.length, e.args.map(build));
+      return anyNode(e.args.length, e.args.map(b));
     case 'any':
-      return anyNode(e.n, e.args.map(build));
+      return anyNode(e.n, e.args.map(b));
     case 'before':
-      return sequence(e.args.map(build), null);
+      return sequence(e.args.map(b), null);
     case 'after':
-      return sequence([...e.args].reverse().map(build), null);
+      return sequence([...e.args].reverse().map(b), null);
     case 'then':
-      return sequence(e.args.map(build), primitivesOf(e));
+      return sequence(e.args.map(b), primitivesOf(e));
     case 'between':
-      return sequence([build(e.start), build(e.expr), build(e.end)], null);
+      return sequence([b(e.start), b(e.expr), b(e.end)], null);
     case 'notBetween':
-      return notBetween(build(e.expr), build(e.start), build(e.end));
+      return notBetween(b(e.expr), b(e.start), b(e.end));
     case 'count':
     case 'repeat':
-      return counter(e.op, e.n, build(e.expr), e.aggregate);
+      return counter(e.op, e.n, b(e.expr), e.aggregate);
     case 'within':
-      return withinNode(e.ms, build(e.expr));
+      return withinNode(e.ms, b(e.expr));
   }
 }
 
@@ -67,11 +69,11 @@ export function primitivesOf(e: EventExpr): PrimitiveExpr[] {
 
 const UNNAMED: StepResult = Object.freeze({ s: null, fire: null, moved: false });
 
-function primitive(p: PrimitiveExpr): Node {
+function primitive(p: PrimitiveExpr, functions: Readonly<Record<string, SharedFunction>>): Node {
   return {
-    step(_s, e) {
+    step(_s, e, _h, read) {
       if (!namesEvent(p, e)) return UNNAMED;
-      const m = testPrimitive(p, e);
+      const m = testPrimitive(p, e, read, functions);
       return m ? { s: null, fire: { t: e.time, c: m.captures, v: m.groups }, moved: true } : FAIL;
     },
   };
@@ -84,7 +86,7 @@ function primitive(p: PrimitiveExpr): Node {
  */
 function orNode(parts: Node[]): Node {
   return {
-    step(s, e, h) {
+    step(s, e, h, read) {
       const old = (s as NodeState[] | null) ?? [];
       const next: NodeState[] = [];
       let changed = false;
@@ -93,7 +95,7 @@ function orNode(parts: Node[]): Node {
       let failed = false;
       parts.forEach((part, i) => {
         const ps = old[i] ?? null;
-        const r = part.step(ps, e, h);
+        const r = part.step(ps, e, h, read);
         if (r.fail && (s === null || ps !== null)) failed = true;
         next.push(r.s);
         if (r.s !== ps) changed = true;
@@ -110,9 +112,9 @@ function orNode(parts: Node[]): Node {
 /** `within`: tighten the horizon for everything inside; never let an older match fire. */
 function withinNode(ms: number, inner: Node): Node {
   return {
-    step(s, e, h) {
+    step(s, e, h, read) {
       const horizon = Math.max(h, e.time - ms);
-      const r = inner.step(s, e, horizon);
+      const r = inner.step(s, e, horizon, read);
       if (r.fire && r.fire.t < horizon) return { s: r.s, fire: null, moved: r.moved };
       return r;
     },

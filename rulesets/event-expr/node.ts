@@ -1,4 +1,4 @@
-import type { KumoEvent } from '../../kernel/index.ts';
+import type { KumoEvent, ReadContext } from '../../kernel/index.ts';
 import type { Captures } from './expr.ts';
 
 /**
@@ -9,6 +9,7 @@ import type { Captures } from './expr.ts';
  *
  * `horizon` is how `within` reaches inside: partial progress whose earliest event is older than
  * the horizon is dropped before the event is judged, so expiry is decided by event time only.
+ * `read` is the kernel's view of the cloud, passed down to the `where` guards that ask for it.
  */
 
 /** What a node reports when it fires: merged captures, positional regex groups, earliest event time. */
@@ -40,7 +41,7 @@ export interface StepResult {
 export const FAIL: StepResult = Object.freeze({ s: null, fire: null, moved: false, fail: true });
 
 export interface Node {
-  step(s: NodeState, e: KumoEvent, horizon: number): StepResult;
+  step(s: NodeState, e: KumoEvent, horizon: number, read: (() => ReadContext) | undefined): StepResult;
 }
 
 export const NO_WINDOW = -Infinity;

@@ -15,7 +15,7 @@ type Part = null | { p: NodeState; m?: Match };
  */
 export function anyNode(n: number, parts: Node[]): Node {
   return {
-    step(s, e, h) {
+    step(s, e, h, read) {
       const old = (s as Part[] | null) ?? [];
       const next: Part[] = parts.map((_, i) => old[i] ?? null);
       let changed = false;
@@ -36,7 +36,7 @@ export function anyNode(n: number, parts: Node[]): Node {
         const part = next[i] ?? null;
         if (part?.m) return;
         const ps = part ? part.p : null;
-        const r = node.step(ps, e, h);
+        const r = node.step(ps, e, h, read);
         if (r.fail) failed = true;
         if (r.fire && !consumed) {
           consumed = moved = changed = true;
@@ -57,7 +57,7 @@ export function anyNode(n: number, parts: Node[]): Node {
         parts.forEach((node, i) => {
           const part = next[i];
           if (!part?.m || i === completed) return;
-          const r = node.step(part.p, e, h);
+          const r = node.step(part.p, e, h, read);
           if (r.fire && !consumed) {
             consumed = moved = changed = true;
             next[i] = { p: null, m: r.fire.t >= part.m.t ? r.fire : part.m };

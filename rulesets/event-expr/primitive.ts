@@ -1,5 +1,6 @@
-import type { KumoEvent } from '../../kernel/index.ts';
+import type { KumoEvent, ReadContext, SharedFunction } from '../../kernel/index.ts';
 import type { Captures, PrimitiveExpr } from './expr.ts';
+import { LazyWhereContext } from './where-context.ts';
 
 /** A primitive's match: named captures and the positional regex groups (what aggregators read). */
 export interface PrimitiveMatch {
@@ -34,8 +35,11 @@ export function krlString(v: unknown): string {
   }
 }
 
-/** Test a primitive's attributes and `where` against an event it names, keeping the positional groups. */
-export function testPrimitive(p: PrimitiveExpr, event: KumoEvent): PrimitiveMatch | undefined {
+/**
+ * Test a primitive's attributes and `where` against an event it names, keeping the positional
+ * groups. The `where` passes on any truthy value, as in KRL.
+ */
+export function testPrimitive(p: PrimitiveExpr, event: KumoEvent, read: (() => ReadContext) | undefined, functions: Readonly<Record<string, SharedFunction>>): PrimitiveMatch | undefined {
   const captures: Captures = {};
   const groups: Array<string | undefined> = [];
   for (const [name, re] of p.attrs ?? []) {
@@ -53,11 +57,11 @@ export function testPrimitive(p: PrimitiveExpr, event: KumoEvent): PrimitiveMatc
   p.setting?.forEach((name, i) => {
     captures[name] = groups[i];
   });
-  if (p.where && !p.where(captures, event)) return undefined;
+  if (p.where && !p.where(captures, event, new LazyWhereContext(read, functions))) return undefined;
   return { captures, groups };
 }
 
 /** Match a primitive against one event: the captures when it matches, else undefined. */
-export function matchPrimitive(p: PrimitiveExpr, event: KumoEvent): Captures | undefined {
-  return namesEvent(p, event) ? testPrimitive(p, event)?.captures : undefined;
+export function matchPrimitive(p: PrimitiveExpr, event: KumoEvent, read?: () => ReadContext, functions: Readonly<Record<string, SharedFunction>> = {}): Captures | undefined {
+  return namesEvent(p, event) ? testPrimitive(p, event, read, functions)?.captures : undefined;
 }

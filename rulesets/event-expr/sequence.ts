@@ -23,7 +23,7 @@ type Run = null | { m?: Match; p: NodeState };
 export function sequence(stages: Node[], salient: PrimitiveExpr[] | null): Node {
   const n = stages.length;
   return {
-    step(s, e, h) {
+    step(s, e, h, read) {
       const old = (s as Run[] | null) ?? [];
       const next: Run[] = stages.map((_, i) => old[i] ?? null);
       let changed = false;
@@ -43,7 +43,7 @@ export function sequence(stages: Node[], salient: PrimitiveExpr[] | null): Node 
         const run = next[k] ?? null;
         if (k > 0 && run === null) continue;
         const ps = run ? run.p : null;
-        const r = stages[k]!.step(ps, e, h);
+        const r = stages[k]!.step(ps, e, h, read);
         if (r.fail && (k > 0 || ps !== null || idle)) return FAIL;
         if (r.fire) {
           moved = true;
@@ -93,7 +93,7 @@ interface NotBetweenState {
  */
 export function notBetween(excluded: Node, start: Node, end: Node): Node {
   return {
-    step(s, e, h) {
+    step(s, e, h, read) {
       const old = (s as NotBetweenState | null) ?? { st: null, run: null };
       let run = old.run;
       let changed = false;
@@ -104,9 +104,9 @@ export function notBetween(excluded: Node, start: Node, end: Node): Node {
       }
       const open = run !== null;
       if (run) {
-        const re = end.step(run.en, e, h);
+        const re = end.step(run.en, e, h, read);
         if (re.fire) return { s: null, fire: join(run.m, re.fire), moved: true };
-        const rx = excluded.step(run.x, e, h);
+        const rx = excluded.step(run.x, e, h, read);
         if (re.fail || rx.fail) return FAIL;
         moved = re.moved || rx.moved;
         if (rx.fire) {
@@ -117,7 +117,7 @@ export function notBetween(excluded: Node, start: Node, end: Node): Node {
           changed = true;
         }
       }
-      const rs = start.step(old.st, e, h);
+      const rs = start.step(old.st, e, h, read);
       if (rs.fail && (!open || old.st !== null)) return FAIL;
       let st = rs.s;
       if (st !== old.st) changed = true;
