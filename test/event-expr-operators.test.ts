@@ -416,6 +416,17 @@ describe('within', () => {
       { ev: 'r:a', t: 35, fires: {} },
     ]);
   });
+  it('knows KRL’s months (30 days) and years (365 days)', () => {
+    const day = 86_400;
+    expect(within('a:b', 2, 'months')).toMatchObject({ ms: 60 * day * 1000 });
+    expect(within('a:b', 1, 'year').ms).toBe(365 * day * 1000);
+    runTable(within(before('s:a', 's:b'), 1, 'month'), [
+      { ev: 's:a', t: 0, fires: F },
+      { ev: 's:b', t: 30 * day + 1, fires: F },
+      { ev: 's:a', t: 31 * day, fires: F },
+      { ev: 's:b', t: 61 * day, fires: {} },
+    ]);
+  });
   it('applies the tighter of nested windows', () => {
     runTable(within(before(within(before('n:a', 'n:b'), 2, 'seconds'), 'n:c'), 10, 'seconds'), [
       { ev: 'n:a', t: 0, fires: F },

@@ -122,8 +122,8 @@ export interface PrimitiveOptions {
   where?: PrimitiveExpr['where'];
 }
 
-/** Units accepted by {@link within} (KRL's, plus milliseconds). */
-export type TimeUnit = 'ms' | 'second' | 'seconds' | 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days' | 'week' | 'weeks';
+/** Units accepted by {@link within}: KRL's (a month is 30 days, a year 365), plus milliseconds. */
+export type TimeUnit = 'ms' | 'second' | 'seconds' | 'minute' | 'minutes' | 'hour' | 'hours' | 'day' | 'days' | 'week' | 'weeks' | 'month' | 'months' | 'year' | 'years';
 
 const UNIT_MS: Record<TimeUnit, number> = {
   ms: 1,
@@ -137,6 +137,10 @@ const UNIT_MS: Record<TimeUnit, number> = {
   days: 86_400_000,
   week: 604_800_000,
   weeks: 604_800_000,
+  month: 2_592_000_000,
+  months: 2_592_000_000,
+  year: 31_536_000_000,
+  years: 31_536_000_000,
 };
 
 /**
