@@ -3,7 +3,8 @@ import { z } from 'zod';
 /** zod, re-exported so rulesets need no import of their own for attr and config schemas. */
 export { z };
 import type { QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
-import { compile, expr, type EventExpr } from './event-expr.ts';
+import { compile, expr, type EventExpr, type ExprLike } from './event-expr.ts';
+import type { CapturesOf, RuleCaptures } from './event-expr/captures.ts';
 
 /**
  * The TypeScript ruleset builder: host-trusted rulesets with zod schemas for attrs and typed
@@ -38,30 +39,34 @@ export interface TypedRuleEntities<S extends State> extends TypedEntities<S> {
   delete(name: keyof S & string): void;
 }
 
-/** What a rule's functions receive. `item` is the current element of `foreach`. */
-export type RuleCtx<S extends State, A> = Omit<RuleContext, 'ent' | 'attrs'> & {
+/**
+ * What a rule's functions receive. `item` is the current element of `foreach`; `captures` are
+ * typed from the rule's `select` (`C`).
+ */
+export type RuleCtx<S extends State, A, C = {}> = Omit<RuleContext, 'ent' | 'attrs' | 'captures'> & {
   ent: TypedRuleEntities<S>;
   attrs: A;
+  captures: RuleCaptures<C>;
   item: unknown;
 };
 
 export type QueryCtx<S extends State> = Omit<QueryContext, 'ent'> & { ent: TypedEntities<S> };
 
-type Step<S extends State, A> = (ctx: RuleCtx<S, A>) => unknown;
+type Step<S extends State, A, C> = (ctx: RuleCtx<S, A, C>) => unknown;
 
-export interface RuleSpec<S extends State, Schema extends z.ZodType | undefined> {
+export interface RuleSpec<S extends State, Schema extends z.ZodType | undefined, E extends ExprLike = ExprLike> {
   /** The event expression, or `"domain:type"` shorthand. */
-  select: EventExpr | string;
+  select: E;
   /** Schema for the event's attrs; an event that fails it fails the episode with INVALID_ATTRS. */
   attrs?: Schema;
   /** Run the action once per element (postlude included). */
-  foreach?: (ctx: RuleCtx<S, Attrs<Schema>>) => Iterable<unknown>;
+  foreach?: (ctx: RuleCtx<S, Attrs<Schema>, CapturesOf<E>>) => Iterable<unknown>;
   /** Guard: when false, the action does not fire and `notfired` runs instead of `fired`. */
-  if?: (ctx: RuleCtx<S, Attrs<Schema>>) => boolean | Promise<boolean>;
-  action?: Step<S, Attrs<Schema>>;
-  fired?: Step<S, Attrs<Schema>>;
-  notfired?: Step<S, Attrs<Schema>>;
-  always?: Step<S, Attrs<Schema>>;
+  if?: (ctx: RuleCtx<S, Attrs<Schema>, CapturesOf<E>>) => boolean | Promise<boolean>;
+  action?: Step<S, Attrs<Schema>, CapturesOf<E>>;
+  fired?: Step<S, Attrs<Schema>, CapturesOf<E>>;
+  notfired?: Step<S, Attrs<Schema>, CapturesOf<E>>;
+  always?: Step<S, Attrs<Schema>, CapturesOf<E>>;
 }
 
 type Attrs<Schema> = Schema extends z.ZodType ? z.output<Schema> : Record<string, unknown>;
@@ -93,7 +98,7 @@ export class RulesetBuilder<S extends State> {
   ) {}
 
   /** Add a rule; rules run in the order they are added. */
-  rule<Schema extends z.ZodType | undefined = undefined>(name: string, spec: RuleSpec<S, Schema>): this {
+  rule<Schema extends z.ZodType | undefined = undefined, const E extends ExprLike = ExprLike>(name: string, spec: RuleSpec<S, Schema, E>): this {
     if (this.rules.some((r) => r.name === name)) throw new TypeError(`${this.rid} already has a rule named ${name}`);
     const schema = spec.attrs;
     this.rules.push({

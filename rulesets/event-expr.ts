@@ -71,4 +71,5 @@ export {
 } from './event-expr/expr.ts';
 export { matchPrimitive } from './event-expr/primitive.ts';
 export type { WhereContext } from './event-expr/where-context.ts';
+export type { CapturesOf } from './event-expr/captures.ts';
 export { compile, fingerprint, type PersistedExprState } from './event-expr/compile.ts';

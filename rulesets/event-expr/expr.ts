@@ -1,10 +1,12 @@
 import type { KumoEvent } from '../../kernel/index.ts';
+import type { Aggregated, AllOf, Binds, CapturesOf, Setting, SomeOf } from './captures.ts';
 import type { WhereContext } from './where-context.ts';
 
 /**
  * Event expressions as data (DESIGN §5). A rule's `select` is one of these trees; `compile` turns
  * it into the kernel's Selector. Everything here is plain data except the regexes and `where`
- * guards of primitives, which live in the compiled ruleset, never in persisted state.
+ * guards of primitives, which live in the compiled ruleset, never in persisted state. Each type's
+ * parameter `C` is the captures it binds, for the compiler only (captures.ts).
  */
 
 /** Captured values, by name. */
@@ -18,7 +20,7 @@ export type Captures = Record<string, unknown>;
 export type AttrTests = Readonly<Record<string, RegExp>> | ReadonlyArray<readonly [string, RegExp]>;
 
 /** A primitive event: `domain type` with optional attribute matches, captures and a guard. */
-export interface PrimitiveExpr {
+export interface PrimitiveExpr<C = Captures> extends Binds<C> {
   op: 'event';
   domain: string;
   type: string;
@@ -38,19 +40,19 @@ export interface PrimitiveExpr {
 }
 
 /** Fires when any part fires. */
-export interface OrExpr {
+export interface OrExpr<C = Captures> extends Binds<C> {
   op: 'or';
   args: EventExpr[];
 }
 
 /** Fires when every part has fired, in any order. */
-export interface AndExpr {
+export interface AndExpr<C = Captures> extends Binds<C> {
   op: 'and';
   args: EventExpr[];
 }
 
 /** Fires when `n` distinct parts have fired, in any order. */
-export interface AnyExpr {
+export interface AnyExpr<C = Captures> extends Binds<C> {
   op: 'any';
   n: number;
   args: EventExpr[];
@@ -60,13 +62,13 @@ export interface AnyExpr {
  * Sequences. `before(a, b, c)`: a, later b, later c. `after(a, b, c)`: a after b after c, i.e. c,
  * then b, then a. `then(a, b)`: like `before`, but b must be the very next salient event after a.
  */
-export interface SequenceExpr {
+export interface SequenceExpr<C = Captures> extends Binds<C> {
   op: 'before' | 'after' | 'then';
   args: EventExpr[];
 }
 
 /** `between`: `expr` happens after `start` and then `end` happens. `notBetween`: `start` then `end` with no `expr` in between. */
-export interface BetweenExpr {
+export interface BetweenExpr<C = Captures> extends Binds<C> {
   op: 'between' | 'notBetween';
   expr: EventExpr;
   start: EventExpr;
@@ -96,7 +98,7 @@ export interface Aggregate {
 }
 
 /** `count`: fires on every `n`th match, then starts over. `repeat`: fires on the `n`th and every later match (sliding window of `n`). */
-export interface CountExpr {
+export interface CountExpr<C = Captures> extends Binds<C> {
   op: 'count' | 'repeat';
   n: number;
   expr: EventExpr;
@@ -104,7 +106,7 @@ export interface CountExpr {
 }
 
 /** The whole inner expression must happen within `ms` milliseconds of event time. */
-export interface WithinExpr {
+export interface WithinExpr<C = Captures> extends Binds<C> {
   op: 'within';
   ms: number;
   expr: EventExpr;
@@ -115,11 +117,12 @@ export type EventExpr = PrimitiveExpr | OrExpr | AndExpr | AnyExpr | SequenceExp
 /** An expression, or `"domain:type"` shorthand for a primitive. */
 export type ExprLike = EventExpr | string;
 
-/** Options of a primitive event. */
-export interface PrimitiveOptions {
+/** Options of a primitive event; `N` are the names `setting` binds. */
+export interface PrimitiveOptions<N extends string = string> {
   attrs?: AttrTests;
-  setting?: PrimitiveExpr['setting'];
-  where?: PrimitiveExpr['where'];
+  /** Names for the regexes' groups, in order; checked against their number when built. */
+  setting?: readonly N[];
+  where?: (captures: Setting<N> & Captures, event: KumoEvent, ctx: WhereContext) => unknown;
 }
 
 /** Units accepted by {@link within}: KRL's (a month is 30 days, a year 365), plus milliseconds. */
@@ -148,6 +151,8 @@ const UNIT_MS: Record<TimeUnit, number> = {
  *
  * @example on('door', 'opened', { attrs: { room: /^(\w+)$/ }, setting: ['room'] })
  */
+export function on<N extends string = never>(name: string, options?: PrimitiveOptions<N>): PrimitiveExpr<Setting<N>>;
+export function on<N extends string = never>(domain: string, type: string, options?: PrimitiveOptions<N>): PrimitiveExpr<Setting<N>>;
 export function on(domain: string, type?: string | PrimitiveOptions, options: PrimitiveOptions = {}): PrimitiveExpr {
   if (typeof type !== 'string') {
     const [d, t] = splitName(domain);
@@ -165,7 +170,7 @@ function primitive(domain: string, type: string, { attrs, setting, where }: Prim
     if (setting.length > groups) throw new TypeError(`${name}: setting names ${setting.length} captures (${setting.join(', ')}) but the attribute regexes have ${groups} group(s)`);
     p.setting = [...setting];
   }
-  if (where !== undefined) p.where = where;
+  if (where !== undefined) p.where = where as PrimitiveExpr['where'];
   return p;
 }
 
@@ -198,7 +203,7 @@ function groupsOf(p: PrimitiveExpr): number {
  *
  * @example where((event, ctx) => event.domain === ctx.ent.get('watched'))
  */
-export function where(test: (event: KumoEvent, ctx: WhereContext) => unknown): PrimitiveExpr {
+export function where(test: (event: KumoEvent, ctx: WhereContext) => unknown): PrimitiveExpr<{}> {
   return { op: 'event', domain: '*', type: '*', where: (_c, e, ctx) => test(e, ctx) === true };
 }
 
@@ -208,29 +213,29 @@ export function expr(e: ExprLike): EventExpr {
 }
 
 /** Fires when any of its parts fires. */
-export function or(...args: ExprLike[]): OrExpr {
+export function or<const A extends ExprLike[]>(...args: A): OrExpr<SomeOf<A>> {
   return { op: 'or', args: atLeast('or', 2, args) };
 }
 
 /** Fires when all of its parts have fired, in any order (one event completes at most one part). */
-export function and(...args: ExprLike[]): AndExpr {
+export function and<const A extends ExprLike[]>(...args: A): AndExpr<AllOf<A>> {
   return { op: 'and', args: atLeast('and', 2, args) };
 }
 
 /** Fires when `n` of its parts have fired, in any order (one event completes at most one part). */
-export function any(n: number, ...args: ExprLike[]): AnyExpr {
+export function any<const A extends ExprLike[]>(n: number, ...args: A): AnyExpr<SomeOf<A>> {
   positive('any', n);
   if (n > args.length) throw new TypeError(`any(${n}, …) needs at least ${n} expressions, got ${args.length}`);
   return { op: 'any', n, args: args.map(expr) };
 }
 
 /** `before(a, b, …)`: a, then later b, then later … (other events may come in between). */
-export function before(...args: ExprLike[]): SequenceExpr {
+export function before<const A extends ExprLike[]>(...args: A): SequenceExpr<AllOf<A>> {
   return { op: 'before', args: atLeast('before', 2, args) };
 }
 
 /** `after(a, b, …)`: a after b after …, so the last argument happens first; fires on `a`. */
-export function after(...args: ExprLike[]): SequenceExpr {
+export function after<const A extends ExprLike[]>(...args: A): SequenceExpr<AllOf<A>> {
   return { op: 'after', args: atLeast('after', 2, args) };
 }
 
@@ -238,31 +243,31 @@ export function after(...args: ExprLike[]): SequenceExpr {
  * KRL's `then(a, b, …)`: a, and the very next salient event is b, and so on. Named `andThen` because
  * a module that exports `then` is a thenable: `await import()` of it would never resolve.
  */
-export function andThen(...args: ExprLike[]): SequenceExpr {
+export function andThen<const A extends ExprLike[]>(...args: A): SequenceExpr<AllOf<A>> {
   return { op: 'then', args: atLeast('then', 2, args) };
 }
 
 /** `e` happens after `start` and before `end`; fires on `end`. */
-export function between(e: ExprLike, start: ExprLike, end: ExprLike): BetweenExpr {
+export function between<const E extends ExprLike, const S extends ExprLike, const T extends ExprLike>(e: E, start: S, end: T): BetweenExpr<AllOf<[E, S, T]>> {
   return { op: 'between', expr: expr(e), start: expr(start), end: expr(end) };
 }
 
 /** `start` then `end` with no `e` in between; fires on `end`. */
-export function notBetween(e: ExprLike, start: ExprLike, end: ExprLike): BetweenExpr {
+export function notBetween<const S extends ExprLike, const T extends ExprLike>(e: ExprLike, start: S, end: T): BetweenExpr<AllOf<[S, T]>> {
   return { op: 'notBetween', expr: expr(e), start: expr(start), end: expr(end) };
 }
 
 /** Fires on every `n`th match of `e`, then starts counting again; `aggregate` binds max/min/sum/avg/push over the `n` matches. */
-export function count(n: number, e: ExprLike, aggregate?: Aggregate): CountExpr {
+export function count<const E extends ExprLike, const A extends Aggregate = {}>(n: number, e: E, aggregate?: A): CountExpr<CapturesOf<E> & Aggregated<A>> {
   return counter('count', n, expr(e), aggregate);
 }
 
 /** Fires on the `n`th match of `e` and on every later one; `aggregate` is over the last `n` matches. */
-export function repeat(n: number, e: ExprLike, aggregate?: Aggregate): CountExpr {
+export function repeat<const E extends ExprLike, const A extends Aggregate = {}>(n: number, e: E, aggregate?: A): CountExpr<CapturesOf<E> & Aggregated<A>> {
   return counter('repeat', n, expr(e), aggregate);
 }
 
-function counter(op: 'count' | 'repeat', n: number, e: EventExpr, aggregate: Aggregate | undefined): CountExpr {
+function counter<C>(op: 'count' | 'repeat', n: number, e: EventExpr, aggregate: Aggregate | undefined): CountExpr<C> {
   positive(op, n);
   return { op, n, expr: e, ...(aggregate ? { aggregate: checkAggregate(op, aggregate, e) } : {}) };
 }
@@ -273,7 +278,7 @@ function counter(op: 'count' | 'repeat', n: number, e: EventExpr, aggregate: Agg
  *
  * @example within(and('door:opened', 'motion:detected'), 5, 'minutes')
  */
-export function within(e: ExprLike, amount: number, unit: TimeUnit = 'seconds'): WithinExpr {
+export function within<const E extends ExprLike>(e: E, amount: number, unit: TimeUnit = 'seconds'): WithinExpr<CapturesOf<E>> {
   const per = UNIT_MS[unit];
   if (per === undefined) throw new TypeError(`within: unknown time unit ${JSON.stringify(unit)}`);
   if (!Number.isFinite(amount) || amount < 0) throw new TypeError(`within: expected a non-negative amount, got ${amount}`);
