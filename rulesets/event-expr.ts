@@ -6,8 +6,9 @@
  *
  * As in the pico engine, an event that names a part the expression is waiting for but fails that
  * part's attribute regex or `where` starts the whole expression over: progress, captures,
- * `count`/`repeat` windows and aggregates are dropped (event-expr/node.ts says which parts each
- * operator waits for).
+ * `count`/`repeat` windows and aggregates are dropped (each operator's node says which of its
+ * parts it waits for). Attribute regexes test KRL's string form of the value (a missing one is
+ * `""`), and aggregators read values as KRL numbers, as pico does.
  *
  * Where kumo deliberately differs from the pico engine:
  * - No NFA over interleavings: each operator keeps its own small, plain-data state, so `and` and
@@ -16,7 +17,7 @@
  * - `and`/`any`: one event completes at most one part, the first pending one in declaration order
  *   (pico's NFA tries every choice). Other pending parts still advance on it. An event that fails
  *   one pending part while advancing another starts the whole over unless it completes the whole
- *   (pico keeps the other part's progress).
+ *   (pico keeps the other part's progress, and may drop captures when it completes).
  * - `not between`: the start is watched even while a run is open, and a later start replaces the
  *   run (pico watches only the end and the excluded expression then).
  * - Sequences (`before`, `after`, `then`, `between`) keep at most one partial run per stage, so
