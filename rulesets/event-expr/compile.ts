@@ -1,6 +1,7 @@
-import type { Selector, SelectorResult, SharedFunction } from '../../kernel/index.ts';
+import type { Selector, SelectorResult } from '../../kernel/index.ts';
 import { expr, type EventExpr, type ExprLike } from './expr.ts';
 import { build, primitivesOf } from './machine.ts';
+import type { Functions } from './where-context.ts';
 
 /**
  * The persisted state of a compiled expression: the expression's shape fingerprint and the node
@@ -18,7 +19,7 @@ const NOTHING: SelectorResult = Object.freeze({ fired: false, captures: Object.f
  * Compile an expression (or `"domain:type"`) into the kernel's {@link Selector}. `functions` are
  * the ruleset's, for `where` guards that call them.
  */
-export function compile(e: ExprLike, functions: Readonly<Record<string, SharedFunction>> = {}): Selector {
+export function compile(e: ExprLike, functions: Functions = {}): Selector {
   const x = expr(e);
   const prims = primitivesOf(x);
   const seen = new Set<string>();

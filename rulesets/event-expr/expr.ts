@@ -198,8 +198,8 @@ function groupsOf(p: PrimitiveExpr): number {
 }
 
 /**
- * KRL's bare `select where <expr>`: selects every event for which `test` returns exactly `true`
- * (not merely a truthy value, as in KRL).
+ * KRL's bare `select where <expr>`: selects every event for which `test` returns exactly `true`,
+ * as KRL does (a `where` attached to a primitive takes any truthy value).
  *
  * @example where((event, ctx) => event.domain === ctx.ent.get('watched'))
  */
@@ -306,21 +306,18 @@ export function nameList(names: Names | undefined): readonly string[] {
 }
 
 function checkAggregate(op: string, a: Aggregate, e: EventExpr): Aggregate {
-  const bound = new Set<string>();
-  let widest = 0;
-  for (const k of [...AGGREGATORS, 'of'] as const) {
-    const names = nameList(a[k]);
-    if (a[k] !== undefined && (names.length === 0 || names.some((n) => typeof n !== 'string' || n === ''))) throw new TypeError(`${op}: aggregate ${k} expects capture names`);
-    if (k === 'of') break;
-    for (const name of names) {
-      if (bound.has(name)) throw new TypeError(`${op}: the aggregate binds ${name} twice`);
-      bound.add(name);
-    }
-    widest = Math.max(widest, names.length);
-  }
-  if (bound.size === 0) throw new TypeError(`${op}: an aggregate needs at least one of ${AGGREGATORS.join(', ')}`);
+  const names = (k: keyof Aggregate): readonly string[] => {
+    const list = nameList(a[k]);
+    if (a[k] !== undefined && (list.length === 0 || list.some((n) => typeof n !== 'string' || n === ''))) throw new TypeError(`${op}: aggregate ${k} expects capture names`);
+    return list;
+  };
+  const bound = AGGREGATORS.flatMap(names);
+  if (bound.length === 0) throw new TypeError(`${op}: an aggregate needs at least one of ${AGGREGATORS.join(', ')}`);
+  const twice = bound.find((n, i) => bound.indexOf(n) !== i);
+  if (twice !== undefined) throw new TypeError(`${op}: the aggregate binds ${twice} twice`);
   // Positions past what each match has would aggregate nothing but undefined; say so now.
-  const width = a.of !== undefined ? nameList(a.of).length : e.op === 'event' ? groupsOf(e) : Infinity;
+  const widest = Math.max(...AGGREGATORS.map((k) => nameList(a[k]).length));
+  const width = a.of !== undefined ? names('of').length : e.op === 'event' ? groupsOf(e) : Infinity;
   if (widest > width) throw new TypeError(`${op}: the aggregate reads ${widest} values per match but ${a.of !== undefined ? '`of` names' : 'the regexes have'} ${width}`);
   return a;
 }

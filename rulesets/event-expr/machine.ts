@@ -1,10 +1,10 @@
-import type { SharedFunction } from '../../kernel/index.ts';
 import type { EventExpr, PrimitiveExpr } from './expr.ts';
 import { allNull, FAIL, join, type Match, type Node, type NodeState, type StepResult } from './node.ts';
 import { counter } from './counter.ts';
 import { anyNode } from './parts.ts';
 import { namesEvent, testPrimitive } from './primitive.ts';
 import { notBetween, sequence } from './sequence.ts';
+import type { Functions } from './where-context.ts';
 
 /**
  * The evaluator: builds a tree of nodes (node.ts) from an expression.
@@ -16,7 +16,7 @@ import { notBetween, sequence } from './sequence.ts';
  */
 
 /** Build the node tree for an expression; `where` guards may call `functions`. */
-export function build(e: EventExpr, functions: Readonly<Record<string, SharedFunction>> = {}): Node {
+export function build(e: EventExpr, functions: Functions = {}): Node {
   const b = (x: EventExpr) => build(x, functions);
   switch (e.op) {
     case 'event':
@@ -69,7 +69,7 @@ export function primitivesOf(e: EventExpr): PrimitiveExpr[] {
 
 const UNNAMED: StepResult = Object.freeze({ s: null, fire: null, moved: false });
 
-function primitive(p: PrimitiveExpr, functions: Readonly<Record<string, SharedFunction>>): Node {
+function primitive(p: PrimitiveExpr, functions: Functions): Node {
   return {
     step(_s, e, _h, read) {
       if (!namesEvent(p, e)) return UNNAMED;

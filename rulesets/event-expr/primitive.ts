@@ -1,6 +1,6 @@
-import type { KumoEvent, ReadContext, SharedFunction } from '../../kernel/index.ts';
+import type { KumoEvent, ReadContext } from '../../kernel/index.ts';
 import type { Captures, PrimitiveExpr } from './expr.ts';
-import { LazyWhereContext } from './where-context.ts';
+import { LazyWhereContext, type Functions } from './where-context.ts';
 
 /** A primitive's match: named captures and the positional regex groups (what aggregators read). */
 export interface PrimitiveMatch {
@@ -39,7 +39,7 @@ export function krlString(v: unknown): string {
  * Test a primitive's attributes and `where` against an event it names, keeping the positional
  * groups. The `where` passes on any truthy value, as in KRL.
  */
-export function testPrimitive(p: PrimitiveExpr, event: KumoEvent, read: (() => ReadContext) | undefined, functions: Readonly<Record<string, SharedFunction>>): PrimitiveMatch | undefined {
+export function testPrimitive(p: PrimitiveExpr, event: KumoEvent, read: (() => ReadContext) | undefined, functions: Functions): PrimitiveMatch | undefined {
   const captures: Captures = {};
   const groups: Array<string | undefined> = [];
   for (const [name, re] of p.attrs ?? []) {
@@ -62,6 +62,6 @@ export function testPrimitive(p: PrimitiveExpr, event: KumoEvent, read: (() => R
 }
 
 /** Match a primitive against one event: the captures when it matches, else undefined. */
-export function matchPrimitive(p: PrimitiveExpr, event: KumoEvent, read?: () => ReadContext, functions: Readonly<Record<string, SharedFunction>> = {}): Captures | undefined {
+export function matchPrimitive(p: PrimitiveExpr, event: KumoEvent, read?: () => ReadContext, functions: Functions = {}): Captures | undefined {
   return namesEvent(p, event) ? testPrimitive(p, event, read, functions)?.captures : undefined;
 }

@@ -1,5 +1,8 @@
 import type { ReadContext, SharedFunction } from '../../kernel/index.ts';
 
+/** A ruleset's functions, by name, as a `where` may call them. */
+export type Functions = Readonly<Record<string, SharedFunction>>;
+
 /**
  * What a `where` guard may read besides the captures and the event, as KRL's
  * `where event:attr("who") == ent:owner` does: the cloud as this ruleset's queries see it (entity
@@ -20,7 +23,7 @@ export class LazyWhereContext implements WhereContext {
 
   constructor(
     private readonly read: (() => ReadContext) | undefined,
-    private readonly functions: Readonly<Record<string, SharedFunction>>,
+    private readonly functions: Functions,
   ) {}
 
   private get base(): ReadContext {
