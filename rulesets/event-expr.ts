@@ -13,7 +13,8 @@
  * Where kumo deliberately differs from the pico engine:
  * - No NFA over interleavings: each operator keeps its own small, plain-data state, so `and` and
  *   `any n` keep one entry per part instead of growing with the permutations of their parts.
- * - `or`: every part sees every event (pico, once partway through one branch, follows only it).
+ * - `or`: every part sees every event (pico, once partway through one branch, follows only it), so
+ *   a failed test starts it over in any part with progress, even one pico would not be following.
  * - `and`/`any`: one event completes at most one part, the first pending one in declaration order
  *   (pico's NFA tries every choice). Other pending parts still advance on it. An event that fails
  *   one pending part while advancing another starts the whole over unless it completes the whole
@@ -22,6 +23,7 @@
  *   run (pico watches only the end and the excluded expression then).
  * - Sequences (`before`, `after`, `then`, `between`) keep at most one partial run per stage, so
  *   an event can advance several runs; when the whole fires, every run starts over (no overlap).
+ *   A failed test counts only at the stage of the oldest run, the one pico would be following.
  * - `then` (spelled `andThen` in TypeScript: a module exporting `then` is a thenable): a salient
  *   event that breaks a run may start a new one; "salient" means its domain and type name a
  *   primitive inside that `then`.

@@ -88,6 +88,11 @@ describe('a failed attribute test starts the whole expression over (pico)', () =
       r('x2'),
       r('x-'), // x happened already; only p:e is waited for
       r('e', { x: '2' }),
+      r('s'),
+      r('x3'),
+      r('s'), // kumo starts a second run; pico stays with the first, which waits for p:e
+      r('x-'), // fails the second run's stage: not what pico waits for
+      r('e', { x: '3' }),
     ]);
     runTable(notBetween(ok('x'), 'p:s', 'p:e'), [
       r('s'),

@@ -31,8 +31,8 @@ export interface StepResult {
    * The event named a primitive this node was waiting for but failed its attribute test or `where`.
    * The pico engine then starts the whole expression over (progress, captures, windows), so a
    * parent passes this up for a part it was waiting for. It ignores it for a part it was only
-   * trying out of turn (kumo tries more than pico: a sequence's first stage while runs are under
-   * way, the idle parts of a busy `or`), since pico would not have looked at that part.
+   * trying out of turn (kumo tries more than pico: the runs of a sequence behind the oldest one,
+   * the idle parts of a busy `or`), since pico would not have looked at that part.
    */
   fail?: true;
 }

@@ -16,9 +16,9 @@ type Run = null | { m?: Match; p: NodeState };
  * `then`: a run waiting at stage k > 0 dies on any salient event (one whose domain and type name a
  * primitive of this `then`) that does not advance it.
  *
- * A failed test resets the whole when it comes from a stage being waited for: one with a run or
- * progress, or the first stage while the sequence has neither. The first stage tried while other
- * runs are under way is kumo's extra (pico does not look at it then), so its failures are ignored.
+ * A failed test resets the whole when it comes from the stage pico would be waiting at: that of
+ * the run furthest along (the oldest), or the first stage when there is no run. The other runs are
+ * kumo's extras (pico starts no new run while one is under way), so their failures are ignored.
  */
 export function sequence(stages: Node[], salient: PrimitiveExpr[] | null): Node {
   const n = stages.length;
@@ -38,13 +38,14 @@ export function sequence(stages: Node[], salient: PrimitiveExpr[] | null): Node 
         }
       }
       const isSalient = salient !== null && salient.some((p) => namesEvent(p, e));
-      const idle = allNull(next);
+      let lead = n - 1;
+      while (lead > 0 && next[lead] === null) lead--;
       for (let k = n - 1; k >= 0; k--) {
         const run = next[k] ?? null;
         if (k > 0 && run === null) continue;
         const ps = run ? run.p : null;
         const r = stages[k]!.step(ps, e, h, read);
-        if (r.fail && (k > 0 || ps !== null || idle)) return FAIL;
+        if (r.fail && k === lead) return FAIL;
         if (r.fire) {
           moved = true;
           const m = run?.m ? join(run.m, r.fire) : r.fire;
@@ -88,8 +89,8 @@ interface NotBetweenState {
  * `not between`: the latest `start` opens a run (a later start dominates an earlier one: any event
  * between the later start and the end is also after the earlier); the excluded expression firing
  * closes it; `end` firing on an open run fires the whole. On one event, `end` is judged first.
- * Waited for: `end` and the excluded expression while a run is open, `start` while none is (or
- * while it has progress of its own); a failed test in one of those resets the whole.
+ * Waited for, as in pico: `end` and the excluded expression while a run is open, `start` while
+ * none is; a failed test in one of those resets the whole.
  */
 export function notBetween(excluded: Node, start: Node, end: Node): Node {
   return {
@@ -118,7 +119,7 @@ export function notBetween(excluded: Node, start: Node, end: Node): Node {
         }
       }
       const rs = start.step(old.st, e, h, read);
-      if (rs.fail && (!open || old.st !== null)) return FAIL;
+      if (rs.fail && !open) return FAIL;
       let st = rs.s;
       if (st !== old.st) changed = true;
       moved ||= rs.moved;
