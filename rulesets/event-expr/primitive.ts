@@ -18,7 +18,7 @@ export function namesEvent(p: { domain: string; type: string }, event: { domain:
  * KRL's string form of a value, which is what the pico engine tests an attribute regex against:
  * `null` → "null", numbers in decimal, booleans as "true"/"false", maps "[Map]", arrays "[Array]".
  */
-export function krlString(v: unknown): string {
+function krlString(v: unknown): string {
   switch (typeof v) {
     case 'string':
       return v;
