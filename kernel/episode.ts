@@ -1,10 +1,10 @@
 import type { CloudState } from './cloud.ts';
 import { InvalidAttrsError, KumoError, LimitExceededError, inRule, messageOf } from './errors.ts';
-import type { KumoEvent, Rule, Ruleset } from './ruleset.ts';
+import type { KumoEvent, ReadContext, Rule, Ruleset } from './ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from './keys.ts';
 import { Tx } from './tx.ts';
-import { buildRuleContext, type CloudOps } from './context.ts';
+import { buildReadContext, buildRuleContext, type CloudOps } from './context.ts';
 
 /** One directive returned to the sender, naming the rule that made it. */
 export interface Directive {
@@ -56,9 +56,10 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
         continue;
       }
       let stop = false;
+      const read = (): ReadContext => buildReadContext(cloud, install, () => env.ops.now(), tx);
       for (const rule of rulesFor(ruleset, current.event.domain, current.event.type)) {
         if (tx.isUninstalled(ruleset.rid)) break;
-        const selected = select(tx, ruleset.rid, rule, current.event);
+        const selected = select(tx, ruleset.rid, rule, current.event, read);
         if (!selected) continue;
         const name = `${ruleset.rid}/${rule.name}`;
         log.selected.push(name);
@@ -103,11 +104,11 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
 }
 
 /** Evaluate a rule's selector against its (staged) state; returns the captures when it fires. */
-function select(tx: Tx, rid: string, rule: Rule, event: KumoEvent): Record<string, unknown> | undefined {
+function select(tx: Tx, rid: string, rule: Rule, event: KumoEvent, read: () => ReadContext): Record<string, unknown> | undefined {
   const before = tx.getExprState(rid, rule.name);
   let result;
   try {
-    result = rule.select.match(before, event);
+    result = rule.select.match(before, event, read);
   } catch (err) {
     throw inRule(err, rid, rule.name);
   }

@@ -33,7 +33,11 @@ export interface SelectorResult {
  */
 export interface Selector {
   readonly events: ReadonlyArray<{ domain: string; type: string }>;
-  match(state: unknown, event: KumoEvent): SelectorResult;
+  /**
+   * `read`, when given, returns a read-only view of the cloud for the rule's ruleset (its config,
+   * and entity state with the episode's staged writes). Call it only when needed: it builds the view.
+   */
+  match(state: unknown, event: KumoEvent, read?: () => ReadContext): SelectorResult;
 }
 
 /** The result of validating attrs or config against a schema. */

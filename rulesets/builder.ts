@@ -3,7 +3,8 @@ import { z } from 'zod';
 /** zod, re-exported so rulesets need no import of their own for attr and config schemas. */
 export { z };
 import type { QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
-import { compile, type EventExpr } from './event-expr.ts';
+import { compile, expr, type EventExpr, type ExprLike } from './event-expr.ts';
+import type { CapturesOf, RuleCaptures } from './event-expr/captures.ts';
 
 /**
  * The TypeScript ruleset builder: host-trusted rulesets with zod schemas for attrs and typed
@@ -38,30 +39,34 @@ export interface TypedRuleEntities<S extends State> extends TypedEntities<S> {
   delete(name: keyof S & string): void;
 }
 
-/** What a rule's functions receive. `item` is the current element of `foreach`. */
-export type RuleCtx<S extends State, A> = Omit<RuleContext, 'ent' | 'attrs'> & {
+/**
+ * What a rule's functions receive. `item` is the current element of `foreach`; `captures` are
+ * typed from the rule's `select` (`C`).
+ */
+export type RuleCtx<S extends State, A, C = {}> = Omit<RuleContext, 'ent' | 'attrs' | 'captures'> & {
   ent: TypedRuleEntities<S>;
   attrs: A;
+  captures: RuleCaptures<C>;
   item: unknown;
 };
 
 export type QueryCtx<S extends State> = Omit<QueryContext, 'ent'> & { ent: TypedEntities<S> };
 
-type Step<S extends State, A> = (ctx: RuleCtx<S, A>) => unknown;
+type Step<S extends State, A, C> = (ctx: RuleCtx<S, A, C>) => unknown;
 
-export interface RuleSpec<S extends State, Schema extends z.ZodType | undefined> {
+export interface RuleSpec<S extends State, Schema extends z.ZodType | undefined, E extends ExprLike = ExprLike> {
   /** The event expression, or `"domain:type"` shorthand. */
-  select: EventExpr | string;
+  select: E;
   /** Schema for the event's attrs; an event that fails it fails the episode with INVALID_ATTRS. */
   attrs?: Schema;
   /** Run the action once per element (postlude included). */
-  foreach?: (ctx: RuleCtx<S, Attrs<Schema>>) => Iterable<unknown>;
+  foreach?: (ctx: RuleCtx<S, Attrs<Schema>, CapturesOf<E>>) => Iterable<unknown>;
   /** Guard: when false, the action does not fire and `notfired` runs instead of `fired`. */
-  if?: (ctx: RuleCtx<S, Attrs<Schema>>) => boolean | Promise<boolean>;
-  action?: Step<S, Attrs<Schema>>;
-  fired?: Step<S, Attrs<Schema>>;
-  notfired?: Step<S, Attrs<Schema>>;
-  always?: Step<S, Attrs<Schema>>;
+  if?: (ctx: RuleCtx<S, Attrs<Schema>, CapturesOf<E>>) => boolean | Promise<boolean>;
+  action?: Step<S, Attrs<Schema>, CapturesOf<E>>;
+  fired?: Step<S, Attrs<Schema>, CapturesOf<E>>;
+  notfired?: Step<S, Attrs<Schema>, CapturesOf<E>>;
+  always?: Step<S, Attrs<Schema>, CapturesOf<E>>;
 }
 
 type Attrs<Schema> = Schema extends z.ZodType ? z.output<Schema> : Record<string, unknown>;
@@ -82,7 +87,8 @@ export function validation(schema: z.ZodType, value: unknown): Validation {
 }
 
 export class RulesetBuilder<S extends State> {
-  private readonly rules: Rule[] = [];
+  /** Rules with their expressions not yet compiled: a `where` may call functions added later. */
+  private readonly rules: Array<Omit<Rule, 'select'> & { select: EventExpr }> = [];
   private readonly functions: Ruleset['functions'] = {};
   private readonly shares: string[] = [];
 
@@ -92,12 +98,12 @@ export class RulesetBuilder<S extends State> {
   ) {}
 
   /** Add a rule; rules run in the order they are added. */
-  rule<Schema extends z.ZodType | undefined = undefined>(name: string, spec: RuleSpec<S, Schema>): this {
+  rule<Schema extends z.ZodType | undefined = undefined, const E extends ExprLike = ExprLike>(name: string, spec: RuleSpec<S, Schema, E>): this {
     if (this.rules.some((r) => r.name === name)) throw new TypeError(`${this.rid} already has a rule named ${name}`);
     const schema = spec.attrs;
     this.rules.push({
       name,
-      select: compile(spec.select),
+      select: expr(spec.select),
       ...(schema ? { validate: (attrs: Record<string, unknown>) => validation(schema, attrs) } : {}),
       run: (ctx) => runRule(spec as RuleSpec<S, undefined>, ctx),
     });
@@ -119,12 +125,13 @@ export class RulesetBuilder<S extends State> {
 
   build(): Ruleset {
     const config = this.options.config;
+    const functions = { ...this.functions };
     return {
       rid: this.rid,
       version: this.options.version ?? '0.0.0',
       meta: { ...(this.options.name ? { name: this.options.name } : {}), ...(this.options.description ? { description: this.options.description } : {}) },
-      rules: [...this.rules],
-      functions: { ...this.functions },
+      rules: this.rules.map((r) => ({ ...r, select: compile(r.select, functions) })),
+      functions,
       shares: [...this.shares],
       ...(config ? { validateConfig: (c: Record<string, unknown>) => validation(config, c) } : {}),
     };

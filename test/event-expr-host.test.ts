@@ -28,12 +28,15 @@ const rs = exprs.build();
 
 interface Ev {
   k: 'a' | 'b' | 'c' | 'd';
-  v: number;
+  /** `null`: no `v` attr, so every attribute test on it fails and starts its expression over. */
+  v: number | null;
   /** Seconds since the previous event. */
   dt: number;
 }
 
 type Firing = { i: number; rule: string; captures: unknown };
+
+const attrsOf = (e: Ev) => (e.v === null ? {} : { v: String(e.v) });
 
 async function start(dir: string, clock: ManualClock, seed: number): Promise<{ host: Host; eci: string }> {
   const { host, root } = await testHost({ dir, clock, rulesets: [rs], seed });
@@ -48,27 +51,29 @@ async function send(h: { host: Host; eci: string }, clock: ManualClock, evs: Ev[
     t += evs[i]!.dt * 1000;
     if (i < from) continue;
     clock.set(t);
-    const r = await h.host.event({ eci: h.eci, eid: `ev${i}`, domain: 'ex', type: evs[i]!.k, attrs: { v: String(evs[i]!.v) } });
+    const r = await h.host.event({ eci: h.eci, eid: `ev${i}`, domain: 'ex', type: evs[i]!.k, attrs: attrsOf(evs[i]!) });
     for (const d of r.directives) out.push({ i, rule: d.meta.rule, captures: d.options.captures });
   }
   return out;
 }
 
-/** The same sequence through the compiled selectors alone, no host. */
-function pure(evs: Ev[]): Firing[] {
+/** The same sequence through the compiled selectors alone, no host; `resets` counts states dropped by a failed test. */
+function pure(evs: Ev[]): { out: Firing[]; resets: number } {
   const out: Firing[] = [];
+  let resets = 0;
   const sels = Object.entries(RULES).map(([name, e]) => ({ name, sel: compile(e), state: undefined as unknown }));
   let t = T0;
   evs.forEach((e, i) => {
     t += e.dt * 1000;
     for (const s of sels) {
       if (!s.sel.events.some((p) => p.type === e.k)) continue; // what the kernel's index does
-      const r = s.sel.match(s.state, { eid: `ev${i}`, domain: 'ex', type: e.k, attrs: { v: String(e.v) }, time: t });
+      const r = s.sel.match(s.state, { eid: `ev${i}`, domain: 'ex', type: e.k, attrs: attrsOf(e), time: t });
+      if (e.v === null && s.state !== undefined && r.state === undefined && !r.fired) resets++;
       s.state = r.state;
       if (r.fired) out.push({ i, rule: s.name, captures: r.captures });
     }
   });
-  return out;
+  return { out, resets };
 }
 
 describe('event expressions in a host', () => {
@@ -110,7 +115,8 @@ describe('event expressions in a host', () => {
 
   it('gives the same firings with a restart in the middle as without one (property)', async () => {
     let crossing = 0;
-    const ev = fc.record({ k: fc.constantFrom('a' as const, 'b' as const, 'c' as const, 'd' as const), v: fc.nat(9), dt: fc.nat(12) });
+    let resets = 0;
+    const ev = fc.record({ k: fc.constantFrom('a' as const, 'b' as const, 'c' as const, 'd' as const), v: fc.option(fc.nat(9), { nil: null, freq: 5 }), dt: fc.nat(12) });
     await fc.assert(
       fc.asyncProperty(fc.array(ev, { minLength: 2, maxLength: 16 }), fc.nat(), async (evs, at) => {
         const split = 1 + (at % (evs.length - 1)); // strictly inside the sequence
@@ -133,11 +139,15 @@ describe('event expressions in a host', () => {
         expect([...half, ...rest]).toEqual(straight);
         if (rest.length > 0) crossing++;
         // The host agrees with the selectors evaluated alone (so the property is not vacuous).
-        expect(straight).toEqual(pure(evs));
+        const alone = pure(evs);
+        expect(straight).toEqual(alone.out);
+        resets += alone.resets;
       }),
       { numRuns: 25, seed: 4242 },
     );
     // Enough runs fired after the restart for the property to mean something.
     expect(crossing).toBeGreaterThan(10);
+    // …and failed attribute tests started expressions over.
+    expect(resets).toBeGreaterThan(5);
   });
 });

@@ -14,10 +14,52 @@ describe('primitive', () => {
       { ev: 'temp:reading', attrs: { temp: '25', unit: 'C' }, fires: { t: '25', u: 'C' } },
       { ev: 'temp:reading', attrs: { temp: '15', unit: 'C' }, fires: F }, // where says no
       { ev: 'temp:reading', attrs: { temp: 'x', unit: 'C' }, fires: F }, // regex says no
-      { ev: 'temp:reading', attrs: { temp: '30' }, fires: F }, // missing attr
+      { ev: 'temp:reading', attrs: { temp: '30' }, fires: F }, // a missing attr is tested as ""
       { ev: 'temp:other', attrs: { temp: '30', unit: 'F' }, fires: F },
-      { ev: 'temp:reading', attrs: { temp: 42, unit: 'F' }, fires: { t: '42', u: 'F' } }, // non-strings are matched as JSON
+      { ev: 'temp:reading', attrs: { temp: 42, unit: 'F' }, fires: { t: '42', u: 'F' } }, // a number is tested in decimal
     ]);
+  });
+  it('tests each kind of attribute value in its KRL string form, a missing one as ""', () => {
+    const whole = on('k:v', { attrs: { x: /^(.*)$/ }, setting: ['s'] });
+    const row = (x: unknown, s: string): Row => ({ ev: 'k:v', attrs: x === undefined ? {} : { x }, fires: { s } });
+    runTable(whole, [
+      row('text', 'text'),
+      row(undefined, ''),
+      row(null, 'null'),
+      row(42, '42'),
+      row(-1.5, '-1.5'),
+      row(1e21, '1e+21'),
+      row(true, 'true'),
+      row(false, 'false'),
+      row({ a: 1 }, '[Map]'),
+      row([1, 2], '[Array]'),
+      row('', ''),
+    ]);
+  });
+  it('fires on a missing attribute when the regex matches "" (pico does)', () => {
+    runTable(on('k:v', { attrs: { x: /^$/ } }), [
+      { ev: 'k:v', fires: {} },
+      { ev: 'k:v', attrs: { x: null }, fires: F }, // "null"
+      { ev: 'k:v', attrs: { x: '' }, fires: {} },
+      { ev: 'k:v', attrs: { x: 'a' }, fires: F },
+    ]);
+    runTable(on('k:v', { attrs: { name: /^(.*)$/ }, setting: ['name'] }), [{ ev: 'k:v', attrs: { other: 1 }, fires: { name: '' } }]);
+  });
+  it('binds a group that did not take part as undefined, not ""', () => {
+    const sel = compile(on('k:v', { attrs: { x: /^(a)?(b)$/ }, setting: ['a', 'b'] }));
+    const r = sel.match(undefined, eventOf({ ev: 'k:v', attrs: { x: 'b' } }, 0));
+    expect(r.captures).toStrictEqual({ a: undefined, b: 'b' });
+  });
+  it('binds setting in the order the attribute tests are written, whatever their names', () => {
+    const sel = compile(on('k:v', { attrs: [['b', /(x)/], ['1', /(y)/]], setting: ['first', 'second'] }));
+    expect(sel.match(undefined, eventOf({ ev: 'k:v', attrs: { 1: 'y', b: 'x' } }, 0)).captures).toEqual({ first: 'x', second: 'y' });
+    // An object would list '1' first; it is refused rather than bound in the wrong order.
+    expect(() => on('k:v', { attrs: { b: /(x)/, 1: /(y)/ }, setting: ['first', 'second'] })).toThrow(/pairs/);
+  });
+  it('checks setting against the regexes’ groups when the expression is built', () => {
+    expect(() => on('k:v', { attrs: { x: /(a)(b)/, y: /c/ }, setting: ['p', 'q', 'r'] })).toThrow(/3 captures.*2 group/);
+    expect(() => on('k:v', { setting: ['p'] })).toThrow(/0 group/);
+    expect(on('k:v', { attrs: { x: /(a)(b)/, y: /(c)/ }, setting: ['p', 'q', 'r'] }).setting).toEqual(['p', 'q', 'r']);
   });
   it('captures named groups and honours * wildcards', () => {
     runTable(on('*:opened', { attrs: { who: /(?<who>\w+)/ } }), [
@@ -179,13 +221,13 @@ describe('then', () => {
       { ev: 'aaa:bbb', fires: {} },
     ]);
   });
-  it('ignores events that are not salient to it; attr mismatches are salient', () => {
+  it('ignores events that are not salient to it; a failed attribute test starts it over', () => {
     runTable(andThen('t:a', on('t:b', { attrs: { ok: /^y$/ } })), [
       { ev: 't:a', fires: F },
       { ev: 'z:z', fires: F }, // names no primitive of this `then`
       { ev: 't:b', attrs: { ok: 'y' }, fires: {} },
       { ev: 't:a', fires: F },
-      { ev: 't:b', attrs: { ok: 'n' }, fires: F }, // salient and not a match: the run dies
+      { ev: 't:b', attrs: { ok: 'n' }, fires: F }, // the part waited for fails its test: the whole starts over
       { ev: 't:b', attrs: { ok: 'y' }, fires: F },
       { ev: 't:a', fires: F },
       { ev: 't:a', fires: F }, // kills the old run, starts a new one
@@ -259,6 +301,37 @@ describe('count', () => {
       r('2'),
       { ...r('3'), fires: { mx: 3, mn: 1, s: 6, a: 2, all: ['1', '2', '3'] } },
     ]);
+  });
+  it('aggregates several captured values, with several aggregators on one window (KRL sum(a, b))', () => {
+    const e = count(2, on('t:r', { attrs: { a: /^(\d+)$/, b: /^(\d+)$/ } }), { sum: ['sa', 'sb'], push: ['pa', 'pb'], max: 'ma' });
+    runTable(e, [
+      { ev: 't:r', attrs: { a: '1', b: '10' }, fires: F },
+      { ev: 't:r', attrs: { a: '2', b: '20' }, fires: { sa: 3, sb: 30, pa: ['1', '2'], pb: ['10', '20'], ma: 2 } },
+    ]);
+  });
+  it('reads values as KRL numbers: anything not numeric counts as 0 (pico)', () => {
+    const e = count(4, on('t:r', { attrs: { v: /^(.*)$/ } }), { sum: 's', avg: 'a', max: 'mx', min: 'mn' });
+    runTable(e, [
+      { ev: 't:r', attrs: { v: '4' }, fires: F },
+      { ev: 't:r', attrs: { v: 'n/a' }, fires: F },
+      { ev: 't:r', attrs: {}, fires: F }, // "" as well
+      { ev: 't:r', attrs: { v: 8 }, fires: { s: 12, a: 3, mx: 8, mn: 0 } },
+    ]);
+  });
+  it('reads captures by name, position by position, with `of`', () => {
+    const e = repeat(2, on('t:r', { attrs: { room: /(\w+)/, temp: /(\d+)/, hum: /(\d+)/ }, setting: ['room', 'temp', 'hum'] }), { avg: ['t', 'h'], of: ['temp', 'hum'] });
+    runTable(e, [
+      { ev: 't:r', attrs: { room: 'den', temp: '20', hum: '40' }, fires: F },
+      { ev: 't:r', attrs: { room: 'den', temp: '22', hum: '50' }, fires: { room: 'den', temp: '22', hum: '50', t: 21, h: 45 } },
+    ]);
+  });
+  it('checks an aggregate when the expression is built', () => {
+    const two = on('t:r', { attrs: { a: /(\d)(\d)/ } });
+    expect(() => count(2, two, { sum: ['x', 'y', 'z'] })).toThrow(/reads 3 values per match but the regexes have 2/);
+    expect(() => count(2, two, { sum: 'x', max: 'x' })).toThrow(/binds x twice/);
+    expect(() => count(2, two, { sum: ['x', 'y'], of: 'a' })).toThrow(/`of` names 1/);
+    expect(() => repeat(2, two, { push: [] })).toThrow(/expects capture names/);
+    expect(count(2, two, { sum: ['x', 'y'], push: 'all' }).aggregate).toEqual({ sum: ['x', 'y'], push: 'all' });
   });
   it('aggregates a named capture with `of` and keeps the other captures', () => {
     const e = count(2, on('t:r', { attrs: { room: /(\w+)/, temp: /(\d+)/ }, setting: ['room', 'temp'] }), { sum: 'total', of: 'temp' });
@@ -341,6 +414,17 @@ describe('within', () => {
       { ev: 'r:a', t: 20, fires: F },
       { ev: 'r:a', t: 30, fires: {} },
       { ev: 'r:a', t: 35, fires: {} },
+    ]);
+  });
+  it('knows KRL’s months (30 days) and years (365 days)', () => {
+    const day = 86_400;
+    expect(within('a:b', 2, 'months')).toMatchObject({ ms: 60 * day * 1000 });
+    expect(within('a:b', 1, 'year').ms).toBe(365 * day * 1000);
+    runTable(within(before('s:a', 's:b'), 1, 'month'), [
+      { ev: 's:a', t: 0, fires: F },
+      { ev: 's:b', t: 30 * day + 1, fires: F },
+      { ev: 's:a', t: 31 * day, fires: F },
+      { ev: 's:b', t: 61 * day, fires: {} },
     ]);
   });
   it('applies the tighter of nested windows', () => {

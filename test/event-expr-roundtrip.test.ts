@@ -27,11 +27,11 @@ const exprArb: fc.Arbitrary<EventExpr> = fc.letrec<{ e: EventExpr }>((tie) => ({
   ),
 })).e;
 
-const eventsArb = fc.array(fc.record({ t: fc.constantFrom(...TYPES), v: fc.nat(9), dt: fc.nat(8) }), { minLength: 1, maxLength: 30 }).map((xs) => {
+const eventsArb = fc.array(fc.record({ t: fc.constantFrom(...TYPES), v: fc.option(fc.nat(9), { nil: null, freq: 5 }), dt: fc.nat(8) }), { minLength: 1, maxLength: 30 }).map((xs) => {
   let time = T0;
   return xs.map((x, i): KumoEvent => {
     time += x.dt * 1000;
-    return { eid: `e${i}`, domain: 'p', type: x.t, attrs: { v: String(x.v) }, time };
+    return { eid: `e${i}`, domain: 'p', type: x.t, attrs: x.v === null ? {} : { v: String(x.v) }, time };
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Selector, SelectorResult } from '../../kernel/index.ts';
 import { expr, type EventExpr, type ExprLike } from './expr.ts';
 import { build, primitivesOf } from './machine.ts';
+import type { Functions } from './where-context.ts';
 
 /**
  * The persisted state of a compiled expression: the expression's shape fingerprint and the node
@@ -14,8 +15,11 @@ export interface PersistedExprState {
 
 const NOTHING: SelectorResult = Object.freeze({ fired: false, captures: Object.freeze({}), state: undefined }) as SelectorResult;
 
-/** Compile an expression (or `"domain:type"`) into the kernel's {@link Selector}. */
-export function compile(e: ExprLike): Selector {
+/**
+ * Compile an expression (or `"domain:type"`) into the kernel's {@link Selector}. `functions` are
+ * the ruleset's, for `where` guards that call them.
+ */
+export function compile(e: ExprLike, functions: Functions = {}): Selector {
   const x = expr(e);
   const prims = primitivesOf(x);
   const seen = new Set<string>();
@@ -27,13 +31,13 @@ export function compile(e: ExprLike): Selector {
       events.push({ domain, type });
     }
   }
-  const root = build(x);
+  const root = build(x, functions);
   if (x.op === 'event' || (x.op === 'or' && x.args.every((a) => a.op === 'event'))) {
     // Stateless: nothing to read or persist.
     return {
       events,
-      match(_state, event) {
-        const r = root.step(null, event, -Infinity);
+      match(_state, event, read) {
+        const r = root.step(null, event, -Infinity, read);
         return r.fire ? { fired: true, captures: r.fire.c, state: undefined } : NOTHING;
       },
     };
@@ -41,9 +45,9 @@ export function compile(e: ExprLike): Selector {
   const h = fingerprint(x);
   return {
     events,
-    match(state, event) {
+    match(state, event, read) {
       const prev = isPersisted(state) && state.h === h ? state : undefined;
-      const r = root.step(prev ? prev.s : null, event, -Infinity);
+      const r = root.step(prev ? prev.s : null, event, -Infinity, read);
       const next = r.s === null ? undefined : prev && r.s === prev.s ? prev : { h, s: r.s };
       return { fired: r.fire !== null, captures: r.fire ? r.fire.c : {}, state: next };
     },
@@ -68,7 +72,7 @@ export function fingerprint(e: EventExpr): string {
 function shape(e: EventExpr): string {
   switch (e.op) {
     case 'event': {
-      const attrs = Object.entries(e.attrs ?? {}).map(([k, re]) => `${k}=${re.source}/${re.flags}`);
+      const attrs = (e.attrs ?? []).map(([k, re]) => `${k}=${re.source}/${re.flags}`);
       return `e(${e.domain}:${e.type};${attrs.join(',')};${(e.setting ?? []).join(',')};${e.where ? 'w' : ''})`;
     }
     case 'or':
