@@ -6,7 +6,8 @@ import { newCloudId, newEci, partitionOf, type CloudId, type IdGenerator } from 
 import { keys } from './keys.ts';
 import type { Limits } from './limits.ts';
 import type { Outbox } from './outbox.ts';
-import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, parseEventPolicy, parseQueryPolicy } from './policy.ts';
+import { attenuate, eciView, redactEcis, SYSTEM_TAG } from './authority.ts';
+import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from './policy.ts';
 import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
 import { del, put, type WriteOp } from './store.ts';
@@ -38,8 +39,7 @@ export interface CloudOpsDeps {
 const NAME = /^[^\u0000-\u001f]{1,100}$/;
 const TAG = /^[A-Za-z0-9_.-]{1,50}$/;
 
-/** The tag on ECIs that cannot be deleted through wrangler (owner and parent channels). */
-export const SYSTEM_TAG = 'system';
+export { SYSTEM_TAG };
 
 /** Batch ops creating a whole new cloud with one ECI and the given rulesets (built-ins first). */
 export function newCloudOps(meta: CloudMeta, eci: EciInfo, installs: ReadonlyArray<{ rid: string; config: Record<string, unknown> }>): WriteOp[] {
@@ -84,6 +84,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const id = newCloudId(deps.ids, partition);
       const eci: EciInfo = { id: newEci(deps.ids, partition), tags: ['parent', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
       const child: ChildInfo = { id, name, eci: eci.id };
+      tx.childEcis.add(eci.id);
       tx.stage(
         [...newCloudOps({ id, name, parent: cloud.id, created: deps.now() }, eci, installs), put(keys.child(cloud.id, id), child)],
         (c) => c.children.set(id, child),
@@ -100,7 +101,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       return { ...child };
     },
 
-    newEci(tx, cloud, opts) {
+    newEci(tx, cloud, opts, creator) {
       const tags = opts.tags ?? [];
       if (!Array.isArray(tags) || tags.length > 20 || !tags.every((t) => typeof t === 'string' && TAG.test(t))) {
         throw new InvalidArgsError('tags must be an array of at most 20 names of [A-Za-z0-9_.-]');
@@ -110,12 +111,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       if (tx.eciCount() >= deps.limits.ecisPerCloud) {
         throw new LimitExceededError('ecisPerCloud', deps.limits.ecisPerCloud, `a cloud may have at most ${deps.limits.ecisPerCloud} ECIs`);
       }
-      const info: EciInfo = {
-        id: newEci(deps.ids, partitionOf(cloud.id)),
-        tags: lower,
-        eventPolicy: parseEventPolicy(opts.eventPolicy),
-        queryPolicy: parseQueryPolicy(opts.queryPolicy),
-      };
+      const info: EciInfo = { id: newEci(deps.ids, partitionOf(cloud.id)), tags: lower, ...attenuate(opts, creator) };
       tx.addEci(info);
       return structuredClone(info);
     },
@@ -169,10 +165,13 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     cancelSchedule: (tx, cloud, id) => deps.scheduler.cancel(tx, cloud, id),
 
     push(tx, cloud, eci, name, data) {
-      if (typeof eci !== 'string' || !tx.eci(eci)) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)} to push to`);
+      const target = typeof eci === 'string' ? tx.eci(eci) : undefined;
+      if (!target) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)} to push to`);
       if (typeof name !== 'string' || name.length === 0) throw new InvalidArgsError('a push needs a name');
       checkAttrs(data, deps.limits.attrsBytes, 'push data');
-      tx.release(() => deps.push({ cloudId: cloud.id, eci, name, data }));
+      // Whoever listens on the ECI learns only ECIs within its authority.
+      const safe = redactEcis(data, eciView((id) => tx.eci(id), () => tx.childEciList()), target);
+      tx.release(() => deps.push({ cloudId: cloud.id, eci: target.id, name, data: safe }));
     },
 
     send: (tx, cloud, eci, event) => deps.outbox.stage(tx, cloud, eci, event),

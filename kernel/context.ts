@@ -1,13 +1,15 @@
 import type { CloudState, InstallRecord } from './cloud.ts';
 import type { KumoEvent, ReadContext, RuleContext, ChildInfo, EciInfo, ScheduleInfo } from './ruleset.ts';
 import type { Tx } from './tx.ts';
+import { within, type Authority } from './authority.ts';
 
 /** Structural changes a rule may stage; implemented by the host (see cloud-ops.ts). */
 export interface CloudOps {
   now(): number;
   newChild(tx: Tx, cloud: CloudState, name: string, rids?: unknown): Promise<ChildInfo>;
   deleteChild(tx: Tx, cloud: CloudState, which: string): Promise<ChildInfo>;
-  newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }): EciInfo;
+  /** A new ECI; made through `creator`, it gets at most the creator's authority. */
+  newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }, creator: Authority | undefined): EciInfo;
   deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
   install(tx: Tx, cloud: CloudState, rid: string, config: Record<string, unknown>): void;
   uninstall(tx: Tx, cloud: CloudState, rid: string): void;
@@ -24,8 +26,11 @@ function plain(attrs: Record<string, unknown> | undefined): Record<string, unkno
   return attrs ?? {};
 }
 
-/** The read-only context of queries (and the read half of rule contexts). */
-export function buildReadContext(cloud: CloudState, install: InstallRecord, now: () => number, entity?: Tx): ReadContext {
+/**
+ * The read-only context of queries (and the read half of rule contexts). `caller`, the ECI the
+ * event or query came through, sees only the ECIs within its authority.
+ */
+export function buildReadContext(cloud: CloudState, install: InstallRecord, now: () => number, entity?: Tx, caller?: Authority): ReadContext {
   const installs = entity ? () => entity.installs : () => cloud.installs;
   const rid = install.rid;
   return {
@@ -38,7 +43,11 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, now:
       : { get: (n) => cloud.ent.get(rid)?.get(n), has: (n) => cloud.ent.get(rid)?.has(n) ?? false, names: () => [...(cloud.ent.get(rid)?.keys() ?? [])].sort() },
     // Sorted, so listings read the same before and after a restart.
     children: () => [...cloud.children.values()].map((c) => ({ ...c })).sort((a, b) => cmp(a.name, b.name)),
-    ecis: () => (entity ? entity.ecis() : [...cloud.ecis.values()]).map((e) => structuredClone(e)).sort((a, b) => cmp(a.id, b.id)),
+    ecis: () =>
+      (entity ? entity.ecis() : [...cloud.ecis.values()])
+        .filter((e) => !caller || within(e, caller))
+        .map((e) => structuredClone(e))
+        .sort((a, b) => cmp(a.id, b.id)),
     installed: () => installs().map((r) => ({ rid: r.rid, config: r.config })),
     schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })).sort((a, b) => a.next - b.next || cmp(a.id, b.id)),
   };
@@ -52,6 +61,8 @@ export interface RuleContextInput {
   rule: string;
   event: KumoEvent;
   eci: string | undefined;
+  /** The authority of `eci` (undefined: the cloud acting on its own). */
+  caller: Authority | undefined;
   attrs: Record<string, unknown>;
   captures: Record<string, unknown>;
   directive(d: { name: string; options: Record<string, unknown> }): void;
@@ -63,7 +74,7 @@ export interface RuleContextInput {
 export function buildRuleContext(i: RuleContextInput): RuleContext {
   const { tx, cloud, ops, install } = i;
   const rid = install.rid;
-  const read = buildReadContext(cloud, install, () => ops.now(), tx);
+  const read = buildReadContext(cloud, install, () => ops.now(), tx, i.caller);
   // Listed property by property: `{ ...read, <25 more> }` makes V8 build a dictionary-mode object,
   // which cost ~25 µs per rule run (most of an episode's CPU); this literal costs well under 1 µs.
   return {
@@ -97,7 +108,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     cancelSchedule: (id) => ops.cancelSchedule(tx, cloud, id),
     newChild: (name, opts) => ops.newChild(tx, cloud, name, opts?.rids),
     deleteChild: (which) => ops.deleteChild(tx, cloud, which),
-    newEci: (opts) => ops.newEci(tx, cloud, opts),
+    newEci: (opts) => ops.newEci(tx, cloud, opts, i.caller),
     deleteEci: (eci) => ops.deleteEci(tx, cloud, eci),
     install: (r, config) => ops.install(tx, cloud, r, config ?? {}),
     uninstall: (r) => ops.uninstall(tx, cloud, r),

@@ -4,6 +4,8 @@ import type { KumoEvent, ReadContext, Rule, Ruleset } from './ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from './keys.ts';
 import { Tx } from './tx.ts';
+import { eciView, redactEcis } from './authority.ts';
+import type { Eci } from './ids.ts';
 import { buildReadContext, buildRuleContext, type CloudOps } from './context.ts';
 
 /** One directive returned to the sender, naming the rule that made it. */
@@ -43,6 +45,8 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
   const log: EpisodeOutcome['log'] = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
   const queue: Queued[] = [{ event, depth: 0 }];
   let processed = 0;
+  // The ECI the event came through: everything the episode makes or returns stays within its authority.
+  const caller = via === undefined ? undefined : cloud.ecis.get(via as Eci);
 
   for (let q = queue.shift(); q; q = queue.shift()) {
     if (++processed > env.eventsPerEpisode) {
@@ -56,7 +60,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
         continue;
       }
       let stop = false;
-      const read = (): ReadContext => buildReadContext(cloud, install, () => env.ops.now(), tx);
+      const read = (): ReadContext => buildReadContext(cloud, install, () => env.ops.now(), tx, caller);
       for (const rule of rulesFor(ruleset, current.event.domain, current.event.type)) {
         if (tx.isUninstalled(ruleset.rid)) break;
         const selected = select(tx, ruleset.rid, rule, current.event, read);
@@ -72,6 +76,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
           rule: rule.name,
           event: current.event,
           eci: via,
+          caller,
           attrs,
           captures: selected,
           directive: (d) => {
@@ -100,6 +105,8 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
       }
     }
   }
+  const view = eciView((id) => tx.eci(id), () => tx.childEciList());
+  for (const d of directives) d.options = redactEcis(d.options, view, caller);
   return { tx, directives, log };
 }
 

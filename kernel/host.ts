@@ -1,6 +1,7 @@
 import { ActiveClouds, type Active } from './active-clouds.ts';
 import type { CloudState } from './cloud.ts';
-import { createCloudOps, newCloudOps, SYSTEM_TAG, type PushMessage } from './cloud-ops.ts';
+import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
+import { SYSTEM_TAG } from './authority.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';

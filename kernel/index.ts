@@ -2,7 +2,7 @@
 export { Host, type HostOptions, type EventInput, type EventResult, type QueryInput, type LocalOnly } from './host.ts';
 export type { Directive, EpisodeLogEntry } from './episode.ts';
 export type { PushMessage } from './cloud-ops.ts';
-export { SYSTEM_TAG } from './cloud-ops.ts';
+export { SYSTEM_TAG, within, isFull, attenuate, type Authority } from './authority.ts';
 export type {
   Ruleset,
   Rule,
@@ -24,7 +24,7 @@ export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, 
 export { type Clock, type Timer, systemClock, ManualClock } from './clock.ts';
 export { type IdGenerator, type Eci, type CloudId, cryptoIds, seededIds, isEci, isCloudId, partitionOf, PARTITIONS } from './ids.ts';
 export { type Limits, DEFAULT_LIMITS } from './limits.ts';
-export { type EventPolicy, type QueryPolicy, eventAllowed, queryAllowed } from './policy.ts';
+export { type EventPolicy, type QueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, describe } from './validate.ts';
 export { keys, ranges, parseCloudKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry } from './keys.ts';

@@ -5,6 +5,7 @@ import { KumoError, NotSharedError, PolicyDeniedError, QueryFailedError, QueryTi
 import type { Eci } from './ids.ts';
 import type { Publish } from './observe.ts';
 import { queryAllowed } from './policy.ts';
+import { eciView, redactEcis } from './authority.ts';
 import type { RoutedQuery } from './router.ts';
 import type { Ruleset } from './ruleset.ts';
 
@@ -39,14 +40,16 @@ export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: Route
   if (!Object.hasOwn(ruleset.functions, name)) return refuse(new UnknownFunctionError(rid, name));
   if (!ruleset.shares.includes(name)) return refuse(new NotSharedError(rid, name));
   const fn = ruleset.functions[name]!;
-  const ctx = buildReadContext(cloud, install, () => env.clock.now());
+  const ctx = buildReadContext(cloud, install, () => env.clock.now(), undefined, info);
   const start = performance.now();
   let timer: { cancel(): void } | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
       timer = env.clock.timeout(() => reject(new QueryTimeoutError(rid, name, env.queryMs)), env.queryMs);
     });
-    const value = await Promise.race([Promise.resolve().then(() => fn(ctx, args)), timeout]);
+    const raw = await Promise.race([Promise.resolve().then(() => fn(ctx, args)), timeout]);
+    // What comes back through the ECI holds only ECIs within its authority.
+    const value = redactEcis(raw, eciView((id) => cloud.ecis.get(id as Eci), () => cloud.children.values()), info);
     env.publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });
     return { ok: true, value };
   } catch (err) {

@@ -29,6 +29,8 @@ export class Tx {
   private readonly channels = new Map<Eci, EciInfo | null>();
   /** Names of the children created in this episode (for the duplicate-name and count checks). */
   readonly childNames = new Set<string>();
+  /** The parent's ECIs on the children created in this episode. */
+  readonly childEcis = new Set<string>();
 
   constructor(private readonly cloud: CloudState) {}
 
@@ -154,6 +156,12 @@ export class Tx {
   deleteEci(id: Eci): void {
     this.channels.set(id, null);
     this.stage([del(keys.eci(this.cloud.id, id)), del(keys.eciIndex(id))], (c) => c.ecis.delete(id));
+  }
+
+  /** The parent's ECI on each child of the cloud, as this episode sees them. */
+  *childEciList(): Iterable<{ eci: string }> {
+    yield* this.cloud.children.values();
+    for (const eci of this.childEcis) yield { eci };
   }
 
   private stagedDelta<V>(staged: Map<string, V | null>, committed: Map<string, unknown>): number {
