@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { Host, openLevelStore, type Clock, type IdGenerator, type Limits, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
+import { joinRealm, type Realm, type RealmOptions } from './realm/realm.ts';
 
 export interface OpenHostOptions {
   /** LevelDB directory (created if missing). Ignored when `store` is given. */
@@ -13,26 +14,60 @@ export interface OpenHostOptions {
   rulesets?: Ruleset[];
   limits?: Partial<Limits>;
   partitions?: number[];
+  /** This host's id (default: kept in the store, made on first start). */
+  hostId?: string;
+  /** Join a realm of hosts over NATS; without it the host runs alone. */
+  realm?: RealmOptions;
+}
+
+/** A host, and its realm when it is in one. */
+export interface Node {
+  host: Host;
+  realm: Realm | null;
 }
 
 /**
  * The composition root: a host on a store, with the built-in rulesets registered and installed in
- * every new cloud, plus the caller's rulesets.
+ * every new cloud, plus the caller's rulesets; in a realm, joined to it (its partitions claimed
+ * before the host opens, its router and realm service attached).
  */
-export async function openHost(opts: OpenHostOptions): Promise<Host> {
+export async function openNode(opts: OpenHostOptions): Promise<Node> {
   let store = opts.store;
   if (!store) {
     if (!opts.dataDir) throw new TypeError('openHost needs a dataDir or a store');
     await mkdir(opts.dataDir, { recursive: true });
     store = await openLevelStore(opts.dataDir, { sync: opts.sync ?? false });
   }
+  let realm: Realm | null = null;
+  try {
+    const id = await Host.idOf(store, opts.ids, opts.hostId);
+    realm = opts.realm ? await joinRealm(opts.realm, id, store, opts.ids) : null;
+    const host = await open(store, id, realm, opts);
+    await realm?.attach(host);
+    return { host, realm };
+  } catch (err) {
+    await realm?.close();
+    if (!opts.store) await store.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function open(store: Store, id: string, realm: Realm | null, opts: OpenHostOptions): Promise<Host> {
+  const partitions = realm?.partitions ?? opts.partitions;
   return Host.open({
     store,
+    id,
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.ids ? { ids: opts.ids } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
-    ...(opts.partitions ? { partitions: opts.partitions } : {}),
+    ...(partitions ? { partitions } : {}),
+    ...(realm ? { router: realm.router } : {}),
     rulesets: [...builtinRulesets, ...(opts.rulesets ?? [])],
     builtins: builtinRulesets.map((r) => r.rid),
   });
+}
+
+/** A host alone (or the host of {@link openNode} when the caller does not need its realm). */
+export async function openHost(opts: OpenHostOptions): Promise<Host> {
+  return (await openNode(opts)).host;
 }

@@ -1,7 +1,8 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ruleset } from '../kernel/index.ts';
-import { openHost } from './compose.ts';
+import { openNode } from './compose.ts';
+import type { RealmOptions } from './realm/realm.ts';
 import { loadRulesets } from './load-rulesets.ts';
 import { startServer, type KumoServer } from './server.ts';
 
@@ -15,6 +16,10 @@ export interface ServeOptions {
   sync?: boolean;
   /** Lines for the operator (stdout). */
   log?: (line: string) => void;
+  /** This host's id (default: kept in the data directory). */
+  hostId?: string;
+  /** Join a realm of hosts over NATS. */
+  realm?: RealmOptions;
 }
 
 /** The file holding the root cloud's owner ECI. */
@@ -34,7 +39,14 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
       log(`kumo registered ruleset ${ruleset.rid}@${ruleset.version} from ${file}`);
     }
   }
-  const host = await openHost({ dataDir: opts.dataDir, rulesets, ...(opts.sync ? { sync: true } : {}) });
+  const { host, realm } = await openNode({
+    dataDir: opts.dataDir,
+    rulesets,
+    ...(opts.sync ? { sync: true } : {}),
+    ...(opts.hostId ? { hostId: opts.hostId } : {}),
+    ...(opts.realm ? { realm: opts.realm } : {}),
+  });
+  if (realm) log(`kumo host ${host.id} joined realm ${realm.name} owning ${realm.partitions.length} partitions`);
   const root = await host.root();
   const file = rootEciFile(opts.dataDir);
   if (root.created) {
@@ -48,11 +60,14 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
   host.start();
   let server: KumoServer;
   try {
-    server = await startServer({ host, port: opts.port, ...(opts.hostname ? { hostname: opts.hostname } : {}) });
+    server = await startServer({ host, realm, port: opts.port, ...(opts.hostname ? { hostname: opts.hostname } : {}) });
   } catch (err) {
+    await realm?.stop();
     await host.close();
+    await realm?.close();
     throw err;
   }
+  await realm?.register({ url: server.url, since: Date.now() });
   log(`kumo listening on ${server.url}`);
   return server;
 }

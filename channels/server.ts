@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Host } from '../kernel/index.ts';
 import { HttpApi } from './http-routes.ts';
 import type { ChannelLimits } from './channel-limits.ts';
+import type { Realm } from './realm/realm.ts';
 import { Metrics } from './metrics.ts';
 import { attachWsChannel } from './ws-channel.ts';
 
@@ -13,6 +14,8 @@ export interface ServerOptions {
   /** Interface to bind; default all. */
   hostname?: string;
   limits?: Partial<ChannelLimits>;
+  /** The host's realm, stopped before the host closes and closed after it. */
+  realm?: Realm | null;
 }
 
 /** A running HTTP + WebSocket server for one host. */
@@ -56,7 +59,9 @@ export async function startServer(opts: ServerOptions): Promise<KumoServer> {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await Promise.all([api.stop(), ws.stop()]);
+        await opts.realm?.stop();
         await host.close();
+        await opts.realm?.close();
         metrics.close();
         // Every running request has its answer written by now (or was refused with 503). Let those
         // bytes leave before dropping connections: destroying a socket discards unsent data.

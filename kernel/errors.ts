@@ -31,6 +31,9 @@ export const ERROR_CODES = {
   SHUTTING_DOWN: 503,
   QUERY_TIMEOUT: 504,
   STORE_FAILED: 500,
+  NO_RESPONDERS: 503,
+  REMOTE_TIMEOUT: 504,
+  REALM_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -185,6 +188,27 @@ export class StoreFailedError extends KumoError {
   }
 }
 
+/** No host of the realm answered for the ECI (the host that has it is down or gone). */
+export class NoRespondersError extends KumoError {
+  constructor(eci: string, host: string) {
+    super('NO_RESPONDERS', `no host of the realm answers for ECI ${JSON.stringify(eci)} (its host ${host} is not running); retry later`, { eci, host });
+  }
+}
+
+/** The host that has the ECI did not answer in time. */
+export class RemoteTimeoutError extends KumoError {
+  constructor(eci: string, host: string, ms: number) {
+    super('REMOTE_TIMEOUT', `host ${host}, which has ECI ${JSON.stringify(eci)}, did not answer within ${ms} ms`, { eci, host });
+  }
+}
+
+/** This host has lost its connection to the realm; it still serves its own clouds. */
+export class RealmUnavailableError extends KumoError {
+  constructor(what: string) {
+    super('REALM_UNAVAILABLE', `this host is not connected to its realm, so it cannot ${what}; retry later`);
+  }
+}
+
 const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> = {
   UNKNOWN_ECI: UnknownEciError,
   UNKNOWN_CLOUD: UnknownCloudError,
@@ -210,6 +234,9 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   SHUTTING_DOWN: ShuttingDownError,
   QUERY_TIMEOUT: QueryTimeoutError,
   STORE_FAILED: StoreFailedError,
+  NO_RESPONDERS: NoRespondersError,
+  REMOTE_TIMEOUT: RemoteTimeoutError,
+  REALM_UNAVAILABLE: RealmUnavailableError,
 };
 
 /** True for a stable error code. */

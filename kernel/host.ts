@@ -134,7 +134,10 @@ export class Host {
       partition: () => this.newPartition(),
       outbox: this.outbox,
       scheduler: this.scheduler,
-      push: (m) => this.listeners.notify(m.eci, m),
+      push: (m) => {
+        this.listeners.notify(m.eci, m);
+        this.router?.publishPush(m);
+      },
     });
     this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, now, publish: this.publish });
     this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner);
@@ -145,16 +148,28 @@ export class Host {
    * outgoing events not delivered. Reads nothing per stored cloud.
    */
   static async open(opts: HostOptions): Promise<Host> {
-    if (opts.id !== undefined && !HOST_ID.test(opts.id)) throw new InvalidArgsError('a host id is 1 to 64 characters of [A-Za-z0-9_-]');
-    let id = opts.id ?? (await opts.store.get(keys.hostId()));
-    if (id === undefined) {
-      id = `h${Buffer.from((opts.ids ?? cryptoIds).bytes(6)).toString('base64url')}`;
-      await opts.store.write([put(keys.hostId(), id)]);
-    }
+    const id = await Host.idOf(opts.store, opts.ids, opts.id);
     const host = new Host(opts, id);
     await host.inbox.resume((p) => void host.track(p));
     await host.outbox.resume();
     return host;
+  }
+
+  /**
+   * The id of the host on `store`: `given` when there is one, else the id kept in the store, made
+   * on first use. A realm needs it before the host opens (to claim partitions for it).
+   */
+  static async idOf(store: Store, ids: IdGenerator = cryptoIds, given?: string): Promise<string> {
+    if (given !== undefined) {
+      if (!HOST_ID.test(given)) throw new InvalidArgsError('a host id is 1 to 64 characters of [A-Za-z0-9_-]');
+      return given;
+    }
+    let id = await store.get(keys.hostId());
+    if (id === undefined) {
+      id = `h${Buffer.from(ids.bytes(6)).toString('base64url')}`;
+      await store.write([put(keys.hostId(), id)]);
+    }
+    return id;
   }
 
   /** Make a ruleset installable on this host (replacing one with the same rid). */
@@ -290,14 +305,39 @@ export class Host {
     );
   }
 
-  /** Receive what rules push to `eci` (see RuleContext.push). Returns the function that stops it. */
+  /**
+   * Receive what rules push to `eci` (see RuleContext.push), whichever host of the realm runs its
+   * cloud (it may move). Returns the function that stops it.
+   */
   listen(eci: string, fn: (m: PushMessage) => void): () => void {
-    return this.listeners.add(eci, fn);
+    const stops = [this.listeners.add(eci, fn), this.router?.listen(eci, fn)];
+    return () => stops.forEach((stop) => stop?.());
   }
 
   /** Follow a cloud's episode log as entries commit. Returns the function that stops it. */
   watch(cloudId: string, fn: (entry: EpisodeLogEntry) => void): () => void {
     return this.log.watch(cloudId, fn);
+  }
+
+  /**
+   * Follow the episode log of the cloud behind `eci` (which must carry the `system` tag), on this
+   * host or another of the realm. Resolves to the function that stops it.
+   */
+  follow(eci: string, fn: (entry: EpisodeLogEntry) => void, opts: LocalOnly = {}): Promise<() => void> {
+    return this.dispatch(
+      eci,
+      opts,
+      async (a) => this.log.watch(this.systemCloud(a, eci, 'following the episode log'), fn),
+      (router) => router.follow(eci, fn),
+    );
+  }
+
+  /**
+   * An event that cloud `cloudId` sent was refused for good by the host that has its ECI: keep it
+   * as a dead letter of the sending cloud, as if its own outbox had given up.
+   */
+  bounce(cloudId: string, routed: RoutedEvent, reason: { code: string; message: string }): Promise<void> {
+    return this.outbox.bounce(cloudId as CloudId, routed, reason);
   }
 
   /** How many followers a cloud's log has. */
@@ -395,7 +435,7 @@ export class Host {
         if (!o.ok && !o.consumed) throw o.error;
       },
       async (router) => {
-        await router.deliver(routed);
+        await router.deliver(routed, entry.cloudId);
         await this.committer.commit(consume);
       },
     );

@@ -27,5 +27,6 @@ export { type Limits, DEFAULT_LIMITS } from './limits.ts';
 export { type EventPolicy, type QueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, describe } from './validate.ts';
-export { keys, ranges, parseCloudKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry } from './keys.ts';
+export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry } from './keys.ts';
 export { cloudRecords } from './cloud.ts';
+export { encode, decode } from './codec.ts';

@@ -153,27 +153,42 @@ export class Outbox {
     this.deps.publish('retry', { cloudId: p.entry.cloudId, eid: p.entry.event.eid, code: codeOf(err), attempts: p.attempts });
   }
 
-  /** Turn an entry into a dead letter of its sending cloud, in that cloud's mailbox and log. */
+  /** Turn an entry into a dead letter of its sending cloud. */
   private async bury(p: Pending, err: unknown, expired: boolean): Promise<void> {
-    const { entry, seq } = p;
     const reason = { code: codeOf(err), message: expired ? `not delivered after ${p.attempts} attempts: ${messageOf(err)}` : messageOf(err) };
-    const letter: DeadLetter = { seq, eci: entry.eci, event: entry.event, reason, attempts: p.attempts, time: this.deps.now() };
     try {
-      await this.deps.commitIn(entry.cloudId, async (tx, cloud) => {
+      await this.keep(p.entry.cloudId, { eci: p.entry.eci, event: p.entry.event }, reason, p.attempts, p.seq);
+    } catch (e) {
+      return this.retry(p, e);
+    }
+    this.pending.delete(p.seq);
+  }
+
+  /** An event the cloud sent that the host of its ECI refused for good: a dead letter too. */
+  async bounce(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }): Promise<void> {
+    await this.keep(cloudId, routed, reason, 1, ++this.seq);
+  }
+
+  /**
+   * Keep a dead letter in the sending cloud's mailbox and log, removing its outbox entry (if any) in
+   * the same batch. A sender that is gone keeps nothing; any other failure is thrown.
+   */
+  private async keep(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }, attempts: number, seq: number): Promise<void> {
+    const letter: DeadLetter = { seq, eci: routed.eci, event: routed.event, reason, attempts, time: this.deps.now() };
+    try {
+      await this.deps.commitIn(cloudId, async (tx, cloud) => {
         const ops: WriteOp[] = [del(keys.outbox(seq)), put(keys.deadLetter(cloud.id, seq), letter)];
         const kept = await this.deps.store.keys({ ...ranges.deadLetters(cloud.id), reverse: true });
         for (const old of kept.slice(Math.max(0, this.deps.limits.deadLetters - 1))) ops.push(del(old));
         tx.stage(ops);
-        const { eid, domain, type, time } = entry.event;
-        this.deps.log.stage(tx, cloud, { eid, domain, type, time, selected: [], fired: [], directives: [], raised: 0, error: reason, deadLetter: { eci: entry.eci, seq }, ms: 0 });
+        const { eid, domain, type, time } = routed.event;
+        this.deps.log.stage(tx, cloud, { eid, domain, type, time, selected: [], fired: [], directives: [], raised: 0, error: reason, deadLetter: { eci: routed.eci, seq }, ms: 0 });
       });
     } catch (e) {
-      // The sender is gone: nobody to keep the letter for. Anything else: try again later.
-      if (!(e instanceof UnknownCloudError)) return this.retry(p, e);
+      if (!(e instanceof UnknownCloudError)) throw e;
       await this.deps.committer.commit([del(keys.outbox(seq))]);
     }
-    this.pending.delete(seq);
-    this.deps.publish('deadLetter', { cloudId: entry.cloudId, eid: entry.event.eid, code: reason.code });
+    this.deps.publish('deadLetter', { cloudId, eid: routed.event.eid, code: reason.code });
   }
 }
 

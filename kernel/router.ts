@@ -3,6 +3,7 @@ import type { EciInfo, KumoEvent } from './ruleset.ts';
 import type { Directive } from './episode.ts';
 import type { DeadLetter, EpisodeLogEntry } from './keys.ts';
 import type { CloudId } from './ids.ts';
+import type { PushMessage } from './cloud-ops.ts';
 
 /** An event bound for an ECI: validated, with its eid and event time fixed. */
 export interface RoutedEvent {
@@ -45,16 +46,24 @@ export interface Router {
   /** Run a query where its ECI lives. */
   query(query: RoutedQuery): Promise<unknown>;
   /**
-   * Hand an outgoing event to its ECI's host: resolves once it is stored durably on the way there
-   * (the sender's outbox entry is then deleted). Applied at most once per eid at the other end.
+   * Hand an outgoing event of cloud `from` to its ECI's host: resolves once it is stored durably on
+   * the way there (the sender's outbox entry is then deleted). Applied at most once per eid at the
+   * other end; if that host refuses it for good, it comes back to this host as a dead letter
+   * ({@link Host.bounce}).
    */
-  deliver(routed: RoutedEvent): Promise<void>;
+  deliver(routed: RoutedEvent, from: CloudId): Promise<void>;
   /** Describe an ECI of another host (tags and policies), for channels that attach to it. */
   eciInfo(eci: string): Promise<RemoteEci>;
   /** The newest entries of the episode log of the cloud behind an ECI of another host. */
   episodeLog(eci: string, limit: number): Promise<EpisodeLogEntry[]>;
   /** The dead letters of the cloud behind an ECI of another host. */
   deadLetters(eci: string): Promise<DeadLetter[]>;
+  /** Follow the episode log of the cloud behind an ECI of another host. Resolves to the function that stops. */
+  follow(eci: string, fn: (entry: EpisodeLogEntry) => void): Promise<() => void>;
+  /** Hear what rules on other hosts push to `eci`. Returns the function that stops. */
+  listen(eci: string, fn: (m: PushMessage) => void): () => void;
+  /** Offer a push made on this host to listeners on other hosts. */
+  publishPush(m: PushMessage): void;
 }
 
 /** The router of a host alone: every ECI it does not have is unknown. */
@@ -66,4 +75,7 @@ export const aloneRouter: Router = {
   eciInfo: (eci) => Promise.reject(new UnknownEciError(eci)),
   episodeLog: (eci) => Promise.reject(new UnknownEciError(eci)),
   deadLetters: (eci) => Promise.reject(new UnknownEciError(eci)),
+  follow: (eci) => Promise.reject(new UnknownEciError(eci)),
+  listen: () => () => undefined,
+  publishPush: () => undefined,
 };

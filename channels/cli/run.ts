@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import type { RealmOptions } from '../realm/realm.ts';
 import { rootEciFile, serve, stopOnSignals } from '../serve.ts';
 import { Client, HostError, UnreachableError } from './client.ts';
 import { formatDirectives, formatLogEntry, table } from './format.ts';
@@ -15,6 +16,8 @@ export const USAGE = `kumo: a personal-cloud host
 
 usage:
   kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync]
+             [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
+              [--partitions N] [--replicas N]]
   kumo cloud new NAME            create a child cloud of the --eci cloud
   kumo cloud ls                  list its child clouds
   kumo cloud rm NAME             delete a child cloud (and its children)
@@ -53,6 +56,12 @@ const OPTIONS = {
   host: { type: 'string' },
   rulesets: { type: 'string' },
   sync: { type: 'boolean' },
+  nats: { type: 'string' },
+  realm: { type: 'string' },
+  'host-id': { type: 'string' },
+  'nats-creds': { type: 'string' },
+  partitions: { type: 'string' },
+  replicas: { type: 'string' },
   follow: { type: 'boolean', short: 'f' },
   limit: { type: 'string' },
   tags: { type: 'string' },
@@ -201,8 +210,42 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
   const port = Number(v.port ?? io.env['PORT'] ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${v.port}`);
   const log = (line: string): void => io.out(line + '\n');
-  const server = await serve({ port, dataDir, log, ...(v.host ? { hostname: v.host } : {}), ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}), ...(v.sync ? { sync: true } : {}) });
+  const realm = await realmOptions(v, io);
+  const server = await serve({
+    port,
+    dataDir,
+    log,
+    ...(v.host ? { hostname: v.host } : {}),
+    ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}),
+    ...(v.sync ? { sync: true } : {}),
+    ...(v['host-id'] ? { hostId: v['host-id'] } : {}),
+    ...(realm ? { realm } : {}),
+  });
   stopOnSignals(server, log);
+}
+
+/** The realm to join, from `--nats` (or `$KUMO_NATS`) and its companions; none without them. */
+async function realmOptions(v: Values, io: CliIo): Promise<RealmOptions | undefined> {
+  const nats = v.nats ?? io.env['KUMO_NATS'];
+  if (!nats) {
+    for (const flag of ['realm', 'nats-creds', 'partitions', 'replicas'] as const) if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
+    return undefined;
+  }
+  const count = (flag: 'partitions' | 'replicas', max: number): number | undefined => {
+    if (v[flag] === undefined) return undefined;
+    const n = Number(v[flag]);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${flag} must be an integer from 1 to ${max}`);
+    return n;
+  };
+  const partitions = count('partitions', 4096);
+  const replicas = count('replicas', 5);
+  return {
+    servers: nats.split(',').map((s) => s.trim()).filter(Boolean),
+    ...(v.realm ? { realm: v.realm } : {}),
+    ...(v['nats-creds'] ? { creds: await readFile(v['nats-creds']) } : {}),
+    ...(partitions ? { partitions } : {}),
+    ...(replicas ? { replicas } : {}),
+  };
 }
 
 async function runLogs(client: Client, eci: string, v: Values, io: CliIo): Promise<void> {

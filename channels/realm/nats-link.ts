@@ -1,0 +1,279 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { connect, credsAuthenticator, RequestError, TimeoutError, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+
+/**
+ * The realm's one door to NATS: the only module that imports the NATS client (core, JetStream and
+ * KV, the maintained v3 line). Everything else in the realm speaks to this small surface of bytes
+ * and subjects, so the placement, routing and inbox logic stays independent of the client.
+ */
+
+export interface LinkOptions {
+  /** `nats://host:port` URLs; user and password may be given in a URL (`nats://user:pass@host:port`). */
+  servers: string[];
+  /** The contents of a NATS credentials file (JWT and nkey seed). */
+  creds?: Uint8Array;
+  /** Connection name, shown by nats-server's monitoring. */
+  name: string;
+}
+
+/** A KV entry as the realm sees it. */
+export interface BucketEntry {
+  key: string;
+  /** null for a deleted or purged key. */
+  value: string | null;
+  revision: number;
+}
+
+/** A key-value bucket (a JetStream KV) with compare-and-set. */
+export interface Bucket {
+  get(key: string): Promise<BucketEntry | null>;
+  /** Create a key that must not exist: its revision, or null when it exists already. */
+  create(key: string, value: string): Promise<number | null>;
+  /** Update a key at an expected revision: the new revision, or null when it moved on. */
+  update(key: string, value: string, revision: number): Promise<number | null>;
+  put(key: string, value: string): Promise<number>;
+  delete(key: string): Promise<void>;
+  /** Watch every key: the current values first, then changes. Resolves once the current values are in. */
+  watch(fn: (e: BucketEntry) => void): Promise<() => void>;
+}
+
+/** A message of a durable consumer. */
+export interface Delivery {
+  readonly data: Uint8Array;
+  /** How many times it was delivered (1 the first time). */
+  readonly deliveries: number;
+  ack(): void;
+  /** Ask for it again after `ms`. */
+  nak(ms?: number): void;
+  /** Still working on it: do not redeliver yet. */
+  working(): void;
+}
+
+/** Why a request got no answer. */
+export type RequestFailure = 'no-responders' | 'timeout' | 'disconnected';
+
+export class RequestFailed extends Error {
+  constructor(readonly reason: RequestFailure) {
+    super(`request failed: ${reason}`);
+  }
+}
+
+/** A connection to the realm's NATS system. */
+export class NatsLink {
+  private up = true;
+  private readonly watchers = new Set<(connected: boolean) => void>();
+  private readonly js: JetStreamClient;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+  ) {
+    this.js = jetstream(nc);
+    void this.followStatus();
+  }
+
+  /** Connect, and keep reconnecting for ever when the connection drops. */
+  static async connect(opts: LinkOptions): Promise<NatsLink> {
+    let user: string | undefined;
+    let pass: string | undefined;
+    const servers = opts.servers.map((s) => {
+      const u = new URL(s.includes('://') ? s : `nats://${s}`);
+      if (u.username) {
+        user = decodeURIComponent(u.username);
+        pass = decodeURIComponent(u.password);
+      }
+      return `${u.hostname.includes(':') ? `[${u.hostname}]` : u.hostname}:${u.port || 4222}`;
+    });
+    const authenticator = opts.creds ? credsAuthenticator(opts.creds) : user !== undefined ? usernamePasswordAuthenticator(user, pass) : undefined;
+    const nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...(authenticator ? { authenticator } : {}) });
+    return new NatsLink(nc, await jetstreamManager(nc));
+  }
+
+  /** Is the connection up right now? */
+  get connected(): boolean {
+    return this.up && !this.nc.isClosed();
+  }
+
+  /** Hear about the connection going down and coming back. */
+  onStatus(fn: (connected: boolean) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /** Create the work-queue stream behind the hosts' durable inboxes, or bring its settings up to date. */
+  async ensureStream(name: string, subjects: string[], replicas: number, duplicateWindowMs: number): Promise<void> {
+    const config = {
+      name,
+      subjects,
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      num_replicas: replicas,
+      duplicate_window: duplicateWindowMs * 1_000_000,
+    };
+    try {
+      await this.jsm.streams.info(name);
+      await this.jsm.streams.update(name, { subjects, duplicate_window: config.duplicate_window });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.jsm.streams.add(config);
+    }
+  }
+
+  /** Open (creating if needed) a KV bucket. */
+  async bucket(name: string, replicas: number): Promise<Bucket> {
+    const kv = await new Kvm(this.js).create(name, { replicas, history: 1 });
+    return bucketOf(kv);
+  }
+
+  /** Store a message in a stream; resolves once JetStream has it (a repeated `msgId` within the window is stored once). */
+  async publishDurable(subject: string, data: Uint8Array, msgId: string): Promise<void> {
+    if (!this.connected) throw new RequestFailed('disconnected');
+    await this.js.publish(subject, data, { msgID: msgId, timeout: 5_000 });
+  }
+
+  /**
+   * Consume a durable pull consumer (created if missing) on one subject of a stream, handing each
+   * message to `handle`. Returns the function that stops.
+   */
+  async consume(stream: string, durable: string, subject: string, handle: (d: Delivery) => void): Promise<() => Promise<void>> {
+    await this.jsm.consumers.add(stream, {
+      durable_name: durable,
+      filter_subject: subject,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: 30_000_000_000,
+      max_ack_pending: 2_000,
+    });
+    const consumer = await this.js.consumers.get(stream, durable);
+    const messages = await consumer.consume({ max_messages: 512 });
+    const done = (async () => {
+      for await (const m of messages) handle(deliveryOf(m));
+    })();
+    return async () => {
+      await messages.close();
+      await done.catch(() => undefined);
+    };
+  }
+
+  /** A request with a time limit; fails with RequestFailed for no responders, a timeout or no connection. */
+  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (!this.connected) throw new RequestFailed('disconnected');
+    try {
+      return (await this.nc.request(subject, data, { timeout: timeoutMs })).data;
+    } catch (err) {
+      if (err instanceof RequestError && err.isNoResponders()) throw new RequestFailed('no-responders');
+      if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) throw new RequestFailed('timeout');
+      if (!this.connected) throw new RequestFailed('disconnected');
+      throw err;
+    }
+  }
+
+  /** Answer requests on `subject`. Returns the function that stops. */
+  serve(subject: string, answer: (data: Uint8Array) => Promise<Uint8Array>): () => void {
+    const sub = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        void answer(msg.data).then(
+          (reply) => msg.respond(reply),
+          () => undefined,
+        );
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+
+  /** Fire and forget (dropped while disconnected). */
+  publish(subject: string, data: Uint8Array): void {
+    if (this.connected) this.nc.publish(subject, data);
+  }
+
+  /** Hear what is published on `subject`. Returns the function that stops. */
+  subscribe(subject: string, fn: (data: Uint8Array) => void): () => void {
+    const sub: Subscription = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (!err) fn(msg.data);
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+
+  /** Flush what is buffered and close. */
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+
+  private async followStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      const up = s.type === 'disconnect' ? false : s.type === 'reconnect' ? true : this.up;
+      if (up !== this.up) {
+        this.up = up;
+        for (const fn of this.watchers) fn(up);
+      }
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && /not found/i.test(err.message);
+}
+
+function deliveryOf(m: JsMsg): Delivery {
+  return {
+    data: m.data,
+    deliveries: m.info.deliveryCount,
+    ack: () => m.ack(),
+    nak: (ms) => m.nak(ms),
+    working: () => m.working(),
+  };
+}
+
+const text = new TextDecoder();
+
+function entryOf(key: string, value: Uint8Array, revision: number, operation: string): BucketEntry {
+  return { key, value: operation === 'PUT' ? text.decode(value) : null, revision };
+}
+
+function bucketOf(kv: KV): Bucket {
+  const conflict = (err: unknown): boolean => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+  return {
+    async get(key) {
+      const e = await kv.get(key);
+      return e ? entryOf(e.key, e.value, e.revision, e.operation) : null;
+    },
+    async create(key, value) {
+      try {
+        return await kv.create(key, value);
+      } catch (err) {
+        if (conflict(err)) return null;
+        throw err;
+      }
+    },
+    async update(key, value, revision) {
+      try {
+        return await kv.update(key, value, revision);
+      } catch (err) {
+        if (conflict(err)) return null;
+        throw err;
+      }
+    },
+    put: (key, value) => kv.put(key, value),
+    delete: (key) => kv.delete(key),
+    async watch(fn) {
+      const status = await kv.status();
+      const iter = await kv.watch();
+      let ready!: () => void;
+      const initialized = new Promise<void>((r) => (ready = r));
+      if (status.values === 0) ready();
+      void (async () => {
+        for await (const e of iter) {
+          fn(entryOf(e.key, e.value, e.revision, e.operation));
+          if (e.delta === 0) ready();
+        }
+      })();
+      await initialized;
+      return () => iter.stop();
+    },
+  };
+}

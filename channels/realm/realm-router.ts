@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import {
+  fromWire,
+  KumoError,
+  NoRespondersError,
+  RealmUnavailableError,
+  RemoteTimeoutError,
+  UnknownEciError,
+  type DeadLetter,
+  type EpisodeLogEntry,
+  type EventResult,
+  type PushMessage,
+  type RemoteEci,
+  type RoutedEvent,
+  type RoutedQuery,
+  type Router,
+} from '../../kernel/index.ts';
+import { RequestFailed, type NatsLink } from './nats-link.ts';
+import type { Placement } from './placement.ts';
+import { pack, subjects, unpack, type Answers, type InboxMessage, type PushWire, type Reply, type Request } from './wire.ts';
+
+export interface RealmRouterOptions {
+  realm: string;
+  /** This host's id. */
+  self: string;
+  link: NatsLink;
+  placement: Placement;
+  /** How long to wait for another host's answer (ms) before REMOTE_TIMEOUT. */
+  requestMs: number;
+}
+
+/**
+ * The kernel's Router for a realm: it finds the host of an ECI in the placement map and hands the
+ * work there. Events that wait, queries and reads are NATS requests to that host (no responders,
+ * a time-out and a lost connection become NO_RESPONDERS, REMOTE_TIMEOUT and REALM_UNAVAILABLE,
+ * never a hang); outgoing events of the outbox go to that host's durable inbox in JetStream,
+ * de-duplicated by ECI and eid; pushes are published for sockets held on any host.
+ */
+export class RealmRouter implements Router {
+  constructor(private readonly o: RealmRouterOptions) {}
+
+  event(routed: RoutedEvent): Promise<EventResult> {
+    const { eid, domain, type, attrs } = routed.event;
+    return this.call('event', { op: 'event', eci: routed.eci, eid, domain, type, attrs });
+  }
+
+  async accept(routed: RoutedEvent): Promise<void> {
+    const { eid, domain, type, attrs } = routed.event;
+    await this.call('accept', { op: 'accept', eci: routed.eci, eid, domain, type, attrs });
+  }
+
+  query(q: RoutedQuery): Promise<unknown> {
+    return this.call('query', { op: 'query', ...q });
+  }
+
+  async deliver(routed: RoutedEvent, from: string): Promise<void> {
+    const host = this.hostOf(routed.eci);
+    const message: InboxMessage = { kind: 'event', eci: routed.eci, event: routed.event, from: { host: this.o.self, cloudId: from } };
+    await this.durable(host, message, `${routed.eci}.${routed.event.eid}`);
+  }
+
+  eciInfo(eci: string): Promise<RemoteEci> {
+    return this.call('eciInfo', { op: 'eciInfo', eci }) as Promise<RemoteEci>;
+  }
+
+  episodeLog(eci: string, limit: number): Promise<EpisodeLogEntry[]> {
+    return this.call('log', { op: 'log', eci, limit });
+  }
+
+  deadLetters(eci: string): Promise<DeadLetter[]> {
+    return this.call('deadLetters', { op: 'deadLetters', eci });
+  }
+
+  /** Follow a log held elsewhere: its host publishes entries while this host renews a lease. */
+  async follow(eci: string, fn: (entry: EpisodeLogEntry) => void): Promise<() => void> {
+    const lease = randomBytes(12).toString('base64url');
+    const host = this.hostOf(eci);
+    const { subject, leaseMs } = await this.call('follow', { op: 'follow', eci, lease });
+    const stopListening = this.o.link.subscribe(subject, (data) => fn(unpack<EpisodeLogEntry>(data)));
+    const renew = setInterval(() => void this.ask(host, eci, { op: 'renew', lease }).catch(() => undefined), Math.max(100, leaseMs / 3));
+    renew.unref();
+    return () => {
+      clearInterval(renew);
+      stopListening();
+      void this.ask(host, eci, { op: 'unfollow', lease }).catch(() => undefined);
+    };
+  }
+
+  listen(eci: string, fn: (m: PushMessage) => void): () => void {
+    return this.o.link.subscribe(subjects.push(this.o.realm, eci), (data) => {
+      const wire = unpack<PushWire>(data);
+      // This host's own pushes reached its listeners directly.
+      if (wire.origin !== this.o.self) fn(wire.push);
+    });
+  }
+
+  publishPush(m: PushMessage): void {
+    const wire: PushWire = { origin: this.o.self, push: m };
+    this.o.link.publish(subjects.push(this.o.realm, m.eci), pack(wire));
+  }
+
+  /** Put a message in another host's durable inbox. */
+  async durable(host: string, message: InboxMessage, msgId: string): Promise<void> {
+    try {
+      await this.o.link.publishDurable(subjects.inbox(this.o.realm, host), pack(message), msgId);
+    } catch (err) {
+      throw this.failure(err, message.eci, host);
+    }
+  }
+
+  /** The host that has `eci`: never this one (this host's index has already said no). */
+  hostOf(eci: string): string {
+    const host = this.o.placement.hostOf(eci);
+    if (host === undefined || host === this.o.self) throw new UnknownEciError(eci);
+    return host;
+  }
+
+  private call<K extends Request['op']>(_op: K, req: Extract<Request, { op: K }> & { eci: string }): Promise<Answers[K]> {
+    return this.ask(this.hostOf(req.eci), req.eci, req) as Promise<Answers[K]>;
+  }
+
+  private async ask(host: string, eci: string, req: Request): Promise<unknown> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.o.link.request(subjects.rpc(this.o.realm, host), pack(req), this.o.requestMs);
+    } catch (err) {
+      throw this.failure(err, eci, host);
+    }
+    const reply = unpack<Reply>(bytes);
+    if (reply.ok) return reply.value;
+    throw fromWire(reply.error) ?? new Error(`host ${host} answered with an error kumo does not know: ${JSON.stringify(reply.error)}`);
+  }
+
+  private failure(err: unknown, eci: string, host: string): unknown {
+    if (err instanceof KumoError) return err;
+    if (err instanceof RequestFailed) {
+      if (err.reason === 'no-responders') return new NoRespondersError(eci, host);
+      if (err.reason === 'timeout') return new RemoteTimeoutError(eci, host, this.o.requestMs);
+      return new RealmUnavailableError(`reach host ${host}`);
+    }
+    if (!this.o.link.connected) return new RealmUnavailableError(`reach host ${host}`);
+    return err;
+  }
+}

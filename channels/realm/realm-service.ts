@@ -1,0 +1,196 @@
+import { KumoError, systemClock, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
+import type { Delivery, NatsLink } from './nats-link.ts';
+import type { RealmRouter } from './realm-router.ts';
+import { pack, resources, subjects, unpack, type InboxMessage, type Reply, type Request } from './wire.ts';
+
+export interface RealmServiceOptions {
+  realm: string;
+  self: string;
+  link: NatsLink;
+  router: RealmRouter;
+  host: Host;
+  /** How long a remote log follower's lease lasts without renewal (ms). */
+  leaseMs?: number;
+  clock?: Clock;
+}
+
+const FIRST_RETRY_MS = 50;
+const MAX_RETRY_MS = 5_000;
+
+/**
+ * The serving half of a host in a realm: it answers other hosts' requests for its clouds, and
+ * applies what arrives in its durable inbox, acknowledging each message only once its episode has
+ * committed (`Host.receive`, at most once per eid). Messages for one ECI are applied in the order
+ * they were stored; a failure worth retrying is retried in place, so that order holds. An event
+ * for an ECI that is not here any more goes on to the host that has it now; one that can never be
+ * applied goes back to its sender's host as a dead letter.
+ */
+export class RealmService {
+  private readonly leaseMs: number;
+  private readonly clock: Clock;
+  private stopServing: (() => void) | null = null;
+  private stopConsuming: (() => Promise<void>) | null = null;
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly leases = new Map<string, { cloudId: string; expires: number }>();
+  private readonly publishers = new Map<string, { stop: () => void; leases: number }>();
+  private sweep: Timer | null = null;
+  private stopping = false;
+
+  constructor(private readonly o: RealmServiceOptions) {
+    this.leaseMs = o.leaseMs ?? 30_000;
+    this.clock = o.clock ?? systemClock;
+  }
+
+  async start(): Promise<void> {
+    this.stopServing = this.o.link.serve(subjects.rpc(this.o.realm, this.o.self), (data) => this.answer(unpack<Request>(data)));
+    this.stopConsuming = await this.o.link.consume(resources.inboxStream(this.o.realm), resources.inboxConsumer(this.o.self), subjects.inbox(this.o.realm, this.o.self), (d) => this.take(d));
+    this.sweep = this.clock.interval(() => this.expireLeases(), Math.max(100, this.leaseMs / 2));
+  }
+
+  /** Stop answering (callers then get NO_RESPONDERS) and consuming; what is unacknowledged is redelivered later. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stopServing?.();
+    this.sweep?.cancel();
+    await this.stopConsuming?.();
+    await Promise.allSettled([...this.chains.values()]);
+    for (const p of this.publishers.values()) p.stop();
+    this.publishers.clear();
+  }
+
+  private async answer(req: Request): Promise<Uint8Array> {
+    let reply: Reply;
+    try {
+      reply = { ok: true, value: (await this.serve(req)) ?? null };
+    } catch (err) {
+      reply = { ok: false, error: err instanceof KumoError ? err.toJSON() : { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) } };
+    }
+    return pack(reply);
+  }
+
+  private async serve(req: Request): Promise<unknown> {
+    const { host } = this.o;
+    const local = { local: true };
+    switch (req.op) {
+      case 'event':
+        return host.event({ eci: req.eci, eid: req.eid, domain: req.domain, type: req.type, attrs: req.attrs }, local);
+      case 'accept':
+        await host.accept({ eci: req.eci, eid: req.eid, domain: req.domain, type: req.type, attrs: req.attrs }, local);
+        return null;
+      case 'query':
+        return host.query({ eci: req.eci, rid: req.rid, name: req.name, args: req.args }, local);
+      case 'eciInfo':
+        return host.eciInfo(req.eci, local);
+      case 'log':
+        return host.episodeLog(req.eci, req.limit, local);
+      case 'deadLetters':
+        return host.deadLetters(req.eci, local);
+      case 'follow':
+        return this.follow(req.eci, req.lease);
+      case 'renew': {
+        const lease = this.leases.get(req.lease);
+        if (lease) lease.expires = this.clock.now() + this.leaseMs;
+        return null;
+      }
+      case 'unfollow':
+        this.release(req.lease);
+        return null;
+    }
+  }
+
+  /** Publish a cloud's log entries for followers elsewhere while some lease on it is alive. */
+  private async follow(eci: string, lease: string): Promise<{ subject: string; leaseMs: number }> {
+    const { cloudId } = await this.o.host.eciInfo(eci, { local: true });
+    const subject = subjects.log(this.o.realm, cloudId);
+    let publisher = this.publishers.get(cloudId);
+    if (!publisher) {
+      const stop = await this.o.host.follow(eci, (entry) => this.o.link.publish(subject, pack(entry)), { local: true });
+      publisher = this.publishers.get(cloudId) ?? { stop, leases: 0 };
+      if (publisher.stop !== stop) stop();
+      this.publishers.set(cloudId, publisher);
+    }
+    publisher.leases++;
+    this.leases.set(lease, { cloudId, expires: this.clock.now() + this.leaseMs });
+    return { subject, leaseMs: this.leaseMs };
+  }
+
+  private release(lease: string): void {
+    const held = this.leases.get(lease);
+    if (!held) return;
+    this.leases.delete(lease);
+    const publisher = this.publishers.get(held.cloudId);
+    if (publisher && --publisher.leases === 0) {
+      publisher.stop();
+      this.publishers.delete(held.cloudId);
+    }
+  }
+
+  private expireLeases(): void {
+    const now = this.clock.now();
+    for (const [lease, held] of this.leases) if (held.expires <= now) this.release(lease);
+  }
+
+  /** One message of the durable inbox, in order behind the earlier ones for its ECI. */
+  private take(d: Delivery): void {
+    const message = unpack<InboxMessage>(d.data);
+    const key = message.kind === 'event' ? message.eci : `bounce:${message.cloudId}`;
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const next = previous.then(() => this.apply(message, d));
+    this.chains.set(key, next);
+    void next.finally(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+  }
+
+  private async apply(message: InboxMessage, d: Delivery): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        if (message.kind === 'bounce') await this.o.host.bounce(message.cloudId, { eci: message.eci, event: message.event }, message.reason);
+        else await this.receive(message);
+        d.ack();
+        return;
+      } catch (err) {
+        if (!transient(err)) {
+          if (message.kind === 'event') await this.sendBack(message, err).catch(() => undefined);
+          d.ack();
+          return;
+        }
+        // Retried here rather than redelivered later, so later messages for the ECI stay behind it.
+        d.working();
+        await new Promise((r) => setTimeout(r, Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(10, attempt - 1))));
+      }
+    }
+    d.nak(); // stopping: let the next run (or another consumer) have it at once
+  }
+
+  /** Apply an event here, or pass it on to the host that has its ECI now. */
+  private async receive(message: Extract<InboxMessage, { kind: 'event' }>): Promise<void> {
+    const routed: RoutedEvent = { eci: message.eci, event: message.event };
+    try {
+      await this.o.host.receive(routed);
+    } catch (err) {
+      if (!(err instanceof KumoError) || err.code !== 'UNKNOWN_ECI') throw err;
+      let host: string;
+      try {
+        host = this.o.router.hostOf(message.eci);
+      } catch {
+        throw err;
+      }
+      await this.o.router.durable(host, message, `${message.eci}.${message.event.eid}>${host}`);
+    }
+  }
+
+  /** An event that can never be applied goes back to its sender's host, which keeps it as a dead letter. */
+  private async sendBack(message: Extract<InboxMessage, { kind: 'event' }>, err: unknown): Promise<void> {
+    const reason = err instanceof KumoError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String(err) };
+    const bounce: InboxMessage = { kind: 'bounce', cloudId: message.from.cloudId, eci: message.eci, event: message.event, reason };
+    if (message.from.host === this.o.self) await this.o.host.bounce(bounce.cloudId, { eci: bounce.eci, event: bounce.event }, reason);
+    else await this.o.router.durable(message.from.host, bounce, `bounce.${message.eci}.${message.event.eid}`);
+  }
+}
+
+/** Worth trying again: a full mailbox, a host stopping, a store or realm failure, or anything unexpected. */
+function transient(err: unknown): boolean {
+  if (!(err instanceof KumoError)) return true;
+  return err.status >= 503 || err.code === 'STORE_FAILED';
+}

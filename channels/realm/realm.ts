@@ -1,0 +1,110 @@
+import { cryptoIds, partitionOf, ranges, eciOfIndexKey, InvalidArgsError, type Host, type IdGenerator, type Store } from '../../kernel/index.ts';
+import { NatsLink } from './nats-link.ts';
+import { Placement, type HostRecord } from './placement.ts';
+import { RealmRouter } from './realm-router.ts';
+import { RealmService } from './realm-service.ts';
+import { resources, subjects } from './wire.ts';
+
+export interface RealmOptions {
+  /** NATS server URLs (`nats://[user:pass@]host:port`). */
+  servers: string[];
+  /** The realm's name: hosts sharing it (and the NATS system) are one realm. Default `kumo`. */
+  realm?: string;
+  /** The contents of a NATS credentials file. */
+  creds?: Uint8Array;
+  /** Partitions a host claims when it first joins (new clouds go only there). Default 64. */
+  partitions?: number;
+  /** Replicas of the inbox stream and the placement bucket (3 on a three-node NATS cluster). Default 1. */
+  replicas?: number;
+  /** How long to wait for another host's answer (ms). Default 10 s. */
+  requestMs?: number;
+  /** How long JetStream remembers a message id to drop a repeat (ms). Default 2 min. */
+  duplicateWindowMs?: number;
+}
+
+/** A host's membership of a realm. */
+export interface Realm {
+  readonly name: string;
+  readonly hostId: string;
+  readonly router: RealmRouter;
+  readonly placement: Placement;
+  readonly link: NatsLink;
+  /** The partitions this host owns. */
+  readonly partitions: number[];
+  /** Serve the host's clouds to the realm: answer requests and apply its durable inbox. */
+  attach(host: Host): Promise<void>;
+  /** Tell the realm where this host serves HTTP. */
+  register(record: Omit<HostRecord, 'id'>): Promise<void>;
+  /** Stop serving the realm (other hosts then get NO_RESPONDERS for this host's clouds). */
+  stop(): Promise<void>;
+  /** Close the connection (after the host has closed: its last outgoing events are flushed). */
+  close(): Promise<void>;
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const JETSTREAM_WAIT_MS = 20_000;
+
+/**
+ * Join a realm of hosts over NATS (DESIGN §7) as host `hostId`, before the host opens: connect,
+ * make sure the realm's inbox stream and placement bucket exist, load the placement map, and own
+ * partitions. A host joining for the first time with clouds of its own (it ran alone before) claims
+ * the partitions they live in; any such partition another host owns already gets its ECIs entered
+ * in the moved-cloud table instead, so every ECI keeps reaching its cloud.
+ */
+export async function joinRealm(o: RealmOptions, hostId: string, store: Store, ids: IdGenerator = cryptoIds): Promise<Realm> {
+  const name = o.realm ?? 'kumo';
+  if (!NAME.test(name)) throw new InvalidArgsError('a realm name is 1 to 32 characters of [A-Za-z0-9_-]');
+  if (o.servers.length === 0) throw new InvalidArgsError('a realm needs at least one NATS server URL');
+  const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), name: `kumo host ${hostId}` });
+  try {
+    const replicas = o.replicas ?? 1;
+    await untilJetStream(() => link.ensureStream(resources.inboxStream(name), [subjects.inboxes(name)], replicas, o.duplicateWindowMs ?? 120_000));
+    const bucket = await untilJetStream(() => link.bucket(resources.placementBucket(name), replicas));
+    const placement = new Placement(bucket, hostId);
+    await placement.start();
+    let partitions = placement.partitionsOf(hostId);
+    if (partitions.length === 0) {
+      const own = (await store.keys(ranges.eciIndex())).map(eciOfIndexKey);
+      const { mine, taken } = await placement.claim(o.partitions ?? 64, own.map((e) => partitionOf(e)), ids);
+      for (const eci of own) if (taken.includes(partitionOf(eci))) await placement.setMoved(eci, hostId);
+      partitions = mine;
+    }
+    if (partitions.length === 0) throw new InvalidArgsError(`realm ${name} has no partition left for host ${hostId}`);
+    const router = new RealmRouter({ realm: name, self: hostId, link, placement, requestMs: o.requestMs ?? 10_000 });
+    let service: RealmService | null = null;
+    return {
+      name,
+      hostId,
+      router,
+      placement,
+      link,
+      partitions,
+      async attach(host) {
+        service = new RealmService({ realm: name, self: hostId, link, router, host });
+        await service.start();
+      },
+      register: (record) => placement.register({ ...record, id: hostId }),
+      async stop() {
+        await service?.stop();
+        placement.stop();
+      },
+      close: () => link.close(),
+    };
+  } catch (err) {
+    await link.close();
+    throw err;
+  }
+}
+
+/** Retry while JetStream is still starting (a fresh server, or a cluster electing its leader). */
+async function untilJetStream<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + JETSTREAM_WAIT_MS;
+  for (let wait = 100; ; wait = Math.min(1000, wait * 2)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}

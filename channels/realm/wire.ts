@@ -1,0 +1,68 @@
+import { decode, encode, type DeadLetter, type EciInfo, type EpisodeLogEntry, type EventResult, type KumoEvent, type PushMessage } from '../../kernel/index.ts';
+
+/**
+ * What hosts of a realm say to each other, in msgpack (plain maps). Subjects, for realm R:
+ *
+ *   kumo.R.rpc.<host>     requests to one host (event-and-wait, accept, query, …), core request/reply
+ *   kumo.R.inbox.<host>   one host's durable inbox: a subject of the realm's JetStream work queue
+ *   kumo.R.push.<eci>     pushes to an ECI, for sockets held on any host
+ *   kumo.R.log.<cloud>    episode-log entries of a cloud while someone elsewhere follows it
+ */
+export const subjects = {
+  rpc: (realm: string, host: string) => `kumo.${realm}.rpc.${host}`,
+  inbox: (realm: string, host: string) => `kumo.${realm}.inbox.${host}`,
+  inboxes: (realm: string) => `kumo.${realm}.inbox.*`,
+  push: (realm: string, eci: string) => `kumo.${realm}.push.${eci}`,
+  log: (realm: string, cloudId: string) => `kumo.${realm}.log.${cloudId}`,
+};
+
+/** Names of the realm's JetStream resources. */
+export const resources = {
+  inboxStream: (realm: string) => `KUMO_${realm}_INBOX`,
+  placementBucket: (realm: string) => `KUMO_${realm}_PLACEMENT`,
+  inboxConsumer: (host: string) => `inbox-${host}`,
+};
+
+type EventFields = { eci: string; eid: string; domain: string; type: string; attrs: Record<string, unknown> };
+
+/** A request to another host. */
+export type Request =
+  | ({ op: 'event' } & EventFields)
+  | ({ op: 'accept' } & EventFields)
+  | { op: 'query'; eci: string; rid: string; name: string; args: Record<string, unknown> }
+  | { op: 'eciInfo'; eci: string }
+  | { op: 'log'; eci: string; limit: number }
+  | { op: 'deadLetters'; eci: string }
+  | { op: 'follow'; eci: string; lease: string }
+  | { op: 'renew'; lease: string }
+  | { op: 'unfollow'; lease: string };
+
+/** Its answer: a value, or a kumo error in its wire shape `{code, message, ...details}`. */
+export type Reply = { ok: true; value: unknown } | { ok: false; error: Record<string, unknown> };
+
+/** A message of a host's durable inbox. */
+export type InboxMessage =
+  | { kind: 'event'; eci: string; event: KumoEvent; from: { host: string; cloudId: string } }
+  | { kind: 'bounce'; cloudId: string; eci: string; event: KumoEvent; reason: { code: string; message: string } };
+
+/** A push as it travels to other hosts. */
+export interface PushWire {
+  origin: string;
+  push: PushMessage;
+}
+
+/** What the answers of each request carry. */
+export interface Answers {
+  event: EventResult;
+  accept: null;
+  query: unknown;
+  eciInfo: EciInfo & { cloudId: string };
+  log: EpisodeLogEntry[];
+  deadLetters: DeadLetter[];
+  follow: { subject: string; leaseMs: number };
+  renew: null;
+  unfollow: null;
+}
+
+export const pack = (v: unknown): Uint8Array => encode(v);
+export const unpack = <T>(b: Uint8Array): T => decode(b) as T;

@@ -1,0 +1,71 @@
+import { describe, expect, it, vi } from 'vitest';
+import { openNode } from '../channels/compose.ts';
+import { ruleset } from '../rulesets/index.ts';
+import { counter, install, newChild, rejection } from './fixtures.ts';
+import { onCleanup, tempDir } from './helpers.ts';
+import { startNats } from './nats-harness.ts';
+
+/** `out:send {to, n}` sends `msg:hear {n}`; `msg:hear` records it. */
+const relay = ruleset('test.relay')
+  .rule('send', { select: 'out:send', action: (ctx) => ctx.send(String(ctx.attrs['to']), 'msg', 'hear', { n: ctx.attrs['n'] }) })
+  .rule('hear', { select: 'msg:hear', action: (ctx) => ctx.ent.set('heard', [...((ctx.ent.get('heard') as unknown[] | undefined) ?? []), ctx.attrs['n']]) })
+  .rule('shout', { select: 'out:shout', action: (ctx) => ctx.push(ctx.eci!, 'shout', { n: ctx.attrs['n'] }) })
+  .share('heard', (ctx) => ctx.ent.get('heard') ?? [])
+  .build();
+
+async function realmHost(nats: string, name: string) {
+  const node = await openNode({ dataDir: await tempDir(), rulesets: [counter, relay], hostId: name, realm: { servers: [nats], partitions: 8 } });
+  onCleanup(async () => {
+    await node.realm!.stop();
+    await node.host.close();
+    await node.realm!.close();
+  });
+  node.host.start(50);
+  const root = await node.host.root();
+  return { ...node, root };
+}
+
+describe('a realm of hosts in one process', () => {
+  it('serves any ECI of the realm through any host, and carries sends through the durable inbox', async () => {
+    const nats = await startNats();
+    const a = await realmHost(nats.url, 'a');
+    const b = await realmHost(nats.url, 'b');
+    expect(a.realm!.partitions).toHaveLength(8);
+    expect(a.realm!.partitions.filter((p) => b.realm!.partitions.includes(p))).toEqual([]);
+    const onB = await newChild(b.host, b.root.eci, 'kid');
+    await install(b.host, onB.eci, 'test.counter');
+    await install(b.host, onB.eci, 'test.relay');
+    // Through host a, which does not hold the cloud:
+    expect((await a.host.event({ eci: onB.eci, domain: 'counter', type: 'inc', attrs: { by: 3 } })).directives[0]!.options).toEqual({ count: 3 });
+    expect(await a.host.query({ eci: onB.eci, rid: 'test.counter', name: 'count' })).toBe(3);
+    await a.host.accept({ eci: onB.eci, domain: 'counter', type: 'inc' });
+    await vi.waitFor(async () => expect(await b.host.query({ eci: onB.eci, rid: 'test.counter', name: 'count' })).toBe(4));
+    expect(await rejection(a.host.event({ eci: 'E0000AAAAAAAAAAAAAAAAAAAAAA', domain: 'x', type: 'y' }))).toMatchObject({ code: 'UNKNOWN_ECI' });
+    // A rule on a sends to the cloud on b.
+    await install(a.host, a.root.eci, 'test.relay');
+    await a.host.event({ eci: a.root.eci, domain: 'out', type: 'send', attrs: { to: onB.eci, n: 1 } });
+    await vi.waitFor(async () => expect(await b.host.query({ eci: onB.eci, rid: 'test.relay', name: 'heard' })).toEqual([1]));
+    // Pushes reach a listener on another host.
+    const heard: unknown[] = [];
+    const stop = a.host.listen(onB.eci, (m) => heard.push(m.data));
+    await vi.waitFor(async () => {
+      await b.host.event({ eci: onB.eci, domain: 'out', type: 'shout', attrs: { n: 7 } });
+      expect(heard.length).toBeGreaterThan(0);
+    });
+    stop();
+    // The log, through the other host.
+    expect((await a.host.episodeLog(onB.eci, 1))[0]).toMatchObject({ domain: 'out', type: 'shout' });
+  });
+
+  it('a send to an ECI no host has comes back as a dead letter of its sender', async () => {
+    const nats = await startNats();
+    const a = await realmHost(nats.url, 'a');
+    const b = await realmHost(nats.url, 'b');
+    await install(a.host, a.root.eci, 'test.relay');
+    // An ECI in a partition b owns, that b does not have.
+    const p = b.realm!.partitions[0]!;
+    const ghost = `E0${p.toString(16).padStart(3, '0')}AAAAAAAAAAAAAAAAAAAAAA`;
+    await a.host.event({ eci: a.root.eci, domain: 'out', type: 'send', attrs: { to: ghost, n: 1 } });
+    await vi.waitFor(async () => expect(await a.host.deadLetters(a.root.eci)).toMatchObject([{ eci: ghost, reason: { code: 'UNKNOWN_ECI' } }]), { timeout: 10_000 });
+  });
+});
