@@ -3,6 +3,7 @@ import { InvalidArgsError, PolicyDeniedError, UnknownRouteError, SYSTEM_TAG, Shu
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
 import { parseParams, pathSegments, readParams } from './http-input.ts';
 import type { Metrics } from './metrics.ts';
+import type { Realm } from './realm/realm.ts';
 import { toWireError } from './wire-error.ts';
 
 /**
@@ -15,6 +16,8 @@ export interface HttpApiOptions {
   host: Host;
   metrics?: Metrics;
   limits?: Partial<ChannelLimits>;
+  /** The host's realm, if it is in one. */
+  realm?: Realm | null;
   /** Where real bugs (500 INTERNAL) are reported. */
   onInternalError?: (err: unknown) => void;
 }
@@ -38,6 +41,7 @@ export class HttpApi {
   private readonly host: Host;
   private readonly limits: ChannelLimits;
   private readonly metrics: Metrics | undefined;
+  private readonly realm: Realm | null;
   private readonly onInternalError: (err: unknown) => void;
   /**
    * Every call into the host still running, including fire-and-forget episodes that answered 202.
@@ -52,6 +56,7 @@ export class HttpApi {
     this.host = opts.host;
     this.limits = { ...DEFAULT_CHANNEL_LIMITS, ...opts.limits };
     this.metrics = opts.metrics;
+    this.realm = opts.realm ?? null;
     this.onInternalError = opts.onInternalError ?? ((err) => console.error('kumo: internal error:', err));
   }
 
@@ -86,6 +91,7 @@ export class HttpApi {
     }
     if (method === 'GET') {
       if (head === 'healthz' && segs.length === 1) route = this.health;
+      else if (head === 'realm' && segs.length === 1) route = this.realmRoute;
       else if (head === 'metrics' && segs.length === 1) route = this.metricsRoute;
       else if (head === 'c' && rest[0] === 'logs' && rest.length === 1) route = this.logs;
       else if (head === 'c' && rest[0] === 'dead-letters' && rest.length === 1) route = this.deadLetters;
@@ -133,7 +139,13 @@ export class HttpApi {
 
   private readonly health: Route = async (_req, res) => {
     if (this.stopping) throw new ShuttingDownError();
-    this.send(res, 200, { ok: true, ...this.host.stats() });
+    this.send(res, 200, { ok: true, host: this.host.id, ...this.host.stats() });
+  };
+
+  /** `GET /realm`: this host, its realm, the partitions it owns and the hosts it knows (`realm: null` alone). */
+  private readonly realmRoute: Route = async (_req, res) => {
+    const r = this.realm;
+    this.send(res, 200, r ? { host: this.host.id, realm: r.name, connected: r.link.connected, partitions: r.partitions, hosts: r.placement.knownHosts() } : { host: this.host.id, realm: null });
   };
 
   private readonly metricsRoute: Route = async (_req, res) => {

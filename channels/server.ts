@@ -34,7 +34,7 @@ export interface KumoServer {
 export async function startServer(opts: ServerOptions): Promise<KumoServer> {
   const { host } = opts;
   const metrics = new Metrics(host);
-  const api = new HttpApi({ host, metrics, ...(opts.limits ? { limits: opts.limits } : {}) });
+  const api = new HttpApi({ host, metrics, realm: opts.realm ?? null, ...(opts.limits ? { limits: opts.limits } : {}) });
   const server = createServer(api.handle);
   // A client that opens a socket and never finishes its request must not hold the host forever.
   server.requestTimeout = 60_000;

@@ -141,14 +141,18 @@ export class EpisodeRunner {
     );
   }
 
-  /** Remember an applied eid, forgetting the oldest beyond the window. */
+  /**
+   * Remember an applied eid. The oldest are forgotten once there are more than the window and they
+   * are older than `appliedMs`, or when there are more than `appliedMax`.
+   */
   private stageApplied(tx: Tx, cloud: CloudState, eid: string): void {
     const now = this.deps.now();
-    const window = this.deps.limits.appliedWindow;
+    const { appliedWindow, appliedMs, appliedMax } = this.deps.limits;
     const ops: WriteOp[] = [put(keys.applied(cloud.id, eid), now)];
     const oldest: string[] = [];
-    for (const old of cloud.applied.keys()) {
-      if (cloud.applied.size + 1 - oldest.length <= window) break;
+    for (const [old, at] of cloud.applied) {
+      const size = cloud.applied.size + 1 - oldest.length;
+      if (size <= appliedWindow || (size <= appliedMax && now - at < appliedMs)) break;
       oldest.push(old);
     }
     for (const old of oldest) ops.push(del(keys.applied(cloud.id, old)));

@@ -18,8 +18,13 @@ export interface Limits {
   idleMs: number;
   /** Longest a query may run (ms). */
   queryMs: number;
-  /** Applied eids remembered per cloud for at-most-once delivery. */
+  /**
+   * Applied eids remembered per cloud for at-most-once delivery: at least this many, and every eid
+   * younger than `appliedMs` (a realm may redeliver an event minutes later), up to `appliedMax`.
+   */
   appliedWindow: number;
+  appliedMs: number;
+  appliedMax: number;
   /** Children, ECIs and installed rulesets per cloud. */
   childrenPerCloud: number;
   ecisPerCloud: number;
@@ -42,6 +47,8 @@ export const DEFAULT_LIMITS: Limits = {
   idleMs: 5 * 60_000,
   queryMs: 5_000,
   appliedWindow: 1000,
+  appliedMs: 10 * 60_000,
+  appliedMax: 100_000,
   childrenPerCloud: 10_000,
   ecisPerCloud: 1000,
   outbox: 100_000,

@@ -56,11 +56,14 @@ const MAX_RETRY_MS = 30_000;
  * so it is delivered at least once (and applied at most once, by eid, at the other end). A failure
  * worth retrying is tried again with exponential backoff; one that can never succeed (unknown ECI,
  * a policy that refuses it) or one still undelivered after `outboxTtlMs` becomes a dead letter:
- * kept in the sending cloud, entered in its episode log, counted, listable by its owner.
+ * kept in the sending cloud, entered in its episode log, counted, listable by its owner. Events
+ * from one cloud to one ECI are handed over one at a time, in the order they were sent.
  */
 export class Outbox {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
+  /** Entries by sender and receiving ECI, oldest first: only the head of a lane is delivered, so order holds. */
+  private readonly lanes = new Map<string, Pending[]>();
   private readonly attempts = new Set<Promise<void>>();
   private stopped = false;
 
@@ -95,7 +98,7 @@ export class Outbox {
   /** Try again every entry whose retry time has come. Called by the host's timer. */
   tick(): void {
     const now = this.deps.now();
-    for (const p of this.pending.values()) if (!p.busy && p.nextAt <= now) this.attempt(p);
+    for (const [p] of this.lanes.values()) if (p && !p.busy && p.nextAt <= now) this.attempt(p);
   }
 
   /** Stop delivering (the host is closing); what is pending stays in the store for the next start. */
@@ -122,7 +125,25 @@ export class Outbox {
   private add(seq: number, entry: OutboxEntry): void {
     const p: Pending = { seq, entry, attempts: 0, nextAt: this.deps.now(), busy: false };
     this.pending.set(seq, p);
-    this.attempt(p);
+    const lane = laneOf(entry);
+    const queue = this.lanes.get(lane);
+    if (queue) queue.push(p);
+    else {
+      this.lanes.set(lane, [p]);
+      this.attempt(p);
+    }
+  }
+
+  /** The head of its lane is delivered or buried: the next one may go. */
+  private done(p: Pending): void {
+    this.pending.delete(p.seq);
+    const lane = laneOf(p.entry);
+    const queue = this.lanes.get(lane);
+    if (queue?.[0] !== p) return;
+    queue.shift();
+    const next = queue[0];
+    if (next) this.attempt(next);
+    else this.lanes.delete(lane);
   }
 
   private attempt(p: Pending): void {
@@ -132,7 +153,7 @@ export class Outbox {
     const attempt = this.deps
       .deliver(p.entry, [del(keys.outbox(p.seq))])
       .then(
-        () => void this.pending.delete(p.seq),
+        () => this.done(p),
         async (err: unknown) => {
           const expired = this.deps.now() - p.entry.since >= this.deps.limits.outboxTtlMs;
           if (!expired && (await this.deps.transient(err, p.entry))) return this.retry(p, err);
@@ -161,7 +182,7 @@ export class Outbox {
     } catch (e) {
       return this.retry(p, e);
     }
-    this.pending.delete(p.seq);
+    this.done(p);
   }
 
   /** An event the cloud sent that the host of its ECI refused for good: a dead letter too. */
@@ -190,6 +211,11 @@ export class Outbox {
     }
     this.deps.publish('deadLetter', { cloudId, eid: routed.event.eid, code: reason.code });
   }
+}
+
+/** Events from one cloud to one ECI are delivered in the order they were sent. */
+function laneOf(entry: OutboxEntry): string {
+  return `${entry.cloudId}\u0000${entry.eci}`;
 }
 
 function codeOf(err: unknown): string {

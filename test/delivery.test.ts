@@ -103,7 +103,7 @@ describe('the outbox', () => {
     await vi.waitFor(async () => expect(await again.host.store.keys(ranges.outbox())).toEqual([]));
   });
 
-  it('tries again after a transient failure, by the host clock, until the receiver takes it', async () => {
+  it('tries again after a transient failure, by the host clock, until the receiver takes it, in the order sent', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const { host, root, clock } = await testHost({ rulesets: [listener(gate), sender], limits: { mailbox: 1 } });
@@ -114,14 +114,14 @@ describe('the outbox', () => {
     const stop = subscribe('retry', (m) => retries.push(m.code));
     const blocked = host.event({ eci: kid.eci, domain: 'msg', type: 'hear', attrs: { n: '1', block: true } });
     const queued = host.event({ eci: kid.eci, domain: 'msg', type: 'hear', attrs: { n: '2' } }); // the mailbox is now full
-    await host.event({ eci: root.eci, domain: 'out', type: 'send', attrs: { to: kid.eci, n: '3' } });
+    for (const n of ['3', '4', '5']) await host.event({ eci: root.eci, domain: 'out', type: 'send', attrs: { to: kid.eci, n } });
     await vi.waitFor(() => expect(retries).toEqual(['MAILBOX_FULL']));
     release();
     await Promise.all([blocked, queued]);
     expect(await heard(host, kid.eci)).toEqual(['1', '2']);
     host.start(250);
     clock.advance(1000);
-    await vi.waitFor(async () => expect(await heard(host, kid.eci)).toEqual(['1', '2', '3']));
+    await vi.waitFor(async () => expect(await heard(host, kid.eci)).toEqual(['1', '2', '3', '4', '5']));
     stop();
   });
 
@@ -196,6 +196,15 @@ describe('the outbox', () => {
 });
 
 describe('Host.receive: events from elsewhere', () => {
+  it('keeps at most appliedMax eids, however young', async () => {
+    const { host, root } = await testHost({ rulesets: [listener()], limits: { appliedWindow: 1, appliedMax: 2 } });
+    await install(host, root.eci, 'test.listener');
+    const ev = (eid: string) => ({ eci: root.eci, event: { eid, domain: 'msg', type: 'hear', attrs: { n: eid }, time: 1 } });
+    for (const eid of ['e1', 'e2', 'e3']) await host.receive(ev(eid));
+    expect((await host.receive(ev('e1'))).duplicate).toBe(false);
+    expect((await host.receive(ev('e3'))).duplicate).toBe(true);
+  });
+
   it('keeps their eid and event time, and applies each eid once', async () => {
     const { host, root } = await testHost({ rulesets: [listener()] });
     await install(host, root.eci, 'test.listener');
@@ -207,18 +216,22 @@ describe('Host.receive: events from elsewhere', () => {
     expect((await host.episodeLog(root.eci, 1))[0]).toMatchObject({ eid: 'from-afar', time: 12_345 });
   });
 
-  it('forgets the oldest eids beyond the applied window, also after a restart', async () => {
+  it('forgets the oldest eids beyond the applied window once they are old enough, also after a restart', async () => {
     const dir = await tempDir();
-    const first = await testHost({ dir, rulesets: [listener()], limits: { appliedWindow: 2 } });
+    const limits = { appliedWindow: 2, appliedMs: 60_000 };
+    const first = await testHost({ dir, rulesets: [listener()], limits });
     await install(first.host, first.root.eci, 'test.listener');
     const ev = (eid: string) => ({ eci: first.root.eci, event: { eid, domain: 'msg', type: 'hear', attrs: { n: eid }, time: 1 } });
     for (const eid of ['e1', 'e2', 'e3']) await first.host.receive(ev(eid));
+    expect((await first.host.receive(ev('e1'))).duplicate).toBe(true); // three, but all younger than appliedMs
+    first.clock.advance(60_000);
+    await first.host.receive(ev('e4')); // now the two oldest go
     await first.host.close();
-    const { host } = await testHost({ dir, rulesets: [listener()], limits: { appliedWindow: 2 } });
+    const { host } = await testHost({ dir, rulesets: [listener()], limits, clock: first.clock });
+    expect((await host.receive(ev('e4'))).duplicate).toBe(true);
     expect((await host.receive(ev('e3'))).duplicate).toBe(true);
-    expect((await host.receive(ev('e1'))).duplicate).toBe(false); // e1 was the oldest of three: forgotten
-    expect((await host.receive(ev('e2'))).duplicate).toBe(false); // and e2 went when e1 came back
-    expect(await heard(host, first.root.eci)).toEqual(['e1', 'e2', 'e3', 'e1', 'e2']);
+    expect((await host.receive(ev('e1'))).duplicate).toBe(false); // forgotten
+    expect(await heard(host, first.root.eci)).toEqual(['e1', 'e2', 'e3', 'e4', 'e1']);
   });
 
   it('serves only its own clouds, and refuses a malformed event', async () => {

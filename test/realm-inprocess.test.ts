@@ -69,3 +69,61 @@ describe('a realm of hosts in one process', () => {
     await vi.waitFor(async () => expect(await a.host.deadLetters(a.root.eci)).toMatchObject([{ eci: ghost, reason: { code: 'UNKNOWN_ECI' } }]), { timeout: 10_000 });
   });
 });
+
+describe('realm trouble', () => {
+  const slow = ruleset('test.slow')
+    .rule('wait', { select: 'slow:wait', action: () => new Promise<void>((r) => setTimeout(r, 1_000)) })
+    .build();
+
+  async function pair(nats: string, o: { requestMs?: number; outbox?: number } = {}) {
+    const open = async (name: string) => {
+      const node = await openNode({
+        dataDir: await tempDir(),
+        rulesets: [counter, relay, slow],
+        hostId: name,
+        realm: { servers: [nats], partitions: 8, ...(o.requestMs ? { requestMs: o.requestMs } : {}) },
+        ...(o.outbox ? { limits: { outbox: o.outbox } } : {}),
+      });
+      onCleanup(async () => {
+        await node.realm!.stop();
+        await node.host.close();
+        await node.realm!.close();
+      });
+      node.host.start(50);
+      return { ...node, root: await node.host.root() };
+    };
+    return [await open('a'), await open('b')] as const;
+  }
+
+  it('a host that does not answer in time is REMOTE_TIMEOUT (504); one that is gone, NO_RESPONDERS (503); one that is stopping, SHUTTING_DOWN (503)', async () => {
+    const nats = await startNats();
+    const [a, b] = await pair(nats.url, { requestMs: 200 });
+    const kid = await newChild(b.host, b.root.eci, 'kid');
+    await install(b.host, kid.eci, 'test.slow');
+    expect(await rejection(a.host.event({ eci: kid.eci, domain: 'slow', type: 'wait' }))).toMatchObject({ code: 'REMOTE_TIMEOUT', status: 504 });
+    const closing = b.host.close();
+    expect(await rejection(a.host.query({ eci: kid.eci, rid: 'io.picolabs.wrangler', name: 'name' }))).toMatchObject({ code: 'SHUTTING_DOWN', status: 503 });
+    await closing;
+    await b.realm!.stop();
+    expect(await rejection(a.host.query({ eci: kid.eci, rid: 'io.picolabs.wrangler', name: 'name' }))).toMatchObject({ code: 'NO_RESPONDERS', status: 503 });
+  });
+
+  it('without NATS a host serves its own clouds, answers 503 for others, keeps sends in its bounded outbox, and resumes on reconnect', async () => {
+    const nats = await startNats();
+    const [a, b] = await pair(nats.url, { outbox: 3 });
+    const kid = await newChild(b.host, b.root.eci, 'kid');
+    await install(b.host, kid.eci, 'test.relay');
+    await install(a.host, a.root.eci, 'test.relay');
+    await install(a.host, a.root.eci, 'test.counter');
+    await nats.nodes[0]!.kill();
+    await vi.waitFor(() => expect(a.realm!.link.connected).toBe(false));
+    expect((await a.host.event({ eci: a.root.eci, domain: 'counter', type: 'inc' })).directives[0]!.options).toEqual({ count: 1 });
+    expect(await rejection(a.host.query({ eci: kid.eci, rid: 'test.relay', name: 'heard' }))).toMatchObject({ code: 'REALM_UNAVAILABLE', status: 503 });
+    for (const n of [1, 2, 3]) await a.host.event({ eci: a.root.eci, domain: 'out', type: 'send', attrs: { to: kid.eci, n } });
+    await vi.waitFor(() => expect(a.host.stats().outbox).toBe(3));
+    expect(await rejection(a.host.event({ eci: a.root.eci, domain: 'out', type: 'send', attrs: { to: kid.eci, n: 4 } }))).toMatchObject({ code: 'OUTBOX_FULL', status: 503 });
+    await nats.nodes[0]!.start();
+    await vi.waitFor(async () => expect(await b.host.query({ eci: kid.eci, rid: 'test.relay', name: 'heard' })).toEqual([1, 2, 3]), { timeout: 20_000 });
+    expect(await a.host.query({ eci: kid.eci, rid: 'test.relay', name: 'heard' })).toEqual([1, 2, 3]);
+  });
+});

@@ -87,7 +87,8 @@ export class NatsLink {
     });
     const authenticator = opts.creds ? credsAuthenticator(opts.creds) : user !== undefined ? usernamePasswordAuthenticator(user, pass) : undefined;
     const nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...(authenticator ? { authenticator } : {}) });
-    return new NatsLink(nc, await jetstreamManager(nc));
+    // No API check here: a cluster may still be electing its JetStream leader (joinRealm waits for it).
+    return new NatsLink(nc, await jetstreamManager(nc, { checkAPI: false }));
   }
 
   /** Is the connection up right now? */
@@ -142,7 +143,7 @@ export class NatsLink {
       filter_subject: subject,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: 30_000_000_000,
+      ack_wait: 10_000_000_000, // what a killed host had taken comes back to it 10 s after it returns
       max_ack_pending: 2_000,
     });
     const consumer = await this.js.consumers.get(stream, durable);

@@ -1,4 +1,4 @@
-import { cryptoIds, partitionOf, ranges, eciOfIndexKey, InvalidArgsError, type Host, type IdGenerator, type Store } from '../../kernel/index.ts';
+import { cryptoIds, eciOfIndexKey, InvalidArgsError, KumoError, messageOf, partitionOf, ranges, RealmUnavailableError, type Host, type IdGenerator, type Store } from '../../kernel/index.ts';
 import { NatsLink } from './nats-link.ts';
 import { Placement, type HostRecord } from './placement.ts';
 import { RealmRouter } from './realm-router.ts';
@@ -55,17 +55,22 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   const name = o.realm ?? 'kumo';
   if (!NAME.test(name)) throw new InvalidArgsError('a realm name is 1 to 32 characters of [A-Za-z0-9_-]');
   if (o.servers.length === 0) throw new InvalidArgsError('a realm needs at least one NATS server URL');
-  const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), name: `kumo host ${hostId}` });
+  const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), name: `kumo host ${hostId}` }).catch((err: unknown) => {
+    throw new RealmUnavailableError(`connect to NATS at ${shown(o.servers)}: ${messageOf(err)}`);
+  });
   try {
     const replicas = o.replicas ?? 1;
     await untilJetStream(() => link.ensureStream(resources.inboxStream(name), [subjects.inboxes(name)], replicas, o.duplicateWindowMs ?? 120_000));
     const bucket = await untilJetStream(() => link.bucket(resources.placementBucket(name), replicas));
-    const placement = new Placement(bucket, hostId);
-    await placement.start();
+    const placement = await untilJetStream(async () => {
+      const p = new Placement(bucket, hostId);
+      await p.start();
+      return p;
+    });
     let partitions = placement.partitionsOf(hostId);
     if (partitions.length === 0) {
       const own = (await store.keys(ranges.eciIndex())).map(eciOfIndexKey);
-      const { mine, taken } = await placement.claim(o.partitions ?? 64, own.map((e) => partitionOf(e)), ids);
+      const { mine, taken } = await untilJetStream(() => placement.claim(o.partitions ?? 64, own.map((e) => partitionOf(e)), ids));
       for (const eci of own) if (taken.includes(partitionOf(eci))) await placement.setMoved(eci, hostId);
       partitions = mine;
     }
@@ -92,8 +97,14 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     };
   } catch (err) {
     await link.close();
-    throw err;
+    if (err instanceof KumoError) throw err;
+    throw new RealmUnavailableError(`join realm ${name} at ${shown(o.servers)}: ${messageOf(err)}`);
   }
+}
+
+/** Server URLs without their passwords, for messages. */
+function shown(servers: string[]): string {
+  return servers.map((s) => s.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')).join(', ');
 }
 
 /** Retry while JetStream is still starting (a fresh server, or a cluster electing its leader). */
