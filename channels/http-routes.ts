@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { InvalidArgsError, PolicyDeniedError, UnknownRouteError, SYSTEM_TAG, ShuttingDownError, type EpisodeLogEntry, type Host } from '../kernel/index.ts';
+import { InvalidArgsError, UnknownRouteError, SYSTEM_TAG, ShuttingDownError, type EpisodeLogEntry, type Host } from '../kernel/index.ts';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
 import { parseParams, pathSegments, readParams } from './http-input.ts';
 import type { Metrics } from './metrics.ts';
@@ -169,9 +169,7 @@ export class HttpApi {
       this.send(res, 200, { entries: await this.track(this.host.episodeLog(eci!, limit)) });
       return;
     }
-    const info = await this.track(this.host.eciInfo(eci!));
-    if (!info.tags.includes(LOG_TAG)) throw new PolicyDeniedError(`reading the episode log (needs the "${LOG_TAG}" tag)`, eci!);
-    await this.follow(res, eci!, info.cloudId, limit);
+    await this.follow(res, eci!, limit);
   };
 
   /** `GET /c/:eci/dead-letters`: outgoing events that could never be delivered, newest first (ECIs tagged `system`). */
@@ -185,7 +183,7 @@ export class HttpApi {
    * committed episode until either side stops. The watch starts before the log is read, so no
    * entry falls between history and live.
    */
-  private async follow(res: ServerResponse, eci: string, cloudId: string, limit: number): Promise<void> {
+  private async follow(res: ServerResponse, eci: string, limit: number): Promise<void> {
     let last = 0;
     let buffered: EpisodeLogEntry[] | null = [];
     const write = (entry: EpisodeLogEntry): void => {
@@ -195,8 +193,10 @@ export class HttpApi {
       if (res.writableLength > this.limits.bufferedBytes) res.destroy();
       else res.write(`event: entry\ndata: ${JSON.stringify(entry)}\n\n`);
     };
-    const stopWatch = this.host.watch(cloudId, (entry: EpisodeLogEntry) => (buffered ? buffered.push(entry) : write(entry)));
+    // The host checks the ECI may follow the log (the system tag), on this host or the one that has it.
+    const stopWatch = await this.track(this.host.follow(eci, (entry: EpisodeLogEntry) => (buffered ? buffered.push(entry) : write(entry))));
     // Registered before the history read, so a client that leaves during it is still cleaned up.
+    if (res.destroyed) stopWatch();
     res.on('close', () => {
       stopWatch();
       this.streams.delete(res);

@@ -74,12 +74,9 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
     const early: Array<[RawData, boolean]> = [];
     const hold = (data: RawData, isBinary: boolean): void => void early.push([data, isBinary]);
     ws.on('message', hold);
-    let cloudId: string;
     let tags: string[];
     try {
-      const info = await host.eciInfo(eci);
-      cloudId = info.cloudId;
-      tags = info.tags;
+      tags = (await host.eciInfo(eci)).tags;
     } catch (err) {
       const { status, error } = toWireError(err);
       send(ws, { id: null, ok: false, error });
@@ -130,7 +127,12 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
           return host.query({ eci, rid: frame['rid'] as string, name: frame['name'] as string, args: frame['args'] ?? {} });
         case 'follow':
           if (!tags.includes(LOG_TAG)) throw new PolicyDeniedError(`following the episode log (needs the "${LOG_TAG}" tag)`, eci);
-          unfollow ??= host.watch(cloudId, (entry) => send(ws, { op: 'log', entry }));
+          if (!unfollow) {
+            const stop = await host.follow(eci, (entry) => send(ws, { op: 'log', entry }));
+            // Another follow frame won the race, or the socket went while the host answered.
+            if (unfollow || ws.readyState !== ws.OPEN) stop();
+            else unfollow = stop;
+          }
           return { following: true };
         case 'unfollow':
           unfollow?.();

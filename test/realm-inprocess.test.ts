@@ -35,6 +35,7 @@ describe('a realm of hosts in one process', () => {
     const onB = await newChild(b.host, b.root.eci, 'kid');
     await install(b.host, onB.eci, 'test.counter');
     await install(b.host, onB.eci, 'test.relay');
+    const plain = ((await b.host.event({ eci: onB.eci, domain: 'wrangler', type: 'new_channel_request' })).directives[0]!.options as { id: string }).id;
     // Through host a, which does not hold the cloud:
     expect((await a.host.event({ eci: onB.eci, domain: 'counter', type: 'inc', attrs: { by: 3 } })).directives[0]!.options).toEqual({ count: 3 });
     expect(await a.host.query({ eci: onB.eci, rid: 'test.counter', name: 'count' })).toBe(3);
@@ -53,8 +54,14 @@ describe('a realm of hosts in one process', () => {
       expect(heard.length).toBeGreaterThan(0);
     });
     stop();
-    // The log, through the other host.
+    // The log, through the other host: read, and followed as episodes commit.
     expect((await a.host.episodeLog(onB.eci, 1))[0]).toMatchObject({ domain: 'out', type: 'shout' });
+    const followed: string[] = [];
+    const unfollow = await a.host.follow(onB.eci, (e) => followed.push(`${e.domain}:${e.type}`));
+    await b.host.event({ eci: onB.eci, domain: 'counter', type: 'inc' });
+    await vi.waitFor(() => expect(followed).toEqual(['counter:inc']));
+    unfollow();
+    expect(await rejection(a.host.follow(plain, () => undefined))).toMatchObject({ code: 'POLICY_DENIED' });
   });
 
   it('a send to an ECI no host has comes back as a dead letter of its sender', async () => {
