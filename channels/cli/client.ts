@@ -39,6 +39,11 @@ export class Client {
     return (await this.request(`/c/${enc(eci)}/logs${limit ? `?limit=${limit}` : ''}`, { method: 'GET' })) as never;
   }
 
+  /** The host's realm: its id, the realm's name, its partitions and the hosts it knows. */
+  realm(): Promise<unknown> {
+    return this.request('/realm', { method: 'GET' });
+  }
+
   /** Outgoing events of the cloud that could never be delivered (newest first). */
   async deadLetters(eci: string): Promise<{ deadLetters: Array<{ eci: string; time: number; attempts: number; event: { eid: string; domain: string; type: string }; reason: { code: string; message: string } }> }> {
     return (await this.request(`/c/${enc(eci)}/dead-letters`, { method: 'GET' })) as never;

@@ -4,11 +4,11 @@
  */
 import { runCli } from './run.ts';
 
-const serving = process.argv[2] === 'serve';
+const serving = process.argv[2] === 'serve' || (process.argv[2] === 'realm' && process.argv[3] === 'up');
 const code = await runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   env: process.env,
 });
-// `serve` keeps running until a signal stops it; other commands are done.
+// `serve` and `realm up` keep running until a signal stops them; other commands are done.
 if (!serving || code !== 0) process.exitCode = code;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { RealmOptions } from '../realm/realm.ts';
+import { realmUp } from './realm-up.ts';
 import { rootEciFile, serve, stopOnSignals } from '../serve.ts';
 import { Client, HostError, UnreachableError } from './client.ts';
 import { formatDirectives, formatLogEntry, table } from './format.ts';
@@ -29,6 +30,9 @@ usage:
   kumo event ECI DOMAIN:TYPE [key=value | key:=json ...] [--eid EID]
   kumo query ECI RID NAME [key=value | key:=json ...]
   kumo logs [--follow] [--limit N]
+  kumo realm                     the realm of the --url host: its hosts and partitions
+  kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR]
+                                 nats-server and N hosts on this machine, to try a realm
   kumo dead-letters              outgoing events that could never be delivered
 
 options:
@@ -57,6 +61,9 @@ const OPTIONS = {
   rulesets: { type: 'string' },
   sync: { type: 'boolean' },
   nats: { type: 'string' },
+  hosts: { type: 'string' },
+  dir: { type: 'string' },
+  'nats-port': { type: 'string' },
   realm: { type: 'string' },
   'host-id': { type: 'string' },
   'nats-creds': { type: 'string' },
@@ -115,6 +122,7 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
   const [cmd, sub, ...rest] = pos;
   const dataDir = v.data ?? (io.env['KUMO_DATA'] || './kumo-data');
   if (cmd === 'serve') return runServe(v, dataDir, io, pos.length);
+  if (cmd === 'realm' && sub === 'up') return runRealmUp(v, io, pos.length);
   const client = new Client(v.url ?? (io.env['KUMO_URL'] || 'http://localhost:3000'));
   const print = (json: unknown, human: string): void => io.out(v.json ? JSON.stringify(json, null, 2) + '\n' : human.endsWith('\n') ? human : human + '\n');
   const myEci = async (): Promise<string> => {
@@ -191,6 +199,13 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
       const result = await client.query(sub, rest[0]!, rest[1]!, keyValues(rest.slice(2)));
       return print(result, typeof result === 'string' ? result : JSON.stringify(result, null, 2));
     }
+    case 'realm': {
+      need(1, 'realm');
+      const r = (await client.realm()) as { host: string; realm: string | null; partitions?: number[]; hosts?: Array<{ id: string; url?: string }> };
+      if (!r.realm) return print(r, `host ${r.host} runs alone (no realm)`);
+      const rows = (r.hosts ?? []).map((h) => [h.id, h.url ?? '', h.id === r.host ? `${r.partitions?.length ?? 0} (this host)` : '']);
+      return print(r, `realm ${r.realm}\n${table(['HOST', 'URL', 'PARTITIONS'], rows)}`);
+    }
     case 'logs':
       need(1, 'logs [--follow] [--limit N]');
       return runLogs(client, await myEci(), v, io);
@@ -222,6 +237,28 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
     ...(realm ? { realm } : {}),
   });
   stopOnSignals(server, log);
+}
+
+async function runRealmUp(v: Values, io: CliIo, count: number): Promise<void> {
+  if (count !== 2) throw new UsageError('usage: kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR]');
+  const hosts = Number(v.hosts ?? 3);
+  const port = Number(v.port ?? 3001);
+  if (!Number.isInteger(hosts) || hosts < 1 || hosts > 20) throw new UsageError('--hosts must be 1 to 20');
+  if (!Number.isInteger(port) || port < 1 || port + hosts > 65535) throw new UsageError('--port must be a port number');
+  const log = (line: string): void => io.out(line + '\n');
+  const natsPort = Number(v['nats-port'] ?? 4333);
+  if (!Number.isInteger(natsPort) || natsPort < 1 || natsPort > 65535) throw new UsageError('--nats-port must be a port number');
+  const realm = await realmUp({ hosts, port, natsPort, dir: v.dir ?? './kumo-realm', log, ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}) });
+  log(`kumo realm up: ${realm.urls.join(' ')} (Ctrl-C stops it)`);
+  let stopping = false;
+  const onSignal = (): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log('kumo realm: stopping the hosts, then nats-server');
+    void realm.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 /** The realm to join, from `--nats` (or `$KUMO_NATS`) and its companions; none without them. */
