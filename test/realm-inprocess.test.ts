@@ -134,3 +134,21 @@ describe('realm trouble', () => {
     expect(await a.host.query({ eci: kid.eci, rid: 'test.relay', name: 'heard' })).toEqual([1, 2, 3]);
   });
 });
+
+describe('realm security', () => {
+  it('hosts authenticate to NATS: with the password a host joins; without it, it is refused with a clear error that does not show the password', async () => {
+    const nats = await startNats({ user: 'kumo', password: 's3cret' });
+    const node = await openNode({ dataDir: await tempDir(), hostId: 'ok', realm: { servers: nats.urls, partitions: 2 } });
+    expect(node.realm!.partitions).toHaveLength(2);
+    await node.realm!.stop();
+    await node.host.close();
+    await node.realm!.close();
+    const wrong = nats.urls[0]!.replace('s3cret', 'guess');
+    const err = await rejection(openNode({ dataDir: await tempDir(), hostId: 'bad', realm: { servers: [wrong], partitions: 2 } }));
+    expect(err).toMatchObject({ code: 'REALM_UNAVAILABLE' });
+    expect(err.message).toMatch(/authorization/i);
+    expect(err.message).not.toContain('guess');
+    const none = await rejection(openNode({ dataDir: await tempDir(), hostId: 'none', realm: { servers: [nats.nodes[0]!.url], partitions: 2 } }));
+    expect(none).toMatchObject({ code: 'REALM_UNAVAILABLE' });
+  });
+});
