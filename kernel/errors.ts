@@ -202,10 +202,10 @@ export class RemoteTimeoutError extends KumoError {
   }
 }
 
-/** This host has lost its connection to the realm; it still serves its own clouds. */
+/** This host is not connected to its realm (it still serves its own clouds), or could not join it. */
 export class RealmUnavailableError extends KumoError {
-  constructor(what: string) {
-    super('REALM_UNAVAILABLE', `this host is not connected to its realm, so it cannot ${what}; retry later`);
+  constructor(what: string, why = 'this host is not connected to its realm') {
+    super('REALM_UNAVAILABLE', `cannot ${what}: ${why}; retry later`);
   }
 }
 

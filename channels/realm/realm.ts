@@ -56,7 +56,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   if (!NAME.test(name)) throw new InvalidArgsError('a realm name is 1 to 32 characters of [A-Za-z0-9_-]');
   if (o.servers.length === 0) throw new InvalidArgsError('a realm needs at least one NATS server URL');
   const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), name: `kumo host ${hostId}` }).catch((err: unknown) => {
-    throw new RealmUnavailableError(`connect to NATS at ${shown(o.servers)}: ${messageOf(err)}`);
+    throw new RealmUnavailableError(`connect to NATS at ${shown(o.servers)}`, messageOf(err));
   });
   try {
     const replicas = o.replicas ?? 1;
@@ -98,7 +98,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   } catch (err) {
     await link.close();
     if (err instanceof KumoError) throw err;
-    throw new RealmUnavailableError(`join realm ${name} at ${shown(o.servers)}: ${messageOf(err)}`);
+    throw new RealmUnavailableError(`join realm ${name} at ${shown(o.servers)}`, messageOf(err));
   }
 }
 

@@ -1,0 +1,302 @@
+/**
+ * (f) A realm of hosts over NATS: separate host processes on one nats-server (JetStream), this
+ * process as the load generator.
+ *
+ *   (f1) `bench:inc` over HTTP to 1,000 clouds on host b, 100 connections for 10 s: straight to b,
+ *        then through host a as the front door (a asks b over NATS). Ratio and added latency.
+ *   (f2) `ctx.send` from 1,000 clouds on host a to 1,000 clouds on host b through b's durable inbox
+ *        (a JetStream work queue): events/s end to end and latency from the sending event to the
+ *        receiving episode (both hosts on this machine's clock).
+ *   (f3) `--only f3`: three hosts create 1,000,000 clouds in all, then one restarts in a fresh process:
+ *        time to ready (joining the realm included) and its RSS, as (d) measures a host alone.
+ *
+ *   node bench/.data/build/bench/realm.js [--part f1,f2] [--events 50000] [--clouds 1000000]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { ruleset } from '../rulesets/index.ts';
+import { openNode } from '../channels/compose.ts';
+import { startServer } from '../channels/server.ts';
+import { benchRuleset, createClouds, dataDir, drive, emit, machine, percentiles, removeDir, round } from './lib.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    part: { type: 'string', default: 'f1,f2' },
+    events: { type: 'string', default: '50000' },
+    clouds: { type: 'string', default: '1000000' },
+    child: { type: 'string' },
+    nats: { type: 'string' },
+    name: { type: 'string' },
+    make: { type: 'string', default: '0' },
+    dir: { type: 'string' },
+  },
+});
+
+const MB = 1024 * 1024;
+const CLOUDS = 1_000;
+
+/** `relay:send {to, t0}` sends `relay:hear {t0}` to `to`; `relay:hear` records its latency and when it came. */
+const relay = ruleset('bench.relay')
+  .rule('send', { select: 'relay:send', action: (ctx) => ctx.send(String(ctx.attrs['to']), 'relay', 'hear', { t0: ctx.attrs['t0'] }) })
+  .rule('hear', {
+    select: 'relay:hear',
+    action(ctx) {
+      const now = Date.now();
+      ctx.ent.set('lat', [...((ctx.ent.get('lat') as number[] | undefined) ?? []), now - Number(ctx.attrs['t0'])]);
+      ctx.ent.set('last', now);
+    },
+  })
+  .share('heard', (ctx) => ({ lat: ctx.ent.get('lat') ?? [], last: ctx.ent.get('last') ?? 0 }))
+  .build();
+
+/** Children still running, stopped if the benchmark fails. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+if (args.child === 'host') await childHost();
+else if (args.child === 'ready') await childReady();
+else await main();
+
+// ---- child processes ----
+
+/**
+ * A host of the realm with `--make` clouds (bench ruleset and relay), served over HTTP. Prints
+ * `{url, ecis}`, then takes commands on stdin: `{"drive": n, "to": [...]}` runs n `relay:send` events
+ * over its clouds, 100 in flight, and prints `{start}` (epoch ms) when done. `--make` with no server
+ * (`--dir` given) creates the clouds and exits, for (f3).
+ */
+async function childHost(): Promise<void> {
+  const dir = args.dir ?? (await dataDir(`realm-${args.name}`));
+  const node = await openNode({ dataDir: dir, rulesets: [benchRuleset, relay], hostId: args.name!, realm: { servers: [args.nats!], partitions: 64 }, limits: { childrenPerCloud: 100_000 } });
+  const { host, realm } = node;
+  host.start();
+  const make = Number(args.make);
+  const start = performance.now();
+  const ecis = make > 0 ? await createClouds(host, make, Math.max(1, Math.min(1_000, Math.ceil(make / 1_000)))) : [];
+  if (args.dir) {
+    const createSec = (performance.now() - start) / 1000;
+    await realm!.stop();
+    await host.close();
+    await realm!.close();
+    process.stdout.write(`${JSON.stringify({ createSec })}\n`);
+    return;
+  }
+  for (const eci of ecis) await host.event({ eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { rid: 'bench.relay' } });
+  const server = await startServer({ host, realm, port: 0, hostname: '127.0.0.1' });
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.port}`, ecis })}\n`);
+  let input = '';
+  process.stdin.on('data', (d: Buffer) => {
+    input += d.toString();
+    for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
+      const cmd = JSON.parse(input.slice(0, nl)) as { drive: number; to: string[] };
+      input = input.slice(nl + 1);
+      const t0 = Date.now();
+      void drive(cmd.drive, 100, (i) => host.event({ eci: ecis[i % ecis.length]!, domain: 'relay', type: 'send', attrs: { to: cmd.to[i % cmd.to.length], t0: Date.now() } })).then(() =>
+        process.stdout.write(`${JSON.stringify({ start: t0 })}\n`),
+      );
+    }
+  });
+  process.on('SIGTERM', () => {
+    void server
+      .stop()
+      .then(() => removeDir(dir))
+      .then(() => process.exit(0));
+  });
+}
+
+/** (f3) Restart a host of the realm on its data: time to ready (join, open, root) and RSS. */
+async function childReady(): Promise<void> {
+  const rssBeforeOpenMB = process.memoryUsage().rss / MB;
+  const t = performance.now();
+  const { host, realm } = await openNode({ dataDir: args.dir!, rulesets: [benchRuleset, relay], hostId: args.name!, realm: { servers: [args.nats!], partitions: 64 } });
+  await host.root();
+  const readyMs = performance.now() - t;
+  const rssAfterStartMB = process.memoryUsage().rss / MB;
+  await realm!.stop();
+  await host.close();
+  await realm!.close();
+  process.stdout.write(`${JSON.stringify({ readyMs, rssBeforeOpenMB, rssAfterStartMB })}\n`);
+}
+
+// ---- the benchmark ----
+
+async function main(): Promise<void> {
+  const parts = args.part!.split(',');
+  const nats = await startNats();
+  try {
+    if (parts.includes('f1')) await f1(nats.url);
+    if (parts.includes('f2')) await f2(nats.url);
+    if (parts.includes('f3')) await f3(nats.url);
+  } finally {
+    nats.stop();
+  }
+}
+
+async function f1(nats: string): Promise<void> {
+  const b = await host(nats, 'f1b', CLOUDS);
+  const a = await host(nats, 'f1a', 0);
+  const paths = b.info.ecis.map((e, i) => `/sky/event/${e}/e${i}/bench/inc`);
+  const direct = await load(b.info.url, paths);
+  const front = await load(a.info.url, paths);
+  await Promise.all([stop(a.child), stop(b.child)]);
+  emit({
+    name: 'f1.front-door',
+    connections: 100,
+    directReqPerSec: direct.reqPerSec,
+    frontReqPerSec: front.reqPerSec,
+    frontPctOfDirect: round((front.reqPerSec / direct.reqPerSec) * 100, 1),
+    directP50: direct.p50,
+    directP99: direct.p99,
+    frontP50: front.p50,
+    frontP99: front.p99,
+    addedP50: front.p50 - direct.p50,
+    addedP99: front.p99 - direct.p99,
+    unit: 'ms',
+    ...(await machine()),
+  });
+}
+
+async function f2(nats: string): Promise<void> {
+  const n = Number(args.events);
+  const b = await host(nats, 'f2b', CLOUDS);
+  const a = await host(nats, 'f2a', CLOUDS);
+  a.child.stdin!.write(`${JSON.stringify({ drive: n, to: b.info.ecis })}\n`);
+  const { start } = (await a.next()) as { start: number };
+  // Wait until every event has been applied on b; then read when, and how late, each came.
+  const heard = async (): Promise<Array<{ lat: number[]; last: number }>> =>
+    Promise.all(b.info.ecis.map(async (eci) => (await (await fetch(`${b.info.url}/sky/cloud/${eci}/bench.relay/heard`)).json()) as { lat: number[]; last: number }));
+  let got = await heard();
+  for (let tries = 0; got.reduce((s, h) => s + h.lat.length, 0) < n; tries++) {
+    if (tries > 600) throw new Error(`only ${got.reduce((s, h) => s + h.lat.length, 0)} of ${n} events arrived`);
+    await new Promise((r) => setTimeout(r, 500));
+    got = await heard();
+  }
+  const lat = got.flatMap((h) => h.lat);
+  const end = Math.max(...got.map((h) => h.last));
+  await Promise.all([stop(a.child), stop(b.child)]);
+  const l = percentiles(lat);
+  emit({ name: 'f2.send-across', events: n, clouds: CLOUDS, eventsPerSec: Math.round(n / ((end - start) / 1000)), p50: l.p50, p99: l.p99, max: l.max, unit: 'ms', ...(await machine()) });
+}
+
+async function f3(nats: string): Promise<void> {
+  const total = Number(args.clouds);
+  const root = await mkdtemp(join(tmpdir(), 'kumo-bench-f3-'));
+  try {
+    const names = ['f3a', 'f3b', 'f3c'];
+    const made = await Promise.all(names.map((name, i) => once(['--child', 'host', '--nats', nats, '--name', name, '--dir', join(root, name), '--make', String(Math.floor(total / 3) + (i < total % 3 ? 1 : 0))])));
+    const t = performance.now();
+    const ready = (await once(['--child', 'ready', '--nats', nats, '--name', 'f3a', '--dir', join(root, 'f3a')])) as { readyMs: number; rssBeforeOpenMB: number; rssAfterStartMB: number };
+    const processReadyMs = performance.now() - t;
+    emit({
+      name: `f3.realm-${total}`,
+      clouds: total,
+      hosts: 3,
+      createSec: round(Math.max(...made.map((m) => (m as { createSec: number }).createSec)), 1),
+      readyMs: round(ready.readyMs, 1),
+      processReadyMs: round(processReadyMs, 1),
+      rssBeforeOpenMB: round(ready.rssBeforeOpenMB, 1),
+      rssAfterStartMB: round(ready.rssAfterStartMB, 1),
+      ...(await machine()),
+    });
+  } finally {
+    await removeDir(root);
+  }
+}
+
+// ---- plumbing ----
+
+interface Child {
+  child: ChildProcess;
+  info: { url: string; ecis: string[] };
+  next(): Promise<unknown>;
+}
+
+/** A host child process; resolves with its first line (`{url, ecis}`) and a reader of the lines after. */
+function host(nats: string, name: string, make: number): Promise<Child> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', 'host', '--nats', nats, '--name', name, '--make', String(make)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const lines: string[] = [];
+  const waiting: Array<(line: string) => void> = [];
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else lines.push(line);
+    }
+  });
+  const next = (): Promise<unknown> => new Promise((resolve) => (lines.length > 0 ? resolve(JSON.parse(lines.shift()!)) : waiting.push((l) => resolve(JSON.parse(l)))));
+  return next().then((info) => ({ child, info: info as Child['info'], next }));
+}
+
+/** Run a child to completion and return the JSON line it printed. */
+function once(argv: string[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`${argv.join(' ')} exited with ${code}`))));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function load(url: string, paths: string[]): Promise<{ reqPerSec: number; p50: number; p99: number }> {
+  let n = 0;
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: 100,
+    duration: 10,
+    requests: [{ method: 'POST', setupRequest: (req: autocannon.Request) => ({ ...req, path: paths[n++ % paths.length]! }) }],
+  });
+  if (result.non2xx + result.errors > 0) throw new Error(`failed requests: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return { reqPerSec: round(result.requests.average, 0), p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/** nats-server with JetStream on a free port, its store in a temp dir. */
+async function startNats(): Promise<{ url: string; stop(): void }> {
+  if (spawnSync('nats-server', ['--version']).status !== 0) throw new Error('bench (f) needs nats-server: apt-get install -y nats-server');
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'kumo-bench-nats-'));
+  await writeFile(join(dir, 'n.conf'), `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n`);
+  const proc = spawn('nats-server', ['-c', join(dir, 'n.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolve) => {
+    let log = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      log += d.toString();
+      if (log.includes('Server is ready')) resolve();
+    });
+  });
+  proc.stderr!.resume();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    stop() {
+      proc.kill('SIGTERM');
+      void removeDir(dir);
+    },
+  };
+}
+
