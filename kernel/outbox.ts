@@ -74,15 +74,18 @@ export class Outbox {
     this.seq = last ? seqOf(last[0]) : 0;
   }
 
-  /** Stage an event to `eci` in the episode's batch; delivery starts once the batch commits. */
-  stage(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void {
+  /**
+   * Stage an event to `eci` in the episode's batch; delivery starts once the batch commits. `host`:
+   * the base URL of another provider's host that has the ECI (already checked by the host's remote).
+   */
+  stage(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, host?: string): void {
     if (typeof eci !== 'string' || eci === '') throw new InvalidArgsError('send needs an ECI');
     checkEventName(event.domain, event.type);
     checkAttrs(event.attrs, this.deps.limits.attrsBytes);
     if (this.pending.size >= this.deps.limits.outbox) throw new OutboxFullError(this.deps.limits.outbox);
     const now = this.deps.now();
     const seq = ++this.seq;
-    const entry: OutboxEntry = { cloudId: cloud.id, eci, event: { eid: newEid(this.deps.ids), ...event, time: now }, since: now };
+    const entry: OutboxEntry = { cloudId: cloud.id, eci, event: { eid: newEid(this.deps.ids), ...event, time: now }, since: now, ...(host === undefined ? {} : { host }) };
     tx.stage([put(keys.outbox(seq), entry)]);
     tx.release(() => this.add(seq, entry));
   }
@@ -157,7 +160,7 @@ export class Outbox {
   private async bury(p: Pending, err: unknown, expired: boolean): Promise<void> {
     const { entry, seq } = p;
     const reason = { code: codeOf(err), message: expired ? `not delivered after ${p.attempts} attempts: ${messageOf(err)}` : messageOf(err) };
-    const letter: DeadLetter = { seq, eci: entry.eci, event: entry.event, reason, attempts: p.attempts, time: this.deps.now() };
+    const letter: DeadLetter = { seq, eci: entry.eci, ...(entry.host === undefined ? {} : { host: entry.host }), event: entry.event, reason, attempts: p.attempts, time: this.deps.now() };
     try {
       await this.deps.commitIn(entry.cloudId, async (tx, cloud) => {
         const ops: WriteOp[] = [del(keys.outbox(seq)), put(keys.deadLetter(cloud.id, seq), letter)];
