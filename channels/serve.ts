@@ -2,6 +2,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ruleset } from '../kernel/index.ts';
 import { openHost } from './compose.ts';
+import { baseUrl, type DestinationRules } from './destinations.ts';
 import { loadRulesets } from './load-rulesets.ts';
 import { startServer, type KumoServer } from './server.ts';
 
@@ -13,6 +14,10 @@ export interface ServeOptions {
   rulesetsDir?: string;
   /** fsync every commit. */
   sync?: boolean;
+  /** The base URL at which other providers reach this host (links' `Tx_host`); default the URL it listens on. */
+  publicUrl?: string;
+  /** The hosts of other providers this host may send events to (default: any). */
+  destinations?: DestinationRules;
   /** Lines for the operator (stdout). */
   log?: (line: string) => void;
 }
@@ -34,7 +39,8 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
       log(`kumo registered ruleset ${ruleset.rid}@${ruleset.version} from ${file}`);
     }
   }
-  const host = await openHost({ dataDir: opts.dataDir, rulesets, ...(opts.sync ? { sync: true } : {}) });
+  const url = opts.publicUrl === undefined ? undefined : baseUrl(opts.publicUrl);
+  const host = await openHost({ dataDir: opts.dataDir, rulesets, ...(opts.sync ? { sync: true } : {}), ...(url ? { url } : {}), ...(opts.destinations ? { destinations: opts.destinations } : {}) });
   const root = await host.root();
   const file = rootEciFile(opts.dataDir);
   if (root.created) {
@@ -53,6 +59,7 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     await host.close();
     throw err;
   }
+  host.url ??= server.url;
   log(`kumo listening on ${server.url}`);
   return server;
 }

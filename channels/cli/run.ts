@@ -15,6 +15,7 @@ export const USAGE = `kumo: a personal-cloud host
 
 usage:
   kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync]
+             [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
   kumo cloud new NAME            create a child cloud of the --eci cloud
   kumo cloud ls                  list its child clouds
   kumo cloud rm NAME             delete a child cloud (and its children)
@@ -53,6 +54,9 @@ const OPTIONS = {
   host: { type: 'string' },
   rulesets: { type: 'string' },
   sync: { type: 'boolean' },
+  'public-url': { type: 'string' },
+  'allow-hosts': { type: 'string' },
+  'deny-hosts': { type: 'string' },
   follow: { type: 'boolean', short: 'f' },
   limit: { type: 'string' },
   tags: { type: 'string' },
@@ -201,7 +205,19 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
   const port = Number(v.port ?? io.env['PORT'] ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${v.port}`);
   const log = (line: string): void => io.out(line + '\n');
-  const server = await serve({ port, dataDir, log, ...(v.host ? { hostname: v.host } : {}), ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}), ...(v.sync ? { sync: true } : {}) });
+  const hosts = (list: string | undefined) => list?.split(',').map((h) => h.trim()).filter(Boolean);
+  const allow = hosts(v['allow-hosts']);
+  const deny = hosts(v['deny-hosts']);
+  const server = await serve({
+    port,
+    dataDir,
+    log,
+    ...(v.host ? { hostname: v.host } : {}),
+    ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}),
+    ...(v.sync ? { sync: true } : {}),
+    ...(v['public-url'] ? { publicUrl: v['public-url'] } : {}),
+    ...(allow || deny ? { destinations: { ...(allow ? { allow } : {}), ...(deny ? { deny } : {}) } } : {}),
+  });
   stopOnSignals(server, log);
 }
 
