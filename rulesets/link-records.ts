@@ -28,9 +28,9 @@ export type InboundBus = Bus & { channel_name: string; channel_type: string };
 export type AutoAccept = { configName: string; entries: Record<string, string[]> };
 
 /** The fields every listing shows (`established()`, `inbound()`, `outbound()`). */
-export function busView<B extends Bus>(b: B): Bus & Partial<Pick<OutboundBus, 'wellKnown_Tx'>> {
-  const { Id, Tx, Rx, Rx_role, Tx_role, Tx_host } = b;
-  return { Id, Tx, Rx, Rx_role, Tx_role, Tx_host, ...('wellKnown_Tx' in b ? { wellKnown_Tx: (b as unknown as OutboundBus).wellKnown_Tx } : {}) };
+export function busView(b: Bus & { wellKnown_Tx?: string }): Bus & { wellKnown_Tx?: string } {
+  const { Id, Tx, Rx, Rx_role, Tx_role, Tx_host, wellKnown_Tx } = b;
+  return { Id, Tx, Rx, Rx_role, Tx_role, Tx_host, ...(wellKnown_Tx === undefined ? {} : { wellKnown_Tx }) };
 }
 
 /**

@@ -89,13 +89,28 @@ function known(ctx: Ctx, Id: string): boolean {
   return (['established', 'inbound', 'outbound'] as const).some((k) => (ctx.ent.get(k) ?? []).some((b) => b.Id === Id));
 }
 
+type Lists = Pick<LinkState, 'established' | 'inbound' | 'outbound'>;
+type Names = { Id?: string | null; Rx?: string | null; Tx?: string | null };
+
+/** The link an owner's request names (by `Id`, `Rx` or `Tx`, as pico finds it); UNKNOWN_LINK when there is none. */
+function named<K extends keyof Lists>(ctx: Ctx & { attrs: Names }, list: K): Lists[K][number] {
+  const bus = findBus(ctx.ent.get(list) ?? [], ctx.attrs) as Lists[K][number] | undefined;
+  if (!bus) throw new UnknownLinkError(`${list} link ${JSON.stringify(ctx.attrs.Id ?? ctx.attrs.Rx ?? ctx.attrs.Tx ?? null)}`);
+  return bus;
+}
+
+/** The link a protocol event from the other side is about: by its `Id`, through that link's own ECI. */
+function arriving<K extends keyof Lists>(ctx: Ctx & { attrs: { Id?: string | null } }, list: K): Lists[K][number] | undefined {
+  return busOf(ctx.ent.get(list) ?? [], ctx.attrs.Id, ctx.eci) as Lists[K][number] | undefined;
+}
+
 const without = <B extends Bus>(buses: readonly B[] | undefined, Id: string): B[] => (buses ?? []).filter((b) => b.Id !== Id);
 
 /** The pico engine's filter of a listing: `key` and `value` together pick the links whose `key` is `value`. */
 function listing(buses: readonly Bus[] | undefined, args: Record<string, unknown>): Bus[] {
   const all = (buses ?? []).map(busView);
   const { key, value } = args;
-  return typeof key === 'string' && key !== '' && value !== undefined && value !== null && value !== '' ? all.filter((b) => (b as unknown as Record<string, unknown>)[key] === value) : all;
+  return typeof key === 'string' && key !== '' && value !== undefined && value !== null && value !== '' ? all.filter((b) => (b as Record<string, unknown>)[key] === value) : all;
 }
 
 const builder = ruleset<LinkState>(LINKS_RID, {
@@ -139,9 +154,9 @@ const builder = ruleset<LinkState>(LINKS_RID, {
   .rule('addOutboundSubscription', {
     select: 'wrangler:outbound_pending_subscription_approved',
     attrs: z.object({ Id: text, Tx: z.string().min(1) }),
-    if: (ctx) => busOf(ctx.ent.get('outbound') ?? [], ctx.attrs.Id, ctx.eci) !== undefined,
+    if: (ctx) => arriving(ctx, 'outbound') !== undefined,
     action(ctx) {
-      const { wellKnown_Tx: _, ...pending } = busOf(ctx.ent.get('outbound') ?? [], ctx.attrs.Id, ctx.eci)!;
+      const { wellKnown_Tx: _, ...pending } = arriving(ctx, 'outbound')!;
       const bus: Bus = { ...pending, Tx: ctx.attrs.Tx };
       ctx.ent.set('outbound', without(ctx.ent.get('outbound'), bus.Id));
       ctx.ent.set('established', [...(ctx.ent.get('established') ?? []), bus]);
@@ -152,8 +167,7 @@ const builder = ruleset<LinkState>(LINKS_RID, {
     select: 'wrangler:outbound_cancellation',
     attrs: z.object(busIds),
     action(ctx) {
-      const bus = findBus(ctx.ent.get('outbound') ?? [], ctx.attrs);
-      if (!bus) throw new UnknownLinkError(`outbound ${JSON.stringify(ctx.attrs.Id ?? ctx.attrs.Rx ?? ctx.attrs.Tx ?? null)}`);
+      const bus = named(ctx, 'outbound');
       sendTo(ctx, bus.wellKnown_Tx, bus.Tx_host, 'wrangler', 'inbound_removal', { ...passOn(ctx), Id: bus.Id, Tx: bus.Rx });
       removeOutbound(ctx, bus);
     },
@@ -161,8 +175,8 @@ const builder = ruleset<LinkState>(LINKS_RID, {
   .rule('removeOutbound', {
     select: 'wrangler:outbound_removal',
     attrs: z.object({ Id: text }),
-    if: (ctx) => busOf(ctx.ent.get('outbound') ?? [], ctx.attrs.Id, ctx.eci) !== undefined,
-    action: (ctx) => removeOutbound(ctx, busOf(ctx.ent.get('outbound') ?? [], ctx.attrs.Id, ctx.eci)!),
+    if: (ctx) => arriving(ctx, 'outbound') !== undefined,
+    action: (ctx) => removeOutbound(ctx, arriving(ctx, 'outbound')!),
   })
   // ---- the receiving side ----
   .rule('addInboundPendingSubscription', {
@@ -197,8 +211,7 @@ const builder = ruleset<LinkState>(LINKS_RID, {
     select: 'wrangler:pending_subscription_approval',
     attrs: z.object(busIds),
     action(ctx) {
-      const pending = findBus(ctx.ent.get('inbound') ?? [], ctx.attrs);
-      if (!pending) throw new UnknownLinkError(`inbound ${JSON.stringify(ctx.attrs.Id ?? ctx.attrs.Rx ?? ctx.attrs.Tx ?? null)}`);
+      const pending = named(ctx, 'inbound');
       const Rx = newRx(ctx, pending.channel_name, pending.channel_type, pending.Tx_role);
       const bus: Bus = { Id: pending.Id, Tx: pending.Tx, Rx, Rx_role: pending.Rx_role, Tx_role: pending.Tx_role, Tx_host: pending.Tx_host };
       sendTo(ctx, bus.Tx!, bus.Tx_host, 'wrangler', 'outbound_pending_subscription_approved', { ...passOn(ctx), Id: bus.Id, Tx: Rx });
@@ -212,8 +225,7 @@ const builder = ruleset<LinkState>(LINKS_RID, {
     select: 'wrangler:inbound_rejection',
     attrs: z.object(busIds),
     action(ctx) {
-      const bus = findBus(ctx.ent.get('inbound') ?? [], ctx.attrs);
-      if (!bus) throw new UnknownLinkError(`inbound ${JSON.stringify(ctx.attrs.Id ?? ctx.attrs.Rx ?? ctx.attrs.Tx ?? null)}`);
+      const bus = named(ctx, 'inbound');
       sendTo(ctx, bus.Tx!, bus.Tx_host, 'wrangler', 'outbound_removal', { ...passOn(ctx), Id: bus.Id });
       removeInbound(ctx, bus);
     },
@@ -229,8 +241,7 @@ const builder = ruleset<LinkState>(LINKS_RID, {
     select: 'wrangler:subscription_cancellation',
     attrs: z.object(busIds),
     action(ctx) {
-      const bus = findBus(ctx.ent.get('established') ?? [], ctx.attrs);
-      if (!bus) throw new UnknownLinkError(JSON.stringify(ctx.attrs.Id ?? ctx.attrs.Rx ?? ctx.attrs.Tx ?? null));
+      const bus = named(ctx, 'established');
       // The other side's view of the link: its Rx is our Tx.
       sendTo(ctx, bus.Tx!, bus.Tx_host, 'wrangler', 'established_removal', { ...passOn(ctx), Id: bus.Id, Rx: bus.Tx, Tx: bus.Rx });
       removeEstablished(ctx, bus);
@@ -239,8 +250,8 @@ const builder = ruleset<LinkState>(LINKS_RID, {
   .rule('removeEstablished', {
     select: 'wrangler:established_removal',
     attrs: z.object({ Id: text }),
-    if: (ctx) => busOf(ctx.ent.get('established') ?? [], ctx.attrs.Id, ctx.eci) !== undefined,
-    action: (ctx) => removeEstablished(ctx, busOf(ctx.ent.get('established') ?? [], ctx.attrs.Id, ctx.eci)!),
+    if: (ctx) => arriving(ctx, 'established') !== undefined,
+    action: (ctx) => removeEstablished(ctx, arriving(ctx, 'established')!),
   })
   .rule('sendEventToSubs', {
     select: 'wrangler:send_event_on_subs',

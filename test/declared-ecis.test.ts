@@ -52,6 +52,12 @@ describe('ECIs a ruleset declares', () => {
     expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: doorbell.rid } }))).toMatchObject({ code: 'INVALID_ARGS' });
   });
 
+  it('count towards the ECIs a cloud may have', async () => {
+    const { host, root } = await testHost({ rulesets: [doorbell], limits: { ecisPerCloud: 2 } }); // the owner's and the well-known
+    expect(await rejection(install(host, root.eci, 'test.doorbell'))).toMatchObject({ code: 'LIMIT_EXCEEDED' });
+    expect(await doorbells(host, root.eci)).toEqual([]);
+  });
+
   it('are checked when the ruleset is registered', async () => {
     const { host } = await testHost();
     for (const tags of [['system'], ['no spaces']]) {

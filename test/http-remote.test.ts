@@ -62,6 +62,21 @@ describe('events to hosts of other providers, over HTTP', () => {
     await expect(new HttpRemote().deliver('http://127.0.0.1:1', event())).rejects.toMatchObject({ code: 'REMOTE_UNAVAILABLE' });
   });
 
+  it('waits a bounded time, and reads a bounded answer', async () => {
+    const silent = await fakeHost(() => undefined); // never answers
+    await expect(new HttpRemote({ timeoutMs: 200 }).deliver(silent.url, event())).rejects.toMatchObject({ code: 'REMOTE_UNAVAILABLE' });
+    const endless = await fakeHost((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const more = (): void => {
+        while (!res.destroyed && res.write('x'.repeat(16_384)));
+        if (!res.destroyed) res.once('drain', more);
+      };
+      more();
+    });
+    // An answer that never ends is not waited for: the first 64 KiB say it was taken.
+    await new HttpRemote({ timeoutMs: 20_000 }).deliver(endless.url, event());
+  });
+
   it('keeps to the operator’s list of destinations, also when delivering', async () => {
     const d = new Destinations({ allow: ['*.example.com', 'kumo.test:8443', '[::1]'], deny: ['bad.example.com'] });
     expect(d.check('https://a.example.com/')).toBe('https://a.example.com');
@@ -88,6 +103,10 @@ describe('events to hosts of other providers, over HTTP', () => {
     await expect.poll(() => far.seen.length, { timeout: 15_000 }).toBe(1);
     expect(far.seen[0]!.url).toBe('/c/EfarWellKnown/event/wrangler/new_subscription_request');
     expect(JSON.parse(far.seen[0]!.body)).toMatchObject({ Tx_host: 'https://kumo.example', Rx_role: 'b', Tx_role: 'a', channel_name: 'link', channel_type: 'Tx_Rx', Id: expect.any(String), Tx: expect.any(String) });
+    // As in pico, a proposal may name the host to answer at (Rx_host).
+    await post(`${server.url}/sky/event/${await rootEci(server)}/p2/wrangler/subscription`, { wellKnown_Tx: 'EfarWellKnown', Tx_host: far.url, Rx_host: 'https://other.example' });
+    await expect.poll(() => far.seen.length, { timeout: 15_000 }).toBe(2);
+    expect(JSON.parse(far.seen[1]!.body)).toMatchObject({ Tx_host: 'https://other.example' });
   });
 
   it('hands kumo’s own refusals back with their codes', async () => {

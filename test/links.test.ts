@@ -210,6 +210,18 @@ describe('links on one host (pico subscriptions)', () => {
     expect(await list(host, home, 'inbound')).toEqual([]);
   });
 
+  it('treats its own URL as Tx_host as this host, and will not propose elsewhere without knowing its URL', async () => {
+    const t = await testHost({ rulesets: [spy], url: 'http://kumo.example' });
+    const thermo = await newChild(t.host, t.root.eci, 'thermostat');
+    const home = await newChild(t.host, t.root.eci, 'home');
+    const bus = await propose(t.host, thermo.eci, home.eci, { Tx_host: 'HTTP://kumo.example/' });
+    expect(bus.Tx_host).toBeNull();
+    expect(await list(t.host, home.eci, 'inbound')).toMatchObject([{ Id: bus.Id, Tx_host: null }]);
+
+    const { host, thermo: other, home: otherHome } = await twoClouds();
+    expect(await rejection(ev(host, other, 'subscription', { wellKnown_Tx: await wellKnown(host, otherHome), Tx_host: 'https://far.example' }))).toMatchObject({ code: 'INVALID_ARGS' });
+  });
+
   it('tolerates what pico clients send: nulls, leftovers, HTTP headers', async () => {
     const { host, thermo, home } = await twoClouds();
     const r = await ev(host, thermo, 'subscription', { wellKnown_Tx: await wellKnown(host, home), Rx_role: null, Tx_role: null, name: null, channel_type: null, Tx_host: null, password: null, _headers: { 'user-agent': 'x' } });
