@@ -61,7 +61,13 @@ export function linkId(seed: string): string {
   return createHash('sha256').update(`kumo-link:${seed}`).digest('base64url').slice(0, 22);
 }
 
-/** A channel tag from a name, cleaned as the pico engine cleans tags; `fallback` when nothing is left. */
+/**
+ * Tags a link's ECI may not take from the other side's names: the well-known ECI is found by its
+ * tags, and a link ECI found in its place would be handed out with the link's authority.
+ */
+const RESERVED = new Set(['system', 'wellknown_rx', 'auto_accept']);
+
+/** A channel tag from a name, cleaned as the pico engine cleans tags; `fallback` when nothing is left or the tag is reserved. */
 export function channelTag(name: string | null | undefined, fallback: string): string {
   const t = (name ?? '')
     .replace(/\s+/g, ' ')
@@ -71,7 +77,7 @@ export function channelTag(name: string | null | undefined, fallback: string): s
     .replace(/^-|-$/g, '')
     .toLowerCase()
     .slice(0, 50);
-  return t === '' || t === 'system' ? fallback : t;
+  return t === '' || RESERVED.has(t) ? fallback : t;
 }
 
 /** A base URL as links keep it: no trailing slash. */

@@ -343,7 +343,9 @@ function inboundOf(ctx: Pick<Ctx, 'ent'> & { attrs: { Id: string; Tx?: string | 
 
 /** The well-known ECI, as the pico engine shows a channel (`id` is the ECI to propose to). */
 function wellKnown(ctx: QueryCtx<LinkState>): { id: string; tags: string[]; eventPolicy: unknown; queryPolicy: unknown } | null {
-  const eci = ctx.ecis().find((e) => WELL_KNOWN_ECI.tags.every((t) => e.tags.includes(t)));
+  // As in pico: the ECI with exactly these tags.
+  const tags = [...WELL_KNOWN_ECI.tags].sort().join(',');
+  const eci = ctx.ecis().find((e) => [...e.tags].sort().join(',') === tags);
   return eci ? { id: eci.id, tags: eci.tags, eventPolicy: eci.eventPolicy, queryPolicy: eci.queryPolicy } : null;
 }
 

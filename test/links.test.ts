@@ -234,5 +234,11 @@ describe('links on one host (pico subscriptions)', () => {
     const approved = await ev(host, home, 'pending_subscription_approval', { Id: 'ckpico1' });
     const channels = (await host.query({ eci: home, rid: 'io.picolabs.wrangler', name: 'channels' })) as Array<{ id: string; tags: string[] }>;
     expect(channels.find((c) => c.id === (approved.directives[0]!.options as Bus).Rx)!.tags).toEqual(['from-pico', 'tx_rx']);
+    // A proposer cannot have the new link ECI tagged as the well-known one (it would be handed out in its place).
+    await host.event({ eci: w, domain: 'wrangler', type: 'new_subscription_request', attrs: { ...pico, Id: 'ckpico2', Tx: 'EpicoTx2', channel_name: 'wellKnown_Rx', channel_type: 'Tx_Rx' } });
+    const sneaky = (await ev(host, home, 'pending_subscription_approval', { Id: 'ckpico2' })).directives[0]!.options as Bus;
+    const after = (await host.query({ eci: home, rid: 'io.picolabs.wrangler', name: 'channels' })) as Array<{ id: string; tags: string[] }>;
+    expect(after.find((c) => c.id === sneaky.Rx)!.tags).toEqual(['link', 'tx_rx']);
+    expect(await wellKnown(host, home)).toBe(w);
   });
 });
