@@ -57,7 +57,17 @@ describe('links across providers: two kumo hosts over HTTP', () => {
       expect([r.status, r.body.error.code]).toEqual([404, 'UNKNOWN_ECI']);
     }
 
-    // The other way round: the home (on b) proposes, the thermostat (on a) rejects.
+    // The other way round: the home (on b) proposes, the thermostat (on a) approves, the home cancels.
+    const again = (await ev(b, home.eci, 'subscription', { wellKnown_Tx: thermo.wellKnown, Tx_host: a.url, Rx_role: 'home', Tx_role: 'thermostat' })).body.directives[0].options as Bus;
+    await vi.waitFor(async () => expect(await list(a, thermo.eci, 'inbound')).toMatchObject([{ Id: again.Id, Tx_host: b.url }]), patient);
+    await ev(a, thermo.eci, 'pending_subscription_approval', { Id: again.Id });
+    await vi.waitFor(async () => expect(await list(b, home.eci, 'established')).toMatchObject([{ Id: again.Id, Rx: again.Rx, Tx_host: a.url }]), patient);
+    const [thermoSide] = await list(a, thermo.eci, 'established');
+    await ev(b, home.eci, 'subscription_cancellation', { Id: again.Id });
+    await vi.waitFor(async () => expect(await list(a, thermo.eci, 'established')).toEqual([]), patient);
+    expect((await post(`${a.url}/c/${thermoSide!.Rx}/event/thermostat/reading`)).status).toBe(404);
+
+    // The home proposes again; this time the thermostat rejects.
     const back = (await ev(b, home.eci, 'subscription', { wellKnown_Tx: thermo.wellKnown, Tx_host: a.url, Rx_role: 'home', Tx_role: 'thermostat' })).body.directives[0].options as Bus;
     await vi.waitFor(async () => expect(await list(a, thermo.eci, 'inbound')).toMatchObject([{ Id: back.Id, Tx_host: b.url }]), patient);
     await ev(a, thermo.eci, 'inbound_rejection', { Id: back.Id });
