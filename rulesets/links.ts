@@ -1,4 +1,4 @@
-import { InvalidArgsError, UnknownEciError, UnknownLinkError } from '../kernel/index.ts';
+import { InvalidArgsError, LimitExceededError, UnknownEciError, UnknownLinkError } from '../kernel/index.ts';
 import { ruleset, z, type QueryCtx, type RuleCtx } from './builder.ts';
 import { LINKS_RID, linkDefaults, rolePolicy, WELL_KNOWN_ECI, type LinkPolicy } from './link-policies.ts';
 import { autoAcceptEntries, autoAccepts, busOf, busView, channelTag, findBus, linkId, otherHost, type AutoAccept, type Bus, type InboundBus, type OutboundBus } from './link-records.ts';
@@ -36,6 +36,12 @@ type LinkState = {
   approvers: Record<string, string>;
   rolePolicies: Record<string, LinkPolicy>;
 };
+
+/**
+ * Proposals waiting for the owner. Anyone who has the well-known ECI may propose, and a pending
+ * proposal has no ECI to count against the cloud's limit, so they are bounded here.
+ */
+export const MAX_PENDING_INBOUND = 100;
 
 type Ctx = Pick<RuleCtx<LinkState, unknown>, 'ent' | 'event' | 'eci' | 'hostUrl' | 'send' | 'raise' | 'directive' | 'newEci' | 'deleteEci'>;
 
@@ -160,7 +166,7 @@ const builder = ruleset<LinkState>(LINKS_RID, {
       const bus: Bus = { ...pending, Tx: ctx.attrs.Tx };
       ctx.ent.set('outbound', without(ctx.ent.get('outbound'), bus.Id));
       ctx.ent.set('established', [...(ctx.ent.get('established') ?? []), bus]);
-      announce(ctx, 'subscription_added', { ...ctx.attrs, Id: bus.Id, bus });
+      announce(ctx, 'subscription_added', { ...passOn(ctx), Id: bus.Id, bus });
     },
   })
   .rule('cancelOutbound', {
@@ -186,6 +192,10 @@ const builder = ruleset<LinkState>(LINKS_RID, {
     if: (ctx) => !known(ctx, ctx.attrs.Id ?? linkId(ctx.attrs.Tx)),
     action(ctx) {
       const a = ctx.attrs;
+      const inbound = ctx.ent.get('inbound') ?? [];
+      if (inbound.length >= MAX_PENDING_INBOUND) {
+        throw new LimitExceededError('pendingLinks', MAX_PENDING_INBOUND, `a cloud may have at most ${MAX_PENDING_INBOUND} proposals waiting for its owner`);
+      }
       const bus: InboundBus = {
         Id: a.Id ?? linkId(a.Tx),
         Tx: a.Tx,
@@ -196,7 +206,7 @@ const builder = ruleset<LinkState>(LINKS_RID, {
         channel_name: a.channel_name ?? a.name ?? 'link',
         channel_type: a.channel_type ?? 'Tx_Rx',
       };
-      ctx.ent.set('inbound', [...(ctx.ent.get('inbound') ?? []), bus]);
+      ctx.ent.set('inbound', [...inbound, bus]);
       announce(ctx, 'inbound_pending_subscription_added', { ...ctx.event.attrs, ...busView(bus) });
       const rules = Object.values(ctx.ent.get('autoAcceptConfig') ?? {}).sort((x, y) => (x.configName < y.configName ? -1 : 1));
       const rule = rules.find((r) => autoAccepts(r, ctx.event.attrs));

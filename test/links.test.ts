@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Host } from '../kernel/index.ts';
 import { DEFAULT_LINK_POLICY, on, ruleset } from '../rulesets/index.ts';
+import { MAX_PENDING_INBOUND } from '../rulesets/links.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { testHost } from './helpers.ts';
 
@@ -220,6 +221,17 @@ describe('links on one host (pico subscriptions)', () => {
 
     const { host, thermo: other, home: otherHome } = await twoClouds();
     expect(await rejection(ev(host, other, 'subscription', { wellKnown_Tx: await wellKnown(host, otherHome), Tx_host: 'https://far.example' }))).toMatchObject({ code: 'INVALID_ARGS' });
+  });
+
+  it('keeps at most 100 proposals waiting for the owner', async () => {
+    const { host, home } = await twoClouds();
+    const w = await wellKnown(host, home);
+    const propose = (n: number) => host.event({ eci: w, domain: 'wrangler', type: 'new_subscription_request', attrs: { Tx: `Eproposer${n}`, Id: `p${n}` } });
+    for (let n = 0; n < MAX_PENDING_INBOUND; n++) await propose(n);
+    expect(await rejection(propose(MAX_PENDING_INBOUND))).toMatchObject({ code: 'LIMIT_EXCEEDED', details: { limit: 'pendingLinks' } });
+    await ev(host, home, 'inbound_rejection', { Id: 'p0' });
+    await propose(MAX_PENDING_INBOUND);
+    expect(await list(host, home, 'inbound')).toHaveLength(MAX_PENDING_INBOUND);
   });
 
   it('tolerates what pico clients send: nulls, leftovers, HTTP headers', async () => {
