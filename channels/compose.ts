@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { Host, openLevelStore, type Clock, type IdGenerator, type Limits, type Ruleset, type Store } from '../kernel/index.ts';
+import { Host, openLevelStore, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
+import type { DestinationRules } from './destinations.ts';
+import { HttpRemote } from './http-remote.ts';
 import { joinRealm, type Realm, type RealmOptions } from './realm/realm.ts';
 
 export interface OpenHostOptions {
@@ -18,6 +20,12 @@ export interface OpenHostOptions {
   hostId?: string;
   /** Join a realm of hosts over NATS; without it the host runs alone. */
   realm?: RealmOptions;
+  /** The hosts of other providers this host may send events to (default: any). Ignored when `remote` is given. */
+  destinations?: DestinationRules;
+  /** How to reach other providers' hosts; default over HTTP(S), within `destinations`. */
+  remote?: Remote;
+  /** The base URL at which other providers reach this host (a server sets it once it listens, when not given). */
+  url?: string;
 }
 
 /** A host, and its realm when it is in one. */
@@ -28,10 +36,12 @@ export interface Node {
 
 /**
  * The composition root: a host on a store, with the built-in rulesets registered and installed in
- * every new cloud, plus the caller's rulesets; in a realm, joined to it (its partitions claimed
- * before the host opens, its router and realm service attached).
+ * every new cloud, plus the caller's rulesets, reaching other providers over HTTP(S); in a realm,
+ * joined to it (its partitions claimed before the host opens, its router and realm service attached).
  */
 export async function openNode(opts: OpenHostOptions): Promise<Node> {
+  // Made first: a bad list of destinations stops the start before the store is opened.
+  const remote = opts.remote ?? new HttpRemote(opts.destinations);
   let store = opts.store;
   if (!store) {
     if (!opts.dataDir) throw new TypeError('openHost needs a dataDir or a store');
@@ -42,7 +52,7 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
   try {
     const id = await Host.idOf(store, opts.ids, opts.hostId);
     realm = opts.realm ? await joinRealm(opts.realm, id, store, opts.ids) : null;
-    const host = await open(store, id, realm, opts);
+    const host = await open(store, id, realm, remote, opts);
     await realm?.attach(host);
     return { host, realm };
   } catch (err) {
@@ -52,7 +62,7 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
   }
 }
 
-function open(store: Store, id: string, realm: Realm | null, opts: OpenHostOptions): Promise<Host> {
+function open(store: Store, id: string, realm: Realm | null, remote: Remote, opts: OpenHostOptions): Promise<Host> {
   const partitions = realm?.partitions ?? opts.partitions;
   return Host.open({
     store,
@@ -62,6 +72,8 @@ function open(store: Store, id: string, realm: Realm | null, opts: OpenHostOptio
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(partitions ? { partitions } : {}),
     ...(realm ? { router: realm.router } : {}),
+    ...(opts.url ? { url: opts.url } : {}),
+    remote,
     rulesets: [...builtinRulesets, ...(opts.rulesets ?? [])],
     builtins: builtinRulesets.map((r) => r.rid),
   });

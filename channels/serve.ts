@@ -2,6 +2,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ruleset } from '../kernel/index.ts';
 import { openNode } from './compose.ts';
+import { baseUrl, type DestinationRules } from './destinations.ts';
 import type { RealmOptions } from './realm/realm.ts';
 import { loadRulesets } from './load-rulesets.ts';
 import { startServer, type KumoServer } from './server.ts';
@@ -14,6 +15,10 @@ export interface ServeOptions {
   rulesetsDir?: string;
   /** fsync every commit. */
   sync?: boolean;
+  /** The base URL at which other providers reach this host (links' `Tx_host`); default the URL it listens on. */
+  publicUrl?: string;
+  /** The hosts of other providers this host may send events to (default: any). */
+  destinations?: DestinationRules;
   /** Lines for the operator (stdout). */
   log?: (line: string) => void;
   /** This host's id (default: kept in the data directory). */
@@ -39,10 +44,13 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
       log(`kumo registered ruleset ${ruleset.rid}@${ruleset.version} from ${file}`);
     }
   }
+  const url = opts.publicUrl === undefined ? undefined : baseUrl(opts.publicUrl);
   const { host, realm } = await openNode({
     dataDir: opts.dataDir,
     rulesets,
     ...(opts.sync ? { sync: true } : {}),
+    ...(url ? { url } : {}),
+    ...(opts.destinations ? { destinations: opts.destinations } : {}),
     ...(opts.hostId ? { hostId: opts.hostId } : {}),
     ...(opts.realm ? { realm: opts.realm } : {}),
   });
@@ -67,6 +75,7 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     await realm?.close();
     throw err;
   }
+  host.url ??= server.url;
   await realm?.register({ url: server.url, since: Date.now() });
   log(`kumo listening on ${server.url}`);
   return server;

@@ -10,8 +10,11 @@ import { attenuate, eciView, redactEcis, SYSTEM_TAG } from './authority.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from './policy.ts';
 import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
+import type { Tx } from './tx.ts';
 import { del, put, type WriteOp } from './store.ts';
 import { checkAttrs } from './validate.ts';
+import { checkTags, declaredEcis } from './declared-ecis.ts';
+import type { Remote } from './remote.ts';
 
 /** A message a rule pushed to the listeners of an ECI. */
 export interface PushMessage {
@@ -31,20 +34,36 @@ export interface CloudOpsDeps {
   /** Pick the partition of a new cloud (one this host owns). */
   partition(): number;
   outbox: Outbox;
+  /** How to reach hosts of other providers (events sent with a host). */
+  remote: Remote;
+  /** The base URL at which other providers reach this host, when known. */
+  url(): string | undefined;
   scheduler: Scheduler;
   /** Hand a pushed message to the listeners of an ECI. */
   push(message: PushMessage): void;
 }
 
 const NAME = /^[^\u0000-\u001f]{1,100}$/;
-const TAG = /^[A-Za-z0-9_.-]{1,50}$/;
 
 export { SYSTEM_TAG };
 
+/** A ruleset installed with a new cloud, and the ECIs it declares. */
+export interface NewInstall {
+  rid: string;
+  config: Record<string, unknown>;
+  ecis?: EciInfo[];
+}
+
 /** Batch ops creating a whole new cloud with one ECI and the given rulesets (built-ins first). */
-export function newCloudOps(meta: CloudMeta, eci: EciInfo, installs: ReadonlyArray<{ rid: string; config: Record<string, unknown> }>): WriteOp[] {
-  const ops: WriteOp[] = [put(keys.meta(meta.id), meta), put(keys.eci(meta.id, eci.id), eci), put(keys.eciIndex(eci.id), meta.id)];
-  installs.forEach(({ rid, config }, i) => ops.push(put(keys.install(meta.id, rid), { rid, config, seq: i + 1 })));
+export function newCloudOps(meta: CloudMeta, eci: EciInfo, installs: readonly NewInstall[]): WriteOp[] {
+  const ops: WriteOp[] = [];
+  const addEci = (e: EciInfo): void => void ops.push(put(keys.eci(meta.id, e.id), e), put(keys.eciIndex(e.id), meta.id));
+  ops.push(put(keys.meta(meta.id), meta));
+  addEci(eci);
+  installs.forEach(({ rid, config, ecis = [] }, i) => {
+    ops.push(put(keys.install(meta.id, rid), { rid, config, seq: i + 1, ...(ecis.length > 0 ? { ecis: ecis.map((e) => e.id) } : {}) }));
+    ecis.forEach(addEci);
+  });
   return ops;
 }
 
@@ -65,13 +84,20 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     return undefined;
   };
 
+  const checkEciCount = (tx: Tx, more: number): void => {
+    if (tx.eciCount() + more > deps.limits.ecisPerCloud) {
+      throw new LimitExceededError('ecisPerCloud', deps.limits.ecisPerCloud, `a cloud may have at most ${deps.limits.ecisPerCloud} ECIs`);
+    }
+  };
+
   return {
     now: deps.now,
+    url: deps.url,
 
     async newChild(tx, cloud, name, rids = []) {
       if (typeof name !== 'string' || !NAME.test(name)) throw new InvalidArgsError('a child name must be 1 to 100 printable characters');
       if (!Array.isArray(rids) || rids.length > 100) throw new InvalidArgsError('rids must be an array of at most 100 rids');
-      const installs = [...new Set([...deps.builtins, ...rids])].map(defaultConfig);
+      const chosen = [...new Set([...deps.builtins, ...rids])].map(defaultConfig);
       const names = tx.childNames;
       if (names.has(name) || cloud.children.byName(name) !== undefined) {
         throw new DuplicateNameError(`cloud ${cloud.meta.name} already has a child named ${JSON.stringify(name)}`, { name });
@@ -82,6 +108,8 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       names.add(name);
       const partition = deps.partition();
       const id = newCloudId(deps.ids, partition);
+      // The child is a new cloud: the parent has all authority over it, so its declared ECIs are made as declared.
+      const installs = chosen.map((i) => ({ ...i, ecis: declaredEcis(deps.rulesets.get(i.rid), id, deps.ids) }));
       const eci: EciInfo = { id: newEci(deps.ids, partition), tags: ['parent', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
       const child: ChildInfo = { id, name, eci: eci.id };
       tx.childEcis.add(eci.id);
@@ -102,16 +130,9 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     },
 
     newEci(tx, cloud, opts, creator) {
-      const tags = opts.tags ?? [];
-      if (!Array.isArray(tags) || tags.length > 20 || !tags.every((t) => typeof t === 'string' && TAG.test(t))) {
-        throw new InvalidArgsError('tags must be an array of at most 20 names of [A-Za-z0-9_.-]');
-      }
-      const lower = tags.map((t: string) => t.toLowerCase());
-      if (lower.includes(SYSTEM_TAG)) throw new InvalidArgsError(`the tag "${SYSTEM_TAG}" is reserved`);
-      if (tx.eciCount() >= deps.limits.ecisPerCloud) {
-        throw new LimitExceededError('ecisPerCloud', deps.limits.ecisPerCloud, `a cloud may have at most ${deps.limits.ecisPerCloud} ECIs`);
-      }
-      const info: EciInfo = { id: newEci(deps.ids, partitionOf(cloud.id)), tags: lower, ...attenuate(opts, creator) };
+      const tags = checkTags(opts.tags ?? []);
+      checkEciCount(tx, 1);
+      const info: EciInfo = { id: newEci(deps.ids, partitionOf(cloud.id)), tags, ...attenuate(opts, creator) };
       tx.addEci(info);
       return structuredClone(info);
     },
@@ -120,10 +141,12 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const info = typeof eci === 'string' ? tx.eci(eci) : undefined;
       if (!info) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)}`);
       if (info.tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`ECI ${eci} is a system channel and cannot be deleted`);
+      const owner = tx.installs.find((r) => r.ecis?.includes(info.id));
+      if (owner) throw new InvalidArgsError(`ECI ${eci} belongs to ruleset ${owner.rid}, and goes when it is uninstalled`);
       tx.deleteEci(info.id);
     },
 
-    install(tx, cloud, rid, config) {
+    install(tx, cloud, rid, config, creator) {
       const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
       if (!ruleset) throw new UnknownRulesetError(String(rid));
       if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new InvalidArgsError('config must be an object');
@@ -135,7 +158,15 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       }
       const existing = tx.installs.find((r) => r.rid === rid);
       const seq = existing?.seq ?? tx.installs.reduce((max, r) => Math.max(max, r.seq), 0) + 1;
-      const rec: InstallRecord = { rid, config: value, seq };
+      // Installed again (a new config): it keeps the ECIs it has.
+      let ecis = existing?.ecis;
+      if (!existing) {
+        const made = declaredEcis(ruleset, cloud.id, deps.ids, creator);
+        checkEciCount(tx, made.length);
+        for (const e of made) tx.addEci(e);
+        if (made.length > 0) ecis = made.map((e) => e.id);
+      }
+      const rec: InstallRecord = { rid, config: value, seq, ...(ecis ? { ecis } : {}) };
       const installs = [...tx.installs.filter((r) => r.rid !== rid), rec].sort((a, b) => a.seq - b.seq);
       tx.installs = installs;
       tx.installed(rid);
@@ -146,8 +177,10 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     uninstall(tx, cloud, rid) {
       if (deps.builtins.includes(rid)) throw new InvalidArgsError(`${rid} is built in and cannot be uninstalled`);
-      if (!tx.installs.some((r) => r.rid === rid)) throw new UnknownRulesetError(rid);
+      const rec = tx.installs.find((r) => r.rid === rid);
+      if (!rec) throw new UnknownRulesetError(rid);
       tx.uninstalled(rid);
+      for (const eci of rec.ecis ?? []) if (tx.eci(eci)) tx.deleteEci(eci);
       const installs = tx.installs.filter((r) => r.rid !== rid);
       tx.installs = installs;
       const ops: WriteOp[] = [del(keys.install(cloud.id, rid))];
@@ -174,6 +207,9 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       tx.release(() => deps.push({ cloudId: cloud.id, eci: target.id, name, data: safe }));
     },
 
-    send: (tx, cloud, eci, event) => deps.outbox.stage(tx, cloud, eci, event),
+    send(tx, cloud, eci, event, host) {
+      if (host !== undefined && typeof host !== 'string') throw new InvalidArgsError('the host of a send is a base URL');
+      deps.outbox.stage(tx, cloud, eci, event, host === undefined ? undefined : deps.remote.destination(host));
+    },
   };
 }

@@ -6,17 +6,20 @@ import { within, type Authority } from './authority.ts';
 /** Structural changes a rule may stage; implemented by the host (see cloud-ops.ts). */
 export interface CloudOps {
   now(): number;
+  /** The base URL at which other providers reach this host, when known. */
+  url(): string | undefined;
   newChild(tx: Tx, cloud: CloudState, name: string, rids?: unknown): Promise<ChildInfo>;
   deleteChild(tx: Tx, cloud: CloudState, which: string): Promise<ChildInfo>;
   /** A new ECI; made through `creator`, it gets at most the creator's authority. */
   newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }, creator: Authority | undefined): EciInfo;
   deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
-  install(tx: Tx, cloud: CloudState, rid: string, config: Record<string, unknown>): void;
+  /** Install a ruleset; the ECIs it declares, made through `creator`, get at most its authority. */
+  install(tx: Tx, cloud: CloudState, rid: string, config: Record<string, unknown>, creator: Authority | undefined): void;
   uninstall(tx: Tx, cloud: CloudState, rid: string): void;
   scheduleAt(tx: Tx, cloud: CloudState, at: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   scheduleRepeat(tx: Tx, cloud: CloudState, cron: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   cancelSchedule(tx: Tx, cloud: CloudState, id: string): void;
-  send(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
+  send(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, host?: unknown): void;
   push(tx: Tx, cloud: CloudState, eci: string, name: string, data: Record<string, unknown>): void;
 }
 
@@ -87,6 +90,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     installed: read.installed,
     schedules: read.schedules,
     rule: i.rule,
+    hostUrl: ops.url(),
     event: i.event,
     eci: i.eci,
     attrs: i.attrs,
@@ -102,7 +106,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     raise: (domain, type, attrs) => i.raise({ domain, type, attrs: plain(attrs) }),
     last: i.last,
     push: (eci, name, data) => ops.push(tx, cloud, eci, name, data ?? {}),
-    send: (eci, domain, type, attrs) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }),
+    send: (eci, domain, type, attrs, host) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }, host),
     scheduleAt: (at, domain, type, attrs) => ops.scheduleAt(tx, cloud, at, { domain, type, attrs: plain(attrs) }),
     scheduleRepeat: (cron, domain, type, attrs) => ops.scheduleRepeat(tx, cloud, cron, { domain, type, attrs: plain(attrs) }),
     cancelSchedule: (id) => ops.cancelSchedule(tx, cloud, id),
@@ -110,7 +114,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     deleteChild: (which) => ops.deleteChild(tx, cloud, which),
     newEci: (opts) => ops.newEci(tx, cloud, opts, i.caller),
     deleteEci: (eci) => ops.deleteEci(tx, cloud, eci),
-    install: (r, config) => ops.install(tx, cloud, r, config ?? {}),
+    install: (r, config) => ops.install(tx, cloud, r, config ?? {}, i.caller),
     uninstall: (r) => ops.uninstall(tx, cloud, r),
   };
 }

@@ -13,7 +13,9 @@ export const ERROR_CODES = {
   UNKNOWN_FUNCTION: 404,
   UNKNOWN_SCHEDULE: 404,
   UNKNOWN_ROUTE: 404,
+  UNKNOWN_LINK: 404,
   POLICY_DENIED: 403,
+  DESTINATION_DENIED: 403,
   NOT_SHARED: 403,
   INVALID_EVENT: 400,
   INVALID_ATTRS: 400,
@@ -26,7 +28,9 @@ export const ERROR_CODES = {
   RULE_FAILED: 500,
   UNSTORABLE_VALUE: 500,
   QUERY_FAILED: 500,
+  REMOTE_REFUSED: 502,
   MAILBOX_FULL: 503,
+  REMOTE_UNAVAILABLE: 503,
   OUTBOX_FULL: 503,
   SHUTTING_DOWN: 503,
   QUERY_TIMEOUT: 504,
@@ -104,9 +108,23 @@ export class UnknownFunctionError extends KumoError {
 export class UnknownScheduleError extends kind('UNKNOWN_SCHEDULE') {}
 export class UnknownRouteError extends kind('UNKNOWN_ROUTE') {}
 
+/** No link (pico subscription) of the cloud has that Id (or Rx, or Tx). */
+export class UnknownLinkError extends KumoError {
+  constructor(which: string) {
+    super('UNKNOWN_LINK', `no link answers to ${which}`);
+  }
+}
+
 export class PolicyDeniedError extends KumoError {
   constructor(what: string, eci: string) {
     super('POLICY_DENIED', `the policy of ECI ${eci} does not allow ${what}`, { eci });
+  }
+}
+
+/** The operator does not let this host send events to that host of another provider. */
+export class DestinationDeniedError extends KumoError {
+  constructor(url: string, message = `this host may not send events to ${url} (see kumo serve --allow-hosts / --deny-hosts)`) {
+    super('DESTINATION_DENIED', message, { url });
   }
 }
 
@@ -153,6 +171,15 @@ export class QueryFailedError extends KumoError {
     super('QUERY_FAILED', `function ${rid}/${name} failed: ${messageOf(cause)}`, { rid, name }, { cause });
   }
 }
+
+/**
+ * A host of another provider answered with an error that is no code of this catalog (a pico
+ * engine's `200 {"error": …}`, a 4xx without a kumo error body): it will not take the event.
+ */
+export class RemoteRefusedError extends kind('REMOTE_REFUSED') {}
+
+/** A host of another provider could not be reached, or answered 5xx or 429: worth another try. */
+export class RemoteUnavailableError extends kind('REMOTE_UNAVAILABLE') {}
 
 export class MailboxFullError extends KumoError {
   constructor(cloudId: string, limit: number) {
@@ -216,7 +243,9 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   UNKNOWN_FUNCTION: UnknownFunctionError,
   UNKNOWN_SCHEDULE: UnknownScheduleError,
   UNKNOWN_ROUTE: UnknownRouteError,
+  UNKNOWN_LINK: UnknownLinkError,
   POLICY_DENIED: PolicyDeniedError,
+  DESTINATION_DENIED: DestinationDeniedError,
   NOT_SHARED: NotSharedError,
   INVALID_EVENT: InvalidEventError,
   INVALID_ATTRS: InvalidAttrsError,
@@ -229,7 +258,9 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   RULE_FAILED: RuleFailedError,
   UNSTORABLE_VALUE: UnstorableValueError,
   QUERY_FAILED: QueryFailedError,
+  REMOTE_REFUSED: RemoteRefusedError,
   MAILBOX_FULL: MailboxFullError,
+  REMOTE_UNAVAILABLE: RemoteUnavailableError,
   OUTBOX_FULL: OutboxFullError,
   SHUTTING_DOWN: ShuttingDownError,
   QUERY_TIMEOUT: QueryTimeoutError,

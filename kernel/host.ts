@@ -16,6 +16,8 @@ import { publisher, type Publish } from './observe.ts';
 import { Outbox } from './outbox.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
 import { runQuery } from './query.ts';
+import { checkDeclaredEcis, declaredEcis } from './declared-ecis.ts';
+import { noRemote, type Remote } from './remote.ts';
 import type { EventResult, RemoteEci, RoutedEvent, Router } from './router.ts';
 import type { EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
 import { Scheduler } from './schedules.ts';
@@ -38,6 +40,10 @@ export interface HostOptions {
   id?: string;
   /** How to reach ECIs this host does not have. Default: none (they are unknown). */
   router?: Router;
+  /** How to reach hosts of other providers (events sent with a host, pico's `Tx_host`). Default: none. */
+  remote?: Remote;
+  /** The base URL at which other providers reach this host (pico's `meta:host`). */
+  url?: string;
 }
 
 /** Options of requests that arrive from another host of the realm. */
@@ -70,6 +76,12 @@ export class Host {
   private readonly builtins: string[];
   private readonly partitions: number[];
   private readonly router: Router | undefined;
+  private readonly remote: Remote;
+  /**
+   * The base URL at which other providers reach this host (rules read it as `ctx.hostUrl`, pico's
+   * `meta:host`). A server listening on a port chosen at start sets it once it knows the port.
+   */
+  url: string | undefined;
   private readonly publish: Publish;
   private readonly committer: Committer;
   private readonly clouds: ActiveClouds;
@@ -94,6 +106,8 @@ export class Host {
     this.partitions = opts.partitions ?? Array.from({ length: PARTITIONS }, (_, i) => i);
     if (this.partitions.length === 0) throw new RangeError('a host must own at least one partition');
     this.router = opts.router;
+    this.remote = opts.remote ?? noRemote;
+    this.url = opts.url;
     for (const rs of opts.rulesets ?? []) this.register(rs);
     this.builtins = opts.builtins ?? [];
     for (const rid of this.builtins) if (!this.registry.has(rid)) throw new UnknownRulesetError(rid);
@@ -133,6 +147,8 @@ export class Host {
       limits: this.limits,
       partition: () => this.newPartition(),
       outbox: this.outbox,
+      remote: this.remote,
+      url: () => this.url,
       scheduler: this.scheduler,
       push: (m) => {
         this.listeners.notify(m.eci, m);
@@ -175,6 +191,7 @@ export class Host {
   /** Make a ruleset installable on this host (replacing one with the same rid). */
   register(ruleset: Ruleset): void {
     if (!RID.test(ruleset.rid)) throw new InvalidRulesetError(`invalid rid ${JSON.stringify(ruleset.rid)}: use letters, digits, "_", "." and "-"`);
+    checkDeclaredEcis(ruleset);
     this.registry.set(ruleset.rid, ruleset);
   }
 
@@ -190,7 +207,11 @@ export class Host {
     const cloudId = newCloudId(this.ids, partition);
     const eci: EciInfo = { id: newEci(this.ids, partition), tags: ['owner', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
     await this.committer.commit([
-      ...newCloudOps({ id: cloudId, name: 'root', parent: null, created: this.clock.now() }, eci, this.builtins.map((rid) => ({ rid, config: {} }))),
+      ...newCloudOps(
+        { id: cloudId, name: 'root', parent: null, created: this.clock.now() },
+        eci,
+        this.builtins.map((rid) => ({ rid, config: {}, ecis: declaredEcis(this.registry.get(rid), cloudId, this.ids) })),
+      ),
       put(keys.root(), { cloudId, eci: eci.id }),
     ]);
     return { cloudId, eci: eci.id, created: true };
@@ -424,9 +445,16 @@ export class Host {
     return a.state.id;
   }
 
-  /** Deliver an outbox entry: to a cloud of this host (its episode consumes the entry), or through the router. */
-  private deliver(entry: OutboxEntry, consume: WriteOp[]): Promise<void> {
+  /**
+   * Deliver an outbox entry: to a cloud of this host (its episode consumes the entry), through the
+   * router, or to another provider's host (then the entry is consumed once that host has taken it).
+   */
+  private async deliver(entry: OutboxEntry, consume: WriteOp[]): Promise<void> {
     const routed: RoutedEvent = { eci: entry.eci, event: entry.event };
+    if (entry.host !== undefined) {
+      await this.remote.deliver(entry.host, routed);
+      return this.committer.commit(consume);
+    }
     return this.dispatch(
       entry.eci,
       {},

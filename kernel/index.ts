@@ -15,16 +15,18 @@ export type {
   SharedFunction,
   Validation,
   EciInfo,
+  DeclaredEci,
   ChildInfo,
   ScheduleInfo,
 } from './ruleset.ts';
 export * from './errors.ts';
 export { type Router, type RoutedEvent, type RoutedQuery, type RemoteEci, aloneRouter } from './router.ts';
+export { type Remote, noRemote } from './remote.ts';
 export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, openLevelStore, put, del } from './store.ts';
 export { type Clock, type Timer, systemClock, ManualClock } from './clock.ts';
 export { type IdGenerator, type Eci, type CloudId, cryptoIds, seededIds, isEci, isCloudId, partitionOf, PARTITIONS } from './ids.ts';
 export { type Limits, DEFAULT_LIMITS } from './limits.ts';
-export { type EventPolicy, type QueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './policy.ts';
+export { type EventPolicy, type QueryPolicy, parseEventPolicy, parseQueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, describe } from './validate.ts';
 export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry } from './keys.ts';

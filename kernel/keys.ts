@@ -35,6 +35,8 @@ export interface InstallRecord {
   config: Record<string, unknown>;
   /** Install order: rulesets are evaluated by ascending seq. */
   seq: number;
+  /** The ECIs made for the ruleset's declared `ecis`; they go when it is uninstalled. */
+  ecis?: Eci[];
 }
 
 export type ScheduleRecord = ScheduleInfo;
@@ -47,6 +49,8 @@ export interface OutboxEntry {
   event: KumoEvent;
   /** When it was first staged (ms); an entry older than `limits.outboxTtlMs` becomes a dead letter. */
   since: number;
+  /** The base URL of another provider's host that has `eci` (pico's `Tx_host`); absent: this host or its realm. */
+  host?: string;
 }
 
 /** An event accepted for a cloud (HTTP 202) and not yet applied: the durable per-host inbox. */
@@ -60,6 +64,8 @@ export interface InboxEntry {
 export interface DeadLetter {
   seq: number;
   eci: string;
+  /** The other provider's host it was bound for, if any. */
+  host?: string;
   event: KumoEvent;
   /** Why: the error code and message of the last attempt. */
   reason: { code: string; message: string };

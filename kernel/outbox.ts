@@ -77,15 +77,18 @@ export class Outbox {
     this.seq = last ? seqOf(last[0]) : 0;
   }
 
-  /** Stage an event to `eci` in the episode's batch; delivery starts once the batch commits. */
-  stage(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void {
+  /**
+   * Stage an event to `eci` in the episode's batch; delivery starts once the batch commits. `host`:
+   * the base URL of another provider's host that has the ECI (already checked by the host's remote).
+   */
+  stage(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, host?: string): void {
     if (typeof eci !== 'string' || eci === '') throw new InvalidArgsError('send needs an ECI');
     checkEventName(event.domain, event.type);
     checkAttrs(event.attrs, this.deps.limits.attrsBytes);
     if (this.pending.size >= this.deps.limits.outbox) throw new OutboxFullError(this.deps.limits.outbox);
     const now = this.deps.now();
     const seq = ++this.seq;
-    const entry: OutboxEntry = { cloudId: cloud.id, eci, event: { eid: newEid(this.deps.ids), ...event, time: now }, since: now };
+    const entry: OutboxEntry = { cloudId: cloud.id, eci, event: { eid: newEid(this.deps.ids), ...event, time: now }, since: now, ...(host === undefined ? {} : { host }) };
     tx.stage([put(keys.outbox(seq), entry)]);
     tx.release(() => this.add(seq, entry));
   }
@@ -178,7 +181,7 @@ export class Outbox {
   private async bury(p: Pending, err: unknown, expired: boolean): Promise<void> {
     const reason = { code: codeOf(err), message: expired ? `not delivered after ${p.attempts} attempts: ${messageOf(err)}` : messageOf(err) };
     try {
-      await this.keep(p.entry.cloudId, { eci: p.entry.eci, event: p.entry.event }, reason, p.attempts, p.seq);
+      await this.keep(p.entry.cloudId, { eci: p.entry.eci, event: p.entry.event }, reason, p.attempts, p.seq, p.entry.host);
     } catch (e) {
       return this.retry(p, e);
     }
@@ -194,8 +197,8 @@ export class Outbox {
    * Keep a dead letter in the sending cloud's mailbox and log, removing its outbox entry (if any) in
    * the same batch. A sender that is gone keeps nothing; any other failure is thrown.
    */
-  private async keep(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }, attempts: number, seq: number): Promise<void> {
-    const letter: DeadLetter = { seq, eci: routed.eci, event: routed.event, reason, attempts, time: this.deps.now() };
+  private async keep(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }, attempts: number, seq: number, host?: string): Promise<void> {
+    const letter: DeadLetter = { seq, eci: routed.eci, ...(host === undefined ? {} : { host }), event: routed.event, reason, attempts, time: this.deps.now() };
     try {
       await this.deps.commitIn(cloudId, async (tx, cloud) => {
         const ops: WriteOp[] = [del(keys.outbox(seq)), put(keys.deadLetter(cloud.id, seq), letter)];

@@ -68,6 +68,20 @@ export interface Ruleset {
   shares: string[];
   /** Validate the config given at install time. */
   validateConfig?: (config: Record<string, unknown>) => Validation;
+  /**
+   * ECIs the ruleset needs in every cloud it is installed in (the pico engine's well-known channel
+   * of subscriptions): made with its install, in the same batch (for the built-ins, with the cloud
+   * itself, so they exist before any rule runs), and deleted with its uninstall. Made through an
+   * ECI, they get at most its authority.
+   */
+  ecis?: ReadonlyArray<DeclaredEci>;
+}
+
+/** An ECI a ruleset declares. */
+export interface DeclaredEci {
+  tags: string[];
+  eventPolicy: EventPolicy;
+  queryPolicy: QueryPolicy;
 }
 
 export interface EciInfo {
@@ -126,8 +140,15 @@ export interface RuleContext extends ReadContext {
   raise(domain: string, type: string, attrs?: Record<string, unknown>): void;
   /** Stop the rest of this ruleset's rules for the current event. */
   last(): void;
-  /** Send an event to another cloud's ECI; released only after this episode commits. */
-  send(eci: string, domain: string, type: string, attrs?: Record<string, unknown>): void;
+  /**
+   * Send an event to another cloud's ECI; released only after this episode commits. Without `host`
+   * the ECI is found on this host or in its realm; with it, at the host of another provider whose
+   * base URL it is (pico's `Tx_host`), if the operator allows that destination (else
+   * DESTINATION_DENIED at once).
+   */
+  send(eci: string, domain: string, type: string, attrs?: Record<string, unknown>, host?: string): void;
+  /** The base URL at which other providers reach this host (pico's `meta:host`), when known. */
+  readonly hostUrl: string | undefined;
   /**
    * Push a message to whoever listens on one of this cloud's ECIs (WebSocket clients); released
    * only after this episode commits.

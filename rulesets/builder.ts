@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /** zod, re-exported so rulesets need no import of their own for attr and config schemas. */
 export { z };
-import type { QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
+import type { DeclaredEci, QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
 import { compile, expr, type EventExpr, type ExprLike } from './event-expr.ts';
 import type { CapturesOf, RuleCaptures } from './event-expr/captures.ts';
 
@@ -77,6 +77,8 @@ export interface RulesetOptions {
   description?: string;
   /** Schema for the config given at install time. */
   config?: z.ZodType<Record<string, unknown>>;
+  /** ECIs every cloud with this ruleset has, made with its install and deleted with its uninstall. */
+  ecis?: DeclaredEci[];
 }
 
 /** Turn a zod result into the kernel's Validation. */
@@ -134,6 +136,7 @@ export class RulesetBuilder<S extends State> {
       functions,
       shares: [...this.shares],
       ...(config ? { validateConfig: (c: Record<string, unknown>) => validation(config, c) } : {}),
+      ...(this.options.ecis ? { ecis: structuredClone(this.options.ecis) } : {}),
     };
   }
 }

@@ -11,8 +11,8 @@ import { ruleset, z } from './builder.ts';
  */
 export const WRANGLER_RID = 'io.picolabs.wrangler';
 
-// Attrs from query strings and forms arrive as strings: accept JSON text where an object is expected.
-const jsonish = <T extends z.ZodType>(schema: T) =>
+/** Attrs from query strings and forms arrive as strings: accept JSON text where an object is expected. */
+export const jsonish = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => {
     if (typeof v !== 'string') return v;
     try {

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
 import { afterEach } from 'vitest';
-import { LevelStore, ManualClock, seededIds, type Host, type Limits, type OrderedDb, type RangeQuery, type Ruleset, type Store, type WriteOp } from '../kernel/index.ts';
+import { LevelStore, ManualClock, seededIds, type Host, type Limits, type OrderedDb, type RangeQuery, type Remote, type Ruleset, type Store, type WriteOp } from '../kernel/index.ts';
 import { openHost } from '../channels/compose.ts';
+import type { DestinationRules } from '../channels/destinations.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -38,6 +39,9 @@ export interface TestHostOptions {
   rulesets?: Ruleset[];
   limits?: Partial<Limits>;
   seed?: number;
+  remote?: Remote;
+  destinations?: DestinationRules;
+  url?: string;
 }
 
 /** A host on real LevelDB in `dir` (or the given store), with a manual clock and seeded ids. */
@@ -49,6 +53,9 @@ export async function testHost(opts: TestHostOptions = {}): Promise<{ host: Host
     ids: seededIds(opts.seed ?? 42),
     rulesets: opts.rulesets ?? [],
     ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.remote ? { remote: opts.remote } : {}),
+    ...(opts.destinations ? { destinations: opts.destinations } : {}),
+    ...(opts.url ? { url: opts.url } : {}),
   });
   let closed = false;
   const close = host.close.bind(host);

@@ -59,7 +59,7 @@ describe('cloud lifecycle', () => {
     const r = await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'test.counter' } });
     expect(r.directives[0]).toMatchObject({ name: 'wrangler:ruleset_uninstalled', options: { rid: 'test.counter' } });
     expect((await allKeys(host.store)).filter((k) => k.includes('test.counter'))).toEqual([]);
-    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler']);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler', 'io.picolabs.subscription']);
     expect((await rejection(host.query({ eci: root.eci, rid: 'test.counter', name: 'count' }))).code).toBe('UNKNOWN_RULESET');
     await install(host, root.eci, 'test.counter');
     expect(await host.query({ eci: root.eci, rid: 'test.counter', name: 'count' })).toBe(0);
@@ -72,7 +72,7 @@ describe('cloud lifecycle', () => {
       .build();
     const { host, root } = await testHost({ rulesets: [configured] });
     expect(await rejection(install(host, root.eci, 'test.configured', { greeting: 42 }))).toMatchObject({ code: 'INVALID_ARGS', details: { rid: 'io.picolabs.wrangler' } });
-    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler']);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler', 'io.picolabs.subscription']);
     await install(host, root.eci, 'test.configured', { greeting: 'ahoy' });
     expect((await host.event({ eci: root.eci, domain: 'greet', type: 'me' })).directives[0]!.options).toEqual({ text: 'ahoy!' });
     expect(await host.query({ eci: root.eci, rid: 'test.configured', name: 'config' })).toEqual({ greeting: 'ahoy' });
@@ -112,7 +112,7 @@ describe('cloud lifecycle', () => {
     const { host, root } = await testHost({ rulesets: [counter] });
     const r = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'kid', rids: 'test.counter' } });
     const kid = r.directives[0]!.options as { eci: string };
-    expect(await host.query({ eci: kid.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler', 'test.counter']);
+    expect(await host.query({ eci: kid.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler', 'io.picolabs.subscription', 'test.counter']);
     expect((await host.event({ eci: kid.eci, domain: 'counter', type: 'inc' })).directives[0]!.options).toEqual({ count: 1 });
     expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'other', rids: ['test.nope'] } }))).toMatchObject({ code: 'UNKNOWN_RULESET' });
     expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toHaveLength(1);
@@ -162,6 +162,6 @@ describe('ECIs made in an episode', () => {
       ['after', { count: 0 }],
     ]);
     expect((await allKeys(host.store)).filter((k) => !k.includes('!~log!'))).toEqual(before.filter((k) => !k.includes('!~log!')));
-    expect((await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'channels' })) as unknown[]).toHaveLength(1);
+    expect((await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'channels' })) as unknown[]).toHaveLength(2); // the owner's and the well-known
   });
 });

@@ -76,7 +76,7 @@ describe('kumo serve: the README walk-through, black box', () => {
     const kids = await post(`${second.url}/sky/cloud/${owner}/io.picolabs.wrangler/children`);
     expect(kids.body).toEqual([{ name: 'kept', id: child.id, eci: child.eci }]);
     const rids = await post(`${second.url}/sky/cloud/${child.eci}/io.picolabs.wrangler/installedRids`);
-    expect(rids.body).toEqual(['io.picolabs.wrangler', 'example.temperature']);
+    expect(rids.body).toEqual(['io.picolabs.wrangler', 'io.picolabs.subscription', 'example.temperature']);
     const latest = await post(`${second.url}/sky/cloud/${extra.id}/example.temperature/latest`);
     expect(latest).toMatchObject({ status: 200, body: { temperature: 19 } });
   });

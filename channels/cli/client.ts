@@ -1,6 +1,8 @@
+import { readAnswer } from '../remote-answer.ts';
+
 /**
  * The CLI's HTTP client for a running host. It speaks only the public sky API, with the ECI it was
- * given: the CLI has no powers a curl user does not have.
+ * given: the CLI has no powers a curl user does not have. The host may also be a pico engine.
  */
 
 /** An error answer from the host (`{error: {code, message}}` with a status). */
@@ -86,9 +88,9 @@ export class Client {
 
   private async request(path: string, init: RequestInit): Promise<unknown> {
     const res = await this.fetch(path, init);
-    if (!res.ok) await this.raise(res);
-    const text = await res.text();
-    return text === '' ? null : JSON.parse(text);
+    const answer = readAnswer(res.status, await res.text());
+    if (answer.ok) return answer.value;
+    return this.fail(answer);
   }
 
   private async fetch(path: string, init: RequestInit): Promise<Response> {
@@ -102,15 +104,13 @@ export class Client {
   }
 
   private async raise(res: Response): Promise<never> {
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON: keep the text
-    }
-    const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
-    throw new HostError(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? (text || res.statusText), body);
+    const answer = readAnswer(res.status, await res.text());
+    return this.fail(answer.ok ? { status: res.status, code: undefined, message: res.statusText, body: answer.value } : answer);
+  }
+
+  private fail(a: { status: number; code: string | undefined; message: string; body: unknown }): never {
+    // A pico engine's error (HTTP 200) has no code: it is the other host refusing.
+    throw new HostError(a.status, a.code ?? (a.status < 300 ? 'REMOTE_REFUSED' : `HTTP_${a.status}`), a.message, a.body);
   }
 }
 

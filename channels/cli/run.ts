@@ -17,6 +17,7 @@ export const USAGE = `kumo: a personal-cloud host
 
 usage:
   kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync]
+             [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
              [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
               [--partitions N] [--replicas N]]
   kumo cloud new NAME            create a child cloud of the --eci cloud
@@ -69,6 +70,9 @@ const OPTIONS = {
   'nats-creds': { type: 'string' },
   partitions: { type: 'string' },
   replicas: { type: 'string' },
+  'public-url': { type: 'string' },
+  'allow-hosts': { type: 'string' },
+  'deny-hosts': { type: 'string' },
   follow: { type: 'boolean', short: 'f' },
   limit: { type: 'string' },
   tags: { type: 'string' },
@@ -226,6 +230,9 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${v.port}`);
   const log = (line: string): void => io.out(line + '\n');
   const realm = await realmOptions(v, io);
+  const hosts = (list: string | undefined) => list?.split(',').map((h) => h.trim()).filter(Boolean);
+  const allow = hosts(v['allow-hosts']);
+  const deny = hosts(v['deny-hosts']);
   const server = await serve({
     port,
     dataDir,
@@ -235,6 +242,8 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
     ...(v.sync ? { sync: true } : {}),
     ...(v['host-id'] ? { hostId: v['host-id'] } : {}),
     ...(realm ? { realm } : {}),
+    ...(v['public-url'] ? { publicUrl: v['public-url'] } : {}),
+    ...(allow || deny ? { destinations: { ...(allow ? { allow } : {}), ...(deny ? { deny } : {}) } } : {}),
   });
   stopOnSignals(server, log);
 }

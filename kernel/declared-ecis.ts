@@ -1,0 +1,43 @@
+import { attenuate, SYSTEM_TAG, type Authority } from './authority.ts';
+import { InvalidArgsError, InvalidRulesetError, messageOf } from './errors.ts';
+import { newEci, partitionOf, type CloudId, type IdGenerator } from './ids.ts';
+import type { EciInfo, Ruleset } from './ruleset.ts';
+
+/**
+ * ECIs a ruleset declares (`Ruleset.ecis`): made with each install of the ruleset and deleted with
+ * its uninstall, so a cloud has them from the moment the ruleset is there. The pico engine makes
+ * its well-known channel from a rule reacting to `wrangler:ruleset_installed` instead, which leaves
+ * a window in which a client finds none; here the built-ins' ECIs are written with the cloud.
+ */
+
+const TAG = /^[A-Za-z0-9_.-]{1,50}$/;
+
+/** Tags of a new ECI, lower-cased; INVALID_ARGS unless at most 20 names of [A-Za-z0-9_.-], none `system`. */
+export function checkTags(tags: unknown): string[] {
+  if (!Array.isArray(tags) || tags.length > 20 || !tags.every((t) => typeof t === 'string' && TAG.test(t))) {
+    throw new InvalidArgsError('tags must be an array of at most 20 names of [A-Za-z0-9_.-]');
+  }
+  const lower = tags.map((t: string) => t.toLowerCase());
+  if (lower.includes(SYSTEM_TAG)) throw new InvalidArgsError(`the tag "${SYSTEM_TAG}" is reserved`);
+  return lower;
+}
+
+/** Refuse a ruleset whose declared ECIs could not be made (checked when it is registered). */
+export function checkDeclaredEcis(ruleset: Ruleset): void {
+  for (const declared of ruleset.ecis ?? []) {
+    try {
+      checkTags(declared.tags);
+      attenuate(declared, undefined);
+    } catch (err) {
+      throw new InvalidRulesetError(`${ruleset.rid} declares an ECI that cannot be made: ${messageOf(err)}`);
+    }
+  }
+}
+
+/**
+ * New ECIs for the ECIs `ruleset` declares, in the cloud `cloudId`: as declared when the cloud makes
+ * them itself (a new cloud's rulesets), cut down to `creator`'s authority when made through an ECI.
+ */
+export function declaredEcis(ruleset: Ruleset | undefined, cloudId: CloudId, ids: IdGenerator, creator?: Authority): EciInfo[] {
+  return (ruleset?.ecis ?? []).map((d) => ({ id: newEci(ids, partitionOf(cloudId)), tags: checkTags(d.tags), ...attenuate(d, creator) }));
+}
