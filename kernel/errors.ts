@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   DUPLICATE_NAME: 409,
   PAYLOAD_TOO_LARGE: 413,
   LIMIT_EXCEEDED: 422,
+  IDEMPOTENCY_KEY_REUSED: 422,
   RULE_FAILED: 500,
   UNSTORABLE_VALUE: 500,
   QUERY_FAILED: 500,
@@ -179,6 +180,13 @@ export class QueryTimeoutError extends KumoError {
  * The store could not write. The message names no file or path (clients see it); the store's own
  * error is the `cause`, for the operator's logs.
  */
+/** An idempotency key came back with a different event than the one it was first used for. */
+export class IdempotencyKeyReusedError extends KumoError {
+  constructor(key: string, eid: string) {
+    super('IDEMPOTENCY_KEY_REUSED', `idempotency key ${JSON.stringify(key)} was used for a different event (eid ${eid}); use a new key for a new event`, { key, eid });
+  }
+}
+
 export class StoreFailedError extends KumoError {
   constructor(cause: unknown) {
     super('STORE_FAILED', 'the store could not write the episode; nothing of it was kept', {}, { cause });
@@ -202,6 +210,7 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   DUPLICATE_NAME: DuplicateNameError,
   PAYLOAD_TOO_LARGE: PayloadTooLargeError,
   LIMIT_EXCEEDED: LimitExceededError,
+  IDEMPOTENCY_KEY_REUSED: IdempotencyKeyReusedError,
   RULE_FAILED: RuleFailedError,
   UNSTORABLE_VALUE: UnstorableValueError,
   QUERY_FAILED: QueryFailedError,

@@ -8,7 +8,8 @@ import { EpisodeLog } from './episode-log.ts';
 import { EpisodeRunner, type Delivery } from './episode-runner.ts';
 import { InvalidArgsError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
 import { cryptoIds, newCloudId, newEci, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
-import { Inbox } from './inbox.ts';
+import { Idempotency } from './idempotency.ts';
+import { Inbox, type Accepted } from './inbox.ts';
 import { keys, type DeadLetter, type EpisodeLogEntry, type OutboxEntry } from './keys.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { Listeners } from './listeners.ts';
@@ -125,6 +126,7 @@ export class Host {
       transient: (err, entry) => this.transient(err, entry),
       commitIn: (cloudId, stage) => this.commitIn(cloudId, stage),
     });
+    const idempotency = new Idempotency(this.store, this.limits, now);
     const ops = createCloudOps({
       ids: this.ids,
       now,
@@ -136,8 +138,8 @@ export class Host {
       scheduler: this.scheduler,
       push: (m) => this.listeners.notify(m.eci, m),
     });
-    this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, now, publish: this.publish });
-    this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner);
+    this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, idempotency, now, publish: this.publish });
+    this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner, idempotency);
   }
 
   /**
@@ -188,7 +190,7 @@ export class Host {
       return this.dispatch(
         routed.eci,
         opts,
-        (a) => this.runIn(a, routed.event, { via: routed.eci }),
+        (a) => this.runIn(a, routed.event, { via: routed.eci, idempotencyKey: routed.idempotencyKey }),
         (router) => router.event(routed),
       );
     });
@@ -197,12 +199,13 @@ export class Host {
   /**
    * Accept an event for a cloud (HTTP 202): resolves once the event is written to this host's durable
    * inbox (or the inbox of the host that has the ECI); its episode runs after. Refused at once, with
-   * its code, when it cannot be taken: unknown ECI, policy, full mailbox, bad event.
+   * its code, when it cannot be taken: unknown ECI, policy, full mailbox, bad event. A retry of an
+   * event already applied under its idempotency key answers the first eid, marked `replay`.
    */
-  accept(input: EventInput, opts: LocalOnly = {}): Promise<{ eid: string }> {
+  accept(input: EventInput, opts: LocalOnly = {}): Promise<Accepted> {
     return this.admit('event', async () => {
       const routed = eventRequest(input, this.ids, this.clock.now(), this.limits.attrsBytes);
-      await this.dispatch(
+      return this.dispatch(
         routed.eci,
         opts,
         (a) => {
@@ -210,13 +213,12 @@ export class Host {
           if (!info) throw new UnknownEciError(routed.eci);
           const { domain, type } = routed.event;
           if (!eventAllowed(info.eventPolicy, domain, type)) throw new PolicyDeniedError(`event ${domain}:${type}`, routed.eci);
-          const { written, run } = this.inbox.accept(a, routed);
+          const { accepted, run } = this.inbox.accept(a, routed);
           void this.track(run);
-          return written;
+          return accepted;
         },
-        (router) => router.accept(routed),
+        (router) => router.accept(routed).then(() => ({ eid: routed.event.eid })),
       );
-      return { eid: routed.event.eid };
     });
   }
 
@@ -230,7 +232,7 @@ export class Host {
     return this.admit('event', async () => {
       const event = receivedEvent(routed, this.limits.attrsBytes);
       return this.dispatch(routed.eci, { local: true }, async (a) => {
-        const o = await a.mailbox.post(() => this.runner.run(a, event, { via: routed.eci, dedupe: true }));
+        const o = await a.mailbox.post(() => this.runner.run(a, event, { via: routed.eci, dedupe: true, idempotencyKey: routed.idempotencyKey }));
         if (o.ok) return { ...o.result, duplicate: o.duplicate };
         if (o.ran) return { eid: event.eid, directives: [], duplicate: false };
         throw o.error;

@@ -1,13 +1,15 @@
 import type { ChildInfo, EciInfo, KumoEvent, ScheduleInfo } from './ruleset.ts';
 import type { CloudId, Eci } from './ids.ts';
+import type { Directive } from './episode.ts';
 
 /**
  * Every key shape in the store, in one place (DESIGN §4): this is the only file that builds or
  * parses a key. Each key carries the type of its value, so reads need no casts.
  *
  * One cloud's records all live under `c!{cloudId}!`, so exporting, importing or deleting a cloud
- * is a range operation. Records a cloud does not load on activation (its episode log and dead
- * letters) sort last, under `c!{cloudId}!~`. Host-wide indexes live under one-letter prefixes.
+ * is a range operation. Records a cloud does not load on activation (its episode log, dead
+ * letters and idempotency keys) sort last, under `c!{cloudId}!~`. Host-wide indexes
+ * live under one-letter prefixes.
  */
 
 declare const valueType: unique symbol;
@@ -54,6 +56,7 @@ export interface InboxEntry {
   cloudId: CloudId;
   eci: string;
   event: KumoEvent;
+  idempotencyKey?: string;
 }
 
 /** An outgoing event that could never be delivered, kept in the sending cloud. */
@@ -71,6 +74,18 @@ export interface DeadLetter {
 export interface RootRecord {
   cloudId: CloudId;
   eci: Eci;
+}
+
+/** The answer an idempotency key got, kept so a retry with the key gets it again (kernel/idempotency.ts). */
+export interface IdempotencyRecord {
+  /** Its place in the cloud's window (the oldest seq is dropped first). */
+  seq: number;
+  eid: string;
+  /** What the key was used for: a hash of the ECI, domain, type and attrs. */
+  fingerprint: string;
+  directives: Directive[];
+  /** When it was applied (ms). */
+  time: number;
 }
 
 /** What one episode leaves in its cloud's log. */
@@ -115,6 +130,10 @@ export const keys = {
   /** An applied eid of the at-most-once window, with the time it was applied. */
   applied: (id: string, eid: string) => key<number>(`${cloud(id)}eid!${eid}`),
   deadLetter: (id: string, seq: number) => key<DeadLetter>(`${cloud(id)}~dead!${pad(seq, 12)}`),
+  /** The answer recorded for an idempotency key (not loaded on activation: read one key when needed). */
+  idem: (id: string, idemKey: string) => key<IdempotencyRecord>(`${cloud(id)}~idem!${idemKey}`),
+  /** The idempotency window in order: seq → the key recorded at that place. */
+  idemSeq: (id: string, seq: number) => key<string>(`${cloud(id)}~idemseq!${pad(seq, 12)}`),
   log: (id: string, seq: number) => key<EpisodeLogEntry>(`${cloud(id)}~log!${pad(seq, 12)}`),
 
   /** Host-wide: the root cloud of this host. */
@@ -134,12 +153,13 @@ export const keys = {
 export const ranges = {
   /** Every record of one cloud. */
   cloud: (id: string) => under<unknown>(cloud(id)),
-  /** What activation loads: every record of a cloud but its log and dead letters. */
+  /** What activation loads: every record of a cloud but those under `~` (log, dead letters, idempotency keys). */
   active: (id: string): Range<unknown> => ({ gte: cloud(id), lt: `${cloud(id)}~` }),
   entities: (id: string, rid: string) => under<unknown>(`${cloud(id)}ent!${rid}!`),
   exprStates: (id: string, rid: string) => under<unknown>(`${cloud(id)}ee!${rid}!`),
   logs: (id: string) => under<EpisodeLogEntry>(`${cloud(id)}~log!`),
   deadLetters: (id: string) => under<DeadLetter>(`${cloud(id)}~dead!`),
+  idemSeqs: (id: string) => under<string>(`${cloud(id)}~idemseq!`),
   /** Due keys up to and including time `at`. */
   duesUntil: (at: number): Range<null> => ({ gte: 'd!', lt: `d!${pad(at + 1, 15)}` }),
   outbox: () => under<OutboxEntry>('o!'),
@@ -158,6 +178,8 @@ export type CloudKey =
   | { kind: 'sch'; sid: string }
   | { kind: 'eid'; eid: string }
   | { kind: 'dead'; seq: number }
+  | { kind: 'idem'; key: string }
+  | { kind: 'idemseq'; seq: number }
   | { kind: 'log'; seq: number };
 
 /** The value type of each kind of cloud record. */
@@ -171,6 +193,8 @@ interface RecordValues {
   sch: ScheduleRecord;
   eid: number;
   dead: DeadLetter;
+  idem: IdempotencyRecord;
+  idemseq: string;
   log: EpisodeLogEntry;
 }
 
@@ -211,6 +235,10 @@ export function parseCloudKey(id: string, k: string): CloudKey | undefined {
       return { kind: 'eid', eid: tail };
     case '~dead':
       return { kind: 'dead', seq: Number(tail) };
+    case '~idem':
+      return { kind: 'idem', key: tail };
+    case '~idemseq':
+      return { kind: 'idemseq', seq: Number(tail) };
     case '~log':
       return { kind: 'log', seq: Number(tail) };
     default:

@@ -29,6 +29,10 @@ export interface Limits {
   outboxTtlMs: number;
   /** Dead letters kept per cloud (the oldest are dropped). */
   deadLetters: number;
+  /** Idempotency keys remembered per cloud (the oldest are dropped). */
+  idempotencyKeys: number;
+  /** How long (ms) an idempotency key is honoured: a later event with it is applied again. */
+  idempotencyMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -47,4 +51,6 @@ export const DEFAULT_LIMITS: Limits = {
   outbox: 100_000,
   outboxTtlMs: 24 * 3_600_000,
   deadLetters: 100,
+  idempotencyKeys: 1000,
+  idempotencyMs: 24 * 3_600_000,
 };
