@@ -2,6 +2,7 @@ import { ActiveClouds, type Active } from './active-clouds.ts';
 import type { CloudState } from './cloud.ts';
 import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
 import { SYSTEM_TAG } from './authority.ts';
+import { ClaimCodes } from './claim-codes.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
@@ -79,6 +80,7 @@ export class Host {
   private readonly scheduler: Scheduler;
   private readonly outbox: Outbox;
   private readonly inbox: Inbox;
+  private readonly claims: ClaimCodes;
   private readonly listeners = new Listeners<PushMessage>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** Errors another part already reported (an episode or function that ran, another host): not refusals of this host. */
@@ -127,6 +129,14 @@ export class Host {
       commitIn: (cloudId, stage) => this.commitIn(cloudId, stage),
     });
     const idempotency = new Idempotency(this.store, this.limits, now);
+    this.claims = new ClaimCodes({
+      store: this.store,
+      committer: this.committer,
+      ids: this.ids,
+      now,
+      limits: this.limits,
+      inCloud: (cloudId, task) => this.clouds.with(cloudId, (a) => a.mailbox.post(() => task(a))),
+    });
     const ops = createCloudOps({
       ids: this.ids,
       now,
@@ -136,6 +146,7 @@ export class Host {
       partition: () => this.newPartition(),
       outbox: this.outbox,
       scheduler: this.scheduler,
+      claims: this.claims,
       push: (m) => this.listeners.notify(m.eci, m),
     });
     this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, idempotency, now, publish: this.publish });
@@ -256,6 +267,14 @@ export class Host {
         (router) => router.query(q),
       );
     });
+  }
+
+  /**
+   * Claim a device's ECI with the one-time code its owner was given (`wrangler:new_device_request`):
+   * the code is used up, and only its hash was ever stored (kernel/claim-codes.ts).
+   */
+  claim(code: unknown): Promise<{ eci: Eci }> {
+    return this.admit('claim', () => this.claims.claim(code));
   }
 
   /** The record of an ECI (tags and policies) and the cloud it reaches; channels use the tags to decide who may read a log. */
@@ -431,7 +450,7 @@ export class Host {
   }
 
   /** Run a request unless the host is closing; close() waits for every admitted request. Refusals are counted. */
-  private admit<T>(kind: 'event' | 'query', work: () => Promise<T>): Promise<T> {
+  private admit<T>(kind: 'event' | 'query' | 'claim', work: () => Promise<T>): Promise<T> {
     const p = this.closing ? Promise.reject(new ShuttingDownError()) : work();
     return this.track(
       p.catch((err: unknown) => {

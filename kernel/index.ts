@@ -16,9 +16,12 @@ export type {
   Validation,
   EciInfo,
   ChildInfo,
+  ClaimCode,
+  DeviceInfo,
   ScheduleInfo,
 } from './ruleset.ts';
 export type { Accepted } from './inbox.ts';
+export { normalizeClaimCode, formatClaimCode, claimCodePartition } from './claim-codes.ts';
 export * from './errors.ts';
 export { type Router, type RoutedEvent, type RoutedQuery, type RemoteEci, aloneRouter } from './router.ts';
 export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, openLevelStore, put, del } from './store.ts';
@@ -28,5 +31,5 @@ export { type Limits, DEFAULT_LIMITS } from './limits.ts';
 export { type EventPolicy, type QueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, checkIdempotencyKey, describe } from './validate.ts';
-export { keys, ranges, parseCloudKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord } from './keys.ts';
+export { keys, ranges, parseCloudKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord } from './keys.ts';
 export { cloudRecords } from './cloud.ts';

@@ -8,7 +8,7 @@ import type { Directive } from './episode.ts';
  *
  * One cloud's records all live under `c!{cloudId}!`, so exporting, importing or deleting a cloud
  * is a range operation. Records a cloud does not load on activation (its episode log, dead
- * letters and idempotency keys) sort last, under `c!{cloudId}!~`. Host-wide indexes
+ * letters, claim codes and idempotency keys) sort last, under `c!{cloudId}!~`. Host-wide indexes
  * live under one-letter prefixes.
  */
 
@@ -88,6 +88,15 @@ export interface IdempotencyRecord {
   time: number;
 }
 
+/** A device's claim code, by the hash of the code (the code itself is never stored). */
+export interface ClaimRecord {
+  cloudId: CloudId;
+  /** The ECI the claim hands over. */
+  eci: Eci;
+  /** When the code stops working (ms). */
+  expires: number;
+}
+
 /** What one episode leaves in its cloud's log. */
 export interface EpisodeLogEntry {
   seq: number;
@@ -129,6 +138,8 @@ export const keys = {
   schedule: (id: string, sid: string) => key<ScheduleRecord>(`${cloud(id)}sch!${sid}`),
   /** An applied eid of the at-most-once window, with the time it was applied. */
   applied: (id: string, eid: string) => key<number>(`${cloud(id)}eid!${eid}`),
+  /** A claim code waiting for its device (mirrors the host-wide {@link keys.claimIndex} entry, so deleting the cloud finds it). */
+  claim: (id: string, hash: string) => key<Omit<ClaimRecord, 'cloudId'>>(`${cloud(id)}~claim!${hash}`),
   deadLetter: (id: string, seq: number) => key<DeadLetter>(`${cloud(id)}~dead!${pad(seq, 12)}`),
   /** The answer recorded for an idempotency key (not loaded on activation: read one key when needed). */
   idem: (id: string, idemKey: string) => key<IdempotencyRecord>(`${cloud(id)}~idem!${idemKey}`),
@@ -148,17 +159,20 @@ export const keys = {
   outbox: (seq: number) => key<OutboxEntry>(`o!${pad(seq, 15)}`),
   /** Host-wide durable inbox of accepted events. */
   inbox: (seq: number) => key<InboxEntry>(`n!${pad(seq, 15)}`),
+  /** Host-wide claim codes by hash: the claim endpoint knows only the code. */
+  claimIndex: (hash: string) => key<ClaimRecord>(`k!${hash}`),
 };
 
 export const ranges = {
   /** Every record of one cloud. */
   cloud: (id: string) => under<unknown>(cloud(id)),
-  /** What activation loads: every record of a cloud but those under `~` (log, dead letters, idempotency keys). */
+  /** What activation loads: every record of a cloud but those under `~` (log, dead letters, claim codes, idempotency keys). */
   active: (id: string): Range<unknown> => ({ gte: cloud(id), lt: `${cloud(id)}~` }),
   entities: (id: string, rid: string) => under<unknown>(`${cloud(id)}ent!${rid}!`),
   exprStates: (id: string, rid: string) => under<unknown>(`${cloud(id)}ee!${rid}!`),
   logs: (id: string) => under<EpisodeLogEntry>(`${cloud(id)}~log!`),
   deadLetters: (id: string) => under<DeadLetter>(`${cloud(id)}~dead!`),
+  claims: (id: string) => under<Omit<ClaimRecord, 'cloudId'>>(`${cloud(id)}~claim!`),
   idemSeqs: (id: string) => under<string>(`${cloud(id)}~idemseq!`),
   /** Due keys up to and including time `at`. */
   duesUntil: (at: number): Range<null> => ({ gte: 'd!', lt: `d!${pad(at + 1, 15)}` }),
@@ -177,6 +191,7 @@ export type CloudKey =
   | { kind: 'ee'; rid: string; rule: string }
   | { kind: 'sch'; sid: string }
   | { kind: 'eid'; eid: string }
+  | { kind: 'claim'; hash: string }
   | { kind: 'dead'; seq: number }
   | { kind: 'idem'; key: string }
   | { kind: 'idemseq'; seq: number }
@@ -192,6 +207,7 @@ interface RecordValues {
   ee: unknown;
   sch: ScheduleRecord;
   eid: number;
+  claim: Omit<ClaimRecord, 'cloudId'>;
   dead: DeadLetter;
   idem: IdempotencyRecord;
   idemseq: string;
@@ -233,6 +249,8 @@ export function parseCloudKey(id: string, k: string): CloudKey | undefined {
       return { kind: 'sch', sid: tail };
     case 'eid':
       return { kind: 'eid', eid: tail };
+    case '~claim':
+      return { kind: 'claim', hash: tail };
     case '~dead':
       return { kind: 'dead', seq: Number(tail) };
     case '~idem':

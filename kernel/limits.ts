@@ -33,6 +33,10 @@ export interface Limits {
   idempotencyKeys: number;
   /** How long (ms) an idempotency key is honoured: a later event with it is applied again. */
   idempotencyMs: number;
+  /** How long (ms) a device's claim code is valid unless its owner says otherwise. */
+  claimCodeMs: number;
+  /** Failed claims per minute the host answers before refusing every claim with RATE_LIMITED. */
+  claimFailuresPerMinute: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -53,4 +57,6 @@ export const DEFAULT_LIMITS: Limits = {
   deadLetters: 100,
   idempotencyKeys: 1000,
   idempotencyMs: 24 * 3_600_000,
+  claimCodeMs: 24 * 3_600_000,
+  claimFailuresPerMinute: 30,
 };
