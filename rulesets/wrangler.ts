@@ -19,7 +19,6 @@ const deviceEntity = (id: string): string => `device:${id}`;
 
 /** What the parent keeps about each of its devices. */
 interface DeviceRecord {
-  name: string;
   events: string[];
   rids: string[];
   created: number;
@@ -70,7 +69,7 @@ export const wrangler = ruleset(WRANGLER_RID, {
     async action(ctx) {
       const { name, rids = [], events, expiresIn } = ctx.attrs;
       const made = await ctx.newDevice(name, { rids, events, expiresIn });
-      const record: DeviceRecord = { name: made.name, events: made.device.events, rids: made.device.rids, created: ctx.now() };
+      const record: DeviceRecord = { events: made.device.events, rids: made.device.rids, created: ctx.now() };
       ctx.ent.set(deviceEntity(made.id), record);
       // The claim code is in the directive only: it reaches the owner who asked, and nothing else keeps it.
       ctx.directive('wrangler:new_device_created', { ...made });

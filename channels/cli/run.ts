@@ -185,7 +185,7 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
       need(2, 'device ls');
       const devices = (await wranglerQuery('devices')) as Device[];
       const seen = await mapLimit(devices, 8, (d) => lastContact(client, d));
-      const rows = devices.map((d, i) => ({ ...d, lastContact: seen[i] ?? null }));
+      const rows = devices.map((d, i) => ({ ...d, lastContact: seen[i]! }));
       const when = (t: number | null): string => (t === null ? 'never' : new Date(t).toISOString());
       return print(rows, rows.length === 0 ? '(no devices)' : table(['NAME', 'EVENTS', 'LAST CONTACT', 'CLOUD'], rows.map((d) => [d.name, d.events.join(','), when(d.lastContact), d.id])));
     }
@@ -281,7 +281,11 @@ interface Device {
   created: number;
 }
 
-interface DeviceMade extends Device {
+/** What `wrangler:new_device_created` says (the claim code is shown only there). */
+interface DeviceMade {
+  name: string;
+  id: string;
+  eci: string;
   device: { eci: string; events: string[]; rids: string[] };
   claim: { code: string; expires: number };
 }
