@@ -1,4 +1,4 @@
-import { postJson, type Fetch } from './http-transport.ts';
+import { platformFetch, postJson, type Fetch } from './http-transport.ts';
 
 /**
  * Trade a device's one-time claim code (from `kumo device add`) for its ECI, at the host at `url`.
@@ -7,6 +7,5 @@ import { postJson, type Fetch } from './http-transport.ts';
  * `details.retryAfter` seconds), or `DISCONNECTED` (the host could not be reached).
  */
 export async function claim(url: string, code: string, options: { fetch?: Fetch } = {}): Promise<{ eci: string }> {
-  const fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
-  return (await postJson(fetchFn, url, '/claim', { code })) as { eci: string };
+  return (await postJson(options.fetch ?? platformFetch, url, '/claim', { code })) as { eci: string };
 }

@@ -3,6 +3,9 @@ import type { EventResult, Transport } from './types.ts';
 
 export type Fetch = typeof fetch;
 
+/** The platform's fetch, called without a receiver (a browser's fetch refuses any other `this`). */
+export const platformFetch: Fetch = (input, init) => fetch(input, init);
+
 const enc = encodeURIComponent;
 const join = (base: string, path: string): string => `${base.replace(/\/$/, '')}${path}`;
 

@@ -1,6 +1,6 @@
 import { backoffDelay, DEFAULT_BACKOFF, type Backoff } from './backoff.ts';
 import { asClientError, KumoClientError, retryable } from './errors.ts';
-import { httpTransport, reachable, type Fetch } from './http-transport.ts';
+import { httpTransport, platformFetch, reachable, type Fetch } from './http-transport.ts';
 import type { ConnectionState, EventResult, OutgoingEvent, Push, Timers, Transport, WebSocketConstructor } from './types.ts';
 import { openWebSocket } from './ws-transport.ts';
 
@@ -72,7 +72,7 @@ export function connect(url: string, eci: string, options: ConnectOptions = {}):
  * Queries are not queued: they wait for the first connection, and fail with OFFLINE while there is none.
  */
 export class KumoClient {
-  private readonly opts: Required<Omit<ConnectOptions, 'WebSocket' | 'backoff'>> & { WebSocket?: WebSocketConstructor; backoff: Backoff };
+  private readonly opts: Required<Omit<ConnectOptions, 'WebSocket' | 'backoff'>> & Pick<ConnectOptions, 'WebSocket'> & { backoff: Backoff };
   private transport: Transport | null = null;
   private current: ConnectionState = 'connecting';
   private readonly queue: Queued[] = [];
@@ -98,11 +98,11 @@ export class KumoClient {
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
       timeoutMs: options.timeoutMs ?? 30_000,
       maxFrameBytes: options.maxFrameBytes ?? 256 * 1024,
-      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      fetch: options.fetch ?? platformFetch,
       random: options.random ?? Math.random,
       timers: options.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
       newKey: options.newKey ?? randomKey,
-      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      WebSocket: options.WebSocket,
     };
     if (this.opts.queueSize < 1) throw new RangeError('queueSize must be at least 1');
     void this.attempt();
@@ -211,7 +211,7 @@ export class KumoClient {
     if (this.opts.transports.includes('websocket')) {
       try {
         const t = await openWebSocket(this.url, this.eci, {
-          ...(this.opts.WebSocket ? { WebSocket: this.opts.WebSocket } : {}),
+          WebSocket: this.opts.WebSocket,
           timers: this.opts.timers,
           timeoutMs: this.opts.timeoutMs,
           onPush: (push) => this.pushed(push),
