@@ -28,9 +28,26 @@ export const LOG_TAG = SYSTEM_TAG;
 const CORS: Record<string, string> = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
-  'access-control-allow-headers': 'content-type',
+  'access-control-allow-headers': 'content-type, idempotency-key',
+  'access-control-expose-headers': 'idempotent-replayed, retry-after',
   'access-control-max-age': '600',
 };
+
+/** The answer to a retry found in its idempotency key's record carries this header (and `replay: true`). */
+const REPLAYED: Record<string, string> = { 'idempotent-replayed': 'true' };
+
+/**
+ * The `Idempotency-Key` header, if any. The IETF draft makes it a structured-field string (quoted);
+ * most clients send it bare: both are taken.
+ */
+function idempotencyKey(req: IncomingMessage): { idempotencyKey?: string } {
+  const header = req.headers['idempotency-key'];
+  if (header === undefined) return {};
+  // Node joins a repeated header with ", ": not a valid key, so refused, as two keys should be.
+  const raw = String(header);
+  const quoted = /^"(.*)"$/.exec(raw);
+  return { idempotencyKey: quoted ? quoted[1]! : raw };
+}
 
 const JSON_HEADERS: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
@@ -89,6 +106,7 @@ export class HttpApi {
       else if (head === 'c' && rest[0] === 'event-wait' && rest.length === 3) route = this.waitEvent;
       else if (head === 'c' && rest[0] === 'query' && rest.length === 3) route = this.cQuery;
     }
+    if (method === 'POST' && head === 'claim' && segs.length === 1) route = this.claim;
     if (method === 'GET') {
       if (head === 'healthz' && segs.length === 1) route = this.health;
       else if (head === 'realm' && segs.length === 1) route = this.realmRoute;
@@ -106,13 +124,13 @@ export class HttpApi {
   private readonly skyEvent: Route = async (req, res, [eci, eid, domain, type], search) => {
     const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
     this.checkOpen();
-    this.send(res, 200, await this.track(this.host.event({ eci: eci!, eid: eid!, domain: domain!, type: type!, attrs: { ...attrs } })));
+    this.answer(res, 200, await this.track(this.host.event({ eci: eci!, eid: eid!, domain: domain!, type: type!, attrs: { ...attrs }, ...idempotencyKey(req) })));
   };
 
   private readonly waitEvent: Route = async (req, res, [eci, , domain, type], search) => {
     const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
     this.checkOpen();
-    this.send(res, 200, await this.track(this.host.event({ eci: eci!, domain: domain!, type: type!, attrs: { ...attrs } })));
+    this.answer(res, 200, await this.track(this.host.event({ eci: eci!, domain: domain!, type: type!, attrs: { ...attrs }, ...idempotencyKey(req) })));
   };
 
   /**
@@ -123,7 +141,17 @@ export class HttpApi {
   private readonly asyncEvent: Route = async (req, res, [eci, , domain, type], search) => {
     const attrs = { ...(await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs')) };
     this.checkOpen();
-    this.send(res, 202, await this.track(this.host.accept({ eci: eci!, domain: domain!, type: type!, attrs })));
+    this.answer(res, 202, await this.track(this.host.accept({ eci: eci!, domain: domain!, type: type!, attrs, ...idempotencyKey(req) })));
+  };
+
+  /**
+   * `POST /claim` `{code}`: a device trades its one-time claim code for its ECI. POST only, so the
+   * code stays out of URLs and their logs.
+   */
+  private readonly claim: Route = async (req, res, _params, search) => {
+    const { code } = await readParams(req, search, this.limits, 'INVALID_ARGS', 'the claim');
+    this.checkOpen();
+    this.send(res, 200, await this.track(this.host.claim(code)));
   };
 
   private readonly skyQuery: Route = async (req, res, [eci, rid, name], search) => this.query(req, res, eci!, rid!, name!, search);
@@ -234,7 +262,12 @@ export class HttpApi {
     if (this.stopping) throw new ShuttingDownError();
   }
 
-  private send(res: ServerResponse, status: number, body: unknown): void {
+  /** An event's answer: a replay says so in a header too, for clients that read only headers. */
+  private answer(res: ServerResponse, status: number, result: { replay?: true }): void {
+    this.send(res, status, result, result.replay ? REPLAYED : undefined);
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
     this.metrics?.response(status);
     if (body === undefined) {
       res.writeHead(status, CORS);
@@ -244,7 +277,7 @@ export class HttpApi {
     const text = JSON.stringify(body);
     // With a content-length the head and body leave in one write; without, node frames a chunked
     // body with writev (a quarter of the server's CPU under load in a profile).
-    res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, { ...JSON_HEADERS, ...headers, 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
 
@@ -262,6 +295,7 @@ export class HttpApi {
     }
     // A refused body may still be arriving; do not keep the connection for another request.
     if (error.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
+    if (error.code === 'RATE_LIMITED') res.setHeader('retry-after', String(error['retryAfter']));
     this.send(res, status, { error });
   }
 }

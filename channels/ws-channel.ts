@@ -122,7 +122,14 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
       if (stopping) throw new ShuttingDownError();
       switch (frame['op']) {
         case 'event':
-          return host.event({ eci, domain: frame['domain'] as string, type: frame['type'] as string, attrs: frame['attrs'] ?? {}, ...(frame['eid'] !== undefined ? { eid: frame['eid'] as string } : {}) });
+          return host.event({
+            eci,
+            domain: frame['domain'] as string,
+            type: frame['type'] as string,
+            attrs: frame['attrs'] ?? {},
+            ...(frame['eid'] !== undefined ? { eid: frame['eid'] as string } : {}),
+            ...(frame['idempotencyKey'] !== undefined ? { idempotencyKey: frame['idempotencyKey'] as string } : {}),
+          });
         case 'query':
           return host.query({ eci, rid: frame['rid'] as string, name: frame['name'] as string, args: frame['args'] ?? {} });
         case 'follow':

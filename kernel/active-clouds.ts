@@ -180,6 +180,7 @@ export class ActiveClouds {
         if (r.kind === 'eci') ops.push(del(keys.eciIndex(r.eci)));
         else if (r.kind === 'kid') queue.push(r.childId);
         else if (r.kind === 'sch') ops.push(del(dueKeyOf(id, r.value)));
+        else if (r.kind === 'claim') ops.push(del(keys.claimIndex(r.hash)));
       }
     }
     return ops;

@@ -28,7 +28,7 @@ import type { EciInfo } from './ruleset.ts';
 export const SYSTEM_TAG = 'system';
 
 /** What an ECI may do. */
-export type Authority = Pick<EciInfo, 'tags' | 'eventPolicy' | 'queryPolicy'>;
+export type Authority = Pick<EciInfo, 'tags' | 'eventPolicy' | 'queryPolicy'> & { id?: string };
 
 const FULL: Authority = { tags: [SYSTEM_TAG], eventPolicy: ALLOW_ALL_EVENTS, queryPolicy: ALLOW_ALL_QUERIES };
 

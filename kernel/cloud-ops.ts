@@ -1,18 +1,19 @@
+import type { ClaimCodes } from './claim-codes.ts';
 import type { CloudMeta, CloudState, InstallRecord } from './cloud.ts';
 import { exprKey } from './cloud.ts';
 import type { CloudOps } from './context.ts';
-import { DuplicateNameError, InvalidArgsError, LimitExceededError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
+import { DuplicateNameError, InvalidArgsError, LimitExceededError, PolicyDeniedError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
 import { newCloudId, newEci, partitionOf, type CloudId, type IdGenerator } from './ids.ts';
 import { keys } from './keys.ts';
 import type { Limits } from './limits.ts';
 import type { Outbox } from './outbox.ts';
-import { attenuate, eciView, redactEcis, SYSTEM_TAG } from './authority.ts';
+import { attenuate, eciView, isFull, redactEcis, SYSTEM_TAG, within } from './authority.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from './policy.ts';
-import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
+import type { ChildInfo, DeviceInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
 import type { Tx } from './tx.ts';
 import { del, put, type WriteOp } from './store.ts';
-import { checkAttrs } from './validate.ts';
+import { checkAttrs, checkEventName } from './validate.ts';
 import { checkTags, declaredEcis } from './declared-ecis.ts';
 import type { Remote } from './remote.ts';
 
@@ -39,11 +40,14 @@ export interface CloudOpsDeps {
   /** The base URL at which other providers reach this host, when known. */
   url(): string | undefined;
   scheduler: Scheduler;
+  claims: ClaimCodes;
   /** Hand a pushed message to the listeners of an ECI. */
   push(message: PushMessage): void;
 }
 
 const NAME = /^[^\u0000-\u001f]{1,100}$/;
+/** The longest a claim code may be made to last. */
+const MAX_CLAIM_MS = 30 * 24 * 3_600_000;
 
 export { SYSTEM_TAG };
 
@@ -90,7 +94,14 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     }
   };
 
-  return {
+  const claimTtl = (expiresIn: unknown): number => {
+    if (expiresIn === undefined || expiresIn === null || expiresIn === '') return deps.limits.claimCodeMs;
+    const ms = Number(expiresIn);
+    if (!Number.isInteger(ms) || ms < 1000 || ms > MAX_CLAIM_MS) throw new InvalidArgsError('expiresIn must be a whole number of ms from 1 s to 30 days');
+    return ms;
+  };
+
+  const ops: CloudOps = {
     now: deps.now,
     url: deps.url,
 
@@ -144,6 +155,40 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const owner = tx.installs.find((r) => r.ecis?.includes(info.id));
       if (owner) throw new InvalidArgsError(`ECI ${eci} belongs to ruleset ${owner.rid}, and goes when it is uninstalled`);
       tx.deleteEci(info.id);
+    },
+
+    async newDevice(tx, cloud, { name, rids = [], events, expiresIn }, creator) {
+      // A device's ECI and claim code reach a new cloud with full authority over it: only an ECI with full authority here may make one.
+      if (creator && !isFull(creator)) throw new PolicyDeniedError('making a device (that needs the full authority of the owner)', creator.id ?? '');
+      if (!Array.isArray(rids) || !rids.every((r) => typeof r === 'string')) throw new InvalidArgsError('rids must be an array of rids');
+      // By default a device may send what its rulesets listen to; never wrangler (managing its own cloud).
+      const domains: unknown = events ?? [...new Set(rids.flatMap((rid) => deps.rulesets.get(rid)?.rules.flatMap((r) => r.select.events.map((e) => e.domain)) ?? []))].filter((d) => d !== '*' && d !== 'wrangler');
+      if (!Array.isArray(domains) || domains.length === 0 || domains.length > 20) throw new InvalidArgsError('a device needs 1 to 20 event domains (events), or rulesets whose rules name some');
+      for (const d of domains) {
+        checkEventName(d, 'any');
+        if (d === 'wrangler') throw new InvalidArgsError('a device may not send wrangler events (they manage its cloud)');
+      }
+      const ttl = claimTtl(expiresIn);
+      const child = await ops.newChild(tx, cloud, name as string, rids);
+      const id = child.id as CloudId;
+      const eci: EciInfo = {
+        id: newEci(deps.ids, partitionOf(id)),
+        tags: ['device'],
+        eventPolicy: { allow: domains.map((domain: string) => ({ domain, name: '*' })), deny: [] },
+        queryPolicy: { allow: rids.map((rid) => ({ rid, name: '*' })), deny: [] },
+      };
+      tx.stage([put(keys.eci(id, eci.id), eci), put(keys.eciIndex(eci.id), id)]);
+      const claim = await deps.claims.stage(tx, id, eci.id, ttl);
+      return { ...child, device: { eci: eci.id, events: [...domains], rids: [...rids] }, claim } satisfies DeviceInfo;
+    },
+
+    async newClaimCode(tx, cloud, eci, expiresIn, creator) {
+      const target = typeof eci === 'string' ? tx.eci(eci) : undefined;
+      if (!target) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)}`);
+      // A code hands its ECI to whoever brings it: the system right (the cloud's log) never travels that way.
+      if (target.tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`ECI ${target.id} is a system channel: it cannot be claimed`);
+      if (creator && !within(target, creator)) throw new PolicyDeniedError(`a claim code for ECI ${target.id}, which may do more than the ECI asking`, target.id);
+      return deps.claims.stage(tx, cloud.id, target.id, claimTtl(expiresIn));
     },
 
     install(tx, cloud, rid, config, creator) {
@@ -212,4 +257,5 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       deps.outbox.stage(tx, cloud, eci, event, host === undefined ? undefined : deps.remote.destination(host));
     },
   };
+  return ops;
 }

@@ -1,5 +1,5 @@
 import type { CloudState, InstallRecord } from './cloud.ts';
-import type { KumoEvent, ReadContext, RuleContext, ChildInfo, EciInfo, ScheduleInfo } from './ruleset.ts';
+import type { KumoEvent, ReadContext, RuleContext, ChildInfo, ClaimCode, DeviceInfo, EciInfo, ScheduleInfo } from './ruleset.ts';
 import type { Tx } from './tx.ts';
 import { within, type Authority } from './authority.ts';
 
@@ -13,6 +13,10 @@ export interface CloudOps {
   /** A new ECI; made through `creator`, it gets at most the creator's authority. */
   newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }, creator: Authority | undefined): EciInfo;
   deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
+  /** A device: a child cloud with a device ECI and a claim code; only through an ECI with full authority. */
+  newDevice(tx: Tx, cloud: CloudState, opts: { name: unknown; rids?: unknown; events?: unknown; expiresIn?: unknown }, creator: Authority | undefined): Promise<DeviceInfo>;
+  /** A claim code hands over its ECI: made through `creator`, only for an ECI within the creator's authority. */
+  newClaimCode(tx: Tx, cloud: CloudState, eci: unknown, expiresIn: unknown, creator: Authority | undefined): Promise<ClaimCode>;
   /** Install a ruleset; the ECIs it declares, made through `creator`, get at most its authority. */
   install(tx: Tx, cloud: CloudState, rid: string, config: Record<string, unknown>, creator: Authority | undefined): void;
   uninstall(tx: Tx, cloud: CloudState, rid: string): void;
@@ -114,6 +118,8 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     deleteChild: (which) => ops.deleteChild(tx, cloud, which),
     newEci: (opts) => ops.newEci(tx, cloud, opts, i.caller),
     deleteEci: (eci) => ops.deleteEci(tx, cloud, eci),
+    newDevice: (name, opts) => ops.newDevice(tx, cloud, { ...opts, name }, i.caller),
+    newClaimCode: (eci, opts) => ops.newClaimCode(tx, cloud, eci, opts?.expiresIn, i.caller),
     install: (r, config) => ops.install(tx, cloud, r, config ?? {}, i.caller),
     uninstall: (r) => ops.uninstall(tx, cloud, r),
   };

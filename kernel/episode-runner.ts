@@ -4,6 +4,7 @@ import type { Committer } from './committer.ts';
 import type { CloudOps } from './context.ts';
 import { runEpisode, logError } from './episode.ts';
 import type { EpisodeLog } from './episode-log.ts';
+import type { Idempotency, IdempotencyCheck } from './idempotency.ts';
 import { KumoError, PolicyDeniedError, StoreFailedError, UnknownCloudError, UnknownEciError } from './errors.ts';
 import type { Eci } from './ids.ts';
 import { keys, type EpisodeLogEntry } from './keys.ts';
@@ -21,6 +22,8 @@ export interface Delivery {
   via?: string;
   /** Apply each eid at most once (events from elsewhere keep their eid). */
   dedupe?: boolean;
+  /** The sender's idempotency key: a retry with it gets the recorded answer and is not applied again. */
+  idempotencyKey?: string;
   /** Staged into whatever this delivery commits, whether the episode succeeds or fails. */
   always?: (tx: Tx) => void;
   /** When the event is refused before its episode runs, still commit `always` (with a log entry saying why). */
@@ -37,6 +40,7 @@ export interface EpisodeRunnerDeps {
   log: EpisodeLog;
   committer: Committer;
   clouds: ActiveClouds;
+  idempotency: Idempotency;
   now(): number;
   publish: Publish;
 }
@@ -59,17 +63,17 @@ export class EpisodeRunner {
     const start = performance.now();
     const refused = this.refusal(a, event, d);
     if (refused) return this.refuse(a, event, d, refused, start);
-    if (d.dedupe && cloud.applied.has(event.eid)) {
-      if (d.always) {
-        try {
-          const tx = new Tx(cloud);
-          d.always(tx);
-          await this.commit(tx);
-        } catch (error) {
-          return { ok: false, error, ran: false, consumed: false };
-        }
+    if (d.dedupe && cloud.applied.has(event.eid)) return this.skip(cloud, d, { eid: event.eid, directives: [] });
+    let record: ((tx: Tx, result: EventResult) => Promise<void>) | undefined;
+    if (d.idempotencyKey !== undefined) {
+      let check: IdempotencyCheck;
+      try {
+        check = await this.deps.idempotency.check(cloud, d.idempotencyKey, d.via, event);
+      } catch (err) {
+        return this.refuse(a, event, d, err instanceof KumoError ? err : new StoreFailedError(err), start);
       }
-      return { ok: true, result: { eid: event.eid, directives: [] }, duplicate: true };
+      if ('replay' in check) return this.skip(cloud, d, check.replay);
+      record = check.record;
     }
     let fired = 0;
     try {
@@ -78,11 +82,13 @@ export class EpisodeRunner {
       const out = await runEpisode(this.env, cloud, event, tx, d.via);
       fired = out.log.fired.length;
       tx.seal();
+      const result: EventResult = { eid: event.eid, directives: out.directives };
       if (d.dedupe) this.stageApplied(tx, cloud, event.eid);
+      if (record) await record(tx, result);
       this.deps.log.stage(tx, cloud, { ...out.log, ms: performance.now() - start });
       await this.commit(tx);
       this.deps.publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start });
-      return { ok: true, result: { eid: event.eid, directives: out.directives }, duplicate: false };
+      return { ok: true, result, duplicate: false };
     } catch (err) {
       const error = logError(err);
       this.deps.publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start, error: error.code });
@@ -101,6 +107,20 @@ export class EpisodeRunner {
     if (tx.deletions.length === 0) await write([]);
     else await this.deps.clouds.deleteSubtrees(tx.deletions, write);
     tx.applyCommitted();
+  }
+
+  /** Answer without running: an eid already applied, or a retry answered from its idempotency key. Commits only `always`. */
+  private async skip(cloud: CloudState, d: Delivery, result: EventResult): Promise<Outcome> {
+    if (d.always) {
+      try {
+        const tx = new Tx(cloud);
+        d.always(tx);
+        await this.commit(tx);
+      } catch (error) {
+        return { ok: false, error, ran: false, consumed: false };
+      }
+    }
+    return { ok: true, result, duplicate: true };
   }
 
   /** Why the event may not run at all, if so. Checked inside the mailbox, so it sees every earlier episode. */

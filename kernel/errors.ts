@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   UNKNOWN_SCHEDULE: 404,
   UNKNOWN_ROUTE: 404,
   UNKNOWN_LINK: 404,
+  UNKNOWN_CLAIM_CODE: 404,
+  CLAIM_CODE_EXPIRED: 410,
   POLICY_DENIED: 403,
   DESTINATION_DENIED: 403,
   NOT_SHARED: 403,
@@ -25,6 +27,8 @@ export const ERROR_CODES = {
   DUPLICATE_NAME: 409,
   PAYLOAD_TOO_LARGE: 413,
   LIMIT_EXCEEDED: 422,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  RATE_LIMITED: 429,
   RULE_FAILED: 500,
   UNSTORABLE_VALUE: 500,
   QUERY_FAILED: 500,
@@ -209,6 +213,32 @@ export class QueryTimeoutError extends KumoError {
  * The store could not write. The message names no file or path (clients see it); the store's own
  * error is the `cause`, for the operator's logs.
  */
+export class UnknownClaimCodeError extends KumoError {
+  constructor() {
+    super('UNKNOWN_CLAIM_CODE', 'no device waits for this claim code (wrong, or already used)');
+  }
+}
+
+export class ClaimCodeExpiredError extends KumoError {
+  constructor(expired: number) {
+    super('CLAIM_CODE_EXPIRED', `the claim code expired at ${new Date(expired).toISOString()}; ask the owner for a new one`, { expired });
+  }
+}
+
+/** An idempotency key came back with a different event than the one it was first used for. */
+export class IdempotencyKeyReusedError extends KumoError {
+  constructor(key: string, eid: string) {
+    super('IDEMPOTENCY_KEY_REUSED', `idempotency key ${JSON.stringify(key)} was used for a different event (eid ${eid}); use a new key for a new event`, { key, eid });
+  }
+}
+
+/** Too many attempts of one kind; `retryAfter` is in seconds. */
+export class RateLimitedError extends KumoError {
+  constructor(what: string, retryAfter: number) {
+    super('RATE_LIMITED', `too many failed ${what}; retry in ${retryAfter} s`, { retryAfter });
+  }
+}
+
 export class StoreFailedError extends KumoError {
   constructor(cause: unknown) {
     super('STORE_FAILED', 'the store could not write the episode; nothing of it was kept', {}, { cause });
@@ -244,6 +274,8 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   UNKNOWN_SCHEDULE: UnknownScheduleError,
   UNKNOWN_ROUTE: UnknownRouteError,
   UNKNOWN_LINK: UnknownLinkError,
+  UNKNOWN_CLAIM_CODE: UnknownClaimCodeError,
+  CLAIM_CODE_EXPIRED: ClaimCodeExpiredError,
   POLICY_DENIED: PolicyDeniedError,
   DESTINATION_DENIED: DestinationDeniedError,
   NOT_SHARED: NotSharedError,
@@ -255,6 +287,8 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   DUPLICATE_NAME: DuplicateNameError,
   PAYLOAD_TOO_LARGE: PayloadTooLargeError,
   LIMIT_EXCEEDED: LimitExceededError,
+  IDEMPOTENCY_KEY_REUSED: IdempotencyKeyReusedError,
+  RATE_LIMITED: RateLimitedError,
   RULE_FAILED: RuleFailedError,
   UNSTORABLE_VALUE: UnstorableValueError,
   QUERY_FAILED: QueryFailedError,

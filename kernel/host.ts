@@ -2,13 +2,15 @@ import { ActiveClouds, type Active } from './active-clouds.ts';
 import type { CloudState } from './cloud.ts';
 import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
 import { SYSTEM_TAG } from './authority.ts';
+import { ClaimCodes } from './claim-codes.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
 import { EpisodeRunner, type Delivery } from './episode-runner.ts';
 import { InvalidArgsError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
 import { cryptoIds, newCloudId, newEci, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
-import { Inbox } from './inbox.ts';
+import { Idempotency } from './idempotency.ts';
+import { Inbox, type Accepted } from './inbox.ts';
 import { keys, type DeadLetter, type EpisodeLogEntry, type OutboxEntry } from './keys.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { Listeners } from './listeners.ts';
@@ -90,6 +92,7 @@ export class Host {
   private readonly scheduler: Scheduler;
   private readonly outbox: Outbox;
   private readonly inbox: Inbox;
+  private readonly claims: ClaimCodes;
   private readonly listeners = new Listeners<PushMessage>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** Errors another part already reported (an episode or function that ran, another host): not refusals of this host. */
@@ -139,6 +142,15 @@ export class Host {
       transient: (err, entry) => this.transient(err, entry),
       commitIn: (cloudId, stage) => this.commitIn(cloudId, stage),
     });
+    const idempotency = new Idempotency(this.store, this.limits, now);
+    this.claims = new ClaimCodes({
+      store: this.store,
+      committer: this.committer,
+      ids: this.ids,
+      now,
+      limits: this.limits,
+      inCloud: (cloudId, task) => this.clouds.with(cloudId, (a) => a.mailbox.post(() => task(a))),
+    });
     const ops = createCloudOps({
       ids: this.ids,
       now,
@@ -150,13 +162,14 @@ export class Host {
       remote: this.remote,
       url: () => this.url,
       scheduler: this.scheduler,
+      claims: this.claims,
       push: (m) => {
         this.listeners.notify(m.eci, m);
         this.router?.publishPush(m);
       },
     });
-    this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, now, publish: this.publish });
-    this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner);
+    this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, idempotency, now, publish: this.publish });
+    this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner, idempotency);
   }
 
   /**
@@ -224,7 +237,7 @@ export class Host {
       return this.dispatch(
         routed.eci,
         opts,
-        (a) => this.runIn(a, routed.event, { via: routed.eci }),
+        (a) => this.runIn(a, routed.event, { via: routed.eci, idempotencyKey: routed.idempotencyKey }),
         (router) => router.event(routed),
       );
     });
@@ -233,12 +246,13 @@ export class Host {
   /**
    * Accept an event for a cloud (HTTP 202): resolves once the event is written to this host's durable
    * inbox (or the inbox of the host that has the ECI); its episode runs after. Refused at once, with
-   * its code, when it cannot be taken: unknown ECI, policy, full mailbox, bad event.
+   * its code, when it cannot be taken: unknown ECI, policy, full mailbox, bad event. A retry of an
+   * event already applied under its idempotency key answers the first eid, marked `replay`.
    */
-  accept(input: EventInput, opts: LocalOnly = {}): Promise<{ eid: string }> {
+  accept(input: EventInput, opts: LocalOnly = {}): Promise<Accepted> {
     return this.admit('event', async () => {
       const routed = eventRequest(input, this.ids, this.clock.now(), this.limits.attrsBytes);
-      await this.dispatch(
+      return this.dispatch(
         routed.eci,
         opts,
         (a) => {
@@ -246,13 +260,12 @@ export class Host {
           if (!info) throw new UnknownEciError(routed.eci);
           const { domain, type } = routed.event;
           if (!eventAllowed(info.eventPolicy, domain, type)) throw new PolicyDeniedError(`event ${domain}:${type}`, routed.eci);
-          const { written, run } = this.inbox.accept(a, routed);
+          const { accepted, run } = this.inbox.accept(a, routed);
           void this.track(run);
-          return written;
+          return accepted;
         },
-        (router) => router.accept(routed),
+        (router) => router.accept(routed).then(() => ({ eid: routed.event.eid })),
       );
-      return { eid: routed.event.eid };
     });
   }
 
@@ -266,7 +279,7 @@ export class Host {
     return this.admit('event', async () => {
       const event = receivedEvent(routed, this.limits.attrsBytes);
       return this.dispatch(routed.eci, { local: true }, async (a) => {
-        const o = await a.mailbox.post(() => this.runner.run(a, event, { via: routed.eci, dedupe: true }));
+        const o = await a.mailbox.post(() => this.runner.run(a, event, { via: routed.eci, dedupe: true, idempotencyKey: routed.idempotencyKey }));
         if (o.ok) return { ...o.result, duplicate: o.duplicate };
         if (o.ran) return { eid: event.eid, directives: [], duplicate: false };
         throw o.error;
@@ -290,6 +303,14 @@ export class Host {
         (router) => router.query(q),
       );
     });
+  }
+
+  /**
+   * Claim a device's ECI with the one-time code its owner was given (`wrangler:new_device_request`):
+   * the code is used up, and only its hash was ever stored (kernel/claim-codes.ts).
+   */
+  claim(code: unknown): Promise<{ eci: Eci }> {
+    return this.admit('claim', () => this.claims.claim(code));
   }
 
   /** The record of an ECI (tags and policies) and the cloud it reaches; channels use the tags to decide who may read a log. */
@@ -497,7 +518,7 @@ export class Host {
   }
 
   /** Run a request unless the host is closing; close() waits for every admitted request. Refusals are counted. */
-  private admit<T>(kind: 'event' | 'query', work: () => Promise<T>): Promise<T> {
+  private admit<T>(kind: 'event' | 'query' | 'claim', work: () => Promise<T>): Promise<T> {
     const p = this.closing ? Promise.reject(new ShuttingDownError()) : work();
     return this.track(
       p.catch((err: unknown) => {

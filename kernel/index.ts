@@ -17,8 +17,12 @@ export type {
   EciInfo,
   DeclaredEci,
   ChildInfo,
+  ClaimCode,
+  DeviceInfo,
   ScheduleInfo,
 } from './ruleset.ts';
+export type { Accepted } from './inbox.ts';
+export { normalizeClaimCode, formatClaimCode, claimCodePartition } from './claim-codes.ts';
 export * from './errors.ts';
 export { type Router, type RoutedEvent, type RoutedQuery, type RemoteEci, aloneRouter } from './router.ts';
 export { type Remote, noRemote } from './remote.ts';
@@ -28,7 +32,7 @@ export { type IdGenerator, type Eci, type CloudId, cryptoIds, seededIds, isEci, 
 export { type Limits, DEFAULT_LIMITS } from './limits.ts';
 export { type EventPolicy, type QueryPolicy, parseEventPolicy, parseQueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
-export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, describe } from './validate.ts';
-export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry } from './keys.ts';
+export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, checkIdempotencyKey, describe } from './validate.ts';
+export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord } from './keys.ts';
 export { cloudRecords } from './cloud.ts';
 export { encode, decode } from './codec.ts';

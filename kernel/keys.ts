@@ -1,13 +1,15 @@
 import type { ChildInfo, EciInfo, KumoEvent, ScheduleInfo } from './ruleset.ts';
 import type { CloudId, Eci } from './ids.ts';
+import type { Directive } from './episode.ts';
 
 /**
  * Every key shape in the store, in one place (DESIGN §4): this is the only file that builds or
  * parses a key. Each key carries the type of its value, so reads need no casts.
  *
  * One cloud's records all live under `c!{cloudId}!`, so exporting, importing or deleting a cloud
- * is a range operation. Records a cloud does not load on activation (its episode log and dead
- * letters) sort last, under `c!{cloudId}!~`. Host-wide indexes live under one-letter prefixes.
+ * is a range operation. Records a cloud does not load on activation (its episode log, dead
+ * letters, claim codes and idempotency keys) sort last, under `c!{cloudId}!~`. Host-wide indexes
+ * live under one-letter prefixes.
  */
 
 declare const valueType: unique symbol;
@@ -58,6 +60,7 @@ export interface InboxEntry {
   cloudId: CloudId;
   eci: string;
   event: KumoEvent;
+  idempotencyKey?: string;
 }
 
 /** An outgoing event that could never be delivered, kept in the sending cloud. */
@@ -77,6 +80,27 @@ export interface DeadLetter {
 export interface RootRecord {
   cloudId: CloudId;
   eci: Eci;
+}
+
+/** The answer an idempotency key got, kept so a retry with the key gets it again (kernel/idempotency.ts). */
+export interface IdempotencyRecord {
+  /** Its place in the cloud's window (the oldest seq is dropped first). */
+  seq: number;
+  eid: string;
+  /** What the key was used for: a hash of the ECI, domain, type and attrs. */
+  fingerprint: string;
+  directives: Directive[];
+  /** When it was applied (ms). */
+  time: number;
+}
+
+/** A device's claim code, by the hash of the code (the code itself is never stored). */
+export interface ClaimRecord {
+  cloudId: CloudId;
+  /** The ECI the claim hands over. */
+  eci: Eci;
+  /** When the code stops working (ms). */
+  expires: number;
 }
 
 /** What one episode leaves in its cloud's log. */
@@ -120,7 +144,13 @@ export const keys = {
   schedule: (id: string, sid: string) => key<ScheduleRecord>(`${cloud(id)}sch!${sid}`),
   /** An applied eid of the at-most-once window, with the time it was applied. */
   applied: (id: string, eid: string) => key<number>(`${cloud(id)}eid!${eid}`),
+  /** A claim code waiting for its device (mirrors the host-wide {@link keys.claimIndex} entry, so deleting the cloud finds it). */
+  claim: (id: string, hash: string) => key<Omit<ClaimRecord, 'cloudId'>>(`${cloud(id)}~claim!${hash}`),
   deadLetter: (id: string, seq: number) => key<DeadLetter>(`${cloud(id)}~dead!${pad(seq, 12)}`),
+  /** The answer recorded for an idempotency key (not loaded on activation: read one key when needed). */
+  idem: (id: string, idemKey: string) => key<IdempotencyRecord>(`${cloud(id)}~idem!${idemKey}`),
+  /** The idempotency window in order: seq → the key recorded at that place. */
+  idemSeq: (id: string, seq: number) => key<string>(`${cloud(id)}~idemseq!${pad(seq, 12)}`),
   log: (id: string, seq: number) => key<EpisodeLogEntry>(`${cloud(id)}~log!${pad(seq, 12)}`),
 
   /** Host-wide: the root cloud of this host. */
@@ -135,17 +165,21 @@ export const keys = {
   outbox: (seq: number) => key<OutboxEntry>(`o!${pad(seq, 15)}`),
   /** Host-wide durable inbox of accepted events. */
   inbox: (seq: number) => key<InboxEntry>(`n!${pad(seq, 15)}`),
+  /** Host-wide claim codes by hash: the claim endpoint knows only the code. */
+  claimIndex: (hash: string) => key<ClaimRecord>(`k!${hash}`),
 };
 
 export const ranges = {
   /** Every record of one cloud. */
   cloud: (id: string) => under<unknown>(cloud(id)),
-  /** What activation loads: every record of a cloud but its log and dead letters. */
+  /** What activation loads: every record of a cloud but those under `~` (log, dead letters, claim codes, idempotency keys). */
   active: (id: string): Range<unknown> => ({ gte: cloud(id), lt: `${cloud(id)}~` }),
   entities: (id: string, rid: string) => under<unknown>(`${cloud(id)}ent!${rid}!`),
   exprStates: (id: string, rid: string) => under<unknown>(`${cloud(id)}ee!${rid}!`),
   logs: (id: string) => under<EpisodeLogEntry>(`${cloud(id)}~log!`),
   deadLetters: (id: string) => under<DeadLetter>(`${cloud(id)}~dead!`),
+  claims: (id: string) => under<Omit<ClaimRecord, 'cloudId'>>(`${cloud(id)}~claim!`),
+  idemSeqs: (id: string) => under<string>(`${cloud(id)}~idemseq!`),
   /** Due keys up to and including time `at`. */
   duesUntil: (at: number): Range<null> => ({ gte: 'd!', lt: `d!${pad(at + 1, 15)}` }),
   outbox: () => under<OutboxEntry>('o!'),
@@ -163,7 +197,10 @@ export type CloudKey =
   | { kind: 'ee'; rid: string; rule: string }
   | { kind: 'sch'; sid: string }
   | { kind: 'eid'; eid: string }
+  | { kind: 'claim'; hash: string }
   | { kind: 'dead'; seq: number }
+  | { kind: 'idem'; key: string }
+  | { kind: 'idemseq'; seq: number }
   | { kind: 'log'; seq: number };
 
 /** The value type of each kind of cloud record. */
@@ -176,7 +213,10 @@ interface RecordValues {
   ee: unknown;
   sch: ScheduleRecord;
   eid: number;
+  claim: Omit<ClaimRecord, 'cloudId'>;
   dead: DeadLetter;
+  idem: IdempotencyRecord;
+  idemseq: string;
   log: EpisodeLogEntry;
 }
 
@@ -215,8 +255,14 @@ export function parseCloudKey(id: string, k: string): CloudKey | undefined {
       return { kind: 'sch', sid: tail };
     case 'eid':
       return { kind: 'eid', eid: tail };
+    case '~claim':
+      return { kind: 'claim', hash: tail };
     case '~dead':
       return { kind: 'dead', seq: Number(tail) };
+    case '~idem':
+      return { kind: 'idem', key: tail };
+    case '~idemseq':
+      return { kind: 'idemseq', seq: Number(tail) };
     case '~log':
       return { kind: 'log', seq: Number(tail) };
     default:

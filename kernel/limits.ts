@@ -34,6 +34,14 @@ export interface Limits {
   outboxTtlMs: number;
   /** Dead letters kept per cloud (the oldest are dropped). */
   deadLetters: number;
+  /** Idempotency keys remembered per cloud (the oldest are dropped). */
+  idempotencyKeys: number;
+  /** How long (ms) an idempotency key is honoured: a later event with it is applied again. */
+  idempotencyMs: number;
+  /** How long (ms) a device's claim code is valid unless its owner says otherwise. */
+  claimCodeMs: number;
+  /** Failed claims per minute the host answers before refusing every claim with RATE_LIMITED. */
+  claimFailuresPerMinute: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -54,4 +62,8 @@ export const DEFAULT_LIMITS: Limits = {
   outbox: 100_000,
   outboxTtlMs: 24 * 3_600_000,
   deadLetters: 100,
+  idempotencyKeys: 1000,
+  idempotencyMs: 24 * 3_600_000,
+  claimCodeMs: 24 * 3_600_000,
+  claimFailuresPerMinute: 30,
 };

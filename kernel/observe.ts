@@ -11,8 +11,8 @@ export interface ObservedEvents {
   episode: { cloudId: string; eid: string; domain: string; type: string; fired: number; ms: number; error?: string };
   /** A query ran. */
   query: { cloudId: string; rid: string; name: string; ms: number; error?: string };
-  /** An event or query was refused before any episode or function ran (unknown ECI, policy, full mailbox, bad input, …). */
-  refusal: { kind: 'event' | 'query'; code: string };
+  /** An event, query or device claim was refused before any episode or function ran (unknown ECI, policy, full mailbox, bad input, wrong claim code, …). */
+  refusal: { kind: 'event' | 'query' | 'claim'; code: string };
   /** A store batch was written by group commit. */
   commit: { episodes: number; ops: number; ms: number };
   /** A cloud was loaded from the store. */

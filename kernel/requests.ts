@@ -2,7 +2,7 @@ import { InvalidArgsError, InvalidEventError, UnknownEciError } from './errors.t
 import { newEid, type IdGenerator } from './ids.ts';
 import type { RoutedEvent, RoutedQuery } from './router.ts';
 import type { KumoEvent } from './ruleset.ts';
-import { checkArgs, checkAttrs, checkEid, checkEventName } from './validate.ts';
+import { checkArgs, checkAttrs, checkEid, checkEventName, checkIdempotencyKey } from './validate.ts';
 
 /** An event as a channel hands it to the host. */
 export interface EventInput {
@@ -11,6 +11,8 @@ export interface EventInput {
   domain: string;
   type: string;
   attrs?: unknown;
+  /** Apply the event at most once per key; a retry with the key gets the first answer back (marked `replay`). */
+  idempotencyKey?: string;
 }
 
 /** A query as a channel hands it to the host. */
@@ -32,14 +34,17 @@ export function eventRequest(input: EventInput, ids: IdGenerator, now: number, a
   checkEid(eid);
   const attrs = input.attrs ?? {};
   checkAttrs(attrs, attrsBytes);
+  const key = input.idempotencyKey;
+  if (key !== undefined) checkIdempotencyKey(key);
   if (typeof input.eci !== 'string') throw new UnknownEciError(String(input.eci));
-  return { eci: input.eci, event: { eid, domain: input.domain, type: input.type, attrs, time: now } };
+  return { eci: input.eci, event: { eid, domain: input.domain, type: input.type, attrs, time: now }, ...(key !== undefined ? { idempotencyKey: key } : {}) };
 }
 
 /** Check an event delivered from elsewhere, which keeps its eid and event time. */
 export function receivedEvent(routed: RoutedEvent, attrsBytes: number): KumoEvent {
   const e = routed?.event;
   if (typeof e !== 'object' || e === null || typeof routed.eci !== 'string') throw new InvalidEventError('a received event needs an eci and an event');
+  if (routed.idempotencyKey !== undefined) checkIdempotencyKey(routed.idempotencyKey);
   checkEventName(e.domain, e.type);
   checkEid(e.eid);
   checkAttrs(e.attrs, attrsBytes);

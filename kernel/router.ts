@@ -9,12 +9,16 @@ import type { PushMessage } from './cloud-ops.ts';
 export interface RoutedEvent {
   eci: string;
   event: KumoEvent;
+  /** The sender's idempotency key: the event is applied at most once per key (kernel/idempotency.ts). */
+  idempotencyKey?: string;
 }
 
 /** What an event's episode answers its sender. */
 export interface EventResult {
   eid: string;
   directives: Directive[];
+  /** Set when this is the recorded answer of an earlier event with the same idempotency key: nothing was applied again. */
+  replay?: true;
 }
 
 /** A query bound for an ECI. */

@@ -98,6 +98,18 @@ export interface ChildInfo {
   eci: Eci;
 }
 
+/** A device's one-time claim code as shown (`XXXX-XXXX-XXXX`), and when it stops working (ms). */
+export interface ClaimCode {
+  code: string;
+  expires: number;
+}
+
+/** A child cloud made for a device, its device ECI and the claim code that hands the ECI over. */
+export interface DeviceInfo extends ChildInfo {
+  device: { eci: Eci; events: string[]; rids: string[] };
+  claim: ClaimCode;
+}
+
 export interface ScheduleInfo {
   id: string;
   domain: string;
@@ -164,6 +176,14 @@ export interface RuleContext extends ReadContext {
   deleteChild(which: string): Promise<ChildInfo>;
   newEci(opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }): EciInfo;
   deleteEci(eci: string): void;
+  /**
+   * Create a child cloud for a device: `rids` installed, and a device ECI (tag `device`) allowing
+   * only events of the `events` domains (default: those the rids' rules select on, but `wrangler`)
+   * and queries of the rids, plus a one-time claim code for it valid `expiresIn` ms.
+   */
+  newDevice(name: string, opts?: { rids?: unknown; events?: unknown; expiresIn?: unknown }): Promise<DeviceInfo>;
+  /** A new one-time claim code for one of this cloud's ECIs (earlier codes of it stop working). */
+  newClaimCode(eci: string, opts?: { expiresIn?: unknown }): Promise<ClaimCode>;
   install(rid: string, config?: Record<string, unknown>): void;
   uninstall(rid: string): void;
 }

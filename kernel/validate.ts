@@ -32,6 +32,13 @@ export function checkEid(eid: unknown): asserts eid is string {
   }
 }
 
+/** Check an idempotency key: 1 to 128 visible ASCII characters (no spaces), e.g. a UUID. */
+export function checkIdempotencyKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(key)) {
+    throw new InvalidEventError(`an idempotency key must be 1 to 128 visible ASCII characters, got ${describe(key)}`);
+  }
+}
+
 /** True for a plain object (not an array, not null, not a class instance). */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;

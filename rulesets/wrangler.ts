@@ -8,8 +8,21 @@ import { ruleset, z } from './builder.ts';
  *
  * A cloud's children can be managed only through it (the parent): every operation here acts on the
  * cloud that received the event.
+ *
+ * Devices are kumo's own addition: a device is a child cloud with a narrow device ECI and a one-time
+ * claim code that hands the ECI to the device. The parent keeps one entity per device (`device:{id}`)
+ * so `devices()` can list them.
  */
 export const WRANGLER_RID = 'io.picolabs.wrangler';
+
+const deviceEntity = (id: string): string => `device:${id}`;
+
+/** What the parent keeps about each of its devices. */
+interface DeviceRecord {
+  events: string[];
+  rids: string[];
+  created: number;
+}
 
 /** Attrs from query strings and forms arrive as strings: accept JSON text where an object is expected. */
 export const jsonish = <T extends z.ZodType>(schema: T) =>
@@ -45,8 +58,30 @@ export const wrangler = ruleset(WRANGLER_RID, {
     async action(ctx) {
       const { eci, name, id } = ctx.attrs;
       const child = await ctx.deleteChild((eci ?? id ?? name)!);
+      if (ctx.ent.has(deviceEntity(child.id))) ctx.ent.delete(deviceEntity(child.id));
       ctx.directive('wrangler:child_deleted', { name: child.name, eci: child.eci, id: child.id });
       ctx.raise('wrangler', 'child_deleted', { name: child.name, eci: child.eci, id: child.id });
+    },
+  })
+  .rule('new_device_request', {
+    select: 'wrangler:new_device_request',
+    attrs: z.object({ name: z.string().min(1).max(100), rids: names, events: names, expiresIn: z.unknown().optional() }),
+    async action(ctx) {
+      const { name, rids = [], events, expiresIn } = ctx.attrs;
+      const made = await ctx.newDevice(name, { rids, events, expiresIn });
+      const record: DeviceRecord = { events: made.device.events, rids: made.device.rids, created: ctx.now() };
+      ctx.ent.set(deviceEntity(made.id), record);
+      // The claim code is in the directive only: it reaches the owner who asked, and nothing else keeps it.
+      ctx.directive('wrangler:new_device_created', { ...made });
+      ctx.raise('wrangler', 'new_device_created', { name: made.name, eci: made.eci, id: made.id });
+    },
+  })
+  .rule('claim_code_request', {
+    select: 'wrangler:claim_code_request',
+    attrs: z.object({ eci: z.string().min(1), expiresIn: z.unknown().optional() }),
+    async action(ctx) {
+      const claim = await ctx.newClaimCode(ctx.attrs.eci, { expiresIn: ctx.attrs.expiresIn });
+      ctx.directive('wrangler:claim_code_created', { eci: ctx.attrs.eci, ...claim });
     },
   })
   .rule('new_channel_request', {
@@ -97,6 +132,12 @@ export const wrangler = ruleset(WRANGLER_RID, {
   .share('name', (ctx) => ctx.cloud.name)
   .share('myself', (ctx) => ({ id: ctx.cloud.id, name: ctx.cloud.name, parent: ctx.cloud.parent }))
   .share('children', (ctx) => ctx.children().map(({ name, eci, id }) => ({ name, eci, id })))
+  .share('devices', (ctx) =>
+    ctx.children().flatMap(({ name, eci, id }) => {
+      const rec = ctx.ent.get(deviceEntity(id)) as DeviceRecord | undefined;
+      return rec ? [{ name, eci, id, events: rec.events, rids: rec.rids, created: rec.created }] : [];
+    }),
+  )
   .share('channels', (ctx) => ctx.ecis().map(({ id, tags, eventPolicy, queryPolicy }) => ({ id, tags, eventPolicy, queryPolicy })))
   .share('installedRids', (ctx) => ctx.installed().map((r) => r.rid))
   .share('schedules', (ctx) => ctx.schedules())

@@ -34,6 +34,16 @@ describe('layout', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('client/ (kumo/client, for browsers too) imports only itself, and ws lazily where there is no WebSocket', async () => {
+    const found: string[] = [];
+    for (const file of await sources('client')) {
+      const text = await readFile(join(root, file), 'utf8');
+      for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm)) if (!m[1]!.startsWith('./')) found.push(`${file} → ${m[1]}`);
+      for (const m of text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)) found.push(`${file} → import(${m[1]})`);
+    }
+    expect(found).toEqual(['client/ws-transport.ts → import(ws)']);
+  });
+
   it('each runtime npm dependency is imported by one file', async () => {
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     const owners = new Map<string, Set<string>>();

@@ -36,6 +36,11 @@ export class Client {
     return this.post(`/sky/cloud/${enc(eci)}/${enc(rid)}/${enc(name)}`, args);
   }
 
+  /** Trade a device's one-time claim code for its ECI. */
+  claim(code: string): Promise<{ eci: string }> {
+    return this.post('/claim', { code }) as never;
+  }
+
   /** The newest entries of the episode log (newest first). */
   async logs(eci: string, limit?: number): Promise<{ entries: Array<Record<string, unknown>> }> {
     return (await this.request(`/c/${enc(eci)}/logs${limit ? `?limit=${limit}` : ''}`, { method: 'GET' })) as never;

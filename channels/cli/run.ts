@@ -35,6 +35,12 @@ usage:
   kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR]
                                  nats-server and N hosts on this machine, to try a realm
   kumo dead-letters              outgoing events that could never be delivered
+  kumo device add NAME [--rids a,b] [--events DOMAIN,...] [--expires 24h]
+                                 a child cloud for a device, its device ECI and a one-time claim code
+  kumo device ls                 the cloud's devices and their last contact
+  kumo device code NAME [--expires 24h]
+                                 a new claim code for a device (its earlier codes stop working)
+  kumo device claim CODE         trade a claim code for the device's ECI (what a device does)
 
 options:
   --url URL     the host (default $KUMO_URL or http://localhost:3000)
@@ -80,6 +86,9 @@ const OPTIONS = {
   'event-policy': { type: 'string' },
   'query-policy': { type: 'string' },
   eid: { type: 'string' },
+  rids: { type: 'string' },
+  events: { type: 'string' },
+  expires: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -161,7 +170,7 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
     case 'eci new': {
       need(2, 'eci new [--tags a,b] [--event-policy JSON] [--query-policy JSON]');
       const attrs: Record<string, unknown> = {};
-      if (v.tags !== undefined) attrs['tags'] = v.tags.split(',').map((t) => t.trim()).filter(Boolean);
+      if (v.tags !== undefined) attrs['tags'] = list(v.tags);
       if (v['event-policy'] !== undefined) attrs['eventPolicy'] = jsonOption('--event-policy', v['event-policy']);
       if (v['query-policy'] !== undefined) attrs['queryPolicy'] = jsonOption('--query-policy', v['query-policy']);
       const r = await wrangler('new_channel_request', attrs);
@@ -177,6 +186,47 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
       need(3, 'eci rm ECI');
       const r = await wrangler('channel_deletion_request', { eci: rest[0] });
       return print(r, `deleted ECI ${rest[0]}`);
+    }
+    case 'device add': {
+      need(3, 'device add NAME [--rids a,b] [--events DOMAIN,...] [--expires 24h]');
+      const attrs: Record<string, unknown> = { name: rest[0] };
+      if (v.rids !== undefined) attrs['rids'] = list(v.rids);
+      if (v.events !== undefined) attrs['events'] = list(v.events);
+      if (v.expires !== undefined) attrs['expiresIn'] = duration(v.expires);
+      const r = await wrangler('new_device_request', attrs);
+      const made = (r.directives.find((d) => d.name === 'wrangler:new_device_created')?.options ?? {}) as unknown as DeviceMade;
+      return print(made, [
+        `created device ${made.name} (cloud ${made.id})`,
+        `it may send events of ${made.device.events.join(', ')} and query ${made.device.rids.join(', ') || 'nothing'}`,
+        `claim code ${made.claim.code} (one use, expires ${new Date(made.claim.expires).toISOString()})`,
+        `the device trades it for its ECI: POST ${client.baseUrl.replace(/\/$/, '')}/claim {"code":"${made.claim.code}"}`,
+      ].join('\n'));
+    }
+    case 'device ls': {
+      need(2, 'device ls');
+      const devices = (await wranglerQuery('devices')) as Device[];
+      const seen = await mapLimit(devices, 8, (d) => lastContact(client, d));
+      const rows = devices.map((d, i) => ({ ...d, lastContact: seen[i]! }));
+      const when = (t: number | null): string => (t === null ? 'never' : new Date(t).toISOString());
+      return print(rows, rows.length === 0 ? '(no devices)' : table(['NAME', 'EVENTS', 'LAST CONTACT', 'CLOUD'], rows.map((d) => [d.name, d.events.join(','), when(d.lastContact), d.id])));
+    }
+    case 'device code': {
+      need(3, 'device code NAME [--expires 24h]');
+      const device = ((await wranglerQuery('devices')) as Device[]).find((d) => d.name === rest[0]);
+      if (!device) throw new UsageError(`no device named ${JSON.stringify(rest[0])} (kumo device ls)`);
+      // Through the parent's ECI on the device cloud, which may do everything its device ECI may.
+      const channels = (await client.query(device.eci, 'io.picolabs.wrangler', 'channels')) as Array<{ id: string; tags: string[] }>;
+      const deviceEci = channels.find((c) => c.tags.includes('device'))?.id;
+      if (!deviceEci) throw new UsageError(`device ${rest[0]} has no ECI tagged "device"`);
+      const attrs = { eci: deviceEci, ...(v.expires !== undefined ? { expiresIn: duration(v.expires) } : {}) };
+      const r = await client.event(device.eci, newEid(), 'wrangler', 'claim_code_request', attrs);
+      const made = (r.directives.find((d) => d.name === 'wrangler:claim_code_created')?.options ?? {}) as { code: string; expires: number };
+      return print(made, `claim code ${made.code} (one use, expires ${new Date(made.expires).toISOString()})`);
+    }
+    case 'device claim': {
+      need(3, 'device claim CODE');
+      const r = await client.claim(rest[0]!);
+      return print(r, `eci ${r.eci}`);
     }
     default:
       break;
@@ -308,6 +358,61 @@ async function runLogs(client: Client, eci: string, v: Values, io: CliIo): Promi
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
   await client.follow(eci, show, limit ?? 10, stop.signal);
+}
+
+/** A device as the parent's wrangler lists it (`eci` is the parent's ECI on the device cloud). */
+interface Device {
+  name: string;
+  id: string;
+  eci: string;
+  events: string[];
+  rids: string[];
+  created: number;
+}
+
+/** What `wrangler:new_device_created` says (the claim code is shown only there). */
+interface DeviceMade {
+  name: string;
+  id: string;
+  eci: string;
+  device: { eci: string; events: string[]; rids: string[] };
+  claim: { code: string; expires: number };
+}
+
+/**
+ * A device's last contact: the event time of the newest entry of its cloud's episode log in one of
+ * its event domains (null when there is none). Read through the parent's ECI on the device cloud,
+ * which carries the `system` tag.
+ */
+async function lastContact(client: Client, device: Device): Promise<number | null> {
+  const { entries } = await client.logs(device.eci);
+  const seen = entries.find((e) => device.events.includes(e['domain'] as string));
+  return seen ? (seen['time'] as number) : null;
+}
+
+/** `fn` over `items`, at most `limit` at a time, results in order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const list = (text: string): string[] =>
+  text
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+
+/** `90s`, `30m`, `24h`, `7d` (or plain milliseconds) in milliseconds. */
+function duration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--expires must be a duration such as 30m, 24h or 7d, got ${JSON.stringify(text)}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']!;
+  return Number(m[1]) * unit;
 }
 
 /** `key=value` gives a string (as a query string would); `key:=json` gives a JSON value. */

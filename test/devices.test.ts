@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { allKeys, testHost } from './helpers.ts';
+import { claimCodePartition, normalizeClaimCode, partitionOf, ranges, type CloudId, type DeviceInfo, type Host } from '../kernel/index.ts';
+import temperature from '../examples/temperature-sensor.ts';
+import { newChild, rejection } from './fixtures.ts';
+
+/** `wrangler:new_device_request` through `eci`; the directive's options. */
+async function addDevice(host: Host, eci: string, attrs: Record<string, unknown>): Promise<DeviceInfo> {
+  const r = await host.event({ eci, domain: 'wrangler', type: 'new_device_request', attrs });
+  return r.directives.find((d) => d.name === 'wrangler:new_device_created')!.options as unknown as DeviceInfo;
+}
+
+const reading = (eci: string, temperature = 20) => ({ eci, domain: 'sensor', type: 'reading', attrs: { temperature } });
+
+describe('provisioning a device', () => {
+  it('makes a child cloud with its rulesets and a device ECI that may send only its domains and query only its rulesets', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
+    expect(made).toMatchObject({ name: 'thermo', device: { events: ['sensor'], rids: ['example.temperature'] }, claim: { code: expect.stringMatching(/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/) } });
+    expect(made.claim.expires).toBe(host.clock.now() + 24 * 3_600_000);
+    const device = made.device.eci;
+    expect(await host.event(reading(device, 21))).toMatchObject({ directives: [{ name: 'recorded' }] });
+    expect(await host.query({ eci: device, rid: 'example.temperature', name: 'latest' })).toMatchObject({ temperature: 21 });
+    expect(await rejection(host.event({ eci: device, domain: 'wrangler', type: 'new_channel_request', attrs: {} }))).toMatchObject({ code: 'POLICY_DENIED' });
+    expect(await rejection(host.query({ eci: device, rid: 'io.picolabs.wrangler', name: 'channels' }))).toMatchObject({ code: 'POLICY_DENIED' });
+    // the owner lists it, with what it may send
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'devices' })).toEqual([
+      { name: 'thermo', id: made.id, eci: made.eci, events: ['sensor'], rids: ['example.temperature'], created: host.clock.now() },
+    ]);
+    // events named by the owner; wrangler never
+    expect((await addDevice(host, root.eci, { name: 'door', events: 'door,motion', expiresIn: 60_000 })).device).toMatchObject({ events: ['door', 'motion'], rids: [] });
+    for (const attrs of [{ name: 'x', events: ['wrangler'] }, { name: 'y' }, { name: 'z', events: ['bad domain'] }, { name: 'w', events: ['a'], expiresIn: 10 }]) {
+      expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_device_request', attrs }))).toMatchObject({ status: 400 });
+    }
+  });
+
+  it('hands the ECI over once for its claim code; a used, guessed or expired code is refused', async () => {
+    const { host, root, clock } = await testHost({ rulesets: [temperature] });
+    const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
+    // typed by a person: lower case, no dashes, O for 0 and I or L for 1 all do
+    const typed = made.claim.code.toLowerCase().replaceAll('-', '').replaceAll('0', 'o').replaceAll('1', 'l');
+    expect(await host.claim(typed)).toEqual({ eci: made.device.eci });
+    expect(await rejection(host.claim(made.claim.code))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE', status: 404 });
+    const guess = made.claim.code.slice(0, 5) + (made.claim.code[5] === 'A' ? 'B' : 'A') + made.claim.code.slice(6);
+    expect(await rejection(host.claim(guess))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    expect(await rejection(host.claim('not a code'))).toMatchObject({ code: 'INVALID_ARGS', status: 400 });
+
+    const later = await addDevice(host, root.eci, { name: 'late', events: ['sensor'], expiresIn: 60_000 });
+    clock.advance(60_000);
+    expect(await rejection(host.claim(later.claim.code))).toMatchObject({ code: 'CLAIM_CODE_EXPIRED', status: 410 });
+    expect(await rejection(host.claim(later.claim.code))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' }); // and gone
+    expect(await host.store.keys(ranges.claims(later.id))).toEqual([]);
+  });
+
+  it('gives the ECI to exactly one of two claims of one code', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
+    const outcomes = await Promise.all([host.claim(made.claim.code), host.claim(made.claim.code)].map((p) => p.then((r) => r.eci, (e: { code: string }) => e.code)));
+    expect(outcomes.sort()).toEqual([made.device.eci, 'UNKNOWN_CLAIM_CODE'].sort());
+  });
+
+  it('refuses every claim once too many have failed, until the budget refills', async () => {
+    const { host, root, clock } = await testHost({ rulesets: [temperature], limits: { claimFailuresPerMinute: 3 } });
+    const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
+    for (const guess of ['AAAA-AAAA-AAAA', 'BBBB-BBBB-BBBB', 'CCCC-CCCC-CCCC']) expect(await rejection(host.claim(guess))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    // a malformed code finds nothing and spends nothing; a real code is refused now, before any lookup
+    expect(await rejection(host.claim('nope'))).toMatchObject({ code: 'INVALID_ARGS' });
+    expect(await rejection(host.claim(made.claim.code))).toMatchObject({ code: 'RATE_LIMITED', status: 429, details: { retryAfter: 20 } });
+    clock.advance(20_000);
+    expect(await host.claim(made.claim.code)).toEqual({ eci: made.device.eci });
+  });
+
+  it('stores a code only as its hash, and carries the partition of the device cloud', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
+    const code = normalizeClaimCode(made.claim.code);
+    const everything = await host.store.entries({ gte: '', lt: '\uffff' });
+    for (const [k, v] of everything) expect(`${k} ${JSON.stringify(v)}`).not.toMatch(new RegExp(`${code}|${made.claim.code}`));
+    expect(everything.filter(([k]) => k.startsWith('k!'))).toEqual([[expect.any(String), { cloudId: made.id, eci: made.device.eci, expires: made.claim.expires }]]);
+    expect(claimCodePartition(code)).toBe(partitionOf(made.id as CloudId));
+  });
+
+  it('makes a new code for an ECI within the asking ECI authority, ending the old one', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
+    const ask = (eci: string, attrs: Record<string, unknown>) => host.event({ eci, domain: 'wrangler', type: 'claim_code_request', attrs });
+    const again = (await ask(made.eci, { eci: made.device.eci })).directives[0]!.options as { code: string; eci: string };
+    expect(again).toMatchObject({ eci: made.device.eci, code: expect.any(String) });
+    expect(await rejection(host.claim(made.claim.code))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    expect(await host.claim(again.code)).toEqual({ eci: made.device.eci });
+    // not for a system ECI; not through an ECI that may do less than the one it would hand over
+    expect(await rejection(ask(made.eci, { eci: made.eci }))).toMatchObject({ code: 'INVALID_ARGS' });
+    const narrow = await host.event({ eci: made.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'wrangler', name: 'claim_code_request' }] } } });
+    const narrowEci = (narrow.directives[0]!.options as { id: string }).id;
+    expect(await rejection(ask(narrowEci, { eci: made.device.eci }))).toMatchObject({ code: 'POLICY_DENIED' });
+  });
+
+  it('forgets the device and its codes when its cloud is deleted', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
+    await newChild(host, root.eci, 'plain');
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'thermo' } });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'devices' })).toEqual([]);
+    expect((await allKeys(host.store)).filter((k) => k.startsWith('k!') || k.includes(made.id))).toEqual([]);
+    expect(await rejection(host.claim(made.claim.code))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+  });
+});
