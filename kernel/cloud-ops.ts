@@ -6,7 +6,7 @@ import { newCloudId, newEci, partitionOf, type CloudId, type IdGenerator } from 
 import { keys } from './keys.ts';
 import type { Limits } from './limits.ts';
 import type { Outbox } from './outbox.ts';
-import { attenuate, eciView, redactEcis, SYSTEM_TAG } from './authority.ts';
+import { attenuate, redactEcis, stagedView, SYSTEM_TAG } from './authority.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from './policy.ts';
 import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
@@ -170,10 +170,11 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       if (typeof name !== 'string' || name.length === 0) throw new InvalidArgsError('a push needs a name');
       checkAttrs(data, deps.limits.attrsBytes, 'push data');
       // Whoever listens on the ECI learns only ECIs within its authority.
-      const safe = redactEcis(data, eciView((id) => tx.eci(id), () => tx.childEciList()), target);
+      const safe = redactEcis(data, stagedView(tx), target);
       tx.release(() => deps.push({ cloudId: cloud.id, eci: target.id, name, data: safe }));
     },
 
-    send: (tx, cloud, eci, event) => deps.outbox.stage(tx, cloud, eci, event),
+    // The receiving cloud learns only ECIs within the authority of the ECI that caused the send.
+    send: (tx, cloud, eci, event, caller) => deps.outbox.stage(tx, cloud, eci, { ...event, attrs: redactEcis(event.attrs, stagedView(tx), caller) }),
   };
 }

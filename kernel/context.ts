@@ -16,7 +16,8 @@ export interface CloudOps {
   scheduleAt(tx: Tx, cloud: CloudState, at: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   scheduleRepeat(tx: Tx, cloud: CloudState, cron: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   cancelSchedule(tx: Tx, cloud: CloudState, id: string): void;
-  send(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
+  /** An event to another cloud; made on behalf of `caller`, it carries only ECIs within the caller's authority. */
+  send(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, caller: Authority | undefined): void;
   push(tx: Tx, cloud: CloudState, eci: string, name: string, data: Record<string, unknown>): void;
 }
 
@@ -102,7 +103,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     raise: (domain, type, attrs) => i.raise({ domain, type, attrs: plain(attrs) }),
     last: i.last,
     push: (eci, name, data) => ops.push(tx, cloud, eci, name, data ?? {}),
-    send: (eci, domain, type, attrs) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }),
+    send: (eci, domain, type, attrs) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }, i.caller),
     scheduleAt: (at, domain, type, attrs) => ops.scheduleAt(tx, cloud, at, { domain, type, attrs: plain(attrs) }),
     scheduleRepeat: (cron, domain, type, attrs) => ops.scheduleRepeat(tx, cloud, cron, { domain, type, attrs: plain(attrs) }),
     cancelSchedule: (id) => ops.cancelSchedule(tx, cloud, id),

@@ -4,7 +4,7 @@ import type { KumoEvent, ReadContext, Rule, Ruleset } from './ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from './keys.ts';
 import { Tx } from './tx.ts';
-import { eciView, redactEcis } from './authority.ts';
+import { redactEcis, stagedView } from './authority.ts';
 import type { Eci } from './ids.ts';
 import { buildReadContext, buildRuleContext, type CloudOps } from './context.ts';
 
@@ -105,7 +105,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
       }
     }
   }
-  const view = eciView((id) => tx.eci(id), () => tx.childEciList());
+  const view = stagedView(tx);
   for (const d of directives) d.options = redactEcis(d.options, view, caller);
   return { tx, directives, log };
 }
