@@ -11,7 +11,7 @@ import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from './policy.ts';
 import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
 import { del, put, type WriteOp } from './store.ts';
-import { checkAttrs } from './validate.ts';
+import { checkAttrs, describe } from './validate.ts';
 
 /** A message a rule pushed to the listeners of an ECI. */
 export interface PushMessage {
@@ -53,7 +53,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
   /** The config a ruleset gets when installed with none given (its schema's defaults). */
   const defaultConfig = (rid: unknown): { rid: string; config: Record<string, unknown> } => {
     const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
-    if (!ruleset) throw new UnknownRulesetError(String(rid));
+    if (!ruleset) throw new UnknownRulesetError(typeof rid === 'string' ? rid : describe(rid));
     if (!ruleset.validateConfig) return { rid: ruleset.rid, config: {} };
     const v = ruleset.validateConfig({});
     if (!v.ok) throw new InvalidArgsError(`${ruleset.rid} needs a config: ${v.issues}`);
@@ -94,7 +94,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     async deleteChild(tx, cloud, which) {
       const child = typeof which === 'string' ? findChild(cloud, which) : undefined;
-      if (!child) throw new UnknownCloudError(String(which), `cloud ${cloud.meta.name} has no child ${JSON.stringify(which)}`);
+      if (!child) throw new UnknownCloudError(typeof which === 'string' ? which : describe(which), `cloud ${cloud.meta.name} has no child ${describe(which)}`);
       if (tx.deletions.includes(child.id as CloudId)) return { ...child };
       tx.deletions.push(child.id as CloudId);
       tx.stage([del(keys.child(cloud.id, child.id))], (c) => c.children.delete(child.id as CloudId));
@@ -118,14 +118,14 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     deleteEci(tx, cloud, eci) {
       const info = typeof eci === 'string' ? tx.eci(eci) : undefined;
-      if (!info) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)}`);
+      if (!info) throw new UnknownEciError(typeof eci === 'string' ? eci : describe(eci), `cloud ${cloud.meta.name} has no ECI ${describe(eci)}`);
       if (info.tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`ECI ${eci} is a system channel and cannot be deleted`);
       tx.deleteEci(info.id);
     },
 
     install(tx, cloud, rid, config) {
       const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
-      if (!ruleset) throw new UnknownRulesetError(String(rid));
+      if (!ruleset) throw new UnknownRulesetError(typeof rid === 'string' ? rid : describe(rid));
       if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new InvalidArgsError('config must be an object');
       let value = config;
       if (ruleset.validateConfig) {
@@ -166,7 +166,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     push(tx, cloud, eci, name, data) {
       const target = typeof eci === 'string' ? tx.eci(eci) : undefined;
-      if (!target) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)} to push to`);
+      if (!target) throw new UnknownEciError(typeof eci === 'string' ? eci : describe(eci), `cloud ${cloud.meta.name} has no ECI ${describe(eci)} to push to`);
       if (typeof name !== 'string' || name.length === 0) throw new InvalidArgsError('a push needs a name');
       checkAttrs(data, deps.limits.attrsBytes, 'push data');
       // Whoever listens on the ECI learns only ECIs within its authority.

@@ -2,7 +2,7 @@ import { InvalidArgsError, InvalidEventError, UnknownEciError } from './errors.t
 import { newEid, type IdGenerator } from './ids.ts';
 import type { RoutedEvent, RoutedQuery } from './router.ts';
 import type { KumoEvent } from './ruleset.ts';
-import { checkArgs, checkAttrs, checkEid, checkEventName } from './validate.ts';
+import { checkArgs, checkAttrs, checkEid, checkEventName, describe } from './validate.ts';
 
 /** An event as a channel hands it to the host. */
 export interface EventInput {
@@ -32,7 +32,7 @@ export function eventRequest(input: EventInput, ids: IdGenerator, now: number, a
   checkEid(eid);
   const attrs = input.attrs ?? {};
   checkAttrs(attrs, attrsBytes);
-  if (typeof input.eci !== 'string') throw new UnknownEciError(String(input.eci));
+  if (typeof input.eci !== 'string') throw new UnknownEciError(describe(input.eci));
   return { eci: input.eci, event: { eid, domain: input.domain, type: input.type, attrs, time: now } };
 }
 
@@ -54,6 +54,6 @@ export function queryRequest(input: QueryInput, argsBytes: number): RoutedQuery 
   if (typeof rid !== 'string' || typeof name !== 'string' || rid === '' || name === '') throw new InvalidArgsError('a query needs a rid and a function name');
   const args = input.args ?? {};
   checkArgs(args, argsBytes);
-  if (typeof eci !== 'string') throw new UnknownEciError(String(eci));
+  if (typeof eci !== 'string') throw new UnknownEciError(describe(eci));
   return { eci, rid, name, args };
 }

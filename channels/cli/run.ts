@@ -223,19 +223,21 @@ async function runLogs(client: Client, eci: string, v: Values, io: CliIo): Promi
 
 /** `key=value` gives a string (as a query string would); `key:=json` gives a JSON value. */
 export function keyValues(args: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out: Array<[string, unknown]> = [];
   for (const arg of args) {
     const json = arg.indexOf(':=');
     const eq = arg.indexOf('=');
     if (json > 0 && json < eq) {
-      out[arg.slice(0, json)] = jsonOption(arg.slice(0, json), arg.slice(json + 2));
+      out.push([arg.slice(0, json), jsonOption(arg.slice(0, json), arg.slice(json + 2))]);
     } else if (eq > 0) {
-      out[arg.slice(0, eq)] = arg.slice(eq + 1);
+      out.push([arg.slice(0, eq), arg.slice(eq + 1)]);
     } else {
       throw new UsageError(`expected key=value or key:=json, got ${JSON.stringify(arg)}`);
     }
   }
-  return out;
+  // Defined, not assigned: a "__proto__" key stays a key (and the host refuses it) instead of
+  // silently becoming the object's prototype.
+  return Object.fromEntries(out);
 }
 
 function jsonOption(name: string, text: string): unknown {
