@@ -1,9 +1,9 @@
-import { mkdir } from 'node:fs/promises';
-import { Host, openLevelStore, type Clock, type IdGenerator, type Limits, type Ruleset, type Store } from '../kernel/index.ts';
+import { Host, type Clock, type IdGenerator, type Limits, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
+import { openDataDir } from './data-dir.ts';
 
 export interface OpenHostOptions {
-  /** LevelDB directory (created if missing). Ignored when `store` is given. */
+  /** LevelDB directory (created 0700 if missing; refused when others may read it). Ignored when `store` is given. */
   dataDir?: string;
   store?: Store;
   /** fsync every commit (power-loss durable) instead of relying on the OS after each write. */
@@ -23,8 +23,7 @@ export async function openHost(opts: OpenHostOptions): Promise<Host> {
   let store = opts.store;
   if (!store) {
     if (!opts.dataDir) throw new TypeError('openHost needs a dataDir or a store');
-    await mkdir(opts.dataDir, { recursive: true });
-    store = await openLevelStore(opts.dataDir, { sync: opts.sync ?? false });
+    store = await openDataDir(opts.dataDir, { sync: opts.sync ?? false });
   }
   return Host.open({
     store,

@@ -13,6 +13,8 @@ export interface ServeOptions {
   rulesetsDir?: string;
   /** fsync every commit. */
   sync?: boolean;
+  /** Connections served at once (lowered to what the open-file limit allows). */
+  maxConnections?: number;
   /** Lines for the operator (stdout). */
   log?: (line: string) => void;
 }
@@ -35,24 +37,32 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     }
   }
   const host = await openHost({ dataDir: opts.dataDir, rulesets, ...(opts.sync ? { sync: true } : {}) });
-  const root = await host.root();
-  const file = rootEciFile(opts.dataDir);
-  if (root.created) {
-    log(`kumo created the root cloud; its owner ECI (shown once, kept in ${file}):`);
-    log(`kumo root owner ECI ${root.eci}`);
-  }
-  // The operator's capability: readable by the operator only. Rewritten if it went missing.
-  const onDisk = await readFile(file, 'utf8').catch(() => null);
-  if (onDisk?.trim() !== root.eci) await writeFile(file, `${root.eci}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  host.start();
   let server: KumoServer;
   try {
-    server = await startServer({ host, port: opts.port, ...(opts.hostname ? { hostname: opts.hostname } : {}) });
+    // The port first: a busy one stops the start before a root cloud is made (and its ECI printed).
+    server = await startServer({ host, port: opts.port, ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(opts.maxConnections ? { limits: { connections: opts.maxConnections } } : {}) });
   } catch (err) {
     await host.close();
     throw err;
   }
+  try {
+    const root = await host.root();
+    const file = rootEciFile(opts.dataDir);
+    if (root.created) {
+      log(`kumo created the root cloud; its owner ECI (shown once, kept in ${file}):`);
+      log(`kumo root owner ECI ${root.eci}`);
+    }
+    // The operator's capability: readable by the operator only. Rewritten if it went missing.
+    const onDisk = await readFile(file, 'utf8').catch(() => null);
+    if (onDisk?.trim() !== root.eci) await writeFile(file, `${root.eci}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  host.start();
+  const { cap, fileLimit, reserved } = server.connections;
+  log(`kumo serves at most ${cap} connections${fileLimit === undefined ? '' : ` (open files: limit ${fileLimit}, ${reserved} kept for the store and the process)`}`);
   log(`kumo listening on ${server.url}`);
   return server;
 }

@@ -37,6 +37,8 @@ export interface StartOptions {
   dataDir?: string;
   rulesetsDir?: string;
   args?: string[];
+  /** Run under this open-file limit (`ulimit -n`; Linux and macOS shells). */
+  fileLimit?: number;
 }
 
 /** Start `kumo serve --port 0` and wait for its `kumo listening on URL` line. */
@@ -49,7 +51,9 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
   }
   dataDir ??= await tempDir();
   const args = ['--import', 'tsx', 'channels/cli/main.ts', 'serve', '--port', '0', '--data', dataDir, '--rulesets', opts.rulesetsDir ?? 'examples', ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = opts.fileLimit
+    ? spawn('/bin/sh', ['-c', `ulimit -n ${opts.fileLimit} && exec "$0" "$@"`, process.execPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -14,7 +14,7 @@ import { formatDirectives, formatLogEntry, table } from './format.ts';
 export const USAGE = `kumo: a personal-cloud host
 
 usage:
-  kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync]
+  kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync] [--max-connections N]
   kumo cloud new NAME            create a child cloud of the --eci cloud
   kumo cloud ls                  list its child clouds
   kumo cloud rm NAME             delete a child cloud (and its children)
@@ -53,6 +53,7 @@ const OPTIONS = {
   host: { type: 'string' },
   rulesets: { type: 'string' },
   sync: { type: 'boolean' },
+  'max-connections': { type: 'string' },
   follow: { type: 'boolean', short: 'f' },
   limit: { type: 'string' },
   tags: { type: 'string' },
@@ -200,8 +201,10 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
   if (count !== 1) throw new UsageError('usage: kumo serve [--port 3000] [--data DIR] [--rulesets DIR]');
   const port = Number(v.port ?? io.env['PORT'] ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${v.port}`);
+  const maxConnections = v['max-connections'] === undefined ? undefined : Number(v['max-connections']);
+  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections > 0)) throw new UsageError(`--max-connections must be a positive integer, got ${v['max-connections']}`);
   const log = (line: string): void => io.out(line + '\n');
-  const server = await serve({ port, dataDir, log, ...(v.host ? { hostname: v.host } : {}), ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}), ...(v.sync ? { sync: true } : {}) });
+  const server = await serve({ port, dataDir, log, ...(v.host ? { hostname: v.host } : {}), ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}), ...(v.sync ? { sync: true } : {}), ...(maxConnections ? { maxConnections } : {}) });
   stopOnSignals(server, log);
 }
 
