@@ -8,7 +8,7 @@ import type { Limits } from './limits.ts';
 import type { Outbox } from './outbox.ts';
 import { attenuate, redactEcis, stagedView, SYSTEM_TAG } from './authority.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from './policy.ts';
-import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
+import type { ChildInfo, ChildSelector, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
 import { del, put, type WriteOp } from './store.ts';
 import { checkAttrs, describe } from './validate.ts';
@@ -60,8 +60,13 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     return { rid: ruleset.rid, config: v.value };
   };
 
-  const findChild = (cloud: CloudState, which: string): ChildInfo | undefined => {
-    for (const c of cloud.children.values()) if (c.id === which || c.name === which || c.eci === which) return c;
+  /** The child named by `which`: a string matches its id, name or ECI; an object only the fields it gives. */
+  const findChild = (cloud: CloudState, which: string | ChildSelector): ChildInfo | undefined => {
+    const given = typeof which === 'string' ? undefined : Object.entries(which).filter(([, v]) => v !== undefined);
+    if (given && (given.length === 0 || given.some(([k, v]) => !['id', 'name', 'eci'].includes(k) || typeof v !== 'string'))) return undefined;
+    for (const c of cloud.children.values()) {
+      if (given ? given.every(([k, v]) => c[k as keyof ChildInfo] === v) : c.id === which || c.name === which || c.eci === which) return c;
+    }
     return undefined;
   };
 
@@ -93,8 +98,11 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     },
 
     async deleteChild(tx, cloud, which) {
-      const child = typeof which === 'string' ? findChild(cloud, which) : undefined;
-      if (!child) throw new UnknownCloudError(typeof which === 'string' ? which : describe(which), `cloud ${cloud.meta.name} has no child ${describe(which)}`);
+      const child = typeof which === 'string' || (typeof which === 'object' && which !== null) ? findChild(cloud, which) : undefined;
+      if (!child) {
+        const named = typeof which === 'string' ? describe(which) : typeof which === 'object' && which !== null ? Object.entries(which).map(([k, v]) => `${k} ${describe(v)}`).join(' and ') : describe(which);
+        throw new UnknownCloudError(named, `cloud ${cloud.meta.name} has no child with ${named}`);
+      }
       if (tx.deletions.includes(child.id as CloudId)) return { ...child };
       tx.deletions.push(child.id as CloudId);
       tx.stage([del(keys.child(cloud.id, child.id))], (c) => c.children.delete(child.id as CloudId));

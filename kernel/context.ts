@@ -1,5 +1,5 @@
 import type { CloudState, InstallRecord } from './cloud.ts';
-import type { KumoEvent, ReadContext, RuleContext, ChildInfo, EciInfo, ScheduleInfo } from './ruleset.ts';
+import type { KumoEvent, ReadContext, RuleContext, ChildInfo, ChildSelector, EciInfo, RegisteredRuleset, Ruleset, ScheduleInfo } from './ruleset.ts';
 import type { Tx } from './tx.ts';
 import { within, type Authority } from './authority.ts';
 
@@ -7,7 +7,7 @@ import { within, type Authority } from './authority.ts';
 export interface CloudOps {
   now(): number;
   newChild(tx: Tx, cloud: CloudState, name: string, rids?: unknown): Promise<ChildInfo>;
-  deleteChild(tx: Tx, cloud: CloudState, which: string): Promise<ChildInfo>;
+  deleteChild(tx: Tx, cloud: CloudState, which: string | ChildSelector): Promise<ChildInfo>;
   /** A new ECI; made through `creator`, it gets at most the creator's authority. */
   newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }, creator: Authority | undefined): EciInfo;
   deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
@@ -31,7 +31,7 @@ function plain(attrs: Record<string, unknown> | undefined): Record<string, unkno
  * The read-only context of queries (and the read half of rule contexts). `caller`, the ECI the
  * event or query came through, sees only the ECIs within its authority.
  */
-export function buildReadContext(cloud: CloudState, install: InstallRecord, now: () => number, entity?: Tx, caller?: Authority): ReadContext {
+export function buildReadContext(cloud: CloudState, install: InstallRecord, rulesets: ReadonlyMap<string, Ruleset>, now: () => number, entity?: Tx, caller?: Authority): ReadContext {
   const installs = entity ? () => entity.installs : () => cloud.installs;
   const rid = install.rid;
   return {
@@ -50,8 +50,15 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, now:
         .map((e) => structuredClone(e))
         .sort((a, b) => cmp(a.id, b.id)),
     installed: () => installs().map((r) => ({ rid: r.rid, config: r.config })),
+    registered: () => registered(rulesets),
     schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })).sort((a, b) => a.next - b.next || cmp(a.id, b.id)),
   };
+}
+
+function registered(rulesets: ReadonlyMap<string, Ruleset>): RegisteredRuleset[] {
+  return [...rulesets.values()]
+    .map(({ rid, version, meta }) => ({ rid, version, ...(meta.name ? { name: meta.name } : {}), ...(meta.description ? { description: meta.description } : {}) }))
+    .sort((a, b) => cmp(a.rid, b.rid));
 }
 
 export interface RuleContextInput {
@@ -59,6 +66,7 @@ export interface RuleContextInput {
   cloud: CloudState;
   ops: CloudOps;
   install: InstallRecord;
+  rulesets: ReadonlyMap<string, Ruleset>;
   rule: string;
   event: KumoEvent;
   eci: string | undefined;
@@ -75,7 +83,7 @@ export interface RuleContextInput {
 export function buildRuleContext(i: RuleContextInput): RuleContext {
   const { tx, cloud, ops, install } = i;
   const rid = install.rid;
-  const read = buildReadContext(cloud, install, () => ops.now(), tx, i.caller);
+  const read = buildReadContext(cloud, install, i.rulesets, () => ops.now(), tx, i.caller);
   // Listed property by property: `{ ...read, <25 more> }` makes V8 build a dictionary-mode object,
   // which cost ~25 µs per rule run (most of an episode's CPU); this literal costs well under 1 µs.
   return {
@@ -86,6 +94,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     children: read.children,
     ecis: read.ecis,
     installed: read.installed,
+    registered: read.registered,
     schedules: read.schedules,
     rule: i.rule,
     event: i.event,

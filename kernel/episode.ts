@@ -60,7 +60,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
         continue;
       }
       let stop = false;
-      const read = (): ReadContext => buildReadContext(cloud, install, () => env.ops.now(), tx, caller);
+      const read = (): ReadContext => buildReadContext(cloud, install, env.rulesets, () => env.ops.now(), tx, caller);
       for (const rule of rulesFor(ruleset, current.event.domain, current.event.type)) {
         if (tx.isUninstalled(ruleset.rid)) break;
         const selected = select(tx, ruleset.rid, rule, current.event, read);
@@ -73,6 +73,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
           cloud,
           ops: env.ops,
           install,
+          rulesets: env.rulesets,
           rule: rule.name,
           event: current.event,
           eci: via,

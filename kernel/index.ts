@@ -16,6 +16,8 @@ export type {
   Validation,
   EciInfo,
   ChildInfo,
+  ChildSelector,
+  RegisteredRuleset,
   ScheduleInfo,
 } from './ruleset.ts';
 export * from './errors.ts';

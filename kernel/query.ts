@@ -40,7 +40,7 @@ export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: Route
   if (!Object.hasOwn(ruleset.functions, name)) return refuse(new UnknownFunctionError(rid, name));
   if (!ruleset.shares.includes(name)) return refuse(new NotSharedError(rid, name));
   const fn = ruleset.functions[name]!;
-  const ctx = buildReadContext(cloud, install, () => env.clock.now(), undefined, info);
+  const ctx = buildReadContext(cloud, install, env.rulesets, () => env.clock.now(), undefined, info);
   const start = performance.now();
   let timer: { cancel(): void } | undefined;
   try {
