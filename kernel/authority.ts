@@ -143,12 +143,23 @@ export function redactEcis<T>(value: T, view: EciView, caller: Authority | undef
     }
     return out + s.slice(from);
   };
-  const seen = new WeakSet<object>();
+  // An object met twice gets the same answer (a shared one must not slip through unredacted the
+  // second time); one met again inside itself (a cycle, which JSON cannot carry anyway) is cut.
+  const done = new Map<object, unknown>();
+  const walking = new Set<object>();
   const walk = (v: unknown, depth: number): unknown => {
     if (typeof v === 'string') return text(v);
-    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v) || seen.has(v)) return v;
+    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return v;
+    if (done.has(v)) return done.get(v);
+    if (walking.has(v)) return null;
     if (depth > MAX_ANSWER_DEPTH) throw new LimitExceededError('answerDepth', MAX_ANSWER_DEPTH, `an answer may nest at most ${MAX_ANSWER_DEPTH} levels`);
-    seen.add(v);
+    walking.add(v);
+    const out = walkObject(v, depth);
+    walking.delete(v);
+    done.set(v, out);
+    return out;
+  };
+  const walkObject = (v: object, depth: number): unknown => {
     if (Array.isArray(v)) {
       let copy: unknown[] | undefined;
       v.forEach((item, i) => {

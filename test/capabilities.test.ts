@@ -28,6 +28,12 @@ const parrot = ruleset('test.parrot')
   .share('throws', (ctx) => {
     throw new Error(`kept ${String(ctx.ent.get('kept'))}`);
   })
+  .share('twice', (ctx) => {
+    const one = { eci: ctx.ent.get('kept') ?? null };
+    const loop: Record<string, unknown> = { eci: ctx.ent.get('kept') ?? null };
+    loop['self'] = loop;
+    return { first: one, again: one, loop };
+  })
   .share('deep', () => {
     let v: unknown = 'leaf';
     for (let i = 0; i < 5000; i++) v = [v];
@@ -157,6 +163,12 @@ describe('capabilities', () => {
     expect(await arrived()).toEqual({ eci: null });
     await host.event({ eci: root.eci, domain: 'parrot', type: 'send', attrs: { to: kid.eci } });
     await vi.waitFor(async () => expect(await arrived()).toEqual({ eci: root.eci }));
+  });
+
+  it('an object that appears twice in an answer is cut both times; a cycle is cut where it closes', async () => {
+    const { host, root, narrow } = await setup();
+    await host.event({ eci: root.eci, domain: 'parrot', type: 'keep', attrs: { eci: root.eci } });
+    expect(await host.query({ eci: narrow.id, rid: 'test.parrot', name: 'twice' })).toEqual({ first: { eci: null }, again: { eci: null }, loop: { eci: null, self: null } });
   });
 
   it('an answer nested too deep to check is refused, not a stack overflow', async () => {
