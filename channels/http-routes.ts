@@ -101,7 +101,7 @@ export class HttpApi {
     }
     const error: KumoError =
       err.code === 'HPE_HEADER_OVERFLOW' ? new HeadersTooLargeError('the request headers are over the limit of 16 KiB')
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new RequestTimeoutError(`the request did not arrive in time (headers within ${this.limits.headersMs} ms)`)
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new RequestTimeoutError(`the request did not arrive in time (its headers are due within ${this.limits.headersMs} ms)`)
       : new MalformedRequestError(`the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`);
     this.metrics?.response(error.status);
     socket.end(rawErrorResponse(error));

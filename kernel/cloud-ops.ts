@@ -38,6 +38,7 @@ export interface CloudOpsDeps {
 
 const NAME = /^[^\u0000-\u001f]{1,100}$/;
 const TAG = /^[A-Za-z0-9_.-]{1,50}$/;
+const CHILD_FIELDS = ['id', 'name', 'eci'];
 
 export { SYSTEM_TAG };
 
@@ -60,15 +61,21 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     return { rid: ruleset.rid, config: v.value };
   };
 
-  /** The child named by `which`: a string matches its id, name or ECI; an object only the fields it gives. */
-  const findChild = (cloud: CloudState, which: string | ChildSelector): ChildInfo | undefined => {
-    const given = typeof which === 'string' ? undefined : Object.entries(which).filter(([, v]) => v !== undefined);
-    if (given && (given.length === 0 || given.some(([k, v]) => !['id', 'name', 'eci'].includes(k) || typeof v !== 'string'))) return undefined;
-    for (const c of cloud.children.values()) {
-      if (given ? given.every(([k, v]) => c[k as keyof ChildInfo] === v) : c.id === which || c.name === which || c.eci === which) return c;
-    }
-    return undefined;
+  /** The child `which` names: a string by its id, name or ECI; an object by every field it gives. */
+  const findChild = (cloud: CloudState, which: unknown): ChildInfo | undefined => {
+    const children = [...cloud.children.values()];
+    if (typeof which === 'string') return children.find((c) => c.id === which || c.name === which || c.eci === which);
+    const given = typeof which === 'object' && which !== null ? Object.entries(which).filter(([, v]) => v !== undefined) : [];
+    if (given.length === 0 || given.some(([k, v]) => !CHILD_FIELDS.includes(k) || typeof v !== 'string')) return undefined;
+    return children.find((c) => given.every(([k, v]) => c[k as keyof ChildInfo] === v));
   };
+  const childLabel = (which: unknown): string =>
+    typeof which === 'object' && which !== null
+      ? Object.entries(which)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${k} ${describe(v)}`)
+          .join(' and ')
+      : describe(which);
 
   return {
     now: deps.now,
@@ -98,11 +105,8 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     },
 
     async deleteChild(tx, cloud, which) {
-      const child = typeof which === 'string' || (typeof which === 'object' && which !== null) ? findChild(cloud, which) : undefined;
-      if (!child) {
-        const named = typeof which === 'string' ? describe(which) : typeof which === 'object' && which !== null ? Object.entries(which).map(([k, v]) => `${k} ${describe(v)}`).join(' and ') : describe(which);
-        throw new UnknownCloudError(named, `cloud ${cloud.meta.name} has no child with ${named}`);
-      }
+      const child = findChild(cloud, which);
+      if (!child) throw new UnknownCloudError(childLabel(which), `cloud ${cloud.meta.name} has no child ${childLabel(which)}`);
       if (tx.deletions.includes(child.id as CloudId)) return { ...child };
       tx.deletions.push(child.id as CloudId);
       tx.stage([del(keys.child(cloud.id, child.id))], (c) => c.children.delete(child.id as CloudId));
