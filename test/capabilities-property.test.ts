@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { isFull, keys, within, type EciInfo, type Host, type Store } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
-import { memoryStore, testHost } from './helpers.ts';
+import { testHost } from './helpers.ts';
 
 /**
  * The invariant of issue 9, as a hostile client would probe it: whoever holds some ECIs, sending
@@ -124,8 +124,8 @@ describe('capabilities, as a hostile client probes them', () => {
   it('no ECI ever learns or mints an ECI whose authority exceeds its own', async () => {
     await fc.assert(
       fc.asyncProperty(tree, ecisPerCloud, fc.array(fc.nat(), { minLength: 1, maxLength: 2 }), attack, async (parents, extra, picks, steps) => {
-        const store = await memoryStore();
-        const { host, root } = await testHost({ store, rulesets: [spy] });
+        const { host, root } = await testHost({ rulesets: [spy] });
+        const store = host.store;
         try {
           // The owner builds a tree of clouds, each with the spy and some ECIs with random policies.
           const system = [root.eci];
