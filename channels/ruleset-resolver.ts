@@ -1,6 +1,4 @@
 import { register } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { join } from 'node:path';
 
 /**
  * Rulesets written anywhere on disk: a folder holding `hello.ts` that does
@@ -12,7 +10,7 @@ import { join } from 'node:path';
  */
 
 /** This package's root: its package.json is what `kumo` resolves against (a self-reference). */
-const PACKAGE_JSON = pathToFileURL(join(import.meta.dirname, '..', 'package.json')).href;
+const PACKAGE_JSON = new URL('../package.json', import.meta.url).href;
 
 // The hook runs on Node's loader thread, so it is plain JavaScript in a data: URL. One instance
 // per rulesets folder; each sends `kumo` to this package.
@@ -22,7 +20,9 @@ export async function initialize(data) { ({ pkg, folder } = data); }
 export async function resolve(specifier, context, next) {
   if (specifier === 'kumo' || specifier.startsWith('kumo/')) return next(specifier, { ...context, parentURL: pkg });
   const resolved = await next(specifier, context);
-  const inFolder = resolved.url.startsWith(folder) && /\\.(ts|mts|js|mjs)$/.test(new URL(resolved.url).pathname);
+  // The folder's own files, not packages installed under it (they say what they are).
+  const path = new URL(resolved.url).pathname;
+  const inFolder = resolved.url.startsWith(folder) && !path.includes('/node_modules/') && /\\.(ts|mts|js|mjs)$/.test(path);
   return inFolder ? { ...resolved, format: 'module' } : resolved;
 }
 `;
