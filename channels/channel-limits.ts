@@ -8,6 +8,15 @@ export interface ChannelLimits {
   bufferedBytes: number;
   /** Requests one WebSocket may have running at once. Over it: LIMIT_EXCEEDED. */
   socketInflight: number;
+  /**
+   * Connections (HTTP and WebSocket) served at once; past it, 503 TOO_MANY_CONNECTIONS. Lowered
+   * to what the open-file limit leaves once the store's descriptors are reserved.
+   */
+  connections: number;
+  /** How long a keep-alive connection may wait idle for its next request. */
+  idleMs: number;
+  /** How long a client may take to send a request's headers (a new connection's first included): 408 REQUEST_TIMEOUT. */
+  headersMs: number;
 }
 
 export const DEFAULT_CHANNEL_LIMITS: ChannelLimits = {
@@ -15,4 +24,7 @@ export const DEFAULT_CHANNEL_LIMITS: ChannelLimits = {
   queryKeys: 1000,
   bufferedBytes: 1024 * 1024,
   socketInflight: 256,
+  connections: 10_000,
+  idleMs: 5_000,
+  headersMs: 10_000,
 };

@@ -1,12 +1,12 @@
-import { mkdir } from 'node:fs/promises';
-import { Host, openLevelStore, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
+import { Host, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
+import { openDataDir } from './data-dir.ts';
 import type { DestinationRules } from './destinations.ts';
 import { HttpRemote } from './http-remote.ts';
 import { joinRealm, type Realm, type RealmOptions } from './realm/realm.ts';
 
 export interface OpenHostOptions {
-  /** LevelDB directory (created if missing). Ignored when `store` is given. */
+  /** LevelDB directory (created 0700 if missing; refused when others may read it). Ignored when `store` is given. */
   dataDir?: string;
   store?: Store;
   /** fsync every commit (power-loss durable) instead of relying on the OS after each write. */
@@ -45,8 +45,7 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
   let store = opts.store;
   if (!store) {
     if (!opts.dataDir) throw new TypeError('openHost needs a dataDir or a store');
-    await mkdir(opts.dataDir, { recursive: true });
-    store = await openLevelStore(opts.dataDir, { sync: opts.sync ?? false });
+    store = await openDataDir(opts.dataDir, { sync: opts.sync ?? false });
   }
   let realm: Realm | null = null;
   try {

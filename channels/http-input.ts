@@ -88,7 +88,7 @@ function tooLarge(limits: InputLimits): KumoError {
 
 /**
  * Decode a body by its content type: JSON (must be an object), urlencoded, or empty. Other types
- * are refused rather than guessed at.
+ * are refused rather than guessed at; the one guess is JSON sent with curl's default form type.
  */
 export function parseBody(body: Buffer, contentType: string | undefined, limits: InputLimits, code: InputCode, what: string): Record<string, unknown> {
   if (body.length === 0) return Object.create(null) as Record<string, unknown>;
@@ -99,13 +99,19 @@ export function parseBody(body: Buffer, contentType: string | undefined, limits:
     throw invalid(code, 'the request body is not valid UTF-8');
   }
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/x-www-form-urlencoded') return parseParams(text, limits, code, 'urlencoded body');
-  if (type === 'application/json' || type === '' || type.endsWith('+json')) {
+  // `curl -d '{"a":1}'` labels JSON as a form. A form body never starts with a bare "{" (browsers
+  // and curl --data-urlencode escape it), so such a body is read as the JSON it is.
+  const jsonAsForm = type === 'application/x-www-form-urlencoded' && /^\s*\{/.test(text);
+  if (type === 'application/x-www-form-urlencoded' && !jsonAsForm) return parseParams(text, limits, code, 'urlencoded body');
+  if (jsonAsForm || type === 'application/json' || type === '' || type.endsWith('+json')) {
     if (text.trim() === '') return Object.create(null) as Record<string, unknown>;
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (err) {
+      if (jsonAsForm) {
+        throw invalid(code, `the body starts like JSON but is not valid JSON (${(err as Error).message}), and its content-type header says application/x-www-form-urlencoded (curl -d's default); send JSON with the header content-type: application/json`);
+      }
       throw invalid(code, `the request body is not valid JSON: ${(err as Error).message}`);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(code, `${what} must be a JSON object`);

@@ -1,10 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { InvalidArgsError, UnknownRouteError, SYSTEM_TAG, ShuttingDownError, type EpisodeLogEntry, type Host } from '../kernel/index.ts';
+import type { Duplex } from 'node:stream';
+import {
+  HeadersTooLargeError,
+  InvalidArgsError,
+  MalformedRequestError,
+  PolicyDeniedError,
+  RequestTimeoutError,
+  UnknownRouteError,
+  SYSTEM_TAG,
+  ShuttingDownError,
+  TooManyConnectionsError,
+  type EpisodeLogEntry,
+  type Host,
+  type KumoError,
+} from '../kernel/index.ts';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
+import type { ConnectionGate } from './connection-limits.ts';
 import { parseParams, pathSegments, readParams } from './http-input.ts';
 import type { Metrics } from './metrics.ts';
 import type { Realm } from './realm/realm.ts';
-import { toWireError } from './wire-error.ts';
+import { rawErrorResponse, toWireError } from './wire-error.ts';
 
 /**
  * The HTTP sky API: the pico engine's routes with real status codes, plus health, metrics and the
@@ -18,6 +33,8 @@ export interface HttpApiOptions {
   limits?: Partial<ChannelLimits>;
   /** The host's realm, if it is in one. */
   realm?: Realm | null;
+  /** The server's connection cap: requests on connections past it are answered 503 TOO_MANY_CONNECTIONS. */
+  gate?: ConnectionGate;
   /** Where real bugs (500 INTERNAL) are reported. */
   onInternalError?: (err: unknown) => void;
 }
@@ -27,7 +44,7 @@ export const LOG_TAG = SYSTEM_TAG;
 
 const CORS: Record<string, string> = {
   'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'GET, POST, OPTIONS',
+  'access-control-allow-methods': 'GET, HEAD, POST, OPTIONS',
   'access-control-allow-headers': 'content-type, idempotency-key',
   'access-control-expose-headers': 'idempotent-replayed, retry-after',
   'access-control-max-age': '600',
@@ -59,6 +76,7 @@ export class HttpApi {
   private readonly limits: ChannelLimits;
   private readonly metrics: Metrics | undefined;
   private readonly realm: Realm | null;
+  private readonly gate: ConnectionGate | undefined;
   private readonly onInternalError: (err: unknown) => void;
   /**
    * Every call into the host still running, including fire-and-forget episodes that answered 202.
@@ -74,12 +92,41 @@ export class HttpApi {
     this.limits = { ...DEFAULT_CHANNEL_LIMITS, ...opts.limits };
     this.metrics = opts.metrics;
     this.realm = opts.realm ?? null;
+    this.gate = opts.gate;
     this.onInternalError = opts.onInternalError ?? ((err) => console.error('kumo: internal error:', err));
   }
 
   /** Handle one request (the `request` listener of a node:http server). */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // A stopping host answers whatever still arrives on an open connection, and closes it after.
+    if (this.stopping) res.setHeader('connection', 'close');
+    if (this.gate?.refuses(req.socket)) {
+      res.setHeader('connection', 'close');
+      // Read what was sent before answering: closing a socket with unread bytes resets it.
+      req.resume();
+      req.once('end', () => this.fail(res, new TooManyConnectionsError(this.gate!.cap)));
+      return;
+    }
     this.route(req, res).catch((err) => this.fail(res, err));
+  };
+
+  /**
+   * Node's own refusals (a request it cannot parse, headers over its limit, a client too slow)
+   * answered as JSON like every other error (the `clientError` listener of a node:http server).
+   */
+  readonly clientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    // Node's own rule: answer only if nothing of a response went out on this socket yet.
+    const res = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || res?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const error: KumoError =
+      err.code === 'HPE_HEADER_OVERFLOW' ? new HeadersTooLargeError('the request headers are over the limit of 16 KiB')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new RequestTimeoutError(`the request did not arrive in time (its headers are due within ${this.limits.headersMs} ms)`)
+      : new MalformedRequestError(`the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`);
+    this.metrics?.response(error.status);
+    socket.end(rawErrorResponse(error));
   };
 
   /** Refuse new work, end log streams and wait for every running host call (202-accepted episodes too). */
@@ -99,7 +146,9 @@ export class HttpApi {
     const segs = pathSegments(pathname);
     const [head, second, ...rest] = segs;
     let route: Route | undefined;
-    if (method === 'GET' || method === 'POST') {
+    // HEAD is GET without the body (node:http leaves the body out), wherever GET is answered.
+    const get = method === 'GET' || method === 'HEAD';
+    if (get || method === 'POST') {
       if (head === 'sky' && second === 'event' && rest.length === 4) route = this.skyEvent;
       else if (head === 'sky' && second === 'cloud' && rest.length === 3) route = this.skyQuery;
       else if (head === 'c' && rest[0] === 'event' && rest.length === 3) route = this.asyncEvent;
@@ -107,7 +156,7 @@ export class HttpApi {
       else if (head === 'c' && rest[0] === 'query' && rest.length === 3) route = this.cQuery;
     }
     if (method === 'POST' && head === 'claim' && segs.length === 1) route = this.claim;
-    if (method === 'GET') {
+    if (get) {
       if (head === 'healthz' && segs.length === 1) route = this.health;
       else if (head === 'realm' && segs.length === 1) route = this.realmRoute;
       else if (head === 'metrics' && segs.length === 1) route = this.metricsRoute;
@@ -184,14 +233,15 @@ export class HttpApi {
   };
 
   /** `GET /c/:eci/logs?limit=N[&follow=true]`: the episode log, for ECIs tagged `system`. */
-  private readonly logs: Route = async (_req, res, [eci], search) => {
+  private readonly logs: Route = async (req, res, [eci], search) => {
     const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
     const limitText = params['limit'] ?? String(this.host.limits.logEntries);
     const limit = Number(limitText);
     if (typeof limitText !== 'string' || !/^\d{1,6}$/.test(limitText) || limit < 1 || limit > this.host.limits.logEntries) {
       throw new InvalidArgsError(`limit must be an integer from 1 to ${this.host.limits.logEntries}`);
     }
-    const follow = params['follow'] === 'true' || params['follow'] === '1' || params['follow'] === '';
+    // A HEAD of a follow would never end: it gets the head of the plain log.
+    const follow = req.method !== 'HEAD' && (params['follow'] === 'true' || params['follow'] === '1' || params['follow'] === '');
     this.checkOpen();
     if (!follow) {
       this.send(res, 200, { entries: await this.track(this.host.episodeLog(eci!, limit)) });

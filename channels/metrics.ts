@@ -77,6 +77,18 @@ export class Metrics {
     this.abortedRequests = counter('kumo_http_aborted_total', 'HTTP requests whose client went away before the answer.');
   }
 
+  /** Report the connections a server holds (`kumo_connections`). */
+  connections(open: () => number): void {
+    new Gauge({
+      name: 'kumo_connections',
+      help: 'Client connections served (HTTP and WebSocket).',
+      registers: [this.registry],
+      collect() {
+        this.set(open());
+      },
+    });
+  }
+
   /** Count one HTTP response by status. */
   response(status: number): void {
     this.responses.inc({ status: String(status) });

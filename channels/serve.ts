@@ -19,6 +19,8 @@ export interface ServeOptions {
   publicUrl?: string;
   /** The hosts of other providers this host may send events to (default: any). */
   destinations?: DestinationRules;
+  /** Connections served at once (lowered to what the open-file limit allows). */
+  maxConnections?: number;
   /** Lines for the operator (stdout). */
   log?: (line: string) => void;
   /** This host's id (default: kept in the data directory). */
@@ -31,9 +33,9 @@ export interface ServeOptions {
 export const rootEciFile = (dataDir: string): string => join(dataDir, 'root.eci');
 
 /**
- * `kumo serve`: open the host on LevelDB under `dataDir`, register the rulesets in `rulesetsDir`,
- * make sure the root cloud exists (printing its owner ECI only when it is created), and serve HTTP
- * and WebSocket. Prints `kumo listening on <url>` once ready.
+ * `kumo serve`: open the host on LevelDB under `dataDir` (joining its realm when given one), register
+ * the rulesets in `rulesetsDir`, serve HTTP and WebSocket, and make sure the root cloud exists
+ * (printing its owner ECI only when it is created). Prints `kumo listening on <url>` once ready.
  */
 export async function serve(opts: ServeOptions): Promise<KumoServer> {
   const log = opts.log ?? ((line: string) => console.log(line));
@@ -55,28 +57,36 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     ...(opts.realm ? { realm: opts.realm } : {}),
   });
   if (realm) log(`kumo host ${host.id} joined realm ${realm.name} owning ${realm.partitions.length} partitions`);
-  const root = await host.root();
-  const file = rootEciFile(opts.dataDir);
-  if (root.created) {
-    log(`kumo created the root cloud; its owner ECI (shown once, kept in ${file}):`);
-    log(`kumo root owner ECI ${root.eci}`);
-  }
-  // The operator's capability: readable by the operator only. Rewritten if it went missing.
-  const onDisk = await readFile(file, 'utf8').catch(() => null);
-  if (onDisk?.trim() !== root.eci) await writeFile(file, `${root.eci}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  host.start();
   let server: KumoServer;
   try {
-    server = await startServer({ host, realm, port: opts.port, ...(opts.hostname ? { hostname: opts.hostname } : {}) });
+    // The port first: a busy one stops the start before a root cloud is made (and its ECI printed).
+    server = await startServer({ host, realm, port: opts.port, ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(opts.maxConnections ? { limits: { connections: opts.maxConnections } } : {}) });
   } catch (err) {
     await realm?.stop();
     await host.close();
     await realm?.close();
     throw err;
   }
-  host.url ??= server.url;
-  await realm?.register({ url: server.url, since: Date.now() });
+  try {
+    const root = await host.root();
+    const file = rootEciFile(opts.dataDir);
+    if (root.created) {
+      log(`kumo created the root cloud; its owner ECI (shown once, kept in ${file}):`);
+      log(`kumo root owner ECI ${root.eci}`);
+    }
+    // The operator's capability: readable by the operator only. Rewritten if it went missing.
+    const onDisk = await readFile(file, 'utf8').catch(() => null);
+    if (onDisk?.trim() !== root.eci) await writeFile(file, `${root.eci}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
+    host.url ??= server.url;
+    await realm?.register({ url: server.url, since: Date.now() });
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  host.start();
+  const { cap, fileLimit, reserved } = server.connections;
+  log(`kumo serves at most ${cap} connections${fileLimit === undefined ? '' : ` (open files: limit ${fileLimit}, ${reserved} kept for the store and the process)`}`);
   log(`kumo listening on ${server.url}`);
   return server;
 }

@@ -1,4 +1,5 @@
-import { KumoError } from '../kernel/index.ts';
+import { STATUS_CODES } from 'node:http';
+import { KumoError, messageOf } from '../kernel/index.ts';
 
 /** The JSON shape of an error on every transport: `{code, message, ...details}`. */
 export interface WireError {
@@ -13,6 +14,16 @@ export interface WireError {
  */
 export function toWireError(err: unknown): { status: number; error: WireError; internal: boolean } {
   if (err instanceof KumoError) return { status: err.status, error: err.toJSON() as WireError, internal: false };
-  const message = err instanceof Error ? err.message : String(err);
-  return { status: 500, error: { code: 'INTERNAL', message }, internal: true };
+  // The message, never the stack, and without file paths: the whole error is logged on the host.
+  return { status: 500, error: { code: 'INTERNAL', message: messageOf(err) }, internal: true };
+}
+
+/**
+ * A whole HTTP response carrying `err`, for a socket that no ServerResponse answers (a request
+ * Node could not parse, a refused WebSocket upgrade): JSON like every other error, then close.
+ */
+export function rawErrorResponse(err: KumoError): string {
+  const body = JSON.stringify({ error: err.toJSON() });
+  const head = [`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}`, 'connection: close', 'content-type: application/json; charset=utf-8', 'access-control-allow-origin: *', `content-length: ${Buffer.byteLength(body)}`];
+  return `${head.join('\r\n')}\r\n\r\n${body}`;
 }

@@ -1,11 +1,24 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { InvalidArgsError, LimitExceededError, PolicyDeniedError, ShuttingDownError, describe, isPlainObject, type Host, type KumoError } from '../kernel/index.ts';
+import type { Socket } from 'node:net';
+import {
+  InvalidArgsError,
+  LimitExceededError,
+  PolicyDeniedError,
+  ShuttingDownError,
+  TooManyConnectionsError,
+  UnknownRouteError,
+  describe,
+  isPlainObject,
+  type Host,
+  type KumoError,
+} from '../kernel/index.ts';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
+import type { ConnectionGate } from './connection-limits.ts';
 import { LOG_TAG } from './http-routes.ts';
 import { pathSegments } from './http-input.ts';
-import { toWireError } from './wire-error.ts';
+import { rawErrorResponse, toWireError } from './wire-error.ts';
 
 /**
  * The WebSocket channel, on the HTTP server's port at `/ws/:eci`. A socket is attached to one ECI:
@@ -18,6 +31,8 @@ export interface WsChannelOptions {
   host: Host;
   /** Frame size (`bodyBytes`), slow-consumer bound and requests running per socket. */
   limits?: Partial<ChannelLimits>;
+  /** The server's connection cap: upgrades on connections past it are refused 503 TOO_MANY_CONNECTIONS. */
+  gate?: ConnectionGate;
 }
 
 /** Close codes: 4000 + the HTTP status of the error that ended the socket. */
@@ -41,12 +56,16 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
     } catch {
       segs = [];
     }
-    if (segs.length !== 2 || segs[0] !== 'ws' || !segs[1] || stopping) {
-      const status = stopping ? '503 Service Unavailable' : '404 Not Found';
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    const refusal =
+      stopping ? new ShuttingDownError()
+      : opts.gate?.refuses(socket as Socket) ? new TooManyConnectionsError(opts.gate.cap)
+      : segs.length !== 2 || segs[0] !== 'ws' || !segs[1] ? new UnknownRouteError(`no WebSocket route ${describe((req.url ?? '/').split('?')[0])}: use /ws/:eci`)
+      : undefined;
+    if (refusal) {
+      socket.end(rawErrorResponse(refusal));
       return;
     }
-    const eci = segs[1];
+    const eci = segs[1]!;
     wss.handleUpgrade(req, socket, head, (ws) => void attach(ws, eci));
   };
   server.on('upgrade', onUpgrade);

@@ -3,6 +3,7 @@ import type { Clock } from './clock.ts';
 import { UnknownCloudError, UnknownEciError } from './errors.ts';
 import type { CloudId, Eci } from './ids.ts';
 import { keys } from './keys.ts';
+import { describe } from './validate.ts';
 import type { Limits } from './limits.ts';
 import { Mailbox } from './mailbox.ts';
 import type { Publish } from './observe.ts';
@@ -71,7 +72,7 @@ export class ActiveClouds {
    * or its cloud is being deleted.
    */
   async lookup(eci: string): Promise<CloudId | undefined> {
-    if (typeof eci !== 'string' || eci.length === 0 || eci.length > 100) throw new UnknownEciError(String(eci));
+    if (typeof eci !== 'string' || eci.length === 0 || eci.length > 100) throw new UnknownEciError(typeof eci === 'string' ? eci.slice(0, 100) : describe(eci));
     const cached = this.eciCache.get(eci);
     if (cached !== undefined && !this.deleting.has(cached) && this.active.get(cached)?.state.ecis.has(eci as Eci)) return cached;
     const id = await this.store.get(keys.eciIndex(eci));

@@ -1,5 +1,5 @@
 import type { Eci } from './ids.ts';
-import { InvalidArgsError } from './errors.ts';
+import { InvalidArgsError, KumoError, LimitExceededError } from './errors.ts';
 import {
   ALLOW_ALL_EVENTS,
   ALLOW_ALL_QUERIES,
@@ -12,7 +12,9 @@ import {
   type EventPolicy,
   type QueryPolicy,
 } from './policy.ts';
+import type { CloudState } from './cloud.ts';
 import type { EciInfo } from './ruleset.ts';
+import type { Tx } from './tx.ts';
 
 /**
  * Capabilities only shrink (DESIGN §3.8). The authority of an ECI is what its event and query
@@ -87,36 +89,109 @@ export function eciView(eci: (id: string) => Authority | undefined, children: ()
   return { eci, isChildEci: (id) => (kids ??= new Set([...children()].map((c) => c.eci))).has(id) };
 }
 
+/** The view of a cloud's committed state. */
+export function committedView(cloud: CloudState): EciView {
+  return eciView((id) => cloud.ecis.get(id as Eci), () => cloud.children.values());
+}
+
+/** The view of a cloud as an episode sees it, its staged ECIs and children included. */
+export function stagedView(tx: Tx): EciView {
+  return eciView((id) => tx.eci(id), () => tx.childEciList());
+}
+
 const ECI_SHAPE = /^E[0-9a-z][0-9a-f]{3}[A-Za-z0-9_-]{22}$/;
+const ECI_LENGTH = 27;
+
+/** What stands in a longer string where an ECI beyond the caller's authority was. */
+export const WITHHELD = '[ECI withheld]';
+
+/** How deep {@link redactEcis} walks; deeper answers are refused (they could not be sent as JSON either). */
+export const MAX_ANSWER_DEPTH = 1000;
 
 /**
  * `value`, with every ECI of this cloud (or of its children) that is beyond `caller`'s authority
- * replaced by null. ECIs of other clouds are left alone: their authority is not this cloud's to
- * judge. Returns `value` itself when nothing had to go; never changes it.
+ * taken out: a string that is such an ECI becomes null, one that contains it has it replaced by
+ * {@link WITHHELD}, and an object entry whose key contains it is dropped. ECIs of other clouds are
+ * left alone: their authority is not this cloud's to judge. Returns `value` itself when nothing
+ * had to go; never changes it.
  */
 export function redactEcis<T>(value: T, view: EciView, caller: Authority | undefined): T {
   if (!caller || isFull(caller)) return value;
   const hidden = (s: string): boolean => {
-    if (s.length !== 27 || !ECI_SHAPE.test(s)) return false;
+    if (!ECI_SHAPE.test(s)) return false;
     const info = view.eci(s as Eci);
     if (info) return !within(info, caller);
     return view.isChildEci(s);
   };
-  const seen = new WeakSet<object>();
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return hidden(v) ? null : v;
-    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v) || seen.has(v)) return v;
-    seen.add(v);
-    let copy: Record<string, unknown> | unknown[] | undefined;
-    const entries = Array.isArray(v) ? v.entries() : Object.entries(v);
-    for (const [k, item] of entries) {
-      const next = walk(item);
-      if (next !== item) {
-        copy ??= Array.isArray(v) ? [...v] : { ...(v as Record<string, unknown>) };
-        (copy as Record<string | number, unknown>)[k] = next;
+  const text = (s: string): string | null => {
+    if (s.length < ECI_LENGTH) return s;
+    if (s.length === ECI_LENGTH) return hidden(s) ? null : s;
+    // Every place an ECI could start, overlapping ones included; then each covered stretch goes.
+    const cut: Array<[number, number]> = [];
+    for (let i = s.indexOf('E'); i >= 0 && i <= s.length - ECI_LENGTH; i = s.indexOf('E', i + 1)) {
+      if (!hidden(s.slice(i, i + ECI_LENGTH))) continue;
+      const last = cut[cut.length - 1];
+      if (last && i <= last[1]) last[1] = i + ECI_LENGTH;
+      else cut.push([i, i + ECI_LENGTH]);
+    }
+    if (cut.length === 0) return s;
+    let out = '';
+    let from = 0;
+    for (const [a, b] of cut) {
+      out += s.slice(from, a) + WITHHELD;
+      from = b;
+    }
+    return out + s.slice(from);
+  };
+  // An object met twice gets the same answer (a shared one must not slip through unredacted the
+  // second time); one met again inside itself (a cycle, which JSON cannot carry anyway) is cut.
+  const done = new Map<object, unknown>();
+  const walking = new Set<object>();
+  const walk = (v: unknown, depth: number): unknown => {
+    if (typeof v === 'string') return text(v);
+    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return v;
+    if (done.has(v)) return done.get(v);
+    if (walking.has(v)) return null;
+    if (depth > MAX_ANSWER_DEPTH) throw new LimitExceededError('answerDepth', MAX_ANSWER_DEPTH, `an answer may nest at most ${MAX_ANSWER_DEPTH} levels`);
+    walking.add(v);
+    const out = walkObject(v, depth);
+    walking.delete(v);
+    done.set(v, out);
+    return out;
+  };
+  const walkObject = (v: object, depth: number): unknown => {
+    if (Array.isArray(v)) {
+      let copy: unknown[] | undefined;
+      v.forEach((item, i) => {
+        const next = walk(item, depth + 1);
+        if (next !== item) (copy ??= [...v])[i] = next;
+      });
+      return copy ?? v;
+    }
+    let changed = false;
+    const kept: Array<[string, unknown]> = [];
+    for (const [k, item] of Object.entries(v)) {
+      const next = walk(item, depth + 1);
+      if (text(k) !== k) changed = true;
+      else {
+        if (next !== item) changed = true;
+        kept.push([k, next]);
       }
     }
-    return copy ?? v;
+    // fromEntries defines properties, so a "__proto__" key stays a key.
+    return changed ? Object.fromEntries(kept) : v;
   };
-  return walk(value) as T;
+  return walk(value, 1) as T;
+}
+
+/**
+ * An error as `caller` may see it: its message and details with ECIs beyond the caller's authority
+ * taken out (see {@link redactEcis}). A rule or function may put anything in what it throws.
+ */
+export function redactError(err: unknown, view: EciView, caller: Authority | undefined): unknown {
+  if (!(err instanceof KumoError) || !caller || isFull(caller)) return err;
+  const message = redactEcis(err.message, view, caller) ?? WITHHELD;
+  const details = redactEcis(err.details, view, caller);
+  if (message === err.message && details === err.details) return err;
+  return Reflect.construct(KumoError, [err.code, message, details, { cause: err }], err.constructor);
 }

@@ -7,13 +7,13 @@ import { newCloudId, newEci, partitionOf, type CloudId, type IdGenerator } from 
 import { keys } from './keys.ts';
 import type { Limits } from './limits.ts';
 import type { Outbox } from './outbox.ts';
-import { attenuate, eciView, isFull, redactEcis, SYSTEM_TAG, within } from './authority.ts';
+import { attenuate, isFull, redactEcis, stagedView, SYSTEM_TAG, within } from './authority.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from './policy.ts';
-import type { ChildInfo, DeviceInfo, EciInfo, Ruleset } from './ruleset.ts';
+import type { ChildInfo, ChildSelector, DeviceInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
 import type { Tx } from './tx.ts';
 import { del, put, type WriteOp } from './store.ts';
-import { checkAttrs, checkEventName } from './validate.ts';
+import { checkAttrs, checkEventName, describe } from './validate.ts';
 import { checkTags, declaredEcis } from './declared-ecis.ts';
 import type { Remote } from './remote.ts';
 
@@ -48,6 +48,7 @@ export interface CloudOpsDeps {
 const NAME = /^[^\u0000-\u001f]{1,100}$/;
 /** The longest a claim code may be made to last. */
 const MAX_CLAIM_MS = 30 * 24 * 3_600_000;
+const CHILD_FIELDS = ['id', 'name', 'eci'];
 
 export { SYSTEM_TAG };
 
@@ -76,17 +77,28 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
   /** The config a ruleset gets when installed with none given (its schema's defaults). */
   const defaultConfig = (rid: unknown): { rid: string; config: Record<string, unknown> } => {
     const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
-    if (!ruleset) throw new UnknownRulesetError(String(rid));
+    if (!ruleset) throw new UnknownRulesetError(typeof rid === 'string' ? rid : describe(rid));
     if (!ruleset.validateConfig) return { rid: ruleset.rid, config: {} };
     const v = ruleset.validateConfig({});
     if (!v.ok) throw new InvalidArgsError(`${ruleset.rid} needs a config: ${v.issues}`);
     return { rid: ruleset.rid, config: v.value };
   };
 
-  const findChild = (cloud: CloudState, which: string): ChildInfo | undefined => {
-    for (const c of cloud.children.values()) if (c.id === which || c.name === which || c.eci === which) return c;
-    return undefined;
+  /** The child `which` names: a string by its id, name or ECI; an object by every field it gives. */
+  const findChild = (cloud: CloudState, which: unknown): ChildInfo | undefined => {
+    const children = [...cloud.children.values()];
+    if (typeof which === 'string') return children.find((c) => c.id === which || c.name === which || c.eci === which);
+    const given = typeof which === 'object' && which !== null ? Object.entries(which).filter(([, v]) => v !== undefined) : [];
+    if (given.length === 0 || given.some(([k, v]) => !CHILD_FIELDS.includes(k) || typeof v !== 'string')) return undefined;
+    return children.find((c) => given.every(([k, v]) => c[k as keyof ChildInfo] === v));
   };
+  const childLabel = (which: unknown): string =>
+    typeof which === 'object' && which !== null
+      ? Object.entries(which)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${k} ${describe(v)}`)
+          .join(' and ')
+      : describe(which);
 
   const checkEciCount = (tx: Tx, more: number): void => {
     if (tx.eciCount() + more > deps.limits.ecisPerCloud) {
@@ -132,8 +144,8 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     },
 
     async deleteChild(tx, cloud, which) {
-      const child = typeof which === 'string' ? findChild(cloud, which) : undefined;
-      if (!child) throw new UnknownCloudError(String(which), `cloud ${cloud.meta.name} has no child ${JSON.stringify(which)}`);
+      const child = findChild(cloud, which);
+      if (!child) throw new UnknownCloudError(childLabel(which), `cloud ${cloud.meta.name} has no child ${childLabel(which)}`);
       if (tx.deletions.includes(child.id as CloudId)) return { ...child };
       tx.deletions.push(child.id as CloudId);
       tx.stage([del(keys.child(cloud.id, child.id))], (c) => c.children.delete(child.id as CloudId));
@@ -150,7 +162,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     deleteEci(tx, cloud, eci) {
       const info = typeof eci === 'string' ? tx.eci(eci) : undefined;
-      if (!info) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)}`);
+      if (!info) throw new UnknownEciError(typeof eci === 'string' ? eci : describe(eci), `cloud ${cloud.meta.name} has no ECI ${describe(eci)}`);
       if (info.tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`ECI ${eci} is a system channel and cannot be deleted`);
       const owner = tx.installs.find((r) => r.ecis?.includes(info.id));
       if (owner) throw new InvalidArgsError(`ECI ${eci} belongs to ruleset ${owner.rid}, and goes when it is uninstalled`);
@@ -193,7 +205,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     install(tx, cloud, rid, config, creator) {
       const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
-      if (!ruleset) throw new UnknownRulesetError(String(rid));
+      if (!ruleset) throw new UnknownRulesetError(typeof rid === 'string' ? rid : describe(rid));
       if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new InvalidArgsError('config must be an object');
       let value = config;
       if (ruleset.validateConfig) {
@@ -244,17 +256,19 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     push(tx, cloud, eci, name, data) {
       const target = typeof eci === 'string' ? tx.eci(eci) : undefined;
-      if (!target) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)} to push to`);
+      if (!target) throw new UnknownEciError(typeof eci === 'string' ? eci : describe(eci), `cloud ${cloud.meta.name} has no ECI ${describe(eci)} to push to`);
       if (typeof name !== 'string' || name.length === 0) throw new InvalidArgsError('a push needs a name');
       checkAttrs(data, deps.limits.attrsBytes, 'push data');
       // Whoever listens on the ECI learns only ECIs within its authority.
-      const safe = redactEcis(data, eciView((id) => tx.eci(id), () => tx.childEciList()), target);
+      const safe = redactEcis(data, stagedView(tx), target);
       tx.release(() => deps.push({ cloudId: cloud.id, eci: target.id, name, data: safe }));
     },
 
-    send(tx, cloud, eci, event, host) {
+    send(tx, cloud, eci, event, caller, host) {
       if (host !== undefined && typeof host !== 'string') throw new InvalidArgsError('the host of a send is a base URL');
-      deps.outbox.stage(tx, cloud, eci, event, host === undefined ? undefined : deps.remote.destination(host));
+      // The receiving cloud learns only ECIs within the authority of the ECI that caused the send.
+      const attrs = redactEcis(event.attrs, stagedView(tx), caller);
+      deps.outbox.stage(tx, cloud, eci, { ...event, attrs }, host === undefined ? undefined : deps.remote.destination(host));
     },
   };
   return ops;

@@ -1,5 +1,5 @@
 import type { CloudState, InstallRecord } from './cloud.ts';
-import type { KumoEvent, ReadContext, RuleContext, ChildInfo, ClaimCode, DeviceInfo, EciInfo, ScheduleInfo } from './ruleset.ts';
+import type { KumoEvent, ReadContext, RuleContext, ChildInfo, ChildSelector, ClaimCode, DeviceInfo, EciInfo, RegisteredRuleset, Ruleset, ScheduleInfo } from './ruleset.ts';
 import type { Tx } from './tx.ts';
 import { within, type Authority } from './authority.ts';
 
@@ -9,7 +9,7 @@ export interface CloudOps {
   /** The base URL at which other providers reach this host, when known. */
   url(): string | undefined;
   newChild(tx: Tx, cloud: CloudState, name: string, rids?: unknown): Promise<ChildInfo>;
-  deleteChild(tx: Tx, cloud: CloudState, which: string): Promise<ChildInfo>;
+  deleteChild(tx: Tx, cloud: CloudState, which: string | ChildSelector): Promise<ChildInfo>;
   /** A new ECI; made through `creator`, it gets at most the creator's authority. */
   newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }, creator: Authority | undefined): EciInfo;
   deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
@@ -23,7 +23,11 @@ export interface CloudOps {
   scheduleAt(tx: Tx, cloud: CloudState, at: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   scheduleRepeat(tx: Tx, cloud: CloudState, cron: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   cancelSchedule(tx: Tx, cloud: CloudState, id: string): void;
-  send(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, host?: unknown): void;
+  /**
+   * An event to another cloud (on another provider's host when `host` is its base URL); made on
+   * behalf of `caller`, it carries only ECIs within the caller's authority.
+   */
+  send(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, caller: Authority | undefined, host?: unknown): void;
   push(tx: Tx, cloud: CloudState, eci: string, name: string, data: Record<string, unknown>): void;
 }
 
@@ -37,7 +41,7 @@ function plain(attrs: Record<string, unknown> | undefined): Record<string, unkno
  * The read-only context of queries (and the read half of rule contexts). `caller`, the ECI the
  * event or query came through, sees only the ECIs within its authority.
  */
-export function buildReadContext(cloud: CloudState, install: InstallRecord, now: () => number, entity?: Tx, caller?: Authority): ReadContext {
+export function buildReadContext(cloud: CloudState, install: InstallRecord, rulesets: ReadonlyMap<string, Ruleset>, now: () => number, entity?: Tx, caller?: Authority): ReadContext {
   const installs = entity ? () => entity.installs : () => cloud.installs;
   const rid = install.rid;
   return {
@@ -56,8 +60,15 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, now:
         .map((e) => structuredClone(e))
         .sort((a, b) => cmp(a.id, b.id)),
     installed: () => installs().map((r) => ({ rid: r.rid, config: r.config })),
+    registered: () => registered(rulesets),
     schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })).sort((a, b) => a.next - b.next || cmp(a.id, b.id)),
   };
+}
+
+function registered(rulesets: ReadonlyMap<string, Ruleset>): RegisteredRuleset[] {
+  return [...rulesets.values()]
+    .map(({ rid, version, meta }) => ({ rid, version, ...(meta.name ? { name: meta.name } : {}), ...(meta.description ? { description: meta.description } : {}) }))
+    .sort((a, b) => cmp(a.rid, b.rid));
 }
 
 export interface RuleContextInput {
@@ -65,6 +76,7 @@ export interface RuleContextInput {
   cloud: CloudState;
   ops: CloudOps;
   install: InstallRecord;
+  rulesets: ReadonlyMap<string, Ruleset>;
   rule: string;
   event: KumoEvent;
   eci: string | undefined;
@@ -81,7 +93,7 @@ export interface RuleContextInput {
 export function buildRuleContext(i: RuleContextInput): RuleContext {
   const { tx, cloud, ops, install } = i;
   const rid = install.rid;
-  const read = buildReadContext(cloud, install, () => ops.now(), tx, i.caller);
+  const read = buildReadContext(cloud, install, i.rulesets, () => ops.now(), tx, i.caller);
   // Listed property by property: `{ ...read, <25 more> }` makes V8 build a dictionary-mode object,
   // which cost ~25 µs per rule run (most of an episode's CPU); this literal costs well under 1 µs.
   return {
@@ -92,6 +104,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     children: read.children,
     ecis: read.ecis,
     installed: read.installed,
+    registered: read.registered,
     schedules: read.schedules,
     rule: i.rule,
     hostUrl: ops.url(),
@@ -110,7 +123,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     raise: (domain, type, attrs) => i.raise({ domain, type, attrs: plain(attrs) }),
     last: i.last,
     push: (eci, name, data) => ops.push(tx, cloud, eci, name, data ?? {}),
-    send: (eci, domain, type, attrs, host) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }, host),
+    send: (eci, domain, type, attrs, host) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }, i.caller, host),
     scheduleAt: (at, domain, type, attrs) => ops.scheduleAt(tx, cloud, at, { domain, type, attrs: plain(attrs) }),
     scheduleRepeat: (cron, domain, type, attrs) => ops.scheduleRepeat(tx, cloud, cron, { domain, type, attrs: plain(attrs) }),
     cancelSchedule: (id) => ops.cancelSchedule(tx, cloud, id),

@@ -1,4 +1,5 @@
 import type { Active, ActiveClouds } from './active-clouds.ts';
+import { committedView, redactError } from './authority.ts';
 import type { CloudState } from './cloud.ts';
 import type { Committer } from './committer.ts';
 import type { CloudOps } from './context.ts';
@@ -93,7 +94,9 @@ export class EpisodeRunner {
       const error = logError(err);
       this.deps.publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start, error: error.code });
       const consumed = await this.commitFailure(cloud, event, d, error, start);
-      return { ok: false, error: err, ran: true, consumed };
+      // The log (read with full authority) keeps the whole error; the sender sees what its ECI may.
+      const caller = d.via === undefined ? undefined : cloud.ecis.get(d.via as Eci);
+      return { ok: false, error: redactError(err, committedView(cloud), caller), ran: true, consumed };
     }
   }
 

@@ -4,7 +4,7 @@ import type { KumoEvent, ReadContext, Rule, Ruleset } from './ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from './keys.ts';
 import { Tx } from './tx.ts';
-import { eciView, redactEcis } from './authority.ts';
+import { redactEcis, stagedView } from './authority.ts';
 import type { Eci } from './ids.ts';
 import { buildReadContext, buildRuleContext, type CloudOps } from './context.ts';
 
@@ -60,7 +60,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
         continue;
       }
       let stop = false;
-      const read = (): ReadContext => buildReadContext(cloud, install, () => env.ops.now(), tx, caller);
+      const read = (): ReadContext => buildReadContext(cloud, install, env.rulesets, () => env.ops.now(), tx, caller);
       for (const rule of rulesFor(ruleset, current.event.domain, current.event.type)) {
         if (tx.isUninstalled(ruleset.rid)) break;
         const selected = select(tx, ruleset.rid, rule, current.event, read);
@@ -73,6 +73,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
           cloud,
           ops: env.ops,
           install,
+          rulesets: env.rulesets,
           rule: rule.name,
           event: current.event,
           eci: via,
@@ -105,7 +106,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
       }
     }
   }
-  const view = eciView((id) => tx.eci(id), () => tx.childEciList());
+  const view = stagedView(tx);
   for (const d of directives) d.options = redactEcis(d.options, view, caller);
   return { tx, directives, log };
 }

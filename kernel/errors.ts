@@ -42,6 +42,10 @@ export const ERROR_CODES = {
   NO_RESPONDERS: 503,
   REMOTE_TIMEOUT: 504,
   REALM_UNAVAILABLE: 503,
+  MALFORMED_REQUEST: 400,
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
+  TOO_MANY_CONNECTIONS: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -266,6 +270,31 @@ export class RealmUnavailableError extends KumoError {
   }
 }
 
+/** HTTP the server could not parse (Node's own parser refused it). */
+export class MalformedRequestError extends kind('MALFORMED_REQUEST') {}
+/** The request did not arrive in time (headers or whole request). */
+export class RequestTimeoutError extends kind('REQUEST_TIMEOUT') {}
+/** The request's headers are over Node's limit. */
+export class HeadersTooLargeError extends kind('HEADERS_TOO_LARGE') {}
+
+export class TooManyConnectionsError extends KumoError {
+  constructor(limit: number) {
+    super('TOO_MANY_CONNECTIONS', `the host already serves ${limit} connections; retry later`, { limit });
+  }
+}
+
+/**
+ * Not a wire error: the store's directory is held by another process (LevelDB's lock), so the host
+ * cannot open it.
+ */
+export class StoreLockedError extends Error {
+  readonly code = 'STORE_LOCKED';
+  constructor(options?: { cause?: unknown }) {
+    super('the store is in use by another process', options);
+    this.name = 'StoreLockedError';
+  }
+}
+
 const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> = {
   UNKNOWN_ECI: UnknownEciError,
   UNKNOWN_CLOUD: UnknownCloudError,
@@ -302,6 +331,10 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   NO_RESPONDERS: NoRespondersError,
   REMOTE_TIMEOUT: RemoteTimeoutError,
   REALM_UNAVAILABLE: RealmUnavailableError,
+  MALFORMED_REQUEST: MalformedRequestError,
+  REQUEST_TIMEOUT: RequestTimeoutError,
+  HEADERS_TOO_LARGE: HeadersTooLargeError,
+  TOO_MANY_CONNECTIONS: TooManyConnectionsError,
 };
 
 /** True for a stable error code. */
@@ -320,9 +353,18 @@ export function fromWire(wire: unknown): KumoError | undefined {
   return Reflect.construct(KumoError, [code, typeof message === 'string' ? message : code, details], CLASSES[code]) as KumoError;
 }
 
-/** The message of anything thrown, for error texts. */
+// An absolute file path (or file: URL) not inside a URL or another word: "/a/b", "file:///a/b",
+// "C:\\a\\b". It needs two segments, so "1/2" or "and/or" stay.
+const PATH = /(?<![\w:/.~-])(?:file:\/\/)?(?:\/[^\s'"`()<>,;:]+){2,}|\b[A-Za-z]:\\[^\s'"`()<>,;]+/g;
+
+/** `text` with absolute file paths replaced by `<path>`: messages reach clients, server paths must not. */
+export function withoutPaths(text: string): string {
+  return text.replace(PATH, '<path>');
+}
+
+/** The message of anything thrown, for error texts (without file paths: it may reach a client). */
 export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return withoutPaths(err instanceof Error ? err.message : String(err));
 }
 
 /**

@@ -19,6 +19,8 @@ export type {
   ChildInfo,
   ClaimCode,
   DeviceInfo,
+  ChildSelector,
+  RegisteredRuleset,
   ScheduleInfo,
 } from './ruleset.ts';
 export type { Accepted } from './inbox.ts';

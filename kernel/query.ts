@@ -5,7 +5,7 @@ import { KumoError, NotSharedError, PolicyDeniedError, QueryFailedError, QueryTi
 import type { Eci } from './ids.ts';
 import type { Publish } from './observe.ts';
 import { queryAllowed } from './policy.ts';
-import { eciView, redactEcis } from './authority.ts';
+import { committedView, redactEcis, redactError } from './authority.ts';
 import type { RoutedQuery } from './router.ts';
 import type { Ruleset } from './ruleset.ts';
 
@@ -40,7 +40,7 @@ export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: Route
   if (!Object.hasOwn(ruleset.functions, name)) return refuse(new UnknownFunctionError(rid, name));
   if (!ruleset.shares.includes(name)) return refuse(new NotSharedError(rid, name));
   const fn = ruleset.functions[name]!;
-  const ctx = buildReadContext(cloud, install, () => env.clock.now(), undefined, info);
+  const ctx = buildReadContext(cloud, install, env.rulesets, () => env.clock.now(), undefined, info);
   const start = performance.now();
   let timer: { cancel(): void } | undefined;
   try {
@@ -49,13 +49,14 @@ export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: Route
     });
     const raw = await Promise.race([Promise.resolve().then(() => fn(ctx, args)), timeout]);
     // What comes back through the ECI holds only ECIs within its authority.
-    const value = redactEcis(raw, eciView((id) => cloud.ecis.get(id as Eci), () => cloud.children.values()), info);
+    const value = redactEcis(raw, committedView(cloud), info);
     env.publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });
     return { ok: true, value };
   } catch (err) {
     const error = err instanceof KumoError ? err : new QueryFailedError(rid, name, err);
     env.publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start, error: error.code });
-    return { ok: false, error, ran: true };
+    // What a function throws is an answer too.
+    return { ok: false, error: redactError(error, committedView(cloud), info) as KumoError, ran: true };
   } finally {
     timer?.cancel();
   }

@@ -2,7 +2,7 @@ import { InvalidArgsError, InvalidEventError, UnknownEciError } from './errors.t
 import { newEid, type IdGenerator } from './ids.ts';
 import type { RoutedEvent, RoutedQuery } from './router.ts';
 import type { KumoEvent } from './ruleset.ts';
-import { checkArgs, checkAttrs, checkEid, checkEventName, checkIdempotencyKey } from './validate.ts';
+import { checkArgs, checkAttrs, checkEid, checkEventName, checkIdempotencyKey, describe } from './validate.ts';
 
 /** An event as a channel hands it to the host. */
 export interface EventInput {
@@ -36,7 +36,7 @@ export function eventRequest(input: EventInput, ids: IdGenerator, now: number, a
   checkAttrs(attrs, attrsBytes);
   const key = input.idempotencyKey;
   if (key !== undefined) checkIdempotencyKey(key);
-  if (typeof input.eci !== 'string') throw new UnknownEciError(String(input.eci));
+  if (typeof input.eci !== 'string') throw new UnknownEciError(describe(input.eci));
   return { eci: input.eci, event: { eid, domain: input.domain, type: input.type, attrs, time: now }, ...(key !== undefined ? { idempotencyKey: key } : {}) };
 }
 
@@ -59,6 +59,6 @@ export function queryRequest(input: QueryInput, argsBytes: number): RoutedQuery 
   if (typeof rid !== 'string' || typeof name !== 'string' || rid === '' || name === '') throw new InvalidArgsError('a query needs a rid and a function name');
   const args = input.args ?? {};
   checkArgs(args, argsBytes);
-  if (typeof eci !== 'string') throw new UnknownEciError(String(eci));
+  if (typeof eci !== 'string') throw new UnknownEciError(describe(eci));
   return { eci, rid, name, args };
 }

@@ -91,6 +91,17 @@ export interface EciInfo {
   queryPolicy: QueryPolicy;
 }
 
+/** Which child: by any of the fields given, each of which must match. */
+export type ChildSelector = { id?: string; name?: string; eci?: string };
+
+/** A ruleset registered on the host, as rules and queries may list them. */
+export interface RegisteredRuleset {
+  rid: string;
+  version: string;
+  name?: string;
+  description?: string;
+}
+
 export interface ChildInfo {
   id: string;
   name: string;
@@ -132,6 +143,8 @@ export interface ReadContext {
   children(): ChildInfo[];
   ecis(): EciInfo[];
   installed(): Array<{ rid: string; config: Record<string, unknown> }>;
+  /** The rulesets registered on the host (installable into clouds), by rid. */
+  registered(): RegisteredRuleset[];
   schedules(): ScheduleInfo[];
 }
 
@@ -172,8 +185,11 @@ export interface RuleContext extends ReadContext {
   cancelSchedule(id: string): void;
   /** Create a child cloud, with `rids` installed (after the built-ins, empty config) in the same batch. */
   newChild(name: string, opts?: { rids?: unknown }): Promise<ChildInfo>;
-  /** Delete a child (by id, name or the parent's ECI on it) and all its descendants. */
-  deleteChild(which: string): Promise<ChildInfo>;
+  /**
+   * Delete a child and all its descendants. A string names the child by id, name or the parent's
+   * ECI on it; an object names it only by the fields it gives (all must match the same child).
+   */
+  deleteChild(which: string | ChildSelector): Promise<ChildInfo>;
   newEci(opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }): EciInfo;
   deleteEci(eci: string): void;
   /**

@@ -1,6 +1,6 @@
 import { Level } from 'level';
 import { decode, encode } from './codec.ts';
-import { UnstorableValueError } from './errors.ts';
+import { StoreLockedError, UnstorableValueError } from './errors.ts';
 import type { Key, Range } from './keys.ts';
 
 /** One write in a batch. Build them with {@link put} and {@link del}, which check the value's type against the key's. */
@@ -134,6 +134,12 @@ function bound<V>(range: RangeQuery<V>): Bound {
  */
 export async function openLevelStore(dir: string, opts: { sync?: boolean } = {}): Promise<Store> {
   const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
-  await db.open();
+  try {
+    await db.open();
+  } catch (err) {
+    // abstract-level says only "Database failed to open"; its cause says why.
+    if ((err as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError({ cause: err });
+    throw err;
+  }
   return new LevelStore(db as unknown as OrderedDb, opts.sync ?? false);
 }

@@ -57,7 +57,8 @@ export const wrangler = ruleset(WRANGLER_RID, {
     attrs: z.object({ eci: z.string().optional(), name: z.string().optional(), id: z.string().optional() }).refine((a) => a.eci ?? a.name ?? a.id, 'give the eci, name or id of the child'),
     async action(ctx) {
       const { eci, name, id } = ctx.attrs;
-      const child = await ctx.deleteChild((eci ?? id ?? name)!);
+      // Only by what was given: a name never matches another child's id.
+      const child = await ctx.deleteChild({ eci, name, id });
       if (ctx.ent.has(deviceEntity(child.id))) ctx.ent.delete(deviceEntity(child.id));
       ctx.directive('wrangler:child_deleted', { name: child.name, eci: child.eci, id: child.id });
       ctx.raise('wrangler', 'child_deleted', { name: child.name, eci: child.eci, id: child.id });
@@ -140,5 +141,6 @@ export const wrangler = ruleset(WRANGLER_RID, {
   )
   .share('channels', (ctx) => ctx.ecis().map(({ id, tags, eventPolicy, queryPolicy }) => ({ id, tags, eventPolicy, queryPolicy })))
   .share('installedRids', (ctx) => ctx.installed().map((r) => r.rid))
+  .share('registeredRulesets', (ctx) => ctx.registered())
   .share('schedules', (ctx) => ctx.schedules())
   .build();

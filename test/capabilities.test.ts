@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { testHost } from './helpers.ts';
@@ -15,7 +15,30 @@ const parrot = ruleset('test.parrot')
       ctx.push(ctx.eci!, 'said', { eci: ctx.ent.get('kept') ?? null });
     },
   })
+  .rule('hide', {
+    select: 'parrot:hide',
+    action(ctx) {
+      const kept = String(ctx.ent.get('kept'));
+      ctx.directive('hidden', { text: `the ECI is ${kept}.`, keyed: { [kept]: 'x', other: 'y' }, twice: `${kept}${kept}` });
+    },
+  })
+  .rule('throw', { select: 'parrot:throw', action: (ctx) => { throw new Error(`kept ${String(ctx.ent.get('kept'))}`); } })
+  .rule('send', { select: 'parrot:send', action: (ctx) => ctx.send(String(ctx.attrs['to']), 'parrot', 'keep', { eci: ctx.ent.get('kept') ?? null }) })
   .share('kept', (ctx) => ({ eci: ctx.ent.get('kept') ?? null }))
+  .share('throws', (ctx) => {
+    throw new Error(`kept ${String(ctx.ent.get('kept'))}`);
+  })
+  .share('twice', (ctx) => {
+    const one = { eci: ctx.ent.get('kept') ?? null };
+    const loop: Record<string, unknown> = { eci: ctx.ent.get('kept') ?? null };
+    loop['self'] = loop;
+    return { first: one, again: one, loop };
+  })
+  .share('deep', () => {
+    let v: unknown = 'leaf';
+    for (let i = 0; i < 5000; i++) v = [v];
+    return v;
+  })
   .build();
 
 async function setup() {
@@ -28,8 +51,8 @@ async function setup() {
     type: 'new_channel_request',
     attrs: {
       tags: ['app'],
-      eventPolicy: { allow: [{ domain: 'wrangler', name: '*' }, { domain: 'sensor', name: '*' }, { domain: 'parrot', name: 'say' }] },
-      queryPolicy: { allow: [{ rid: W, name: '*' }, { rid: 'test.parrot', name: 'kept' }] },
+      eventPolicy: { allow: [{ domain: 'wrangler', name: '*' }, { domain: 'sensor', name: '*' }, { domain: 'parrot', name: '*' }] },
+      queryPolicy: { allow: [{ rid: W, name: '*' }, { rid: 'test.parrot', name: '*' }] },
     },
   });
   const narrow = made.directives[0]!.options as { id: string; eventPolicy: unknown; queryPolicy: unknown };
@@ -101,5 +124,55 @@ describe('capabilities', () => {
     // An ECI of another cloud is not this cloud's to judge, and passes.
     await host.event({ eci: root.eci, domain: 'parrot', type: 'keep', attrs: { eci: 'E0000AAAAAAAAAAAAAAAAAAAAAA' } });
     expect(await host.query({ eci: narrow.id, rid: 'test.parrot', name: 'kept' })).toEqual({ eci: 'E0000AAAAAAAAAAAAAAAAAAAAAA' });
+  });
+
+  it('an ECI beyond the caller’s authority is cut out of longer strings and object keys too', async () => {
+    const { host, root, narrow } = await setup();
+    await host.event({ eci: root.eci, domain: 'parrot', type: 'keep', attrs: { eci: root.eci } });
+    const seen = (await host.event({ eci: narrow.id, domain: 'parrot', type: 'hide' })).directives[0]!.options;
+    expect(seen).toEqual({ text: 'the ECI is [ECI withheld].', keyed: { other: 'y' }, twice: '[ECI withheld]' });
+    expect(JSON.stringify(seen)).not.toContain(root.eci);
+    const owner = (await host.event({ eci: root.eci, domain: 'parrot', type: 'hide' })).directives[0]!.options;
+    expect(owner).toMatchObject({ text: `the ECI is ${root.eci}.`, keyed: { [root.eci]: 'x' } });
+  });
+
+  it('errors a rule or function throws carry no ECI beyond the caller’s authority; the log keeps the whole message', async () => {
+    const { host, root, narrow } = await setup();
+    await host.event({ eci: root.eci, domain: 'parrot', type: 'keep', attrs: { eci: root.eci } });
+    const fromRule = await rejection(host.event({ eci: narrow.id, domain: 'parrot', type: 'throw' }));
+    expect(fromRule).toMatchObject({ code: 'RULE_FAILED', details: { rid: 'test.parrot', rule: 'throw' } });
+    expect(fromRule.message).toContain('kept [ECI withheld]');
+    expect(fromRule.message).not.toContain(root.eci);
+    const fromQuery = await rejection(host.query({ eci: narrow.id, rid: 'test.parrot', name: 'throws' }));
+    expect(fromQuery).toMatchObject({ code: 'QUERY_FAILED' });
+    expect(fromQuery.message).not.toContain(root.eci);
+    expect((await rejection(host.query({ eci: root.eci, rid: 'test.parrot', name: 'throws' }))).message).toContain(root.eci);
+    const [entry] = await host.episodeLog(root.eci, 1);
+    expect(entry!.error!.message).toContain(root.eci);
+  });
+
+  it('an event sent to another cloud on behalf of a narrow ECI carries only ECIs within its authority', async () => {
+    const { host, root, narrow } = await setup();
+    const kid = await newChild(host, root.eci, 'kid');
+    await install(host, kid.eci, 'test.parrot');
+    await host.event({ eci: root.eci, domain: 'parrot', type: 'keep', attrs: { eci: root.eci } });
+    const arrived = async () => (await host.query({ eci: kid.eci, rid: 'test.parrot', name: 'kept' })) as { eci: string | null };
+    await host.event({ eci: narrow.id, domain: 'parrot', type: 'send', attrs: { to: kid.eci } });
+    await vi.waitFor(async () => expect(host.stats().outbox).toBe(0));
+    await vi.waitFor(async () => expect((await host.episodeLog(kid.eci, 1))[0]).toMatchObject({ domain: 'parrot', type: 'keep' }));
+    expect(await arrived()).toEqual({ eci: null });
+    await host.event({ eci: root.eci, domain: 'parrot', type: 'send', attrs: { to: kid.eci } });
+    await vi.waitFor(async () => expect(await arrived()).toEqual({ eci: root.eci }));
+  });
+
+  it('an object that appears twice in an answer is cut both times; a cycle is cut where it closes', async () => {
+    const { host, root, narrow } = await setup();
+    await host.event({ eci: root.eci, domain: 'parrot', type: 'keep', attrs: { eci: root.eci } });
+    expect(await host.query({ eci: narrow.id, rid: 'test.parrot', name: 'twice' })).toEqual({ first: { eci: null }, again: { eci: null }, loop: { eci: null, self: null } });
+  });
+
+  it('an answer nested too deep to check is refused, not a stack overflow', async () => {
+    const { host, narrow } = await setup();
+    expect(await rejection(host.query({ eci: narrow.id, rid: 'test.parrot', name: 'deep' }))).toMatchObject({ code: 'LIMIT_EXCEEDED' });
   });
 });

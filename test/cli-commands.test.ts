@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCli } from '../channels/cli/run.ts';
 import { post, repoRoot, rootEci, rulesetsDir, runKumo, startServerProcess, type ServerProcess } from './server-harness.ts';
 
 let server: ServerProcess;
@@ -102,6 +103,81 @@ describe('kumo CLI against a running host', () => {
     const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { eid: string; seq: number });
     expect(lines.map((l) => l.eid)).toEqual(['before-follow', 'while-following']);
     expect(lines[1]!.seq).toBe(lines[0]!.seq + 1);
+  });
+});
+
+/** The CLI in this process (as bin/kumo.js runs it, without a process per command). */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(['--url', server.url, '--data', server.dataDir, ...args], { out: (t) => void (stdout += t), err: (t) => void (stderr += t), env: {} });
+  return { code, stdout, stderr };
+}
+
+describe('kumo CLI, issue 9', () => {
+  it('eci new with only an event policy gets a query policy that allows nothing, and prints both', async () => {
+    const made = await cli('eci', 'new', '--tags', 'sensor', '--event-policy', '{"allow":[{"domain":"sensor","name":"*"}]}');
+    expect(made.code).toBe(0);
+    const [first, events, queries] = made.stdout.trimEnd().split('\n');
+    expect(first).toMatch(/^created ECI (E\S{26}) \(tags sensor\)$/);
+    expect([events, queries]).toEqual(['  events:  sensor:*', '  queries: none']);
+    const eci = /^created ECI (\S+)/.exec(first!)![1]!;
+    expect((await cli('query', eci, 'io.picolabs.wrangler', 'channels')).stderr).toMatch(/^kumo: POLICY_DENIED \(403\)/);
+    expect((await cli('event', eci, 'sensor:reading', 'temperature:=3')).code).toBe(0);
+    const onlyQueries = JSON.parse((await cli('eci', 'new', '--query-policy', '{"allow":[{"rid":"example.temperature"}]}', '--json')).stdout) as { eventPolicy: unknown };
+    expect(onlyQueries.eventPolicy).toEqual({ allow: [], deny: [] });
+    const ls = await cli('eci', 'ls');
+    expect(ls.stdout.split('\n')[0]).toMatch(/^ECI\s+TAGS\s+EVENTS\s+QUERIES$/);
+    expect(ls.stdout).toMatch(new RegExp(`${eci}\\s+sensor\\s+sensor:\\*\\s+none`));
+    expect(ls.stdout).toMatch(new RegExp(`${owner}\\s+owner,system\\s+\\*:\\*\\s+\\*/\\*`));
+  });
+
+  it('cloud rm takes a name, and an id only with --id', async () => {
+    const a = JSON.parse((await cli('cloud', 'new', 'rm-a', '--json')).stdout) as { id: string };
+    const twin = JSON.parse((await cli('cloud', 'new', a.id, '--json')).stdout) as { id: string };
+    expect(await cli('cloud', 'rm', a.id)).toMatchObject({ code: 0, stdout: `deleted cloud ${a.id} (id ${twin.id})\n` });
+    expect(await cli('cloud', 'rm', '--id', a.id)).toMatchObject({ code: 0, stdout: `deleted cloud rm-a (id ${a.id})\n` });
+    expect((await cli('cloud', 'rm', 'rm-a')).stderr).toMatch(/^kumo: UNKNOWN_CLOUD \(404\)/);
+    expect((await cli('cloud', 'rm', 'x', '--id', 'y')).code).toBe(2);
+  });
+
+  it('help, and help for a command', async () => {
+    const all = await cli('help');
+    expect(all).toMatchObject({ code: 0, stderr: '' });
+    expect(all.stdout).toContain('kumo help [COMMAND]');
+    expect(all.stdout).toMatch(/KUMO_URL, KUMO_ECI, KUMO_DATA/);
+    const one = await cli('help', 'eci', 'new');
+    expect(one.code).toBe(0);
+    expect(one.stdout).toMatch(/^kumo eci new \[--tags a,b\]/);
+    expect(one.stdout).toContain('the other allows nothing');
+    const group = await cli('help', 'cloud');
+    expect(group.stdout).toContain('kumo cloud new NAME');
+    expect(group.stdout).toContain('kumo cloud rm --id ID');
+    expect(await cli('help', 'frobnicate')).toMatchObject({ code: 2, stderr: expect.stringContaining('no command "frobnicate"') });
+  });
+
+  it('rulesets lists what the host has registered; installed what the cloud has installed', async () => {
+    const registered = await cli('rulesets');
+    expect(registered.stdout.split('\n')[0]).toMatch(/^RID\s+VERSION\s+NAME$/);
+    expect(registered.stdout).toMatch(/example\.counter\s+1\.0\.0\s+Counter/);
+    expect(registered.stdout).toMatch(/io\.picolabs\.wrangler\s+1\.0\.0\s+wrangler/);
+    const kid = JSON.parse((await cli('cloud', 'new', 'installed-kid', '--json')).stdout) as { eci: string };
+    await cli('install', 'example.counter', '--eci', kid.eci);
+    const installed = await cli('installed', '--eci', kid.eci, '--json');
+    expect(JSON.parse(installed.stdout)).toEqual([
+      { rid: 'io.picolabs.wrangler', version: '1.0.0', name: 'wrangler', description: expect.any(String) },
+      { rid: 'io.picolabs.subscription', version: '1.0.0', name: 'subscription', description: expect.any(String) },
+      { rid: 'example.counter', version: '1.0.0', name: 'Counter' },
+    ]);
+    expect((await cli('installed', '--eci', kid.eci)).stdout).toMatch(/^RID\s+VERSION\s+NAME\nio\.picolabs\.wrangler\s+1\.0\.0\s+wrangler\nio\.picolabs\.subscription\s+1\.0\.0\s+subscription\nexample\.counter\s+1\.0\.0\s+Counter\n$/);
+  });
+
+  it('logs prints in one order, oldest first, as text and as JSON', async () => {
+    for (const eid of ['order-1', 'order-2', 'order-3']) expect((await post(`${server.url}/sky/event/${owner}/${eid}/demo/ping`)).status).toBe(200);
+    const text = (await cli('logs', '--limit', '3')).stdout.trimEnd().split('\n').map((l) => /eid=(\S+)/.exec(l)![1]);
+    const json = (JSON.parse((await cli('logs', '--limit', '3', '--json')).stdout) as Array<{ eid: string }>).map((e) => e.eid);
+    expect(text).toEqual(['order-1', 'order-2', 'order-3']);
+    expect(json).toEqual(text);
   });
 });
 

@@ -96,6 +96,28 @@ describe('cloud lifecycle', () => {
     expect(await rejection(host.event({ eci: eci.id, domain: 'x', type: 'y' }))).toMatchObject({ code: 'UNKNOWN_ECI' });
   });
 
+  it('deletes a child only by what was given: a name never matches a sibling’s id', async () => {
+    const { host, root } = await testHost();
+    const a = await newChild(host, root.eci, 'a');
+    const namedLikeA = await newChild(host, root.eci, a.id);
+    const del = async (attrs: Record<string, string>) =>
+      (await host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs })).directives[0]!.options as { id: string };
+    expect((await del({ name: a.id })).id).toBe(namedLikeA.id);
+    expect(await rejection(del({ name: 'a', id: namedLikeA.id }))).toMatchObject({ code: 'UNKNOWN_CLOUD' });
+    expect(await rejection(del({ eci: a.id }))).toMatchObject({ code: 'UNKNOWN_CLOUD' });
+    expect((await del({ id: a.id })).id).toBe(a.id);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toEqual([]);
+  });
+
+  it('lists the rulesets registered on the host', async () => {
+    const { host, root } = await testHost({ rulesets: [counter] });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'registeredRulesets' })).toEqual([
+      { rid: 'io.picolabs.subscription', version: '1.0.0', name: 'subscription', description: expect.any(String) },
+      { rid: 'io.picolabs.wrangler', version: '1.0.0', name: 'wrangler', description: expect.any(String) },
+      { rid: 'test.counter', version: '1.0.0' },
+    ]);
+  });
+
   it('close() waits for every event already admitted; later ones get SHUTTING_DOWN', async () => {
     const { host, root } = await testHost({ rulesets: [counter] });
     await install(host, root.eci, 'test.counter');

@@ -37,6 +37,10 @@ export interface StartOptions {
   dataDir?: string;
   rulesetsDir?: string;
   args?: string[];
+  /** Run under this open-file limit (`ulimit -n`; Linux and macOS shells). */
+  fileLimit?: number;
+  /** Run from this directory, as an installed `kumo` would be (through bin/kumo.js). */
+  cwd?: string;
 }
 
 /** Start `kumo serve --port 0` and wait for its `kumo listening on URL` line. */
@@ -48,8 +52,11 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
     dataDir = dir;
   }
   dataDir ??= await tempDir();
-  const args = ['--import', 'tsx', 'channels/cli/main.ts', 'serve', '--port', '0', '--data', dataDir, '--rulesets', opts.rulesetsDir ?? 'examples', ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const entry = opts.cwd ? [join(repoRoot, 'bin/kumo.js')] : ['--import', 'tsx', 'channels/cli/main.ts'];
+  const args = [...entry, 'serve', '--port', '0', '--data', dataDir, '--rulesets', opts.rulesetsDir ?? 'examples', ...(opts.args ?? [])];
+  const proc = opts.fileLimit
+    ? spawn('/bin/sh', ['-c', `ulimit -n ${opts.fileLimit} && exec "$0" "$@"`, process.execPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { cwd: opts.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -89,10 +96,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the installed-style `bin/kumo.js` with `args`. */
-export function runKumo(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** Run the installed-style `bin/kumo.js` with `args` (from `cwd`). */
+export function runKumo(args: string[], env: Record<string, string> = {}, cwd = repoRoot): Promise<CliResult> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [join(repoRoot, 'bin/kumo.js'), ...args], { cwd: repoRoot, env: { ...process.env, KUMO_URL: '', KUMO_ECI: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [join(repoRoot, 'bin/kumo.js'), ...args], { cwd, env: { ...process.env, KUMO_URL: '', KUMO_ECI: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

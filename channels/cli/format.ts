@@ -18,6 +18,17 @@ export function formatDirectives(r: { eid: string; directives: Array<{ name: str
   return lines.join('\n');
 }
 
+/**
+ * An ECI policy on one line: its allow rules (`domain:name` or `rid/name`), "none" when it allows
+ * nothing, then the deny rules after "except".
+ */
+export function formatPolicy(policy: { allow: Array<Record<string, string>>; deny: Array<Record<string, string>> } | undefined): string {
+  if (!policy) return '?';
+  const rule = (r: Record<string, string>): string => ('domain' in r ? `${r['domain']}:${r['name']}` : `${r['rid']}/${r['name']}`);
+  const allow = policy.allow.length === 0 ? 'none' : policy.allow.map(rule).join(', ');
+  return policy.deny.length === 0 || policy.allow.length === 0 ? allow : `${allow} except ${policy.deny.map(rule).join(', ')}`;
+}
+
 /** One episode-log entry on one line. */
 export function formatLogEntry(e: Record<string, unknown>): string {
   const time = typeof e['time'] === 'number' ? new Date(e['time']).toISOString() : '?';

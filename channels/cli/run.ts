@@ -5,7 +5,12 @@ import type { RealmOptions } from '../realm/realm.ts';
 import { realmUp } from './realm-up.ts';
 import { rootEciFile, serve, stopOnSignals } from '../serve.ts';
 import { Client, HostError, UnreachableError } from './client.ts';
-import { formatDirectives, formatLogEntry, table } from './format.ts';
+import { formatDirectives, formatLogEntry, formatPolicy, table } from './format.ts';
+import { helpFor } from './help.ts';
+
+type EciRow = { id: string; tags: string[]; eventPolicy: Policy; queryPolicy: Policy };
+type Policy = { allow: Array<Record<string, string>>; deny: Array<Record<string, string>> };
+type RulesetRow = { rid: string; version: string; name?: string };
 
 /**
  * The `kumo` command line. Every command except `serve` talks to a running host over HTTP with an
@@ -16,18 +21,20 @@ import { formatDirectives, formatLogEntry, table } from './format.ts';
 export const USAGE = `kumo: a personal-cloud host
 
 usage:
-  kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync]
+  kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync] [--max-connections N]
              [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
              [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
               [--partitions N] [--replicas N]]
   kumo cloud new NAME            create a child cloud of the --eci cloud
   kumo cloud ls                  list its child clouds
-  kumo cloud rm NAME             delete a child cloud (and its children)
+  kumo cloud rm NAME | --id ID   delete a child cloud (and its children)
   kumo eci new [--tags a,b] [--event-policy JSON] [--query-policy JSON]
   kumo eci ls                    list the cloud's ECIs
   kumo eci rm ECI                delete an ECI
   kumo install RID [--config JSON]
   kumo uninstall RID
+  kumo rulesets                  the rulesets registered on the host
+  kumo installed                 the rulesets installed in the cloud
   kumo event ECI DOMAIN:TYPE [key=value | key:=json ...] [--eid EID]
   kumo query ECI RID NAME [key=value | key:=json ...]
   kumo logs [--follow] [--limit N]
@@ -41,12 +48,15 @@ usage:
   kumo device code NAME [--expires 24h]
                                  a new claim code for a device (its earlier codes stop working)
   kumo device claim CODE         trade a claim code for the device's ECI (what a device does)
+  kumo help [COMMAND]            what a command does (kumo help eci new)
 
 options:
   --url URL     the host (default $KUMO_URL or http://localhost:3000)
   --eci ECI     the cloud to act on (default $KUMO_ECI or the ECI in <data>/root.eci)
-  --data DIR    the host's data directory (default ./kumo-data)
+  --data DIR    the host's data directory (default $KUMO_DATA or ./kumo-data)
   --json        print JSON for scripts
+
+environment: KUMO_URL, KUMO_ECI, KUMO_DATA (as above), PORT (kumo serve's port)
 `;
 
 /** Where the CLI writes; tests pass their own. */
@@ -79,6 +89,7 @@ const OPTIONS = {
   'public-url': { type: 'string' },
   'allow-hosts': { type: 'string' },
   'deny-hosts': { type: 'string' },
+  'max-connections': { type: 'string' },
   follow: { type: 'boolean', short: 'f' },
   limit: { type: 'string' },
   tags: { type: 'string' },
@@ -89,6 +100,7 @@ const OPTIONS = {
   rids: { type: 'string' },
   events: { type: 'string' },
   expires: { type: 'string' },
+  id: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -105,6 +117,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const { values, positionals } = parsed;
+  if (positionals[0] === 'help') {
+    const text = positionals.length === 1 ? USAGE : helpFor(positionals.slice(1));
+    if (text === undefined) {
+      io.err(`kumo: no command ${JSON.stringify(positionals.slice(1).join(' '))}\n\n${USAGE}`);
+      return 2;
+    }
+    io.out(text.endsWith('\n') ? text : `${text}\n`);
+    return 0;
+  }
   if (values.help || positionals.length === 0) {
     (values.help ? io.out : io.err)(USAGE);
     return values.help ? 0 : 2;
@@ -162,8 +183,9 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
       return print(kids, kids.length === 0 ? '(no child clouds)' : table(['NAME', 'ID', 'ECI'], kids.map((k) => [k.name, k.id, k.eci])));
     }
     case 'cloud rm': {
-      need(3, 'cloud rm NAME');
-      const r = await wrangler('child_deletion_request', { name: rest[0] });
+      // A name is matched only against names: `cloud rm X` never deletes a sibling whose id is X.
+      if (v.id !== undefined ? pos.length !== 2 : pos.length !== 3) throw new UsageError('usage: kumo cloud rm NAME, or kumo cloud rm --id ID');
+      const r = await wrangler('child_deletion_request', v.id !== undefined ? { id: v.id } : { name: rest[0] });
       const gone = r.directives.find((d) => d.name === 'wrangler:child_deleted')?.options ?? {};
       return print(gone, `deleted cloud ${gone['name']} (id ${gone['id']})`);
     }
@@ -173,14 +195,20 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
       if (v.tags !== undefined) attrs['tags'] = list(v.tags);
       if (v['event-policy'] !== undefined) attrs['eventPolicy'] = jsonOption('--event-policy', v['event-policy']);
       if (v['query-policy'] !== undefined) attrs['queryPolicy'] = jsonOption('--query-policy', v['query-policy']);
+      // One policy given and not the other: the other allows nothing, never everything.
+      if ((attrs['eventPolicy'] === undefined) !== (attrs['queryPolicy'] === undefined)) {
+        if (attrs['eventPolicy'] === undefined) attrs['eventPolicy'] = { allow: [] };
+        else attrs['queryPolicy'] = { allow: [] };
+      }
       const r = await wrangler('new_channel_request', attrs);
-      const eci = r.directives.find((d) => d.name === 'wrangler:channel_created')?.options ?? {};
-      return print(eci, `created ECI ${eci['id']}${(eci['tags'] as string[] | undefined)?.length ? ` (tags ${(eci['tags'] as string[]).join(', ')})` : ''}`);
+      const eci = (r.directives.find((d) => d.name === 'wrangler:channel_created')?.options ?? {}) as Partial<EciRow>;
+      const tags = eci.tags?.length ? ` (tags ${eci.tags.join(', ')})` : '';
+      return print(eci, `created ECI ${eci.id}${tags}\n  events:  ${formatPolicy(eci.eventPolicy)}\n  queries: ${formatPolicy(eci.queryPolicy)}`);
     }
     case 'eci ls': {
       need(2, 'eci ls');
-      const ecis = (await wranglerQuery('channels')) as Array<{ id: string; tags: string[] }>;
-      return print(ecis, table(['ECI', 'TAGS'], ecis.map((e) => [e.id, e.tags.join(',')])));
+      const ecis = (await wranglerQuery('channels')) as EciRow[];
+      return print(ecis, table(['ECI', 'TAGS', 'EVENTS', 'QUERIES'], ecis.map((e) => [e.id, e.tags.join(','), formatPolicy(e.eventPolicy), formatPolicy(e.queryPolicy)])));
     }
     case 'eci rm': {
       need(3, 'eci rm ECI');
@@ -260,6 +288,17 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
       const rows = (r.hosts ?? []).map((h) => [h.id, h.url ?? '', h.id === r.host ? `${r.partitions?.length ?? 0} (this host)` : '']);
       return print(r, `realm ${r.realm}\n${table(['HOST', 'URL', 'PARTITIONS'], rows)}`);
     }
+    case 'rulesets': {
+      need(1, 'rulesets');
+      const registered = (await wranglerQuery('registeredRulesets')) as RulesetRow[];
+      return print(registered, table(['RID', 'VERSION', 'NAME'], registered.map((r) => [r.rid, r.version, r.name ?? ''])));
+    }
+    case 'installed': {
+      need(1, 'installed');
+      const [rids, registered] = (await Promise.all([wranglerQuery('installedRids'), wranglerQuery('registeredRulesets')])) as [string[], RulesetRow[]];
+      const rows: RulesetRow[] = rids.map((rid) => registered.find((r) => r.rid === rid) ?? { rid, version: '(not registered on this host)' });
+      return print(rows, table(['RID', 'VERSION', 'NAME'], rows.map((r) => [r.rid, r.version, r.name ?? ''])));
+    }
     case 'logs':
       need(1, 'logs [--follow] [--limit N]');
       return runLogs(client, await myEci(), v, io);
@@ -278,6 +317,8 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
   if (count !== 1) throw new UsageError('usage: kumo serve [--port 3000] [--data DIR] [--rulesets DIR]');
   const port = Number(v.port ?? io.env['PORT'] ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${v.port}`);
+  const maxConnections = v['max-connections'] === undefined ? undefined : Number(v['max-connections']);
+  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections > 0)) throw new UsageError(`--max-connections must be a positive integer, got ${v['max-connections']}`);
   const log = (line: string): void => io.out(line + '\n');
   const realm = await realmOptions(v, io);
   const hosts = (list: string | undefined) => list?.split(',').map((h) => h.trim()).filter(Boolean);
@@ -294,6 +335,7 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
     ...(realm ? { realm } : {}),
     ...(v['public-url'] ? { publicUrl: v['public-url'] } : {}),
     ...(allow || deny ? { destinations: { ...(allow ? { allow } : {}), ...(deny ? { deny } : {}) } } : {}),
+    ...(maxConnections ? { maxConnections } : {}),
   });
   stopOnSignals(server, log);
 }
@@ -349,10 +391,11 @@ async function runLogs(client: Client, eci: string, v: Values, io: CliIo): Promi
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError('--limit must be a positive integer');
   const show = (e: Record<string, unknown>): void => io.out(v.json ? JSON.stringify(e) + '\n' : formatLogEntry(e) + '\n');
   if (!v.follow) {
-    const { entries } = await client.logs(eci, limit);
+    // Oldest first, in text and JSON alike (the host answers newest first), as --follow prints.
+    const entries = (await client.logs(eci, limit)).entries.reverse();
     if (v.json) io.out(JSON.stringify(entries, null, 2) + '\n');
     else if (entries.length === 0) io.out('(no episodes yet)\n');
-    else for (const e of [...entries].reverse()) show(e);
+    else for (const e of entries) show(e);
     return;
   }
   const stop = new AbortController();
@@ -417,19 +460,21 @@ function duration(text: string): number {
 
 /** `key=value` gives a string (as a query string would); `key:=json` gives a JSON value. */
 export function keyValues(args: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out: Array<[string, unknown]> = [];
   for (const arg of args) {
     const json = arg.indexOf(':=');
     const eq = arg.indexOf('=');
     if (json > 0 && json < eq) {
-      out[arg.slice(0, json)] = jsonOption(arg.slice(0, json), arg.slice(json + 2));
+      out.push([arg.slice(0, json), jsonOption(arg.slice(0, json), arg.slice(json + 2))]);
     } else if (eq > 0) {
-      out[arg.slice(0, eq)] = arg.slice(eq + 1);
+      out.push([arg.slice(0, eq), arg.slice(eq + 1)]);
     } else {
       throw new UsageError(`expected key=value or key:=json, got ${JSON.stringify(arg)}`);
     }
   }
-  return out;
+  // Defined, not assigned: a "__proto__" key stays a key (and the host refuses it) instead of
+  // silently becoming the object's prototype.
+  return Object.fromEntries(out);
 }
 
 function jsonOption(name: string, text: string): unknown {

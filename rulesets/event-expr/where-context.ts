@@ -58,6 +58,9 @@ export class LazyWhereContext implements WhereContext {
   installed(): ReturnType<ReadContext['installed']> {
     return this.base.installed();
   }
+  registered(): ReturnType<ReadContext['registered']> {
+    return this.base.registered();
+  }
   schedules(): ReturnType<ReadContext['schedules']> {
     return this.base.schedules();
   }
