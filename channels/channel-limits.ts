@@ -2,6 +2,8 @@
 export interface ChannelLimits {
   /** Bytes of one request body or WebSocket frame. Over it: 413 PAYLOAD_TOO_LARGE (WebSocket: close 1009). */
   bodyBytes: number;
+  /** Bytes of a cloud file sent to `/c/:eci/import`. Over it: 413 PAYLOAD_TOO_LARGE. */
+  cloudFileBytes: number;
   /** Keys in a query string or urlencoded body. Over it: 400. */
   queryKeys: number;
   /** Bytes waiting to be sent to one WebSocket or log follower before it is closed as a slow consumer. */
@@ -21,6 +23,7 @@ export interface ChannelLimits {
 
 export const DEFAULT_CHANNEL_LIMITS: ChannelLimits = {
   bodyBytes: 256 * 1024,
+  cloudFileBytes: 256 * 1024 * 1024,
   queryKeys: 1000,
   bufferedBytes: 1024 * 1024,
   socketInflight: 256,

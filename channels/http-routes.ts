@@ -16,7 +16,8 @@ import {
 } from '../kernel/index.ts';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
 import type { ConnectionGate } from './connection-limits.ts';
-import { parseParams, pathSegments, readParams } from './http-input.ts';
+import { parseParams, pathSegments, readBody, readParams } from './http-input.ts';
+import { readCloudFile, writeCloudFile } from './cloud-file.ts';
 import type { Metrics } from './metrics.ts';
 import type { Realm } from './realm/realm.ts';
 import { rawErrorResponse, toWireError } from './wire-error.ts';
@@ -45,7 +46,7 @@ export const LOG_TAG = SYSTEM_TAG;
 const CORS: Record<string, string> = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, HEAD, POST, OPTIONS',
-  'access-control-allow-headers': 'content-type, idempotency-key',
+  'access-control-allow-headers': 'content-type, idempotency-key, kumo-passphrase',
   'access-control-expose-headers': 'idempotent-replayed, retry-after',
   'access-control-max-age': '600',
 };
@@ -64,6 +65,20 @@ function idempotencyKey(req: IncomingMessage): { idempotencyKey?: string } {
   const raw = String(header);
   const quoted = /^"(.*)"$/.exec(raw);
   return { idempotencyKey: quoted ? quoted[1]! : raw };
+}
+
+/** The media type of a cloud file. */
+export const CLOUD_FILE_TYPE = 'application/vnd.kumo.cloud';
+
+/** The passphrase of a cloud file, from the `kumo-passphrase` header (percent-encoded, so any text fits). */
+function passphraseOf(req: IncomingMessage): string | undefined {
+  const raw = req.headers['kumo-passphrase'];
+  if (raw === undefined) return undefined;
+  try {
+    return decodeURIComponent(Array.isArray(raw) ? raw[0]! : raw);
+  } catch {
+    throw new InvalidArgsError('the kumo-passphrase header is not valid percent-encoded UTF-8');
+  }
 }
 
 const JSON_HEADERS: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
@@ -155,6 +170,10 @@ export class HttpApi {
       else if (head === 'c' && rest[0] === 'event-wait' && rest.length === 3) route = this.waitEvent;
       else if (head === 'c' && rest[0] === 'query' && rest.length === 3) route = this.cQuery;
     }
+    if (method === 'POST' && head === 'c' && rest.length === 1) {
+      if (rest[0] === 'export') route = this.exportCloud;
+      else if (rest[0] === 'import') route = this.importCloud;
+    }
     if (method === 'POST' && head === 'claim' && segs.length === 1) route = this.claim;
     if (get) {
       if (head === 'healthz' && segs.length === 1) route = this.health;
@@ -201,6 +220,37 @@ export class HttpApi {
     const { code } = await readParams(req, search, this.limits, 'INVALID_ARGS', 'the claim');
     this.checkOpen();
     this.send(res, 200, await this.track(this.host.claim(code)));
+  };
+
+  /**
+   * `POST /c/:eci/export[?leave=true&movedTo=URL]`: the cloud behind the ECI (which needs the cloud's
+   * full authority) and its subtree, as a cloud file; encrypted with the `kumo-passphrase` header's
+   * passphrase when there is one. With `leave`, the clouds then leave this host, with `movedTo` as
+   * their forwarding address.
+   */
+  private readonly exportCloud: Route = async (req, res, [eci], search) => {
+    const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
+    const leave = params['leave'] === 'true';
+    const movedTo = params['movedTo'];
+    if (leave && (typeof movedTo !== 'string' || !/^https?:\/\/[^\s]+$/.test(movedTo))) throw new InvalidArgsError('leaving needs movedTo: the base URL of the cloud\'s new host');
+    const passphrase = passphraseOf(req);
+    await readBody(req, this.limits);
+    this.checkOpen();
+    const bundle = await this.track(this.host.exportCloud(eci!, leave ? { leave: { movedTo: movedTo as string } } : {}));
+    const file = writeCloudFile(bundle, { realm: this.realm?.name ?? null, host: this.host.id, now: Date.now() }, passphrase);
+    this.metrics?.response(200);
+    res.writeHead(200, { ...CORS, 'content-type': CLOUD_FILE_TYPE, 'content-length': file.length, 'content-disposition': `attachment; filename="${bundle.clouds[0]!.name.replace(/[^\w.-]/g, '_')}.kumo"` });
+    res.end(file);
+  };
+
+  /** `POST /c/:eci/import` with a cloud file as the body: its clouds become a child of the cloud behind the ECI. */
+  private readonly importCloud: Route = async (req, res, [eci]) => {
+    const passphrase = passphraseOf(req);
+    const file = await readBody(req, { ...this.limits, bodyBytes: this.limits.cloudFileBytes });
+    this.checkOpen();
+    const { header, bundle } = readCloudFile(file, passphrase);
+    const child = await this.track(this.host.importCloud(eci!, bundle));
+    this.send(res, 200, { ...child, clouds: header.clouds.length, records: header.records, from: { realm: header.realm, host: header.host } });
   };
 
   private readonly skyQuery: Route = async (req, res, [eci, rid, name], search) => this.query(req, res, eci!, rid!, name!, search);

@@ -73,6 +73,7 @@ export class Metrics {
     gauge('kumo_active_clouds', 'Clouds held in memory.', () => host.stats().activeClouds);
     gauge('kumo_mailbox_depth', 'Messages waiting or running in all mailboxes.', () => host.stats().mailboxDepth);
     gauge('kumo_outbox_pending', 'Outgoing events not yet delivered.', () => host.stats().outbox);
+    gauge('kumo_clouds_held', 'Clouds on hold while they move or are exported to leave (work for them waits).', () => host.stats().held);
     this.responses = counter('kumo_http_responses_total', 'HTTP responses, by status.', ['status']);
     this.abortedRequests = counter('kumo_http_aborted_total', 'HTTP requests whose client went away before the answer.');
   }

@@ -35,6 +35,8 @@ export class ActiveClouds {
   private readonly loading = new Map<CloudId, Promise<Active>>();
   /** Clouds whose deletion is being committed: nothing new may reach them. */
   private readonly deleting = new Set<CloudId>();
+  /** Clouds on hold: work for them waits until they are released. */
+  private readonly holds = new Map<CloudId, { released: Promise<void>; release: () => void }>();
   /**
    * ECI → cloud for ECIs resolved while their cloud was active, so events to an active cloud skip
    * the index read. Only ECIs the active cloud has are used or added; entries leave with their cloud,
@@ -61,6 +63,39 @@ export class ActiveClouds {
     return this.active.get(id);
   }
 
+  /**
+   * Put clouds on hold: new work for them waits (it is not refused) until they are released. What
+   * is already in their mailboxes still runs: {@link quiesce} waits for it. A cloud released after
+   * it left this host makes the waiting work look for it again (it is unknown here by then).
+   */
+  hold(ids: Iterable<CloudId>): void {
+    for (const id of ids) {
+      if (this.holds.has(id)) continue;
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      this.holds.set(id, { released, release });
+    }
+  }
+
+  release(ids: Iterable<CloudId>): void {
+    for (const id of ids) {
+      this.holds.get(id)?.release();
+      this.holds.delete(id);
+    }
+  }
+
+  /** Clouds on hold right now. */
+  get held(): number {
+    return this.holds.size;
+  }
+
+  /** Wait until a held cloud has no work in flight: its activation done, its mailbox empty. */
+  async quiesce(id: CloudId): Promise<void> {
+    await this.loading.get(id)?.catch(() => undefined);
+    const a = this.active.get(id);
+    if (a) await a.mailbox.barrier();
+  }
+
   /** Is the cloud's deletion being committed? (It may yet fail, and the cloud survive.) */
   isDeleting(id: CloudId): boolean {
     return this.deleting.has(id);
@@ -77,7 +112,8 @@ export class ActiveClouds {
     if (cached !== undefined && !this.deleting.has(cached) && this.active.get(cached)?.state.ecis.has(eci as Eci)) return cached;
     const id = await this.store.get(keys.eciIndex(eci));
     if (id === undefined) return undefined;
-    if (this.deleting.has(id)) throw new UnknownEciError(eci);
+    // A cloud on hold (moving away) is waited for in `with`, never refused.
+    if (this.deleting.has(id) && !this.holds.has(id)) throw new UnknownEciError(eci);
     const a = this.active.get(id);
     if (a && !a.evicted && a.state.ecis.has(eci as Eci) && !a.cachedEcis.has(eci)) this.cache(eci, id, a);
     return id;
@@ -105,6 +141,11 @@ export class ActiveClouds {
   /** Activate `id` if needed and hand its Active to `post` (which must enqueue synchronously). */
   async with<T>(id: CloudId, post: (a: Active) => Promise<T>): Promise<T> {
     for (;;) {
+      const held = this.holds.get(id);
+      if (held) {
+        await held.released;
+        continue;
+      }
       if (this.deleting.has(id)) throw new UnknownCloudError(id);
       const a = this.active.get(id) ?? (await this.activate(id));
       if (a.evicted) continue;

@@ -34,6 +34,8 @@ export interface CloudOpsDeps {
   limits: Limits;
   /** Pick the partition of a new cloud (one this host owns). */
   partition(): number;
+  /** Does this host own the partition? (A cloud that came from elsewhere may live in another's.) */
+  owns(partition: number): boolean;
   outbox: Outbox;
   /** How to reach hosts of other providers (events sent with a host). */
   remote: Remote;
@@ -155,7 +157,9 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     newEci(tx, cloud, opts, creator) {
       const tags = checkTags(opts.tags ?? []);
       checkEciCount(tx, 1);
-      const info: EciInfo = { id: newEci(deps.ids, partitionOf(cloud.id)), tags, ...attenuate(opts, creator) };
+      // An ECI routes by its partition: in a cloud brought in from another host's partition, use one of this host's.
+      const home = partitionOf(cloud.id);
+      const info: EciInfo = { id: newEci(deps.ids, deps.owns(home) ? home : deps.partition()), tags, ...attenuate(opts, creator) };
       tx.addEci(info);
       return structuredClone(info);
     },
@@ -218,7 +222,8 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       // Installed again (a new config): it keeps the ECIs it has.
       let ecis = existing?.ecis;
       if (!existing) {
-        const made = declaredEcis(ruleset, cloud.id, deps.ids, creator);
+        const home = partitionOf(cloud.id);
+        const made = declaredEcis(ruleset, cloud.id, deps.ids, creator, deps.owns(home) ? home : deps.partition());
         checkEciCount(tx, made.length);
         for (const e of made) tx.addEci(e);
         if (made.length > 0) ecis = made.map((e) => e.id);

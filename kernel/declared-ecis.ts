@@ -38,6 +38,6 @@ export function checkDeclaredEcis(ruleset: Ruleset): void {
  * New ECIs for the ECIs `ruleset` declares, in the cloud `cloudId`: as declared when the cloud makes
  * them itself (a new cloud's rulesets), cut down to `creator`'s authority when made through an ECI.
  */
-export function declaredEcis(ruleset: Ruleset | undefined, cloudId: CloudId, ids: IdGenerator, creator?: Authority): EciInfo[] {
-  return (ruleset?.ecis ?? []).map((d) => ({ id: newEci(ids, partitionOf(cloudId)), tags: checkTags(d.tags), ...attenuate(d, creator) }));
+export function declaredEcis(ruleset: Ruleset | undefined, cloudId: CloudId, ids: IdGenerator, creator?: Authority, partition = partitionOf(cloudId)): EciInfo[] {
+  return (ruleset?.ecis ?? []).map((d) => ({ id: newEci(ids, partition), tags: checkTags(d.tags), ...attenuate(d, creator) }));
 }

@@ -42,6 +42,10 @@ export const ERROR_CODES = {
   NO_RESPONDERS: 503,
   REMOTE_TIMEOUT: 504,
   REALM_UNAVAILABLE: 503,
+  CLOUD_MOVED: 410,
+  INVALID_CLOUD_FILE: 400,
+  MISSING_RULESETS: 422,
+  IMPORT_CONFLICT: 409,
   MALFORMED_REQUEST: 400,
   REQUEST_TIMEOUT: 408,
   HEADERS_TOO_LARGE: 431,
@@ -270,6 +274,34 @@ export class RealmUnavailableError extends KumoError {
   }
 }
 
+/** The ECI's cloud left this host for another provider: `location` is where it went. */
+export class CloudMovedError extends KumoError {
+  constructor(eci: string, location: string) {
+    super('CLOUD_MOVED', `the cloud of ECI ${JSON.stringify(eci)} has moved to ${location}`, { eci, location });
+  }
+}
+
+/** A cloud file (export) that cannot be imported: `reason` is foreign, truncated, corrupt, version or passphrase. */
+export class InvalidCloudFileError extends KumoError {
+  constructor(reason: 'foreign' | 'truncated' | 'corrupt' | 'version' | 'passphrase', message: string) {
+    super('INVALID_CLOUD_FILE', message, { reason });
+  }
+}
+
+/** An import needs rulesets this host does not have. */
+export class MissingRulesetsError extends KumoError {
+  constructor(rids: string[]) {
+    super('MISSING_RULESETS', `this host does not have the rulesets the clouds use: ${rids.join(', ')}; register them (kumo serve --rulesets) and import again`, { rids });
+  }
+}
+
+/** An import would collide with a cloud or an ECI this host has already. */
+export class ImportConflictError extends KumoError {
+  constructor(what: string, ids: string[]) {
+    super('IMPORT_CONFLICT', `this host already has ${what}: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}`, { ids });
+  }
+}
+
 /** HTTP the server could not parse (Node's own parser refused it). */
 export class MalformedRequestError extends kind('MALFORMED_REQUEST') {}
 /** The request did not arrive in time (headers or whole request). */
@@ -331,6 +363,10 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   NO_RESPONDERS: NoRespondersError,
   REMOTE_TIMEOUT: RemoteTimeoutError,
   REALM_UNAVAILABLE: RealmUnavailableError,
+  CLOUD_MOVED: CloudMovedError,
+  INVALID_CLOUD_FILE: InvalidCloudFileError,
+  MISSING_RULESETS: MissingRulesetsError,
+  IMPORT_CONFLICT: ImportConflictError,
   MALFORMED_REQUEST: MalformedRequestError,
   REQUEST_TIMEOUT: RequestTimeoutError,
   HEADERS_TOO_LARGE: HeadersTooLargeError,

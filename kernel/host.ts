@@ -1,13 +1,15 @@
 import { ActiveClouds, type Active } from './active-clouds.ts';
 import type { CloudState } from './cloud.ts';
 import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
-import { SYSTEM_TAG } from './authority.ts';
+import { isFull, SYSTEM_TAG } from './authority.ts';
+import { bundleEcis, type CloudBundle } from './cloud-transfer.ts';
+import { Transfers } from './transfers.ts';
 import { ClaimCodes } from './claim-codes.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
 import { EpisodeRunner, type Delivery } from './episode-runner.ts';
-import { InvalidArgsError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
+import { CloudMovedError, InvalidArgsError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
 import { cryptoIds, newCloudId, newEci, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { Idempotency } from './idempotency.ts';
 import { Inbox, type Accepted } from './inbox.ts';
@@ -21,7 +23,7 @@ import { runQuery } from './query.ts';
 import { checkDeclaredEcis, declaredEcis } from './declared-ecis.ts';
 import { noRemote, type Remote } from './remote.ts';
 import type { EventResult, RemoteEci, RoutedEvent, Router } from './router.ts';
-import type { EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
+import type { ChildInfo, EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
 import { Scheduler } from './schedules.ts';
 import { put, type Store, type WriteOp } from './store.ts';
 import { Tx } from './tx.ts';
@@ -92,6 +94,8 @@ export class Host {
   private readonly scheduler: Scheduler;
   private readonly outbox: Outbox;
   private readonly inbox: Inbox;
+  private readonly transfers: Transfers;
+  private readonly owned: ReadonlySet<number>;
   private readonly claims: ClaimCodes;
   private readonly listeners = new Listeners<PushMessage>();
   private readonly inflight = new Set<Promise<unknown>>();
@@ -108,6 +112,7 @@ export class Host {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.partitions = opts.partitions ?? Array.from({ length: PARTITIONS }, (_, i) => i);
     if (this.partitions.length === 0) throw new RangeError('a host must own at least one partition');
+    this.owned = new Set(this.partitions);
     this.router = opts.router;
     this.remote = opts.remote ?? noRemote;
     this.url = opts.url;
@@ -158,6 +163,7 @@ export class Host {
       builtins: this.builtins,
       limits: this.limits,
       partition: () => this.newPartition(),
+      owns: (p) => this.owned.has(p),
       outbox: this.outbox,
       remote: this.remote,
       url: () => this.url,
@@ -169,6 +175,14 @@ export class Host {
       },
     });
     this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, idempotency, now, publish: this.publish });
+    this.transfers = new Transfers({
+      store: this.store,
+      clouds: this.clouds,
+      outbox: this.outbox,
+      rulesets: this.registry,
+      now,
+      commitIn: (cloudId, stage) => this.commitIn(cloudId, stage),
+    });
     this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner, idempotency);
   }
 
@@ -348,6 +362,35 @@ export class Host {
   }
 
   /**
+   * The cloud behind `eci` and its subtree, as a bundle to carry elsewhere. `eci` must have the
+   * cloud's full authority (its owner's, or its parent's ECI on it). With `leave`, the subtree leaves
+   * this host once read: deleted, with `leave.movedTo` as forwarding address per ECI (senders then
+   * get 410 CLOUD_MOVED), its undelivered events carried in the bundle.
+   */
+  async exportCloud(eci: string, opts: { leave?: { movedTo: string } } = {}): Promise<CloudBundle> {
+    const cloudId = await this.dispatch(eci, { local: true }, async (a) => this.fullCloud(a, eci, 'exporting the cloud'));
+    const seized = await this.transfers.seize(cloudId, opts.leave !== undefined);
+    if (!opts.leave) {
+      this.transfers.stay(seized);
+      return seized.bundle;
+    }
+    await this.transfers.leave(seized, opts.leave.movedTo);
+    return seized.bundle;
+  }
+
+  /**
+   * Bring in clouds exported elsewhere (a {@link CloudBundle}) as a child of the cloud behind
+   * `parentEci` (which must have that cloud's full authority): ids, ECIs, state, schedules, links
+   * and undelivered events kept, in one batch, or nothing written.
+   */
+  async importCloud(parentEci: string, bundle: unknown): Promise<ChildInfo> {
+    const parent = await this.dispatch(parentEci, { local: true }, async (a) => this.fullCloud(a, parentEci, 'importing clouds under it'));
+    const child = await this.transfers.land(parent, bundle);
+    await this.router?.adopt(bundleEcis(bundle as CloudBundle));
+    return child;
+  }
+
+  /**
    * Receive what rules push to `eci` (see RuleContext.push), whichever host of the realm runs its
    * cloud (it may move). Returns the function that stops it.
    */
@@ -388,10 +431,10 @@ export class Host {
   }
 
   /** Numbers for metrics and health. */
-  stats(): { activeClouds: number; mailboxDepth: number; outbox: number; cachedEcis: number } {
+  stats(): { activeClouds: number; mailboxDepth: number; outbox: number; cachedEcis: number; held: number } {
     let depth = 0;
     for (const a of this.clouds.values()) depth += a.mailbox.depth;
-    return { activeClouds: this.clouds.size, mailboxDepth: depth, outbox: this.outbox.size, cachedEcis: this.clouds.cachedEcis };
+    return { activeClouds: this.clouds.size, mailboxDepth: depth, outbox: this.outbox.size, cachedEcis: this.clouds.cachedEcis, held: this.clouds.held };
   }
 
   /** Is the cloud in memory? */
@@ -442,9 +485,19 @@ export class Host {
    * on its mailbox synchronously); any other ECI goes to the router, unless the request came from
    * another host (`local`) or there is no router: then it is unknown.
    */
-  private async dispatch<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote?: (router: Router) => Promise<T>): Promise<T> {
+  private async dispatch<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote?: (router: Router) => Promise<T>, again = true): Promise<T> {
     const cloudId = await this.clouds.lookup(eci);
-    if (cloudId !== undefined) return this.clouds.with(cloudId, local);
+    if (cloudId !== undefined) {
+      try {
+        return await this.clouds.with(cloudId, local);
+      } catch (err) {
+        // The cloud left (moved, exported, deleted) while the work waited for it: look again.
+        if (again && err instanceof UnknownCloudError) return this.dispatch(eci, opts, local, remote, false);
+        throw err;
+      }
+    }
+    const moved = await this.store.get(keys.tombstone(eci));
+    if (moved) throw new CloudMovedError(eci, moved.movedTo);
     if (opts.local || !this.router || !remote) throw new UnknownEciError(eci);
     return remote(this.router).catch((err: unknown) => {
       throw this.reportedBy(err);
@@ -456,6 +509,14 @@ export class Host {
     const o = await a.mailbox.post(() => this.runner.run(a, event, d));
     if (o.ok) return o.result;
     throw o.ran ? this.reportedBy(o.error) : o.error;
+  }
+
+  /** The cloud of `a`, when `eci` is one of its ECIs with its full authority. */
+  private fullCloud(a: Active, eci: string, what: string): CloudId {
+    const info = a.closed ? undefined : a.state.ecis.get(eci as Eci);
+    if (!info) throw new UnknownEciError(eci);
+    if (!isFull(info)) throw new PolicyDeniedError(`${what} (that needs the cloud's full authority: its owner's ECI or its parent's)`, eci);
+    return a.state.id;
   }
 
   /** The cloud of `a`, when `eci` is one of its ECIs carrying the `system` tag. */

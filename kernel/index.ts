@@ -38,3 +38,4 @@ export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, checkId
 export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord } from './keys.ts';
 export { cloudRecords } from './cloud.ts';
 export { encode, decode } from './codec.ts';
+export { type CloudBundle, bundleRulesets, bundleEcis, checkBundle } from './cloud-transfer.ts';

@@ -76,6 +76,13 @@ export interface DeadLetter {
   time: number;
 }
 
+/** What an ECI whose cloud left this host (exported with a forwarding address) leaves behind. */
+export interface Tombstone {
+  /** Where the cloud went: the base URL of its new host. */
+  movedTo: string;
+  time: number;
+}
+
 /** The host's root cloud and its owner ECI. */
 export interface RootRecord {
   cloudId: CloudId;
@@ -165,6 +172,8 @@ export const keys = {
   outbox: (seq: number) => key<OutboxEntry>(`o!${pad(seq, 15)}`),
   /** Host-wide durable inbox of accepted events. */
   inbox: (seq: number) => key<InboxEntry>(`n!${pad(seq, 15)}`),
+  /** Host-wide: where an ECI's cloud went when it left this host for another provider. */
+  tombstone: (eci: string) => key<Tombstone>(`t!${eci}`),
   /** Host-wide claim codes by hash: the claim endpoint knows only the code. */
   claimIndex: (hash: string) => key<ClaimRecord>(`k!${hash}`),
 };

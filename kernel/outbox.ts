@@ -3,7 +3,7 @@ import type { Committer } from './committer.ts';
 import type { EpisodeLog } from './episode-log.ts';
 import { InvalidArgsError, KumoError, messageOf, OutboxFullError, UnknownCloudError } from './errors.ts';
 import { newEid, type CloudId, type IdGenerator } from './ids.ts';
-import { keys, ranges, seqOf, type DeadLetter, type OutboxEntry } from './keys.ts';
+import { keys, ranges, seqOf, type DeadLetter, type Key, type OutboxEntry } from './keys.ts';
 import type { Publish } from './observe.ts';
 import type { KumoEvent } from './ruleset.ts';
 import { del, put, type Store, type WriteOp } from './store.ts';
@@ -65,6 +65,8 @@ export class Outbox {
   /** Entries by sender and receiving ECI, oldest first: only the head of a lane is delivered, so order holds. */
   private readonly lanes = new Map<string, Pending[]>();
   private readonly attempts = new Set<Promise<void>>();
+  /** Sending clouds whose entries are not delivered from here for now (they are moving away). */
+  private readonly paused = new Set<string>();
   private stopped = false;
 
   constructor(private readonly deps: OutboxDeps) {}
@@ -91,6 +93,42 @@ export class Outbox {
     const entry: OutboxEntry = { cloudId: cloud.id, eci, event: { eid: newEid(this.deps.ids), ...event, time: now }, since: now, ...(host === undefined ? {} : { host }) };
     tx.stage([put(keys.outbox(seq), entry)]);
     tx.release(() => this.add(seq, entry));
+  }
+
+  /**
+   * Stop delivering the entries of `clouds` and hand them over (they are leaving this host): waits
+   * for their attempts under way, then returns what is still undelivered, with each entry's key.
+   * {@link giveUp} forgets them once they are gone; {@link unpause} delivers them again.
+   */
+  async take(clouds: ReadonlySet<string>): Promise<Array<{ key: Key<OutboxEntry>; entry: OutboxEntry }>> {
+    for (const id of clouds) this.paused.add(id);
+    while ([...this.pending.values()].some((p) => p.busy && clouds.has(p.entry.cloudId))) await Promise.allSettled([...this.attempts]);
+    return [...this.pending.values()].filter((p) => clouds.has(p.entry.cloudId)).map((p) => ({ key: keys.outbox(p.seq), entry: p.entry }));
+  }
+
+  /** The entries of `clouds` left this host with them (their keys were deleted in that batch). */
+  giveUp(clouds: ReadonlySet<string>): void {
+    for (const [lane, queue] of this.lanes) {
+      if (!clouds.has(queue[0]!.entry.cloudId)) continue;
+      for (const p of queue) this.pending.delete(p.seq);
+      this.lanes.delete(lane);
+    }
+    for (const id of clouds) this.paused.delete(id);
+  }
+
+  /** The clouds stay after all: deliver their entries again. */
+  unpause(clouds: ReadonlySet<string>): void {
+    for (const id of clouds) this.paused.delete(id);
+    for (const [p] of this.lanes.values()) if (p && clouds.has(p.entry.cloudId) && !p.busy) this.attempt(p);
+  }
+
+  /** Stage entries that came with clouds from elsewhere, under new keys; delivered once the batch commits. */
+  adopt(tx: Tx, entries: readonly OutboxEntry[]): void {
+    for (const entry of entries) {
+      const seq = ++this.seq;
+      tx.stage([put(keys.outbox(seq), entry)]);
+      tx.release(() => this.add(seq, entry));
+    }
   }
 
   /** Undelivered events held. */
@@ -150,7 +188,7 @@ export class Outbox {
   }
 
   private attempt(p: Pending): void {
-    if (this.stopped) return;
+    if (this.stopped || this.paused.has(p.entry.cloudId)) return;
     p.busy = true;
     p.attempts++;
     const attempt = this.deps

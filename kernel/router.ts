@@ -68,6 +68,8 @@ export interface Router {
   listen(eci: string, fn: (m: PushMessage) => void): () => void;
   /** Offer a push made on this host to listeners on other hosts. */
   publishPush(m: PushMessage): void;
+  /** These ECIs (of clouds just brought in from elsewhere) now live on this host: route them here. */
+  adopt(ecis: string[]): Promise<void>;
 }
 
 /** The router of a host alone: every ECI it does not have is unknown. */
@@ -82,4 +84,5 @@ export const aloneRouter: Router = {
   follow: (eci) => Promise.reject(new UnknownEciError(eci)),
   listen: () => () => undefined,
   publishPush: () => undefined,
+  adopt: () => Promise.resolve(),
 };

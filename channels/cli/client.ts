@@ -87,6 +87,19 @@ export class Client {
     }
   }
 
+  /** Export the cloud behind `eci` (and its subtree) as a cloud file; with `leave`, it then leaves the host for `leave.movedTo`. */
+  async exportCloud(eci: string, opts: { passphrase?: string; leave?: { movedTo: string } }): Promise<Buffer> {
+    const query = opts.leave ? `?leave=true&movedTo=${enc(opts.leave.movedTo)}` : '';
+    const res = await this.fetch(`/c/${enc(eci)}/export${query}`, { method: 'POST', headers: passphraseHeader(opts.passphrase) });
+    if (!res.ok) await this.raise(res);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  /** Import a cloud file as a child of the cloud behind `eci`. */
+  importCloud(eci: string, file: Buffer, passphrase?: string): Promise<unknown> {
+    return this.request(`/c/${enc(eci)}/import`, { method: 'POST', headers: { 'content-type': 'application/vnd.kumo.cloud', ...passphraseHeader(passphrase) }, body: file });
+  }
+
   private post(path: string, body: Record<string, unknown>): Promise<unknown> {
     return this.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   }
@@ -120,3 +133,7 @@ export class Client {
 }
 
 const enc = encodeURIComponent;
+
+function passphraseHeader(passphrase: string | undefined): Record<string, string> {
+  return passphrase === undefined ? {} : { 'kumo-passphrase': enc(passphrase) };
+}

@@ -38,6 +38,30 @@ kumo cloud rm --id ID
 Delete a child cloud of the --eci cloud, and its whole subtree: by its name, or by its id with
 --id (a name is never matched against ids).
 ${CONNECTION}`,
+  'cloud export': `kumo cloud export NAME [--passphrase-file F] [--remove --moved-to URL] > FILE
+
+Write the child cloud NAME of the --eci cloud, and its whole subtree, as a cloud file on stdout:
+every record (state, ECIs, schedules, links, logs), readable by kumo cloud import on any host of any
+provider. With --passphrase-file, the file is encrypted (AES-256-GCM, key from the passphrase by
+scrypt); its header (format, clouds, rulesets needed) stays readable. With --remove, the clouds then
+leave this host: each of their ECIs is answered 410 CLOUD_MOVED with the URL given to --moved-to
+(where you will import them), and their undelivered outgoing events travel in the file.
+
+  --passphrase-file F   encrypt with the passphrase on the first line of F
+  --remove              delete the clouds here once written (needs --moved-to)
+  --moved-to URL        the base URL of their new host, for senders to follow
+${CONNECTION}`,
+  'cloud import': `kumo cloud import FILE [--under PARENT_ECI] [--passphrase-file F]
+
+Bring in the clouds of a cloud file as a child of the --eci cloud (or of the cloud behind
+PARENT_ECI, which needs that cloud's full authority): ids, ECIs, state, schedules and links as they
+were. Refused, with nothing written, when the file is not a kumo cloud file, is truncated or
+corrupt, is of an unknown format version, cannot be decrypted, needs rulesets this host does not
+have (they are listed), or would collide with a cloud or ECI this host has.
+
+  --under PARENT_ECI    the new parent (default: the --eci cloud)
+  --passphrase-file F   the passphrase of an encrypted file
+${CONNECTION}`,
   'eci new': `kumo eci new [--tags a,b] [--event-policy JSON] [--query-policy JSON]
 
 Create an ECI on the --eci cloud. A policy is {"allow": [...], "deny": [...]}: event rules are

@@ -7,6 +7,7 @@ import { runCli } from './run.ts';
 const serving = process.argv[2] === 'serve' || (process.argv[2] === 'realm' && process.argv[3] === 'up');
 const code = await runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),
+  bytes: (data) => process.stdout.write(data),
   err: (text) => process.stderr.write(text),
   env: process.env,
 });

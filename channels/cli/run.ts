@@ -27,6 +27,11 @@ usage:
               [--partitions N] [--replicas N]]
   kumo cloud new NAME            create a child cloud of the --eci cloud
   kumo cloud ls                  list its child clouds
+  kumo cloud export NAME [--passphrase-file F] [--remove --moved-to URL] > FILE
+                                 the child cloud NAME and its subtree as a cloud file (with --remove, it
+                                 then leaves this host, forwarding senders to URL)
+  kumo cloud import FILE [--under PARENT_ECI] [--passphrase-file F]
+                                 bring clouds in from a cloud file, under the --eci cloud (or PARENT_ECI)
   kumo cloud rm NAME | --id ID   delete a child cloud (and its children)
   kumo eci new [--tags a,b] [--event-policy JSON] [--query-policy JSON]
   kumo eci ls                    list the cloud's ECIs
@@ -62,6 +67,8 @@ environment: KUMO_URL, KUMO_ECI, KUMO_DATA (as above), PORT (kumo serve's port)
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
   out(text: string): void;
+  /** Binary output (a cloud file to stdout); text output when not given. */
+  bytes?(data: Buffer): void;
   err(text: string): void;
   env: Record<string, string | undefined>;
 }
@@ -101,6 +108,10 @@ const OPTIONS = {
   events: { type: 'string' },
   expires: { type: 'string' },
   id: { type: 'string' },
+  'passphrase-file': { type: 'string' },
+  remove: { type: 'boolean' },
+  'moved-to': { type: 'string' },
+  under: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -188,6 +199,27 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
       const r = await wrangler('child_deletion_request', v.id !== undefined ? { id: v.id } : { name: rest[0] });
       const gone = r.directives.find((d) => d.name === 'wrangler:child_deleted')?.options ?? {};
       return print(gone, `deleted cloud ${gone['name']} (id ${gone['id']})`);
+    }
+    case 'cloud export': {
+      need(3, 'cloud export NAME [--passphrase-file F] [--remove --moved-to URL] > FILE');
+      if (v.remove && !v['moved-to']) throw new UsageError('--remove needs --moved-to URL: the base URL of the cloud\'s new host, for senders to follow');
+      const kids = (await wranglerQuery('children')) as Array<{ name: string; eci: string | null }>;
+      const kid = kids.find((k) => k.name === rest[0]);
+      if (!kid) throw new UsageError(`the cloud has no child named ${JSON.stringify(rest[0])} (kumo cloud ls)`);
+      if (!kid.eci) throw new UsageError(`the --eci ECI may not see the ECI of ${rest[0]}: export through the owner's ECI`);
+      const passphrase = await passphraseOption(v);
+      const file = await client.exportCloud(kid.eci, { ...(passphrase !== undefined ? { passphrase } : {}), ...(v.remove ? { leave: { movedTo: v['moved-to']! } } : {}) });
+      (io.bytes ?? ((b: Buffer) => io.out(b.toString('latin1'))))(file);
+      return;
+    }
+    case 'cloud import': {
+      need(3, 'cloud import FILE [--under PARENT_ECI] [--passphrase-file F]');
+      const file = await readFile(rest[0]!).catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError(`cannot read ${rest[0]}: ${err.code ?? err.message}`);
+      });
+      const passphrase = await passphraseOption(v);
+      const made = (await client.importCloud(v.under ?? (await myEci()), file, passphrase)) as { name: string; id: string; eci: string; clouds: number; records: number };
+      return print(made, `imported cloud ${made.name} (id ${made.id}) with ${made.clouds - 1} descendants, ${made.records} records\neci ${made.eci}`);
     }
     case 'eci new': {
       need(2, 'eci new [--tags a,b] [--event-policy JSON] [--query-policy JSON]');
@@ -360,6 +392,17 @@ async function runRealmUp(v: Values, io: CliIo, count: number): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+}
+
+/** The passphrase in `--passphrase-file` (its first line), if given. */
+async function passphraseOption(v: Values): Promise<string | undefined> {
+  if (v['passphrase-file'] === undefined) return undefined;
+  const text = await readFile(v['passphrase-file'], 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read --passphrase-file ${v['passphrase-file']}: ${err.code ?? err.message}`);
+  });
+  const line = text.split(/\r?\n/)[0]!;
+  if (line === '') throw new UsageError('the passphrase file is empty');
+  return line;
 }
 
 /** The realm to join, from `--nats` (or `$KUMO_NATS`) and its companions; none without them. */

@@ -99,6 +99,11 @@ export class RealmRouter implements Router {
     this.o.link.publish(subjects.push(this.o.realm, m.eci), pack(wire));
   }
 
+  /** ECIs of clouds brought in from elsewhere: those whose partition another host owns are entered in the moved table. */
+  async adopt(ecis: string[]): Promise<void> {
+    for (const eci of ecis) if (this.o.placement.hostOf(eci) !== this.o.self) await this.o.placement.setMoved(eci, this.o.self);
+  }
+
   /** Put a message in another host's durable inbox. */
   async durable(host: string, message: InboxMessage, msgId: string): Promise<void> {
     try {

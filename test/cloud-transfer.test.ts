@@ -1,0 +1,199 @@
+import { describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import { ManualClock, ranges, type CloudBundle, type Host } from '../kernel/index.ts';
+import { readCloudFile, writeCloudFile } from '../channels/cloud-file.ts';
+import { ruleset } from '../rulesets/index.ts';
+import { install, newChild, rejection } from './fixtures.ts';
+import { allKeys, testHost } from './helpers.ts';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+/** Keeps a note, rings on a schedule, and sends to an ECI it is told. */
+const notes = ruleset('test.notes')
+  .rule('note', { select: 'note:set', attrs: z.object({ text: z.string() }), action: (ctx) => ctx.ent.set('note', ctx.attrs.text) })
+  .rule('alarm', { select: 'note:alarm', action: (ctx) => void ctx.scheduleAt(Number(ctx.attrs['at']), 'note', 'ring') })
+  .rule('ring', { select: 'note:ring', action: (ctx) => ctx.ent.set('rang', ctx.now()) })
+  .rule('tell', { select: 'note:tell', action: (ctx) => ctx.send(String(ctx.attrs['to']), 'note', 'set', { text: 'told' }) })
+  .share('note', (ctx) => ctx.ent.get('note') ?? null)
+  .share('rang', (ctx) => ctx.ent.get('rang') ?? null)
+  .build();
+
+const note = (host: Host, eci: string) => host.query({ eci, rid: 'test.notes', name: 'note' });
+
+/** A host with `home` (child of the root) and `home/kitchen` (its child), both with notes and state. */
+async function source(clock = new ManualClock(T0)) {
+  const t = await testHost({ rulesets: [notes], clock, seed: 7 });
+  const home = await newChild(t.host, t.root.eci, 'home');
+  const kitchen = await newChild(t.host, home.eci, 'kitchen');
+  for (const c of [home, kitchen]) await install(t.host, c.eci, 'test.notes');
+  await t.host.event({ eci: home.eci, domain: 'note', type: 'set', attrs: { text: 'home note' } });
+  await t.host.event({ eci: kitchen.eci, domain: 'note', type: 'set', attrs: { text: 'kitchen note' } });
+  const made = await t.host.event({ eci: kitchen.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { tags: ['fridge'] } });
+  const fridge = (made.directives[0]!.options as { id: string }).id;
+  await t.host.event({ eci: kitchen.eci, domain: 'note', type: 'alarm', attrs: { at: T0 + 60_000 } });
+  return { ...t, home, kitchen, fridge };
+}
+
+async function target(clock = new ManualClock(T0)) {
+  return testHost({ rulesets: [notes], clock, seed: 99 });
+}
+
+const keysOf = async (host: Host) => (await allKeys(host.store)).filter((k) => !k.includes('!~log!'));
+
+describe('moving clouds between hosts in a file', () => {
+  it('exports a cloud with its subtree, and another host imports it with ids, ECIs, state, schedules and logs intact', async () => {
+    const a = await source();
+    const bundle = await a.host.exportCloud(a.home.eci);
+    expect(bundle.clouds.map((c) => c.name)).toEqual(['home', 'kitchen']);
+    // A copy was taken: the clouds go on where they were.
+    expect(await note(a.host, a.kitchen.eci)).toBe('kitchen note');
+    const b = await target(a.clock);
+    const child = await b.host.importCloud(b.root.eci, bundle);
+    expect(child).toEqual({ id: a.home.id, name: 'home', eci: a.home.eci });
+    expect(await b.host.query({ eci: b.root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toEqual([{ name: 'home', id: a.home.id, eci: a.home.eci }]);
+    expect(await note(b.host, a.home.eci)).toBe('home note');
+    expect(await note(b.host, a.fridge)).toBe('kitchen note'); // an ECI made later, on a grandchild
+    expect((await b.host.episodeLog(a.kitchen.eci, 10)).map((e) => e.type)).toContain('alarm');
+    await b.host.event({ eci: a.kitchen.eci, domain: 'note', type: 'set', attrs: { text: 'new' } });
+    expect(await note(b.host, a.kitchen.eci)).toBe('new');
+    b.clock.set(T0 + 60_000);
+    expect(await b.host.runDue()).toBe(1); // the schedule fires on the new host
+    expect(await b.host.query({ eci: a.kitchen.eci, rid: 'test.notes', name: 'rang' })).toBe(T0 + 60_000);
+  });
+
+  it('with leave, the clouds leave: their ECIs answer 410 CLOUD_MOVED with where they went, and nothing of them stays', async () => {
+    const a = await source();
+    const before = await keysOf(a.host);
+    const bundle = await a.host.exportCloud(a.home.eci, { leave: { movedTo: 'https://new.example' } });
+    for (const eci of [a.home.eci, a.kitchen.eci, a.fridge]) {
+      expect(await rejection(a.host.event({ eci, domain: 'note', type: 'set', attrs: { text: 'x' } }))).toMatchObject({ code: 'CLOUD_MOVED', status: 410, details: { eci, location: 'https://new.example' } });
+    }
+    expect(await a.host.query({ eci: a.root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toEqual([]);
+    const left = (await keysOf(a.host)).filter((k) => !before.includes(k));
+    expect(left.every((k) => k.startsWith('t!'))).toBe(true);
+    for (const id of [a.home.id, a.kitchen.id]) expect(await a.host.store.keys(ranges.cloud(id))).toEqual([]);
+    expect(await a.host.store.keys({ gte: 'd!', lt: 'd"' })).toEqual([]);
+    // Imported back where it was, it is itself again and no longer forwarded.
+    await a.host.importCloud(a.root.eci, bundle);
+    expect(await note(a.host, a.fridge)).toBe('kitchen note');
+  });
+
+  it('a leaving cloud takes its undelivered events along', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = ruleset('test.slow')
+      .rule('wait', { select: 'slow:wait', action: () => gate })
+      .build();
+    const a = await testHost({ rulesets: [notes, slow], limits: { mailbox: 1 } });
+    const home = await newChild(a.host, a.root.eci, 'home');
+    const busy = await newChild(a.host, a.root.eci, 'busy');
+    await install(a.host, home.eci, 'test.notes');
+    await install(a.host, busy.eci, 'test.slow');
+    const stuck = [a.host.event({ eci: busy.eci, domain: 'slow', type: 'wait' }), a.host.event({ eci: busy.eci, domain: 'slow', type: 'wait' })];
+    await a.host.event({ eci: home.eci, domain: 'note', type: 'tell', attrs: { to: busy.eci } }); // busy's mailbox is full: it waits in the outbox
+    await vi.waitFor(() => expect(a.host.stats().outbox).toBe(1));
+    const bundle = await a.host.exportCloud(home.eci, { leave: { movedTo: 'https://new.example' } });
+    expect(bundle.outbox).toMatchObject([{ eci: busy.eci, event: { domain: 'note', type: 'set' } }]);
+    expect(a.host.stats().outbox).toBe(0);
+    expect(await a.host.store.keys(ranges.outbox())).toEqual([]);
+    release();
+    await Promise.all(stuck);
+    // On a host that cannot reach busy's ECI, the event it carried ends as a dead letter of home.
+    const b = await target();
+    await b.host.importCloud(b.root.eci, bundle);
+    await vi.waitFor(async () => expect(await b.host.deadLetters(home.eci)).toMatchObject([{ eci: busy.eci, reason: { code: 'UNKNOWN_ECI' } }]));
+  });
+
+  it('work that arrives while a cloud is leaving waits (it is not refused), then is forwarded', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = ruleset('test.slow')
+      .rule('wait', { select: 'slow:wait', action: () => gate })
+      .build();
+    const a = await testHost({ rulesets: [slow] });
+    const home = await newChild(a.host, a.root.eci, 'home');
+    await install(a.host, home.eci, 'test.slow');
+    const running = a.host.event({ eci: home.eci, domain: 'slow', type: 'wait' });
+    const leaving = a.host.exportCloud(home.eci, { leave: { movedTo: 'https://new.example' } });
+    await vi.waitFor(() => expect(a.host.stats().held).toBe(1)); // on hold, waiting for the running episode
+    const late = a.host.event({ eci: home.eci, domain: 'slow', type: 'wait' }).then(
+      () => 'applied',
+      (e: { code: string }) => e.code,
+    );
+    release();
+    await running;
+    await leaving;
+    expect(await late).toBe('CLOUD_MOVED');
+    expect(a.host.stats().held).toBe(0);
+  });
+
+  it('refuses, with nothing written, a bundle that needs missing rulesets, collides, or writes outside its clouds', async () => {
+    const a = await source();
+    const bundle = await a.host.exportCloud(a.home.eci);
+    const bare = await testHost({ seed: 5 });
+    let before = await keysOf(bare.host);
+    expect(await rejection(bare.host.importCloud(bare.root.eci, bundle))).toMatchObject({ code: 'MISSING_RULESETS', status: 422, details: { rids: ['test.notes'] } });
+    expect(await keysOf(bare.host)).toEqual(before);
+    before = await keysOf(a.host);
+    expect(await rejection(a.host.importCloud(a.root.eci, bundle))).toMatchObject({ code: 'IMPORT_CONFLICT', status: 409 });
+    const hostile: CloudBundle = { ...bundle, records: [...bundle.records, ['i!Eevil', 'C0000']] };
+    expect(await rejection(a.host.importCloud(a.root.eci, hostile))).toMatchObject({ code: 'INVALID_CLOUD_FILE', details: { reason: 'corrupt' } });
+    expect(await keysOf(a.host)).toEqual(before);
+    const b = await target();
+    await newChild(b.host, b.root.eci, 'home');
+    before = await keysOf(b.host);
+    expect(await rejection(b.host.importCloud(b.root.eci, bundle))).toMatchObject({ code: 'DUPLICATE_NAME' });
+    expect(await keysOf(b.host)).toEqual(before);
+  });
+
+  it('needs the full authority of the cloud to export it, and of the parent to import under it', async () => {
+    const a = await source();
+    const narrow = ((await a.host.event({ eci: a.home.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'note', name: '*' }] } } })).directives[0]!.options as { id: string }).id;
+    expect(await rejection(a.host.exportCloud(narrow))).toMatchObject({ code: 'POLICY_DENIED' });
+    const bundle = await a.host.exportCloud(a.home.eci);
+    const b = await target();
+    expect(await rejection(b.host.importCloud(narrow, bundle))).toMatchObject({ code: 'UNKNOWN_ECI' });
+  });
+});
+
+describe('the cloud file', () => {
+  const from = { realm: null, host: 'h1', now: T0 };
+
+  it('round-trips a bundle, with a readable header, encrypted or not', async () => {
+    const a = await source();
+    const bundle = await a.host.exportCloud(a.home.eci);
+    const plain = writeCloudFile(bundle, from);
+    const { header, bundle: back } = readCloudFile(plain);
+    expect(header).toMatchObject({ format: 'kumo-cloud', version: 1, host: 'h1', root: { id: a.home.id, name: 'home' }, rulesets: ['io.picolabs.subscription', 'io.picolabs.wrangler', 'test.notes'], records: bundle.records.length });
+    expect(back).toEqual(bundle);
+    const secret = writeCloudFile(bundle, from, 'correct horse');
+    expect(secret.includes(Buffer.from('kitchen note'))).toBe(false);
+    expect(plain.includes(Buffer.from('kitchen note'))).toBe(true);
+    expect(readCloudFile(secret, 'correct horse').bundle).toEqual(bundle);
+  });
+
+  it('refuses a foreign, truncated, corrupt, unknown-version or wrongly decrypted file, saying which', async () => {
+    const a = await source();
+    const bundle = await a.host.exportCloud(a.home.eci);
+    const file = writeCloudFile(bundle, from);
+    const refused = (f: Buffer, passphrase?: string) => {
+      try {
+        readCloudFile(f, passphrase);
+      } catch (err) {
+        return err as { code: string; details: { reason: string } };
+      }
+      throw new Error('accepted');
+    };
+    expect(refused(Buffer.from('{"not":"kumo"}'))).toMatchObject({ code: 'INVALID_CLOUD_FILE', details: { reason: 'foreign' } });
+    expect(refused(file.subarray(0, file.length - 10))).toMatchObject({ details: { reason: 'truncated' } });
+    expect(refused(file.subarray(0, 20))).toMatchObject({ details: { reason: 'truncated' } });
+    const flipped = Buffer.from(file);
+    flipped[flipped.length - 5] = flipped[flipped.length - 5]! ^ 0xff;
+    expect(refused(flipped)).toMatchObject({ details: { reason: 'corrupt' } });
+    const future = Buffer.from(file.toString('latin1').replace('"version":1', '"version":9'), 'latin1');
+    expect(refused(future)).toMatchObject({ details: { reason: 'version' } });
+    const secret = writeCloudFile(bundle, from, 'right');
+    expect(refused(secret, 'wrong')).toMatchObject({ details: { reason: 'passphrase' } });
+    expect(refused(secret)).toMatchObject({ details: { reason: 'passphrase' } });
+  });
+});
