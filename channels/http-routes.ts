@@ -172,6 +172,7 @@ export class HttpApi {
     }
     if (method === 'POST' && head === 'c' && rest.length === 1) {
       if (rest[0] === 'export') route = this.exportCloud;
+      else if (rest[0] === 'move') route = this.moveCloud;
       else if (rest[0] === 'import') route = this.importCloud;
     }
     if (method === 'POST' && head === 'claim' && segs.length === 1) route = this.claim;
@@ -241,6 +242,15 @@ export class HttpApi {
     this.metrics?.response(200);
     res.writeHead(200, { ...CORS, 'content-type': CLOUD_FILE_TYPE, 'content-length': file.length, 'content-disposition': `attachment; filename="${bundle.clouds[0]!.name.replace(/[^\w.-]/g, '_')}.kumo"` });
     res.end(file);
+  };
+
+  /** `POST /c/:eci/move?to=HOST`: move the cloud behind the ECI (full authority) and its subtree to another host of the realm. */
+  private readonly moveCloud: Route = async (req, res, [eci], search) => {
+    const { to } = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
+    if (typeof to !== 'string' || to === '') throw new InvalidArgsError('a move needs ?to=HOST: the id of a host of the realm');
+    await readBody(req, this.limits);
+    this.checkOpen();
+    this.send(res, 200, await this.track(this.host.moveCloud(eci!, to)));
   };
 
   /** `POST /c/:eci/import` with a cloud file as the body: its clouds become a child of the cloud behind the ECI. */

@@ -36,7 +36,7 @@ export class ActiveClouds {
   /** Clouds whose deletion is being committed: nothing new may reach them. */
   private readonly deleting = new Set<CloudId>();
   /** Clouds on hold: work for them waits until they are released. */
-  private readonly holds = new Map<CloudId, { released: Promise<void>; release: () => void }>();
+  private readonly holds = new Map<CloudId, { released: Promise<void>; release: () => void; fail: (err: unknown) => void }>();
   /**
    * ECI → cloud for ECIs resolved while their cloud was active, so events to an active cloud skip
    * the index read. Only ECIs the active cloud has are used or added; entries leave with their cloud,
@@ -72,8 +72,13 @@ export class ActiveClouds {
     for (const id of ids) {
       if (this.holds.has(id)) continue;
       let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      this.holds.set(id, { released, release });
+      let fail!: (err: unknown) => void;
+      const released = new Promise<void>((resolve, reject) => {
+        release = resolve;
+        fail = reject;
+      });
+      released.catch(() => undefined);
+      this.holds.set(id, { released, release, fail });
     }
   }
 
@@ -82,6 +87,11 @@ export class ActiveClouds {
       this.holds.get(id)?.release();
       this.holds.delete(id);
     }
+  }
+
+  /** The host is closing: work waiting for held clouds fails with `err` (the holds stay). */
+  failWaiters(err: unknown): void {
+    for (const h of this.holds.values()) h.fail(err);
   }
 
   /** Clouds on hold right now. */

@@ -45,6 +45,8 @@ export interface CloudOpsDeps {
   claims: ClaimCodes;
   /** Hand a pushed message to the listeners of an ECI. */
   push(message: PushMessage): void;
+  /** Start moving the cloud behind `eci` to host `to` (after the episode that asked committed). */
+  move(eci: string, to: string): void;
 }
 
 const NAME = /^[^\u0000-\u001f]{1,100}$/;
@@ -205,6 +207,14 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       if (target.tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`ECI ${target.id} is a system channel: it cannot be claimed`);
       if (creator && !within(target, creator)) throw new PolicyDeniedError(`a claim code for ECI ${target.id}, which may do more than the ECI asking`, target.id);
       return deps.claims.stage(tx, cloud.id, target.id, claimTtl(expiresIn));
+    },
+
+    moveTo(tx, _cloud, to, creator) {
+      if (typeof to !== 'string' || to === '') throw new InvalidArgsError('a move needs the id of the host to move to');
+      // Moving is the owner's: a narrower ECI could otherwise carry the cloud away from under it.
+      if (!creator?.id || !isFull(creator)) throw new PolicyDeniedError('moving the cloud (that needs its full authority)', creator?.id ?? '');
+      const via = creator.id;
+      tx.release(() => deps.move(via, to));
     },
 
     install(tx, cloud, rid, config, creator) {

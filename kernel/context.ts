@@ -17,6 +17,8 @@ export interface CloudOps {
   newDevice(tx: Tx, cloud: CloudState, opts: { name: unknown; rids?: unknown; events?: unknown; expiresIn?: unknown }, creator: Authority | undefined): Promise<DeviceInfo>;
   /** A claim code hands over its ECI: made through `creator`, only for an ECI within the creator's authority. */
   newClaimCode(tx: Tx, cloud: CloudState, eci: unknown, expiresIn: unknown, creator: Authority | undefined): Promise<ClaimCode>;
+  /** Move the cloud to host `to` after the episode; only through an ECI with its full authority. */
+  moveTo(tx: Tx, cloud: CloudState, to: unknown, creator: Authority | undefined): void;
   /** Install a ruleset; the ECIs it declares, made through `creator`, get at most its authority. */
   install(tx: Tx, cloud: CloudState, rid: string, config: Record<string, unknown>, creator: Authority | undefined): void;
   uninstall(tx: Tx, cloud: CloudState, rid: string): void;
@@ -133,6 +135,7 @@ export function buildRuleContext(i: RuleContextInput): RuleContext {
     deleteEci: (eci) => ops.deleteEci(tx, cloud, eci),
     newDevice: (name, opts) => ops.newDevice(tx, cloud, { ...opts, name }, i.caller),
     newClaimCode: (eci, opts) => ops.newClaimCode(tx, cloud, eci, opts?.expiresIn, i.caller),
+    moveTo: (to) => ops.moveTo(tx, cloud, to, i.caller),
     install: (r, config) => ops.install(tx, cloud, r, config ?? {}, i.caller),
     uninstall: (r) => ops.uninstall(tx, cloud, r),
   };

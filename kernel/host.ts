@@ -3,7 +3,7 @@ import type { CloudState } from './cloud.ts';
 import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
 import { isFull, SYSTEM_TAG } from './authority.ts';
 import { bundleEcis, type CloudBundle } from './cloud-transfer.ts';
-import { Transfers } from './transfers.ts';
+import { Transfers, type Seized } from './transfers.ts';
 import { ClaimCodes } from './claim-codes.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
@@ -13,7 +13,7 @@ import { CloudMovedError, InvalidArgsError, InvalidRulesetError, KumoError, Poli
 import { cryptoIds, newCloudId, newEci, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { Idempotency } from './idempotency.ts';
 import { Inbox, type Accepted } from './inbox.ts';
-import { keys, type DeadLetter, type EpisodeLogEntry, type OutboxEntry } from './keys.ts';
+import { keys, type DeadLetter, type EpisodeLogEntry, type MoveIn, type MoveOut, type OutboxEntry } from './keys.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { Listeners } from './listeners.ts';
 import { publisher, type Publish } from './observe.ts';
@@ -22,7 +22,7 @@ import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
 import { runQuery } from './query.ts';
 import { checkDeclaredEcis, declaredEcis } from './declared-ecis.ts';
 import { noRemote, type Remote } from './remote.ts';
-import type { EventResult, RemoteEci, RoutedEvent, Router } from './router.ts';
+import { aloneRouter, type EventResult, type RemoteEci, type RoutedEvent, type Router } from './router.ts';
 import type { ChildInfo, EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
 import { Scheduler } from './schedules.ts';
 import { put, type Store, type WriteOp } from './store.ts';
@@ -57,6 +57,20 @@ export interface LocalOnly {
 }
 
 export type { EventResult, EventInput, QueryInput };
+
+/** See {@link Host.moves}. */
+export interface Moves {
+  /** The cloud behind `eci`, on this host, when the ECI has its full authority. */
+  root(eci: string): Promise<CloudId>;
+  beginOut(id: string, root: CloudId, to: string): Promise<Seized>;
+  endOut(id: string, seized: Seized): Promise<void>;
+  abortOut(id: string, seized: Seized | null): Promise<void>;
+  land(id: string, from: string, bundle: unknown): Promise<void>;
+  goLive(id: string): Promise<void>;
+  drop(id: string): Promise<void>;
+  /** Moves to decide after a restart (clouds landed here are held again). */
+  inFlight(): Promise<{ out: MoveOut[]; in: MoveIn[] }>;
+}
 
 const RID = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
 const HOST_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -169,6 +183,11 @@ export class Host {
       url: () => this.url,
       scheduler: this.scheduler,
       claims: this.claims,
+      move: (eci, to) =>
+        void this.moveCloud(eci, to).then(
+          () => this.publish('move', { eci, to }),
+          (err: unknown) => this.publish('move', { eci, to, error: err instanceof KumoError ? err.code : 'INTERNAL' }),
+        ),
       push: (m) => {
         this.listeners.notify(m.eci, m);
         this.router?.publishPush(m);
@@ -182,6 +201,7 @@ export class Host {
       rulesets: this.registry,
       now,
       commitIn: (cloudId, stage) => this.commitIn(cloudId, stage),
+      write: (ops) => this.committer.commit(ops),
     });
     this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner, idempotency);
   }
@@ -193,6 +213,7 @@ export class Host {
   static async open(opts: HostOptions): Promise<Host> {
     const id = await Host.idOf(opts.store, opts.ids, opts.id);
     const host = new Host(opts, id);
+    await host.transfers.inFlight(); // clouds landed by a move not yet decided serve nothing until it is
     await host.inbox.resume((p) => void host.track(p));
     await host.outbox.resume();
     return host;
@@ -391,6 +412,33 @@ export class Host {
   }
 
   /**
+   * Move the cloud behind `eci` (an ECI with its full authority) and its subtree to host `to` of
+   * this host's realm, with nothing lost or applied twice (see `channels/realm/mover.ts`).
+   */
+  moveCloud(eci: string, to: string): Promise<unknown> {
+    return (this.router ?? aloneRouter).move(eci, to);
+  }
+
+  /**
+   * The kernel's half of moving clouds between hosts of a realm; the realm orchestrates (see
+   * `channels/realm/mover.ts`): the source seizes and later leaves (or stays), the target lands the
+   * clouds held and later serves them (or drops them), as the move's one decision says.
+   */
+  get moves(): Moves {
+    const t = this.transfers;
+    return {
+      root: (eci) => this.dispatch(eci, { local: true }, async (a) => this.fullCloud(a, eci, 'moving the cloud')),
+      beginOut: (id, root, to) => t.beginMoveOut(id, root, to),
+      endOut: (id, seized) => t.endMoveOut(id, seized),
+      abortOut: (id, seized) => t.abortMoveOut(id, seized),
+      land: (id, from, bundle) => t.landPending(id, from, bundle),
+      goLive: (id) => t.goLive(id),
+      drop: (id) => t.dropLanded(id),
+      inFlight: () => t.inFlight(),
+    };
+  }
+
+  /**
    * Receive what rules push to `eci` (see RuleContext.push), whichever host of the realm runs its
    * cloud (it may move). Returns the function that stops it.
    */
@@ -466,6 +514,7 @@ export class Host {
     if (this.closing) return;
     this.closing = true;
     this.timer?.cancel();
+    this.clouds.failWaiters(new ShuttingDownError()); // work waiting for a moving cloud is told, not kept
     await this.scheduler.idle();
     this.outbox.stop();
     for (;;) {

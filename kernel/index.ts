@@ -1,5 +1,5 @@
 /** The kernel's public entry: what channels and rulesets may use. */
-export { Host, type HostOptions, type EventInput, type EventResult, type QueryInput, type LocalOnly } from './host.ts';
+export { Host, type Moves, type HostOptions, type EventInput, type EventResult, type QueryInput, type LocalOnly } from './host.ts';
 export type { Directive, EpisodeLogEntry } from './episode.ts';
 export type { PushMessage } from './cloud-ops.ts';
 export { SYSTEM_TAG, within, isFull, attenuate, type Authority } from './authority.ts';
@@ -39,3 +39,5 @@ export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type 
 export { cloudRecords } from './cloud.ts';
 export { encode, decode } from './codec.ts';
 export { type CloudBundle, bundleRulesets, bundleEcis, checkBundle } from './cloud-transfer.ts';
+export type { Seized } from './transfers.ts';
+export type { MoveIn, MoveOut } from './keys.ts';

@@ -76,6 +76,26 @@ export interface DeadLetter {
   time: number;
 }
 
+/** A move of a subtree of clouds to another host of the realm, as its source remembers it. */
+export interface MoveOut {
+  id: string;
+  root: CloudId;
+  to: string;
+  /** The clouds of the subtree (held again at a restart until the move is decided) and their ECIs. */
+  ids: CloudId[];
+  ecis: string[];
+}
+
+/** Clouds landed from another host of the realm, held until their move is committed or aborted. */
+export interface MoveIn {
+  id: string;
+  from: string;
+  root: CloudId;
+  ids: CloudId[];
+  /** Their undelivered outgoing events, taken up when the move is committed. */
+  outbox: OutboxEntry[];
+}
+
 /** What an ECI whose cloud left this host (exported with a forwarding address) leaves behind. */
 export interface Tombstone {
   /** Where the cloud went: the base URL of its new host. */
@@ -172,6 +192,10 @@ export const keys = {
   outbox: (seq: number) => key<OutboxEntry>(`o!${pad(seq, 15)}`),
   /** Host-wide durable inbox of accepted events. */
   inbox: (seq: number) => key<InboxEntry>(`n!${pad(seq, 15)}`),
+  /** Host-wide: a move of clouds away from this host, until it is over (see {@link MoveOut}). */
+  moveOut: (id: string) => key<MoveOut>(`h!moveout!${id}`),
+  /** Host-wide: clouds moving to this host, not serving until the move is decided (see {@link MoveIn}). */
+  moveIn: (id: string) => key<MoveIn>(`h!movein!${id}`),
   /** Host-wide: where an ECI's cloud went when it left this host for another provider. */
   tombstone: (eci: string) => key<Tombstone>(`t!${eci}`),
   /** Host-wide claim codes by hash: the claim endpoint knows only the code. */
@@ -194,6 +218,8 @@ export const ranges = {
   outbox: () => under<OutboxEntry>('o!'),
   inbox: () => under<InboxEntry>('n!'),
   eciIndex: () => under<CloudId>('i!'),
+  movesOut: () => under<MoveOut>('h!moveout!'),
+  movesIn: () => under<MoveIn>('h!movein!'),
 };
 
 /** A cloud record, by kind, as {@link parseCloudKey} reads its key. */

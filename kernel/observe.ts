@@ -23,6 +23,8 @@ export interface ObservedEvents {
   schedule: { cloudId: string; id: string; at: number };
   /** An outgoing event could not be delivered this time and will be tried again. */
   retry: { cloudId: string; eid: string; code: string; attempts: number };
+  /** A move of a cloud to another host asked by a rule finished (`error`: it failed and was undone). */
+  move: { eci: string; to: string; error?: string };
   /** An outgoing event became a dead letter. */
   deadLetter: { cloudId: string; eid: string; code: string };
 }

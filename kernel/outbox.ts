@@ -122,13 +122,16 @@ export class Outbox {
     for (const [p] of this.lanes.values()) if (p && clouds.has(p.entry.cloudId) && !p.busy) this.attempt(p);
   }
 
-  /** Stage entries that came with clouds from elsewhere, under new keys; delivered once the batch commits. */
-  adopt(tx: Tx, entries: readonly OutboxEntry[]): void {
-    for (const entry of entries) {
-      const seq = ++this.seq;
-      tx.stage([put(keys.outbox(seq), entry)]);
-      tx.release(() => this.add(seq, entry));
-    }
+  /**
+   * Entries that came with clouds from elsewhere, under new keys: the writes to commit, and what to
+   * call once they are committed (delivery starts then).
+   */
+  adopt(entries: readonly OutboxEntry[]): { ops: WriteOp[]; start(): void } {
+    const seqs = entries.map(() => ++this.seq);
+    return {
+      ops: entries.map((entry, i) => put(keys.outbox(seqs[i]!), entry)),
+      start: () => entries.forEach((entry, i) => this.add(seqs[i]!, entry)),
+    };
   }
 
   /** Undelivered events held. */

@@ -1,4 +1,4 @@
-import { UnknownEciError } from './errors.ts';
+import { InvalidArgsError, UnknownEciError } from './errors.ts';
 import type { EciInfo, KumoEvent } from './ruleset.ts';
 import type { Directive } from './episode.ts';
 import type { DeadLetter, EpisodeLogEntry } from './keys.ts';
@@ -70,6 +70,8 @@ export interface Router {
   publishPush(m: PushMessage): void;
   /** These ECIs (of clouds just brought in from elsewhere) now live on this host: route them here. */
   adopt(ecis: string[]): Promise<void>;
+  /** Move the cloud behind `eci` (an ECI with its full authority) and its subtree to host `to` of the realm. */
+  move(eci: string, to: string): Promise<unknown>;
 }
 
 /** The router of a host alone: every ECI it does not have is unknown. */
@@ -85,4 +87,5 @@ export const aloneRouter: Router = {
   listen: () => () => undefined,
   publishPush: () => undefined,
   adopt: () => Promise.resolve(),
+  move: () => Promise.reject(new InvalidArgsError('this host is not in a realm: there is no other host to move a cloud to (export it to a file instead)')),
 };

@@ -200,6 +200,12 @@ export interface RuleContext extends ReadContext {
   newDevice(name: string, opts?: { rids?: unknown; events?: unknown; expiresIn?: unknown }): Promise<DeviceInfo>;
   /** A new one-time claim code for one of this cloud's ECIs (earlier codes of it stop working). */
   newClaimCode(eci: string, opts?: { expiresIn?: unknown }): Promise<ClaimCode>;
+  /**
+   * Move this cloud, with its subtree, to host `to` of the realm once this episode has committed
+   * (only through an ECI with the cloud's full authority). The move runs after the episode; its
+   * outcome is published as a `kumo:move` diagnostics event.
+   */
+  moveTo(to: string): void;
   install(rid: string, config?: Record<string, unknown>): void;
   uninstall(rid: string): void;
 }

@@ -4,7 +4,7 @@ import type { CloudState } from './cloud.ts';
 import { bundleEcis, bundleOps, bundleRulesets, checkBundle, readSubtree, type CloudBundle } from './cloud-transfer.ts';
 import { DuplicateNameError, ImportConflictError, InvalidArgsError, InvalidCloudFileError, MissingRulesetsError } from './errors.ts';
 import type { CloudId } from './ids.ts';
-import { keys, type Key, type OutboxEntry } from './keys.ts';
+import { keys, ranges, type Key, type MoveIn, type MoveOut, type OutboxEntry } from './keys.ts';
 import type { Outbox } from './outbox.ts';
 import type { ChildInfo, Ruleset } from './ruleset.ts';
 import { del, put, type Store, type WriteOp } from './store.ts';
@@ -18,6 +18,8 @@ export interface TransferDeps {
   now(): number;
   /** Stage changes to a cloud in its mailbox and commit them. */
   commitIn(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => Promise<void>): Promise<void>;
+  /** Write a batch (group commit). */
+  write(ops: WriteOp[]): Promise<void>;
 }
 
 /** A subtree held still for carrying away: nothing runs in it until it is released. */
@@ -72,14 +74,16 @@ export class Transfers {
    * travel with it), leaving a forwarding address per ECI when `movedTo` is given. Work that waited
    * for it then finds it gone and looks for it again.
    */
-  async leave(seized: Seized, movedTo?: string): Promise<void> {
+  async leave(seized: Seized, movedTo?: string, also: WriteOp[] = []): Promise<void> {
     const { bundle, ids } = seized;
     const root = bundle.clouds[0]!;
     if (root.parent === null) throw new InvalidArgsError('the root cloud of a host cannot leave it');
     try {
-      await this.deps.commitIn(root.parent, async (tx) => {
+      await this.deps.commitIn(root.parent, async (tx, parent) => {
         tx.deletions.push(root.id);
-        tx.stage([del(keys.child(root.parent!, root.id)), ...seized.outboxKeys.map((k) => del(k))], (c) => c.children.delete(root.id));
+        // Moved within a realm, the cloud stays the parent's child: only its records leave this host.
+        if (movedTo !== undefined) tx.stage([del(keys.child(parent.id, root.id))], (c) => c.children.delete(root.id));
+        tx.stage([...seized.outboxKeys.map((k) => del(k)), ...also]);
         if (movedTo !== undefined) {
           const time = this.deps.now();
           tx.stage(bundleEcis(bundle).map((eci) => put(keys.tombstone(eci), { movedTo, time })));
@@ -91,6 +95,92 @@ export class Transfers {
     }
     this.deps.outbox.giveUp(ids);
     this.deps.clouds.release(ids);
+  }
+
+  // ---- moves within a realm: the source's and the target's halves ----
+
+  /** Begin moving the subtree under `root` to host `to`: remembered first (for a restart), then seized. */
+  async beginMoveOut(id: string, root: CloudId, to: string): Promise<Seized> {
+    const seized = await this.seize(root, true);
+    const ecis = bundleEcis(seized.bundle);
+    try {
+      await this.deps.write([put(keys.moveOut(id), { id, root, to, ids: [...seized.ids], ecis })]);
+    } catch (err) {
+      this.stay(seized);
+      throw err;
+    }
+    return seized;
+  }
+
+  /** The move was committed: the subtree's records leave this host (the realm routes to its new host). */
+  endMoveOut(id: string, seized: Seized): Promise<void> {
+    return this.leave(seized, undefined, [del(keys.moveOut(id))]);
+  }
+
+  /** The move was called off: the clouds go on here. */
+  async abortMoveOut(id: string, seized: Seized | null): Promise<void> {
+    const journal = await this.deps.store.get(keys.moveOut(id));
+    await this.deps.write([del(keys.moveOut(id))]);
+    if (seized) this.stay(seized);
+    else if (journal) {
+      this.deps.outbox.unpause(new Set(journal.ids));
+      this.deps.clouds.release(journal.ids);
+    }
+  }
+
+  /**
+   * Land the subtree of a move from host `from`, detached (its parent stays where it was) and held:
+   * it serves nothing until {@link goLive}, or is dropped by {@link dropLanded}. One batch.
+   */
+  async landPending(id: string, from: string, raw: unknown): Promise<void> {
+    const bundle = checkBundle(raw);
+    if ((await this.deps.store.get(keys.moveIn(id))) !== undefined) return; // landed before (a retried request)
+    await this.refuseCollisions(bundle);
+    const ids = bundle.clouds.map((c) => c.id);
+    this.deps.clouds.hold(ids);
+    try {
+      await this.deps.write([...bundleOps(bundle), put(keys.moveIn(id), { id, from, root: bundle.root, ids, outbox: bundle.outbox })]);
+    } catch (err) {
+      this.deps.clouds.release(ids);
+      throw err;
+    }
+  }
+
+  /** A move to this host was committed: take up the clouds' outgoing events and serve them. */
+  async goLive(id: string): Promise<void> {
+    const landed = await this.deps.store.get(keys.moveIn(id));
+    if (!landed) return;
+    const adopted = this.deps.outbox.adopt(landed.outbox);
+    await this.deps.write([...adopted.ops, del(keys.moveIn(id))]);
+    adopted.start();
+    this.deps.clouds.release(landed.ids);
+  }
+
+  /** A move to this host was aborted: delete what landed. */
+  async dropLanded(id: string): Promise<void> {
+    const landed = await this.deps.store.get(keys.moveIn(id));
+    if (!landed) return;
+    await this.deps.clouds.deleteSubtrees([landed.root], (ops) => this.deps.write([...ops, del(keys.moveIn(id))]));
+    this.deps.clouds.release(landed.ids);
+  }
+
+  /** Moves still to decide after a restart; their clouds, leaving or landed, are held again until then. */
+  async inFlight(): Promise<{ out: MoveOut[]; in: MoveIn[] }> {
+    const out = (await this.deps.store.entries(ranges.movesOut())).map(([, v]) => v);
+    const landed = (await this.deps.store.entries(ranges.movesIn())).map(([, v]) => v);
+    for (const m of [...out, ...landed]) this.deps.clouds.hold(m.ids);
+    return { out, in: landed };
+  }
+
+  /** Refuse a bundle needing rulesets this host lacks, or colliding with a cloud or an ECI here. */
+  private async refuseCollisions(bundle: CloudBundle): Promise<void> {
+    const missing = bundleRulesets(bundle).filter((rid) => !this.deps.rulesets.has(rid));
+    if (missing.length > 0) throw new MissingRulesetsError(missing);
+    const { store } = this.deps;
+    const clouds = (await Promise.all(bundle.clouds.map(async (c) => ((await store.get(keys.meta(c.id))) ? c.id : null)))).filter((x) => x !== null);
+    if (clouds.length > 0) throw new ImportConflictError('clouds with these ids', clouds);
+    const taken = (await Promise.all(bundleEcis(bundle).map(async (e) => ((await store.get(keys.eciIndex(e))) ? e : null)))).filter((x) => x !== null);
+    if (taken.length > 0) throw new ImportConflictError('these ECIs', taken);
   }
 
   /**
@@ -106,14 +196,8 @@ export class Transfers {
 
   private async landNow(parent: CloudId, raw: unknown, extra: (tx: Tx) => void): Promise<ChildInfo> {
     const bundle = checkBundle(raw);
-    const missing = bundleRulesets(bundle).filter((rid) => !this.deps.rulesets.has(rid));
-    if (missing.length > 0) throw new MissingRulesetsError(missing);
-    const { store } = this.deps;
-    const clouds = (await Promise.all(bundle.clouds.map(async (c) => ((await store.get(keys.meta(c.id))) ? c.id : null)))).filter((x) => x !== null);
-    if (clouds.length > 0) throw new ImportConflictError('clouds with these ids', clouds);
+    await this.refuseCollisions(bundle);
     const ecis = bundleEcis(bundle);
-    const taken = (await Promise.all(ecis.map(async (e) => ((await store.get(keys.eciIndex(e))) ? e : null)))).filter((x) => x !== null);
-    if (taken.length > 0) throw new ImportConflictError('these ECIs', taken);
     const root = bundle.clouds[0]!;
     const handle = bundle.records.find(([k, v]) => k.startsWith(keys.eci(root.id, '')) && (v as { tags?: string[] }).tags?.includes(SYSTEM_TAG));
     if (!handle) throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its top cloud has no system ECI to hand to its new parent');
@@ -123,8 +207,9 @@ export class Transfers {
       const ops: WriteOp[] = [...bundleOps(bundle), put(keys.meta(root.id), { ...root, parent: cloud.id }), put(keys.child(cloud.id, root.id), child)];
       // An ECI coming back to a host it once left is no longer forwarded.
       for (const eci of ecis) ops.push(del(keys.tombstone(eci)));
-      tx.stage(ops, (c) => c.children.set(root.id, child));
-      this.deps.outbox.adopt(tx, bundle.outbox);
+      const adopted = this.deps.outbox.adopt(bundle.outbox);
+      tx.stage([...ops, ...adopted.ops], (c) => c.children.set(root.id, child));
+      tx.release(adopted.start);
       extra(tx);
     });
     return child;

@@ -122,6 +122,16 @@ export const wrangler = ruleset(WRANGLER_RID, {
       ctx.raise('wrangler', 'ruleset_uninstalled', { rid: ctx.attrs.rid });
     },
   })
+  .rule('move_request', {
+    // kumo's own: move this cloud, with its subtree, to another host of the realm. The move runs
+    // once this episode has committed (it waits for the cloud's mailbox to drain).
+    select: 'wrangler:move_request',
+    attrs: z.object({ to: z.string().min(1).max(64) }),
+    action(ctx) {
+      ctx.moveTo(ctx.attrs.to);
+      ctx.directive('wrangler:move_started', { to: ctx.attrs.to });
+    },
+  })
   .rule('schedule_deletion_request', {
     select: 'wrangler:schedule_deletion_request',
     attrs: z.object({ id: z.string().min(1) }),

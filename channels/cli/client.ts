@@ -95,6 +95,11 @@ export class Client {
     return Buffer.from(await res.arrayBuffer());
   }
 
+  /** Move the cloud behind `eci` and its subtree to host `to` of the realm. */
+  moveCloud(eci: string, to: string): Promise<unknown> {
+    return this.request(`/c/${enc(eci)}/move?to=${enc(to)}`, { method: 'POST' });
+  }
+
   /** Import a cloud file as a child of the cloud behind `eci`. */
   importCloud(eci: string, file: Buffer, passphrase?: string): Promise<unknown> {
     return this.request(`/c/${enc(eci)}/import`, { method: 'POST', headers: { 'content-type': 'application/vnd.kumo.cloud', ...passphraseHeader(passphrase) }, body: file });

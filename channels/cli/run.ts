@@ -30,6 +30,8 @@ usage:
   kumo cloud export NAME [--passphrase-file F] [--remove --moved-to URL] > FILE
                                  the child cloud NAME and its subtree as a cloud file (with --remove, it
                                  then leaves this host, forwarding senders to URL)
+  kumo cloud move NAME --to HOST_ID
+                                 move the child cloud NAME and its subtree to another host of the realm
   kumo cloud import FILE [--under PARENT_ECI] [--passphrase-file F]
                                  bring clouds in from a cloud file, under the --eci cloud (or PARENT_ECI)
   kumo cloud rm NAME | --id ID   delete a child cloud (and its children)
@@ -112,6 +114,7 @@ const OPTIONS = {
   remove: { type: 'boolean' },
   'moved-to': { type: 'string' },
   under: { type: 'string' },
+  to: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -177,6 +180,14 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
   };
   const wrangler = async (type: string, attrs: Record<string, unknown>) => client.event(await myEci(), newEid(), 'wrangler', type, attrs);
   const wranglerQuery = async (name: string) => client.query(await myEci(), 'io.picolabs.wrangler', name);
+  /** The parent's ECI on the child NAME of the --eci cloud (full authority over it). */
+  const childEci = async (name: string): Promise<string> => {
+    const kids = (await wranglerQuery('children')) as Array<{ name: string; eci: string | null }>;
+    const kid = kids.find((k) => k.name === name);
+    if (!kid) throw new UsageError(`the cloud has no child named ${JSON.stringify(name)} (kumo cloud ls)`);
+    if (!kid.eci) throw new UsageError(`the --eci ECI may not see the ECI of ${name}: use the owner's ECI`);
+    return kid.eci;
+  };
   const need = (n: number, what: string): void => {
     if (pos.length !== n) throw new UsageError(`usage: kumo ${what}`);
   };
@@ -203,14 +214,18 @@ async function dispatch(pos: string[], v: Values, io: CliIo): Promise<void> {
     case 'cloud export': {
       need(3, 'cloud export NAME [--passphrase-file F] [--remove --moved-to URL] > FILE');
       if (v.remove && !v['moved-to']) throw new UsageError('--remove needs --moved-to URL: the base URL of the cloud\'s new host, for senders to follow');
-      const kids = (await wranglerQuery('children')) as Array<{ name: string; eci: string | null }>;
-      const kid = kids.find((k) => k.name === rest[0]);
-      if (!kid) throw new UsageError(`the cloud has no child named ${JSON.stringify(rest[0])} (kumo cloud ls)`);
-      if (!kid.eci) throw new UsageError(`the --eci ECI may not see the ECI of ${rest[0]}: export through the owner's ECI`);
+      const kid = await childEci(rest[0]!);
       const passphrase = await passphraseOption(v);
-      const file = await client.exportCloud(kid.eci, { ...(passphrase !== undefined ? { passphrase } : {}), ...(v.remove ? { leave: { movedTo: v['moved-to']! } } : {}) });
+      const file = await client.exportCloud(kid, { ...(passphrase !== undefined ? { passphrase } : {}), ...(v.remove ? { leave: { movedTo: v['moved-to']! } } : {}) });
       (io.bytes ?? ((b: Buffer) => io.out(b.toString('latin1'))))(file);
       return;
+    }
+    case 'cloud move': {
+      need(3, 'cloud move NAME --to HOST_ID');
+      if (!v.to) throw new UsageError('usage: kumo cloud move NAME --to HOST_ID (kumo realm lists the hosts)');
+      const kid = await childEci(rest[0]!);
+      const moved = (await client.moveCloud(kid, v.to)) as { to: string; clouds: number; records: number };
+      return print(moved, `moved cloud ${rest[0]} and ${moved.clouds - 1} descendants (${moved.records} records) to host ${moved.to}`);
     }
     case 'cloud import': {
       need(3, 'cloud import FILE [--under PARENT_ECI] [--passphrase-file F]');

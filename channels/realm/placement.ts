@@ -13,6 +13,16 @@ export interface HostRecord {
 const PARTITION = 'p.';
 const MOVED = 'e.';
 const HOST = 'h.';
+const MOVE = 'm.';
+
+/** How a move of clouds between hosts ended: the one decision both hosts act on. */
+export type MoveDecision = 'committed' | 'aborted';
+
+/** Where a moved ECI lives: a host, effective at once or once its move is committed. */
+interface MovedEntry {
+  host: string;
+  move?: string;
+}
 
 /**
  * Where clouds live (DESIGN §7): a replicated map in one KV bucket per realm, of partition → host
@@ -20,14 +30,20 @@ const HOST = 'h.';
  * (`h.<id>`). Every host keeps a local copy by watching the bucket, so routing an ECI costs no
  * network round trip: the moved table first, else the partition's owner.
  *
+ * Moving clouds between hosts is decided in the bucket too: one key per move (`m.<id>`), created
+ * once with compare-and-set as committed or aborted; the moved ECIs' entries count only once their
+ * move is committed, so routing never sees two homes or none.
+ *
  * A host claims partitions with compare-and-set (`create` fails for a key that exists), so hosts
  * starting at the same moment never own the same partition. Ownership is for good: a cloud keeps
  * its partition's host unless it moves.
  */
 export class Placement {
   private readonly owners = new Map<number, string>();
-  private readonly moved = new Map<string, string>();
+  private readonly moved = new Map<string, MovedEntry>();
+  private readonly decisions = new Map<string, MoveDecision>();
   private readonly hosts = new Map<string, HostRecord>();
+  private readonly deciders = new Set<(move: string, decision: MoveDecision) => void>();
   private stopWatch: (() => void) | null = null;
 
   constructor(
@@ -47,7 +63,50 @@ export class Placement {
   /** The host that has `eci`, as far as the map says; undefined for no host (or no ECI). */
   hostOf(eci: string): string | undefined {
     if (!isEci(eci)) return undefined;
-    return this.moved.get(eci) ?? this.owners.get(partitionOf(eci as Eci));
+    const moved = this.moved.get(eci);
+    // An entry of a move not yet committed does not count: the cloud is still where it was.
+    if (moved && (moved.move === undefined || this.decisions.get(moved.move) === 'committed')) return moved.host;
+    return this.owners.get(partitionOf(eci as Eci));
+  }
+
+  /** How a move ended, as far as the map says (undefined: not decided yet). */
+  decision(move: string): MoveDecision | undefined {
+    return this.decisions.get(move);
+  }
+
+  /** Hear about moves being decided. */
+  onDecision(fn: (move: string, decision: MoveDecision) => void): () => void {
+    this.deciders.add(fn);
+    return () => this.deciders.delete(fn);
+  }
+
+  /**
+   * Decide a move, once for all: the first decision written wins (compare-and-set), and is what
+   * this returns, whoever wrote it.
+   */
+  async decide(move: string, decision: MoveDecision): Promise<MoveDecision> {
+    const key = `${MOVE}${move}`;
+    if ((await this.bucket.create(key, decision)) === null) decision = ((await this.bucket.get(key))?.value as MoveDecision | undefined) ?? decision;
+    this.decisions.set(move, decision);
+    return decision;
+  }
+
+  /** Say that the ECIs of a move will live on `host` once the move is committed. */
+  async movePending(move: string, ecis: string[], host: string): Promise<void> {
+    for (const eci of ecis) {
+      const entry: MovedEntry = { host, move };
+      await this.bucket.put(`${MOVED}${eci}`, JSON.stringify(entry));
+      this.moved.set(eci, entry);
+    }
+  }
+
+  /** Forget the entries of a move that was aborted (they never counted). */
+  async forgetMove(move: string, ecis: string[]): Promise<void> {
+    for (const eci of ecis) {
+      if (this.moved.get(eci)?.move !== move) continue;
+      await this.bucket.delete(`${MOVED}${eci}`);
+      this.moved.delete(eci);
+    }
   }
 
   /** The partitions a host owns, ascending. */
@@ -89,8 +148,9 @@ export class Placement {
 
   /** Say that `eci` lives on `host` now (its cloud moved away from its partition's host). */
   async setMoved(eci: string, host: string): Promise<void> {
-    await this.bucket.put(`${MOVED}${eci}`, host);
-    this.moved.set(eci, host);
+    const entry: MovedEntry = { host };
+    await this.bucket.put(`${MOVED}${eci}`, JSON.stringify(entry));
+    this.moved.set(eci, entry);
   }
 
   /** Tell the realm where this host is. */
@@ -127,7 +187,12 @@ export class Placement {
     } else if (e.key.startsWith(MOVED)) {
       const eci = e.key.slice(MOVED.length);
       if (e.value === null) this.moved.delete(eci);
-      else this.moved.set(eci, e.value);
+      else this.moved.set(eci, JSON.parse(e.value) as MovedEntry);
+    } else if (e.key.startsWith(MOVE)) {
+      const move = e.key.slice(MOVE.length);
+      if (e.value === null || this.decisions.has(move)) return;
+      this.decisions.set(move, e.value as MoveDecision);
+      for (const fn of this.deciders) fn(move, e.value as MoveDecision);
     } else if (e.key.startsWith(HOST)) {
       const id = e.key.slice(HOST.length);
       if (e.value === null) this.hosts.delete(id);

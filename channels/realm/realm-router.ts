@@ -17,7 +17,8 @@ import {
 } from '../../kernel/index.ts';
 import { RequestFailed, type NatsLink } from './nats-link.ts';
 import type { Placement } from './placement.ts';
-import { pack, subjects, unpack, type Answers, type InboxMessage, type PushWire, type Reply, type Request } from './wire.ts';
+import type { Mover } from './mover.ts';
+import { pack, subjects, unpack, type Answers, type InboxMessage, type MoveResult, type PushWire, type Reply, type Request } from './wire.ts';
 
 export interface RealmRouterOptions {
   realm: string;
@@ -37,7 +38,20 @@ export interface RealmRouterOptions {
  * de-duplicated by ECI and eid; pushes are published for sockets held on any host.
  */
 export class RealmRouter implements Router {
+  private mover: Mover | null = null;
+
   constructor(private readonly o: RealmRouterOptions) {}
+
+  /** The host's mover, once the host is open (moves need the host). */
+  useMover(mover: Mover): void {
+    this.mover = mover;
+  }
+
+  /** Move the cloud behind `eci` and its subtree to host `to` (see Mover). */
+  async move(eci: string, to: string): Promise<MoveResult> {
+    if (!this.mover) throw new RealmUnavailableError('move clouds', 'this host is not serving its realm yet');
+    return this.mover.move(eci, to);
+  }
 
   event(routed: RoutedEvent): Promise<EventResult> {
     const { eid, domain, type, attrs } = routed.event;
@@ -124,7 +138,8 @@ export class RealmRouter implements Router {
     return this.ask(this.hostOf(req.eci), req.eci, req) as Promise<Answers[K]>;
   }
 
-  private async ask(host: string, eci: string, req: Request): Promise<unknown> {
+  /** Send a request to host `host` (about `eci`, for error messages) and return its answer's value. */
+  async ask(host: string, eci: string, req: Request): Promise<unknown> {
     let bytes: Uint8Array;
     try {
       bytes = await this.o.link.request(subjects.rpc(this.o.realm, host), pack(req), this.o.requestMs);

@@ -1,5 +1,7 @@
 import { KumoError, systemClock, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
+import type { Mover } from './mover.ts';
+import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { pack, resources, subjects, unpack, type InboxMessage, type Reply, type Request } from './wire.ts';
 
@@ -8,7 +10,9 @@ export interface RealmServiceOptions {
   self: string;
   link: NatsLink;
   router: RealmRouter;
+  placement: Placement;
   host: Host;
+  mover: Mover;
   /** How long a remote log follower's lease lasts without renewal (ms). */
   leaseMs?: number;
   clock?: Clock;
@@ -61,11 +65,30 @@ export class RealmService {
   private async answer(req: Request): Promise<Uint8Array> {
     let reply: Reply;
     try {
-      reply = { ok: true, value: (await this.serve(req)) ?? null };
+      reply = { ok: true, value: (await this.serveOrForward(req)) ?? null };
     } catch (err) {
       reply = { ok: false, error: err instanceof KumoError ? err.toJSON() : { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) } };
     }
     return pack(reply);
+  }
+
+  /**
+   * Serve a request for a cloud of this host; one whose ECI is not here any more (its cloud moved,
+   * and the asking host's map is behind) goes on, once, to the host that has it now.
+   */
+  private async serveOrForward(req: Request): Promise<unknown> {
+    try {
+      return await this.serve(req);
+    } catch (err) {
+      if (!(err instanceof KumoError) || err.code !== 'UNKNOWN_ECI' || !('eci' in req) || req.op === 'move' || req.forwarded) throw err;
+      let host: string;
+      try {
+        host = this.o.router.hostOf(req.eci);
+      } catch {
+        throw err;
+      }
+      return this.o.router.ask(host, req.eci, { ...req, forwarded: true });
+    }
   }
 
   private async serve(req: Request): Promise<unknown> {
@@ -95,6 +118,19 @@ export class RealmService {
       case 'unfollow':
         this.release(req.lease);
         return null;
+      case 'move':
+        return this.o.mover.move(req.eci, req.to);
+      case 'moveChunk':
+        this.o.mover.chunk(req.id, req.seq, req.data);
+        return null;
+      case 'moveLand':
+        await this.o.mover.land(req.id, req.from, req.chunks);
+        return null;
+      case 'moveDecided': {
+        const decision = this.o.placement.decision(req.id);
+        if (decision) await this.o.mover.decided(req.id, decision);
+        return null;
+      }
     }
   }
 

@@ -2,6 +2,7 @@ import { cryptoIds, eciOfIndexKey, InvalidArgsError, KumoError, messageOf, parti
 import { NatsLink } from './nats-link.ts';
 import { Placement, type HostRecord } from './placement.ts';
 import { RealmRouter } from './realm-router.ts';
+import { Mover } from './mover.ts';
 import { RealmService } from './realm-service.ts';
 import { resources, subjects } from './wire.ts';
 
@@ -85,8 +86,11 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       link,
       partitions,
       async attach(host) {
-        service = new RealmService({ realm: name, self: hostId, link, router, host });
+        const mover = new Mover(hostId, placement, router, host);
+        router.useMover(mover);
+        service = new RealmService({ realm: name, self: hostId, link, router, placement, host, mover });
         await service.start();
+        await mover.recover();
       },
       register: (record) => placement.register({ ...record, id: hostId }),
       async stop() {

@@ -25,8 +25,11 @@ export const resources = {
 
 type EventFields = { eci: string; eid: string; domain: string; type: string; attrs: Record<string, unknown> };
 
-/** A request to another host. */
-export type Request =
+/**
+ * A request to another host. One about an ECI may carry `forwarded`: the host it reached passed it
+ * on once already (its cloud had moved), so it is not passed on again.
+ */
+export type Request = (
   | ({ op: 'event' } & EventFields)
   | ({ op: 'accept' } & EventFields)
   | { op: 'query'; eci: string; rid: string; name: string; args: Record<string, unknown> }
@@ -35,7 +38,12 @@ export type Request =
   | { op: 'deadLetters'; eci: string }
   | { op: 'follow'; eci: string; lease: string }
   | { op: 'renew'; lease: string }
-  | { op: 'unfollow'; lease: string };
+  | { op: 'unfollow'; lease: string }
+  | { op: 'move'; eci: string; to: string }
+  | { op: 'moveChunk'; id: string; seq: number; data: Uint8Array }
+  | { op: 'moveLand'; id: string; from: string; chunks: number }
+  | { op: 'moveDecided'; id: string }
+) & { forwarded?: boolean };
 
 /** Its answer: a value, or a kumo error in its wire shape `{code, message, ...details}`. */
 export type Reply = { ok: true; value: unknown } | { ok: false; error: Record<string, unknown> };
@@ -62,6 +70,18 @@ export interface Answers {
   follow: { subject: string; leaseMs: number };
   renew: null;
   unfollow: null;
+  move: MoveResult;
+  moveChunk: null;
+  moveLand: null;
+  moveDecided: null;
+}
+
+/** What a move did. */
+export interface MoveResult {
+  id: string;
+  to: string;
+  clouds: number;
+  records: number;
 }
 
 export const pack = (v: unknown): Uint8Array => encode(v);

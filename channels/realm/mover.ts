@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { bundleEcis, InvalidArgsError, KumoError, messageOf, type Host, type Seized } from '../../kernel/index.ts';
+import type { Placement } from './placement.ts';
+import type { RealmRouter } from './realm-router.ts';
+import { pack, unpack, type MoveResult } from './wire.ts';
+
+/** Bytes per request when a moving subtree travels to its new host (under NATS's 1 MiB message limit). */
+const CHUNK = 256 * 1024;
+
+/**
+ * Moving a cloud, with its whole subtree, to another host of the realm, so that no event is lost or
+ * applied twice and an interrupted move either completes or is undone:
+ *
+ *   1. the source remembers the move, puts the clouds on hold (work for them waits, never refused),
+ *      lets their mailboxes drain and reads them whole, outgoing events included;
+ *   2. the target lands them in one batch, held: they serve nothing yet;
+ *   3. the source enters their ECIs in the realm's moved table, marked with the move;
+ *   4. the move is decided, once, in the placement bucket (create-only key): committed;
+ *   5. the source deletes its copy and lets what waited go on (it finds the clouds on the target);
+ *      the target, told or seeing the decision, serves them and takes up their outgoing events.
+ *
+ * A failure before the decision decides "aborted" instead: the target drops what landed and the
+ * source serves again. A host killed at any step finds its half of the move at restart and acts on
+ * the decision, or decides "aborted" itself when there is none (only the source decides, so the
+ * first decision written is the only one).
+ */
+export class Mover {
+  private readonly incoming = new Map<string, Uint8Array[]>();
+
+  constructor(
+    private readonly self: string,
+    private readonly placement: Placement,
+    private readonly router: RealmRouter,
+    private readonly host: Host,
+  ) {
+    placement.onDecision((id, decision) => void this.decided(id, decision).catch(() => undefined));
+  }
+
+  /** Move the cloud behind `eci` (an ECI with its full authority) and its subtree to host `to`. */
+  async move(eci: string, to: string): Promise<MoveResult> {
+    let root;
+    try {
+      root = await this.host.moves.root(eci);
+    } catch (err) {
+      // Not a cloud of this host: ask the host that has it.
+      if (err instanceof KumoError && err.code === 'UNKNOWN_ECI') return (await this.router.ask(this.router.hostOf(eci), eci, { op: 'move', eci, to })) as MoveResult;
+      throw err;
+    }
+    if (to === this.self) throw new InvalidArgsError(`the cloud is on host ${to} already`);
+    if (!this.placement.knownHosts().some((h) => h.id === to)) throw new InvalidArgsError(`no host ${JSON.stringify(to)} in this realm (kumo realm lists them)`);
+    const id = randomBytes(9).toString('base64url');
+    const seized = await this.host.moves.beginOut(id, root, to);
+    const ecis = bundleEcis(seized.bundle);
+    let decision: 'committed' | 'aborted';
+    try {
+      await this.send(id, to, seized);
+      await this.placement.movePending(id, ecis, to);
+      decision = await this.placement.decide(id, 'committed');
+    } catch (err) {
+      decision = await this.placement.decide(id, 'aborted').catch(() => 'aborted' as const);
+      if (decision === 'aborted') {
+        await this.abandon(id, to, ecis, seized);
+        throw err instanceof KumoError ? err : new InvalidArgsError(`the move to ${to} failed and was undone: ${messageOf(err)}`);
+      }
+    }
+    await this.host.moves.endOut(id, seized);
+    void this.router.ask(to, '', { op: 'moveDecided', id }).catch(() => undefined);
+    return { id, to, clouds: seized.bundle.clouds.length, records: seized.bundle.records.length };
+  }
+
+  /** At start: decide and finish the moves this host was in the middle of. */
+  async recover(): Promise<void> {
+    const { out, in: landed } = await this.host.moves.inFlight();
+    for (const m of out) {
+      const decision = this.placement.decision(m.id) ?? (await this.placement.decide(m.id, 'aborted'));
+      if (decision === 'committed') {
+        // The clouds may still be here (killed before deleting them): they leave now.
+        const seized = await this.host.moves.beginOut(m.id, m.root, m.to).catch(() => null);
+        if (seized) await this.host.moves.endOut(m.id, seized);
+        else await this.host.moves.abortOut(m.id, null);
+        void this.router.ask(m.to, '', { op: 'moveDecided', id: m.id }).catch(() => undefined);
+      } else {
+        await this.abandon(m.id, m.to, m.ecis, null);
+      }
+    }
+    for (const m of landed) {
+      const decision = this.placement.decision(m.id);
+      if (decision) await this.decided(m.id, decision);
+    }
+  }
+
+  /** A chunk of a subtree moving here. */
+  chunk(id: string, seq: number, data: Uint8Array): void {
+    let chunks = this.incoming.get(id);
+    if (!chunks) this.incoming.set(id, (chunks = []));
+    chunks[seq] = data;
+  }
+
+  /** All of it came: land it, held until the move is decided. */
+  async land(id: string, from: string, count: number): Promise<void> {
+    const chunks = this.incoming.get(id) ?? [];
+    this.incoming.delete(id);
+    if (chunks.length !== count || chunks.some((c) => c === undefined)) throw new InvalidArgsError(`move ${id}: ${chunks.filter(Boolean).length} of ${count} parts arrived`);
+    await this.host.moves.land(id, from, unpack(Buffer.concat(chunks)));
+    // Decided already (the source died after deciding, then was told to retry)? Act on it.
+    const decision = this.placement.decision(id);
+    if (decision) await this.decided(id, decision);
+  }
+
+  /** A move was decided: the clouds landed here serve, or go. */
+  async decided(id: string, decision: 'committed' | 'aborted'): Promise<void> {
+    if (decision === 'committed') await this.host.moves.goLive(id);
+    else await this.host.moves.drop(id);
+  }
+
+  private async send(id: string, to: string, seized: Seized): Promise<void> {
+    const bytes = pack(seized.bundle);
+    const count = Math.max(1, Math.ceil(bytes.length / CHUNK));
+    for (let seq = 0; seq < count; seq++) {
+      await this.router.ask(to, '', { op: 'moveChunk', id, seq, data: bytes.subarray(seq * CHUNK, (seq + 1) * CHUNK) });
+    }
+    await this.router.ask(to, '', { op: 'moveLand', id, from: this.self, chunks: count });
+  }
+
+  /** Undo a move decided aborted: the target drops what landed (now, or when it sees the decision), the source serves again. */
+  private async abandon(id: string, to: string, ecis: string[], seized: Seized | null): Promise<void> {
+    await this.placement.forgetMove(id, ecis).catch(() => undefined);
+    await this.host.moves.abortOut(id, seized);
+    void this.router.ask(to, '', { op: 'moveDecided', id }).catch(() => undefined);
+  }
+}

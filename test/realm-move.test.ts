@@ -1,0 +1,75 @@
+import { describe, expect, it, vi } from 'vitest';
+import { openNode } from '../channels/compose.ts';
+import { ranges } from '../kernel/index.ts';
+import { ruleset } from '../rulesets/index.ts';
+import { install, newChild, rejection } from './fixtures.ts';
+import { onCleanup, tempDir } from './helpers.ts';
+import { startNats } from './nats-harness.ts';
+
+/** Counts `tally:mark {n}`; `tally:later {ms}` schedules a `tally:mark {n: 'rang'}`. */
+const tally = ruleset('test.tally')
+  .rule('mark', { select: 'tally:mark', action: (ctx) => ctx.ent.set(`n${String(ctx.attrs['n'])}`, ((ctx.ent.get(`n${String(ctx.attrs['n'])}`) as number | undefined) ?? 0) + 1) })
+  .rule('later', { select: 'tally:later', action: (ctx) => void ctx.scheduleAt(ctx.now() + Number(ctx.attrs['ms']), 'tally', 'mark', { n: 'rang' }) })
+  .share('counts', (ctx) => Object.fromEntries(ctx.ent.names().map((k) => [k.slice(1), ctx.ent.get(k)])))
+  .build();
+
+async function realmHost(nats: string, name: string) {
+  const node = await openNode({ dataDir: await tempDir(), rulesets: [tally], hostId: name, realm: { servers: [nats], partitions: 4 } });
+  onCleanup(async () => {
+    await node.realm!.stop();
+    await node.host.close();
+    await node.realm!.close();
+  });
+  node.host.start(50);
+  await node.realm!.register({ since: Date.now() });
+  return { ...node, root: await node.host.root() };
+}
+
+describe('moving a cloud within a realm', () => {
+  it('moves a cloud with its subtree, state and schedules; every ECI keeps working through every host', async () => {
+    const nats = await startNats();
+    const [a, b, c] = [await realmHost(nats.url, 'a'), await realmHost(nats.url, 'b'), await realmHost(nats.url, 'c')];
+    const home = await newChild(a.host, a.root.eci, 'home');
+    const kitchen = await newChild(a.host, home.eci, 'kitchen');
+    for (const x of [home, kitchen]) await install(a.host, x.eci, 'test.tally');
+    await a.host.event({ eci: kitchen.eci, domain: 'tally', type: 'mark', attrs: { n: 1 } });
+    await a.host.event({ eci: kitchen.eci, domain: 'tally', type: 'later', attrs: { ms: 1500 } });
+    const moved = (await c.host.moveCloud(home.eci, 'b')) as { to: string; clouds: number };
+    expect(moved).toMatchObject({ to: 'b', clouds: 2 });
+    for (const id of [home.id, kitchen.id]) expect(await a.host.store.keys(ranges.cloud(id))).toEqual([]);
+    expect(await b.host.store.keys(ranges.cloud(kitchen.id))).not.toEqual([]);
+    for (const front of [a, b, c]) {
+      await front.host.event({ eci: kitchen.eci, domain: 'tally', type: 'mark', attrs: { n: 2 } });
+    }
+    expect(await c.host.query({ eci: kitchen.eci, rid: 'test.tally', name: 'counts' })).toEqual({ '1': 1, '2': 3 });
+    // The parent keeps its child; the schedule fires on the new host.
+    expect(await a.host.query({ eci: a.root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toEqual([{ name: 'home', id: home.id, eci: home.eci }]);
+    await vi.waitFor(async () => expect(await b.host.query({ eci: kitchen.eci, rid: 'test.tally', name: 'counts' })).toMatchObject({ rang: 1 }), { timeout: 5000 });
+  });
+
+  it('refuses a move to an unknown host or through a narrow ECI, and changes nothing', async () => {
+    const nats = await startNats();
+    const a = await realmHost(nats.url, 'a');
+    await realmHost(nats.url, 'b');
+    const home = await newChild(a.host, a.root.eci, 'home');
+    expect(await rejection(a.host.moveCloud(home.eci, 'nowhere'))).toMatchObject({ code: 'INVALID_ARGS' });
+    const narrow = ((await a.host.event({ eci: home.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'tally', name: '*' }] } } })).directives[0]!.options as { id: string }).id;
+    expect(await rejection(a.host.moveCloud(narrow, 'b'))).toMatchObject({ code: 'POLICY_DENIED' });
+    expect(await a.host.store.keys(ranges.cloud(home.id))).not.toEqual([]);
+    expect(a.host.stats().held).toBe(0);
+  });
+
+  it('the owner can ask for a move with wrangler:move_request', async () => {
+    const nats = await startNats();
+    const a = await realmHost(nats.url, 'a');
+    const b = await realmHost(nats.url, 'b');
+    const home = await newChild(a.host, a.root.eci, 'home');
+    await install(a.host, home.eci, 'test.tally');
+    const r = await a.host.event({ eci: home.eci, domain: 'wrangler', type: 'move_request', attrs: { to: 'b' } });
+    expect(r.directives.map((d) => d.name)).toEqual(['wrangler:move_started']);
+    await vi.waitFor(async () => expect(await b.host.store.keys(ranges.cloud(home.id))).not.toEqual([]));
+    await vi.waitFor(async () => expect(await a.host.store.keys(ranges.cloud(home.id))).toEqual([]));
+    await a.host.event({ eci: home.eci, domain: 'tally', type: 'mark', attrs: { n: 5 } });
+    expect(await b.host.query({ eci: home.eci, rid: 'test.tally', name: 'counts' })).toEqual({ '5': 1 });
+  });
+});
