@@ -5,7 +5,8 @@ import { post, rulesetsDir, startServerProcess, type ServerProcess } from './ser
  * Real `kumo serve --nats` processes for realm tests, with a ruleset that tallies what it hears:
  * `tally:mark {n}` counts n; `tally:send {to, n}` sends `tally:mark {n}` to the ECI `to` (through the
  * outbox, so across hosts through the realm's durable inbox); `tally:shout {n}` pushes to the ECI the
- * event came through. `counts()` returns {n: times marked}.
+ * event came through; `tally:seq {n}` appends n to a list (`seq()`), to check order; `tally:later {ms}`
+ * schedules a `tally:mark {n: 'rang'}`. `counts()` returns {n: times marked}.
  */
 export const TALLY = `
 import { ruleset } from RULESETS;
@@ -13,7 +14,10 @@ export default ruleset('test.tally')
   .rule('mark', { select: 'tally:mark', action: (ctx) => ctx.ent.set('n' + String(ctx.attrs['n']), ((ctx.ent.get('n' + String(ctx.attrs['n'])) as number | undefined) ?? 0) + 1) })
   .rule('send', { select: 'tally:send', action: (ctx) => ctx.send(String(ctx.attrs['to']), 'tally', 'mark', { n: ctx.attrs['n'] }) })
   .rule('shout', { select: 'tally:shout', action: (ctx) => ctx.push(ctx.eci!, 'shout', { n: ctx.attrs['n'] }) })
-  .share('counts', (ctx) => Object.fromEntries(ctx.ent.names().map((k) => [k.slice(1), ctx.ent.get(k)])))
+  .rule('seq', { select: 'tally:seq', action: (ctx) => ctx.ent.set('~seq', [...((ctx.ent.get('~seq') as number[] | undefined) ?? []), Number(ctx.attrs['n'])]) })
+  .rule('later', { select: 'tally:later', action: (ctx) => void ctx.scheduleAt(ctx.now() + Number(ctx.attrs['ms']), 'tally', 'mark', { n: 'rang' }) })
+  .share('counts', (ctx) => Object.fromEntries(ctx.ent.names().filter((k) => k.startsWith('n')).map((k) => [k.slice(1), ctx.ent.get(k)])))
+  .share('seq', (ctx) => ctx.ent.get('~seq') ?? [])
   .build();
 `;
 
@@ -34,6 +38,7 @@ export interface RealmHostOptions {
   dataDir?: string;
   partitions?: number;
   args?: string[];
+  env?: Record<string, string>;
 }
 
 /** Start `kumo serve` as host `name` of the realm on `nats`. */
@@ -41,6 +46,7 @@ export async function realmHost(nats: string, name: string, o: RealmHostOptions 
   return startServerProcess({
     rulesetsDir: await tallyDir(),
     ...(o.dataDir ? { dataDir: o.dataDir } : {}),
+    ...(o.env ? { env: o.env } : {}),
     args: ['--nats', nats, '--host-id', name, '--partitions', String(o.partitions ?? 8), ...(o.args ?? [])],
   });
 }

@@ -41,6 +41,8 @@ export interface StartOptions {
   fileLimit?: number;
   /** Run from this directory, as an installed `kumo` would be (through bin/kumo.js). */
   cwd?: string;
+  /** More environment variables. */
+  env?: Record<string, string>;
 }
 
 /** Start `kumo serve --port 0` and wait for its `kumo listening on URL` line. */
@@ -54,9 +56,10 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
   dataDir ??= await tempDir();
   const entry = opts.cwd ? [join(repoRoot, 'bin/kumo.js')] : ['--import', 'tsx', 'channels/cli/main.ts'];
   const args = [...entry, 'serve', '--port', '0', '--data', dataDir, '--rulesets', opts.rulesetsDir ?? 'examples', ...(opts.args ?? [])];
+  const env = { ...process.env, ...opts.env };
   const proc = opts.fileLimit
-    ? spawn('/bin/sh', ['-c', `ulimit -n ${opts.fileLimit} && exec "$0" "$@"`, process.execPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, args, { cwd: opts.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('/bin/sh', ['-c', `ulimit -n ${opts.fileLimit} && exec "$0" "$@"`, process.execPath, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { cwd: opts.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -4,6 +4,15 @@ import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { pack, unpack, type MoveResult } from './wire.ts';
 
+/**
+ * Fault injection for the tests of interrupted moves: `KUMO_CRASH_AT=<step>` kills this process
+ * (SIGKILL, as a power cut would) when the move reaches that step. Steps: `move:seized`,
+ * `move:sent`, `move:pending`, `move:decided`, `move:left` (source), `move:landed` (target).
+ */
+function crashPoint(step: string): void {
+  if (process.env['KUMO_CRASH_AT'] === step) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Bytes per request when a moving subtree travels to its new host (under NATS's 1 MiB message limit). */
 const CHUNK = 256 * 1024;
 
@@ -50,12 +59,16 @@ export class Mover {
     if (!this.placement.knownHosts().some((h) => h.id === to)) throw new InvalidArgsError(`no host ${JSON.stringify(to)} in this realm (kumo realm lists them)`);
     const id = randomBytes(9).toString('base64url');
     const seized = await this.host.moves.beginOut(id, root, to);
+    crashPoint('move:seized');
     const ecis = bundleEcis(seized.bundle);
     let decision: 'committed' | 'aborted';
     try {
       await this.send(id, to, seized);
+      crashPoint('move:sent');
       await this.placement.movePending(id, ecis, to);
+      crashPoint('move:pending');
       decision = await this.placement.decide(id, 'committed');
+      crashPoint('move:decided');
     } catch (err) {
       decision = await this.placement.decide(id, 'aborted').catch(() => 'aborted' as const);
       if (decision === 'aborted') {
@@ -64,6 +77,7 @@ export class Mover {
       }
     }
     await this.host.moves.endOut(id, seized);
+    crashPoint('move:left');
     void this.router.ask(to, '', { op: 'moveDecided', id }).catch(() => undefined);
     return { id, to, clouds: seized.bundle.clouds.length, records: seized.bundle.records.length };
   }
@@ -102,6 +116,7 @@ export class Mover {
     this.incoming.delete(id);
     if (chunks.length !== count || chunks.some((c) => c === undefined)) throw new InvalidArgsError(`move ${id}: ${chunks.filter(Boolean).length} of ${count} parts arrived`);
     await this.host.moves.land(id, from, unpack(Buffer.concat(chunks)));
+    crashPoint('move:landed');
     // Decided already (the source died after deciding, then was told to retry)? Act on it.
     const decision = this.placement.decision(id);
     if (decision) await this.decided(id, decision);
