@@ -11,7 +11,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('moving a cloud between hosts of a realm', { timeout: 180_000 }, () => {
   it('while a client sends an event every millisecond through a third host: every event applied exactly once, in order; schedules fire on the new host', async () => {
     const nats = await startNats();
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => realmHost(nats.url, n)));
+    const [a, b, c] = await Promise.all([realmHost(nats.url, 'a'), realmHost(nats.url, 'b'), realmHost(nats.url, 'c')]);
     const home = await wranglerOn(a.url, await rootEci(a), 'new_child_request', { name: 'home', rids: ['test.tally'] });
     const kitchen = await wranglerOn(a.url, home['eci'], 'new_child_request', { name: 'kitchen', rids: ['test.tally'] });
     await post(`${a.url}/sky/event/${kitchen['eci']}/later/tally/later`, { ms: 4000 });
