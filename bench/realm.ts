@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { ruleset } from '../rulesets/index.ts';
 import { openNode } from '../channels/compose.ts';
+import { subscribe } from '../kernel/index.ts';
 import { startServer } from '../channels/server.ts';
 import { benchRuleset, createClouds, dataDir, drive, emit, machine, percentiles, removeDir, round } from './lib.ts';
 
@@ -41,18 +42,16 @@ const { values: args } = parseArgs({
 const MB = 1024 * 1024;
 const CLOUDS = 1_000;
 
-/** `relay:send {to, t0}` sends `relay:hear {t0}` to `to`; `relay:hear` records its latency and when it came. */
+/** `relay:send {to, t0}` sends `relay:hear {t0}` to `to`; `relay:hear` records its latency. */
 const relay = ruleset('bench.relay')
   .rule('send', { select: 'relay:send', action: (ctx) => ctx.send(String(ctx.attrs['to']), 'relay', 'hear', { t0: ctx.attrs['t0'] }) })
   .rule('hear', {
     select: 'relay:hear',
     action(ctx) {
-      const now = Date.now();
-      ctx.ent.set('lat', [...((ctx.ent.get('lat') as number[] | undefined) ?? []), now - Number(ctx.attrs['t0'])]);
-      ctx.ent.set('last', now);
+      ctx.ent.set('lat', [...((ctx.ent.get('lat') as number[] | undefined) ?? []), Date.now() - Number(ctx.attrs['t0'])]);
     },
   })
-  .share('heard', (ctx) => ({ lat: ctx.ent.get('lat') ?? [], last: ctx.ent.get('last') ?? 0 }))
+  .share('heard', (ctx) => ({ lat: ctx.ent.get('lat') ?? [] }))
   .build();
 
 /** Children still running, stopped if the benchmark fails. */
@@ -70,7 +69,9 @@ else await main();
 /**
  * A host of the realm with `--make` clouds (bench ruleset and relay), served over HTTP. Prints
  * `{url, ecis}`, then takes commands on stdin: `{"drive": n, "to": [...]}` runs n `relay:send` events
- * over its clouds, 100 in flight, and prints `{start}` (epoch ms) when done. `--make` with no server
+ * over its clouds, 100 in flight, and prints `{start, cpuMs}` (epoch ms; CPU spent) once its outbox
+ * is empty; `{"expect": n}` prints `{at, cpuMs}` when the n-th `relay:hear` episode has run here.
+ * `--make` with no server
  * (`--dir` given) creates the clouds and exits, for (f3).
  */
 async function childHost(): Promise<void> {
@@ -92,16 +93,35 @@ async function childHost(): Promise<void> {
   for (const eci of ecis) await host.event({ eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { rid: 'bench.relay' } });
   const server = await startServer({ host, realm, port: 0, hostname: '127.0.0.1' });
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.port}`, ecis })}\n`);
+  // Episodes of `relay:hear` applied here, counted without asking the host (polling would load it).
+  let heard = 0;
+  let expect = Infinity;
+  let cpu0 = 0;
+  const cpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  subscribe('episode', (e) => {
+    if (e.type === 'hear' && ++heard === expect) process.stdout.write(`${JSON.stringify({ heard, at: Date.now(), cpuMs: cpuMs() - cpu0 })}\n`);
+  });
   let input = '';
   process.stdin.on('data', (d: Buffer) => {
     input += d.toString();
     for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
-      const cmd = JSON.parse(input.slice(0, nl)) as { drive: number; to: string[] };
+      const cmd = JSON.parse(input.slice(0, nl)) as { drive?: number; to?: string[]; expect?: number };
       input = input.slice(nl + 1);
+      cpu0 = cpuMs();
+      if (cmd.expect !== undefined) {
+        expect = cmd.expect;
+        continue;
+      }
       const t0 = Date.now();
-      void drive(cmd.drive, 100, (i) => host.event({ eci: ecis[i % ecis.length]!, domain: 'relay', type: 'send', attrs: { to: cmd.to[i % cmd.to.length], t0: Date.now() } })).then(() =>
-        process.stdout.write(`${JSON.stringify({ start: t0 })}\n`),
-      );
+      const to = cmd.to!;
+      void (async () => {
+        await drive(cmd.drive!, 100, (i) => host.event({ eci: ecis[i % ecis.length]!, domain: 'relay', type: 'send', attrs: { to: to[i % to.length], t0: Date.now() } }));
+        while (host.stats().outbox > 0) await new Promise((r) => setTimeout(r, 5));
+        process.stdout.write(`${JSON.stringify({ start: t0, cpuMs: cpuMs() - cpu0 })}\n`);
+      })();
     }
   });
   process.on('SIGTERM', () => {
@@ -168,22 +188,16 @@ async function f2(nats: string): Promise<void> {
   const n = Number(args.events);
   const b = await host(nats, 'f2b', CLOUDS);
   const a = await host(nats, 'f2a', CLOUDS);
+  b.child.stdin!.write(`${JSON.stringify({ expect: n })}\n`);
   a.child.stdin!.write(`${JSON.stringify({ drive: n, to: b.info.ecis })}\n`);
-  const { start } = (await a.next()) as { start: number };
-  // Wait until every event has been applied on b; then read when, and how late, each came.
-  const heard = async (): Promise<Array<{ lat: number[]; last: number }>> =>
-    Promise.all(b.info.ecis.map(async (eci) => (await (await fetch(`${b.info.url}/sky/cloud/${eci}/bench.relay/heard`)).json()) as { lat: number[]; last: number }));
-  let got = await heard();
-  for (let tries = 0; got.reduce((s, h) => s + h.lat.length, 0) < n; tries++) {
-    if (tries > 600) throw new Error(`only ${got.reduce((s, h) => s + h.lat.length, 0)} of ${n} events arrived`);
-    await new Promise((r) => setTimeout(r, 500));
-    got = await heard();
-  }
+  const { start, cpuMs: cpuA } = (await a.next()) as { start: number; cpuMs: number };
+  const { at: end, cpuMs: cpuB } = (await b.next()) as { at: number; cpuMs: number };
+  // Then read how late each came.
+  const got = await Promise.all(b.info.ecis.map(async (eci) => (await (await fetch(`${b.info.url}/sky/cloud/${eci}/bench.relay/heard`)).json()) as { lat: number[] }));
   const lat = got.flatMap((h) => h.lat);
-  const end = Math.max(...got.map((h) => h.last));
   await Promise.all([stop(a.child), stop(b.child)]);
   const l = percentiles(lat);
-  emit({ name: 'f2.send-across', events: n, clouds: CLOUDS, eventsPerSec: Math.round(n / ((end - start) / 1000)), p50: l.p50, p99: l.p99, max: l.max, unit: 'ms', ...(await machine()) });
+  emit({ name: 'f2.send-across', events: n, clouds: CLOUDS, eventsPerSec: Math.round(n / ((end - start) / 1000)), cpuUsPerEventA: round((cpuA * 1000) / n, 0), cpuUsPerEventB: round((cpuB * 1000) / n, 0), p50: l.p50, p99: l.p99, max: l.max, unit: 'ms', ...(await machine()) });
 }
 
 async function f3(nats: string): Promise<void> {
@@ -221,7 +235,7 @@ interface Child {
 
 /** A host child process; resolves with its first line (`{url, ecis}`) and a reader of the lines after. */
 function host(nats: string, name: string, make: number): Promise<Child> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', 'host', '--nats', nats, '--name', name, '--make', String(make)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', 'host', '--nats', nats, '--name', name, '--make', String(make)], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const lines: string[] = [];
@@ -244,7 +258,7 @@ function host(nats: string, name: string, make: number): Promise<Child> {
 /** Run a child to completion and return the JSON line it printed. */
 function once(argv: string[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`${argv.join(' ')} exited with ${code}`))));

@@ -86,7 +86,8 @@ export class NatsLink {
       return `${u.hostname.includes(':') ? `[${u.hostname}]` : u.hostname}:${u.port || 4222}`;
     });
     const authenticator = opts.creds ? credsAuthenticator(opts.creds) : user !== undefined ? usernamePasswordAuthenticator(user, pass) : undefined;
-    const nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...(authenticator ? { authenticator } : {}) });
+    // noAsyncTraces: the client would otherwise build two Error objects (stack traces) for every request.
+    const nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...(authenticator ? { authenticator } : {}) });
     // No API check here: a cluster may still be electing its JetStream leader (joinRealm waits for it).
     return new NatsLink(nc, await jetstreamManager(nc, { checkAPI: false }));
   }
@@ -197,6 +198,11 @@ export class NatsLink {
       },
     });
     return () => sub.unsubscribe();
+  }
+
+  /** Resolves once the server has everything sent so far (an unsubscription included). */
+  async flush(): Promise<void> {
+    if (this.connected) await this.nc.flush().catch(() => undefined);
   }
 
   /** Flush what is buffered and close. */

@@ -18,6 +18,7 @@ import {
 import { RequestFailed, type NatsLink } from './nats-link.ts';
 import type { Placement } from './placement.ts';
 import type { Mover } from './mover.ts';
+import { Parcels } from './parcels.ts';
 import { pack, subjects, unpack, type Answers, type InboxMessage, type MoveResult, type PushWire, type Reply, type Request } from './wire.ts';
 
 export interface RealmRouterOptions {
@@ -34,13 +35,16 @@ export interface RealmRouterOptions {
  * The kernel's Router for a realm: it finds the host of an ECI in the placement map and hands the
  * work there. Events that wait, queries and reads are NATS requests to that host (no responders,
  * a time-out and a lost connection become NO_RESPONDERS, REMOTE_TIMEOUT and REALM_UNAVAILABLE,
- * never a hang); outgoing events of the outbox go to that host's durable inbox in JetStream,
- * de-duplicated by ECI and eid; pushes are published for sockets held on any host.
+ * never a hang); outgoing events of the outbox go to that host's durable inbox in JetStream
+ * (in parcels, see Parcels), de-duplicated by eid; pushes are published for sockets held on any host.
  */
 export class RealmRouter implements Router {
   private mover: Mover | null = null;
+  private readonly parcels: Parcels;
 
-  constructor(private readonly o: RealmRouterOptions) {}
+  constructor(private readonly o: RealmRouterOptions) {
+    this.parcels = new Parcels((subject, data, msgId) => o.link.publishDurable(subject, data, msgId));
+  }
 
   /** The host's mover, once the host is open (moves need the host). */
   useMover(mover: Mover): void {
@@ -118,10 +122,10 @@ export class RealmRouter implements Router {
     for (const eci of ecis) if (this.o.placement.hostOf(eci) !== this.o.self) await this.o.placement.setMoved(eci, this.o.self);
   }
 
-  /** Put a message in another host's durable inbox. */
+  /** Put a message in another host's durable inbox (in a parcel with others going there). */
   async durable(host: string, message: InboxMessage, msgId: string): Promise<void> {
     try {
-      await this.o.link.publishDurable(subjects.inbox(this.o.realm, host), pack(message), msgId);
+      await this.parcels.send(subjects.inbox(this.o.realm, host), message, msgId);
     } catch (err) {
       throw this.failure(err, message.eci, host);
     }

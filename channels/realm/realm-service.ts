@@ -1,6 +1,7 @@
 import { KumoError, systemClock, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import type { Mover } from './mover.ts';
+import { messagesOf } from './parcels.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { pack, resources, subjects, unpack, type InboxMessage, type Reply, type Request } from './wire.ts';
@@ -34,7 +35,7 @@ export class RealmService {
   private readonly clock: Clock;
   private stopServing: (() => void) | null = null;
   private stopConsuming: (() => Promise<void>) | null = null;
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly chains = new Map<string, Promise<boolean>>();
   private readonly leases = new Map<string, { cloudId: string; expires: number }>();
   private readonly publishers = new Map<string, { stop: () => void; leases: number }>();
   private sweep: Timer | null = null;
@@ -55,6 +56,7 @@ export class RealmService {
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopServing?.();
+    await this.o.link.flush(); // from here on, requests for this host find no responders
     this.sweep?.cancel();
     await this.stopConsuming?.();
     await Promise.allSettled([...this.chains.values()]);
@@ -166,37 +168,42 @@ export class RealmService {
     for (const [lease, held] of this.leases) if (held.expires <= now) this.release(lease);
   }
 
-  /** One message of the durable inbox, in order behind the earlier ones for its ECI. */
+  /**
+   * One parcel of the durable inbox: each message in order behind the earlier ones for its ECI;
+   * acknowledged once all are applied (or sent back), asked for again at once when stopping.
+   */
   private take(d: Delivery): void {
-    const message = unpack<InboxMessage>(d.data);
-    const key = message.kind === 'event' ? message.eci : `bounce:${message.cloudId}`;
-    const previous = this.chains.get(key) ?? Promise.resolve();
-    const next = previous.then(() => this.apply(message, d));
-    this.chains.set(key, next);
-    void next.finally(() => {
-      if (this.chains.get(key) === next) this.chains.delete(key);
+    const applied = messagesOf(unpack(d.data)).map((message) => {
+      const key = message.kind === 'event' ? message.eci : `bounce:${message.cloudId}`;
+      const previous = this.chains.get(key) ?? Promise.resolve(true);
+      const next = previous.then(() => this.apply(message, d));
+      this.chains.set(key, next);
+      void next.finally(() => {
+        if (this.chains.get(key) === next) this.chains.delete(key);
+      });
+      return next;
     });
+    void Promise.all(applied).then((done) => (done.every(Boolean) ? d.ack() : d.nak()));
   }
 
-  private async apply(message: InboxMessage, d: Delivery): Promise<void> {
+  /** Apply one message, retrying in place what is worth it; false when stopped first. */
+  private async apply(message: InboxMessage, d: Delivery): Promise<boolean> {
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
         if (message.kind === 'bounce') await this.o.host.bounce(message.cloudId, { eci: message.eci, event: message.event }, message.reason);
         else await this.receive(message);
-        d.ack();
-        return;
+        return true;
       } catch (err) {
         if (!transient(err)) {
           if (message.kind === 'event') await this.sendBack(message, err).catch(() => undefined);
-          d.ack();
-          return;
+          return true;
         }
         // Retried here rather than redelivered later, so later messages for the ECI stay behind it.
         d.working();
         await new Promise((r) => setTimeout(r, Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(10, attempt - 1))));
       }
     }
-    d.nak(); // stopping: let the next run (or another consumer) have it at once
+    return false; // stopping: the parcel is asked for again at once (what was applied is not applied twice)
   }
 
   /** Apply an event here, or pass it on to the host that has its ECI now. */
