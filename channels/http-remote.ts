@@ -49,7 +49,9 @@ export class HttpRemote implements Remote {
     const answer = readAnswer(status, text);
     if (answer.ok) return;
     if (answer.transient) throw new RemoteUnavailableError(`${base} answered ${status}${answer.code ? ` ${answer.code}` : ''}: ${answer.message}`, { url: base, status });
-    const known = answer.code === undefined ? undefined : fromWire({ code: answer.code, message: answer.message });
+    // With its details: a 410 CLOUD_MOVED carries the forwarding address (`location`) the outbox follows.
+    const error = (answer.body as { error?: unknown } | null)?.error;
+    const known = answer.code === undefined ? undefined : fromWire({ ...(typeof error === 'object' ? error : {}), code: answer.code, message: answer.message });
     if (known) throw known.withContext(`${base}: ${known.message}`, { url: base });
     throw new RemoteRefusedError(`${base} refused the event (${status}): ${answer.message}`, { url: base, status });
   }

@@ -21,6 +21,11 @@ export interface CloudBundle {
   records: Array<[string, unknown]>;
   /** Their outgoing events not delivered yet (carried when they leave for good). */
   outbox: OutboxEntry[];
+  /**
+   * The base URL of the host it left, when that host knew its own: what its clouds sent to ECIs of
+   * that host (or its realm) is sent there from wherever it lands.
+   */
+  from?: string;
 }
 
 /** Every record of the subtree under `root`, breadth first (children found through their parent's records). */
@@ -63,8 +68,9 @@ export function checkBundle(value: unknown): CloudBundle {
     throw new InvalidCloudFileError('corrupt', `the cloud file is corrupt: ${why}`);
   };
   if (!isPlainObject(value)) return bad('not a bundle');
-  const { root, clouds, records, outbox } = value as Partial<CloudBundle>;
+  const { root, clouds, records, outbox, from } = value as Partial<CloudBundle>;
   if (typeof root !== 'string' || !isCloudId(root)) return bad('no root cloud');
+  if (from !== undefined && typeof from !== 'string') return bad('the host it left is not a URL');
   if (!Array.isArray(clouds) || !Array.isArray(records) || !Array.isArray(outbox)) return bad('missing parts');
   const ids = new Set<string>();
   for (const c of clouds) {

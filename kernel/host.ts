@@ -2,7 +2,7 @@ import { ActiveClouds, type Active } from './active-clouds.ts';
 import type { CloudState } from './cloud.ts';
 import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
 import { isFull, SYSTEM_TAG } from './authority.ts';
-import { bundleEcis, type CloudBundle } from './cloud-transfer.ts';
+import { bundleEcis, checkBundle, type CloudBundle } from './cloud-transfer.ts';
 import { Transfers, type Seized } from './transfers.ts';
 import { ClaimCodes } from './claim-codes.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
@@ -10,14 +10,14 @@ import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
 import { EpisodeRunner, type Delivery } from './episode-runner.ts';
 import { CloudMovedError, InvalidArgsError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
-import { cryptoIds, newCloudId, newEci, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
+import { cryptoIds, newCloudId, newEci, newEid, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { Idempotency } from './idempotency.ts';
 import { Inbox, type Accepted } from './inbox.ts';
 import { keys, type DeadLetter, type EpisodeLogEntry, type MoveIn, type MoveOut, type OutboxEntry } from './keys.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { Listeners } from './listeners.ts';
 import { publisher, type Publish } from './observe.ts';
-import { Outbox } from './outbox.ts';
+import { Outbox, type Refusal } from './outbox.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
 import { runQuery } from './query.ts';
 import { checkDeclaredEcis, declaredEcis } from './declared-ecis.ts';
@@ -160,6 +160,8 @@ export class Host {
       deliver: (entry, consume) => this.deliver(entry, consume),
       transient: (err, entry) => this.transient(err, entry),
       commitIn: (cloudId, stage) => this.commitIn(cloudId, stage),
+      destination: (location) => (this.url !== undefined && sameBase(location, this.url) ? undefined : this.remote.destination(location)),
+      moved: (cloudId, eci, host) => void this.notify(cloudId, 'eci_moved', { eci, host }),
     });
     const idempotency = new Idempotency(this.store, this.limits, now);
     this.claims = new ClaimCodes({
@@ -391,12 +393,13 @@ export class Host {
   async exportCloud(eci: string, opts: { leave?: { movedTo: string } } = {}): Promise<CloudBundle> {
     const cloudId = await this.dispatch(eci, { local: true }, async (a) => this.fullCloud(a, eci, 'exporting the cloud'));
     const seized = await this.transfers.seize(cloudId, opts.leave !== undefined);
+    const bundle = this.url === undefined ? seized.bundle : { ...seized.bundle, from: this.url };
     if (!opts.leave) {
       this.transfers.stay(seized);
-      return seized.bundle;
+      return bundle;
     }
     await this.transfers.leave(seized, opts.leave.movedTo);
-    return seized.bundle;
+    return bundle;
   }
 
   /**
@@ -404,11 +407,28 @@ export class Host {
    * `parentEci` (which must have that cloud's full authority): ids, ECIs, state, schedules, links
    * and undelivered events kept, in one batch, or nothing written.
    */
-  async importCloud(parentEci: string, bundle: unknown): Promise<ChildInfo> {
+  async importCloud(parentEci: string, raw: unknown): Promise<ChildInfo> {
     const parent = await this.dispatch(parentEci, { local: true }, async (a) => this.fullCloud(a, parentEci, 'importing clouds under it'));
-    const child = await this.transfers.land(parent, bundle);
-    await this.router?.adopt(bundleEcis(bundle as CloudBundle));
+    const bundle = checkBundle(raw);
+    const ecis = bundleEcis(bundle);
+    const from = bundle.from !== undefined && !(this.url !== undefined && sameBase(bundle.from, this.url)) ? bundle.from : undefined;
+    // What its clouds sent to ECIs of the host they left goes there now (a cloud that came along answers 410 and is followed back here).
+    const inside = new Set(ecis);
+    const outbox = from === undefined ? bundle.outbox : bundle.outbox.map((e) => (e.host === undefined && !inside.has(e.eci) ? { ...e, host: from } : e));
+    const child = await this.transfers.land(parent, { ...bundle, outbox });
+    await this.router?.adopt(ecis);
+    // Rules keeping addresses (links) hear where their cloud came from: what was local there is not here.
+    if (from !== undefined) for (const cloud of bundle.clouds) await this.notify(cloud.id, 'cloud_imported', { from });
     return child;
+  }
+
+  /** Run a `wrangler:<type>` event of the kernel's in a cloud here; a failure shows only in the cloud's log. */
+  private notify(cloudId: CloudId, type: string, attrs: Record<string, unknown>): Promise<void> {
+    const event: KumoEvent = { eid: newEid(this.ids), domain: 'wrangler', type, attrs, time: this.clock.now() };
+    return this.track(this.clouds.with(cloudId, (a) => this.runIn(a, event, {}))).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /**
@@ -469,7 +489,7 @@ export class Host {
    * An event that cloud `cloudId` sent was refused for good by the host that has its ECI: keep it
    * as a dead letter of the sending cloud, as if its own outbox had given up.
    */
-  bounce(cloudId: string, routed: RoutedEvent, reason: { code: string; message: string }): Promise<void> {
+  bounce(cloudId: string, routed: RoutedEvent, reason: Refusal): Promise<void> {
     return this.outbox.bounce(cloudId as CloudId, routed, reason);
   }
 
@@ -604,8 +624,9 @@ export class Host {
   private async transient(err: unknown, entry: OutboxEntry): Promise<boolean> {
     if (!(err instanceof KumoError)) return true;
     if (err.code === 'UNKNOWN_ECI' || err.code === 'UNKNOWN_CLOUD') {
-      // An ECI whose cloud is being deleted is still in the index: the deletion may fail.
-      return (await this.store.get(keys.eciIndex(entry.eci))) !== undefined;
+      // Its cloud moved and is not at its new host yet (a file being imported there), or an ECI
+      // whose cloud is being deleted is still in the index (the deletion may fail).
+      return entry.moves !== undefined || (await this.store.get(keys.eciIndex(entry.eci))) !== undefined;
     }
     return err.status >= 503 || err.code === 'STORE_FAILED';
   }
@@ -647,5 +668,15 @@ export class Host {
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
     return p;
+  }
+}
+
+/** Do two base URLs name the same host (scheme, host, port and path, a trailing slash aside)? */
+function sameBase(a: string, b: string): boolean {
+  try {
+    const [u, v] = [new URL(a), new URL(b)];
+    return u.origin === v.origin && u.pathname.replace(/\/+$/, '') === v.pathname.replace(/\/+$/, '');
+  } catch {
+    return false;
   }
 }

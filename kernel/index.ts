@@ -35,6 +35,7 @@ export { type Limits, DEFAULT_LIMITS } from './limits.ts';
 export { type EventPolicy, type QueryPolicy, parseEventPolicy, parseQueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, checkIdempotencyKey, describe } from './validate.ts';
+export type { Refusal } from './outbox.ts';
 export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord } from './keys.ts';
 export { cloudRecords } from './cloud.ts';
 export { encode, decode } from './codec.ts';

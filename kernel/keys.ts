@@ -53,6 +53,8 @@ export interface OutboxEntry {
   since: number;
   /** The base URL of another provider's host that has `eci` (pico's `Tx_host`); absent: this host or its realm. */
   host?: string;
+  /** How many times the event followed its cloud's forwarding address (410 CLOUD_MOVED) so far. */
+  moves?: number;
 }
 
 /** An event accepted for a cloud (HTTP 202) and not yet applied: the durable per-host inbox. */

@@ -1,7 +1,7 @@
 import type { CloudState } from './cloud.ts';
 import type { Committer } from './committer.ts';
 import type { EpisodeLog } from './episode-log.ts';
-import { InvalidArgsError, KumoError, messageOf, OutboxFullError, UnknownCloudError } from './errors.ts';
+import { CloudMovedError, InvalidArgsError, KumoError, messageOf, OutboxFullError, UnknownCloudError } from './errors.ts';
 import { newEid, type CloudId, type IdGenerator } from './ids.ts';
 import { keys, ranges, seqOf, type DeadLetter, type Key, type OutboxEntry } from './keys.ts';
 import type { Publish } from './observe.ts';
@@ -36,6 +36,20 @@ export interface OutboxDeps {
   transient(err: unknown, entry: OutboxEntry): Promise<boolean>;
   /** Stage changes to a cloud inside its mailbox and commit them; rejects with UNKNOWN_CLOUD when it is gone. */
   commitIn(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => Promise<void>): Promise<void>;
+  /**
+   * Where to send what a forwarding address points at: undefined for this host (or its realm), else
+   * the destination as entries keep it; throws when the operator does not allow it.
+   */
+  destination(location: string): string | undefined;
+  /** Tell the sending cloud that `eci` now answers at `host` (null: here), so its rules can keep it. */
+  moved(cloudId: CloudId, eci: string, host: string | null): void;
+}
+
+/** Why a receiving host refused an event; `location`: the forwarding address of a cloud that moved. */
+export interface Refusal {
+  code: string;
+  message: string;
+  location?: string;
 }
 
 interface Pending {
@@ -49,6 +63,8 @@ interface Pending {
 
 const FIRST_RETRY_MS = 100;
 const MAX_RETRY_MS = 30_000;
+/** Forwarding addresses an event follows at most (a cloud moved on again and again, or a loop). */
+const MAX_MOVES = 5;
 
 /**
  * Events leaving clouds (`ctx.send`). Each is written to the host-wide outbox in its episode's batch
@@ -57,7 +73,9 @@ const MAX_RETRY_MS = 30_000;
  * worth retrying is tried again with exponential backoff; one that can never succeed (unknown ECI,
  * a policy that refuses it) or one still undelivered after `outboxTtlMs` becomes a dead letter:
  * kept in the sending cloud, entered in its episode log, counted, listable by its owner. Events
- * from one cloud to one ECI are handed over one at a time, in the order they were sent.
+ * from one cloud to one ECI are handed over one at a time, in the order they were sent. An event
+ * for a cloud that moved (410 CLOUD_MOVED) follows the forwarding address, and the sending cloud
+ * hears of it (`wrangler:eci_moved`).
  */
 export class Outbox {
   private seq = 0;
@@ -199,6 +217,7 @@ export class Outbox {
       .then(
         () => this.done(p),
         async (err: unknown) => {
+          if (err instanceof CloudMovedError) return this.follow(p, err);
           const expired = this.deps.now() - p.entry.since >= this.deps.limits.outboxTtlMs;
           if (!expired && (await this.deps.transient(err, p.entry))) return this.retry(p, err);
           return this.bury(p, err, expired);
@@ -218,6 +237,35 @@ export class Outbox {
     this.deps.publish('retry', { cloudId: p.entry.cloudId, eid: p.entry.event.eid, code: codeOf(err), attempts: p.attempts });
   }
 
+  /**
+   * The cloud of `p`'s ECI moved: send `p`, and what waits behind it for the same address, to the
+   * forwarding address at once; a dead letter when it leads nowhere new, is not allowed, or after
+   * {@link MAX_MOVES} moves.
+   */
+  private async follow(p: Pending, err: CloudMovedError): Promise<void> {
+    const from = p.entry.host;
+    let to: string | undefined;
+    try {
+      if ((p.entry.moves ?? 0) >= MAX_MOVES) throw err;
+      to = this.deps.destination(String(err.details['location']));
+      if (to === from) throw err;
+    } catch (e) {
+      return this.bury(p, e, false);
+    }
+    const queue = this.lanes.get(laneOf(p.entry)) ?? [p];
+    const following = queue.filter((q) => q.entry.host === from);
+    const entries = following.map(({ entry: { host: _, ...entry } }): OutboxEntry => ({ ...entry, ...(to === undefined ? {} : { host: to }), moves: (entry.moves ?? 0) + 1 }));
+    try {
+      await this.deps.committer.commit(following.map((q, i) => put(keys.outbox(q.seq), entries[i]!)));
+    } catch (e) {
+      return this.retry(p, e);
+    }
+    following.forEach((q, i) => (q.entry = entries[i]!));
+    this.deps.moved(p.entry.cloudId, p.entry.eci, to ?? null);
+    p.busy = false;
+    this.attempt(p);
+  }
+
   /** Turn an entry into a dead letter of its sending cloud. */
   private async bury(p: Pending, err: unknown, expired: boolean): Promise<void> {
     const reason = { code: codeOf(err), message: expired ? `not delivered after ${p.attempts} attempts: ${messageOf(err)}` : messageOf(err) };
@@ -229,8 +277,25 @@ export class Outbox {
     this.done(p);
   }
 
-  /** An event the cloud sent that the host of its ECI refused for good: a dead letter too. */
-  async bounce(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }): Promise<void> {
+  /**
+   * An event the cloud sent that the host of its ECI refused for good: a dead letter too; unless its
+   * cloud moved, when it is sent again to the forwarding address (as a new entry).
+   */
+  async bounce(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: Refusal): Promise<void> {
+    if (reason.code === 'CLOUD_MOVED' && reason.location !== undefined) {
+      let host: string | undefined;
+      try {
+        host = this.deps.destination(reason.location);
+      } catch (err) {
+        return this.keep(cloudId, routed, { code: codeOf(err), message: messageOf(err) }, 1, ++this.seq);
+      }
+      const seq = ++this.seq;
+      const entry: OutboxEntry = { cloudId, eci: routed.eci, event: routed.event, since: this.deps.now(), moves: 1, ...(host === undefined ? {} : { host }) };
+      await this.deps.committer.commit([put(keys.outbox(seq), entry)]);
+      this.add(seq, entry);
+      this.deps.moved(cloudId, routed.eci, host ?? null);
+      return;
+    }
     await this.keep(cloudId, routed, reason, 1, ++this.seq);
   }
 

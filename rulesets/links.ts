@@ -278,6 +278,22 @@ const builder = ruleset<LinkState>(LINKS_RID, {
       ctx.directive('wrangler:sent_event_on_subs', { Ids: subs.map((b) => b.Id) });
     },
   })
+  // ---- clouds that moved (raised by the kernel in this cloud: through no ECI, so no one else can redirect a link) ----
+  .rule('followMovedEci', {
+    select: 'wrangler:eci_moved',
+    attrs: z.object({ eci: z.string().min(1), host: text }),
+    if: (ctx) => ctx.eci === undefined,
+    // Events to the other side's ECI followed its forwarding address: its links go there directly now.
+    action: (ctx) => rehost(ctx, (b) => b.Tx === ctx.attrs.eci || b.wellKnown_Tx === ctx.attrs.eci, otherHost(ctx.attrs.host, ctx.hostUrl)),
+  })
+  .rule('cloudImported', {
+    select: 'wrangler:cloud_imported',
+    attrs: z.object({ from: z.string().min(1) }),
+    if: (ctx) => ctx.eci === undefined && otherHost(ctx.attrs.from, ctx.hostUrl) !== null,
+    // Links to clouds of the host this cloud left were local there; from here they go to that host
+    // (one that came along answers 410 there, and is followed back here).
+    action: (ctx) => rehost(ctx, (b) => b.Tx_host === null, otherHost(ctx.attrs.from, ctx.hostUrl)),
+  })
   // ---- the owner's settings ----
   .rule('autoAcceptConfigUpdate', {
     select: 'wrangler:autoAcceptConfigUpdate',
@@ -327,6 +343,14 @@ const builder = ruleset<LinkState>(LINKS_RID, {
   .share('wellKnown_Rx', (ctx) => wellKnown(ctx))
   .share('autoAcceptConfig', (ctx) => ctx.ent.get('autoAcceptConfig') ?? {})
   .share('rolePolicies', (ctx) => ctx.ent.get('rolePolicies') ?? {});
+
+/** Point every link that `pick` picks at `host` (its `Tx_host`; null: this host). */
+function rehost(ctx: Ctx, pick: (b: Bus & { wellKnown_Tx?: string }) => boolean, host: string | null): void {
+  for (const list of ['established', 'outbound', 'inbound'] as const) {
+    const buses: Array<Bus & { wellKnown_Tx?: string }> = ctx.ent.get(list) ?? [];
+    if (buses.some(pick)) ctx.ent.set(list, buses.map((b) => (pick(b) ? { ...b, Tx_host: host } : b)) as LinkState[typeof list]);
+  }
+}
 
 function removeOutbound(ctx: Ctx, bus: OutboundBus): void {
   dropRx(ctx, bus.Rx);

@@ -1,4 +1,4 @@
-import { KumoError, systemClock, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
+import { CloudMovedError, KumoError, systemClock, type Refusal, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import type { Mover } from './mover.ts';
 import { messagesOf } from './parcels.ts';
@@ -225,7 +225,9 @@ export class RealmService {
 
   /** An event that can never be applied goes back to its sender's host, which keeps it as a dead letter. */
   private async sendBack(message: Extract<InboxMessage, { kind: 'event' }>, err: unknown): Promise<void> {
-    const reason = err instanceof KumoError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String(err) };
+    const reason: Refusal = err instanceof KumoError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String(err) };
+    // A cloud that moved to another provider: the sender's host sends the event on to it.
+    if (err instanceof CloudMovedError) reason.location = String(err.details['location']);
     const bounce: InboxMessage = { kind: 'bounce', cloudId: message.from.cloudId, eci: message.eci, event: message.event, reason };
     if (message.from.host === this.o.self) await this.o.host.bounce(bounce.cloudId, { eci: bounce.eci, event: bounce.event }, reason);
     else await this.o.router.durable(message.from.host, bounce, `bounce.${message.eci}.${message.event.eid}`);

@@ -1,4 +1,4 @@
-import { decode, encode, type DeadLetter, type EciInfo, type EpisodeLogEntry, type EventResult, type KumoEvent, type PushMessage } from '../../kernel/index.ts';
+import { decode, encode, type Refusal, type DeadLetter, type EciInfo, type EpisodeLogEntry, type EventResult, type KumoEvent, type PushMessage } from '../../kernel/index.ts';
 
 /**
  * What hosts of a realm say to each other, in msgpack (plain maps). Subjects, for realm R:
@@ -51,7 +51,7 @@ export type Reply = { ok: true; value: unknown } | { ok: false; error: Record<st
 /** A message of a host's durable inbox. */
 export type InboxMessage =
   | { kind: 'event'; eci: string; event: KumoEvent; from: { host: string; cloudId: string } }
-  | { kind: 'bounce'; cloudId: string; eci: string; event: KumoEvent; reason: { code: string; message: string } };
+  | { kind: 'bounce'; cloudId: string; eci: string; event: KumoEvent; reason: Refusal };
 
 /** A push as it travels to other hosts. */
 export interface PushWire {
