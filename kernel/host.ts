@@ -2,7 +2,7 @@ import { ActiveClouds, type Active } from './active-clouds.ts';
 import type { CloudState } from './cloud.ts';
 import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
 import { SYSTEM_TAG } from './authority.ts';
-import { ClaimCodes } from './claim-codes.ts';
+import { claimCodePartition, ClaimCodes, normalizeClaimCode } from './claim-codes.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
@@ -77,6 +77,7 @@ export class Host {
   private readonly registry = new Map<string, Ruleset>();
   private readonly builtins: string[];
   private readonly partitions: number[];
+  private readonly owned: ReadonlySet<number>;
   private readonly router: Router | undefined;
   private readonly remote: Remote;
   /**
@@ -108,6 +109,7 @@ export class Host {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.partitions = opts.partitions ?? Array.from({ length: PARTITIONS }, (_, i) => i);
     if (this.partitions.length === 0) throw new RangeError('a host must own at least one partition');
+    this.owned = new Set(this.partitions);
     this.router = opts.router;
     this.remote = opts.remote ?? noRemote;
     this.url = opts.url;
@@ -264,7 +266,7 @@ export class Host {
           void this.track(run);
           return accepted;
         },
-        (router) => router.accept(routed).then(() => ({ eid: routed.event.eid })),
+        (router) => router.accept(routed),
       );
     });
   }
@@ -307,10 +309,19 @@ export class Host {
 
   /**
    * Claim a device's ECI with the one-time code its owner was given (`wrangler:new_device_request`):
-   * the code is used up, and only its hash was ever stored (kernel/claim-codes.ts).
+   * the code is used up, and only its hash was ever stored (kernel/claim-codes.ts). A code names its
+   * cloud's partition: in a realm, one of another host's partitions is claimed on that host, which
+   * holds the cloud and spends its own budget for failed claims.
    */
-  claim(code: unknown): Promise<{ eci: Eci }> {
-    return this.admit('claim', () => this.claims.claim(code));
+  claim(code: unknown, opts: LocalOnly = {}): Promise<{ eci: Eci }> {
+    return this.admit('claim', async () => {
+      const normalized = normalizeClaimCode(code);
+      const partition = claimCodePartition(normalized);
+      if (opts.local || !this.router || this.owned.has(partition)) return this.claims.claim(normalized);
+      return this.router.claim(normalized, partition).catch((err: unknown) => {
+        throw this.reportedBy(err);
+      });
+    });
   }
 
   /** The record of an ECI (tags and policies) and the cloud it reaches; channels use the tags to decide who may read a log. */

@@ -50,6 +50,11 @@ export class Placement {
     return this.moved.get(eci) ?? this.owners.get(partitionOf(eci as Eci));
   }
 
+  /** The host that owns partition `p`, if one does. */
+  ownerOf(p: number): string | undefined {
+    return this.owners.get(p);
+  }
+
   /** The partitions a host owns, ascending. */
   partitionsOf(host: string): number[] {
     return [...this.owners].filter(([, h]) => h === host).map(([p]) => p).sort((a, b) => a - b);

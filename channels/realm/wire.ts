@@ -1,4 +1,4 @@
-import { decode, encode, type DeadLetter, type EciInfo, type EpisodeLogEntry, type EventResult, type KumoEvent, type PushMessage } from '../../kernel/index.ts';
+import { decode, encode, type Accepted, type DeadLetter, type EciInfo, type EpisodeLogEntry, type EventResult, type KumoEvent, type PushMessage } from '../../kernel/index.ts';
 
 /**
  * What hosts of a realm say to each other, in msgpack (plain maps). Subjects, for realm R:
@@ -23,13 +23,14 @@ export const resources = {
   inboxConsumer: (host: string) => `inbox-${host}`,
 };
 
-type EventFields = { eci: string; eid: string; domain: string; type: string; attrs: Record<string, unknown> };
+type EventFields = { eci: string; eid: string; domain: string; type: string; attrs: Record<string, unknown>; idempotencyKey?: string };
 
 /** A request to another host. */
 export type Request =
   | ({ op: 'event' } & EventFields)
   | ({ op: 'accept' } & EventFields)
   | { op: 'query'; eci: string; rid: string; name: string; args: Record<string, unknown> }
+  | { op: 'claim'; code: string }
   | { op: 'eciInfo'; eci: string }
   | { op: 'log'; eci: string; limit: number }
   | { op: 'deadLetters'; eci: string }
@@ -42,7 +43,7 @@ export type Reply = { ok: true; value: unknown } | { ok: false; error: Record<st
 
 /** A message of a host's durable inbox. */
 export type InboxMessage =
-  | { kind: 'event'; eci: string; event: KumoEvent; from: { host: string; cloudId: string } }
+  | { kind: 'event'; eci: string; event: KumoEvent; idempotencyKey?: string; from: { host: string; cloudId: string } }
   | { kind: 'bounce'; cloudId: string; eci: string; event: KumoEvent; reason: { code: string; message: string } };
 
 /** A push as it travels to other hosts. */
@@ -54,8 +55,9 @@ export interface PushWire {
 /** What the answers of each request carry. */
 export interface Answers {
   event: EventResult;
-  accept: null;
+  accept: Accepted;
   query: unknown;
+  claim: { eci: string };
   eciInfo: EciInfo & { cloudId: string };
   log: EpisodeLogEntry[];
   deadLetters: DeadLetter[];
