@@ -24,7 +24,7 @@ usage:
   kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync] [--max-connections N]
              [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
              [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
-              [--partitions N] [--replicas N]]
+              [--partitions N] [--replicas N] [--mqtt [--mqtt-key FILE] [--mqtt-account PUBKEY] [--mqtt-url URL]]]
   kumo cloud new NAME            create a child cloud of the --eci cloud
   kumo cloud ls                  list its child clouds
   kumo cloud rm NAME | --id ID   delete a child cloud (and its children)
@@ -84,6 +84,10 @@ const OPTIONS = {
   realm: { type: 'string' },
   'host-id': { type: 'string' },
   'nats-creds': { type: 'string' },
+  mqtt: { type: 'boolean' },
+  'mqtt-key': { type: 'string' },
+  'mqtt-account': { type: 'string' },
+  'mqtt-url': { type: 'string' },
   partitions: { type: 'string' },
   replicas: { type: 'string' },
   'public-url': { type: 'string' },
@@ -366,7 +370,7 @@ async function runRealmUp(v: Values, io: CliIo, count: number): Promise<void> {
 async function realmOptions(v: Values, io: CliIo): Promise<RealmOptions | undefined> {
   const nats = v.nats ?? io.env['KUMO_NATS'];
   if (!nats) {
-    for (const flag of ['realm', 'nats-creds', 'partitions', 'replicas'] as const) if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
+    for (const flag of ['realm', 'nats-creds', 'partitions', 'replicas', 'mqtt', 'mqtt-key', 'mqtt-account', 'mqtt-url'] as const) if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
     return undefined;
   }
   const count = (flag: 'partitions' | 'replicas', max: number): number | undefined => {
@@ -377,12 +381,22 @@ async function realmOptions(v: Values, io: CliIo): Promise<RealmOptions | undefi
   };
   const partitions = count('partitions', 4096);
   const replicas = count('replicas', 5);
+  const mqtt = v.mqtt || v['mqtt-key'] !== undefined || v['mqtt-url'] !== undefined || v['mqtt-account'] !== undefined;
   return {
     servers: nats.split(',').map((s) => s.trim()).filter(Boolean),
     ...(v.realm ? { realm: v.realm } : {}),
     ...(v['nats-creds'] ? { creds: await readFile(v['nats-creds']) } : {}),
     ...(partitions ? { partitions } : {}),
     ...(replicas ? { replicas } : {}),
+    ...(mqtt
+      ? {
+          mqtt: {
+            ...(v['mqtt-key'] ? { key: await readFile(v['mqtt-key'], 'utf8') } : {}),
+            ...(v['mqtt-account'] ? { account: v['mqtt-account'] } : {}),
+            ...(v['mqtt-url'] ? { url: v['mqtt-url'] } : {}),
+          },
+        }
+      : {}),
   };
 }
 

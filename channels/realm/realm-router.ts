@@ -40,6 +40,9 @@ export interface RealmRouterOptions {
  * de-duplicated by ECI and eid; pushes are published for sockets held on any host.
  */
 export class RealmRouter implements Router {
+  /** Also hand every push made on this host here (the MQTT device gateway). */
+  devicePush: ((m: PushMessage) => void) | null = null;
+
   constructor(private readonly o: RealmRouterOptions) {}
 
   event(routed: RoutedEvent): Promise<EventResult> {
@@ -105,6 +108,7 @@ export class RealmRouter implements Router {
   publishPush(m: PushMessage): void {
     const wire: PushWire = { origin: this.o.self, push: m };
     this.o.link.publish(subjects.push(this.o.realm, m.eci), pack(wire));
+    this.devicePush?.(m);
   }
 
   /** Put a message in another host's durable inbox. */

@@ -7,6 +7,12 @@ import { decode, encode, type Accepted, type DeadLetter, type EciInfo, type Epis
  *   kumo.R.inbox.<host>   one host's durable inbox: a subject of the realm's JetStream work queue
  *   kumo.R.push.<eci>     pushes to an ECI, for sockets held on any host
  *   kumo.R.log.<cloud>    episode-log entries of a cloud while someone elsewhere follows it
+ *
+ * and for MQTT devices (nats-server's MQTT listener maps topic `a/b/c` to subject `a.b.c`), in JSON:
+ *
+ *   kumo.R.events.<eci>.<domain>.<type>   a device's event, its attrs as the payload: a subject of
+ *                                         the realm's device stream, consumed by every host
+ *   kumo.R.pushes.<eci>.<name>            what rules push to a device's ECI
  */
 export const subjects = {
   rpc: (realm: string, host: string) => `kumo.${realm}.rpc.${host}`,
@@ -14,13 +20,21 @@ export const subjects = {
   inboxes: (realm: string) => `kumo.${realm}.inbox.*`,
   push: (realm: string, eci: string) => `kumo.${realm}.push.${eci}`,
   log: (realm: string, cloudId: string) => `kumo.${realm}.log.${cloudId}`,
+  deviceEvents: (realm: string, eci = '*') => `kumo.${realm}.events.${eci}.*.*`,
+  devicePush: (realm: string, eci: string, name = '*') => `kumo.${realm}.pushes.${eci}.${name}`,
 };
+
+/** A subject as an MQTT topic. */
+export const topicOf = (subject: string): string => subject.replaceAll('.', '/');
 
 /** Names of the realm's JetStream resources. */
 export const resources = {
   inboxStream: (realm: string) => `KUMO_${realm}_INBOX`,
   placementBucket: (realm: string) => `KUMO_${realm}_PLACEMENT`,
   inboxConsumer: (host: string) => `inbox-${host}`,
+  deviceStream: (realm: string) => `KUMO_${realm}_DEVICES`,
+  /** One durable consumer shared by every host: a queue across them. */
+  deviceConsumer: 'devices',
 };
 
 type EventFields = { eci: string; eid: string; domain: string; type: string; attrs: Record<string, unknown>; idempotencyKey?: string };
