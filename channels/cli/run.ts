@@ -39,7 +39,7 @@ usage:
   kumo query ECI RID NAME [key=value | key:=json ...]
   kumo logs [--follow] [--limit N]
   kumo realm                     the realm of the --url host: its hosts and partitions
-  kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR]
+  kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR] [--mqtt [--mqtt-port 1883]]
                                  nats-server and N hosts on this machine, to try a realm
   kumo dead-letters              outgoing events that could never be delivered
   kumo device add NAME [--rids a,b] [--events DOMAIN,...] [--expires 24h]
@@ -88,6 +88,7 @@ const OPTIONS = {
   'mqtt-key': { type: 'string' },
   'mqtt-account': { type: 'string' },
   'mqtt-url': { type: 'string' },
+  'mqtt-port': { type: 'string' },
   partitions: { type: 'string' },
   replicas: { type: 'string' },
   'public-url': { type: 'string' },
@@ -345,7 +346,7 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
 }
 
 async function runRealmUp(v: Values, io: CliIo, count: number): Promise<void> {
-  if (count !== 2) throw new UsageError('usage: kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR]');
+  if (count !== 2) throw new UsageError('usage: kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR] [--mqtt [--mqtt-port 1883]]');
   const hosts = Number(v.hosts ?? 3);
   const port = Number(v.port ?? 3001);
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > 20) throw new UsageError('--hosts must be 1 to 20');
@@ -353,7 +354,9 @@ async function runRealmUp(v: Values, io: CliIo, count: number): Promise<void> {
   const log = (line: string): void => io.out(line + '\n');
   const natsPort = Number(v['nats-port'] ?? 4333);
   if (!Number.isInteger(natsPort) || natsPort < 1 || natsPort > 65535) throw new UsageError('--nats-port must be a port number');
-  const realm = await realmUp({ hosts, port, natsPort, dir: v.dir ?? './kumo-realm', log, ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}) });
+  const mqttPort = v.mqtt || v['mqtt-port'] !== undefined ? Number(v['mqtt-port'] ?? 1883) : undefined;
+  if (mqttPort !== undefined && (!Number.isInteger(mqttPort) || mqttPort < 1 || mqttPort > 65535)) throw new UsageError('--mqtt-port must be a port number');
+  const realm = await realmUp({ hosts, port, natsPort, dir: v.dir ?? './kumo-realm', log, ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}), ...(mqttPort !== undefined ? { mqttPort } : {}) });
   log(`kumo realm up: ${realm.urls.join(' ')} (Ctrl-C stops it)`);
   let stopping = false;
   const onSignal = (): void => {
