@@ -35,8 +35,7 @@ const FIRST_RETRY_MS = 50;
 const MAX_RETRY_MS = 5_000;
 /** Push names that can be a topic level as they are. */
 const TOKEN = /^[A-Za-z0-9_-]{1,100}$/;
-const text = new TextDecoder();
-const json = new TextEncoder();
+const utf8 = { decoder: new TextDecoder(), encoder: new TextEncoder() };
 
 /**
  * MQTT devices through nats-server's MQTT listener (README, "MQTT devices"). A device publishes its
@@ -74,7 +73,7 @@ export class DeviceGateway {
 
   /** Publish a push made on this host for a device listening on MQTT. */
   push(m: PushMessage): void {
-    if (TOKEN.test(m.name)) this.o.link.publish(subjects.devicePush(this.o.realm, m.eci, m.name), json.encode(JSON.stringify(m.data)));
+    if (TOKEN.test(m.name)) this.o.link.publish(subjects.devicePush(this.o.realm, m.eci, m.name), utf8.encoder.encode(JSON.stringify(m.data)));
   }
 
   /** Does this host hand out credentials? */
@@ -113,7 +112,7 @@ export class DeviceGateway {
   }
 
   private async apply(d: Delivery, eci: string, domain: string, type: string): Promise<void> {
-    const payload = text.decode(d.data);
+    const payload = utf8.decoder.decode(d.data);
     let attrs: unknown = {};
     try {
       if (payload.trim() !== '') attrs = JSON.parse(payload);

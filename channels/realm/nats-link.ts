@@ -71,10 +71,8 @@ export interface NatsKey {
   sign(data: Uint8Array): Uint8Array;
 }
 
-const text8 = new TextEncoder();
-
 function natsKeyOf(kp: ReturnType<typeof nkeys.fromSeed>): NatsKey {
-  return { publicKey: kp.getPublicKey(), seed: new TextDecoder().decode(kp.getSeed()), sign: (data) => kp.sign(data) };
+  return { publicKey: kp.getPublicKey(), seed: text.decode(kp.getSeed()), sign: (data) => kp.sign(data) };
 }
 
 /** A new random nkey of a kind. */
@@ -84,7 +82,7 @@ export function newNatsKey(kind: 'operator' | 'account' | 'user'): NatsKey {
 
 /** The nkey of a seed (`S…`); throws for anything else. */
 export function natsKeyFromSeed(seed: string): NatsKey {
-  return natsKeyOf(nkeys.fromSeed(text8.encode(seed.trim())));
+  return natsKeyOf(nkeys.fromSeed(new TextEncoder().encode(seed.trim())));
 }
 
 /** A connection to the realm's NATS system. */
