@@ -176,6 +176,7 @@ export class HttpApi {
       else if (rest[0] === 'import') route = this.importCloud;
     }
     if (method === 'POST' && head === 'claim' && segs.length === 1) route = this.claim;
+    if (method === 'POST' && head === 'c' && rest[0] === 'mqtt' && rest.length === 1) route = this.mqtt;
     if (get) {
       if (head === 'healthz' && segs.length === 1) route = this.health;
       else if (head === 'realm' && segs.length === 1) route = this.realmRoute;
@@ -261,6 +262,14 @@ export class HttpApi {
     const { header, bundle } = readCloudFile(file, passphrase);
     const child = await this.track(this.host.importCloud(eci!, bundle));
     this.send(res, 200, { ...child, clouds: header.clouds.length, records: header.records, from: { realm: header.realm, host: header.host } });
+  };
+
+  /** `POST /c/:eci/mqtt`: MQTT credentials for a device ECI, when the realm has MQTT (README, "MQTT devices"). */
+  private readonly mqtt: Route = async (_req, res, [eci]) => {
+    const devices = this.realm?.devices;
+    if (!devices?.signs) throw new UnknownRouteError('this host gives no MQTT credentials (kumo serve --nats … --mqtt-key FILE)');
+    this.checkOpen();
+    this.send(res, 200, await this.track(devices.credentials(eci!)));
   };
 
   private readonly skyQuery: Route = async (req, res, [eci, rid, name], search) => this.query(req, res, eci!, rid!, name!, search);

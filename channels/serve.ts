@@ -57,6 +57,7 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     ...(opts.realm ? { realm: opts.realm } : {}),
   });
   if (realm) log(`kumo host ${host.id} joined realm ${realm.name} owning ${realm.partitions.length} partitions`);
+  if (realm?.devices) log(`kumo serves MQTT devices${realm.devices.signs ? ' and hands out their credentials' : ''}`);
   let server: KumoServer;
   try {
     // The port first: a busy one stops the start before a root cloud is made (and its ECI printed).

@@ -4,7 +4,7 @@ import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
 import { isFull, SYSTEM_TAG } from './authority.ts';
 import { bundleEcis, checkBundle, type CloudBundle } from './cloud-transfer.ts';
 import { Transfers, type Seized } from './transfers.ts';
-import { ClaimCodes } from './claim-codes.ts';
+import { claimCodePartition, ClaimCodes, normalizeClaimCode } from './claim-codes.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
@@ -93,6 +93,7 @@ export class Host {
   private readonly registry = new Map<string, Ruleset>();
   private readonly builtins: string[];
   private readonly partitions: number[];
+  private readonly owned: ReadonlySet<number>;
   private readonly router: Router | undefined;
   private readonly remote: Remote;
   /**
@@ -109,7 +110,6 @@ export class Host {
   private readonly outbox: Outbox;
   private readonly inbox: Inbox;
   private readonly transfers: Transfers;
-  private readonly owned: ReadonlySet<number>;
   private readonly claims: ClaimCodes;
   private readonly listeners = new Listeners<PushMessage>();
   private readonly inflight = new Set<Promise<unknown>>();
@@ -301,7 +301,7 @@ export class Host {
           void this.track(run);
           return accepted;
         },
-        (router) => router.accept(routed).then(() => ({ eid: routed.event.eid })),
+        (router) => router.accept(routed),
       );
     });
   }
@@ -344,10 +344,19 @@ export class Host {
 
   /**
    * Claim a device's ECI with the one-time code its owner was given (`wrangler:new_device_request`):
-   * the code is used up, and only its hash was ever stored (kernel/claim-codes.ts).
+   * the code is used up, and only its hash was ever stored (kernel/claim-codes.ts). A code names its
+   * cloud's partition: in a realm, one of another host's partitions is claimed on that host, which
+   * holds the cloud and spends its own budget for failed claims.
    */
-  claim(code: unknown): Promise<{ eci: Eci }> {
-    return this.admit('claim', () => this.claims.claim(code));
+  claim(code: unknown, opts: LocalOnly = {}): Promise<{ eci: Eci }> {
+    return this.admit('claim', async () => {
+      const normalized = normalizeClaimCode(code);
+      const partition = claimCodePartition(normalized);
+      if (opts.local || !this.router || this.owned.has(partition)) return this.claims.claim(normalized);
+      return this.router.claim(normalized, partition).catch((err: unknown) => {
+        throw this.reportedBy(err);
+      });
+    });
   }
 
   /** The record of an ECI (tags and policies) and the cloud it reaches; channels use the tags to decide who may read a log. */

@@ -1,9 +1,11 @@
-import { InvalidArgsError, UnknownEciError } from './errors.ts';
+import { InvalidArgsError, UnknownClaimCodeError, UnknownEciError } from './errors.ts';
 import type { EciInfo, KumoEvent } from './ruleset.ts';
 import type { Directive } from './episode.ts';
 import type { DeadLetter, EpisodeLogEntry } from './keys.ts';
 import type { CloudId } from './ids.ts';
 import type { PushMessage } from './cloud-ops.ts';
+import type { Accepted } from './inbox.ts';
+import type { Eci } from './ids.ts';
 
 /** An event bound for an ECI: validated, with its eid and event time fixed. */
 export interface RoutedEvent {
@@ -45,8 +47,16 @@ export interface RemoteEci extends EciInfo {
 export interface Router {
   /** Run an event's episode where its ECI lives and wait for the directives. */
   event(routed: RoutedEvent): Promise<EventResult>;
-  /** Hand an event to its ECI's host durably (HTTP 202): resolves once that host has stored it. */
-  accept(routed: RoutedEvent): Promise<void>;
+  /**
+   * Hand an event to its ECI's host durably (HTTP 202): resolves once that host has stored it, or
+   * with the first eid, marked `replay`, when its idempotency key was applied there already.
+   */
+  accept(routed: RoutedEvent): Promise<Accepted>;
+  /**
+   * Claim a device's ECI with a (normalized) claim code whose partition another host owns: that
+   * host, which holds the device cloud, runs the claim and spends its own budget for failed ones.
+   */
+  claim(code: string, partition: number): Promise<{ eci: Eci }>;
   /** Run a query where its ECI lives. */
   query(query: RoutedQuery): Promise<unknown>;
   /**
@@ -79,6 +89,7 @@ export const aloneRouter: Router = {
   event: (r) => Promise.reject(new UnknownEciError(r.eci)),
   accept: (r) => Promise.reject(new UnknownEciError(r.eci)),
   query: (q) => Promise.reject(new UnknownEciError(q.eci)),
+  claim: () => Promise.reject(new UnknownClaimCodeError()),
   deliver: (r) => Promise.reject(new UnknownEciError(r.eci)),
   eciInfo: (eci) => Promise.reject(new UnknownEciError(eci)),
   episodeLog: (eci) => Promise.reject(new UnknownEciError(eci)),

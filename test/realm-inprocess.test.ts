@@ -1,5 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { openNode } from '../channels/compose.ts';
+import { newClaimCode } from '../kernel/claim-codes.ts';
+import { cryptoIds, type Limits } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { counter, install, newChild, rejection } from './fixtures.ts';
 import { onCleanup, tempDir } from './helpers.ts';
@@ -13,8 +15,8 @@ const relay = ruleset('test.relay')
   .share('heard', (ctx) => ctx.ent.get('heard') ?? [])
   .build();
 
-async function realmHost(nats: string, name: string) {
-  const node = await openNode({ dataDir: await tempDir(), rulesets: [counter, relay], hostId: name, realm: { servers: [nats], partitions: 8 } });
+async function realmHost(nats: string, name: string, limits?: Partial<Limits>) {
+  const node = await openNode({ dataDir: await tempDir(), rulesets: [counter, relay], hostId: name, realm: { servers: [nats], partitions: 8 }, ...(limits ? { limits } : {}) });
   onCleanup(async () => {
     await node.realm!.stop();
     await node.host.close();
@@ -62,6 +64,51 @@ describe('a realm of hosts in one process', () => {
     await vi.waitFor(() => expect(followed).toEqual(['counter:inc']));
     unfollow();
     expect(await rejection(a.host.follow(plain, () => undefined))).toMatchObject({ code: 'POLICY_DENIED' });
+  });
+
+  it('idempotency keys travel with events, accepts and the durable inbox to the host of the ECI', async () => {
+    const nats = await startNats();
+    const a = await realmHost(nats.url, 'a');
+    const b = await realmHost(nats.url, 'b');
+    const onB = await newChild(b.host, b.root.eci, 'kid');
+    await install(b.host, onB.eci, 'test.counter');
+    const count = () => b.host.query({ eci: onB.eci, rid: 'test.counter', name: 'count' });
+    const inc = { eci: onB.eci, domain: 'counter', type: 'inc' };
+    const first = await a.host.event({ ...inc, idempotencyKey: 'k1' });
+    expect(await a.host.event({ ...inc, idempotencyKey: 'k1' })).toEqual({ ...first, replay: true });
+    expect(await count()).toBe(1);
+    expect(await rejection(a.host.event({ ...inc, attrs: { by: 5 }, idempotencyKey: 'k1' }))).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 422 });
+    // accepted (202) through host a: a retry with the key answers the first eid, marked replay
+    const accepted = await a.host.accept({ ...inc, idempotencyKey: 'k2' });
+    await vi.waitFor(async () => expect(await count()).toBe(2));
+    expect(await a.host.accept({ ...inc, idempotencyKey: 'k2' })).toEqual({ eid: accepted.eid, replay: true });
+    // through b's durable inbox: two eids with one key are applied once (b applies its inbox in
+    // order for an ECI, so once the last one, adding 10, is in, the second had its turn)
+    const deliver = (eid: string, key: string, by = 1) => a.realm!.router.deliver({ eci: onB.eci, event: { eid, domain: 'counter', type: 'inc', attrs: { by }, time: Date.now() }, idempotencyKey: key }, a.root.cloudId);
+    await deliver('d1', 'k3');
+    await deliver('d2', 'k3');
+    await deliver('d3', 'k4', 10);
+    await vi.waitFor(async () => expect(await count()).toBeGreaterThanOrEqual(13));
+    expect(await count()).toBe(13);
+  });
+
+  it('a claim code is claimed on the host that holds its device cloud, which keeps the budget for failed claims', async () => {
+    const nats = await startNats();
+    const a = await realmHost(nats.url, 'a');
+    const b = await realmHost(nats.url, 'b', { claimFailuresPerMinute: 2 });
+    const made = await b.host.event({ eci: b.root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'thermo', rids: ['test.counter'] } });
+    const device = made.directives.find((d) => d.name === 'wrangler:new_device_created')!.options as { device: { eci: string }; claim: { code: string } };
+    expect(await a.host.claim(device.claim.code)).toEqual({ eci: device.device.eci });
+    expect(await rejection(a.host.claim(device.claim.code))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE', status: 404 });
+    // guesses at b's partitions through a spend b's budget (one token went on the used code)
+    const guess = () => newClaimCode(cryptoIds, b.realm!.partitions[0]!);
+    expect(await rejection(a.host.claim(guess()))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    expect(await rejection(a.host.claim(guess()))).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+    expect(await rejection(b.host.claim(guess()))).toMatchObject({ code: 'RATE_LIMITED' });
+    // a's own budget is untouched: its devices are claimed as ever
+    const mine = await a.host.event({ eci: a.root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'door', rids: ['test.counter'] } });
+    const code = (mine.directives.find((d) => d.name === 'wrangler:new_device_created')!.options as { claim: { code: string } }).claim.code;
+    expect(await b.host.claim(code)).toMatchObject({ eci: expect.any(String) });
   });
 
   it('a send to an ECI no host has comes back as a dead letter of its sender', async () => {

@@ -21,7 +21,16 @@ SIGINT or SIGTERM.
                         they may import { ruleset, z } from 'kumo'
   --sync                fsync every commit (survives power loss, not only a crash)
   --max-connections N   connections served at once (default 10000, lowered to what the
-                        open-file limit allows)`,
+                        open-file limit allows)
+
+In a realm (README, "A realm of hosts"): --nats URLS [--realm NAME] [--host-id ID]
+[--nats-creds FILE] [--partitions N] [--replicas N]; and MQTT devices (README, "MQTT devices"):
+
+  --mqtt                apply devices' events from the realm's device stream, push to devices
+  --mqtt-key FILE       and hand out device credentials (POST /c/:eci/mqtt), signed with this
+                        seed of the realm account (or one of its signing keys)
+  --mqtt-account KEY    the realm account's public key, when --mqtt-key is a signing key
+  --mqtt-url URL        the MQTT listener devices connect to, told to them with their credentials`,
   'cloud new': `kumo cloud new NAME
 
 Create a child cloud of the --eci cloud, with the built-in rulesets. Prints its id and the

@@ -24,7 +24,7 @@ usage:
   kumo serve [--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync] [--max-connections N]
              [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
              [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
-              [--partitions N] [--replicas N]]
+              [--partitions N] [--replicas N] [--mqtt [--mqtt-key FILE] [--mqtt-account PUBKEY] [--mqtt-url URL]]]
   kumo cloud new NAME            create a child cloud of the --eci cloud
   kumo cloud ls                  list its child clouds
   kumo cloud export NAME [--passphrase-file F] [--remove --moved-to URL] > FILE
@@ -46,7 +46,7 @@ usage:
   kumo query ECI RID NAME [key=value | key:=json ...]
   kumo logs [--follow] [--limit N]
   kumo realm                     the realm of the --url host: its hosts and partitions
-  kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR]
+  kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR] [--mqtt [--mqtt-port 1883]]
                                  nats-server and N hosts on this machine, to try a realm
   kumo dead-letters              outgoing events that could never be delivered
   kumo device add NAME [--rids a,b] [--events DOMAIN,...] [--expires 24h]
@@ -93,6 +93,11 @@ const OPTIONS = {
   realm: { type: 'string' },
   'host-id': { type: 'string' },
   'nats-creds': { type: 'string' },
+  mqtt: { type: 'boolean' },
+  'mqtt-key': { type: 'string' },
+  'mqtt-account': { type: 'string' },
+  'mqtt-url': { type: 'string' },
+  'mqtt-port': { type: 'string' },
   partitions: { type: 'string' },
   replicas: { type: 'string' },
   'public-url': { type: 'string' },
@@ -388,7 +393,7 @@ async function runServe(v: Values, dataDir: string, io: CliIo, count: number): P
 }
 
 async function runRealmUp(v: Values, io: CliIo, count: number): Promise<void> {
-  if (count !== 2) throw new UsageError('usage: kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR]');
+  if (count !== 2) throw new UsageError('usage: kumo realm up [--hosts 3] [--dir ./kumo-realm] [--port 3001] [--nats-port 4333] [--rulesets DIR] [--mqtt [--mqtt-port 1883]]');
   const hosts = Number(v.hosts ?? 3);
   const port = Number(v.port ?? 3001);
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > 20) throw new UsageError('--hosts must be 1 to 20');
@@ -396,7 +401,9 @@ async function runRealmUp(v: Values, io: CliIo, count: number): Promise<void> {
   const log = (line: string): void => io.out(line + '\n');
   const natsPort = Number(v['nats-port'] ?? 4333);
   if (!Number.isInteger(natsPort) || natsPort < 1 || natsPort > 65535) throw new UsageError('--nats-port must be a port number');
-  const realm = await realmUp({ hosts, port, natsPort, dir: v.dir ?? './kumo-realm', log, ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}) });
+  const mqttPort = v.mqtt || v['mqtt-port'] !== undefined ? Number(v['mqtt-port'] ?? 1883) : undefined;
+  if (mqttPort !== undefined && (!Number.isInteger(mqttPort) || mqttPort < 1 || mqttPort > 65535)) throw new UsageError('--mqtt-port must be a port number');
+  const realm = await realmUp({ hosts, port, natsPort, dir: v.dir ?? './kumo-realm', log, ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}), ...(mqttPort !== undefined ? { mqttPort } : {}) });
   log(`kumo realm up: ${realm.urls.join(' ')} (Ctrl-C stops it)`);
   let stopping = false;
   const onSignal = (): void => {
@@ -424,7 +431,7 @@ async function passphraseOption(v: Values): Promise<string | undefined> {
 async function realmOptions(v: Values, io: CliIo): Promise<RealmOptions | undefined> {
   const nats = v.nats ?? io.env['KUMO_NATS'];
   if (!nats) {
-    for (const flag of ['realm', 'nats-creds', 'partitions', 'replicas'] as const) if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
+    for (const flag of ['realm', 'nats-creds', 'partitions', 'replicas', 'mqtt', 'mqtt-key', 'mqtt-account', 'mqtt-url'] as const) if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
     return undefined;
   }
   const count = (flag: 'partitions' | 'replicas', max: number): number | undefined => {
@@ -435,12 +442,22 @@ async function realmOptions(v: Values, io: CliIo): Promise<RealmOptions | undefi
   };
   const partitions = count('partitions', 4096);
   const replicas = count('replicas', 5);
+  const mqtt = v.mqtt || v['mqtt-key'] !== undefined || v['mqtt-url'] !== undefined || v['mqtt-account'] !== undefined;
   return {
     servers: nats.split(',').map((s) => s.trim()).filter(Boolean),
     ...(v.realm ? { realm: v.realm } : {}),
     ...(v['nats-creds'] ? { creds: await readFile(v['nats-creds']) } : {}),
     ...(partitions ? { partitions } : {}),
     ...(replicas ? { replicas } : {}),
+    ...(mqtt
+      ? {
+          mqtt: {
+            ...(v['mqtt-key'] ? { key: await readFile(v['mqtt-key'], 'utf8') } : {}),
+            ...(v['mqtt-account'] ? { account: v['mqtt-account'] } : {}),
+            ...(v['mqtt-url'] ? { url: v['mqtt-url'] } : {}),
+          },
+        }
+      : {}),
   };
 }
 

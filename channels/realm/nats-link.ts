@@ -1,6 +1,6 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, credsAuthenticator, RequestError, TimeoutError, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeys, RequestError, TimeoutError, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 
 /**
  * The realm's one door to NATS: the only module that imports the NATS client (core, JetStream and
@@ -40,6 +40,9 @@ export interface Bucket {
 
 /** A message of a durable consumer. */
 export interface Delivery {
+  readonly subject: string;
+  /** Unique in the stream, the same at every delivery: its sequence number and the time it was stored. */
+  readonly id: string;
   readonly data: Uint8Array;
   /** How many times it was delivered (1 the first time). */
   readonly deliveries: number;
@@ -57,6 +60,29 @@ export class RequestFailed extends Error {
   constructor(readonly reason: RequestFailure) {
     super(`request failed: ${reason}`);
   }
+}
+
+/** An nkey (ed25519) of NATS decentralized authentication: an operator's, an account's or a user's. */
+export interface NatsKey {
+  /** The public key (`O…`, `A…`, `U…`). */
+  readonly publicKey: string;
+  /** The seed (`SO…`, `SA…`, `SU…`): the secret. */
+  readonly seed: string;
+  sign(data: Uint8Array): Uint8Array;
+}
+
+function natsKeyOf(kp: ReturnType<typeof nkeys.fromSeed>): NatsKey {
+  return { publicKey: kp.getPublicKey(), seed: text.decode(kp.getSeed()), sign: (data) => kp.sign(data) };
+}
+
+/** A new random nkey of a kind. */
+export function newNatsKey(kind: 'operator' | 'account' | 'user'): NatsKey {
+  return natsKeyOf(kind === 'operator' ? nkeys.createOperator() : kind === 'account' ? nkeys.createAccount() : nkeys.createUser());
+}
+
+/** The nkey of a seed (`S…`); throws for anything else. */
+export function natsKeyFromSeed(seed: string): NatsKey {
+  return natsKeyOf(nkeys.fromSeed(new TextEncoder().encode(seed.trim())));
 }
 
 /** A connection to the realm's NATS system. */
@@ -103,19 +129,21 @@ export class NatsLink {
     return () => this.watchers.delete(fn);
   }
 
-  /** Create the work-queue stream behind the hosts' durable inboxes, or bring its settings up to date. */
-  async ensureStream(name: string, subjects: string[], replicas: number, duplicateWindowMs: number): Promise<void> {
-    const config = {
-      name,
+  /**
+   * Create a work-queue stream (a message is kept until a consumer acknowledges it), or bring its
+   * settings up to date: the hosts' durable inboxes (de-duplicated by message id within
+   * `duplicateWindowMs`), and the devices' events (at most `maxBytes`; past it, new messages are refused).
+   */
+  async ensureStream(name: string, subjects: string[], o: { replicas: number; duplicateWindowMs?: number; maxBytes?: number }): Promise<void> {
+    const settings = {
       subjects,
-      retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
-      num_replicas: replicas,
-      duplicate_window: duplicateWindowMs * 1_000_000,
+      ...(o.duplicateWindowMs !== undefined ? { duplicate_window: o.duplicateWindowMs * 1_000_000 } : {}),
+      ...(o.maxBytes !== undefined ? { max_bytes: o.maxBytes, discard: DiscardPolicy.New } : {}),
     };
+    const config = { name, retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: o.replicas, ...settings };
     try {
       await this.jsm.streams.info(name);
-      await this.jsm.streams.update(name, { subjects, duplicate_window: config.duplicate_window });
+      await this.jsm.streams.update(name, settings);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       await this.jsm.streams.add(config);
@@ -136,15 +164,17 @@ export class NatsLink {
 
   /**
    * Consume a durable pull consumer (created if missing) on one subject of a stream, handing each
-   * message to `handle`. Returns the function that stops.
+   * message to `handle`. Processes consuming one durable share its messages: a queue across them.
+   * What a consumer took and did not acknowledge comes back `ackWaitMs` later (default 10 s).
+   * Returns the function that stops.
    */
-  async consume(stream: string, durable: string, subject: string, handle: (d: Delivery) => void): Promise<() => Promise<void>> {
+  async consume(stream: string, durable: string, subject: string, handle: (d: Delivery) => void, ackWaitMs = 10_000): Promise<() => Promise<void>> {
     await this.jsm.consumers.add(stream, {
       durable_name: durable,
       filter_subject: subject,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: 10_000_000_000, // what a killed host had taken comes back to it 10 s after it returns
+      ack_wait: ackWaitMs * 1_000_000,
       max_ack_pending: 2_000,
     });
     const consumer = await this.js.consumers.get(stream, durable);
@@ -228,6 +258,8 @@ function isNotFound(err: unknown): boolean {
 
 function deliveryOf(m: JsMsg): Delivery {
   return {
+    subject: m.subject,
+    id: `${m.info.streamSequence}.${m.info.timestampNanos}`,
     data: m.data,
     deliveries: m.info.deliveryCount,
     ack: () => m.ack(),

@@ -109,6 +109,11 @@ export class Placement {
     }
   }
 
+  /** The host that owns partition `p`, if one does. */
+  ownerOf(p: number): string | undefined {
+    return this.owners.get(p);
+  }
+
   /** The partitions a host owns, ascending. */
   partitionsOf(host: string): number[] {
     return [...this.owners].filter(([, h]) => h === host).map(([p]) => p).sort((a, b) => a - b);

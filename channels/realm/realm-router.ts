@@ -5,8 +5,11 @@ import {
   NoRespondersError,
   RealmUnavailableError,
   RemoteTimeoutError,
+  UnknownClaimCodeError,
   UnknownEciError,
+  type Accepted,
   type DeadLetter,
+  type Eci,
   type EpisodeLogEntry,
   type EventResult,
   type PushMessage,
@@ -41,6 +44,8 @@ export interface RealmRouterOptions {
 export class RealmRouter implements Router {
   private mover: Mover | null = null;
   private readonly parcels: Parcels;
+  /** Also hand every push made on this host here (the MQTT device gateway). */
+  devicePush: ((m: PushMessage) => void) | null = null;
 
   constructor(private readonly o: RealmRouterOptions) {
     this.parcels = new Parcels((subject, data, msgId) => o.link.publishDurable(subject, data, msgId));
@@ -58,13 +63,18 @@ export class RealmRouter implements Router {
   }
 
   event(routed: RoutedEvent): Promise<EventResult> {
-    const { eid, domain, type, attrs } = routed.event;
-    return this.call('event', { op: 'event', eci: routed.eci, eid, domain, type, attrs });
+    return this.call('event', { op: 'event', ...eventFields(routed) });
   }
 
-  async accept(routed: RoutedEvent): Promise<void> {
-    const { eid, domain, type, attrs } = routed.event;
-    await this.call('accept', { op: 'accept', eci: routed.eci, eid, domain, type, attrs });
+  accept(routed: RoutedEvent): Promise<Accepted> {
+    return this.call('accept', { op: 'accept', ...eventFields(routed) });
+  }
+
+  /** A claim goes to the host that owns the code's partition; no host owns it: no device waits for the code. */
+  async claim(code: string, partition: number): Promise<{ eci: Eci }> {
+    const host = this.o.placement.ownerOf(partition);
+    if (host === undefined || host === this.o.self) throw new UnknownClaimCodeError();
+    return (await this.ask(host, '(claim code)', { op: 'claim', code })) as { eci: Eci };
   }
 
   query(q: RoutedQuery): Promise<unknown> {
@@ -73,7 +83,7 @@ export class RealmRouter implements Router {
 
   async deliver(routed: RoutedEvent, from: string): Promise<void> {
     const host = this.hostOf(routed.eci);
-    const message: InboxMessage = { kind: 'event', eci: routed.eci, event: routed.event, from: { host: this.o.self, cloudId: from } };
+    const message: InboxMessage = { kind: 'event', eci: routed.eci, event: routed.event, ...key(routed), from: { host: this.o.self, cloudId: from } };
     await this.durable(host, message, `${routed.eci}.${routed.event.eid}`);
   }
 
@@ -115,6 +125,7 @@ export class RealmRouter implements Router {
   publishPush(m: PushMessage): void {
     const wire: PushWire = { origin: this.o.self, push: m };
     this.o.link.publish(subjects.push(this.o.realm, m.eci), pack(wire));
+    this.devicePush?.(m);
   }
 
   /** ECIs of clouds brought in from elsewhere: those whose partition another host owns are entered in the moved table. */
@@ -165,4 +176,12 @@ export class RealmRouter implements Router {
     if (!this.o.link.connected) return new RealmUnavailableError(`reach host ${host}`);
     return err;
   }
+}
+
+const key = (routed: RoutedEvent): { idempotencyKey?: string } => (routed.idempotencyKey !== undefined ? { idempotencyKey: routed.idempotencyKey } : {});
+
+/** An event as a request carries it: the eid, and the sender's idempotency key when there is one. */
+function eventFields(routed: RoutedEvent) {
+  const { eid, domain, type, attrs } = routed.event;
+  return { eci: routed.eci, eid, domain, type, attrs: attrs as Record<string, unknown>, ...key(routed) };
 }

@@ -98,10 +98,12 @@ export class RealmService {
     const local = { local: true };
     switch (req.op) {
       case 'event':
-        return host.event({ eci: req.eci, eid: req.eid, domain: req.domain, type: req.type, attrs: req.attrs }, local);
-      case 'accept':
-        await host.accept({ eci: req.eci, eid: req.eid, domain: req.domain, type: req.type, attrs: req.attrs }, local);
-        return null;
+      case 'accept': {
+        const { op: _op, ...input } = req;
+        return req.op === 'event' ? host.event(input, local) : host.accept(input, local);
+      }
+      case 'claim':
+        return host.claim(req.code, local);
       case 'query':
         return host.query({ eci: req.eci, rid: req.rid, name: req.name, args: req.args }, local);
       case 'eciInfo':
@@ -208,7 +210,7 @@ export class RealmService {
 
   /** Apply an event here, or pass it on to the host that has its ECI now. */
   private async receive(message: Extract<InboxMessage, { kind: 'event' }>): Promise<void> {
-    const routed: RoutedEvent = { eci: message.eci, event: message.event };
+    const routed: RoutedEvent = { eci: message.eci, event: message.event, ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}) };
     try {
       await this.o.host.receive(routed);
     } catch (err) {

@@ -1,5 +1,7 @@
 import { cryptoIds, eciOfIndexKey, InvalidArgsError, KumoError, messageOf, partitionOf, ranges, RealmUnavailableError, type Host, type IdGenerator, type Store } from '../../kernel/index.ts';
+import { DeviceGateway } from './device-gateway.ts';
 import { NatsLink } from './nats-link.ts';
+import { deviceSigner } from './nats-jwt.ts';
 import { Placement, type HostRecord } from './placement.ts';
 import { RealmRouter } from './realm-router.ts';
 import { Mover } from './mover.ts';
@@ -21,6 +23,19 @@ export interface RealmOptions {
   requestMs?: number;
   /** How long JetStream remembers a message id to drop a repeat (ms). Default 2 min. */
   duplicateWindowMs?: number;
+  /** MQTT devices through nats-server's MQTT listener (channels/realm/device-gateway.ts). */
+  mqtt?: MqttOptions;
+}
+
+export interface MqttOptions {
+  /** The seed (`SA…`) of the realm account's key, or one of its signing keys, that signs device credentials. */
+  key?: string;
+  /** The realm account's public key, when `key` is one of its signing keys. */
+  account?: string;
+  /** The MQTT listener devices connect to (`mqtt://host:1883`), told to them with their credentials. */
+  url?: string;
+  /** The most the device stream keeps while no host takes its events (bytes). Default 1 GiB. */
+  backlogBytes?: number;
 }
 
 /** A host's membership of a realm. */
@@ -32,6 +47,8 @@ export interface Realm {
   readonly link: NatsLink;
   /** The partitions this host owns. */
   readonly partitions: number[];
+  /** The MQTT device gateway, once attached, when the realm has MQTT. */
+  readonly devices: DeviceGateway | null;
   /** Serve the host's clouds to the realm: answer requests and apply its durable inbox. */
   attach(host: Host): Promise<void>;
   /** Tell the realm where this host serves HTTP. */
@@ -61,7 +78,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   });
   try {
     const replicas = o.replicas ?? 1;
-    await untilJetStream(() => link.ensureStream(resources.inboxStream(name), [subjects.inboxes(name)], replicas, o.duplicateWindowMs ?? 120_000));
+    await untilJetStream(() => link.ensureStream(resources.inboxStream(name), [subjects.inboxes(name)], { replicas, duplicateWindowMs: o.duplicateWindowMs ?? 120_000 }));
     const bucket = await untilJetStream(() => link.bucket(resources.placementBucket(name), replicas));
     const placement = await untilJetStream(async () => {
       const p = new Placement(bucket, hostId);
@@ -77,7 +94,9 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     }
     if (partitions.length === 0) throw new InvalidArgsError(`realm ${name} has no partition left for host ${hostId}`);
     const router = new RealmRouter({ realm: name, self: hostId, link, placement, requestMs: o.requestMs ?? 10_000 });
+    const signer = o.mqtt?.key ? deviceSigner(o.mqtt.key, o.mqtt.account) : undefined;
     let service: RealmService | null = null;
+    let devices: DeviceGateway | null = null;
     return {
       name,
       hostId,
@@ -85,15 +104,25 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       placement,
       link,
       partitions,
+      get devices() {
+        return devices;
+      },
       async attach(host) {
         const mover = new Mover(hostId, placement, router, host);
         router.useMover(mover);
         service = new RealmService({ realm: name, self: hostId, link, router, placement, host, mover });
         await service.start();
         await mover.recover();
+        if (o.mqtt) {
+          const gateway = new DeviceGateway({ realm: name, link, host, replicas, backlogBytes: o.mqtt.backlogBytes ?? 1024 ** 3, ...(signer ? { signer } : {}), ...(o.mqtt.url ? { url: o.mqtt.url } : {}) });
+          await untilJetStream(() => gateway.start());
+          router.devicePush = (m) => gateway.push(m);
+          devices = gateway;
+        }
       },
       register: (record) => placement.register({ ...record, id: hostId }),
       async stop() {
+        await devices?.stop();
         await service?.stop();
         placement.stop();
       },

@@ -1,4 +1,4 @@
-import { decode, encode, type Refusal, type DeadLetter, type EciInfo, type EpisodeLogEntry, type EventResult, type KumoEvent, type PushMessage } from '../../kernel/index.ts';
+import { decode, encode, type Accepted, type Refusal, type DeadLetter, type EciInfo, type EpisodeLogEntry, type EventResult, type KumoEvent, type PushMessage } from '../../kernel/index.ts';
 
 /**
  * What hosts of a realm say to each other, in msgpack (plain maps). Subjects, for realm R:
@@ -7,6 +7,12 @@ import { decode, encode, type Refusal, type DeadLetter, type EciInfo, type Episo
  *   kumo.R.inbox.<host>   one host's durable inbox: a subject of the realm's JetStream work queue
  *   kumo.R.push.<eci>     pushes to an ECI, for sockets held on any host
  *   kumo.R.log.<cloud>    episode-log entries of a cloud while someone elsewhere follows it
+ *
+ * and for MQTT devices (nats-server's MQTT listener maps topic `a/b/c` to subject `a.b.c`), in JSON:
+ *
+ *   kumo.R.events.<eci>.<domain>.<type>   a device's event, its attrs as the payload: a subject of
+ *                                         the realm's device stream, consumed by every host
+ *   kumo.R.pushes.<eci>.<name>            what rules push to a device's ECI
  */
 export const subjects = {
   rpc: (realm: string, host: string) => `kumo.${realm}.rpc.${host}`,
@@ -14,16 +20,24 @@ export const subjects = {
   inboxes: (realm: string) => `kumo.${realm}.inbox.*`,
   push: (realm: string, eci: string) => `kumo.${realm}.push.${eci}`,
   log: (realm: string, cloudId: string) => `kumo.${realm}.log.${cloudId}`,
+  deviceEvents: (realm: string, eci = '*') => `kumo.${realm}.events.${eci}.*.*`,
+  devicePush: (realm: string, eci: string, name = '*') => `kumo.${realm}.pushes.${eci}.${name}`,
 };
+
+/** A subject as an MQTT topic. */
+export const topicOf = (subject: string): string => subject.replaceAll('.', '/');
 
 /** Names of the realm's JetStream resources. */
 export const resources = {
   inboxStream: (realm: string) => `KUMO_${realm}_INBOX`,
   placementBucket: (realm: string) => `KUMO_${realm}_PLACEMENT`,
   inboxConsumer: (host: string) => `inbox-${host}`,
+  deviceStream: (realm: string) => `KUMO_${realm}_DEVICES`,
+  /** One durable consumer shared by every host: a queue across them. */
+  deviceConsumer: 'devices',
 };
 
-type EventFields = { eci: string; eid: string; domain: string; type: string; attrs: Record<string, unknown> };
+type EventFields = { eci: string; eid: string; domain: string; type: string; attrs: Record<string, unknown>; idempotencyKey?: string };
 
 /**
  * A request to another host. One about an ECI may carry `forwarded`: the host it reached passed it
@@ -33,6 +47,7 @@ export type Request = (
   | ({ op: 'event' } & EventFields)
   | ({ op: 'accept' } & EventFields)
   | { op: 'query'; eci: string; rid: string; name: string; args: Record<string, unknown> }
+  | { op: 'claim'; code: string }
   | { op: 'eciInfo'; eci: string }
   | { op: 'log'; eci: string; limit: number }
   | { op: 'deadLetters'; eci: string }
@@ -50,7 +65,7 @@ export type Reply = { ok: true; value: unknown } | { ok: false; error: Record<st
 
 /** A message of a host's durable inbox. */
 export type InboxMessage =
-  | { kind: 'event'; eci: string; event: KumoEvent; from: { host: string; cloudId: string } }
+  | { kind: 'event'; eci: string; event: KumoEvent; idempotencyKey?: string; from: { host: string; cloudId: string } }
   | { kind: 'bounce'; cloudId: string; eci: string; event: KumoEvent; reason: Refusal };
 
 /** A push as it travels to other hosts. */
@@ -62,8 +77,9 @@ export interface PushWire {
 /** What the answers of each request carry. */
 export interface Answers {
   event: EventResult;
-  accept: null;
+  accept: Accepted;
   query: unknown;
+  claim: { eci: string };
   eciInfo: EciInfo & { cloudId: string };
   log: EpisodeLogEntry[];
   deadLetters: DeadLetter[];
