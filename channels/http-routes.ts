@@ -6,6 +6,7 @@ import {
   MalformedRequestError,
   PolicyDeniedError,
   RequestTimeoutError,
+  UnknownEciError,
   UnknownRouteError,
   SYSTEM_TAG,
   ShuttingDownError,
@@ -238,12 +239,32 @@ export class HttpApi {
     const passphrase = passphraseOf(req);
     await readBody(req, this.limits);
     this.checkOpen();
-    const bundle = await this.track(this.host.exportCloud(eci!, leave ? { leave: { movedTo: movedTo as string } } : {}));
+    const bundle = await this.atOwner(req, res, eci!, () => this.track(this.host.exportCloud(eci!, leave ? { leave: { movedTo: movedTo as string } } : {})));
+    if (!bundle) return;
     const file = writeCloudFile(bundle, { realm: this.realm?.name ?? null, host: this.host.id, now: Date.now() }, passphrase);
     this.metrics?.response(200);
     res.writeHead(200, { ...CORS, 'content-type': CLOUD_FILE_TYPE, 'content-length': file.length, 'content-disposition': `attachment; filename="${bundle.clouds[0]!.name.replace(/[^\w.-]/g, '_')}.kumo"` });
     res.end(file);
   };
+
+  /**
+   * Files are read and written by the host that has the cloud: asked of another host of the realm,
+   * `work` finds no such ECI here, and the client is sent on to the cloud's host (307, which repeats
+   * the request there, body included). Undefined when it was sent on.
+   */
+  private async atOwner<T>(req: IncomingMessage, res: ServerResponse, eci: string, work: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await work();
+    } catch (err) {
+      const there = err instanceof UnknownEciError && this.realm ? this.realm.placement.hostOf(eci) : undefined;
+      const url = there === undefined || there === this.realm?.hostId ? undefined : this.realm?.placement.knownHosts().find((h) => h.id === there)?.url;
+      if (url === undefined) throw err;
+      this.metrics?.response(307);
+      res.writeHead(307, { ...CORS, location: `${url}${req.url ?? ''}`, 'content-length': 0 });
+      res.end();
+      return undefined;
+    }
+  }
 
   /** `POST /c/:eci/move?to=HOST`: move the cloud behind the ECI (full authority) and its subtree to another host of the realm. */
   private readonly moveCloud: Route = async (req, res, [eci], search) => {
@@ -260,7 +281,8 @@ export class HttpApi {
     const file = await readBody(req, { ...this.limits, bodyBytes: this.limits.cloudFileBytes });
     this.checkOpen();
     const { header, bundle } = readCloudFile(file, passphrase);
-    const child = await this.track(this.host.importCloud(eci!, bundle));
+    const child = await this.atOwner(req, res, eci!, () => this.track(this.host.importCloud(eci!, bundle)));
+    if (!child) return;
     this.send(res, 200, { ...child, clouds: header.clouds.length, records: header.records, from: { realm: header.realm, host: header.host } });
   };
 
