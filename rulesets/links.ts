@@ -132,8 +132,9 @@ const builder = ruleset<LinkState>(LINKS_RID, {
     action(ctx) {
       const a = ctx.attrs;
       const host = otherHost(a.Tx_host, ctx.hostUrl);
-      // The other side answers at the host this one announces (pico: Rx_host, else meta:host).
-      const myHost = a.Rx_host === 'localhost' ? null : (a.Rx_host ?? ctx.hostUrl ?? null);
+      // The other side answers at the host this one announces (pico: Rx_host, else meta:host); one
+      // reached without a host (this host or its realm) reaches this cloud the same way.
+      const myHost = a.Rx_host === 'localhost' ? null : (a.Rx_host ?? (host === null ? null : (ctx.hostUrl ?? null)));
       if (host !== null && myHost === null) throw new InvalidArgsError('this host does not know its own URL, so a cloud at another provider could not answer (kumo serve --public-url)');
       const channel_name = a.name ?? 'link';
       const channel_type = a.channel_type ?? 'Tx_Rx';
