@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../channels/cli/run.ts';
+import { tempDir } from './helpers.ts';
 import { post, repoRoot, rootEci, rulesetsDir, runKumo, startServerProcess, type ServerProcess } from './server-harness.ts';
 
 let server: ServerProcess;
@@ -200,5 +202,42 @@ export default ruleset('test.forward').rule('go', { select: 'fwd:go', action: (c
     const device = await cli('eci', 'new', '--json');
     const narrow = (JSON.parse(device.stdout) as { id: string }).id;
     expect(await cli('dead-letters', '--eci', narrow)).toMatchObject({ code: 1, stderr: expect.stringContaining('POLICY_DENIED (403)') });
+  });
+});
+
+describe('kumo cloud export / import / move', () => {
+  it('carries a cloud to another host in a file (encrypted, binary-safe on stdout), leaves a forwarding address, and refuses what it cannot do', async () => {
+    const [source, target] = await Promise.all([startServerProcess(), startServerProcess()]);
+    const on = (s: ServerProcess) => (...args: string[]) => runKumo(['--url', s.url, '--data', s.dataDir, ...args]);
+    const [src, dst] = [on(source), on(target)];
+    const kitchen = JSON.parse((await src('cloud', 'new', 'kitchen', '--json')).stdout) as { id: string; eci: string };
+    expect((await src('install', 'example.temperature', '--eci', kitchen.eci)).code).toBe(0);
+    expect((await src('event', kitchen.eci, 'sensor:reading', 'temperature:=21')).code).toBe(0);
+    const dir = await tempDir();
+    await writeFile(join(dir, 'pass'), 'open sesame\n');
+    const file = join(dir, 'kitchen.kumo');
+    // Through a shell, as a user would: the file on stdout, redirected.
+    const sh = (cmd: string) => new Promise<number | null>((resolve) => spawn('/bin/sh', ['-c', cmd], { cwd: repoRoot, stdio: 'ignore' }).once('exit', resolve));
+    const kumoJs = join(repoRoot, 'bin/kumo.js');
+    expect(await sh(`"${process.execPath}" "${kumoJs}" --url ${source.url} --eci ${await rootEci(source)} cloud export kitchen --passphrase-file "${join(dir, 'pass')}" > "${file}"`)).toBe(0);
+    expect((await readFile(file)).subarray(0, 11).toString('latin1')).toBe('KUMO-CLOUD\n');
+
+    expect(await dst('cloud', 'import', file)).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kumo: INVALID_CLOUD_FILE \(400\).*passphrase/) });
+    const imported = await dst('cloud', 'import', file, '--passphrase-file', join(dir, 'pass'));
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toMatch(new RegExp(`^imported cloud kitchen \\(id ${kitchen.id}\\) with 0 descendants, \\d+ records\\neci ${kitchen.eci}\\n$`));
+    expect((await post(`${target.url}/sky/cloud/${kitchen.eci}/example.temperature/latest`)).body).toMatchObject({ temperature: 21 });
+    expect(await dst('cloud', 'import', file, '--passphrase-file', join(dir, 'pass'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kumo: IMPORT_CONFLICT \(409\)/) });
+
+    // Leaving needs somewhere to go; then the source answers 410 with it.
+    expect(await src('cloud', 'export', 'kitchen', '--remove')).toMatchObject({ code: 2, stderr: expect.stringContaining('--remove needs --moved-to URL') });
+    expect(await sh(`"${process.execPath}" "${kumoJs}" --url ${source.url} --eci ${await rootEci(source)} cloud export kitchen --remove --moved-to ${target.url} > "${join(dir, 'gone.kumo')}"`)).toBe(0);
+    expect((await src('cloud', 'ls')).stdout).toBe('(no child clouds)\n');
+    const moved = await post(`${source.url}/sky/event/${kitchen.eci}/e1/sensor/reading`, { temperature: 5 });
+    expect([moved.status, moved.body.error.code, moved.body.error.location]).toEqual([410, 'CLOUD_MOVED', target.url]);
+
+    // A host alone has no other host to move a cloud to.
+    expect(await dst('cloud', 'move', 'kitchen', '--to', 'h2')).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kumo: INVALID_ARGS \(400\).*not in a realm/) });
+    expect(await dst('cloud', 'move', 'kitchen')).toMatchObject({ code: 2, stderr: expect.stringContaining('--to HOST_ID') });
   });
 });
