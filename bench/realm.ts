@@ -9,11 +9,16 @@
  *        receiving episode (both hosts on this machine's clock).
  *   (f3) `--only f3`: three hosts create 1,000,000 clouds in all, then one restarts in a fresh process:
  *        time to ready (joining the realm included) and its RSS, as (d) measures a host alone.
+ *   (g1) `--only g`: a cloud holding 10,000 entity keys moved from host a to host b while this
+ *        process sends it 1,000 events/s over HTTP through host c: how long the move takes, the
+ *        latency of the events sent during it (the pause a sender sees) against those before, and
+ *        how soon after it the queue it built up has drained; `afterP99`: from 1 s after the move.
  *
- *   node bench/.data/build/bench/realm.js [--part f1,f2] [--events 50000] [--clouds 1000000]
+ *   node bench/.data/build/bench/realm.js [--part f1,f2,g1] [--events 50000] [--clouds 1000000]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -55,6 +60,19 @@ const relay = ruleset('bench.relay')
   .share('heard', (ctx) => ({ lat: ctx.ent.get('lat') ?? [] }))
   .build();
 
+/** `fill:keys {from, count}` sets entity keys k<from> … k<from+count-1>; `fill:tick {n}` records n. */
+const fill = ruleset('bench.fill')
+  .rule('keys', {
+    select: 'fill:keys',
+    action(ctx) {
+      const from = Number(ctx.attrs['from']);
+      for (let i = from; i < from + Number(ctx.attrs['count']); i++) ctx.ent.set(`k${i}`, { i, note: 'a value of about fifty bytes in all, msgpack' });
+    },
+  })
+  .rule('tick', { select: 'fill:tick', action: (ctx) => ctx.ent.set('tick', ctx.attrs['n']) })
+  .share('tick', (ctx) => ctx.ent.get('tick') ?? null)
+  .build();
+
 /** Children still running, stopped if the benchmark fails. */
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -77,7 +95,7 @@ else await main();
  */
 async function childHost(): Promise<void> {
   const dir = args.dir ?? (await dataDir(`realm-${args.name}`));
-  const node = await openNode({ dataDir: dir, rulesets: [benchRuleset, relay], hostId: args.name!, realm: { servers: [args.nats!], partitions: 64 }, limits: { childrenPerCloud: 100_000 } });
+  const node = await openNode({ dataDir: dir, rulesets: [benchRuleset, relay, fill], hostId: args.name!, realm: { servers: [args.nats!], partitions: 64 }, limits: { childrenPerCloud: 100_000 } });
   const { host, realm } = node;
   host.start();
   const make = Number(args.make);
@@ -93,7 +111,7 @@ async function childHost(): Promise<void> {
   }
   for (const eci of ecis) await host.event({ eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { rid: 'bench.relay' } });
   const server = await startServer({ host, realm, port: 0, hostname: '127.0.0.1' });
-  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.port}`, ecis })}\n`);
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.port}`, ecis, root: (await host.root()).eci })}\n`);
   // Episodes of `relay:hear` applied here, counted without asking the host (polling would load it).
   let heard = 0;
   let expect = Infinity;
@@ -156,6 +174,7 @@ async function main(): Promise<void> {
     if (parts.includes('f1')) await f1(nats.url);
     if (parts.includes('f2')) await f2(nats.url, nats.pid);
     if (parts.includes('f3')) await f3(nats.url);
+    if (parts.includes('g1')) await g1(nats.url);
   } finally {
     nats.stop();
   }
@@ -228,11 +247,100 @@ async function f3(nats: string): Promise<void> {
   }
 }
 
+async function g1(nats: string): Promise<void> {
+  const KEYS = 10_000;
+  const RATE = 1_000; // events per second
+  const WARM_MS = 2_000; // connections opened and code warmed before anything is measured
+  const MOVE_AT_MS = 3_000;
+  const [a, b, c] = await Promise.all([host(nats, 'g1a', 0), host(nats, 'g1b', 0), host(nats, 'g1c', 0)]);
+  const post = async (url: string, body: unknown = {}): Promise<any> => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${url}: ${res.status} ${text}`);
+    return JSON.parse(text);
+  };
+  const made = await post(`${a.info.url}/sky/event/${a.info.root}/mk/wrangler/new_child_request`, { name: 'big', rids: ['bench.fill'] });
+  const eci = made.directives[0].options.eci as string;
+  for (let from = 0; from < KEYS; from += 1_000) await post(`${a.info.url}/sky/event/${eci}/f${from}/fill/keys`, { from, count: 1_000 });
+  // Events at RATE through c, each timed; the move starts at MOVE_AT_MS; the load goes on 2 s after it ends.
+  const sent: Array<{ at: number; ms: number }> = [];
+  // node:http with kept-alive connections: fetch would cost this process most of a core at this rate.
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const tick = (url: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = request(url, { method: 'POST', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const done: { move?: { start: number; end: number; result: { records: number } } } = {};
+  const t0 = performance.now();
+  const inflight = new Set<Promise<void>>();
+  let refused = 0;
+  for (let n = 0; done.move === undefined || performance.now() < done.move.end + 2_000; n++) {
+    const due = t0 + (n * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const at = performance.now();
+    // A sender retries what is refused for now (503: a full mailbox while the cloud is held), as a client would.
+    const p = (async () => {
+      for (;;) {
+        const status = await tick(`${c.info.url}/sky/event/${eci}/t${n}/fill/tick?n=${n}`);
+        if (status === 200) break;
+        if (status !== 503) throw new Error(`tick ${n}: ${status}`);
+        refused++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      sent.push({ at, ms: performance.now() - at });
+    })();
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+    if (n === (MOVE_AT_MS * RATE) / 1000) {
+      const start = performance.now();
+      void post(`${a.info.url}/c/${eci}/move?to=g1b`).then((result) => (done.move = { start, end: performance.now(), result }));
+    }
+    if (n > 60 * RATE) throw new Error('the move did not finish within a minute');
+  }
+  await Promise.all(inflight);
+  agent.destroy();
+  const m = done.move!;
+  const during = sent.filter((s) => s.at >= m.start && s.at <= m.end).map((s) => s.ms);
+  const before = sent.filter((s) => s.at >= t0 + WARM_MS && s.at < m.start).map((s) => s.ms);
+  // Events sent after the move, and when the queue it built up had drained (latency back under 10 ms).
+  const after = sent.filter((s) => s.at > m.end).sort((p, q) => p.at - q.at);
+  const drained = after.find((s) => s.ms < 10);
+  const lastTick = await post(`${b.info.url}/sky/cloud/${eci}/bench.fill/tick`);
+  await Promise.all([stop(a.child), stop(b.child), stop(c.child)]);
+  const [pb, pd, pa] = [percentiles(before), percentiles(during), percentiles(after.filter((s) => s.at > m.end + 1_000).map((s) => s.ms))];
+  emit({
+    name: 'g1.move-under-load',
+    keys: KEYS,
+    records: m.result.records,
+    eventsPerSec: RATE,
+    moveMs: round(m.end - m.start, 1),
+    eventsDuringMove: during.length,
+    beforeP50: pb.p50,
+    beforeP99: pb.p99,
+    duringP50: pd.p50,
+    duringP99: pd.p99,
+    duringMax: pd.max,
+    drainedMsAfterMove: drained ? round(drained.at - m.end, 0) : null,
+    afterP99: pa.p99,
+    refusedThenRetried: refused,
+    lastTick,
+    sent: sent.length,
+    unit: 'ms',
+    ...(await machine()),
+  });
+}
+
 // ---- plumbing ----
 
 interface Child {
   child: ChildProcess;
-  info: { url: string; ecis: string[] };
+  info: { url: string; ecis: string[]; root: string };
   next(): Promise<unknown>;
 }
 

@@ -36,13 +36,15 @@ const SUITE: Array<{ key: string; file: string; args?: string[] }> = [
 /**
  * Run only when asked: `--only 1m` takes minutes; `--only s` is the rule-selection benchmark
  * (bench/select.ts); `--only f` the realm (f1, f2; needs nats-server) and `--only f3` its million clouds;
- * `--only h` devices: 10,000 WebSockets to one host and MQTT QoS 1 (needs nats-server, mosquitto-clients).
+ * `--only g` moving a cloud (g1, needs nats-server) and cloud files (g2); `--only h` devices: 10,000 WebSockets to one host and MQTT QoS 1 (needs nats-server, mosquitto-clients).
  */
 const EXTRA = [
   { key: '1m', file: 'scale.js', args: ['--clouds', '1000000'] },
   { key: 's', file: 'select.js' },
   { key: 'f', file: 'realm.js' },
   { key: 'f3', file: 'realm.js', args: ['--part', 'f3'] },
+  { key: 'g', file: 'realm.js', args: ['--part', 'g1'] },
+  { key: 'g', file: 'cloud-file.js' },
   { key: 'h', file: 'devices.js' },
 ];
 

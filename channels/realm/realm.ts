@@ -112,6 +112,8 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
         router.useMover(mover);
         service = new RealmService({ realm: name, self: hostId, link, router, placement, host, mover });
         await service.start();
+        // Known to the realm (a target of moves) whether or not it serves HTTP; serving adds its URL.
+        await placement.register({ id: hostId, since: Date.now() });
         await mover.recover();
         if (o.mqtt) {
           const gateway = new DeviceGateway({ realm: name, link, host, replicas, backlogBytes: o.mqtt.backlogBytes ?? 1024 ** 3, ...(signer ? { signer } : {}), ...(o.mqtt.url ? { url: o.mqtt.url } : {}) });
