@@ -7,29 +7,16 @@
  *   node bench/.data/build/bench/cloud-file.js [--records 100000]
  */
 import { parseArgs } from 'node:util';
-import { ruleset } from '../rulesets/index.ts';
 import { readCloudFile, writeCloudFile } from '../channels/cloud-file.ts';
 import { openHost } from '../channels/compose.ts';
-import { dataDir, emit, machine, removeDir, round } from './lib.ts';
+import { dataDir, emit, fillRuleset, machine, removeDir, round } from './lib.ts';
 
 const { values: args } = parseArgs({ options: { records: { type: 'string', default: '100000' } } });
 
-/** `fill:keys {from, count}` sets entity keys k<from> … (about fifty bytes each); `get(i)` reads one. */
-const fill = ruleset('bench.fill')
-  .rule('keys', {
-    select: 'fill:keys',
-    action(ctx) {
-      const from = Number(ctx.attrs['from']);
-      for (let i = from; i < from + Number(ctx.attrs['count']); i++) ctx.ent.set(`k${i}`, { i, note: 'a value of about fifty bytes in all, msgpack' });
-    },
-  })
-  .share('get', (ctx, a) => ctx.ent.get(`k${String(a['i'])}`) ?? null)
-  .build();
-
 const records = Number(args.records);
 const [srcDir, dstDir] = await Promise.all([dataDir('g2-source'), dataDir('g2-target')]);
-const source = await openHost({ dataDir: srcDir, rulesets: [fill] });
-const target = await openHost({ dataDir: dstDir, rulesets: [fill] });
+const source = await openHost({ dataDir: srcDir, rulesets: [fillRuleset] });
+const target = await openHost({ dataDir: dstDir, rulesets: [fillRuleset] });
 try {
   const made = await source.event({ eci: (await source.root()).eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'big', rids: ['bench.fill'] } });
   const eci = made.directives[0]!.options['eci'] as string;

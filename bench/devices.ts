@@ -19,9 +19,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,6 +29,7 @@ import { operatorSetup } from '../channels/realm/nats-jwt.ts';
 import type { MqttCredentials } from '../channels/realm/device-gateway.ts';
 import { startServer } from '../channels/server.ts';
 import { benchRuleset, BENCH_RID, createClouds, dataDir, emit, machine, percentiles, removeDir, round } from './lib.ts';
+import { freePort, startNats } from './nats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -176,7 +175,7 @@ async function h2(): Promise<void> {
   if (spawnSync('mosquitto_pub', ['--help']).error) throw new Error('bench (h2) needs mosquitto-clients: apt-get install -y mosquitto-clients');
   const m = Number(args['mqtt-devices']);
   const k = Number(args['mqtt-readings']);
-  const nats = await startNats();
+  const nats = await startMqttNats();
   try {
     const { child, info } = await host(['--child', 'mqtt-host', '--mqtt-devices', String(m), '--nats', nats.url, '--creds', nats.creds, '--key', nats.key, '--account', nats.account, '--mqtt', nats.mqtt]);
     const { url, devices } = info as { url: string; devices: Array<{ eci: string; creds: MqttCredentials }> };
@@ -272,43 +271,16 @@ function stop(child: ChildProcess): Promise<void> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-
 /** nats-server in operator mode with JetStream and its MQTT listener, on free ports. */
-async function startNats(): Promise<{ url: string; mqtt: string; creds: string; key: string; account: string; stop(): void }> {
-  if (spawnSync('nats-server', ['--version']).status !== 0) throw new Error('bench (h2) needs nats-server: apt-get install -y nats-server');
-  const [port, mqttPort] = [await freePort(), await freePort()];
-  const dir = await mkdtemp(join(tmpdir(), 'kumo-bench-nats-'));
+async function startMqttNats(): Promise<{ url: string; mqtt: string; creds: string; key: string; account: string; stop(): void }> {
+  const mqttPort = await freePort();
   const setup = operatorSetup();
-  await writeFile(join(dir, 'n.conf'), `server_name: bench\nlisten: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\nmqtt { listen: "127.0.0.1:${mqttPort}" }\n${setup.config}`);
-  await writeFile(join(dir, 'hosts.creds'), setup.hostCreds);
-  await writeFile(join(dir, 'devices.nk'), setup.deviceKeySeed);
-  const proc = spawn('nats-server', ['-c', join(dir, 'n.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve) => {
-    let log = '';
-    proc.stderr!.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Server is ready')) resolve();
-    });
+  const nats = await startNats(async (dir) => {
+    await writeFile(join(dir, 'hosts.creds'), setup.hostCreds);
+    await writeFile(join(dir, 'devices.nk'), setup.deviceKeySeed);
+    return `mqtt { listen: "127.0.0.1:${mqttPort}" }\n${setup.config}`;
   });
-  proc.stderr!.resume();
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    mqtt: `mqtt://127.0.0.1:${mqttPort}`,
-    creds: join(dir, 'hosts.creds'),
-    key: join(dir, 'devices.nk'),
-    account: setup.account,
-    stop() {
-      proc.kill('SIGTERM');
-      void removeDir(dir);
-    },
-  };
+  return { url: nats.url, mqtt: `mqtt://127.0.0.1:${mqttPort}`, creds: join(nats.dir, 'hosts.creds'), key: join(nats.dir, 'devices.nk'), account: setup.account, stop: () => nats.stop() };
 }
 
 // Last: every declaration above is initialized by now.

@@ -38,6 +38,24 @@ export function benchHost(dir: string, limits: Parameters<typeof openHost>[0]['l
   return openHost({ dataDir: dir, rulesets: [benchRuleset], limits: { childrenPerCloud: 100_000, ...limits } });
 }
 
+/**
+ * `fill:keys {from, count}` sets entity keys k<from> … k<from+count-1> (about fifty bytes each);
+ * `fill:tick {n}` records n; `get({i})` reads key k<i>, `tick()` the last n. For the move and cloud
+ * file benchmarks (g), which need clouds holding many records.
+ */
+export const fillRuleset = ruleset('bench.fill')
+  .rule('keys', {
+    select: 'fill:keys',
+    action(ctx) {
+      const from = Number(ctx.attrs['from']);
+      for (let i = from; i < from + Number(ctx.attrs['count']); i++) ctx.ent.set(`k${i}`, { i, note: 'a value of about fifty bytes in all, msgpack' });
+    },
+  })
+  .rule('tick', { select: 'fill:tick', action: (ctx) => ctx.ent.set('tick', ctx.attrs['n']) })
+  .share('get', (ctx, a) => ctx.ent.get(`k${String(a['i'])}`) ?? null)
+  .share('tick', (ctx) => ctx.ent.get('tick') ?? null)
+  .build();
+
 /** Bytes used by the files under `dir`. */
 export async function dirBytes(dir: string): Promise<number> {
   let total = 0;

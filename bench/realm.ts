@@ -16,11 +16,10 @@
  *
  *   node bench/.data/build/bench/realm.js [--part f1,f2,g1] [--events 50000] [--clouds 1000000]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +29,8 @@ import { ruleset } from '../rulesets/index.ts';
 import { openNode } from '../channels/compose.ts';
 import { subscribe } from '../kernel/index.ts';
 import { startServer } from '../channels/server.ts';
-import { benchRuleset, createClouds, dataDir, drive, emit, machine, percentiles, removeDir, round } from './lib.ts';
+import { benchRuleset, createClouds, dataDir, drive, emit, fillRuleset, machine, percentiles, removeDir, round } from './lib.ts';
+import { startNats } from './nats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,19 +60,6 @@ const relay = ruleset('bench.relay')
   .share('heard', (ctx) => ({ lat: ctx.ent.get('lat') ?? [] }))
   .build();
 
-/** `fill:keys {from, count}` sets entity keys k<from> … k<from+count-1>; `fill:tick {n}` records n. */
-const fill = ruleset('bench.fill')
-  .rule('keys', {
-    select: 'fill:keys',
-    action(ctx) {
-      const from = Number(ctx.attrs['from']);
-      for (let i = from; i < from + Number(ctx.attrs['count']); i++) ctx.ent.set(`k${i}`, { i, note: 'a value of about fifty bytes in all, msgpack' });
-    },
-  })
-  .rule('tick', { select: 'fill:tick', action: (ctx) => ctx.ent.set('tick', ctx.attrs['n']) })
-  .share('tick', (ctx) => ctx.ent.get('tick') ?? null)
-  .build();
-
 /** Children still running, stopped if the benchmark fails. */
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -95,7 +82,7 @@ else await main();
  */
 async function childHost(): Promise<void> {
   const dir = args.dir ?? (await dataDir(`realm-${args.name}`));
-  const node = await openNode({ dataDir: dir, rulesets: [benchRuleset, relay, fill], hostId: args.name!, realm: { servers: [args.nats!], partitions: 64 }, limits: { childrenPerCloud: 100_000 } });
+  const node = await openNode({ dataDir: dir, rulesets: [benchRuleset, relay, fillRuleset], hostId: args.name!, realm: { servers: [args.nats!], partitions: 64 }, limits: { childrenPerCloud: 100_000 } });
   const { host, realm } = node;
   host.start();
   const make = Number(args.make);
@@ -401,34 +388,3 @@ async function load(url: string, paths: string[]): Promise<{ reqPerSec: number; 
   if (result.non2xx + result.errors > 0) throw new Error(`failed requests: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return { reqPerSec: round(result.requests.average, 0), p50: result.latency.p50, p99: result.latency.p99 };
 }
-
-/** nats-server with JetStream on a free port, its store in a temp dir. */
-async function startNats(): Promise<{ url: string; pid: number; stop(): void }> {
-  if (spawnSync('nats-server', ['--version']).status !== 0) throw new Error('bench (f) needs nats-server: apt-get install -y nats-server');
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-  const dir = await mkdtemp(join(tmpdir(), 'kumo-bench-nats-'));
-  await writeFile(join(dir, 'n.conf'), `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n`);
-  const proc = spawn('nats-server', ['-c', join(dir, 'n.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve) => {
-    let log = '';
-    proc.stderr!.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Server is ready')) resolve();
-    });
-  });
-  proc.stderr!.resume();
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    pid: proc.pid!,
-    stop() {
-      proc.kill('SIGTERM');
-      void removeDir(dir);
-    },
-  };
-}
-
