@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
+import type autocannonType from 'autocannon';
 import { ruleset } from '../rulesets/index.ts';
 import { openNode } from '../channels/compose.ts';
 import { subscribe } from '../kernel/index.ts';
@@ -378,12 +378,14 @@ function stop(child: ChildProcess): Promise<void> {
 
 async function load(url: string, paths: string[]): Promise<{ reqPerSec: number; p50: number; p99: number }> {
   let n = 0;
+  // Loaded here, not at the top: the (f3) child measures RSS and should carry only what a host loads.
+  const { default: autocannon } = await import('autocannon');
   const result = await autocannon({
     url,
     method: 'POST',
     connections: 100,
     duration: 10,
-    requests: [{ method: 'POST', setupRequest: (req: autocannon.Request) => ({ ...req, path: paths[n++ % paths.length]! }) }],
+    requests: [{ method: 'POST', setupRequest: (req: autocannonType.Request) => ({ ...req, path: paths[n++ % paths.length]! }) }],
   });
   if (result.non2xx + result.errors > 0) throw new Error(`failed requests: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return { reqPerSec: round(result.requests.average, 0), p50: result.latency.p50, p99: result.latency.p99 };
