@@ -87,7 +87,7 @@ describe('partitions', () => {
   it('a host makes clouds and their ECIs only in the partitions it owns, spread over all of them', async () => {
     const host = await kernelHost({ partitions: [5, 9, 4095] });
     const root = await host.root();
-    const made = [root.cloudId, root.eci];
+    const made: string[] = [root.cloudId, root.eci];
     for (let i = 0; i < 12; i++) {
       const kid = await newChild(host, root.eci, `k${i}`);
       made.push(kid.id, kid.eci);
