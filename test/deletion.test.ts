@@ -73,3 +73,26 @@ describe('deleting a cloud that is busy', () => {
   });
 });
 
+
+describe('a deletion that cannot be written', () => {
+  it('leaves the cloud as it was: it takes events again, and a later deletion goes through', async () => {
+    const inner = await memoryStore();
+    let failFor: string | null = null;
+    const store = wrapStore(inner, {
+      write: (ops) => (failFor !== null && ops.some((op) => op.type === 'del' && op.key.startsWith(failFor!)) ? Promise.reject(new Error('disk full')) : inner.write(ops)),
+    });
+    const { host, root } = await testHost({ store, rulesets: [recorder] });
+    const kid = await newChild(host, root.eci, 'kid');
+    await install(host, kid.eci, 'test.rec');
+    await host.event({ eci: kid.eci, domain: 'x', type: 'y' }); // the child is active
+    failFor = ranges.cloud(kid.id).gte;
+    expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'kid' } }))).toMatchObject({ code: 'STORE_FAILED' });
+    expect(host.isActive(kid.id)).toBe(true);
+    await host.event({ eci: kid.eci, domain: 'x', type: 'y' });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toMatchObject([{ name: 'kid' }]);
+    failFor = null;
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'kid' } });
+    expect(await leftUnder(inner, kid.id)).toEqual([]);
+    expect(host.isActive(kid.id)).toBe(false);
+  });
+});

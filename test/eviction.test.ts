@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { subscribe } from '../kernel/index.ts';
+import { ruleset } from '../rulesets/index.ts';
 import { counter, install, newChild } from './fixtures.ts';
-import { testHost } from './helpers.ts';
+import { onCleanup, testHost } from './helpers.ts';
 
 describe('virtual-actor activation', () => {
   it('evicts beyond the active-cloud limit and reactivates with state intact', async () => {
@@ -61,5 +62,38 @@ describe('virtual-actor activation', () => {
       await host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci } });
     }
     expect(host.stats().cachedEcis).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('a busy cloud', () => {
+  const gated = (gate: Promise<void>) =>
+    ruleset('test.wait')
+      .rule('wait', {
+        select: 'w:wait',
+        async action() {
+          await gate;
+        },
+      })
+      .build();
+
+  it('is never evicted, neither for idleness nor under pressure, while a message runs', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { host, root, clock } = await testHost({ rulesets: [gated(gate), counter], limits: { activeClouds: 1, idleMs: 60_000 } });
+    const kid = await newChild(host, root.eci, 'kid');
+    await install(host, kid.eci, 'test.counter');
+    await install(host, root.eci, 'test.wait');
+    onCleanup(async () => release());
+    const waiting = host.event({ eci: root.eci, domain: 'w', type: 'wait' });
+    await vi.waitFor(() => expect(host.stats().mailboxDepth).toBe(1));
+    clock.advance(60_001);
+    expect(host.evictIdle()).toBe(0);
+    expect(host.isActive(root.cloudId)).toBe(true);
+    await host.event({ eci: kid.eci, domain: 'counter', type: 'inc' }); // one cloud too many, but the other is busy
+    expect([host.isActive(root.cloudId), host.isActive(kid.id)]).toEqual([true, true]);
+    release();
+    await waiting;
+    clock.advance(60_001);
+    expect(host.evictIdle()).toBe(2);
   });
 });

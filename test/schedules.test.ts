@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { ManualClock } from '../kernel/index.ts';
+import { keys, ManualClock, put, type Host } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
-import { install, rejection } from './fixtures.ts';
+import { install, newChild, rejection } from './fixtures.ts';
 import { tempDir, testHost } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
@@ -120,5 +120,93 @@ describe('scheduled events', () => {
     expect(await host.runDue()).toBe(1);
     expect(await host.store.keys({ gte: 'd!', lt: 'd"' })).toEqual([]);
     expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'schedules' })).toEqual([]);
+  });
+});
+
+describe('scheduled events, the edges', () => {
+  /** `s:at {at}` schedules `s:ring` at a time given by name, to reach values JSON cannot carry. */
+  const TIMES: Record<string, unknown> = { negative: -1, nan: Number.NaN, infinite: Number.POSITIVE_INFINITY, text: '1767225600000' };
+  const edgy = ruleset('test.edgy')
+    .rule('at', { select: 's:at', action: (ctx) => void ctx.scheduleAt((ctx.attrs['name'] ? TIMES[String(ctx.attrs['name'])] : ctx.attrs['at']) as number, 's', 'ring') })
+    .rule('cron', { select: 's:cron', action: (ctx) => void ctx.scheduleRepeat(ctx.attrs['cron'] as string, 's', 'ring') })
+    .rule('ring', {
+      select: 's:ring',
+      action(ctx) {
+        ctx.ent.set('rings', [...((ctx.ent.get('rings') as number[] | undefined) ?? []), ctx.now()]);
+        if (ctx.ent.get('fail')) throw new Error('the bell is broken');
+      },
+    })
+    .rule('break', { select: 's:break', action: (ctx) => ctx.ent.set('fail', true) })
+    .share('rings', (ctx) => ctx.ent.get('rings') ?? [])
+    .build();
+
+  async function setup() {
+    const t = await testHost({ rulesets: [edgy], clock: new ManualClock(T0) });
+    await install(t.host, t.root.eci, 'test.edgy');
+    return t;
+  }
+  const rings = (host: Host, eci: string) => host.query({ eci, rid: 'test.edgy', name: 'rings' });
+  const dueKeys = (host: Host) => host.store.keys({ gte: 'd!', lt: 'd"' });
+
+  it('refuse a time that is not a finite number of ms since the epoch, and a cron that is not a string', async () => {
+    const { host, root } = await setup();
+    for (const name of Object.keys(TIMES)) {
+      expect(await rejection(host.event({ eci: root.eci, domain: 's', type: 'at', attrs: { name } }))).toMatchObject({ code: 'INVALID_SCHEDULE', status: 400 });
+    }
+    expect(await rejection(host.event({ eci: root.eci, domain: 's', type: 'cron', attrs: { cron: 5 } }))).toMatchObject({ code: 'INVALID_SCHEDULE' });
+    await host.event({ eci: root.eci, domain: 's', type: 'at', attrs: { at: 0 } }); // the epoch itself is a time
+    expect(await dueKeys(host)).toHaveLength(1);
+  });
+
+  it('fire at the whole ms of a time given with a fraction', async () => {
+    const { host, root, clock } = await setup();
+    await host.event({ eci: root.eci, domain: 's', type: 'at', attrs: { at: T0 + 1000.7 } });
+    clock.set(T0 + 1000);
+    expect(await host.runDue()).toBe(1);
+    expect(await rings(host, root.eci)).toEqual([T0 + 1000]);
+  });
+
+  it('fire once however many runs overlap', async () => {
+    const { host, root, clock } = await setup();
+    await host.event({ eci: root.eci, domain: 's', type: 'at', attrs: { at: T0 + 1000 } });
+    clock.set(T0 + 1000);
+    expect(await Promise.all([host.runDue(), host.runDue()])).toEqual([1, 1]);
+    expect(await rings(host, root.eci)).toEqual([T0 + 1000]);
+  });
+
+  it('a repeating schedule whose episode fails still moves on to its next time', async () => {
+    const { host, root, clock } = await setup();
+    await host.event({ eci: root.eci, domain: 's', type: 'cron', attrs: { cron: '* * * * *' } });
+    await host.event({ eci: root.eci, domain: 's', type: 'break' });
+    clock.set(T0 + 60_000);
+    expect(await host.runDue()).toBe(1);
+    expect(await rings(host, root.eci)).toEqual([]); // the failed episode wrote nothing
+    expect((await host.episodeLog(root.eci, 1))[0]).toMatchObject({ domain: 's', type: 'ring', error: { code: 'RULE_FAILED' } });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'schedules' })).toMatchObject([{ next: T0 + 120_000 }]);
+    expect(await host.runDue()).toBe(0);
+    clock.set(T0 + 120_000);
+    expect(await host.runDue()).toBe(1);
+  });
+
+  it('a due key left for a schedule that is gone, or a cloud that is gone, fires nothing and is dropped', async () => {
+    const { host, root, clock } = await setup();
+    const kid = await newChild(host, root.eci, 'kid');
+    await install(host, kid.eci, 'test.edgy');
+    await host.event({ eci: kid.eci, domain: 's', type: 'at', attrs: { at: T0 + 1000 } });
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'kid' } });
+    expect(await dueKeys(host)).toEqual([]); // the deletion took the child's due key along
+    await host.event({ eci: root.eci, domain: 's', type: 'cron', attrs: { cron: '* * * * *' } });
+    const [repeating] = (await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'schedules' })) as Array<{ id: string }>;
+    // What a crash between versions could leave: due keys for no schedule, for another time of a
+    // schedule, and for no cloud.
+    await host.store.write([
+      put(keys.due(T0 + 500, root.cloudId, 'no-such-schedule'), null),
+      put(keys.due(T0 + 500, root.cloudId, repeating!.id), null),
+      put(keys.due(T0 + 500, kid.id, 'gone'), null),
+    ]);
+    clock.set(T0 + 1000);
+    expect(await host.runDue()).toBe(0);
+    expect(await dueKeys(host)).toEqual([keys.due(T0 + 60_000, root.cloudId, repeating!.id)]);
+    expect(await rings(host, root.eci)).toEqual([]);
   });
 });
