@@ -18,6 +18,12 @@ const OTHER_PROCESSES = [
   'test/pico-interop.test.ts',
   'test/realm.test.ts',
   'test/realm-up.test.ts',
+  'test/realm-move-process.test.ts',
+  'test/links-moved.test.ts',
+  'test/links-realm.test.ts',
+  'test/export-import-process.test.ts',
+  'test/mqtt.test.ts',
+  'test/example-fleet.test.ts',
   'test/rulesets-outside.test.ts',
 ];
 
