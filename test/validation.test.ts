@@ -164,3 +164,28 @@ describe('every documented bound of an event or query', () => {
     for (const [value, words] of shown) expect(await bad(value)).toMatch(new RegExp(`got ${words}$`));
   });
 });
+
+describe('requests that are not requests', () => {
+  it('an event, a query or a received event of the wrong shape is refused with its code before it reaches a cloud', async () => {
+    const { host, root } = await testHost();
+    expect(await rejection(host.event(null as never))).toMatchObject({ code: 'INVALID_ARGS', message: 'an event must be an object' });
+    expect(await rejection(host.accept('x' as never))).toMatchObject({ code: 'INVALID_ARGS' });
+    expect(await rejection(host.event({ eci: 42 as never, domain: 'x', type: 'y' }))).toMatchObject({ code: 'UNKNOWN_ECI', details: { eci: '42' } });
+    expect(await rejection(host.query(null as never))).toMatchObject({ code: 'INVALID_ARGS', message: 'a query must be an object' });
+    for (const [rid, name] of [['', 'name'], ['io.picolabs.wrangler', ''], [7, 'name'], ['io.picolabs.wrangler', null]]) {
+      expect(await rejection(host.query({ eci: root.eci, rid: rid as string, name: name as string }))).toMatchObject({ code: 'INVALID_ARGS', message: 'a query needs a rid and a function name' });
+    }
+    expect(await rejection(host.query({ eci: { a: 1 } as never, rid: 'io.picolabs.wrangler', name: 'name' }))).toMatchObject({ code: 'UNKNOWN_ECI', details: { eci: 'an object' } });
+    const event = { eid: 'e1', domain: 'x', type: 'y', attrs: {}, time: 1 };
+    for (const routed of [null, { eci: root.eci }, { eci: 5, event }, { eci: root.eci, event: { ...event, time: '1' } }, { eci: root.eci, event: { ...event, time: Infinity } }]) {
+      expect(await rejection(host.receive(routed as never))).toMatchObject({ code: 'INVALID_EVENT' });
+    }
+    expect(await rejection(host.receive({ eci: root.eci, event, idempotencyKey: 'a b' }))).toMatchObject({ code: 'INVALID_EVENT' });
+    expect(await rejection(host.receive({ eci: root.eci, event: { ...event, attrs: [] as never } }))).toMatchObject({ code: 'INVALID_EVENT' });
+    // Given nothing, an event gets a new eid and empty attrs, a query empty args.
+    const made = await host.event({ eci: root.eci, domain: 'x', type: 'y' });
+    expect(made.eid).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect((await host.episodeLog(root.eci, 1))[0]).toMatchObject({ eid: made.eid, time: host.clock.now() });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'name' })).toBe('root');
+  });
+});
