@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { allKeys, testHost } from './helpers.ts';
 import { claimCodePartition, normalizeClaimCode, partitionOf, ranges, type CloudId, type DeviceInfo, type Host } from '../kernel/index.ts';
 import temperature from '../examples/temperature-sensor.ts';
+import { ruleset } from '../rulesets/index.ts';
 import { newChild, rejection } from './fixtures.ts';
 
 /** `wrangler:new_device_request` through `eci`; the directive's options. */
@@ -104,4 +105,39 @@ describe('provisioning a device', () => {
     expect((await allKeys(host.store)).filter((k) => k.startsWith('k!') || k.includes(made.id))).toEqual([]);
     expect(await rejection(host.claim(made.claim.code))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
   });
+
+  it('makes codes that last from 1 s to 30 days, 24 h unless the owner says', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const now = host.clock.now();
+    const DAY = 24 * 3_600_000;
+    let n = 0;
+    const lasting = async (expiresIn: unknown) => (await addDevice(host, root.eci, { name: `d${n++}`, events: ['sensor'], expiresIn })).claim.expires - now;
+    expect(await lasting(1000)).toBe(1000);
+    expect(await lasting(30 * DAY)).toBe(30 * DAY);
+    expect(await lasting('60000')).toBe(60_000);
+    expect(await lasting('')).toBe(DAY);
+    expect(await lasting(null)).toBe(DAY);
+    for (const expiresIn of [999, 30 * DAY + 1, 1500.5, 'soon', -5000]) {
+      expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'bad', events: ['sensor'], expiresIn } }))).toMatchObject({
+        code: 'INVALID_ARGS',
+        message: expect.stringContaining('from 1 s to 30 days'),
+      });
+    }
+  });
+
+  it('may send, by default, the domains its rulesets listen to, never * or wrangler; at most 20', async () => {
+    const listener = ruleset('test.listens')
+      .rule('a', { select: 'door:open', action: () => undefined })
+      .rule('b', { select: 'door:close', action: () => undefined })
+      .rule('c', { select: '*:ping', action: () => undefined })
+      .rule('d', { select: 'wrangler:ruleset_installed', action: () => undefined })
+      .rule('e', { select: 'motion:*', action: () => undefined })
+      .build();
+    const { host, root } = await testHost({ rulesets: [listener] });
+    expect((await addDevice(host, root.eci, { name: 'door', rids: ['test.listens'] })).device.events).toEqual(['door', 'motion']);
+    const many = Array.from({ length: 21 }, (_, i) => `d${i}`);
+    expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'x', events: many } }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('1 to 20 event domains') });
+    expect((await addDevice(host, root.eci, { name: 'twenty', events: many.slice(1) })).device.events).toHaveLength(20);
+  });
 });
+
