@@ -139,5 +139,37 @@ describe('provisioning a device', () => {
     expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'x', events: many } }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('1 to 20 event domains') });
     expect((await addDevice(host, root.eci, { name: 'twenty', events: many.slice(1) })).device.events).toHaveLength(20);
   });
+
+  it('spends the guessing budget only on codes that do not work, refilled continuously up to a minute’s worth', async () => {
+    const { host, root, clock } = await testHost({ rulesets: [temperature], limits: { claimFailuresPerMinute: 3 } });
+    const devices = [];
+    for (let i = 0; i < 4; i++) devices.push(await addDevice(host, root.eci, { name: `d${i}`, events: ['sensor'] }));
+    for (const d of devices) expect(await host.claim(d.claim.code)).toEqual({ eci: d.device.eci }); // four claims that work, on a budget of three
+    const guess = () => rejection(host.claim('AAAA-AAAA-AAAA'));
+    clock.advance(60 * 60_000); // a quiet hour refills no more than a minute's worth
+    for (let i = 0; i < 3; i++) expect(await guess()).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    expect(await guess()).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfter: 20 } });
+    clock.advance(10_000); // half a token back
+    expect(await guess()).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfter: 10 } });
+    clock.advance(10_000);
+    expect(await guess()).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    const closed = await testHost({ rulesets: [temperature], limits: { claimFailuresPerMinute: 0 } });
+    expect(await rejection(closed.host.claim('AAAA-AAAA-AAAA'))).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfter: 60 } });
+  });
+
+  it('a code for one ECI of a cloud leaves the codes of its other ECIs alone; a code whose ECI is gone hands nothing over', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const made = await addDevice(host, root.eci, { name: 'thermo', events: ['sensor'] });
+    const channel = await host.event({ eci: made.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'sensor', name: '*' }] } } });
+    const other = (channel.directives[0]!.options as { id: string }).id;
+    const code = async (eci: string) => ((await host.event({ eci: made.eci, domain: 'wrangler', type: 'claim_code_request', attrs: { eci } })).directives[0]!.options as { code: string }).code;
+    const forOther = await code(other);
+    const forDevice = await code(made.device.eci);
+    expect(await host.claim(forOther)).toEqual({ eci: other });
+    const again = await code(other);
+    await host.event({ eci: made.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: other } });
+    expect(await rejection(host.claim(again))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    expect(await host.claim(forDevice)).toEqual({ eci: made.device.eci });
+  });
 });
 
