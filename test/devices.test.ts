@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { allKeys, testHost } from './helpers.ts';
 import { claimCodePartition, normalizeClaimCode, partitionOf, ranges, type CloudId, type DeviceInfo, type Host } from '../kernel/index.ts';
 import temperature from '../examples/temperature-sensor.ts';
+import { ruleset } from '../rulesets/index.ts';
 import { newChild, rejection } from './fixtures.ts';
 
 /** `wrangler:new_device_request` through `eci`; the directive's options. */
@@ -104,4 +105,71 @@ describe('provisioning a device', () => {
     expect((await allKeys(host.store)).filter((k) => k.startsWith('k!') || k.includes(made.id))).toEqual([]);
     expect(await rejection(host.claim(made.claim.code))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
   });
+
+  it('makes codes that last from 1 s to 30 days, 24 h unless the owner says', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const now = host.clock.now();
+    const DAY = 24 * 3_600_000;
+    let n = 0;
+    const lasting = async (expiresIn: unknown) => (await addDevice(host, root.eci, { name: `d${n++}`, events: ['sensor'], expiresIn })).claim.expires - now;
+    expect(await lasting(1000)).toBe(1000);
+    expect(await lasting(30 * DAY)).toBe(30 * DAY);
+    expect(await lasting('60000')).toBe(60_000);
+    expect(await lasting('')).toBe(DAY);
+    expect(await lasting(null)).toBe(DAY);
+    for (const expiresIn of [999, 30 * DAY + 1, 1500.5, 'soon', -5000]) {
+      expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'bad', events: ['sensor'], expiresIn } }))).toMatchObject({
+        code: 'INVALID_ARGS',
+        message: expect.stringContaining('from 1 s to 30 days'),
+      });
+    }
+  });
+
+  it('may send, by default, the domains its rulesets listen to, never * or wrangler; at most 20', async () => {
+    const listener = ruleset('test.listens')
+      .rule('a', { select: 'door:open', action: () => undefined })
+      .rule('b', { select: 'door:close', action: () => undefined })
+      .rule('c', { select: '*:ping', action: () => undefined })
+      .rule('d', { select: 'wrangler:ruleset_installed', action: () => undefined })
+      .rule('e', { select: 'motion:*', action: () => undefined })
+      .build();
+    const { host, root } = await testHost({ rulesets: [listener] });
+    expect((await addDevice(host, root.eci, { name: 'door', rids: ['test.listens'] })).device.events).toEqual(['door', 'motion']);
+    const many = Array.from({ length: 21 }, (_, i) => `d${i}`);
+    expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'x', events: many } }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('1 to 20 event domains') });
+    expect((await addDevice(host, root.eci, { name: 'twenty', events: many.slice(1) })).device.events).toHaveLength(20);
+  });
+
+  it('spends the guessing budget only on codes that do not work, refilled continuously up to a minute’s worth', async () => {
+    const { host, root, clock } = await testHost({ rulesets: [temperature], limits: { claimFailuresPerMinute: 3 } });
+    const devices = [];
+    for (let i = 0; i < 4; i++) devices.push(await addDevice(host, root.eci, { name: `d${i}`, events: ['sensor'] }));
+    for (const d of devices) expect(await host.claim(d.claim.code)).toEqual({ eci: d.device.eci }); // four claims that work, on a budget of three
+    const guess = () => rejection(host.claim('AAAA-AAAA-AAAA'));
+    clock.advance(60 * 60_000); // a quiet hour refills no more than a minute's worth
+    for (let i = 0; i < 3; i++) expect(await guess()).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    expect(await guess()).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfter: 20 } });
+    clock.advance(10_000); // half a token back
+    expect(await guess()).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfter: 10 } });
+    clock.advance(10_000);
+    expect(await guess()).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    const closed = await testHost({ rulesets: [temperature], limits: { claimFailuresPerMinute: 0 } });
+    expect(await rejection(closed.host.claim('AAAA-AAAA-AAAA'))).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfter: 60 } });
+  });
+
+  it('a code for one ECI of a cloud leaves the codes of its other ECIs alone; a code whose ECI is gone hands nothing over', async () => {
+    const { host, root } = await testHost({ rulesets: [temperature] });
+    const made = await addDevice(host, root.eci, { name: 'thermo', events: ['sensor'] });
+    const channel = await host.event({ eci: made.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'sensor', name: '*' }] } } });
+    const other = (channel.directives[0]!.options as { id: string }).id;
+    const code = async (eci: string) => ((await host.event({ eci: made.eci, domain: 'wrangler', type: 'claim_code_request', attrs: { eci } })).directives[0]!.options as { code: string }).code;
+    const forOther = await code(other);
+    const forDevice = await code(made.device.eci);
+    expect(await host.claim(forOther)).toEqual({ eci: other });
+    const again = await code(other);
+    await host.event({ eci: made.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: other } });
+    expect(await rejection(host.claim(again))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    expect(await host.claim(forDevice)).toEqual({ eci: made.device.eci });
+  });
 });
+

@@ -187,3 +187,100 @@ describe('ECIs made in an episode', () => {
     expect((await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'channels' })) as unknown[]).toHaveLength(2); // the owner's and the well-known
   });
 });
+
+/** Does to its cloud whatever the event says, through the rule context (no wrangler schemas in between). */
+const builder = ruleset('test.builder', {})
+  .rule('children', {
+    select: 'b:children',
+    async action(ctx) {
+      for (const name of ctx.attrs['names'] as unknown[]) await ctx.newChild(name as string, { rids: ctx.attrs['rids'] as string[] });
+    },
+  })
+  .rule('delete', {
+    select: 'b:delete',
+    async action(ctx) {
+      for (const which of ctx.attrs['which'] as unknown[]) ctx.directive('deleted', { ...(await ctx.deleteChild(which as string)) });
+    },
+  })
+  .rule('install', { select: 'b:install', action: (ctx) => ctx.install(String(ctx.attrs['rid']), ctx.attrs['config'] as Record<string, unknown>) })
+  .rule('uninstall', { select: 'b:uninstall', action: (ctx) => ctx.uninstall(String(ctx.attrs['rid'])) })
+  .rule('forget', { select: 'b:forget', action: (ctx) => ctx.deleteEci(ctx.attrs['eci'] as string) })
+  .rule('push', { select: 'b:push', action: (ctx) => ctx.push(ctx.attrs['eci'] as string, ctx.attrs['name'] as string, ctx.attrs['data'] as Record<string, unknown>) })
+  .build();
+
+const needsConfig = ruleset('test.needs', { config: z.object({ key: z.string() }) }).build();
+const plain = ruleset('test.plain').build();
+
+describe('what a rule may change in its cloud', () => {
+  async function setup(limits = {}) {
+    const t = await testHost({ rulesets: [builder, needsConfig, plain, counter], limits });
+    await install(t.host, t.root.eci, 'test.builder');
+    const run = (type: string, attrs: Record<string, unknown>) => t.host.event({ eci: t.root.eci, domain: 'b', type, attrs });
+    const children = async () => ((await t.host.query({ eci: t.root.eci, rid: 'io.picolabs.wrangler', name: 'children' })) as Array<{ name: string }>).map((c) => c.name).sort();
+    return { ...t, run, children };
+  }
+
+  it('children: names of 1 to 100 characters, no control characters; at most 100 rids, each with a config if it needs one', async () => {
+    const { run, children } = await setup();
+    await run('children', { names: ['x'.repeat(100), 'ü ☃ 1', 'kid'] });
+    for (const names of [[''], ['x'.repeat(101)], ['tab\there'], [7]]) {
+      expect(await rejection(run('children', { names }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('1 to 100 printable characters') });
+    }
+    for (const rids of ['test.plain', Array.from({ length: 101 }, () => 'test.plain')]) {
+      expect(await rejection(run('children', { names: ['more'], rids }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('at most 100 rids') });
+    }
+    expect(await rejection(run('children', { names: ['more'], rids: ['test.needs'] }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('test.needs needs a config') });
+    await run('children', { names: ['many'], rids: Array.from({ length: 100 }, () => 'test.plain') });
+    expect(await children()).toEqual(['kid', 'many', 'x'.repeat(100), 'ü ☃ 1'].sort());
+  });
+
+  it('children: a name is taken once, also within one episode, and the limit counts the children the episode made', async () => {
+    const { run, children } = await setup({ childrenPerCloud: 3 });
+    expect(await rejection(run('children', { names: ['twin', 'twin'] }))).toMatchObject({ code: 'DUPLICATE_NAME', details: { name: 'twin' } });
+    await run('children', { names: ['a', 'b'] });
+    expect(await rejection(run('children', { names: ['c', 'd'] }))).toMatchObject({ code: 'LIMIT_EXCEEDED', details: { limit: 'childrenPerCloud', value: 3 } });
+    await run('children', { names: ['c'] });
+    expect(await children()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('children: deleted by id, name or ECI, or by an object of those; once however often one episode names it', async () => {
+    const { host, root, run, children } = await setup();
+    const kids = [await newChild(host, root.eci, 'a'), await newChild(host, root.eci, 'b'), await newChild(host, root.eci, 'c')];
+    const r = await run('delete', { which: [kids[0]!.eci, kids[0]!.id, { name: 'a' }] });
+    expect(r.directives.map((d) => d.options['id'])).toEqual([kids[0]!.id, kids[0]!.id, kids[0]!.id]);
+    for (const which of [{ nickname: 'b' }, { name: 7 }, {}, null, 5]) expect(await rejection(run('delete', { which: [which] }))).toMatchObject({ code: 'UNKNOWN_CLOUD' });
+    expect(await rejection(run('delete', { which: [{ name: 'b', id: kids[2]!.id }] }))).toMatchObject({ code: 'UNKNOWN_CLOUD', message: expect.stringContaining(`no child name "b" and id "${kids[2]!.id}"`) });
+    await run('delete', { which: [{ name: 'b', id: kids[1]!.id, eci: undefined }], x: 1 });
+    expect(await children()).toEqual(['c']);
+  });
+
+  it('installs: in order, an install again keeping its place with its new config; the config must be an object', async () => {
+    const { host, root, run } = await setup();
+    await run('install', { rid: 'test.plain', config: {} });
+    await run('install', { rid: 'test.counter', config: {} });
+    await run('install', { rid: 'test.plain', config: { again: true } });
+    const installed = await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' });
+    expect(installed).toEqual(['io.picolabs.wrangler', 'io.picolabs.subscription', 'test.builder', 'test.plain', 'test.counter']);
+    await run('uninstall', { rid: 'test.plain' });
+    await run('install', { rid: 'test.plain', config: {} }); // a new install goes last
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids' })).toEqual(['io.picolabs.wrangler', 'io.picolabs.subscription', 'test.builder', 'test.counter', 'test.plain']);
+    for (const config of ['x', [1]]) expect(await rejection(run('install', { rid: 'test.plain', config }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('config must be an object') });
+    expect(await rejection(run('install', { rid: 'test.needs', config: { key: 5 } }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('config rejected by test.needs') });
+    expect(await rejection(run('uninstall', { rid: 'test.needs' }))).toMatchObject({ code: 'UNKNOWN_RULESET' });
+  });
+
+  it('ECIs and pushes: only to ECIs of the cloud, with a name and an object of data', async () => {
+    const { host, root, run } = await setup();
+    const nowhere = 'E0000AAAAAAAAAAAAAAAAAAAAAA';
+    expect(await rejection(run('forget', { eci: nowhere }))).toMatchObject({ code: 'UNKNOWN_ECI', message: expect.stringContaining(`has no ECI "${nowhere}"`) });
+    expect(await rejection(run('forget', { eci: 5 }))).toMatchObject({ code: 'UNKNOWN_ECI' });
+    expect(await rejection(run('push', { eci: nowhere, name: 'x', data: {} }))).toMatchObject({ code: 'UNKNOWN_ECI', message: expect.stringContaining('to push to') });
+    expect(await rejection(run('push', { eci: root.eci, name: '', data: {} }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('a push needs a name') });
+    expect(await rejection(run('push', { eci: root.eci, name: 'x', data: [1] }))).toMatchObject({ code: 'INVALID_EVENT', message: expect.stringContaining('push data must be an object') });
+    const heard: unknown[] = [];
+    const stop = host.listen(root.eci, (m) => heard.push([m.cloudId, m.eci, m.name, m.data]));
+    await run('push', { eci: root.eci, name: 'hello', data: { n: 1 } });
+    stop();
+    expect(heard).toEqual([[root.cloudId, root.eci, 'hello', { n: 1 }]]);
+  });
+});

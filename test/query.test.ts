@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
+import { InvalidArgsError, subscribe } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, rejection } from './fixtures.ts';
-import { testHost } from './helpers.ts';
+import { onCleanup, tempDir, testHost } from './helpers.ts';
 
 const slow = ruleset('test.slow')
   .share('forever', () => new Promise(() => undefined))
@@ -23,5 +24,57 @@ describe('the query time limit', () => {
     expect(await rejection(p)).toMatchObject({ code: 'QUERY_TIMEOUT', status: 504, details: { rid: 'test.slow', name: 'forever' } });
     expect(await host.query({ eci: root.eci, rid: 'test.slow', name: 'quick' })).toBe('quick');
     expect(clock.pending).toBe(pending); // no timer left behind
+  });
+});
+
+describe('shared functions', () => {
+  const fns = ruleset('test.fns')
+    .share('echo', (ctx, args) => ({ args, rid: ctx.rid, cloud: ctx.cloud.name }))
+    .share('broken', () => {
+      throw new Error('division by zero');
+    })
+    .share('picky', () => {
+      throw new InvalidArgsError('give me an n');
+    })
+    .share('later', async () => 'done')
+    .build();
+
+  it('get the args and a read-only view of their ruleset in their cloud; what they throw is their answer', async () => {
+    const { host, root } = await testHost({ rulesets: [fns] });
+    await install(host, root.eci, 'test.fns');
+    const q = (name: string, args?: Record<string, unknown>) => host.query({ eci: root.eci, rid: 'test.fns', name, ...(args ? { args } : {}) });
+    expect(await q('echo', { n: [1, 2] })).toEqual({ args: { n: [1, 2] }, rid: 'test.fns', cloud: 'root' });
+    expect(await q('later')).toBe('done');
+    expect(await rejection(q('broken'))).toMatchObject({ code: 'QUERY_FAILED', status: 500, message: 'function test.fns/broken failed: division by zero', details: { rid: 'test.fns', name: 'broken' } });
+    expect(await rejection(q('picky'))).toMatchObject({ code: 'INVALID_ARGS', status: 400, message: 'give me an n' });
+  });
+
+  it('publish each query with its time, and its error code when it failed', async () => {
+    const { host, root } = await testHost({ rulesets: [fns] });
+    await install(host, root.eci, 'test.fns');
+    const seen: Array<{ rid: string; name: string; error?: string; cloudId: string }> = [];
+    const stop = subscribe('query', (m) => {
+      if (m.host === host.id) seen.push({ rid: m.rid, name: m.name, cloudId: m.cloudId, ...(m.error ? { error: m.error } : {}) });
+    });
+    onCleanup(async () => stop());
+    await host.query({ eci: root.eci, rid: 'test.fns', name: 'later' });
+    await rejection(host.query({ eci: root.eci, rid: 'test.fns', name: 'broken' }));
+    await rejection(host.query({ eci: root.eci, rid: 'test.fns', name: 'nope' })); // refused: no function ran
+    expect(seen).toEqual([
+      { rid: 'test.fns', name: 'later', cloudId: root.cloudId },
+      { rid: 'test.fns', name: 'broken', cloudId: root.cloudId, error: 'QUERY_FAILED' },
+    ]);
+  });
+
+  it('of a ruleset installed but no longer registered on the host are UNKNOWN_RULESET', async () => {
+    const dir = await tempDir();
+    const first = await testHost({ dir, rulesets: [fns] });
+    await install(first.host, first.root.eci, 'test.fns');
+    await first.host.close();
+    const { host, root } = await testHost({ dir });
+    expect(await rejection(host.query({ eci: root.eci, rid: 'test.fns', name: 'later' }))).toMatchObject({ code: 'UNKNOWN_RULESET', status: 404 });
+    // Its events still run the other rulesets; the log names it once, however many events the episode had.
+    await host.event({ eci: root.eci, eid: 'still', domain: 'wrangler', type: 'new_channel_request', attrs: {} });
+    expect((await host.episodeLog(root.eci, 1))[0]).toMatchObject({ eid: 'still', raised: 1, fired: ['io.picolabs.wrangler/new_channel_request'], missing: ['test.fns'] });
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startServer } from '../channels/server.ts';
 import { keyValues } from '../channels/cli/run.ts';
+import { encode } from '../kernel/index.ts';
 import { rejection } from './fixtures.ts';
 import { onCleanup, testHost } from './helpers.ts';
 
@@ -114,5 +115,77 @@ describe('from the CLI', () => {
     expect(Object.getPrototypeOf(attrs)).toBe(Object.prototype);
     expect(Object.keys(attrs)).toEqual(['__proto__', 'a']);
     expect(JSON.parse(JSON.stringify(attrs))).toEqual(JSON.parse('{"__proto__":{"x":1},"a":"1"}'));
+  });
+});
+
+describe('every documented bound of an event or query', () => {
+  /** Objects nested `n` deep, the outermost included. */
+  const nested = (n: number): Record<string, unknown> => {
+    let v: Record<string, unknown> = {};
+    for (let i = 1; i < n; i++) v = { a: v };
+    return v;
+  };
+
+  it('is met exactly, and refused one past it', async () => {
+    const { host, root } = await testHost({ limits: { attrsBytes: 64 } });
+    const ok = (e: Record<string, unknown>) => host.event({ eci: root.eci, domain: 'x', type: 'y', ...e });
+    const refused = async (e: Record<string, unknown>) => (await rejection(ok(e))).code;
+    // names: 1 to 100 of [A-Za-z0-9_.-]
+    await ok({ domain: 'd'.repeat(100), type: 'A-z_0.9' });
+    expect(await refused({ domain: 'd'.repeat(101) })).toBe('INVALID_EVENT');
+    expect(await refused({ type: 't'.repeat(101) })).toBe('INVALID_EVENT');
+    // eids: 1 to 128 printable ASCII characters, without "/" or "!"
+    await ok({ eid: `${' '.repeat(1)}~${'e'.repeat(126)}` });
+    for (const eid of ['', 'e'.repeat(129), 'a/b', 'a!b', 'tab\t', 'é']) expect(await refused({ eid })).toBe('INVALID_EVENT');
+    // idempotency keys: 1 to 128 visible characters
+    await ok({ idempotencyKey: `!${'k'.repeat(126)}~` });
+    for (const idempotencyKey of ['', 'k'.repeat(129), 'a b']) expect(await refused({ idempotencyKey })).toBe('INVALID_EVENT');
+    // attrs: nested at most 100 levels, and at most attrsBytes encoded
+    const fits = (n: number) => ({ s: 'x'.repeat(n) });
+    let n = 0;
+    while (encode(fits(n + 1)).length <= 64) n++;
+    expect(encode(fits(n)).length).toBe(64);
+    await ok({ attrs: fits(n) });
+    expect(await rejection(ok({ attrs: fits(n + 1) }))).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: 'attrs take 65 bytes; the limit is 64', details: { limit: 64 } });
+    const roomy = await testHost();
+    await roomy.host.event({ eci: roomy.root.eci, domain: 'x', type: 'y', attrs: nested(100) });
+    expect(await rejection(roomy.host.event({ eci: roomy.root.eci, domain: 'x', type: 'y', attrs: nested(101) }))).toMatchObject({ code: 'INVALID_EVENT', message: 'attrs nest deeper than 100 levels' });
+    expect(await roomy.host.query({ eci: roomy.root.eci, rid: 'io.picolabs.wrangler', name: 'name', args: nested(100) })).toBe('root');
+    expect(await rejection(roomy.host.query({ eci: roomy.root.eci, rid: 'io.picolabs.wrangler', name: 'name', args: nested(101) }))).toMatchObject({ code: 'INVALID_ARGS' });
+  });
+
+  it('names a bad value in its message without serializing it', async () => {
+    const { host, root } = await testHost();
+    const bad = async (domain: unknown) => (await rejection(host.event({ eci: root.eci, domain: domain as string, type: 'y' }))).message;
+    expect(await bad('a b')).toBe('event domain must be 1 to 100 characters of [A-Za-z0-9_.-], got "a b"');
+    expect(await bad(`${'x'.repeat(39)} `)).toMatch(new RegExp(`got "${'x'.repeat(39)} "$`)); // 40 characters are shown whole
+    expect(await bad(`${'x'.repeat(50)} `)).toMatch(new RegExp(`got "${'x'.repeat(40)}…"$`)); // longer ones are cut
+    const shown: Array<[unknown, string]> = [[null, 'null'], [[1], 'an array'], [{ a: 1 }, 'an object'], [5, '5'], [true, 'true'], [undefined, 'undefined'], [10n, 'a bigint'], [Symbol('s'), 'a symbol'], [() => 1, 'a function']];
+    for (const [value, words] of shown) expect(await bad(value)).toMatch(new RegExp(`got ${words}$`));
+  });
+});
+
+describe('requests that are not requests', () => {
+  it('an event, a query or a received event of the wrong shape is refused with its code before it reaches a cloud', async () => {
+    const { host, root } = await testHost();
+    expect(await rejection(host.event(null as never))).toMatchObject({ code: 'INVALID_ARGS', message: 'an event must be an object' });
+    expect(await rejection(host.accept('x' as never))).toMatchObject({ code: 'INVALID_ARGS' });
+    expect(await rejection(host.event({ eci: 42 as never, domain: 'x', type: 'y' }))).toMatchObject({ code: 'UNKNOWN_ECI', details: { eci: '42' } });
+    expect(await rejection(host.query(null as never))).toMatchObject({ code: 'INVALID_ARGS', message: 'a query must be an object' });
+    for (const [rid, name] of [['', 'name'], ['io.picolabs.wrangler', ''], [7, 'name'], ['io.picolabs.wrangler', null]]) {
+      expect(await rejection(host.query({ eci: root.eci, rid: rid as string, name: name as string }))).toMatchObject({ code: 'INVALID_ARGS', message: 'a query needs a rid and a function name' });
+    }
+    expect(await rejection(host.query({ eci: { a: 1 } as never, rid: 'io.picolabs.wrangler', name: 'name' }))).toMatchObject({ code: 'UNKNOWN_ECI', details: { eci: 'an object' } });
+    const event = { eid: 'e1', domain: 'x', type: 'y', attrs: {}, time: 1 };
+    for (const routed of [null, { eci: root.eci }, { eci: 5, event }, { eci: root.eci, event: { ...event, time: '1' } }, { eci: root.eci, event: { ...event, time: Infinity } }]) {
+      expect(await rejection(host.receive(routed as never))).toMatchObject({ code: 'INVALID_EVENT' });
+    }
+    expect(await rejection(host.receive({ eci: root.eci, event, idempotencyKey: 'a b' }))).toMatchObject({ code: 'INVALID_EVENT' });
+    expect(await rejection(host.receive({ eci: root.eci, event: { ...event, attrs: [] as never } }))).toMatchObject({ code: 'INVALID_EVENT' });
+    // Given nothing, an event gets a new eid and empty attrs, a query empty args.
+    const made = await host.event({ eci: root.eci, domain: 'x', type: 'y' });
+    expect(made.eid).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect((await host.episodeLog(root.eci, 1))[0]).toMatchObject({ eid: made.eid, time: host.clock.now() });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'name' })).toBe('root');
   });
 });
