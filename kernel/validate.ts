@@ -67,6 +67,7 @@ export function shapeProblem(v: unknown): string | undefined {
 
 function checkPayload(value: unknown, maxBytes: number, what: string, invalid: (message: string) => KumoError): asserts value is Record<string, unknown> {
   if (!isPlainObject(value)) throw invalid(`${what} must be an object`);
+  if (isEmpty(value)) return; // most queries: nothing to walk or encode
   const problem = shapeProblem(value);
   if (problem) throw invalid(`${what} ${problem}`);
   let size: number;
@@ -76,6 +77,11 @@ function checkPayload(value: unknown, maxBytes: number, what: string, invalid: (
     throw invalid(`${what} cannot be encoded: ${(err as Error).message}`);
   }
   if (size > maxBytes) throw new PayloadTooLargeError(`${what} take ${size} bytes; the limit is ${maxBytes}`, { limit: maxBytes });
+}
+
+function isEmpty(value: object): boolean {
+  for (const _ in value) return false;
+  return true;
 }
 
 /**
