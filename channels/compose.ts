@@ -3,7 +3,7 @@ import { builtinRulesets } from '../rulesets/index.ts';
 import { openDataDir } from './data-dir.ts';
 import type { DestinationRules } from './destinations.ts';
 import { HttpRemote } from './http-remote.ts';
-import { joinRealm, type Realm, type RealmOptions } from './realm/realm.ts';
+import type { Realm, RealmOptions } from './realm/realm.ts';
 
 export interface OpenHostOptions {
   /** LevelDB directory (created 0700 if missing; refused when others may read it). Ignored when `store` is given. */
@@ -50,7 +50,8 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
   let realm: Realm | null = null;
   try {
     const id = await Host.idOf(store, opts.ids, opts.hostId);
-    realm = opts.realm ? await joinRealm(opts.realm, id, store, opts.ids) : null;
+    // Loaded only to join a realm: a host alone carries none of the NATS client (~7 MB resident).
+    if (opts.realm) realm = await (await import('./realm/realm.ts')).joinRealm(opts.realm, id, store, opts.ids);
     const host = await open(store, id, realm, remote, opts);
     await realm?.attach(host);
     return { host, realm };
