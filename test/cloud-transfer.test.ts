@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { ManualClock, ranges, type CloudBundle, type Host } from '../kernel/index.ts';
+import { bundleEcis, bundleRulesets, checkBundle, ManualClock, ranges, type CloudBundle, type Host } from '../kernel/index.ts';
 import { readCloudFile, writeCloudFile } from '../channels/cloud-file.ts';
+import temperature from '../examples/temperature-sensor.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { allKeys, testHost } from './helpers.ts';
@@ -149,10 +150,82 @@ describe('moving clouds between hosts in a file', () => {
   it('needs the full authority of the cloud to export it, and of the parent to import under it', async () => {
     const a = await source();
     const narrow = ((await a.host.event({ eci: a.home.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'note', name: '*' }] } } })).directives[0]!.options as { id: string }).id;
-    expect(await rejection(a.host.exportCloud(narrow))).toMatchObject({ code: 'POLICY_DENIED' });
+    expect(await rejection(a.host.exportCloud(narrow))).toMatchObject({ code: 'POLICY_DENIED', message: expect.stringContaining("exporting the cloud (that needs the cloud's full authority") });
     const bundle = await a.host.exportCloud(a.home.eci);
     const b = await target();
     expect(await rejection(b.host.importCloud(narrow, bundle))).toMatchObject({ code: 'UNKNOWN_ECI' });
+  });
+});
+
+describe('checking a bundle from outside', () => {
+  /** What checkBundle says of `value`: its message, or 'ok'. */
+  const verdict = (value: unknown): string => {
+    try {
+      checkBundle(value);
+      return 'ok';
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'INVALID_CLOUD_FILE', details: { reason: 'corrupt' } });
+      return (err as Error).message.replace('the cloud file is corrupt: ', '');
+    }
+  };
+
+  it('accepts a bundle as exported, and names the first thing wrong with each broken one', async () => {
+    const a = await source();
+    const b = await a.host.exportCloud(a.home.eci);
+    const [root, kid] = b.clouds;
+    const rootMeta = b.records.find(([k]) => k === `c!${root!.id}!meta`)!;
+    const outgoing = { cloudId: kid!.id, eci: a.fridge, event: { eid: 'e1', domain: 'note', type: 'set', attrs: {}, time: T0 } };
+    expect(verdict(b)).toBe('ok');
+    expect(verdict({ ...b, outbox: [outgoing], from: 'https://a.example' })).toBe('ok');
+    const cases: Array<[unknown, string]> = [
+      [null, 'not a bundle'],
+      [[b], 'not a bundle'],
+      [{ ...b, root: 42 }, 'no root cloud'],
+      [{ ...b, root: 'not-a-cloud-id' }, 'no root cloud'],
+      [{ ...b, from: 7 }, 'the host it left is not a URL'],
+      [{ ...b, clouds: {} }, 'missing parts'],
+      [{ ...b, records: 'x' }, 'missing parts'],
+      [{ ...b, outbox: undefined }, 'missing parts'],
+      [{ ...b, clouds: [...b.clouds, 'C1'] }, 'a cloud without an id'],
+      [{ ...b, clouds: [...b.clouds, { name: 'x' }] }, 'a cloud without an id'],
+      [{ ...b, clouds: [...b.clouds, { id: 'nope' }] }, 'a cloud without an id'],
+      [{ ...b, clouds: [kid, root] }, 'the root is not the first cloud'],
+      [{ ...b, clouds: [] }, 'the root is not the first cloud'],
+      [{ ...b, records: [...b.records, 'k'] }, 'a record is not [key, value]'],
+      [{ ...b, records: [...b.records, ['k']] }, 'a record is not [key, value]'],
+      [{ ...b, records: [...b.records, [1, 2]] }, 'a record is not [key, value]'],
+      [{ ...b, records: [...b.records, ['h!root', 1]] }, 'a record outside the clouds it lists (h!root)'],
+      [{ ...b, records: [...b.records, [`c!${a.root.cloudId}!meta`, 1]] }, `a record outside the clouds it lists (c!${a.root.cloudId}!meta)`],
+      [{ ...b, records: [...b.records, [`c!${root!.id}!nonsense`, 1]] }, `a record outside the clouds it lists (c!${root!.id}!nonsense)`],
+      [{ ...b, records: b.records.filter((r) => r !== rootMeta) }, `cloud ${root!.id} has no record`],
+      [{ ...b, outbox: ['x'] }, 'an outgoing event of no listed cloud'],
+      [{ ...b, outbox: [{ ...outgoing, cloudId: 7 }] }, 'an outgoing event of no listed cloud'],
+      [{ ...b, outbox: [{ ...outgoing, cloudId: a.root.cloudId }] }, 'an outgoing event of no listed cloud'],
+      [{ ...b, outbox: [{ ...outgoing, eci: 7 }] }, 'an outgoing event of no listed cloud'],
+      [{ ...b, outbox: [{ ...outgoing, event: 'e' }] }, 'an outgoing event of no listed cloud'],
+    ];
+    for (const [value, why] of cases) expect(verdict(value)).toBe(why);
+  });
+
+  it('lists the rulesets and the ECIs a bundle brings', async () => {
+    const a = await source();
+    const b = await a.host.exportCloud(a.home.eci);
+    expect(bundleRulesets(b)).toEqual(['io.picolabs.subscription', 'io.picolabs.wrangler', 'test.notes']);
+    const ecis = bundleEcis(b);
+    expect(ecis).toEqual(expect.arrayContaining([a.home.eci, a.kitchen.eci, a.fridge]));
+    expect(ecis).toEqual([...new Set(ecis)]);
+    expect(ecis.every((e) => b.records.some(([k]) => k.endsWith(`!eci!${e}`)))).toBe(true);
+  });
+
+  it("an imported device's claim code works on its new host, and only there", async () => {
+    const a = await testHost({ rulesets: [temperature], seed: 3 });
+    const made = await a.host.event({ eci: a.root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'thermo', rids: ['example.temperature'] } });
+    const device = made.directives.find((d) => d.name === 'wrangler:new_device_created')!.options as { eci: string; device: { eci: string }; claim: { code: string } };
+    const bundle = await a.host.exportCloud(device.eci, { leave: { movedTo: 'https://b.example' } });
+    const b = await testHost({ rulesets: [temperature], seed: 4 });
+    await b.host.importCloud(b.root.eci, bundle);
+    expect(await rejection(a.host.claim(device.claim.code))).toMatchObject({ code: 'UNKNOWN_CLAIM_CODE' });
+    expect(await b.host.claim(device.claim.code)).toEqual({ eci: device.device.eci });
   });
 });
 

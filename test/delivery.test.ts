@@ -45,6 +45,10 @@ describe('effects that leave a cloud', () => {
     stop();
     unwatch();
     expect(logged).toEqual(['no', 'yes']);
+    // stopped: neither hears the next episode
+    await host.event({ eci: root.eci, eid: 'after', domain: 'msg', type: 'tell', attrs: { to: kidEci } });
+    expect(pushed).toEqual([{ to: kidEci }]);
+    expect(logged).toEqual(['no', 'yes']);
   });
 
   it('delivers to the receiving cloud, which applies each eid at most once', async () => {

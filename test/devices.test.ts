@@ -75,6 +75,9 @@ describe('provisioning a device', () => {
     const { host, root } = await testHost({ rulesets: [temperature] });
     const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
     const code = normalizeClaimCode(made.claim.code);
+    // typed with spaces around it, up to 40 characters in all; longer is not a code
+    expect(normalizeClaimCode(` ${made.claim.code.toLowerCase()}`.padEnd(40))).toBe(code);
+    expect(() => normalizeClaimCode(made.claim.code.padEnd(41))).toThrow(expect.objectContaining({ code: 'INVALID_ARGS', message: 'a claim code is 12 letters and digits, such as 7K3Q-M9PA-XR2F' }));
     const everything = await host.store.entries({ gte: '', lt: '\uffff' });
     for (const [k, v] of everything) expect(`${k} ${JSON.stringify(v)}`).not.toMatch(new RegExp(`${code}|${made.claim.code}`));
     expect(everything.filter(([k]) => k.startsWith('k!'))).toEqual([[expect.any(String), { cloudId: made.id, eci: made.device.eci, expires: made.claim.expires }]]);

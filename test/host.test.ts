@@ -35,7 +35,7 @@ describe('a host’s identity', () => {
     expect(await Host.idOf(store, seededIds(1), 'host-b_2')).toBe('host-b_2');
     expect(await Host.idOf(store, seededIds(1), 'x'.repeat(64))).toBe('x'.repeat(64));
     for (const bad of ['', 'x'.repeat(65), 'a b', 'a.b', 'ä']) {
-      await expect(Host.idOf(store, seededIds(1), bad)).rejects.toMatchObject({ code: 'INVALID_ARGS' });
+      await expect(Host.idOf(store, seededIds(1), bad)).rejects.toMatchObject({ code: 'INVALID_ARGS', message: 'a host id is 1 to 64 characters of [A-Za-z0-9_-]' });
     }
     // A given id is not written down: the host's own id is made on first use and then kept.
     const made = await Host.idOf(store, seededIds(1));

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { keys, put, ranges, type CloudId } from '../kernel/index.ts';
+import { keys, put, ranges, subscribe, type CloudId } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { counter, install, newChild, rejection } from './fixtures.ts';
 import { tempDir, testHost } from './helpers.ts';
@@ -41,7 +41,11 @@ describe('accepting an event (HTTP 202)', () => {
     const narrow = (made.directives[0]!.options as { id: string }).id;
     const before = await host.store.keys({ gte: '', lt: '\uffff' });
     expect(await rejection(host.accept({ eci: 'E0000AAAAAAAAAAAAAAAAAAAAAA', domain: 's', type: 'wait' }))).toMatchObject({ code: 'UNKNOWN_ECI', status: 404 });
-    expect(await rejection(host.accept({ eci: narrow, domain: 'x', type: 'y' }))).toMatchObject({ code: 'POLICY_DENIED', status: 403 });
+    const refusals: unknown[] = [];
+    const unsubscribe = subscribe('refusal', (m) => m.host === host.id && refusals.push(m));
+    expect(await rejection(host.accept({ eci: narrow, domain: 'x', type: 'y' }))).toMatchObject({ code: 'POLICY_DENIED', status: 403, message: expect.stringContaining('event x:y') });
+    unsubscribe();
+    expect(refusals).toEqual([{ kind: 'event', code: 'POLICY_DENIED', host: host.id }]);
     expect(await rejection(host.accept({ eci: narrow, domain: 's', type: 'bad type' }))).toMatchObject({ code: 'INVALID_EVENT', status: 400 });
     expect(await rejection(host.accept({ eci: narrow, domain: 's', type: 'w', attrs: { x: 'y'.repeat(300 * 1024) } }))).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 });
     const running = host.event({ eci: kid.eci, domain: 's', type: 'wait' });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { openLevelStore, type Store } from '../kernel/index.ts';
+import { encodeOps, type WriteOp } from '../kernel/store.ts';
 import { memoryStore, onCleanup, tempDir } from './helpers.ts';
 
 // One conformance suite, run against every store implementation.
@@ -41,5 +42,43 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
     await s.write([{ type: 'del', key: 'k' }, { type: 'put', key: 'j', value: 2 }]);
     expect(await s.get('k')).toBeUndefined();
     expect(await s.get('j')).toBe(2);
+  });
+});
+
+describe('encoding before group commit', () => {
+  it('encodes each put once, however often it is asked, and leaves deletions alone', async () => {
+    const s = await memoryStore();
+    const ops: WriteOp[] = [
+      { type: 'put', key: 'c!a!x', value: { n: 1 } },
+      { type: 'del', key: 'c!a!y' },
+    ];
+    encodeOps(ops);
+    encodeOps(ops); // a batch that is retried is encoded again: the value must not be wrapped twice
+    expect(ops[1]).toEqual({ type: 'del', key: 'c!a!y' });
+    await s.write(ops);
+    expect(await s.get('c!a!x')).toEqual({ n: 1 });
+  });
+
+  it('names the record whose value cannot be stored, without the cloud it belongs to', () => {
+    const circular: Record<string, unknown> = {};
+    circular['self'] = circular;
+    const ops: WriteOp[] = [{ type: 'put', key: 'c!C0abc!e!test.notes!note', value: circular }];
+    expect(() => encodeOps(ops)).toThrow(expect.objectContaining({ code: 'UNSTORABLE_VALUE', message: expect.stringMatching(/^a value staged for e!test\.notes!note cannot be stored: /) }));
+  });
+
+  it('a value that cannot be encoded fails its write with nothing written, and the store goes on', async () => {
+    const s = await openLevelStore(await tempDir());
+    onCleanup(() => s.close());
+    await expect(s.write([{ type: 'put', key: 'a', value: 1 }, { type: 'put', key: 'b', value: 10n ** 30n }])).rejects.toThrow();
+    expect(await s.get('a')).toBeUndefined();
+    await s.write([{ type: 'put', key: 'a', value: 2 }]);
+    expect(await s.get('a')).toBe(2);
+  });
+
+  it('a read of a closed store is a rejection, not a throw', async () => {
+    const s = await openLevelStore(await tempDir());
+    await s.close();
+    const read = s.get('a'); // must not throw here
+    await expect(read).rejects.toThrow();
   });
 });

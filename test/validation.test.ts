@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { startServer } from '../channels/server.ts';
 import { keyValues } from '../channels/cli/run.ts';
 import { encode } from '../kernel/index.ts';
+import { isPlainObject } from '../kernel/validate.ts';
 import { rejection } from './fixtures.ts';
 import { onCleanup, testHost } from './helpers.ts';
 
@@ -177,9 +178,18 @@ describe('requests that are not requests', () => {
     }
     expect(await rejection(host.query({ eci: { a: 1 } as never, rid: 'io.picolabs.wrangler', name: 'name' }))).toMatchObject({ code: 'UNKNOWN_ECI', details: { eci: 'an object' } });
     const event = { eid: 'e1', domain: 'x', type: 'y', attrs: {}, time: 1 };
-    for (const routed of [null, { eci: root.eci }, { eci: 5, event }, { eci: root.eci, event: { ...event, time: '1' } }, { eci: root.eci, event: { ...event, time: Infinity } }]) {
-      expect(await rejection(host.receive(routed as never))).toMatchObject({ code: 'INVALID_EVENT' });
-    }
+    const shapeless = 'a received event needs an eci and an event';
+    const timeless = 'a received event needs its event time';
+    const received: Array<[unknown, string]> = [
+      [null, shapeless],
+      [{ eci: root.eci }, shapeless],
+      [{ eci: root.eci, event: null }, shapeless],
+      [{ eci: 5, event }, shapeless],
+      [{ eci: root.eci, event: { ...event, time: '1' } }, timeless],
+      [{ eci: root.eci, event: { ...event, time: Infinity } }, timeless],
+      [{ eci: root.eci, event: { ...event, time: undefined } }, timeless],
+    ];
+    for (const [routed, message] of received) expect(await rejection(host.receive(routed as never))).toMatchObject({ code: 'INVALID_EVENT', message });
     expect(await rejection(host.receive({ eci: root.eci, event, idempotencyKey: 'a b' }))).toMatchObject({ code: 'INVALID_EVENT' });
     expect(await rejection(host.receive({ eci: root.eci, event: { ...event, attrs: [] as never } }))).toMatchObject({ code: 'INVALID_EVENT' });
     // Given nothing, an event gets a new eid and empty attrs, a query empty args.
@@ -187,5 +197,14 @@ describe('requests that are not requests', () => {
     expect(made.eid).toMatch(/^[A-Za-z0-9_-]{16}$/);
     expect((await host.episodeLog(root.eci, 1))[0]).toMatchObject({ eid: made.eid, time: host.clock.now() });
     expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'name' })).toBe('root');
+  });
+});
+
+describe('what counts as a plain object', () => {
+  it('an object literal or a null-prototype object; never null, an array, a primitive or a class instance', () => {
+    const yes: unknown[] = [{}, { a: 1 }, Object.create(null), JSON.parse('{"x":[1]}')];
+    const no: unknown[] = [null, undefined, [], [1], 'x', 1, true, 1n, new Date(0), new Map(), new (class Thing {})(), () => 1];
+    for (const v of yes) expect(isPlainObject(v)).toBe(true);
+    for (const v of no) expect(isPlainObject(v)).toBe(false);
   });
 });
