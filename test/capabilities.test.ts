@@ -1,4 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
+import { SYSTEM_TAG, within } from '../kernel/index.ts';
+import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from '../kernel/policy.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { testHost } from './helpers.ts';
@@ -174,5 +176,17 @@ describe('capabilities', () => {
   it('an answer nested too deep to check is refused, not a stack overflow', async () => {
     const { host, narrow } = await setup();
     expect(await rejection(host.query({ eci: narrow.id, rid: 'test.parrot', name: 'deep' }))).toMatchObject({ code: 'LIMIT_EXCEEDED' });
+  });
+});
+
+describe('the order of authority', () => {
+  it('an ECI tagged system is never within one that is not, whatever their policies', () => {
+    const all = { eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
+    const system = { ...all, tags: [SYSTEM_TAG] };
+    const plain = { ...all, tags: ['app'] };
+    expect(within(system, plain)).toBe(false);
+    expect(within(plain, system)).toBe(true);
+    expect(within(system, system)).toBe(true);
+    expect(within(plain, plain)).toBe(true);
   });
 });

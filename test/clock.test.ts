@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../kernel/index.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { ManualClock, systemClock } from '../kernel/index.ts';
 
 describe('ManualClock', () => {
   it('fires timeouts and intervals in time order as it moves, and not after they are cancelled', () => {
@@ -26,5 +26,27 @@ describe('ManualClock', () => {
     clock.timeout(() => clock.timeout(() => fired.push(clock.now()), 10), 10);
     clock.advance(25);
     expect(fired).toEqual([20]);
+  });
+});
+
+describe('systemClock', () => {
+  it('fires timeouts and intervals on the timers, and not once cancelled', () => {
+    vi.useFakeTimers();
+    try {
+      const fired: string[] = [];
+      const once = systemClock.timeout(() => fired.push('once'), 100);
+      const cancelled = systemClock.timeout(() => fired.push('cancelled'), 100);
+      const every = systemClock.interval(() => fired.push('every'), 40);
+      cancelled.cancel();
+      vi.advanceTimersByTime(100);
+      expect(fired).toEqual(['every', 'every', 'once']);
+      every.cancel();
+      once.cancel(); // already fired: nothing happens
+      vi.advanceTimersByTime(1000);
+      expect(fired).toEqual(['every', 'every', 'once']);
+      expect(systemClock.now()).toBe(Date.now());
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

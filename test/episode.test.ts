@@ -133,3 +133,38 @@ describe('episodes', () => {
     expect(names(await host.event({ eci: root.eci, domain: 'z', type: 'b' }))).toEqual(['all', 'any-domain']);
   });
 });
+
+describe('what an episode says of its own time', () => {
+  it('publishes and logs durations: never negative, never more than the call took', async () => {
+    const { host, root } = await setup();
+    const seen: Array<{ ms: number; error?: string }> = [];
+    const stop = subscribe('episode', (m) => m.host === host.id && seen.push(m));
+    let t0 = performance.now();
+    await host.event({ eci: root.eci, domain: 't', type: 'start' });
+    const okBound = performance.now() - t0;
+    t0 = performance.now();
+    await rejection(host.event({ eci: root.eci, domain: 't', type: 'loop' }));
+    const failBound = performance.now() - t0;
+    stop();
+    expect(seen.map((m) => m.error)).toEqual([undefined, 'LIMIT_EXCEEDED']);
+    expect(seen[0]!.ms).toBeGreaterThanOrEqual(0);
+    expect(seen[0]!.ms).toBeLessThanOrEqual(okBound);
+    expect(seen[1]!.ms).toBeGreaterThanOrEqual(0);
+    expect(seen[1]!.ms).toBeLessThanOrEqual(failBound);
+    const [failed, ok] = await host.episodeLog(root.eci, 2);
+    for (const [entry, bound] of [[ok!, okBound], [failed!, failBound]] as const) {
+      expect(entry.ms).toBeGreaterThanOrEqual(0);
+      expect(entry.ms).toBeLessThanOrEqual(bound);
+    }
+  });
+
+  it('a rule whose expression names one event twice runs once for it', async () => {
+    const twice = ruleset('test.twice')
+      .rule('either', { select: or('t:twice', 't:twice'), action: (ctx) => ctx.directive('once') })
+      .build();
+    const { host, root } = await testHost({ rulesets: [twice] });
+    await install(host, root.eci, 'test.twice');
+    const r = await host.event({ eci: root.eci, domain: 't', type: 'twice' });
+    expect(r.directives.map((d) => d.name)).toEqual(['once']);
+  });
+});
