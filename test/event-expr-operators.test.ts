@@ -277,6 +277,49 @@ describe('notBetween', () => {
       { ev: 'x:c', attrs: { v: '7' }, fires: { b: '6', c: '7' } },
     ]);
   });
+  it('follows compound excluded and end expressions step by step while a run is open', () => {
+    runTable(notBetween(and('x:a1', 'x:a2'), 'x:b', and('x:c1', 'x:c2')), [
+      { ev: 'x:b', fires: F },
+      { ev: 'x:c1', fires: F },
+      { ev: 'x:a1', fires: F }, // the excluded expression half done does not close the run
+      { ev: 'x:c2', fires: {} },
+      { ev: 'x:b', fires: F },
+      { ev: 'x:a1', fires: F },
+      { ev: 'x:a2', fires: F }, // now it did happen: the run is closed
+      { ev: 'x:c1', fires: F },
+      { ev: 'x:c2', fires: F },
+    ]);
+  });
+  it('a failed test of the end or the excluded expression while a run is open starts it all over', () => {
+    const ok = /^ok$/;
+    runTable(notBetween('x:a', 'x:b', on('x:c', { attrs: { v: ok } })), [
+      { ev: 'x:b', fires: F },
+      { ev: 'x:c', attrs: { v: 'bad' }, fires: F },
+      { ev: 'x:c', attrs: { v: 'ok' }, fires: F }, // the run was dropped
+      { ev: 'x:b', fires: F },
+      { ev: 'x:c', attrs: { v: 'ok' }, fires: {} },
+    ]);
+    runTable(notBetween(on('x:a', { attrs: { v: ok } }), 'x:b', 'x:c'), [
+      { ev: 'x:b', fires: F },
+      { ev: 'x:a', attrs: { v: 'bad' }, fires: F },
+      { ev: 'x:c', fires: F },
+    ]);
+  });
+  it("a failed test of the start counts only while no run is open (then it is what is waited for)", () => {
+    runTable(notBetween('x:a', on('x:b', { attrs: { v: /^ok$/ } }), 'x:c'), [
+      { ev: 'x:b', attrs: { v: 'bad' }, fires: F },
+      { ev: 'x:b', attrs: { v: 'ok' }, fires: F },
+      { ev: 'x:b', attrs: { v: 'bad' }, fires: F }, // a run is open: the start is not waited for
+      { ev: 'x:c', fires: {} },
+    ]);
+  });
+  it('leaves its state as it was on an event none of its parts takes', () => {
+    const sel = compile(notBetween('x:a', 'x:b', 'x:c'));
+    const opened = sel.match(undefined, eventOf({ ev: 'x:b' }, 0));
+    const same = sel.match(opened.state, eventOf({ ev: 'y:z' }, 1));
+    expect(same.state).toBe(opened.state);
+    expect(sel.match(undefined, eventOf({ ev: 'y:z' }, 1)).state ?? null).toBeNull();
+  });
 });
 
 describe('count', () => {

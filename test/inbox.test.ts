@@ -75,6 +75,27 @@ describe('accepting an event (HTTP 202)', () => {
     expect(await host.store.keys(ranges.inbox())).toEqual([]);
   });
 
+  it('consumes an accepted event whose ECI is gone by the time its turn comes, and logs why', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = ruleset('test.slow')
+      .rule('wait', { select: 's:wait', action: () => gate })
+      .build();
+    const { host, root } = await testHost({ rulesets: [slow, counter] });
+    await install(host, root.eci, 'test.slow');
+    await install(host, root.eci, 'test.counter');
+    const made = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: {} });
+    const doomed = (made.directives[0]!.options as { id: string }).id;
+    const running = host.event({ eci: root.eci, domain: 's', type: 'wait' });
+    await host.accept({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: doomed } });
+    const { eid } = await host.accept({ eci: doomed, domain: 'counter', type: 'inc' });
+    release();
+    await running;
+    await vi.waitFor(async () => expect(await host.store.keys(ranges.inbox())).toEqual([]));
+    expect((await host.episodeLog(root.eci, 1))[0]).toMatchObject({ eid, error: { code: 'UNKNOWN_ECI' } });
+    expect(await count(host, root.eci)).toBe(0);
+  });
+
   it('applies after a restart what was accepted and not yet applied, exactly once', async () => {
     const dir = await tempDir();
     const first = await testHost({ dir, rulesets: [counter] });
