@@ -118,8 +118,8 @@ export class ActiveClouds {
    */
   async lookup(eci: string): Promise<CloudId | undefined> {
     if (typeof eci !== 'string' || eci.length === 0 || eci.length > 100) throw new UnknownEciError(typeof eci === 'string' ? eci.slice(0, 100) : describe(eci));
-    const cached = this.eciCache.get(eci);
-    if (cached !== undefined && !this.deleting.has(cached) && this.active.get(cached)?.state.ecis.has(eci as Eci)) return cached;
+    const cached = this.cached(eci);
+    if (cached !== undefined) return cached;
     const id = await this.store.get(keys.eciIndex(eci));
     if (id === undefined) return undefined;
     // A cloud on hold (moving away) is waited for in `with`, never refused.
@@ -127,6 +127,12 @@ export class ActiveClouds {
     const a = this.active.get(id);
     if (a && !a.evicted && a.state.ecis.has(eci as Eci) && !a.cachedEcis.has(eci)) this.cache(eci, id, a);
     return id;
+  }
+
+  /** The active cloud an ECI reaches, when the cache has it (no store read, no waiting). */
+  cached(eci: string): CloudId | undefined {
+    const id = this.eciCache.get(eci);
+    return id !== undefined && !this.deleting.has(id) && this.active.get(id)?.state.ecis.has(eci as Eci) ? id : undefined;
   }
 
   /** Cache an ECI of an active cloud, first pruning ECIs the cloud no longer has once the cache holds as many as the cloud. */
@@ -149,7 +155,19 @@ export class ActiveClouds {
   }
 
   /** Activate `id` if needed and hand its Active to `post` (which must enqueue synchronously). */
-  async with<T>(id: CloudId, post: (a: Active) => Promise<T>): Promise<T> {
+  with<T>(id: CloudId, post: (a: Active) => Promise<T>): Promise<T> {
+    const a = this.active.get(id);
+    // An active cloud that is neither held nor being deleted: hand it over now, no waiting.
+    if (a === undefined || a.evicted || this.holds.has(id) || this.deleting.has(id)) return this.withWaiting(id, post);
+    this.touch(id, a);
+    try {
+      return post(a);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private async withWaiting<T>(id: CloudId, post: (a: Active) => Promise<T>): Promise<T> {
     for (;;) {
       const held = this.holds.get(id);
       if (held) {
@@ -159,11 +177,16 @@ export class ActiveClouds {
       if (this.deleting.has(id)) throw new UnknownCloudError(id);
       const a = this.active.get(id) ?? (await this.activate(id));
       if (a.evicted) continue;
-      a.lastUsed = this.clock.now();
-      this.active.delete(id);
-      this.active.set(id, a);
+      this.touch(id, a);
       return post(a);
     }
+  }
+
+  /** Mark a cloud used now: the most recently used, the last evicted. */
+  private touch(id: CloudId, a: Active): void {
+    a.lastUsed = this.clock.now();
+    this.active.delete(id);
+    this.active.set(id, a);
   }
 
   /** Evict clouds idle longer than `limits.idleMs`. Returns how many were evicted. */

@@ -19,7 +19,7 @@ import { Listeners } from './listeners.ts';
 import { publisher, type Publish } from './observe.ts';
 import { Outbox, type Refusal } from './outbox.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
-import { runQuery } from './query.ts';
+import { runQuery, type QueryEnv } from './query.ts';
 import { checkDeclaredEcis, declaredEcis } from './declared-ecis.ts';
 import { noRemote, type Remote } from './remote.ts';
 import { aloneRouter, type EventResult, type RemoteEci, type RoutedEvent, type Router } from './router.ts';
@@ -92,6 +92,7 @@ export class Host {
   private readonly ids: IdGenerator;
   private readonly registry = new Map<string, Ruleset>();
   private readonly builtins: string[];
+  private queryEnv?: QueryEnv;
   private readonly partitions: number[];
   private readonly owned: ReadonlySet<number>;
   private readonly router: Router | undefined;
@@ -328,7 +329,7 @@ export class Host {
   query(input: QueryInput, opts: LocalOnly = {}): Promise<unknown> {
     return this.admit('query', async () => {
       const q = queryRequest(input, this.limits.attrsBytes);
-      const env = { rulesets: this.registry, clock: this.clock, queryMs: this.limits.queryMs, publish: this.publish };
+      const env = (this.queryEnv ??= { rulesets: this.registry, clock: this.clock, queryMs: this.limits.queryMs, publish: this.publish });
       return this.dispatch(
         q.eci,
         opts,
@@ -563,17 +564,23 @@ export class Host {
    * on its mailbox synchronously); any other ECI goes to the router, unless the request came from
    * another host (`local`) or there is no router: then it is unknown.
    */
-  private async dispatch<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote?: (router: Router) => Promise<T>, again = true): Promise<T> {
+  private dispatch<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote?: (router: Router) => Promise<T>, again = true): Promise<T> {
+    const cached = this.clouds.cached(eci);
+    return cached !== undefined ? this.inCloud(cached, eci, opts, local, remote, again) : this.lookUp(eci, opts, local, remote, again);
+  }
+
+  private inCloud<T>(cloudId: CloudId, eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote: ((router: Router) => Promise<T>) | undefined, again: boolean): Promise<T> {
+    return this.clouds.with(cloudId, local).catch((err: unknown) => {
+      // The cloud left (moved, exported, deleted) while the work waited for it: look again.
+      if (again && err instanceof UnknownCloudError) return this.dispatch(eci, opts, local, remote, false);
+      throw err;
+    });
+  }
+
+  /** {@link dispatch} for an ECI not in the cache of active clouds: the index, a tombstone, the router. */
+  private async lookUp<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote: ((router: Router) => Promise<T>) | undefined, again: boolean): Promise<T> {
     const cloudId = await this.clouds.lookup(eci);
-    if (cloudId !== undefined) {
-      try {
-        return await this.clouds.with(cloudId, local);
-      } catch (err) {
-        // The cloud left (moved, exported, deleted) while the work waited for it: look again.
-        if (again && err instanceof UnknownCloudError) return this.dispatch(eci, opts, local, remote, false);
-        throw err;
-      }
-    }
+    if (cloudId !== undefined) return this.inCloud(cloudId, eci, opts, local, remote, again);
     const moved = await this.store.get(keys.tombstone(eci));
     if (moved) throw new CloudMovedError(eci, moved.movedTo);
     if (opts.local || !this.router || !remote) throw new UnknownEciError(eci);

@@ -44,10 +44,16 @@ export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: Route
   const start = performance.now();
   let timer: { cancel(): void } | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = env.clock.timeout(() => reject(new QueryTimeoutError(rid, name, env.queryMs)), env.queryMs);
-    });
-    const raw = await Promise.race([Promise.resolve().then(() => fn(ctx, args)), timeout]);
+    const answer: unknown = fn(ctx, args);
+    // Only an answer still to come can be waited for too long: a plain value needs no timer.
+    const raw = isThenable(answer)
+      ? await Promise.race([
+          answer,
+          new Promise<never>((_, reject) => {
+            timer = env.clock.timeout(() => reject(new QueryTimeoutError(rid, name, env.queryMs)), env.queryMs);
+          }),
+        ])
+      : answer;
     // What comes back through the ECI holds only ECIs within its authority.
     const value = redactEcis(raw, committedView(cloud), info);
     env.publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });
@@ -60,4 +66,8 @@ export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: Route
   } finally {
     timer?.cancel();
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
