@@ -1,8 +1,9 @@
 // Mutation testing: which tests would fail if a line of the kernel or the event expressions were
 // wrong? Not run in CI. `npm run mutate` tests every mutant (about 5,000: some six hours on two
 // cores, as nearly every kernel mutant is covered by hundreds of tests); `npm run mutate:sample`
-// tests the mutants of a seeded random share of the code's units (see `sampled` below) and is what
-// the README's score was measured with. Scores per folder: `node test/mutation-score.mjs`.
+// tests the mutants of a fixed pseudo-random quarter of the code's units (see `sampled` below), and
+// is what the README's score was measured with. Scores per folder: `node test/mutation-score.mjs`.
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import ts from 'typescript';
 
@@ -17,26 +18,24 @@ const files = FOLDERS.flatMap((dir) =>
 );
 
 /**
- * The code's units, as line ranges: each top-level statement, and each member of a top-level class
- * (a mutant lies within one unit, so a sample of units is a sample of mutants in clusters).
+ * The code's units: each top-level statement, and each member of a top-level class, with its line
+ * range and text (a mutant lies within one unit, so a sample of units is a sample of mutants in
+ * clusters).
  */
 export function units(file) {
   const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
   const line = (pos) => src.getLineAndCharacterOfPosition(pos).line + 1;
-  const range = (node) => `${file}:${line(node.getStart(src))}-${line(node.end)}`;
-  return src.statements.flatMap((s) => (ts.isClassDeclaration(s) ? s.members.map(range) : [range(s)]));
+  const unit = (node) => ({ range: `${file}:${line(node.getStart(src))}-${line(node.end)}`, text: node.getText(src) });
+  return src.statements.flatMap((s) => (ts.isClassDeclaration(s) ? s.members.map(unit) : [unit(s)]));
 }
 
-/** Each unit with probability `share`, drawn from a seeded generator (mulberry32): the same sample on every machine. */
+/**
+ * The units whose hash (of the seed, the file and the unit's text) falls in the first `share` of
+ * the range: the same sample on every machine, and a unit stays in or out whatever changes around it.
+ */
 function sampled(share, seed) {
-  let a = seed >>> 0;
-  const random = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return files.flatMap(units).filter(() => random() < share);
+  const drawn = (file, text) => createHash('sha256').update(`${seed}\n${file}\n${text}`).digest().readUInt32BE(0) / 2 ** 32;
+  return files.flatMap((file) => units(file).filter((u) => drawn(file, u.text) < share).map((u) => u.range));
 }
 
 const share = Number(process.env.MUTATE_SAMPLE ?? '1');

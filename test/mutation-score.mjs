@@ -17,7 +17,7 @@ for (const [name, { mutants }] of Object.entries(report.files)) {
   const folder = name.startsWith('kernel/') ? 'kernel/' : name.slice(0, name.lastIndexOf('/') + 1);
   const f = folders.get(folder) ?? { units: new Map(), status: {} };
   folders.set(folder, f);
-  const ranges = units(name).map((r) => r.slice(r.lastIndexOf(':') + 1).split('-').map(Number));
+  const ranges = units(name).map((u) => u.range.slice(u.range.lastIndexOf(':') + 1).split('-').map(Number));
   for (const m of mutants) {
     f.status[m.status] = (f.status[m.status] ?? 0) + 1;
     if (!COUNTED.has(m.status)) continue;
