@@ -26,7 +26,7 @@ export type QueryOutcome = { ok: true; value: unknown } | { ok: false; error: Ku
  *
  * The limit stops waiting for a function that is slow asynchronously (it awaits something that does
  * not come); a function that loops synchronously blocks the host, which is why TypeScript rulesets
- * are host code, trusted by the operator (KRL rulesets are bounded by their step limit instead).
+ * are host code, trusted by the operator (untrusted rulesets will need an interpreter with a step limit).
  */
 export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: RoutedQuery): Promise<QueryOutcome> {
   const { eci, rid, name, args } = q;
