@@ -33,7 +33,7 @@ export function units(file) {
  * The units whose hash (of the seed, the file and the unit's text) falls in the first `share` of
  * the range: the same sample on every machine, and a unit stays in or out whatever changes around it.
  */
-function sampled(share, seed) {
+export function sampled(share, seed) {
   const drawn = (file, text) => createHash('sha256').update(`${seed}\n${file}\n${text}`).digest().readUInt32BE(0) / 2 ** 32;
   return files.flatMap((file) => units(file).filter((u) => drawn(file, u.text) < share).map((u) => u.range));
 }

@@ -3,11 +3,22 @@
 // mutants no test reaches do not. For a sampled run (`npm run mutate:sample`), the 95% interval is
 // that of a ratio estimated from a sample of clusters: the units of stryker.config.mjs.
 import { readFileSync } from 'node:fs';
-import { units } from '../stryker.config.mjs';
+import { sampled as sampleOf, units } from '../stryker.config.mjs';
 
 const file = process.argv[2] ?? 'reports/mutation/sample.json';
 const sampled = !file.endsWith('full.json');
 const report = JSON.parse(readFileSync(file, 'utf8'));
+
+// An incremental run keeps the results of mutants outside its scope in the report (an earlier
+// sample's): a sample's score counts only the mutants of the units it draws now.
+const inSample = new Map();
+for (const range of sampled ? sampleOf(Number(process.env.MUTATE_SAMPLE ?? '0.25'), Number(process.env.MUTATE_SEED ?? '1')) : []) {
+  const at = range.lastIndexOf(':');
+  const list = inSample.get(range.slice(0, at)) ?? [];
+  list.push(range.slice(at + 1).split('-').map(Number));
+  inSample.set(range.slice(0, at), list);
+}
+const counted = (name, m) => !sampled || (inSample.get(name) ?? []).some(([a, b]) => m.location.start.line >= a && m.location.end.line <= b);
 const DETECTED = new Set(['Killed', 'Timeout']);
 const COUNTED = new Set([...DETECTED, 'Survived', 'NoCoverage']);
 
@@ -19,6 +30,7 @@ for (const [name, { mutants }] of Object.entries(report.files)) {
   folders.set(folder, f);
   const ranges = units(name).map((u) => u.range.slice(u.range.lastIndexOf(':') + 1).split('-').map(Number));
   for (const m of mutants) {
+    if (!counted(name, m)) continue;
     f.status[m.status] = (f.status[m.status] ?? 0) + 1;
     if (!COUNTED.has(m.status)) continue;
     const line = m.location.start.line;
