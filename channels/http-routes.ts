@@ -46,9 +46,14 @@ export const LOG_TAG = SYSTEM_TAG;
 
 const CORS: Record<string, string> = {
   'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'idempotent-replayed, retry-after',
+};
+
+/** What a preflight (OPTIONS) answer adds; other answers need only {@link CORS} (node checks every header it writes). */
+const PREFLIGHT: Record<string, string> = {
+  ...CORS,
   'access-control-allow-methods': 'GET, HEAD, POST, OPTIONS',
   'access-control-allow-headers': 'content-type, idempotency-key, kumo-passphrase',
-  'access-control-expose-headers': 'idempotent-replayed, retry-after',
   'access-control-max-age': '600',
 };
 
@@ -158,7 +163,12 @@ export class HttpApi {
     const pathname = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? '' : url.slice(q);
     const method = req.method ?? 'GET';
-    if (method === 'OPTIONS') return this.send(res, 204, undefined);
+    if (method === 'OPTIONS') {
+      this.metrics?.response(204);
+      res.writeHead(204, PREFLIGHT);
+      res.end();
+      return;
+    }
     const segs = pathSegments(pathname);
     const [head, second, ...rest] = segs;
     let route: Route | undefined;

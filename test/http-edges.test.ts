@@ -86,7 +86,14 @@ describe('HEAD', () => {
     expect(follow.status).toBe(200); // answered, and over: a HEAD never follows
     expect((await fetch(`${server.url}/nowhere`, { method: 'HEAD' })).status).toBe(404);
     const pre = await fetch(`${server.url}/healthz`, { method: 'OPTIONS' });
+    expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-methods')).toContain('HEAD');
+    expect(pre.headers.get('access-control-max-age')).toBe('600');
+    // any other answer carries what a browser reads from it, not the preflight's part
+    const plain = await fetch(`${server.url}/healthz`);
+    expect(plain.headers.get('access-control-allow-origin')).toBe('*');
+    expect(plain.headers.get('access-control-expose-headers')).toBe('idempotent-replayed, retry-after');
+    expect(plain.headers.get('access-control-allow-methods')).toBeNull();
   });
 });
 
