@@ -4,7 +4,7 @@ import { bundleEcis, bundleRulesets, checkBundle, ManualClock, ranges, type Clou
 import { readCloudFile, writeCloudFile } from '../channels/cloud-file.ts';
 import temperature from '../examples/temperature-sensor.ts';
 import { ruleset } from '../rulesets/index.ts';
-import { install, newChild, rejection } from './fixtures.ts';
+import { gated, install, newChild, rejection } from './fixtures.ts';
 import { allKeys, testHost } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -80,11 +80,7 @@ describe('moving clouds between hosts in a file', () => {
   });
 
   it('a leaving cloud takes its undelivered events along', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const slow = ruleset('test.slow')
-      .rule('wait', { select: 'slow:wait', action: () => gate })
-      .build();
+    const { slow, release } = gated();
     const a = await testHost({ rulesets: [notes, slow], limits: { mailbox: 1 } });
     const home = await newChild(a.host, a.root.eci, 'home');
     const busy = await newChild(a.host, a.root.eci, 'busy');
@@ -106,11 +102,7 @@ describe('moving clouds between hosts in a file', () => {
   });
 
   it('work that arrives while a cloud is leaving waits (it is not refused), then is forwarded', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const slow = ruleset('test.slow')
-      .rule('wait', { select: 'slow:wait', action: () => gate })
-      .build();
+    const { slow, release } = gated();
     const a = await testHost({ rulesets: [slow] });
     const home = await newChild(a.host, a.root.eci, 'home');
     await install(a.host, home.eci, 'test.slow');

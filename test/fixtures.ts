@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Host } from '../kernel/index.ts';
+import type { Host, Ruleset } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 
 /** A counter: `counter:inc {by}` adds to `count`; `count()` reads it. */
@@ -37,4 +37,14 @@ export async function rejection(p: Promise<unknown>): Promise<{ code: string; st
     return err as { code: string; status: number; message: string; details: Record<string, unknown> };
   }
   throw new Error('expected a rejection');
+}
+
+/** `test.slow`: its rule on `slow:wait` waits until `release()` is called, holding its cloud's mailbox. */
+export function gated(): { slow: Ruleset; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slow = ruleset('test.slow')
+    .rule('wait', { select: 'slow:wait', action: () => gate })
+    .build();
+  return { slow, release };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { keys, put, ranges, subscribe, type CloudId } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
-import { counter, install, newChild, rejection } from './fixtures.ts';
+import { counter, gated, install, newChild, rejection } from './fixtures.ts';
 import { tempDir, testHost } from './helpers.ts';
 
 const count = (host: { query: (q: { eci: string; rid: string; name: string }) => Promise<unknown> }, eci: string) => host.query({ eci, rid: 'test.counter', name: 'count' });
@@ -29,28 +29,24 @@ describe('accepting an event (HTTP 202)', () => {
   });
 
   it('refuses at once, with its code, what it cannot take, and writes nothing', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const slow = ruleset('test.slow')
-      .rule('wait', { select: 's:wait', action: () => gate })
-      .build();
+    const { slow, release } = gated();
     const { host, root } = await testHost({ rulesets: [slow], limits: { mailbox: 1 } });
     const kid = await newChild(host, root.eci, 'kid');
     await install(host, kid.eci, 'test.slow');
-    const made = await host.event({ eci: kid.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 's', name: '*' }] } } });
+    const made = await host.event({ eci: kid.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'slow', name: '*' }] } } });
     const narrow = (made.directives[0]!.options as { id: string }).id;
     const before = await host.store.keys({ gte: '', lt: '\uffff' });
-    expect(await rejection(host.accept({ eci: 'E0000AAAAAAAAAAAAAAAAAAAAAA', domain: 's', type: 'wait' }))).toMatchObject({ code: 'UNKNOWN_ECI', status: 404 });
+    expect(await rejection(host.accept({ eci: 'E0000AAAAAAAAAAAAAAAAAAAAAA', domain: 'slow', type: 'wait' }))).toMatchObject({ code: 'UNKNOWN_ECI', status: 404 });
     const refusals: unknown[] = [];
     const unsubscribe = subscribe('refusal', (m) => m.host === host.id && refusals.push(m));
     expect(await rejection(host.accept({ eci: narrow, domain: 'x', type: 'y' }))).toMatchObject({ code: 'POLICY_DENIED', status: 403, message: expect.stringContaining('event x:y') });
     unsubscribe();
     expect(refusals).toEqual([{ kind: 'event', code: 'POLICY_DENIED', host: host.id }]);
-    expect(await rejection(host.accept({ eci: narrow, domain: 's', type: 'bad type' }))).toMatchObject({ code: 'INVALID_EVENT', status: 400 });
-    expect(await rejection(host.accept({ eci: narrow, domain: 's', type: 'w', attrs: { x: 'y'.repeat(300 * 1024) } }))).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 });
-    const running = host.event({ eci: kid.eci, domain: 's', type: 'wait' });
-    await host.accept({ eci: narrow, domain: 's', type: 'wait' }); // takes the one free place
-    expect(await rejection(host.accept({ eci: narrow, domain: 's', type: 'wait' }))).toMatchObject({ code: 'MAILBOX_FULL', status: 503 });
+    expect(await rejection(host.accept({ eci: narrow, domain: 'slow', type: 'bad type' }))).toMatchObject({ code: 'INVALID_EVENT', status: 400 });
+    expect(await rejection(host.accept({ eci: narrow, domain: 'slow', type: 'w', attrs: { x: 'y'.repeat(300 * 1024) } }))).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 });
+    const running = host.event({ eci: kid.eci, domain: 'slow', type: 'wait' });
+    await host.accept({ eci: narrow, domain: 'slow', type: 'wait' }); // takes the one free place
+    expect(await rejection(host.accept({ eci: narrow, domain: 'slow', type: 'wait' }))).toMatchObject({ code: 'MAILBOX_FULL', status: 503 });
     expect(await host.store.keys(ranges.inbox())).toHaveLength(1);
     release();
     await running;
@@ -76,17 +72,13 @@ describe('accepting an event (HTTP 202)', () => {
   });
 
   it('consumes an accepted event whose ECI is gone by the time its turn comes, and logs why', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const slow = ruleset('test.slow')
-      .rule('wait', { select: 's:wait', action: () => gate })
-      .build();
+    const { slow, release } = gated();
     const { host, root } = await testHost({ rulesets: [slow, counter] });
     await install(host, root.eci, 'test.slow');
     await install(host, root.eci, 'test.counter');
     const made = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: {} });
     const doomed = (made.directives[0]!.options as { id: string }).id;
-    const running = host.event({ eci: root.eci, domain: 's', type: 'wait' });
+    const running = host.event({ eci: root.eci, domain: 'slow', type: 'wait' });
     await host.accept({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: doomed } });
     const { eid } = await host.accept({ eci: doomed, domain: 'counter', type: 'inc' });
     release();
