@@ -1,7 +1,8 @@
-import { KumoError, PolicyDeniedError, type Host, type PushMessage } from '../../kernel/index.ts';
+import { PolicyDeniedError, type Host, type PushMessage } from '../../kernel/index.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import { deviceJwt, type DeviceSigner } from './nats-jwt.ts';
 import { resources, subjects, topicOf } from './wire.ts';
+import { backoff, transient } from './retry.ts';
 
 export interface DeviceGatewayOptions {
   realm: string;
@@ -31,8 +32,6 @@ export interface MqttCredentials {
   pushes: string;
 }
 
-const FIRST_RETRY_MS = 50;
-const MAX_RETRY_MS = 5_000;
 /** Push names that can be a topic level as they are. */
 const TOKEN = /^[A-Za-z0-9_-]{1,100}$/;
 const utf8 = { decoder: new TextDecoder(), encoder: new TextEncoder() };
@@ -126,13 +125,13 @@ export class DeviceGateway {
         return;
       } catch (err) {
         // Refused for good (unknown ECI, policy, bad attrs, a rule that failed): nothing to retry.
-        if (err instanceof KumoError && err.status < 503 && err.code !== 'STORE_FAILED') {
+        if (!transient(err)) {
           d.ack();
           return;
         }
         // Retried here rather than redelivered later, so the device's later events stay behind it.
         d.working();
-        await new Promise((r) => setTimeout(r, Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(10, attempt - 1))));
+        await backoff(attempt);
       }
     }
     d.nak();

@@ -2,6 +2,7 @@ import { CloudMovedError, KumoError, systemClock, type Refusal, type Clock, type
 import type { Delivery, NatsLink } from './nats-link.ts';
 import type { Mover } from './mover.ts';
 import { messagesOf } from './parcels.ts';
+import { backoff, transient } from './retry.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { pack, resources, subjects, unpack, type InboxMessage, type Reply, type Request } from './wire.ts';
@@ -18,9 +19,6 @@ export interface RealmServiceOptions {
   leaseMs?: number;
   clock?: Clock;
 }
-
-const FIRST_RETRY_MS = 50;
-const MAX_RETRY_MS = 5_000;
 
 /**
  * The serving half of a host in a realm: it answers other hosts' requests for its clouds, and
@@ -202,7 +200,7 @@ export class RealmService {
         }
         // Retried here rather than redelivered later, so later messages for the ECI stay behind it.
         d.working();
-        await new Promise((r) => setTimeout(r, Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(10, attempt - 1))));
+        await backoff(attempt);
       }
     }
     return false; // stopping: the parcel is asked for again at once (what was applied is not applied twice)
@@ -234,10 +232,4 @@ export class RealmService {
     if (message.from.host === this.o.self) await this.o.host.bounce(bounce.cloudId, { eci: bounce.eci, event: bounce.event }, reason);
     else await this.o.router.durable(message.from.host, bounce, `bounce.${message.eci}.${message.event.eid}`);
   }
-}
-
-/** Worth trying again: a full mailbox, a host stopping, a store or realm failure, or anything unexpected. */
-function transient(err: unknown): boolean {
-  if (!(err instanceof KumoError)) return true;
-  return err.status >= 503 || err.code === 'STORE_FAILED';
 }
