@@ -373,6 +373,15 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   TOO_MANY_CONNECTIONS: TooManyConnectionsError,
 };
 
+/**
+ * Worth trying again: a full mailbox, a host stopping, a store or realm failure, or anything
+ * unexpected. A refusal for good (unknown ECI, policy, bad attrs, a rule that failed) is not.
+ */
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof KumoError)) return true;
+  return err.status >= 503 || err.code === 'STORE_FAILED';
+}
+
 /** True for a stable error code. */
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);

@@ -9,7 +9,7 @@ import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
 import { EpisodeRunner, type Delivery } from './episode-runner.ts';
-import { CloudMovedError, InvalidArgsError, InvalidRulesetError, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
+import { CloudMovedError, InvalidArgsError, InvalidRulesetError, isTransient, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
 import { cryptoIds, newCloudId, newEci, newEid, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { Idempotency } from './idempotency.ts';
 import { Inbox, type Accepted } from './inbox.ts';
@@ -638,13 +638,12 @@ export class Host {
 
   /** Is a failed delivery worth another try? */
   private async transient(err: unknown, entry: OutboxEntry): Promise<boolean> {
-    if (!(err instanceof KumoError)) return true;
-    if (err.code === 'UNKNOWN_ECI' || err.code === 'UNKNOWN_CLOUD') {
+    if (err instanceof KumoError && (err.code === 'UNKNOWN_ECI' || err.code === 'UNKNOWN_CLOUD')) {
       // Its cloud moved and is not at its new host yet (a file being imported there), or an ECI
       // whose cloud is being deleted is still in the index (the deletion may fail).
       return entry.moves !== undefined || (await this.store.get(keys.eciIndex(entry.eci))) !== undefined;
     }
-    return err.status >= 503 || err.code === 'STORE_FAILED';
+    return isTransient(err);
   }
 
   /** Stage changes to a cloud in its mailbox and commit them (outbox dead letters). */

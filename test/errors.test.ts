@@ -86,3 +86,16 @@ describe('the error catalog', () => {
   });
 });
 
+
+describe('what is worth trying again', () => {
+  it('a full mailbox, a host stopping, a store failure or anything unexpected; never a refusal for good', () => {
+    const { isTransient, ShuttingDownError, PolicyDeniedError } = errors;
+    expect(isTransient(new MailboxFullError('C1', 10))).toBe(true);
+    expect(isTransient(new ShuttingDownError())).toBe(true);
+    expect(isTransient(new StoreFailedError(new Error('disk')))).toBe(true);
+    expect(isTransient(new Error('unexpected'))).toBe(true);
+    expect(isTransient('a string thrown')).toBe(true);
+    expect(isTransient(new UnknownEciError('E1'))).toBe(false);
+    expect(isTransient(new PolicyDeniedError('event a:b', 'E1'))).toBe(false);
+  });
+});

@@ -1,8 +1,8 @@
-import { PolicyDeniedError, type Host, type PushMessage } from '../../kernel/index.ts';
+import { isTransient, PolicyDeniedError, type Host, type PushMessage } from '../../kernel/index.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import { deviceJwt, type DeviceSigner } from './nats-jwt.ts';
 import { resources, subjects, topicOf } from './wire.ts';
-import { backoff, transient } from './retry.ts';
+import { backoff } from './retry.ts';
 
 export interface DeviceGatewayOptions {
   realm: string;
@@ -125,7 +125,7 @@ export class DeviceGateway {
         return;
       } catch (err) {
         // Refused for good (unknown ECI, policy, bad attrs, a rule that failed): nothing to retry.
-        if (!transient(err)) {
+        if (!isTransient(err)) {
           d.ack();
           return;
         }

@@ -1,8 +1,8 @@
-import { CloudMovedError, KumoError, systemClock, type Refusal, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
+import { CloudMovedError, isTransient, KumoError, systemClock, type Refusal, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import type { Mover } from './mover.ts';
 import { messagesOf } from './parcels.ts';
-import { backoff, transient } from './retry.ts';
+import { backoff } from './retry.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { pack, resources, subjects, unpack, type InboxMessage, type Reply, type Request } from './wire.ts';
@@ -194,7 +194,7 @@ export class RealmService {
         else await this.receive(message);
         return true;
       } catch (err) {
-        if (!transient(err)) {
+        if (!isTransient(err)) {
           if (message.kind === 'event') await this.sendBack(message, err).catch(() => undefined);
           return true;
         }
