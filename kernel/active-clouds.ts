@@ -1,4 +1,4 @@
-import { cloudRecords, loadCloud, type CloudState } from './cloud.ts';
+import { cloudRecords, loadCloud, recordEcis, type CloudState } from './cloud.ts';
 import type { Clock } from './clock.ts';
 import { UnknownCloudError, UnknownEciError } from './errors.ts';
 import type { CloudId, Eci } from './ids.ts';
@@ -7,6 +7,7 @@ import { describe } from './validate.ts';
 import type { Limits } from './limits.ts';
 import { Mailbox } from './mailbox.ts';
 import type { Publish } from './observe.ts';
+import type { Ruleset } from './ruleset.ts';
 import { dueKeyOf } from './schedules.ts';
 import { del, type Store, type WriteOp } from './store.ts';
 
@@ -49,6 +50,8 @@ export class ActiveClouds {
     private readonly clock: Clock,
     private readonly limits: Limits,
     private readonly publish: Publish,
+    /** The rulesets every cloud has (see `loadCloud`). */
+    private readonly builtins: readonly Ruleset[] = [],
   ) {}
 
   get size(): number {
@@ -252,8 +255,8 @@ export class ActiveClouds {
       }
       for (const r of await cloudRecords(this.store, id)) {
         ops.push(del(r.key));
-        if (r.kind === 'eci') ops.push(del(keys.eciIndex(r.eci)));
-        else if (r.kind === 'kid') queue.push(r.childId);
+        for (const eci of recordEcis(r)) ops.push(del(keys.eciIndex(eci)));
+        if (r.kind === 'kid') queue.push(r.childId);
         else if (r.kind === 'sch') ops.push(del(dueKeyOf(id, r.value)));
         else if (r.kind === 'claim') ops.push(del(keys.claimIndex(r.hash)));
       }
@@ -265,7 +268,7 @@ export class ActiveClouds {
     let p = this.loading.get(id);
     if (!p) {
       const start = performance.now();
-      p = loadCloud(this.store, id)
+      p = loadCloud(this.store, id, this.builtins)
         .then((state) => {
           if (!state) throw new UnknownCloudError(id);
           const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, closed: false, lastUsed: this.clock.now(), cachedEcis: new Set() };

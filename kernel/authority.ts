@@ -34,6 +34,12 @@ export type Authority = Pick<EciInfo, 'tags' | 'eventPolicy' | 'queryPolicy'> & 
 
 const FULL: Authority = { tags: [SYSTEM_TAG], eventPolicy: ALLOW_ALL_EVENTS, queryPolicy: ALLOW_ALL_QUERIES };
 
+/** A new ECI with the cloud's full authority: its owner's (a root's) or its parent's. */
+export function systemEci(id: Eci, role: 'owner' | 'parent'): EciInfo {
+  // Literals, not clones of the constants: this runs for every cloud made.
+  return { id, tags: [role, SYSTEM_TAG], eventPolicy: { allow: [{ domain: '*', name: '*' }], deny: [] }, queryPolicy: { allow: [{ rid: '*', name: '*' }], deny: [] } };
+}
+
 /** Is everything `inner` may do also allowed to `outer`? */
 export function within(inner: Authority, outer: Authority): boolean {
   if (inner.tags.includes(SYSTEM_TAG) && !outer.tags.includes(SYSTEM_TAG)) return false;

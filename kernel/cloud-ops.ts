@@ -3,12 +3,11 @@ import type { CloudMeta, CloudState, InstallRecord } from './cloud.ts';
 import { exprKey } from './cloud.ts';
 import type { CloudOps } from './context.ts';
 import { DuplicateNameError, InvalidArgsError, LimitExceededError, PolicyDeniedError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
-import { newCloudId, newEci, partitionOf, type CloudId, type IdGenerator } from './ids.ts';
+import { newCloudId, newEci, partitionOf, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { keys } from './keys.ts';
 import type { Limits } from './limits.ts';
 import type { Outbox } from './outbox.ts';
-import { attenuate, isFull, redactEcis, stagedView, SYSTEM_TAG, within } from './authority.ts';
-import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from './policy.ts';
+import { attenuate, isFull, redactEcis, stagedView, SYSTEM_TAG, systemEci, within } from './authority.ts';
 import type { ChildInfo, ChildSelector, DeviceInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Scheduler } from './schedules.ts';
 import type { Tx } from './tx.ts';
@@ -29,8 +28,8 @@ export interface CloudOpsDeps {
   ids: IdGenerator;
   now(): number;
   rulesets: ReadonlyMap<string, Ruleset>;
-  /** Rids installed into every new cloud; they cannot be uninstalled. */
-  builtins: readonly string[];
+  /** The rulesets every cloud has (see `loadCloud`); they cannot be uninstalled. */
+  builtins: readonly Ruleset[];
   limits: Limits;
   /** Pick the partition of a new cloud (one this host owns). */
   partition(): number;
@@ -63,17 +62,26 @@ export interface NewInstall {
   ecis?: EciInfo[];
 }
 
-/** Batch ops creating a whole new cloud with one ECI and the given rulesets (built-ins first). */
+/**
+ * Batch ops creating a whole new cloud with one ECI and the given rulesets (not the built-ins: every
+ * cloud has them, and the ECIs they declare are listed in `meta`, see {@link builtinEcis}).
+ */
 export function newCloudOps(meta: CloudMeta, eci: EciInfo, installs: readonly NewInstall[]): WriteOp[] {
-  const ops: WriteOp[] = [];
-  const addEci = (e: EciInfo): void => void ops.push(put(keys.eci(meta.id, e.id), e), put(keys.eciIndex(e.id), meta.id));
-  ops.push(put(keys.meta(meta.id), meta));
-  addEci(eci);
-  installs.forEach(({ rid, config, ecis = [] }, i) => {
-    ops.push(put(keys.install(meta.id, rid), { rid, config, seq: i + 1, ...(ecis.length > 0 ? { ecis: ecis.map((e) => e.id) } : {}) }));
-    ecis.forEach(addEci);
-  });
+  const ops: WriteOp[] = [put(keys.meta(meta.id), meta), put(keys.eci(meta.id, eci.id), eci), put(keys.eciIndex(eci.id), meta.id)];
+  for (const rid in meta.builtinEcis) for (const id of meta.builtinEcis[rid]!) ops.push(put(keys.eciIndex(id), meta.id));
+  let seq = 0;
+  for (const { rid, config, ecis } of installs) {
+    ops.push(put(keys.install(meta.id, rid), { rid, config, seq: ++seq, ...(ecis && ecis.length > 0 ? { ecis: ecis.map((e) => e.id) } : {}) }));
+    for (const e of ecis ?? []) ops.push(put(keys.eci(meta.id, e.id), e), put(keys.eciIndex(e.id), meta.id));
+  }
   return ops;
+}
+
+/** New ids for the ECIs the built-ins declare, for a new cloud's meta record (no field when they declare none). */
+export function builtinEcis(builtins: readonly Ruleset[], ids: IdGenerator, partition: number): Pick<CloudMeta, 'builtinEcis'> {
+  let made: Record<string, Eci[]> | undefined;
+  for (const rs of builtins) if (rs.ecis && rs.ecis.length > 0) (made ??= {})[rs.rid] = rs.ecis.map(() => newEci(ids, partition));
+  return made ? { builtinEcis: made } : {};
 }
 
 /** The host's implementation of the structural changes a rule can stage. */
@@ -124,7 +132,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     async newChild(tx, cloud, name, rids = []) {
       if (typeof name !== 'string' || !NAME.test(name)) throw new InvalidArgsError('a child name must be 1 to 100 printable characters');
       if (!Array.isArray(rids) || rids.length > 100) throw new InvalidArgsError('rids must be an array of at most 100 rids');
-      const chosen = [...new Set([...deps.builtins, ...rids])].map(defaultConfig);
+      const chosen = [...new Set(rids)].filter((rid) => !deps.builtins.some((rs) => rs.rid === rid)).map(defaultConfig);
       const names = tx.childNames;
       if (names.has(name) || cloud.children.byName(name) !== undefined) {
         throw new DuplicateNameError(`cloud ${cloud.meta.name} already has a child named ${JSON.stringify(name)}`, { name });
@@ -136,12 +144,12 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const partition = deps.partition();
       const id = newCloudId(deps.ids, partition);
       // The child is a new cloud: the parent has all authority over it, so its declared ECIs are made as declared.
-      const installs = chosen.map((i) => ({ ...i, ecis: declaredEcis(deps.rulesets.get(i.rid), id, deps.ids) }));
-      const eci: EciInfo = { id: newEci(deps.ids, partition), tags: ['parent', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
+      const installs = chosen.map((i) => (deps.rulesets.get(i.rid)?.ecis?.length ? { ...i, ecis: declaredEcis(deps.rulesets.get(i.rid), id, deps.ids) } : i));
+      const eci = systemEci(newEci(deps.ids, partition), 'parent');
       const child: ChildInfo = { id, name, eci: eci.id };
       tx.childEcis.add(eci.id);
       tx.stage(
-        [...newCloudOps({ id, name, parent: cloud.id, created: deps.now() }, eci, installs), put(keys.child(cloud.id, id), child)],
+        [...newCloudOps({ id, name, parent: cloud.id, created: deps.now(), ...builtinEcis(deps.builtins, deps.ids, partition) }, eci, installs), put(keys.child(cloud.id, id), child)],
         (c) => c.children.set(id, child),
       );
       return { ...child };
@@ -248,7 +256,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     },
 
     uninstall(tx, cloud, rid) {
-      if (deps.builtins.includes(rid)) throw new InvalidArgsError(`${rid} is built in and cannot be uninstalled`);
+      if (deps.builtins.some((rs) => rs.rid === rid)) throw new InvalidArgsError(`${rid} is built in and cannot be uninstalled`);
       const rec = tx.installs.find((r) => r.rid === rid);
       if (!rec) throw new UnknownRulesetError(rid);
       tx.uninstalled(rid);

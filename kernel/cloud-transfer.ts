@@ -1,7 +1,7 @@
-import { cloudRecords } from './cloud.ts';
+import { cloudRecords, recordEcis } from './cloud.ts';
 import { InvalidCloudFileError } from './errors.ts';
 import type { CloudId } from './ids.ts';
-import { isCloudId } from './ids.ts';
+import { isCloudId, isEci } from './ids.ts';
 import { keys, parseCloudKey, type CloudMeta, type CloudRecord, type Key, type OutboxEntry } from './keys.ts';
 import { dueKeyOf } from './schedules.ts';
 import { put, type Store, type WriteOp } from './store.ts';
@@ -84,7 +84,13 @@ export function checkBundle(value: unknown): CloudBundle {
     const cloud = cloudOf(r[0]);
     const kind = cloud !== undefined && ids.has(cloud) ? parseCloudKey(cloud, r[0])?.kind : undefined;
     if (!kind) return bad(`a record outside the clouds it lists (${r[0].slice(0, 60)})`);
-    if (kind === 'meta') metas.add(cloud!);
+    if (kind === 'meta') {
+      metas.add(cloud!);
+      const declared: unknown = isPlainObject(r[1]) ? r[1]['builtinEcis'] : undefined;
+      if (declared !== undefined && !(isPlainObject(declared) && Object.values(declared).every((ecis) => Array.isArray(ecis) && ecis.every((e) => typeof e === 'string' && isEci(e))))) {
+        return bad(`cloud ${cloud} lists built-in ECIs that are not ECIs`);
+      }
+    }
   }
   for (const id of ids) if (!metas.has(id)) return bad(`cloud ${id} has no record`);
   for (const e of outbox) {
@@ -103,8 +109,8 @@ export function bundleOps(bundle: CloudBundle): WriteOp[] {
     const cloud = cloudOf(k)! as CloudId;
     const r = parseCloudKey(cloud, k)!;
     ops.push(put(k as Key<unknown>, value));
-    if (r.kind === 'eci') ops.push(put(keys.eciIndex(r.eci), cloud));
-    else if (r.kind === 'sch') ops.push(put(dueKeyOf(cloud, value as Parameters<typeof dueKeyOf>[1]), null));
+    for (const eci of recordEcis({ ...r, key: k, value } as CloudRecord)) ops.push(put(keys.eciIndex(eci), cloud));
+    if (r.kind === 'sch') ops.push(put(dueKeyOf(cloud, value as Parameters<typeof dueKeyOf>[1]), null));
     else if (r.kind === 'claim') ops.push(put(keys.claimIndex(r.hash), { ...(value as object), cloudId: cloud } as never));
   }
   return ops;
@@ -113,10 +119,10 @@ export function bundleOps(bundle: CloudBundle): WriteOp[] {
 /** The ECIs of a bundle's clouds. */
 export function bundleEcis(bundle: CloudBundle): string[] {
   const out: string[] = [];
-  for (const [k] of bundle.records) {
+  for (const [k, value] of bundle.records) {
     const cloud = cloudOf(k);
     const r = cloud ? parseCloudKey(cloud, k) : undefined;
-    if (r?.kind === 'eci') out.push(r.eci);
+    if (r) out.push(...recordEcis({ ...r, key: k, value } as CloudRecord));
   }
   return out;
 }

@@ -1,7 +1,8 @@
 import type { CloudId, Eci } from './ids.ts';
 import { deepFreeze } from './freeze.ts';
 import { parseCloudKey, ranges, type CloudMeta, type CloudRecord, type InstallRecord, type Range, type ScheduleRecord } from './keys.ts';
-import type { ChildInfo, EciInfo } from './ruleset.ts';
+import { asDeclared } from './declared-ecis.ts';
+import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
 import type { Store } from './store.ts';
 
 export type { CloudMeta, InstallRecord, ScheduleRecord };
@@ -81,17 +82,37 @@ export const exprKey = (rid: string, rule: string): string => `${rid}!${rule}`;
  * deleting, exporting and importing a cloud are all built on this one listing.
  */
 export async function cloudRecords(store: Store, id: CloudId, range: Range<unknown> = ranges.cloud(id)): Promise<CloudRecord[]> {
+  return asRecords(id, await store.entries(range));
+}
+
+function asRecords(id: CloudId, rows: Array<[string, unknown]>): CloudRecord[] {
   const out: CloudRecord[] = [];
-  for (const [key, value] of await store.entries(range)) {
-    const parsed = parseCloudKey(id, key);
-    if (parsed) out.push({ ...parsed, key, value } as CloudRecord);
+  for (const [key, value] of rows) {
+    const r = parseCloudKey(id, key) as CloudRecord | undefined;
+    if (r === undefined) continue;
+    // The parsed key is a fresh object: give it the key and value in place (this runs for every record of every activation).
+    r.key = key as never;
+    r.value = value as never;
+    out.push(r);
   }
   return out;
 }
 
-/** Load a cloud from the store (everything but its log and dead letters); `undefined` when it does not exist. */
-export async function loadCloud(store: Store, id: CloudId): Promise<CloudState | undefined> {
-  const [records, lastLog] = await Promise.all([cloudRecords(store, id, ranges.active(id)), store.keys({ ...ranges.logs(id), limit: 1, reverse: true })]);
+/** The ECIs a record makes routable (the host-wide ECI index has an entry for each). */
+export function recordEcis(r: CloudRecord): Eci[] {
+  if (r.kind === 'eci') return [r.eci];
+  if (r.kind === 'meta' && r.value.builtinEcis) return Object.values(r.value.builtinEcis).flat();
+  return [];
+}
+
+/**
+ * Load a cloud from the store (everything but its log and dead letters); `undefined` when it does
+ * not exist. Every cloud has the `builtins`, first, whether or not it has a record of their install
+ * (clouds made since built-ins have no such record), with the ECIs they declare as declared.
+ */
+export async function loadCloud(store: Store, id: CloudId, builtins: readonly Ruleset[] = []): Promise<CloudState | undefined> {
+  const [rows, lastLog] = await Promise.all([store.entries(ranges.active(id)), store.keys({ ...ranges.logs(id), limit: 1, reverse: true })]);
+  const records = asRecords(id, rows);
   const meta = records.find((r) => r.kind === 'meta');
   if (!meta) return undefined;
   const cloud = new CloudState(meta.value);
@@ -120,7 +141,16 @@ export async function loadCloud(store: Store, id: CloudId): Promise<CloudState |
         break;
     }
   }
-  cloud.installs.sort((a, b) => a.seq - b.seq);
+  const stored = new Map(cloud.installs.map((r) => [r.rid, r]));
+  const implicit = builtins.map((rs) => {
+    const installed = stored.get(rs.rid);
+    if (installed) return installed;
+    const ecis = meta.value.builtinEcis?.[rs.rid] ?? [];
+    for (const e of asDeclared(rs, ecis)) if (!cloud.ecis.has(e.id)) cloud.ecis.set(e.id, e);
+    return { rid: rs.rid, config: {}, seq: 0, ...(ecis.length > 0 ? { ecis } : {}) };
+  });
+  const rest = cloud.installs.filter((r) => !builtins.some((rs) => rs.rid === r.rid)).sort((a, b) => a.seq - b.seq);
+  cloud.installs = [...implicit, ...rest];
   // The at-most-once window forgets the oldest eids first: restore the order they were applied in.
   if (cloud.applied.size > 1) {
     const byTime = [...cloud.applied].sort((a, b) => a[1] - b[1]);

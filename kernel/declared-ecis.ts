@@ -1,6 +1,6 @@
 import { attenuate, SYSTEM_TAG, type Authority } from './authority.ts';
 import { InvalidArgsError, InvalidRulesetError, messageOf } from './errors.ts';
-import { newEci, partitionOf, type CloudId, type IdGenerator } from './ids.ts';
+import { newEci, partitionOf, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import type { EciInfo, Ruleset } from './ruleset.ts';
 
 /**
@@ -39,5 +39,10 @@ export function checkDeclaredEcis(ruleset: Ruleset): void {
  * them itself (a new cloud's rulesets), cut down to `creator`'s authority when made through an ECI.
  */
 export function declaredEcis(ruleset: Ruleset | undefined, cloudId: CloudId, ids: IdGenerator, creator?: Authority, partition = partitionOf(cloudId)): EciInfo[] {
-  return (ruleset?.ecis ?? []).map((d) => ({ id: newEci(ids, partition), tags: checkTags(d.tags), ...attenuate(d, creator) }));
+  return asDeclared(ruleset, (ruleset?.ecis ?? []).map(() => newEci(ids, partition)), creator);
+}
+
+/** The ECIs `ruleset` declares, with the given ids (in declaration order; extra ids are ignored). */
+export function asDeclared(ruleset: Ruleset | undefined, ids: readonly Eci[], creator?: Authority): EciInfo[] {
+  return (ruleset?.ecis ?? []).slice(0, ids.length).map((d, i) => ({ id: ids[i]!, tags: checkTags(d.tags), ...attenuate(d, creator) }));
 }

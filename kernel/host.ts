@@ -1,7 +1,7 @@
 import { ActiveClouds, type Active } from './active-clouds.ts';
 import type { CloudState } from './cloud.ts';
-import { createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
-import { isFull, SYSTEM_TAG } from './authority.ts';
+import { builtinEcis, createCloudOps, newCloudOps, type PushMessage } from './cloud-ops.ts';
+import { isFull, SYSTEM_TAG, systemEci } from './authority.ts';
 import { bundleEcis, checkBundle, type CloudBundle } from './cloud-transfer.ts';
 import { Transfers, type Seized } from './transfers.ts';
 import { claimCodePartition, ClaimCodes, normalizeClaimCode } from './claim-codes.ts';
@@ -18,9 +18,9 @@ import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { Listeners } from './listeners.ts';
 import { publisher, type Publish } from './observe.ts';
 import { Outbox, type Refusal } from './outbox.ts';
-import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventAllowed } from './policy.ts';
+import { eventAllowed } from './policy.ts';
 import { runQuery, type QueryEnv } from './query.ts';
-import { checkDeclaredEcis, declaredEcis } from './declared-ecis.ts';
+import { checkDeclaredEcis } from './declared-ecis.ts';
 import { noRemote, type Remote } from './remote.ts';
 import { aloneRouter, type EventResult, type RemoteEci, type RoutedEvent, type Router } from './router.ts';
 import type { ChildInfo, EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
@@ -91,7 +91,7 @@ export class Host {
   readonly limits: Limits;
   private readonly ids: IdGenerator;
   private readonly registry = new Map<string, Ruleset>();
-  private readonly builtins: string[];
+  private readonly builtins: Ruleset[];
   private queryEnv?: QueryEnv;
   private readonly partitions: number[];
   private readonly owned: ReadonlySet<number>;
@@ -132,12 +132,15 @@ export class Host {
     this.remote = opts.remote ?? noRemote;
     this.url = opts.url;
     for (const rs of opts.rulesets ?? []) this.register(rs);
-    this.builtins = opts.builtins ?? [];
-    for (const rid of this.builtins) if (!this.registry.has(rid)) throw new UnknownRulesetError(rid);
+    this.builtins = (opts.builtins ?? []).map((rid) => {
+      const rs = this.registry.get(rid);
+      if (!rs) throw new UnknownRulesetError(rid);
+      return rs;
+    });
     this.publish = publisher(id);
     const now = (): number => this.clock.now();
     this.committer = new Committer(this.store, this.publish);
-    this.clouds = new ActiveClouds(this.store, this.clock, this.limits, this.publish);
+    this.clouds = new ActiveClouds(this.store, this.clock, this.limits, this.publish, this.builtins);
     this.log = new EpisodeLog(this.store, this.limits.logEntries);
     this.scheduler = new Scheduler({
       store: this.store,
@@ -256,12 +259,12 @@ export class Host {
     if (rec) return { ...rec, created: false };
     const partition = this.newPartition();
     const cloudId = newCloudId(this.ids, partition);
-    const eci: EciInfo = { id: newEci(this.ids, partition), tags: ['owner', SYSTEM_TAG], eventPolicy: structuredClone(ALLOW_ALL_EVENTS), queryPolicy: structuredClone(ALLOW_ALL_QUERIES) };
+    const eci = systemEci(newEci(this.ids, partition), 'owner');
     await this.committer.commit([
       ...newCloudOps(
-        { id: cloudId, name: 'root', parent: null, created: this.clock.now() },
+        { id: cloudId, name: 'root', parent: null, created: this.clock.now(), ...builtinEcis(this.builtins, this.ids, partition) },
         eci,
-        this.builtins.map((rid) => ({ rid, config: {}, ecis: declaredEcis(this.registry.get(rid), cloudId, this.ids) })),
+        [],
       ),
       put(keys.root(), { cloudId, eci: eci.id }),
     ]);

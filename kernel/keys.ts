@@ -30,6 +30,12 @@ export interface CloudMeta {
   name: string;
   parent: CloudId | null;
   created: number;
+  /**
+   * The ECIs the built-in rulesets declare (the links' well-known ECI), by rid, in declaration
+   * order. Every cloud has the built-ins, so neither their installs nor these ECIs are records of
+   * their own: their tags and policies are the declarations' (see `loadCloud`), their ids are here.
+   */
+  builtinEcis?: Record<string, Eci[]>;
 }
 
 export interface InstallRecord {

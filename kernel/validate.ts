@@ -54,13 +54,19 @@ export const MAX_DEPTH = 100;
  * `__proto__` key (JSON.parse makes such own keys). Iterative, so any depth is safe to check.
  */
 export function shapeProblem(v: unknown): string | undefined {
-  const stack: Array<[unknown, number]> = [[v, 1]];
-  for (let item = stack.pop(); item; item = stack.pop()) {
-    const [value, depth] = item;
-    if (typeof value !== 'object' || value === null) continue;
+  if (typeof v !== 'object' || v === null) return undefined;
+  // Only objects are pushed (most attrs are flat: nothing to push), with their depths alongside.
+  const stack: object[] = [v];
+  const depths: number[] = [1];
+  for (let value = stack.pop(), depth = depths.pop()!; value !== undefined; value = stack.pop(), depth = depths.pop()!) {
     if (depth > MAX_DEPTH) return `nest deeper than ${MAX_DEPTH} levels`;
     if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) return 'may not contain the key "__proto__"';
-    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+    for (const child of Object.values(value)) {
+      if (typeof child === 'object' && child !== null) {
+        stack.push(child as object);
+        depths.push(depth + 1);
+      }
+    }
   }
   return undefined;
 }

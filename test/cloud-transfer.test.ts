@@ -190,6 +190,10 @@ describe('checking a bundle from outside', () => {
       [{ ...b, records: [...b.records, [`c!${a.root.cloudId}!meta`, 1]] }, `a record outside the clouds it lists (c!${a.root.cloudId}!meta)`],
       [{ ...b, records: [...b.records, [`c!${root!.id}!nonsense`, 1]] }, `a record outside the clouds it lists (c!${root!.id}!nonsense)`],
       [{ ...b, records: b.records.filter((r) => r !== rootMeta) }, `cloud ${root!.id} has no record`],
+      ...[{ x: ['i!evil'] }, { x: [7] }, { x: 'E0000' }, ['E0000'], 'x'].map((builtinEcis): [unknown, string] => [
+        { ...b, records: b.records.map((r) => (r === rootMeta ? [r[0], { ...(r[1] as object), builtinEcis }] : r)) },
+        `cloud ${root!.id} lists built-in ECIs that are not ECIs`,
+      ]),
       [{ ...b, outbox: ['x'] }, 'an outgoing event of no listed cloud'],
       [{ ...b, outbox: [{ ...outgoing, cloudId: 7 }] }, 'an outgoing event of no listed cloud'],
       [{ ...b, outbox: [{ ...outgoing, cloudId: a.root.cloudId }] }, 'an outgoing event of no listed cloud'],
@@ -202,11 +206,16 @@ describe('checking a bundle from outside', () => {
   it('lists the rulesets and the ECIs a bundle brings', async () => {
     const a = await source();
     const b = await a.host.exportCloud(a.home.eci);
-    expect(bundleRulesets(b)).toEqual(['io.picolabs.subscription', 'io.picolabs.wrangler', 'test.notes']);
+    // The built-ins are in every cloud: a bundle needs only the rulesets its clouds installed.
+    expect(bundleRulesets(b)).toEqual(['test.notes']);
     const ecis = bundleEcis(b);
-    expect(ecis).toEqual(expect.arrayContaining([a.home.eci, a.kitchen.eci, a.fridge]));
+    const wellKnown = async (eci: string) => ((await a.host.query({ eci, rid: 'io.picolabs.subscription', name: 'wellKnown_Rx' })) as { id: string }).id;
+    expect(ecis).toEqual(expect.arrayContaining([a.home.eci, a.kitchen.eci, a.fridge, await wellKnown(a.home.eci), await wellKnown(a.kitchen.eci)]));
     expect(ecis).toEqual([...new Set(ecis)]);
-    expect(ecis.every((e) => b.records.some(([k]) => k.endsWith(`!eci!${e}`)))).toBe(true);
+    // Each is an ECI record of its own, or a built-in's, listed in its cloud's meta record.
+    const listed = (e: string) => b.records.some(([k, v]) => k.endsWith(`!eci!${e}`) || (k.endsWith('!meta') && JSON.stringify(v).includes(e)));
+    expect(ecis.every(listed)).toBe(true);
+    expect(ecis.length).toBe(b.records.filter(([k]) => k.includes('!eci!')).length + b.clouds.length);
   });
 
   it("an imported device's claim code works on its new host, and only there", async () => {
@@ -229,7 +238,7 @@ describe('the cloud file', () => {
     const bundle = await a.host.exportCloud(a.home.eci);
     const plain = writeCloudFile(bundle, from);
     const { header, bundle: back } = readCloudFile(plain);
-    expect(header).toMatchObject({ format: 'kumo-cloud', version: 1, host: 'h1', root: { id: a.home.id, name: 'home' }, rulesets: ['io.picolabs.subscription', 'io.picolabs.wrangler', 'test.notes'], records: bundle.records.length });
+    expect(header).toMatchObject({ format: 'kumo-cloud', version: 1, host: 'h1', root: { id: a.home.id, name: 'home' }, rulesets: ['test.notes'], records: bundle.records.length });
     expect(back).toEqual(bundle);
     const secret = writeCloudFile(bundle, from, 'correct horse');
     expect(secret.includes(Buffer.from('kitchen note'))).toBe(false);

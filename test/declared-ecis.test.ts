@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Host, seededIds } from '../kernel/index.ts';
+import { Host, keys, put, seededIds, type CloudId, type Eci } from '../kernel/index.ts';
+import { loadCloud } from '../kernel/cloud.ts';
 import { ruleset, wrangler } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { allKeys, memoryStore, onCleanup, testHost } from './helpers.ts';
@@ -50,6 +51,42 @@ describe('ECIs a ruleset declares', () => {
     const kid = await newChild(host, root.eci, 'kid');
     for (const eci of [root.eci, kid.eci]) expect((await doorbells(host, eci)).map((c) => c.eventPolicy)).toEqual([{ allow: [{ domain: 'door', name: '*' }], deny: [] }]);
     expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: doorbell.rid } }))).toMatchObject({ code: 'INVALID_ARGS' });
+  });
+
+  it('of the built-ins are ids in the cloud\'s meta record, not records of their own, and go with the cloud', async () => {
+    const host = await Host.open({ store: await memoryStore(), ids: seededIds(6), rulesets: [wrangler, doorbell], builtins: [wrangler.rid, doorbell.rid] });
+    onCleanup(() => host.close());
+    const root = await host.root();
+    const before = await allKeys(host.store);
+    const kid = await newChild(host, root.eci, 'kid');
+    const [bell] = await doorbells(host, kid.eci);
+    const own = (await allKeys(host.store)).filter((k) => k.startsWith(`c!${kid.id}!`) && !k.includes('!~log!'));
+    expect(own).toEqual([`c!${kid.id}!eci!${kid.eci}`, `c!${kid.id}!meta`]);
+    expect(await host.store.get(keys.meta(kid.id))).toMatchObject({ builtinEcis: { [doorbell.rid]: [bell!.id] } });
+    expect(await host.store.get(keys.eciIndex(bell!.id))).toBe(kid.id);
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'kid' } });
+    expect(await rejection(host.event({ eci: bell!.id, domain: 'door', type: 'ring' }))).toMatchObject({ code: 'UNKNOWN_ECI' });
+    expect((await allKeys(host.store)).filter((k) => !k.includes('!~log!'))).toEqual(before.filter((k) => !k.includes('!~log!')));
+  });
+
+  it('of the built-ins, in a cloud that has records of their installs and ECIs (as clouds made before), load once each, built-ins first', async () => {
+    const store = await memoryStore();
+    const id = 'C0001aaaaaaaaaaaaaaaa' as CloudId;
+    const bell = { id: 'E0001bbbbbbbbbbbbbbbbbbbbbbbbbb' as Eci, tags: ['doorbell'], eventPolicy: { allow: [], deny: [] }, queryPolicy: { allow: [], deny: [] } };
+    await store.write([
+      put(keys.meta(id), { id, name: 'old', parent: null, created: 0 }),
+      put(keys.install(id, 'test.other'), { rid: 'test.other', config: {}, seq: 1 }),
+      put(keys.install(id, doorbell.rid), { rid: doorbell.rid, config: {}, seq: 3, ecis: [bell.id] }),
+      put(keys.eci(id, bell.id), bell),
+    ]);
+    const cloud = (await loadCloud(store, id, [wrangler, doorbell]))!;
+    expect(cloud.installs).toEqual([
+      { rid: W, config: {}, seq: 0 },
+      { rid: doorbell.rid, config: {}, seq: 3, ecis: [bell.id] },
+      { rid: 'test.other', config: {}, seq: 1 },
+    ]);
+    // Its stored ECI wins over the declaration (here it was made narrower).
+    expect([...cloud.ecis.values()]).toEqual([bell]);
   });
 
   it('count towards the ECIs a cloud may have', async () => {
