@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, credsAuthenticator, nkeys, RequestError, TimeoutError, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeys, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { RequestFailed, Requester, sameTurn } from './nats-requests.ts';
 
 /**
  * The realm's one door to NATS: the only module that imports the NATS client (core, JetStream and
@@ -53,14 +54,7 @@ export interface Delivery {
   working(): void;
 }
 
-/** Why a request got no answer. */
-export type RequestFailure = 'no-responders' | 'timeout' | 'disconnected';
-
-export class RequestFailed extends Error {
-  constructor(readonly reason: RequestFailure) {
-    super(`request failed: ${reason}`);
-  }
-}
+export { RequestFailed, type RequestFailure } from './nats-requests.ts';
 
 /** An nkey (ed25519) of NATS decentralized authentication: an operator's, an account's or a user's. */
 export interface NatsKey {
@@ -90,12 +84,16 @@ export class NatsLink {
   private up = true;
   private readonly watchers = new Set<(connected: boolean) => void>();
   private readonly js: JetStreamClient;
+  private readonly requests: Requester;
+  /** Answers to requests, sent together at the end of each turn of the event loop. */
+  private readonly answerSoon = sameTurn();
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
   ) {
     this.js = jetstream(nc);
+    this.requests = new Requester(nc);
     void this.followStatus();
   }
 
@@ -191,14 +189,7 @@ export class NatsLink {
   /** A request with a time limit; fails with RequestFailed for no responders, a timeout or no connection. */
   async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (!this.connected) throw new RequestFailed('disconnected');
-    try {
-      return (await this.nc.request(subject, data, { timeout: timeoutMs })).data;
-    } catch (err) {
-      if (err instanceof RequestError && err.isNoResponders()) throw new RequestFailed('no-responders');
-      if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) throw new RequestFailed('timeout');
-      if (!this.connected) throw new RequestFailed('disconnected');
-      throw err;
-    }
+    return this.requests.request(subject, data, timeoutMs);
   }
 
   /** Answer requests on `subject`. Returns the function that stops. */
@@ -207,7 +198,7 @@ export class NatsLink {
       callback: (err, msg) => {
         if (err) return;
         void answer(msg.data).then(
-          (reply) => msg.respond(reply),
+          (reply) => this.answerSoon(() => msg.respond(reply)),
           () => undefined,
         );
       },
@@ -239,6 +230,7 @@ export class NatsLink {
   async close(): Promise<void> {
     if (this.nc.isClosed()) return;
     await this.nc.drain().catch(() => this.nc.close());
+    this.requests.failAll('disconnected');
   }
 
   private async followStatus(): Promise<void> {
@@ -246,6 +238,8 @@ export class NatsLink {
       const up = s.type === 'disconnect' ? false : s.type === 'reconnect' ? true : this.up;
       if (up !== this.up) {
         this.up = up;
+        // Answers to what was asked before the drop are lost with the connection.
+        if (!up) this.requests.failAll('disconnected');
         for (const fn of this.watchers) fn(up);
       }
     }
