@@ -74,6 +74,8 @@ export interface Moves {
 
 const RID = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
 const HOST_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** ECIs remembered as not on this host, at most (then it starts over). */
+const ELSEWHERE_MAX = 100_000;
 
 /**
  * One kumo host: the clouds in one store, activated on demand, each behind its own mailbox.
@@ -118,6 +120,15 @@ export class Host {
   private readonly reported = new WeakSet<object>();
   private timer: Timer | null = null;
   private closing = false;
+  /**
+   * ECIs this host has neither in its index nor among its forwarding addresses, as last looked up:
+   * a host handing events to other hosts of its realm (or refusing unknown ECIs) does not read the
+   * store twice for each. Only clouds coming in by transfer add ECIs it may hold (forwarding
+   * addresses are left only for ECIs that were here); each landing clears it and bumps
+   * {@link transferred}, so a lookup that overlapped one is not remembered.
+   */
+  private readonly elsewhere = new Set<string>();
+  private transferred = 0;
 
   private constructor(opts: HostOptions, id: string) {
     this.id = id;
@@ -208,6 +219,10 @@ export class Host {
       now,
       commitIn: (cloudId, stage) => this.commitIn(cloudId, stage),
       write: (ops) => this.committer.commit(ops),
+      changed: () => {
+        this.transferred++;
+        this.elsewhere.clear();
+      },
     });
     this.inbox = new Inbox(this.store, this.committer, this.clouds, this.runner, idempotency);
   }
@@ -582,10 +597,18 @@ export class Host {
 
   /** {@link dispatch} for an ECI not in the cache of active clouds: the index, a tombstone, the router. */
   private async lookUp<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote: ((router: Router) => Promise<T>) | undefined, again: boolean): Promise<T> {
-    const cloudId = await this.clouds.lookup(eci);
-    if (cloudId !== undefined) return this.inCloud(cloudId, eci, opts, local, remote, again);
-    const moved = await this.store.get(keys.tombstone(eci));
-    if (moved) throw new CloudMovedError(eci, moved.movedTo);
+    if (!this.elsewhere.has(eci)) {
+      const seen = this.transferred;
+      const cloudId = await this.clouds.lookup(eci);
+      if (cloudId !== undefined) return this.inCloud(cloudId, eci, opts, local, remote, again);
+      const moved = await this.store.get(keys.tombstone(eci));
+      if (moved) throw new CloudMovedError(eci, moved.movedTo);
+      // Unless clouds came in meanwhile, it is not here: skip both reads next time.
+      if (seen === this.transferred) {
+        if (this.elsewhere.size >= ELSEWHERE_MAX) this.elsewhere.clear();
+        this.elsewhere.add(eci);
+      }
+    }
     if (opts.local || !this.router || !remote) throw new UnknownEciError(eci);
     return remote(this.router).catch((err: unknown) => {
       throw this.reportedBy(err);

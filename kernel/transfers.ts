@@ -20,6 +20,8 @@ export interface TransferDeps {
   commitIn(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => Promise<void>): Promise<void>;
   /** Write a batch (group commit). */
   write(ops: WriteOp[]): Promise<void>;
+  /** Clouds came in: ECIs were added to the index (called after the write). */
+  changed(): void;
 }
 
 /** A subtree held still for carrying away: nothing runs in it until it is released. */
@@ -144,6 +146,7 @@ export class Transfers {
       this.deps.clouds.release(ids);
       throw err;
     }
+    this.deps.changed();
   }
 
   /** A move to this host was committed: take up the clouds' outgoing events and serve them. */
@@ -212,6 +215,7 @@ export class Transfers {
       tx.release(adopted.start);
       extra(tx);
     });
+    this.deps.changed();
     return child;
   }
 }

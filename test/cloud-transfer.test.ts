@@ -139,6 +139,19 @@ describe('moving clouds between hosts in a file', () => {
     expect(await keysOf(b.host)).toEqual(before);
   });
 
+  it('serves an ECI it once looked up in vain as soon as its cloud is imported, and forwards it once the cloud leaves again', async () => {
+    const a = await source();
+    const bundle = await a.host.exportCloud(a.home.eci);
+    const b = await target(a.clock);
+    // Not here yet (b remembers that, and reads its store no more for it)…
+    for (let i = 0; i < 2; i++) expect(await rejection(note(b.host, a.kitchen.eci))).toMatchObject({ code: 'UNKNOWN_ECI' });
+    // …until the cloud comes in.
+    await b.host.importCloud(b.root.eci, bundle);
+    expect(await note(b.host, a.kitchen.eci)).toBe('kitchen note');
+    await b.host.exportCloud(a.home.eci, { leave: { movedTo: 'https://c.example' } });
+    expect(await rejection(note(b.host, a.kitchen.eci))).toMatchObject({ code: 'CLOUD_MOVED', status: 410 });
+  });
+
   it('needs the full authority of the cloud to export it, and of the parent to import under it', async () => {
     const a = await source();
     const narrow = ((await a.host.event({ eci: a.home.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'note', name: '*' }] } } })).directives[0]!.options as { id: string }).id;

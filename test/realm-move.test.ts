@@ -32,7 +32,8 @@ describe('moving a cloud within a realm', () => {
     const home = await newChild(a.host, a.root.eci, 'home');
     const kitchen = await newChild(a.host, home.eci, 'kitchen');
     for (const x of [home, kitchen]) await install(a.host, x.eci, 'test.tally');
-    await a.host.event({ eci: kitchen.eci, domain: 'tally', type: 'mark', attrs: { n: 1 } });
+    // Through b, which then knows the ECI is not its own, until the cloud lands there.
+    await b.host.event({ eci: kitchen.eci, domain: 'tally', type: 'mark', attrs: { n: 1 } });
     await a.host.event({ eci: kitchen.eci, domain: 'tally', type: 'later', attrs: { ms: 1500 } });
     const moved = (await c.host.moveCloud(home.eci, 'b')) as { to: string; clouds: number };
     expect(moved).toMatchObject({ to: 'b', clouds: 2 });

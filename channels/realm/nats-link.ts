@@ -164,9 +164,10 @@ export class NatsLink {
    * Consume a durable pull consumer (created if missing) on one subject of a stream, handing each
    * message to `handle`. Processes consuming one durable share its messages: a queue across them.
    * What a consumer took and did not acknowledge comes back `ackWaitMs` later (default 10 s).
-   * Returns the function that stops.
+   * When `handle` returns a promise, the next message waits for it (the consumer then stops
+   * pulling once its buffer is full). Returns the function that stops.
    */
-  async consume(stream: string, durable: string, subject: string, handle: (d: Delivery) => void, ackWaitMs = 10_000): Promise<() => Promise<void>> {
+  async consume(stream: string, durable: string, subject: string, handle: (d: Delivery) => void | Promise<void>, ackWaitMs = 10_000): Promise<() => Promise<void>> {
     await this.jsm.consumers.add(stream, {
       durable_name: durable,
       filter_subject: subject,
@@ -176,9 +177,14 @@ export class NatsLink {
       max_ack_pending: 2_000,
     });
     const consumer = await this.js.consumers.get(stream, durable);
-    const messages = await consumer.consume({ max_messages: 512 });
+    // A small buffer: a consumer that waits (see `handle`) leaves the rest in the stream, for itself
+    // later or for another process of the same durable.
+    const messages = await consumer.consume({ max_messages: 64 });
     const done = (async () => {
-      for await (const m of messages) handle(deliveryOf(m));
+      for await (const m of messages) {
+        const wait = handle(deliveryOf(m));
+        if (wait) await wait;
+      }
     })();
     return async () => {
       await messages.close();

@@ -1,5 +1,8 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { Budget } from '../channels/realm/budget.ts';
+import { NatsLink, type Delivery } from '../channels/realm/nats-link.ts';
 import { RequestFailed, Requester, sameTurn } from '../channels/realm/nats-requests.ts';
 import { onCleanup } from './helpers.ts';
 import { startNats } from './nats-harness.ts';
@@ -56,5 +59,49 @@ describe('requests over NATS', () => {
     soon(() => ran.push(4));
     await new Promise((r) => setImmediate(r));
     expect(ran).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('consuming a durable stream', () => {
+  it('takes the next message only once the handler says it may go on', async () => {
+    const nats = await startNats();
+    const link = await NatsLink.connect({ servers: [nats.url], name: 'test' });
+    onCleanup(() => link.close());
+    await link.ensureStream('T', ['t.>'], { replicas: 1 });
+    for (const n of [1, 2, 3]) await link.publishDurable('t.x', bytes(String(n)), `m${n}`);
+    const seen: string[] = [];
+    let goOn!: () => void;
+    const stop = await link.consume('T', 'worker', 't.x', (d: Delivery) => {
+      seen.push(text(d.data));
+      d.ack();
+      if (seen.length === 1) return new Promise<void>((r) => (goOn = r));
+      return undefined;
+    });
+    onCleanup(stop);
+    await vi.waitFor(() => expect(seen).toEqual(['1']));
+    // The others reached this process (delivered, not acknowledged), and wait there.
+    const jsm = await jetstreamManager(await client(nats.url));
+    await vi.waitFor(async () => expect((await jsm.consumers.info('T', 'worker')).num_ack_pending).toBe(2));
+    expect(seen).toEqual(['1']);
+    goOn();
+    await vi.waitFor(() => expect(seen).toEqual(['1', '2', '3']));
+  });
+});
+
+describe('a budget of work under way', () => {
+  it('says to wait once the bound is reached, and to go on once under it again', async () => {
+    const budget = new Budget(10);
+    expect(budget.take(6)).toBeUndefined();
+    let resumed = false;
+    void budget.take(6)!.then(() => (resumed = true));
+    expect(budget.inUse).toBe(12);
+    for (let i = 0; i < 2; i++) budget.release();
+    await Promise.resolve();
+    expect(resumed).toBe(false); // 10 under way: still at the bound
+    budget.release();
+    await Promise.resolve();
+    expect(resumed).toBe(true);
+    expect(budget.inUse).toBe(9);
+    expect(budget.take(1)).toBeInstanceOf(Promise);
   });
 });
