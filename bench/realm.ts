@@ -8,7 +8,8 @@
  *        (a JetStream work queue): events/s end to end and latency from the sending event to the
  *        receiving episode (both hosts on this machine's clock).
  *   (f3) `--only f3`: three hosts create 1,000,000 clouds in all, then one restarts in a fresh process:
- *        time to ready (joining the realm included) and its RSS, as (d) measures a host alone.
+ *        time to ready (joining the realm included) and its RSS; then the same host on the same data
+ *        without joining the realm, in the same setup (the single-host figure to compare with).
  *   (g1) `--only g`: a cloud holding 10,000 entity keys moved from host a to host b while this
  *        process sends it 1,000 events/s over HTTP through host c: how long the move takes, the
  *        latency of the events sent during it (the pause a sender sees) against those before, and
@@ -19,7 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
+import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     name: { type: 'string' },
     make: { type: 'string', default: '0' },
     dir: { type: 'string' },
+    alone: { type: 'boolean', default: false },
   },
 });
 
@@ -138,18 +140,27 @@ async function childHost(): Promise<void> {
   });
 }
 
-/** (f3) Restart a host of the realm on its data: time to ready (join, open, root) and RSS. */
+/**
+ * (f3) Restart a host of the realm on its data: time to ready (join, open, root) and RSS. With
+ * `--alone`, the same host on the same data without joining the realm: the single-host figure in
+ * the same process setup (this script loads more than bench/scale.ts, so (d)'s figures differ).
+ */
 async function childReady(): Promise<void> {
   const rssBeforeOpenMB = process.memoryUsage().rss / MB;
   const t = performance.now();
-  const { host, realm } = await openNode({ dataDir: args.dir!, rulesets: [benchRuleset, relay], hostId: args.name!, realm: { servers: [args.nats!], partitions: 64 } });
-  await host.root();
+  const realm = args.alone ? undefined : { servers: [args.nats!], partitions: 64 };
+  const node = await openNode({ dataDir: args.dir!, rulesets: [benchRuleset, relay], hostId: args.name!, ...(realm ? { realm } : {}) });
+  await node.host.root();
   const readyMs = performance.now() - t;
   const rssAfterStartMB = process.memoryUsage().rss / MB;
-  await realm!.stop();
-  await host.close();
-  await realm!.close();
-  process.stdout.write(`${JSON.stringify({ readyMs, rssBeforeOpenMB, rssAfterStartMB })}\n`);
+  // Again a second later: LevelDB compacts in the background after a restart, and a start that
+  // takes longer has more of that in its RSS at ready.
+  await new Promise((r) => setTimeout(r, 1_000));
+  const rssSettledMB = process.memoryUsage().rss / MB;
+  await node.realm?.stop();
+  await node.host.close();
+  await node.realm?.close();
+  process.stdout.write(`${JSON.stringify({ readyMs, rssBeforeOpenMB, rssAfterStartMB, rssSettledMB })}\n`);
 }
 
 // ---- the benchmark ----
@@ -215,9 +226,14 @@ async function f3(nats: string): Promise<void> {
   try {
     const names = ['f3a', 'f3b', 'f3c'];
     const made = await Promise.all(names.map((name, i) => once(['--child', 'host', '--nats', nats, '--name', name, '--dir', join(root, name), '--make', String(Math.floor(total / 3) + (i < total % 3 ? 1 : 0))])));
+    type Ready = { readyMs: number; rssBeforeOpenMB: number; rssAfterStartMB: number; rssSettledMB: number };
+    // The host alone opens a copy, as the data was before either opened it (LevelDB compacts in the
+    // background after a restart, and what it has read counts in the RSS).
+    await cp(join(root, 'f3a'), join(root, 'f3a-alone'), { recursive: true });
     const t = performance.now();
-    const ready = (await once(['--child', 'ready', '--nats', nats, '--name', 'f3a', '--dir', join(root, 'f3a')])) as { readyMs: number; rssBeforeOpenMB: number; rssAfterStartMB: number };
+    const ready = (await once(['--child', 'ready', '--nats', nats, '--name', 'f3a', '--dir', join(root, 'f3a')])) as Ready;
     const processReadyMs = performance.now() - t;
+    const alone = (await once(['--child', 'ready', '--alone', '--name', 'f3a', '--dir', join(root, 'f3a-alone')])) as Ready;
     emit({
       name: `f3.realm-${total}`,
       clouds: total,
@@ -227,6 +243,12 @@ async function f3(nats: string): Promise<void> {
       processReadyMs: round(processReadyMs, 1),
       rssBeforeOpenMB: round(ready.rssBeforeOpenMB, 1),
       rssAfterStartMB: round(ready.rssAfterStartMB, 1),
+      rssSettledMB: round(ready.rssSettledMB, 1),
+      // The same host on the same data, not joining the realm.
+      aloneReadyMs: round(alone.readyMs, 1),
+      aloneRssBeforeOpenMB: round(alone.rssBeforeOpenMB, 1),
+      aloneRssAfterStartMB: round(alone.rssAfterStartMB, 1),
+      aloneRssSettledMB: round(alone.rssSettledMB, 1),
       ...(await machine()),
     });
   } finally {
