@@ -1,5 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { describe, expect, it, vi } from 'vitest';
 import { Budget } from '../channels/realm/budget.ts';
 import { NatsLink, type Delivery } from '../channels/realm/nats-link.ts';
@@ -28,7 +28,7 @@ describe('requests over NATS', () => {
     const [asker, answerer] = await Promise.all([client(nats.url), client(nats.url)]);
     answerer.subscribe('echo', { callback: (_err, msg) => void msg.respond(bytes(`re:${text(msg.data)}`)) });
     await answerer.flush();
-    const requests = new Requester(asker);
+    const requests = new Requester(asker, createInbox());
     const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => requests.request('echo', bytes(String(i)), 5_000)));
     expect(answers.map(text)).toEqual(Array.from({ length: 300 }, (_, i) => `re:${i}`));
   });
@@ -38,7 +38,7 @@ describe('requests over NATS', () => {
     const [asker, answerer] = await Promise.all([client(nats.url), client(nats.url)]);
     answerer.subscribe('silent', { callback: () => undefined });
     await answerer.flush();
-    const requests = new Requester(asker);
+    const requests = new Requester(asker, createInbox());
     expect(await failure(requests.request('nobody', bytes('x'), 5_000))).toBe('no-responders');
     expect(await failure(requests.request('silent', bytes('x'), 100))).toBe('timeout');
     const waiting = failure(requests.request('silent', bytes('x'), 60_000));

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, credsAuthenticator, nkeys, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, createInbox, credsAuthenticator, nkeys, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { RequestFailed, Requester, sameTurn } from './nats-requests.ts';
 
 /**
@@ -93,7 +93,7 @@ export class NatsLink {
     private readonly jsm: JetStreamManager,
   ) {
     this.js = jetstream(nc);
-    this.requests = new Requester(nc);
+    this.requests = new Requester(nc, createInbox());
     void this.followStatus();
   }
 

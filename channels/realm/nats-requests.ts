@@ -1,4 +1,15 @@
-import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+/** What requests need of a NATS connection (nats-link.ts hands over its own; the client is imported there only). */
+export interface RequestConnection {
+  subscribe(subject: string, opts: { callback: (err: Error | null, msg: Answer) => void }): unknown;
+  publish(subject: string, data: Uint8Array, opts: { reply: string }): void;
+}
+
+/** A message on the inbox: an answer, or the server's status message when nobody listens. */
+interface Answer {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers?: { readonly code: number };
+}
 
 /** Why a request got no answer. */
 export type RequestFailure = 'no-responders' | 'timeout' | 'disconnected';
@@ -40,14 +51,18 @@ interface Waiter {
  * map lookup, and the requests made in one turn of the event loop go out in one write.
  */
 export class Requester {
-  private readonly prefix = `${createInbox()}.`;
-  private readonly sub: Subscription;
+  private readonly prefix: string;
   private readonly waiting = new Map<string, Waiter>();
   private seq = 0;
   private readonly soon = sameTurn();
 
-  constructor(private readonly nc: NatsConnection) {
-    this.sub = nc.subscribe(`${this.prefix}*`, {
+  /** `inbox`: a subject prefix unique to this connection (nats.js's `createInbox()`). */
+  constructor(
+    private readonly nc: RequestConnection,
+    inbox: string,
+  ) {
+    this.prefix = `${inbox}.`;
+    nc.subscribe(`${this.prefix}*`, {
       callback: (err, msg) => {
         if (err === null) this.settle(msg);
       },
@@ -75,13 +90,7 @@ export class Requester {
     for (const token of [...this.waiting.keys()]) this.fail(token, reason);
   }
 
-  /** Stop listening for answers. */
-  close(): void {
-    this.sub.unsubscribe();
-    this.failAll('disconnected');
-  }
-
-  private settle(msg: Msg): void {
+  private settle(msg: Answer): void {
     const token = msg.subject.slice(this.prefix.length);
     const w = this.waiting.get(token);
     if (!w) return; // timed out already
