@@ -36,7 +36,7 @@ export async function readSubtree(store: Store, root: CloudId): Promise<{ clouds
   for (let id = queue.shift(); id; id = queue.shift()) {
     for (const r of await cloudRecords(store, id)) {
       records.push(r);
-      if (r.kind === 'meta') clouds.push(r.value);
+      if (r.kind === 'meta') clouds.push({ ...r.value, id });
       else if (r.kind === 'kid') queue.push(r.childId);
     }
   }

@@ -115,14 +115,14 @@ export async function loadCloud(store: Store, id: CloudId, builtins: readonly Ru
   const records = asRecords(id, rows);
   const meta = records.find((r) => r.kind === 'meta');
   if (!meta) return undefined;
-  const cloud = new CloudState(meta.value);
+  const cloud = new CloudState({ ...meta.value, id });
   for (const r of records) {
     switch (r.kind) {
       case 'eci':
-        cloud.ecis.set(r.eci, r.value);
+        cloud.ecis.set(r.eci, { id: r.eci, ...r.value });
         break;
       case 'kid':
-        cloud.children.set(r.childId, r.value);
+        cloud.children.set(r.childId, { id: r.childId, ...r.value });
         break;
       case 'rs':
         cloud.installs.push(r.value);

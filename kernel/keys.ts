@@ -38,6 +38,19 @@ export interface CloudMeta {
   builtinEcis?: Record<string, Eci[]>;
 }
 
+/**
+ * What a meta, ECI or child record stores: all but the id, which its key already holds (the ids are
+ * random text that compression cannot shrink: ~70 bytes a cloud). Records written before may still
+ * carry it. Build one with {@link stored}; a reader gives the id back from the key.
+ */
+export type Stored<T extends { id: unknown }> = Omit<T, 'id'> & { id?: T['id'] };
+
+/** `value` without its id, to store under a key that holds it. */
+export function stored<T extends { id: unknown }>(value: T): Stored<T> {
+  const { id: _, ...rest } = value;
+  return rest;
+}
+
 export interface InstallRecord {
   rid: string;
   config: Record<string, unknown>;
@@ -170,9 +183,9 @@ function under<V>(prefix: string): Range<V> {
 const cloud = (id: string): string => `c!${id}!`;
 
 export const keys = {
-  meta: (id: string) => key<CloudMeta>(`${cloud(id)}meta`),
-  eci: (id: string, eci: string) => key<EciInfo>(`${cloud(id)}eci!${eci}`),
-  child: (id: string, childId: string) => key<ChildInfo>(`${cloud(id)}kid!${childId}`),
+  meta: (id: string) => key<Stored<CloudMeta>>(`${cloud(id)}meta`),
+  eci: (id: string, eci: string) => key<Stored<EciInfo>>(`${cloud(id)}eci!${eci}`),
+  child: (id: string, childId: string) => key<Stored<ChildInfo>>(`${cloud(id)}kid!${childId}`),
   install: (id: string, rid: string) => key<InstallRecord>(`${cloud(id)}rs!${rid}`),
   entity: (id: string, rid: string, name: string) => key<unknown>(`${cloud(id)}ent!${rid}!${name}`),
   exprState: (id: string, rid: string, rule: string) => key<unknown>(`${cloud(id)}ee!${rid}!${rule}`),
@@ -248,9 +261,9 @@ export type CloudKey =
 
 /** The value type of each kind of cloud record. */
 interface RecordValues {
-  meta: CloudMeta;
-  eci: EciInfo;
-  kid: ChildInfo;
+  meta: Stored<CloudMeta>;
+  eci: Stored<EciInfo>;
+  kid: Stored<ChildInfo>;
   rs: InstallRecord;
   ent: unknown;
   ee: unknown;

@@ -3,8 +3,8 @@ import { SYSTEM_TAG } from './authority.ts';
 import type { CloudState } from './cloud.ts';
 import { bundleEcis, bundleOps, bundleRulesets, checkBundle, readSubtree, type CloudBundle } from './cloud-transfer.ts';
 import { DuplicateNameError, ImportConflictError, InvalidArgsError, InvalidCloudFileError, MissingRulesetsError } from './errors.ts';
-import type { CloudId } from './ids.ts';
-import { keys, ranges, type Key, type MoveIn, type MoveOut, type OutboxEntry } from './keys.ts';
+import type { CloudId, Eci } from './ids.ts';
+import { keys, ranges, stored, type Key, type MoveIn, type MoveOut, type OutboxEntry } from './keys.ts';
 import type { Outbox } from './outbox.ts';
 import type { ChildInfo, Ruleset } from './ruleset.ts';
 import { del, put, type Store, type WriteOp } from './store.ts';
@@ -202,12 +202,13 @@ export class Transfers {
     await this.refuseCollisions(bundle);
     const ecis = bundleEcis(bundle);
     const root = bundle.clouds[0]!;
-    const handle = bundle.records.find(([k, v]) => k.startsWith(keys.eci(root.id, '')) && (v as { tags?: string[] }).tags?.includes(SYSTEM_TAG));
+    const eciKeys = keys.eci(root.id, '');
+    const handle = bundle.records.find(([k, v]) => k.startsWith(eciKeys) && (v as { tags?: string[] }).tags?.includes(SYSTEM_TAG));
     if (!handle) throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its top cloud has no system ECI to hand to its new parent');
-    const child: ChildInfo = { id: root.id, name: root.name, eci: (handle[1] as { id: ChildInfo['eci'] }).id };
+    const child: ChildInfo = { id: root.id, name: root.name, eci: handle[0].slice(eciKeys.length) as Eci };
     await this.deps.commitIn(parent, async (tx, cloud) => {
       if (cloud.children.byName(root.name) !== undefined) throw new DuplicateNameError(`cloud ${cloud.meta.name} already has a child named ${JSON.stringify(root.name)}`, { name: root.name });
-      const ops: WriteOp[] = [...bundleOps(bundle), put(keys.meta(root.id), { ...root, parent: cloud.id }), put(keys.child(cloud.id, root.id), child)];
+      const ops: WriteOp[] = [...bundleOps(bundle), put(keys.meta(root.id), stored({ ...root, parent: cloud.id })), put(keys.child(cloud.id, root.id), stored(child))];
       // An ECI coming back to a host it once left is no longer forwarded.
       for (const eci of ecis) ops.push(del(keys.tombstone(eci)));
       const adopted = this.deps.outbox.adopt(bundle.outbox);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { isFull, keys, within, type EciInfo, type Host, type Store } from '../kernel/index.ts';
+import { isFull, keys, within, type Eci, type EciInfo, type Host, type Store } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { testHost } from './helpers.ts';
 
@@ -87,7 +87,7 @@ async function lookup(store: Store, eci: string): Promise<Known | undefined> {
   const cloud = await store.get(keys.eciIndex(eci));
   if (cloud === undefined) return undefined;
   const info = await store.get(keys.eci(cloud, eci));
-  return info ? { info, cloud } : undefined;
+  return info ? { info: { ...info, id: eci as Eci }, cloud } : undefined;
 }
 
 async function isDescendant(store: Store, cloud: string, ancestor: string): Promise<boolean> {
