@@ -1,6 +1,6 @@
 import type { ClaimCodes } from './claim-codes.ts';
 import type { CloudMeta, CloudState, InstallRecord } from './cloud.ts';
-import { exprKey } from './cloud.ts';
+import { eciOps, exprKey, metaEcis } from './cloud.ts';
 import type { CloudOps } from './context.ts';
 import { DuplicateNameError, InvalidArgsError, LimitExceededError, PolicyDeniedError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
 import { newCloudId, newEci, partitionOf, type CloudId, type Eci, type IdGenerator } from './ids.ts';
@@ -67,12 +67,12 @@ export interface NewInstall {
  * cloud has them, and the ECIs they declare are listed in `meta`, see {@link builtinEcis}).
  */
 export function newCloudOps(meta: CloudMeta, eci: EciInfo, installs: readonly NewInstall[]): WriteOp[] {
-  const ops: WriteOp[] = [put(keys.meta(meta.id), stored(meta)), put(keys.eci(meta.id, eci.id), stored(eci)), put(keys.eciIndex(eci.id), meta.id)];
-  for (const rid in meta.builtinEcis) for (const id of meta.builtinEcis[rid]!) ops.push(put(keys.eciIndex(id), meta.id));
+  const ops: WriteOp[] = [put(keys.meta(meta.id), stored(meta)), ...eciOps(meta.id, eci)];
+  for (const id of metaEcis(meta)) ops.push(put(keys.eciIndex(id), meta.id));
   let seq = 0;
   for (const { rid, config, ecis } of installs) {
     ops.push(put(keys.install(meta.id, rid), { rid, config, seq: ++seq, ...(ecis && ecis.length > 0 ? { ecis: ecis.map((e) => e.id) } : {}) }));
-    for (const e of ecis ?? []) ops.push(put(keys.eci(meta.id, e.id), stored(e)), put(keys.eciIndex(e.id), meta.id));
+    for (const e of ecis ?? []) ops.push(...eciOps(meta.id, e));
   }
   return ops;
 }
@@ -203,7 +203,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
         eventPolicy: { allow: domains.map((domain: string) => ({ domain, name: '*' })), deny: [] },
         queryPolicy: { allow: rids.map((rid) => ({ rid, name: '*' })), deny: [] },
       };
-      tx.stage([put(keys.eci(id, eci.id), stored(eci)), put(keys.eciIndex(eci.id), id)]);
+      tx.stage(eciOps(id, eci));
       const claim = await deps.claims.stage(tx, id, eci.id, ttl);
       return { ...child, device: { eci: eci.id, events: [...domains], rids: [...rids] }, claim } satisfies DeviceInfo;
     },

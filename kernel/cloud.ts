@@ -1,9 +1,9 @@
 import type { CloudId, Eci } from './ids.ts';
 import { deepFreeze } from './freeze.ts';
-import { parseCloudKey, ranges, type CloudMeta, type CloudRecord, type InstallRecord, type Range, type ScheduleRecord } from './keys.ts';
+import { keys, parseCloudKey, ranges, stored, type CloudMeta, type CloudRecord, type InstallRecord, type Range, type ScheduleRecord } from './keys.ts';
 import { asDeclared } from './declared-ecis.ts';
 import type { ChildInfo, EciInfo, Ruleset } from './ruleset.ts';
-import type { Store } from './store.ts';
+import { put, type Store, type WriteOp } from './store.ts';
 
 export type { CloudMeta, InstallRecord, ScheduleRecord };
 
@@ -101,8 +101,18 @@ function asRecords(id: CloudId, rows: Array<[string, unknown]>): CloudRecord[] {
 /** The ECIs a record makes routable (the host-wide ECI index has an entry for each). */
 export function recordEcis(r: CloudRecord): Eci[] {
   if (r.kind === 'eci') return [r.eci];
-  if (r.kind === 'meta' && r.value.builtinEcis) return Object.values(r.value.builtinEcis).flat();
+  if (r.kind === 'meta') return metaEcis(r.value);
   return [];
+}
+
+/** The ECIs of the built-ins a meta record lists. */
+export function metaEcis(meta: Pick<CloudMeta, 'builtinEcis'>): Eci[] {
+  return meta.builtinEcis ? Object.values(meta.builtinEcis).flat() : [];
+}
+
+/** The writes that make an ECI of cloud `id`: its record and its index entry. */
+export function eciOps(id: CloudId, info: EciInfo): WriteOp[] {
+  return [put(keys.eci(id, info.id), stored(info)), put(keys.eciIndex(info.id), id)];
 }
 
 /**

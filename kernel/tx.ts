@@ -1,8 +1,8 @@
 import type { CloudId, Eci } from './ids.ts';
 import type { CloudState, InstallRecord, ScheduleRecord } from './cloud.ts';
-import { exprKey } from './cloud.ts';
+import { eciOps, exprKey } from './cloud.ts';
 import { deepFreeze } from './freeze.ts';
-import { keys, stored } from './keys.ts';
+import { keys } from './keys.ts';
 import type { EciInfo } from './ruleset.ts';
 import { del, put, type WriteOp } from './store.ts';
 
@@ -149,7 +149,7 @@ export class Tx {
   /** Stage a new ECI: its record, its index entry, and the cloud's memory. */
   addEci(info: EciInfo): void {
     this.channels.set(info.id, info);
-    this.stage([put(keys.eci(this.cloud.id, info.id), stored(info)), put(keys.eciIndex(info.id), this.cloud.id)], (c) => c.ecis.set(info.id, info));
+    this.stage(eciOps(this.cloud.id, info), (c) => c.ecis.set(info.id, info));
   }
 
   /** Stage the deletion of an ECI (one created earlier in this episode included: the batch applies in order). */

@@ -1,5 +1,5 @@
-import { Budget } from './budget.ts';
 import { CloudMovedError, isTransient, KumoError, systemClock, type Refusal, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
+import { Budget } from './budget.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import type { Mover } from './mover.ts';
 import { messagesOf } from './parcels.ts';
