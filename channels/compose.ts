@@ -42,6 +42,10 @@ export interface Node {
 export async function openNode(opts: OpenHostOptions): Promise<Node> {
   // Made first: a bad list of destinations stops the start before the store is opened.
   const remote = opts.remote ?? new HttpRemote(opts.destinations);
+  // Loaded only to join a realm (a host alone carries none of the NATS client, ~7 MB resident), and
+  // while the store opens: LevelDB opens on the thread pool while this thread compiles the modules.
+  const realmCode = opts.realm ? import('./realm/realm.ts') : undefined;
+  realmCode?.catch(() => undefined); // a start that fails before joining never awaits it
   let store = opts.store;
   if (!store) {
     if (!opts.dataDir) throw new TypeError('openHost needs a dataDir or a store');
@@ -50,8 +54,7 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
   let realm: Realm | null = null;
   try {
     const id = await Host.idOf(store, opts.ids, opts.hostId);
-    // Loaded only to join a realm: a host alone carries none of the NATS client (~7 MB resident).
-    if (opts.realm) realm = await (await import('./realm/realm.ts')).joinRealm(opts.realm, id, store, opts.ids);
+    if (opts.realm) realm = await (await realmCode!).joinRealm(opts.realm, id, store, opts.ids);
     const host = await open(store, id, realm, remote, opts);
     await realm?.attach(host);
     return { host, realm };

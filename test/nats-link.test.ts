@@ -88,6 +88,27 @@ describe('consuming a durable stream', () => {
   });
 });
 
+describe('making sure of a stream', () => {
+  it('creates it, leaves it alone on the same settings, and updates it when one differs', async () => {
+    const nats = await startNats();
+    const link = await NatsLink.connect({ servers: [nats.url], name: 'test' });
+    onCleanup(() => link.close());
+    const watcher = await client(nats.url);
+    let updates = 0;
+    watcher.subscribe('$JS.API.STREAM.UPDATE.S', { callback: () => updates++ });
+    await watcher.flush();
+    await link.ensureStream('S', ['s.>'], { replicas: 1, duplicateWindowMs: 60_000 });
+    await link.ensureStream('S', ['s.>'], { replicas: 1, duplicateWindowMs: 60_000 });
+    await watcher.flush();
+    expect(updates).toBe(0);
+    await link.ensureStream('S', ['s.>'], { replicas: 1, duplicateWindowMs: 30_000, maxBytes: 1_000_000 });
+    await watcher.flush();
+    expect(updates).toBe(1);
+    const { config } = await (await jetstreamManager(watcher)).streams.info('S');
+    expect([config.duplicate_window, config.max_bytes]).toEqual([30_000 * 1_000_000, 1_000_000]);
+  });
+});
+
 describe('a budget of work under way', () => {
   it('says to wait once the bound is reached, and to go on once under it again', async () => {
     const budget = new Budget(10);

@@ -140,8 +140,11 @@ export class NatsLink {
     };
     const config = { name, retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: o.replicas, ...settings };
     try {
-      await this.jsm.streams.info(name);
-      await this.jsm.streams.update(name, settings);
+      const { config: now } = await this.jsm.streams.info(name);
+      // Updated only when a setting differs: an update is a write to JetStream's metadata (through
+      // its leader, in a cluster), and a host restarting on the same settings needs none.
+      const same = Object.entries(settings).every(([k, v]) => JSON.stringify((now as unknown as Record<string, unknown>)[k]) === JSON.stringify(v));
+      if (!same) await this.jsm.streams.update(name, settings);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       await this.jsm.streams.add(config);
@@ -300,8 +303,7 @@ function bucketOf(kv: KV): Bucket {
     put: (key, value) => kv.put(key, value),
     delete: (key) => kv.delete(key),
     async watch(fn) {
-      const status = await kv.status();
-      const iter = await kv.watch();
+      const [status, iter] = await Promise.all([kv.status(), kv.watch()]);
       let ready!: () => void;
       const initialized = new Promise<void>((r) => (ready = r));
       if (status.values === 0) ready();

@@ -78,13 +78,15 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   });
   try {
     const replicas = o.replicas ?? 1;
-    await untilJetStream(() => link.ensureStream(resources.inboxStream(name), [subjects.inboxes(name)], { replicas, duplicateWindowMs: o.duplicateWindowMs ?? 120_000 }));
-    const bucket = await untilJetStream(() => link.bucket(resources.placementBucket(name), replicas));
-    const placement = await untilJetStream(async () => {
-      const p = new Placement(bucket, hostId);
-      await p.start();
-      return p;
-    });
+    // The inbox stream, and the placement bucket then its map, at the same time (one waits for JetStream as long as the other).
+    const [, placement] = await Promise.all([
+      untilJetStream(() => link.ensureStream(resources.inboxStream(name), [subjects.inboxes(name)], { replicas, duplicateWindowMs: o.duplicateWindowMs ?? 120_000 })),
+      untilJetStream(async () => {
+        const p = new Placement(await link.bucket(resources.placementBucket(name), replicas), hostId);
+        await p.start();
+        return p;
+      }),
+    ]);
     let partitions = placement.partitionsOf(hostId);
     if (partitions.length === 0) {
       const own = (await store.keys(ranges.eciIndex())).map(eciOfIndexKey);
@@ -111,9 +113,8 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
         const mover = new Mover(hostId, placement, router, host);
         router.useMover(mover);
         service = new RealmService({ realm: name, self: hostId, link, router, placement, host, mover });
-        await service.start();
         // Known to the realm (a target of moves) whether or not it serves HTTP; serving adds its URL.
-        await placement.register({ id: hostId, since: Date.now() });
+        await Promise.all([service.start(), placement.register({ id: hostId, since: Date.now() })]);
         await mover.recover();
         if (o.mqtt) {
           const gateway = new DeviceGateway({ realm: name, link, host, replicas, backlogBytes: o.mqtt.backlogBytes ?? 1024 ** 3, ...(signer ? { signer } : {}), ...(o.mqtt.url ? { url: o.mqtt.url } : {}) });
