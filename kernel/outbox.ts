@@ -296,20 +296,25 @@ export class Outbox {
       this.deps.moved(cloudId, routed.eci, host ?? null);
       return;
     }
-    await this.keep(cloudId, routed, reason, 1, ++this.seq);
+    await this.keep(cloudId, routed, reason, 1, ++this.seq, undefined, true);
   }
 
   /**
    * Keep a dead letter in the sending cloud's mailbox and log, removing its outbox entry (if any) in
-   * the same batch. A sender that is gone keeps nothing; any other failure is thrown.
+   * the same batch. A sender that is gone keeps nothing; any other failure is thrown. `once`: a
+   * letter for the same event and ECI kept already is not kept again (a bounce heard twice, as
+   * when the parcel that carried it is delivered again).
    */
-  private async keep(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }, attempts: number, seq: number, host?: string): Promise<void> {
+  private async keep(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }, attempts: number, seq: number, host?: string, once = false): Promise<void> {
     const letter: DeadLetter = { seq, eci: routed.eci, ...(host === undefined ? {} : { host }), event: routed.event, reason, attempts, time: this.deps.now() };
+    let again = false;
     try {
       await this.deps.commitIn(cloudId, async (tx, cloud) => {
+        const kept = await this.deps.store.entries({ ...ranges.deadLetters(cloud.id), reverse: true });
+        again = once && kept.some(([, l]) => l.eci === routed.eci && l.event.eid === routed.event.eid);
+        if (again) return;
         const ops: WriteOp[] = [del(keys.outbox(seq)), put(keys.deadLetter(cloud.id, seq), letter)];
-        const kept = await this.deps.store.keys({ ...ranges.deadLetters(cloud.id), reverse: true });
-        for (const old of kept.slice(Math.max(0, this.deps.limits.deadLetters - 1))) ops.push(del(old));
+        for (const [old] of kept.slice(Math.max(0, this.deps.limits.deadLetters - 1))) ops.push(del(old));
         tx.stage(ops);
         const { eid, domain, type, time } = routed.event;
         this.deps.log.stage(tx, cloud, { eid, domain, type, time, selected: [], fired: [], directives: [], raised: 0, error: reason, deadLetter: { eci: routed.eci, seq }, ms: 0 });
@@ -318,7 +323,7 @@ export class Outbox {
       if (!(e instanceof UnknownCloudError)) throw e;
       await this.deps.committer.commit([del(keys.outbox(seq))]);
     }
-    this.deps.publish('deadLetter', { cloudId, eid: routed.event.eid, code: reason.code });
+    if (!again) this.deps.publish('deadLetter', { cloudId, eid: routed.event.eid, code: reason.code });
   }
 }
 

@@ -204,6 +204,22 @@ describe('dead letters', () => {
     expect((await host.store.keys({ ...ranges.cloud(root.cloudId) })).filter((k) => k.includes('~dead!'))).toHaveLength(2);
   });
 
+  it('keep a bounce heard twice once (its parcel delivered again): one letter, one log entry, counted once', async () => {
+    const { host, root } = await testHost({});
+    const counted: unknown[] = [];
+    const stop = subscribe('deadLetter', (e) => e.host === host.id && counted.push(e));
+    onCleanup(async () => stop());
+    const event = { eid: 'twice', domain: 'msg', type: 'hear', attrs: {}, time: 1 };
+    const refusal = { code: 'POLICY_DENIED', message: 'not through this ECI' };
+    for (let i = 0; i < 2; i++) await host.bounce(root.cloudId, { eci: NOWHERE, event }, refusal);
+    expect((await host.deadLetters(root.eci)).map((l) => l.event.eid)).toEqual(['twice']);
+    expect((await host.episodeLog(root.eci)).filter((e) => e.eid === 'twice')).toHaveLength(1);
+    expect(counted).toHaveLength(1);
+    // The same event bounced from another of the cloud's ECIs is another letter.
+    await host.bounce(root.cloudId, { eci: root.eci, event }, refusal);
+    expect(await host.deadLetters(root.eci)).toHaveLength(2);
+  });
+
   it('are not kept for a sender that is gone: its undeliverable event is dropped, and nothing of it is left behind', async () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     const far = farHost(clock);
