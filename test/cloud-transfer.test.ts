@@ -1,11 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { bundleEcis, bundleRulesets, checkBundle, ManualClock, ranges, type CloudBundle, type Host } from '../kernel/index.ts';
+import { bundleEcis, bundleRulesets, checkBundle, keys, ManualClock, ranges, seededIds, type CloudBundle, type Host, type Store } from '../kernel/index.ts';
+import { openDataDir } from '../channels/data-dir.ts';
+import { newEci } from '../kernel/ids.ts';
 import { readCloudFile, writeCloudFile } from '../channels/cloud-file.ts';
 import temperature from '../examples/temperature-sensor.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { gated, install, newChild, rejection } from './fixtures.ts';
-import { allKeys, testHost } from './helpers.ts';
+import { allKeys, onCleanup, tempDir, testHost } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -150,6 +152,68 @@ describe('moving clouds between hosts in a file', () => {
     expect(await note(b.host, a.kitchen.eci)).toBe('kitchen note');
     await b.host.exportCloud(a.home.eci, { leave: { movedTo: 'https://c.example' } });
     expect(await rejection(note(b.host, a.kitchen.eci))).toMatchObject({ code: 'CLOUD_MOVED', status: 410 });
+  });
+
+  it('does not remember as elsewhere an ECI whose lookup overlapped the landing of its cloud', async () => {
+    const a = await source();
+    const bundle = await a.host.exportCloud(a.home.eci);
+    // b's store answers the first read of the kitchen's index entry (nothing yet) only once the import is done.
+    const store = await openDataDir(await tempDir());
+    const indexKey = keys.eciIndex(a.kitchen.eci);
+    let stale: (() => void) | undefined;
+    const landed = new Promise<void>((r) => (stale = r));
+    let first = true;
+    const slowed: Store = {
+      get: async (key: string) => {
+        const value = await store.get(key);
+        if (key === indexKey && first) {
+          first = false;
+          await landed;
+        }
+        return value;
+      },
+      entries: (range) => store.entries(range),
+      keys: (range) => store.keys(range),
+      write: (ops) => store.write(ops),
+      close: () => store.close(),
+    } as Store;
+    const b = await testHost({ rulesets: [notes], clock: a.clock, seed: 99, store: slowed });
+    onCleanup(() => store.close());
+    const looking = rejection(note(b.host, a.kitchen.eci));
+    await b.host.importCloud(b.root.eci, bundle);
+    stale!();
+    expect(await looking).toMatchObject({ code: 'UNKNOWN_ECI' }); // it read the store before the cloud came
+    expect(await note(b.host, a.kitchen.eci)).toBe('kitchen note');
+  });
+
+  it('forgets every ECI it remembers as elsewhere once it remembers 100,000', async () => {
+    let reads = 0;
+    const store = await openDataDir(await tempDir());
+    onCleanup(() => store.close());
+    const counted: Store = {
+      get: (key: string) => {
+        if (key.startsWith(keys.eciIndex(''))) reads++;
+        return store.get(key);
+      },
+      entries: (range) => store.entries(range),
+      keys: (range) => store.keys(range),
+      write: (ops) => store.write(ops),
+      close: () => store.close(),
+    } as Store;
+    const { host } = await testHost({ store: counted });
+    const first = newEci(seededIds(5), 0);
+    const readsFor = async (eci: string): Promise<number> => {
+      const before = reads;
+      await rejection(host.eciInfo(eci));
+      return reads - before;
+    };
+    expect(await readsFor(first)).toBe(1);
+    expect(await readsFor(first)).toBe(0); // remembered
+    const ids = seededIds(6);
+    for (let i = 1; i < 100_000; i++) await rejection(host.eciInfo(newEci(ids, 0)));
+    expect(await readsFor(first)).toBe(0); // 100,000 remembered: still there
+    await rejection(host.eciInfo(newEci(ids, 0)));
+    expect(await readsFor(first)).toBe(1); // one more, and all were forgotten
   });
 
   it('needs the full authority of the cloud to export it, and of the parent to import under it', async () => {

@@ -95,7 +95,7 @@ describe('making sure of a stream', () => {
     onCleanup(() => link.close());
     const watcher = await client(nats.url);
     let updates = 0;
-    watcher.subscribe('$JS.API.STREAM.UPDATE.S', { callback: () => updates++ });
+    watcher.subscribe('$JS.API.STREAM.UPDATE.S', { callback: () => void updates++ });
     await watcher.flush();
     await link.ensureStream('S', ['s.>'], { replicas: 1, duplicateWindowMs: 60_000 });
     await link.ensureStream('S', ['s.>'], { replicas: 1, duplicateWindowMs: 60_000 });
