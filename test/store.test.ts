@@ -1,3 +1,5 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLevelStore, type Store } from '../kernel/index.ts';
 import { encodeOps, type WriteOp } from '../kernel/store.ts';
@@ -80,5 +82,25 @@ describe('encoding before group commit', () => {
     await s.close();
     const read = s.get('a'); // must not throw here
     await expect(read).rejects.toThrow();
+  });
+});
+
+describe('closing LevelDB', () => {
+  it('leaves no write-ahead log to replay: what was written is in a table, and read back after reopening', async () => {
+    const dir = await tempDir();
+    const s = await openLevelStore(dir);
+    const ops: WriteOp[] = Array.from({ length: 200 }, (_, i) => ({ type: 'put', key: `c!a!${String(i).padStart(3, '0')}`, value: { i } }));
+    await s.write(ops);
+    const logBytes = async () => {
+      const logs = (await readdir(dir)).filter((f) => f.endsWith('.log'));
+      return (await Promise.all(logs.map(async (f) => (await stat(join(dir, f))).size))).reduce((a, b) => a + b, 0);
+    };
+    expect(await logBytes()).toBeGreaterThan(0); // the batch is in the log while the store is open
+    await s.close();
+    expect(await logBytes()).toBe(0);
+    const again = await openLevelStore(dir);
+    onCleanup(() => again.close());
+    expect((await again.keys({ gte: 'c!a!', lt: 'c!a"' })).length).toBe(200);
+    expect(await again.get('c!a!199')).toEqual({ i: 199 });
   });
 });
