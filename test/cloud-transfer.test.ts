@@ -41,6 +41,11 @@ async function target(clock = new ManualClock(T0)) {
   return testHost({ rulesets: [notes], clock, seed: 99 });
 }
 
+/** `store`, with its single-key reads made by `get`. */
+function readThrough(store: Store, get: (key: string) => Promise<unknown>): Store {
+  return { get, entries: (range) => store.entries(range), keys: (range) => store.keys(range), write: (ops) => store.write(ops), close: () => store.close() } as Store;
+}
+
 const keysOf = async (host: Host) => (await allKeys(host.store)).filter((k) => !k.includes('!~log!'));
 
 describe('moving clouds between hosts in a file', () => {
@@ -163,20 +168,14 @@ describe('moving clouds between hosts in a file', () => {
     let stale: (() => void) | undefined;
     const landed = new Promise<void>((r) => (stale = r));
     let first = true;
-    const slowed: Store = {
-      get: async (key: string) => {
-        const value = await store.get(key);
-        if (key === indexKey && first) {
-          first = false;
-          await landed;
-        }
-        return value;
-      },
-      entries: (range) => store.entries(range),
-      keys: (range) => store.keys(range),
-      write: (ops) => store.write(ops),
-      close: () => store.close(),
-    } as Store;
+    const slowed = readThrough(store, async (key) => {
+      const value = await store.get(key);
+      if (key === indexKey && first) {
+        first = false;
+        await landed;
+      }
+      return value;
+    });
     const b = await testHost({ rulesets: [notes], clock: a.clock, seed: 99, store: slowed });
     onCleanup(() => store.close());
     const looking = rejection(note(b.host, a.kitchen.eci));
@@ -190,16 +189,10 @@ describe('moving clouds between hosts in a file', () => {
     let reads = 0;
     const store = await openDataDir(await tempDir());
     onCleanup(() => store.close());
-    const counted: Store = {
-      get: (key: string) => {
-        if (key.startsWith(keys.eciIndex(''))) reads++;
-        return store.get(key);
-      },
-      entries: (range) => store.entries(range),
-      keys: (range) => store.keys(range),
-      write: (ops) => store.write(ops),
-      close: () => store.close(),
-    } as Store;
+    const counted = readThrough(store, (key) => {
+      if (key.startsWith(keys.eciIndex(''))) reads++;
+      return store.get(key);
+    });
     const { host } = await testHost({ store: counted });
     const first = newEci(seededIds(5), 0);
     const readsFor = async (eci: string): Promise<number> => {
