@@ -71,6 +71,21 @@ describe('episodes', () => {
     expect(await rejection(host.event({ eci: root.eci, domain: 't', type: 'loop' }))).toMatchObject({ code: 'LIMIT_EXCEEDED', details: { rid: 'test.tracer', rule: 'loop' } });
   });
 
+  it('allows raising exactly limits.raiseDepth deep and processing exactly limits.eventsPerEpisode events, and no more', async () => {
+    const raiser = ruleset('test.raiser')
+      .rule('deeper', { select: 'r:deep', action: (ctx) => (Number(ctx.attrs['left']) > 0 ? ctx.raise('r', 'deep', { left: Number(ctx.attrs['left']) - 1 }) : ctx.directive('bottom')) })
+      .rule('fan', { select: 'r:fan', action: (ctx) => void Array.from({ length: Number(ctx.attrs['n']) }, () => ctx.raise('r', 'leaf')) })
+      .rule('leaf', { select: 'r:leaf', action: (ctx) => ctx.directive('leaf') })
+      .build();
+    const { host, root } = await testHost({ rulesets: [raiser], limits: { raiseDepth: 3, eventsPerEpisode: 5 } });
+    await install(host, root.eci, 'test.raiser');
+    const send = (type: string, attrs: Record<string, unknown>) => host.event({ eci: root.eci, domain: 'r', type, attrs });
+    expect(names(await send('deep', { left: 3 }))).toEqual(['bottom']);
+    expect(await rejection(send('deep', { left: 4 }))).toMatchObject({ code: 'LIMIT_EXCEEDED', details: { limit: 'raiseDepth', value: 3 } });
+    expect(names(await send('fan', { n: 4 }))).toEqual(['leaf', 'leaf', 'leaf', 'leaf']); // 1 + 4 events
+    expect(await rejection(send('fan', { n: 5 }))).toMatchObject({ code: 'LIMIT_EXCEEDED', details: { limit: 'eventsPerEpisode', value: 5 } });
+  });
+
   it('`last` stops the rest of the current ruleset only', async () => {
     const { host, root } = await setup();
     await install(host, root.eci, 'test.other');
