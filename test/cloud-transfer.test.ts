@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { bundleEcis, bundleRulesets, checkBundle, keys, ManualClock, ranges, seededIds, type CloudBundle, type Host, type Store } from '../kernel/index.ts';
+import { bundleEcis, bundleRulesets, checkBundle, keys, ManualClock, ranges, seededIds, type CloudBundle, type Host, type Remote, type Store } from '../kernel/index.ts';
 import { openDataDir } from '../channels/data-dir.ts';
 import { newEci } from '../kernel/ids.ts';
 import { readCloudFile, writeCloudFile } from '../channels/cloud-file.ts';
@@ -106,6 +106,31 @@ describe('moving clouds between hosts in a file', () => {
     const b = await target();
     await b.host.importCloud(b.root.eci, bundle);
     await vi.waitFor(async () => expect(await b.host.deadLetters(home.eci)).toMatchObject([{ eci: busy.eci, reason: { code: 'UNKNOWN_ECI' } }]));
+  });
+
+  it('sends what the imported clouds had not delivered to ECIs of the host they left back there, and keeps the rest', async () => {
+    const a = await source();
+    const exported = await a.host.exportCloud(a.home.eci);
+    const event = (eid: string, text: string) => ({ eid, domain: 'note', type: 'set', attrs: { text }, time: T0 });
+    const outbox = [
+      { cloudId: a.home.id, eci: a.root.eci, event: event('left', 'to the host it left'), since: T0 },
+      { cloudId: a.home.id, eci: a.kitchen.eci, event: event('along', 'to a cloud that came along'), since: T0 },
+      { cloudId: a.home.id, eci: a.root.eci, host: 'https://c.example', event: event('far', 'to a third host'), since: T0 },
+    ];
+    const bundle = { ...exported, from: 'https://a.example', outbox };
+    /** Imports the bundle on a host at `url`; what it sends to other providers' hosts, by eid. */
+    const importAt = async (url: string) => {
+      const sent: Record<string, string> = {};
+      const remote: Remote = { destination: (u) => u, deliver: async (to, routed) => void (sent[routed.event.eid] = `${to} ${routed.eci}`) };
+      const b = await testHost({ rulesets: [notes], clock: a.clock, seed: 99, url, remote });
+      await b.host.importCloud(b.root.eci, bundle);
+      await vi.waitFor(async () => expect(await note(b.host, a.kitchen.eci)).toBe('to a cloud that came along'));
+      await vi.waitFor(() => expect(b.host.stats().outbox).toBe(0));
+      return sent;
+    };
+    expect(await importAt('https://b.example')).toEqual({ left: `https://a.example ${a.root.eci}`, far: `https://c.example ${a.root.eci}` });
+    // Brought back to the host it left, what was sent there is local again.
+    expect(await importAt('https://a.example')).toEqual({ far: `https://c.example ${a.root.eci}` });
   });
 
   it('work that arrives while a cloud is leaving waits (it is not refused), then is forwarded', async () => {
