@@ -46,6 +46,10 @@ export interface StartOptions {
 }
 
 /** Start `kumo serve --port 0` and wait for its `kumo listening on URL` line. */
+/** How long a `kumo serve` may take to listen, and a request to be answered, before a test says so. */
+const START_MS = 60_000;
+const ANSWER_MS = 60_000;
+
 export async function startServerProcess(opts: StartOptions = {}): Promise<ServerProcess> {
   let dataDir = opts.dataDir;
   if (!dataDir && opts.perFile) {
@@ -79,6 +83,8 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
     };
     proc.stdout!.on('data', check);
     void exited.then((code) => reject(new Error(`kumo serve exited (${code}) before listening:\n${out}\n${err}`)));
+    // A start that hangs fails with what the process said, not with the test's time-out.
+    setTimeout(() => reject(new Error(`kumo serve not listening after ${START_MS / 1000} s:\n${out}\n${err}`)), START_MS).unref();
   });
   return {
     url,
@@ -119,7 +125,10 @@ export async function rootEci(server: ServerProcess): Promise<string> {
 
 /** POST JSON to a path and return status and parsed body. */
 export async function post(url: string, body: unknown = {}): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  // A request that hangs fails naming itself, not with the test's time-out.
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(ANSWER_MS) }).catch((err: unknown) => {
+    throw new Error(`POST ${url} ${JSON.stringify(body).slice(0, 200)}: ${err instanceof Error ? err.message : String(err)}`);
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }

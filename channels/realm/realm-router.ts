@@ -105,6 +105,8 @@ export class RealmRouter implements Router {
     const host = this.hostOf(eci);
     const { subject, leaseMs } = await this.call('follow', { op: 'follow', eci, lease });
     const stopListening = this.o.link.subscribe(subject, (data) => fn(unpack<EpisodeLogEntry>(data)));
+    // The server has the subscription before this resolves: an entry committed afterwards reaches it.
+    await this.o.link.flush();
     const renew = setInterval(() => void this.ask(host, eci, { op: 'renew', lease }).catch(() => undefined), Math.max(100, leaseMs / 3));
     renew.unref();
     return () => {
