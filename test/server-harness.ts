@@ -127,7 +127,7 @@ export async function rootEci(server: ServerProcess): Promise<string> {
 export async function post(url: string, body: unknown = {}): Promise<{ status: number; body: any }> {
   // A request that hangs fails naming itself, not with the test's time-out.
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(ANSWER_MS) }).catch((err: unknown) => {
-    throw new Error(`POST ${url} ${JSON.stringify(body).slice(0, 200)}: ${err instanceof Error ? err.message : String(err)}`);
+    throw err instanceof Error && err.name === 'TimeoutError' ? new Error(`POST ${url} ${JSON.stringify(body).slice(0, 200)}: no answer in ${ANSWER_MS / 1000} s`) : err;
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
