@@ -45,11 +45,11 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-/** Start `kumo serve --port 0` and wait for its `kumo listening on URL` line. */
 /** How long a `kumo serve` may take to listen, and a request to be answered, before a test says so. */
 const START_MS = 60_000;
 const ANSWER_MS = 60_000;
 
+/** Start `kumo serve --port 0` and wait for its `kumo listening on URL` line. */
 export async function startServerProcess(opts: StartOptions = {}): Promise<ServerProcess> {
   let dataDir = opts.dataDir;
   if (!dataDir && opts.perFile) {
