@@ -1,13 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { bundleEcis, bundleRulesets, checkBundle, keys, ManualClock, ranges, seededIds, type CloudBundle, type Host, type Remote, type Store } from '../kernel/index.ts';
+import { bundleEcis, bundleRulesets, checkBundle, keys, ManualClock, ranges, seededIds, type CloudBundle, type Host, type Remote } from '../kernel/index.ts';
 import { openDataDir } from '../channels/data-dir.ts';
 import { newEci } from '../kernel/ids.ts';
 import { readCloudFile, writeCloudFile } from '../channels/cloud-file.ts';
 import temperature from '../examples/temperature-sensor.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { gated, install, newChild, rejection } from './fixtures.ts';
-import { allKeys, onCleanup, tempDir, testHost } from './helpers.ts';
+import { allKeys, onCleanup, storeWith, tempDir, testHost } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -39,11 +39,6 @@ async function source(clock = new ManualClock(T0)) {
 
 async function target(clock = new ManualClock(T0)) {
   return testHost({ rulesets: [notes], clock, seed: 99 });
-}
-
-/** `store`, with its single-key reads made by `get`. */
-function readThrough(store: Store, get: (key: string) => Promise<unknown>): Store {
-  return { get, entries: (range) => store.entries(range), keys: (range) => store.keys(range), write: (ops) => store.write(ops), close: () => store.close() } as Store;
 }
 
 const keysOf = async (host: Host) => (await allKeys(host.store)).filter((k) => !k.includes('!~log!'));
@@ -193,13 +188,15 @@ describe('moving clouds between hosts in a file', () => {
     let stale: (() => void) | undefined;
     const landed = new Promise<void>((r) => (stale = r));
     let first = true;
-    const slowed = readThrough(store, async (key) => {
-      const value = await store.get(key);
-      if (key === indexKey && first) {
-        first = false;
-        await landed;
-      }
-      return value;
+    const slowed = storeWith(store, {
+      get: async (key: string) => {
+        const value = await store.get(key);
+        if (key === indexKey && first) {
+          first = false;
+          await landed;
+        }
+        return value;
+      },
     });
     const b = await testHost({ rulesets: [notes], clock: a.clock, seed: 99, store: slowed });
     onCleanup(() => store.close());
@@ -214,9 +211,11 @@ describe('moving clouds between hosts in a file', () => {
     let reads = 0;
     const store = await openDataDir(await tempDir());
     onCleanup(() => store.close());
-    const counted = readThrough(store, (key) => {
-      if (key.startsWith(keys.eciIndex(''))) reads++;
-      return store.get(key);
+    const counted = storeWith(store, {
+      get: (key: string) => {
+        if (key.startsWith(keys.eciIndex(''))) reads++;
+        return store.get(key);
+      },
     });
     const { host } = await testHost({ store: counted });
     const first = newEci(seededIds(5), 0);

@@ -92,3 +92,14 @@ export function wrapStore(inner: Store, over: StoreOverrides): Store {
     close: () => inner.close(),
   } as Store;
 }
+
+/** `store` with some of its methods replaced (to watch, slow or fail them). */
+export function storeWith(store: Store, replaced: Partial<Pick<Store, 'get' | 'write'>>): Store {
+  return {
+    get: replaced.get ?? ((key: string) => store.get(key)),
+    entries: (range) => store.entries(range),
+    keys: (range) => store.keys(range),
+    write: replaced.write ?? ((ops) => store.write(ops)),
+    close: () => store.close(),
+  } as Store;
+}

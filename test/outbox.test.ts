@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ManualClock, ranges, RemoteRefusedError, subscribe, type Host, type Remote, type RoutedEvent } from '../kernel/index.ts';
+import { ManualClock, openLevelStore, ranges, RemoteRefusedError, subscribe, type Host, type Remote, type RoutedEvent } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
-import { allKeys, onCleanup, tempDir, testHost } from './helpers.ts';
+import { allKeys, onCleanup, storeWith, tempDir, testHost } from './helpers.ts';
 
 // The outbox (kernel/outbox.ts): what `ctx.send` hands over after the commit, one lane per sender
 // and receiving ECI, retried with backoff by the host clock, resumed after a restart, and kept as a
@@ -202,6 +202,32 @@ describe('dead letters', () => {
     await host.bounce(root.cloudId, { eci: NOWHERE, event }, { code: 'POLICY_DENIED', message: 'not through this ECI' });
     expect(await listed()).toEqual([4, 3]);
     expect((await host.store.keys({ ...ranges.cloud(root.cloudId) })).filter((k) => k.includes('~dead!'))).toHaveLength(2);
+  });
+
+  it('are kept at the next try when the store fails to keep one: the event is never dropped', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const store = await openLevelStore(await tempDir());
+    let failNext = true;
+    const flaky = storeWith(store, {
+      write: async (ops) => {
+        if (failNext && ops.some((op) => op.key.includes('~dead!'))) {
+          failNext = false;
+          throw new Error('disk full');
+        }
+        return store.write(ops);
+      },
+    });
+    const { host, root } = await testHost({ clock, rulesets: [sender], store: flaky });
+    await install(host, root.eci, 'test.out');
+    const retries = retriesOf(host);
+    await send(host, root.eci, { to: NOWHERE, n: 1 });
+    await vi.waitFor(() => expect(retries).toHaveLength(1)); // keeping it failed: tried again later
+    expect(failNext).toBe(false);
+    expect(await host.store.keys(ranges.outbox())).toHaveLength(1);
+    host.start(50);
+    clock.advance(200);
+    await vi.waitFor(async () => expect((await host.deadLetters(root.eci)).map((l) => l.event.attrs)).toEqual([{ n: 1 }]));
+    expect(await host.store.keys(ranges.outbox())).toEqual([]);
   });
 
   it('keep a bounce heard twice once (its parcel delivered again): one letter, one log entry, counted once', async () => {
