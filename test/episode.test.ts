@@ -86,6 +86,42 @@ describe('episodes', () => {
     expect(await rejection(send('fan', { n: 5 }))).toMatchObject({ code: 'LIMIT_EXCEEDED', details: { limit: 'eventsPerEpisode', value: 5 } });
   });
 
+  it('runs a rule once per foreach item, its action only when its guard holds, then fired, notfired and always; the log lists it as fired only if it fired', async () => {
+    const steps: string[] = [];
+    const guarded = ruleset('test.guarded')
+      .rule('each', {
+        select: 'g:each',
+        foreach: (ctx) => ctx.attrs['items'] as number[],
+        if: (ctx) => (ctx.item as number) % 2 === 1,
+        action: (ctx) => void steps.push(`action ${ctx.item}`),
+        fired: (ctx) => void steps.push(`fired ${ctx.item}`),
+        notfired: (ctx) => void steps.push(`notfired ${ctx.item}`),
+        always: (ctx) => void steps.push(`always ${ctx.item}`),
+      })
+      .build();
+    const { host, root } = await testHost({ rulesets: [guarded] });
+    await install(host, root.eci, 'test.guarded');
+    await host.event({ eci: root.eci, eid: 'odd', domain: 'g', type: 'each', attrs: { items: [1, 2] } });
+    expect(steps).toEqual(['action 1', 'fired 1', 'always 1', 'notfired 2', 'always 2']);
+    await host.event({ eci: root.eci, eid: 'even', domain: 'g', type: 'each', attrs: { items: [2] } });
+    const [even, odd] = await host.episodeLog(root.eci, 2);
+    expect([odd!.selected, odd!.fired]).toEqual([['test.guarded/each'], ['test.guarded/each']]);
+    expect([even!.selected, even!.fired]).toEqual([['test.guarded/each'], []]);
+  });
+
+  it('a rule that uninstalls its own ruleset is the last of that ruleset to run', async () => {
+    const leaving = ruleset('test.leaving')
+      .rule('leave', { select: 'l:go', action: (ctx) => ctx.uninstall('test.leaving') })
+      .rule('after', { select: 'l:go', action: (ctx) => ctx.directive('after') })
+      .build();
+    const { host, root } = await testHost({ rulesets: [leaving] });
+    await install(host, root.eci, 'test.leaving');
+    const r = await host.event({ eci: root.eci, domain: 'l', type: 'go' });
+    expect(names(r)).not.toContain('after');
+    const [entry] = await host.episodeLog(root.eci, 1);
+    expect(entry!.fired).toEqual(['test.leaving/leave']);
+  });
+
   it('`last` stops the rest of the current ruleset only', async () => {
     const { host, root } = await setup();
     await install(host, root.eci, 'test.other');
