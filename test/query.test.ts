@@ -53,10 +53,14 @@ describe('shared functions', () => {
     const { host, root } = await testHost({ rulesets: [fns] });
     await install(host, root.eci, 'test.fns');
     const seen: Array<{ rid: string; name: string; error?: string; cloudId: string }> = [];
-    const stop = subscribe('query', (m) => {
-      if (m.host === host.id) seen.push({ rid: m.rid, name: m.name, cloudId: m.cloudId, ...(m.error ? { error: m.error } : {}) });
-    });
-    onCleanup(async () => stop());
+    const refusals: string[] = [];
+    const stops = [
+      subscribe('query', (m) => {
+        if (m.host === host.id) seen.push({ rid: m.rid, name: m.name, cloudId: m.cloudId, ...(m.error ? { error: m.error } : {}) });
+      }),
+      subscribe('refusal', (m) => void (m.host === host.id && refusals.push(m.code))),
+    ];
+    onCleanup(async () => stops.forEach((stop) => stop()));
     await host.query({ eci: root.eci, rid: 'test.fns', name: 'later' });
     await rejection(host.query({ eci: root.eci, rid: 'test.fns', name: 'broken' }));
     await rejection(host.query({ eci: root.eci, rid: 'test.fns', name: 'nope' })); // refused: no function ran
@@ -64,6 +68,8 @@ describe('shared functions', () => {
       { rid: 'test.fns', name: 'later', cloudId: root.cloudId },
       { rid: 'test.fns', name: 'broken', cloudId: root.cloudId, error: 'QUERY_FAILED' },
     ]);
+    // A function that ran and failed is not a refusal of the host; one that does not exist is.
+    expect(refusals).toEqual(['UNKNOWN_FUNCTION']);
   });
 
   it('of a ruleset installed but no longer registered on the host are UNKNOWN_RULESET', async () => {
