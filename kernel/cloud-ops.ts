@@ -144,7 +144,10 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const partition = deps.partition();
       const id = newCloudId(deps.ids, partition);
       // The child is a new cloud: the parent has all authority over it, so its declared ECIs are made as declared.
-      const installs = chosen.map((i) => (deps.rulesets.get(i.rid)?.ecis?.length ? { ...i, ecis: declaredEcis(deps.rulesets.get(i.rid), id, deps.ids) } : i));
+      const installs = chosen.map((i) => {
+        const rs = deps.rulesets.get(i.rid);
+        return rs?.ecis?.length ? { ...i, ecis: declaredEcis(rs, id, deps.ids) } : i;
+      });
       const eci = systemEci(newEci(deps.ids, partition), 'parent');
       const child: ChildInfo = { id, name, eci: eci.id };
       tx.childEcis.add(eci.id);

@@ -1,4 +1,4 @@
-import { cloudRecords, recordEcis } from './cloud.ts';
+import { asRecord, cloudRecords, recordEcis } from './cloud.ts';
 import { InvalidCloudFileError } from './errors.ts';
 import type { CloudId } from './ids.ts';
 import { isCloudId, isEci } from './ids.ts';
@@ -107,9 +107,9 @@ export function bundleOps(bundle: CloudBundle): WriteOp[] {
   const ops: WriteOp[] = [];
   for (const [k, value] of bundle.records) {
     const cloud = cloudOf(k)! as CloudId;
-    const r = parseCloudKey(cloud, k)!;
+    const r = asRecord(cloud, k, value)!;
     ops.push(put(k as Key<unknown>, value));
-    for (const eci of recordEcis({ ...r, key: k, value } as CloudRecord)) ops.push(put(keys.eciIndex(eci), cloud));
+    for (const eci of recordEcis(r)) ops.push(put(keys.eciIndex(eci), cloud));
     if (r.kind === 'sch') ops.push(put(dueKeyOf(cloud, value as Parameters<typeof dueKeyOf>[1]), null));
     else if (r.kind === 'claim') ops.push(put(keys.claimIndex(r.hash), { ...(value as object), cloudId: cloud } as never));
   }
@@ -121,8 +121,8 @@ export function bundleEcis(bundle: CloudBundle): string[] {
   const out: string[] = [];
   for (const [k, value] of bundle.records) {
     const cloud = cloudOf(k);
-    const r = cloud ? parseCloudKey(cloud, k) : undefined;
-    if (r) out.push(...recordEcis({ ...r, key: k, value } as CloudRecord));
+    const r = cloud ? asRecord(cloud as CloudId, k, value) : undefined;
+    if (r) out.push(...recordEcis(r));
   }
   return out;
 }

@@ -88,14 +88,20 @@ export async function cloudRecords(store: Store, id: CloudId, range: Range<unkno
 function asRecords(id: CloudId, rows: Array<[string, unknown]>): CloudRecord[] {
   const out: CloudRecord[] = [];
   for (const [key, value] of rows) {
-    const r = parseCloudKey(id, key) as CloudRecord | undefined;
-    if (r === undefined) continue;
-    // The parsed key is a fresh object: give it the key and value in place (this runs for every record of every activation).
-    r.key = key as never;
-    r.value = value as never;
-    out.push(r);
+    const r = asRecord(id, key, value);
+    if (r !== undefined) out.push(r);
   }
   return out;
+}
+
+/** The record of cloud `id` stored under `key`, or undefined for a key that is not one of its records. */
+export function asRecord(id: CloudId, key: string, value: unknown): CloudRecord | undefined {
+  const r = parseCloudKey(id, key) as CloudRecord | undefined;
+  if (r === undefined) return undefined;
+  // The parsed key is a fresh object: give it the key and value in place (this runs for every record of every activation).
+  r.key = key as never;
+  r.value = value as never;
+  return r;
 }
 
 /** The ECIs a record makes routable (the host-wide ECI index has an entry for each). */

@@ -85,15 +85,15 @@ export class NatsLink {
   private readonly watchers = new Set<(connected: boolean) => void>();
   private readonly js: JetStreamClient;
   private readonly requests: Requester;
-  /** Answers to requests, sent together at the end of each turn of the event loop. */
-  private readonly answerSoon = sameTurn();
+  /** Requests and answers to requests, sent together at the end of each turn of the event loop. */
+  private readonly soon = sameTurn();
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
   ) {
     this.js = jetstream(nc);
-    this.requests = new Requester(nc, createInbox());
+    this.requests = new Requester(nc, createInbox(), this.soon);
     void this.followStatus();
   }
 
@@ -207,7 +207,7 @@ export class NatsLink {
       callback: (err, msg) => {
         if (err) return;
         void answer(msg.data).then(
-          (reply) => this.answerSoon(() => msg.respond(reply)),
+          (reply) => this.soon(() => msg.respond(reply)),
           () => undefined,
         );
       },

@@ -54,12 +54,15 @@ export class Requester {
   private readonly prefix: string;
   private readonly waiting = new Map<string, Waiter>();
   private seq = 0;
-  private readonly soon = sameTurn();
 
-  /** `inbox`: a subject prefix unique to this connection (nats.js's `createInbox()`). */
+  /**
+   * `inbox`: a subject prefix unique to this connection (nats.js's `createInbox()`); `soon`: the
+   * queue requests are published from (the connection's own, so its answers go out with them).
+   */
   constructor(
     private readonly nc: RequestConnection,
     inbox: string,
+    private readonly soon = sameTurn(),
   ) {
     this.prefix = `${inbox}.`;
     nc.subscribe(`${this.prefix}*`, {
