@@ -86,7 +86,7 @@ export class EpisodeRunner {
       const result: EventResult = { eid: event.eid, directives: out.directives };
       if (d.dedupe) this.stageApplied(tx, cloud, event.eid);
       if (record) await record(tx, result);
-      this.deps.log.stage(tx, cloud, { ...out.log, ms: performance.now() - start });
+      this.deps.log.stage(tx, cloud, out.log, performance.now() - start);
       await this.commit(tx);
       this.deps.publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start });
       return { ok: true, result, duplicate: false };
@@ -156,8 +156,8 @@ export class EpisodeRunner {
   private commitFailure(cloud: CloudState, event: KumoEvent, d: Delivery, error: NonNullable<EpisodeLogEntry['error']>, start: number): Promise<boolean> {
     const tx = new Tx(cloud);
     d.always?.(tx);
-    const entry = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
-    this.deps.log.stage(tx, cloud, { ...entry, error, ms: performance.now() - start });
+    const entry = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0, error };
+    this.deps.log.stage(tx, cloud, entry, performance.now() - start);
     return this.commit(tx).then(
       () => d.always !== undefined,
       () => false,

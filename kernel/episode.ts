@@ -1,12 +1,12 @@
-import type { CloudState } from './cloud.ts';
+import type { CloudState, InstallRecord } from './cloud.ts';
 import { InvalidAttrsError, KumoError, LimitExceededError, inRule, messageOf } from './errors.ts';
 import type { KumoEvent, ReadContext, Rule, Ruleset } from './ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from './keys.ts';
 import { Tx } from './tx.ts';
-import { redactEcis, stagedView } from './authority.ts';
+import { redactEcis, stagedView, type Authority } from './authority.ts';
 import type { Eci } from './ids.ts';
-import { buildReadContext, buildRuleContext, type CloudOps } from './context.ts';
+import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type QueuedEvent } from './context.ts';
 
 /** One directive returned to the sender, naming the rule that made it. */
 export interface Directive {
@@ -30,71 +30,36 @@ export interface EpisodeEnv {
   ops: CloudOps;
 }
 
-interface Queued {
-  event: KumoEvent;
-  depth: number;
-}
-
 /**
  * Run one event, and every event its rules raise, against a cloud. Returns the staged changes
  * without writing anything; throws (with the rule named) if any rule fails, in which case the
  * caller drops the Tx and nothing of the episode is written.
  */
 export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: KumoEvent, tx: Tx, via?: string): Promise<EpisodeOutcome> {
-  const directives: Directive[] = [];
-  const log: EpisodeOutcome['log'] = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
-  const queue: Queued[] = [{ event, depth: 0 }];
+  const episode = new Episode(env, cloud, event, tx, via);
+  const { log, queue } = episode;
   let processed = 0;
-  // The ECI the event came through: everything the episode makes or returns stays within its authority.
-  const caller = via === undefined ? undefined : cloud.ecis.get(via as Eci);
-
-  for (let q = queue.shift(); q; q = queue.shift()) {
+  for (let current = queue.shift(); current; current = queue.shift()) {
     if (++processed > env.eventsPerEpisode) {
       throw new LimitExceededError('eventsPerEpisode', env.eventsPerEpisode, `an episode may process at most ${env.eventsPerEpisode} events (raised events included)`);
     }
-    const current = q;
+    const { domain, type } = current.event;
     for (const install of tx.installs) {
       const ruleset = env.rulesets.get(install.rid);
       if (!ruleset) {
         if (!log.missing?.includes(install.rid)) (log.missing ??= []).push(install.rid);
         continue;
       }
-      let stop = false;
-      const read = (): ReadContext => buildReadContext(cloud, install, env.rulesets, () => env.ops.now(), tx, caller);
-      for (const rule of rulesFor(ruleset, current.event.domain, current.event.type)) {
+      const rules = rulesFor(ruleset, domain, type);
+      if (rules.length === 0) continue;
+      const read = (): ReadContext => episode.read(install);
+      for (const rule of rules) {
         if (tx.isUninstalled(ruleset.rid)) break;
         const selected = select(tx, ruleset.rid, rule, current.event, read);
         if (!selected) continue;
         const name = `${ruleset.rid}/${rule.name}`;
         log.selected.push(name);
-        const attrs = validated(ruleset.rid, rule, current.event.attrs);
-        const ctx = buildRuleContext({
-          tx,
-          cloud,
-          ops: env.ops,
-          install,
-          rulesets: env.rulesets,
-          rule: rule.name,
-          event: current.event,
-          eci: via,
-          caller,
-          attrs,
-          captures: selected,
-          directive: (d) => {
-            directives.push({ name: d.name, options: d.options, meta: { rid: ruleset.rid, rule: rule.name, eid: event.eid } });
-            log.directives.push({ name: d.name, rid: ruleset.rid, rule: rule.name });
-          },
-          raise: (raised) => {
-            if (current.depth + 1 > env.raiseDepth) {
-              throw new LimitExceededError('raiseDepth', env.raiseDepth, `raised events may nest at most ${env.raiseDepth} deep`);
-            }
-            log.raised++;
-            queue.push({ event: { ...raised, eid: event.eid, time: current.event.time }, depth: current.depth + 1 });
-          },
-          last: () => {
-            stop = true;
-          },
-        });
+        const ctx = new RuleScope(episode, install, rule.name, current, validated(ruleset.rid, rule, current.event.attrs), selected);
         let fired: void | boolean;
         try {
           fired = await rule.run(ctx);
@@ -102,13 +67,62 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
           throw inRule(err, ruleset.rid, rule.name);
         }
         if (fired !== false) log.fired.push(name);
-        if (stop) break;
+        if (ctx.stopped) break;
       }
     }
   }
-  const view = stagedView(tx);
-  for (const d of directives) d.options = redactEcis(d.options, view, caller);
+  const { directives, caller } = episode;
+  if (directives.length > 0 && caller) {
+    const view = stagedView(tx);
+    for (const d of directives) d.options = redactEcis(d.options, view, caller);
+  }
   return { tx, directives, log };
+}
+
+/** One episode's state, which the contexts of its rules act on. */
+class Episode implements EpisodeScope {
+  readonly directives: Directive[] = [];
+  readonly log: EpisodeOutcome['log'];
+  readonly queue: QueuedEvent[];
+  readonly ops: CloudOps;
+  /** The authority of the ECI the event came through: everything the episode makes or returns stays within it. */
+  readonly caller: Authority | undefined;
+  private readonly reads = new Map<InstallRecord, ReadContext>();
+
+  constructor(
+    private readonly env: EpisodeEnv,
+    readonly cloud: CloudState,
+    private readonly event: KumoEvent,
+    readonly tx: Tx,
+    readonly eci: string | undefined,
+  ) {
+    this.ops = env.ops;
+    this.log = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
+    this.queue = [{ event, depth: 0 }];
+    this.caller = eci === undefined ? undefined : cloud.ecis.get(eci as Eci);
+  }
+
+  read(install: InstallRecord): ReadContext {
+    let read = this.reads.get(install);
+    if (!read) {
+      const ops = this.ops;
+      read = buildReadContext(this.cloud, install, this.env.rulesets, () => ops.now(), this.tx, this.caller);
+      this.reads.set(install, read);
+    }
+    return read;
+  }
+
+  directive(rid: string, rule: string, name: string, options: Record<string, unknown>): void {
+    this.directives.push({ name, options, meta: { rid, rule, eid: this.event.eid } });
+    this.log.directives.push({ name, rid, rule });
+  }
+
+  raise(from: QueuedEvent, raised: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void {
+    const { raiseDepth } = this.env;
+    if (from.depth + 1 > raiseDepth) throw new LimitExceededError('raiseDepth', raiseDepth, `raised events may nest at most ${raiseDepth} deep`);
+    this.log.raised++;
+    this.queue.push({ event: { ...raised, eid: this.event.eid, time: from.event.time }, depth: from.depth + 1 });
+  }
 }
 
 /** Evaluate a rule's selector against its (staged) state; returns the captures when it fires. */

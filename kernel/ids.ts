@@ -77,19 +77,24 @@ function partitionHex(partition: number): string {
   return partition.toString(16).padStart(3, '0');
 }
 
+/** Bytes in base64url, read in place (`Buffer.from` of a Uint8Array would copy them first). */
+function base64url(b: Uint8Array): string {
+  return (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString('base64url');
+}
+
 /** A new ECI in the given partition, with 128 random bits. */
 export function newEci(gen: IdGenerator, partition: number, realm = DEFAULT_REALM): Eci {
-  return `E${realm}${partitionHex(partition)}${Buffer.from(gen.bytes(16)).toString('base64url')}` as Eci;
+  return `E${realm}${partitionHex(partition)}${base64url(gen.bytes(16))}` as Eci;
 }
 
 /** A new cloud id in the given partition. */
 export function newCloudId(gen: IdGenerator, partition: number, realm = DEFAULT_REALM): CloudId {
-  return `C${realm}${partitionHex(partition)}${Buffer.from(gen.bytes(12)).toString('base64url')}` as CloudId;
+  return `C${realm}${partitionHex(partition)}${base64url(gen.bytes(12))}` as CloudId;
 }
 
 /** A new event id (for events whose sender gave none, and for outbox events). */
 export function newEid(gen: IdGenerator): string {
-  return Buffer.from(gen.bytes(12)).toString('base64url');
+  return base64url(gen.bytes(12));
 }
 
 /** True when `s` has the shape of an ECI (says nothing about whether it exists). */

@@ -151,7 +151,7 @@ export interface ClaimRecord {
   expires: number;
 }
 
-/** What one episode leaves in its cloud's log. */
+/** What one episode leaves in its cloud's log. (EpisodeLog.stage copies it field by field: a new field goes there too.) */
 export interface EpisodeLogEntry {
   seq: number;
   eid: string;

@@ -317,7 +317,7 @@ export class Outbox {
         for (const [old] of kept.slice(Math.max(0, this.deps.limits.deadLetters - 1))) ops.push(del(old));
         tx.stage(ops);
         const { eid, domain, type, time } = routed.event;
-        this.deps.log.stage(tx, cloud, { eid, domain, type, time, selected: [], fired: [], directives: [], raised: 0, error: reason, deadLetter: { eci: routed.eci, seq }, ms: 0 });
+        this.deps.log.stage(tx, cloud, { eid, domain, type, time, selected: [], fired: [], directives: [], raised: 0, error: reason, deadLetter: { eci: routed.eci, seq } }, 0);
       });
     } catch (e) {
       if (!(e instanceof UnknownCloudError)) throw e;

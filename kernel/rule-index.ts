@@ -44,11 +44,14 @@ export function rulesFor(ruleset: Ruleset, domain: string, type: string): Rule[]
     ix = build(ruleset);
     indexes.set(ruleset, ix);
   }
-  const lists = [ix.exact.get(`${domain}\u0000${type}`), ix.anyDomain.get(type), ix.anyType.get(domain), ix.any].filter(
-    (l): l is Rule[] => l !== undefined && l.length > 0,
-  );
-  if (lists.length === 0) return NONE;
-  if (lists.length === 1) return lists[0]!;
+  // No array is built for the common case: one list, or none, names the event.
+  const exact = ix.exact.get(`${domain}\u0000${type}`);
+  const anyDomain = ix.anyDomain.get(type);
+  const anyType = ix.anyType.get(domain);
+  const any = ix.any.length > 0 ? ix.any : undefined;
+  const found = (exact ? 1 : 0) + (anyDomain ? 1 : 0) + (anyType ? 1 : 0) + (any ? 1 : 0);
+  if (found === 0) return NONE;
+  if (found === 1) return exact ?? anyDomain ?? anyType ?? any!;
   const order = ix.order;
-  return [...new Set(lists.flat())].sort((a, b) => order.get(a)! - order.get(b)!);
+  return [...new Set([exact, anyDomain, anyType, any].flatMap((l) => l ?? []))].sort((a, b) => order.get(a)! - order.get(b)!);
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { on, ruleset } from '../rulesets/index.ts';
 import { install, newChild } from './fixtures.ts';
@@ -64,6 +64,20 @@ const viewer = ruleset('test.viewer', { version: '2.1.0', name: 'Viewer', config
       for (const [at, type] of [[3000, 'c'], [1000, 'b'], [1000, 'a'], [2000, 'd']] as const) ctx.scheduleAt(ctx.now() + at, 'sched', type);
     },
   })
+  // Written as a newcomer might: the context's functions taken apart from it.
+  .rule('apart', {
+    select: 'apart:all',
+    action: ({ ent, directive, raise, last, now, cloud, send, newEci, eci }) => {
+      ent.set('apart', now());
+      const made = newEci({ tags: ['apart'] });
+      send(made.id, 'apart', 'sent');
+      raise('bare', 'raised', { from: cloud.name });
+      directive('apart', { has: ent.has('apart'), names: ent.names(), eci: eci === undefined ? null : 'given' });
+      last();
+    },
+  })
+  .rule('after-last', { select: 'apart:all', action: (ctx) => ctx.directive('not reached') })
+  .rule('sent', { select: 'apart:sent', action: (ctx) => ctx.ent.set('sent', true) })
   .share('ents', (ctx) => ({ names: ctx.ent.names(), a: ctx.ent.get('a') ?? null, has: ctx.ent.has('a'), hasNot: ctx.ent.has('zzz') }))
   .share('schedules', (ctx) => ctx.schedules().map((s) => [s.next, s.type]))
   .share('where', (ctx) => ({ rid: ctx.rid, config: ctx.config, cloud: ctx.cloud }))
@@ -148,5 +162,15 @@ describe('a rule’s context', () => {
       ['raised', { attrs: {} }],
     ]);
     expect(pushed).toEqual([{ name: 'nudge', data: {} }]);
+  });
+
+  it('works taken apart: a rule may destructure its context’s functions', async () => {
+    const { host, root } = await setup();
+    const r = await host.event({ eci: root.eci, domain: 'apart', type: 'all' });
+    expect(r.directives.map((d) => [d.name, d.options])).toEqual([
+      ['apart', { has: true, names: ['apart'], eci: 'given' }],
+      ['raised', { attrs: { from: 'root' } }],
+    ]);
+    await vi.waitFor(async () => expect(await host.query({ eci: root.eci, rid: 'test.viewer', name: 'ents' })).toMatchObject({ names: ['apart', 'sent'] }));
   });
 });
