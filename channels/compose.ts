@@ -1,9 +1,10 @@
-import { Host, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
+import { Host, keys, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
 import { openDataDir } from './data-dir.ts';
 import type { DestinationRules } from './destinations.ts';
 import { HttpRemote } from './http-remote.ts';
 import type { Realm, RealmOptions } from './realm/realm.ts';
+import { rejoinRealm } from './realm/rejoin.ts';
 
 export interface OpenHostOptions {
   /** LevelDB directory (created 0700 if missing; refused when others may read it). Ignored when `store` is given. */
@@ -20,6 +21,8 @@ export interface OpenHostOptions {
   hostId?: string;
   /** Join a realm of hosts over NATS; without it the host runs alone. */
   realm?: RealmOptions;
+  /** Told when a host restarting in its realm fails to rejoin it (it tries again; see {@link enterRealm}). */
+  onRealmTrouble?: (err: unknown) => void;
   /** The hosts of other providers this host may send events to (default: any). Ignored when `remote` is given. */
   destinations?: DestinationRules;
   /** How to reach other providers' hosts; default over HTTP(S), within `destinations`. */
@@ -42,10 +45,6 @@ export interface Node {
 export async function openNode(opts: OpenHostOptions): Promise<Node> {
   // Made first: a bad list of destinations stops the start before the store is opened.
   const remote = opts.remote ?? new HttpRemote(opts.destinations);
-  // Loaded only to join a realm (a host alone carries none of the NATS client, ~7 MB resident), and
-  // while the store opens: LevelDB opens on the thread pool while this thread compiles the modules.
-  const realmCode = opts.realm ? import('./realm/realm.ts') : undefined;
-  realmCode?.catch(() => undefined); // a start that fails before joining never awaits it
   let store = opts.store;
   if (!store) {
     if (!opts.dataDir) throw new TypeError('openHost needs a dataDir or a store');
@@ -54,7 +53,7 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
   let realm: Realm | null = null;
   try {
     const id = await Host.idOf(store, opts.ids, opts.hostId);
-    if (opts.realm) realm = await (await realmCode!).joinRealm(opts.realm, id, store, opts.ids);
+    if (opts.realm) realm = await enterRealm(opts.realm, id, store, opts);
     const host = await open(store, id, realm, remote, opts);
     await realm?.attach(host);
     return { host, realm };
@@ -63,6 +62,20 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
     if (!opts.store) await store.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Join the realm: a host that was in it before (its partitions are kept in its store) opens at once
+ * and joins in the background, trying again until it can (rejoin.ts); a host joining for the first
+ * time waits for the join, which gives it its partitions. The NATS client is loaded only for the
+ * join (a host alone carries none of it, ~7 MB resident), after a restarting host is open.
+ */
+async function enterRealm(o: RealmOptions, hostId: string, store: Store, opts: OpenHostOptions): Promise<Realm> {
+  const join = async (): Promise<Realm> => (await import('./realm/realm.ts')).joinRealm(o, hostId, store, opts.ids);
+  const name = o.realm ?? 'kumo';
+  const partitions = await store.get(keys.realmPartitions(name));
+  if (!partitions) return join();
+  return rejoinRealm({ name, hostId, partitions, waitMs: o.requestMs ?? 10_000, ...(opts.onRealmTrouble ? { onTrouble: opts.onRealmTrouble } : {}) }, join);
 }
 
 function open(store: Store, id: string, realm: Realm | null, remote: Remote, opts: OpenHostOptions): Promise<Host> {

@@ -266,8 +266,8 @@ export class HttpApi {
     try {
       return await work();
     } catch (err) {
-      const there = err instanceof UnknownEciError && this.realm ? this.realm.placement.hostOf(eci) : undefined;
-      const url = there === undefined || there === this.realm?.hostId ? undefined : this.realm?.placement.knownHosts().find((h) => h.id === there)?.url;
+      const there = err instanceof UnknownEciError && this.realm ? this.realm.hostOf(eci) : undefined;
+      const url = there === undefined || there === this.realm?.hostId ? undefined : this.realm?.knownHosts().find((h) => h.id === there)?.url;
       if (url === undefined) throw err;
       this.metrics?.response(307);
       res.writeHead(307, { ...CORS, location: `${url}${req.url ?? ''}`, 'content-length': 0 });
@@ -323,7 +323,7 @@ export class HttpApi {
   /** `GET /realm`: this host, its realm, the partitions it owns and the hosts it knows (`realm: null` alone). */
   private readonly realmRoute: Route = async (_req, res) => {
     const r = this.realm;
-    this.send(res, 200, r ? { host: this.host.id, realm: r.name, connected: r.link.connected, partitions: r.partitions, hosts: r.placement.knownHosts() } : { host: this.host.id, realm: null });
+    this.send(res, 200, r ? { host: this.host.id, realm: r.name, connected: r.connected, partitions: r.partitions, hosts: r.knownHosts() } : { host: this.host.id, realm: null });
   };
 
   private readonly metricsRoute: Route = async (_req, res) => {

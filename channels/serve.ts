@@ -1,6 +1,6 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Ruleset } from '../kernel/index.ts';
+import { messageOf, type Ruleset } from '../kernel/index.ts';
 import { openNode } from './compose.ts';
 import { baseUrl, type DestinationRules } from './destinations.ts';
 import type { RealmOptions } from './realm/realm.ts';
@@ -55,9 +55,13 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     ...(opts.destinations ? { destinations: opts.destinations } : {}),
     ...(opts.hostId ? { hostId: opts.hostId } : {}),
     ...(opts.realm ? { realm: opts.realm } : {}),
+    onRealmTrouble: (err) => log(`kumo host could not rejoin its realm yet (its own clouds are served meanwhile; trying again): ${messageOf(err)}`),
   });
-  if (realm) log(`kumo host ${host.id} joined realm ${realm.name} owning ${realm.partitions.length} partitions`);
-  if (realm?.devices) log(`kumo serves MQTT devices${realm.devices.signs ? ' and hands out their credentials' : ''}`);
+  // At once after a first join; a host that was in the realm before serves its own clouds first and joins in the background.
+  void realm?.joined.then(() => {
+    log(`kumo host ${host.id} joined realm ${realm.name} owning ${realm.partitions.length} partitions`);
+    if (realm.devices) log(`kumo serves MQTT devices${realm.devices.signs ? ' and hands out their credentials' : ''}`);
+  });
   let server: KumoServer;
   try {
     // The port first: a busy one stops the start before a root cloud is made (and its ECI printed).

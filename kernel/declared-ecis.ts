@@ -1,5 +1,6 @@
 import { attenuate, SYSTEM_TAG, type Authority } from './authority.ts';
 import { InvalidArgsError, InvalidRulesetError, messageOf } from './errors.ts';
+import { deepFreeze } from './freeze.ts';
 import { newEci, partitionOf, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import type { EciInfo, Ruleset } from './ruleset.ts';
 
@@ -44,5 +45,24 @@ export function declaredEcis(ruleset: Ruleset | undefined, cloudId: CloudId, ids
 
 /** The ECIs `ruleset` declares, with the given ids (in declaration order; extra ids are ignored). */
 export function asDeclared(ruleset: Ruleset | undefined, ids: readonly Eci[], creator?: Authority): EciInfo[] {
-  return (ruleset?.ecis ?? []).slice(0, ids.length).map((d, i) => ({ id: ids[i]!, tags: checkTags(d.tags), ...attenuate(d, creator) }));
+  if (!ruleset) return [];
+  if (creator) return (ruleset.ecis ?? []).slice(0, ids.length).map((d, i) => ({ id: ids[i]!, tags: checkTags(d.tags), ...attenuate(d, creator) }));
+  return asMade(ruleset)
+    .slice(0, ids.length)
+    .map((d, i) => ({ id: ids[i]!, ...d }));
+}
+
+const made = new WeakMap<Ruleset, ReadonlyArray<Omit<EciInfo, 'id'>>>();
+
+/**
+ * The tags and policies of the ECIs `ruleset` declares, as the cloud makes them itself: checked
+ * and parsed once per ruleset (every activation of every cloud asks), frozen since clouds share them.
+ */
+function asMade(ruleset: Ruleset): ReadonlyArray<Omit<EciInfo, 'id'>> {
+  let d = made.get(ruleset);
+  if (!d) {
+    d = (ruleset.ecis ?? []).map((e) => deepFreeze({ tags: checkTags(e.tags), ...attenuate(e, undefined) }));
+    made.set(ruleset, d);
+  }
+  return d;
 }

@@ -170,7 +170,7 @@ describe('realm trouble', () => {
     await install(a.host, a.root.eci, 'test.relay');
     await install(a.host, a.root.eci, 'test.counter');
     await nats.nodes[0]!.kill();
-    await vi.waitFor(() => expect(a.realm!.link.connected).toBe(false));
+    await vi.waitFor(() => expect(a.realm!.connected).toBe(false));
     expect((await a.host.event({ eci: a.root.eci, domain: 'counter', type: 'inc' })).directives[0]!.options).toEqual({ count: 1 });
     expect(await rejection(a.host.query({ eci: kid.eci, rid: 'test.relay', name: 'heard' }))).toMatchObject({ code: 'REALM_UNAVAILABLE', status: 503 });
     for (const n of [1, 2, 3]) await a.host.event({ eci: a.root.eci, domain: 'out', type: 'send', attrs: { to: kid.eci, n } });
@@ -179,6 +179,72 @@ describe('realm trouble', () => {
     await nats.nodes[0]!.start();
     await vi.waitFor(async () => expect(await b.host.query({ eci: kid.eci, rid: 'test.relay', name: 'heard' })).toEqual([1, 2, 3]), { timeout: 20_000 });
     expect(await a.host.query({ eci: kid.eci, rid: 'test.relay', name: 'heard' })).toEqual([1, 2, 3]);
+  });
+});
+
+describe('a host restarting in its realm', () => {
+  /** Open host `name` on `dataDir` in the realm at `nats`; its trouble joining goes to `trouble`. */
+  async function openIn(nats: string, name: string, dataDir: string, trouble: unknown[] = [], requestMs?: number) {
+    const node = await openNode({ dataDir, rulesets: [counter], hostId: name, realm: { servers: [nats], partitions: 4, ...(requestMs ? { requestMs } : {}) }, onRealmTrouble: (err) => trouble.push(err) });
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      await node.realm!.stop();
+      await node.host.close();
+      await node.realm!.close();
+    };
+    onCleanup(stop);
+    return { ...node, stop, root: await node.host.root() };
+  }
+
+  it('serves its own clouds before it has joined, even with NATS down; work for other hosts waits for the join', async () => {
+    const nats = await startNats();
+    const b = await openIn(nats.url, 'b', await tempDir());
+    const kid = await newChild(b.host, b.root.eci, 'kid');
+    await install(b.host, kid.eci, 'test.counter');
+    const dirA = await tempDir();
+    const first = await openIn(nats.url, 'a', dirA);
+    const partitions = first.realm!.partitions;
+    await install(first.host, first.root.eci, 'test.counter');
+    await first.stop();
+
+    // NATS is down: the host opens all the same, on the partitions it owned, and serves its own clouds.
+    await nats.nodes[0]!.kill();
+    const trouble: unknown[] = [];
+    const a = await openIn(nats.url, 'a', dirA, trouble, 300);
+    expect(a.realm!.partitions).toEqual(partitions);
+    expect(a.realm!.connected).toBe(false);
+    expect((await a.host.event({ eci: a.root.eci, domain: 'counter', type: 'inc' })).directives[0]!.options).toEqual({ count: 1 });
+    expect(await rejection(a.host.query({ eci: kid.eci, rid: 'test.counter', name: 'count' }))).toMatchObject({ code: 'REALM_UNAVAILABLE', status: 503 });
+    await vi.waitFor(() => expect(trouble.length).toBeGreaterThan(0));
+    expect(trouble[0]).toMatchObject({ code: 'REALM_UNAVAILABLE' });
+
+    // NATS is back: it joins, and other hosts' clouds are reached through it.
+    await nats.nodes[0]!.start();
+    await a.realm!.joined;
+    expect(a.realm!.connected).toBe(true);
+    expect(await a.host.query({ eci: kid.eci, rid: 'test.counter', name: 'count' })).toBe(0);
+    expect(await b.host.query({ eci: a.root.eci, rid: 'test.counter', name: 'count' })).toBe(1);
+    await a.stop();
+
+    // Work for another host asked of a host still joining waits for the join, then goes through.
+    const again = await openIn(nats.url, 'a', dirA);
+    const asked = again.host.event({ eci: kid.eci, domain: 'counter', type: 'inc' });
+    expect((await asked).directives[0]!.options).toEqual({ count: 1 });
+    expect(again.realm!.partitions).toEqual(partitions);
+  });
+
+  it('a host stopped before it could join tells what waited, at once', async () => {
+    const nats = await startNats();
+    const dir = await tempDir();
+    await (await openIn(nats.url, 'a', dir)).stop();
+    await nats.nodes[0]!.kill();
+    const a = await openIn(nats.url, 'a', dir, [], 60_000);
+    const waiting = rejection(a.host.query({ eci: 'E0000AAAAAAAAAAAAAAAAAAAAAA', rid: 'test.counter', name: 'count' }));
+    await a.stop();
+    expect(await waiting).toMatchObject({ code: 'REALM_UNAVAILABLE', message: expect.stringContaining('stopped') });
+    expect(await rejection(a.realm!.joined)).toMatchObject({ code: 'REALM_UNAVAILABLE' });
   });
 });
 

@@ -1,4 +1,4 @@
-import { cryptoIds, eciOfIndexKey, InvalidArgsError, KumoError, messageOf, partitionOf, ranges, RealmUnavailableError, type Host, type IdGenerator, type Store } from '../../kernel/index.ts';
+import { cryptoIds, eciOfIndexKey, InvalidArgsError, keys, KumoError, messageOf, partitionOf, put, ranges, RealmUnavailableError, type Host, type IdGenerator, type Router, type Store } from '../../kernel/index.ts';
 import { DeviceGateway } from './device-gateway.ts';
 import { NatsLink } from './nats-link.ts';
 import { deviceSigner } from './nats-jwt.ts';
@@ -42,13 +42,20 @@ export interface MqttOptions {
 export interface Realm {
   readonly name: string;
   readonly hostId: string;
-  readonly router: RealmRouter;
-  readonly placement: Placement;
-  readonly link: NatsLink;
+  /** The kernel's router: to the host of any ECI of the realm. */
+  readonly router: Router;
   /** The partitions this host owns. */
   readonly partitions: number[];
   /** The MQTT device gateway, once attached, when the realm has MQTT. */
   readonly devices: DeviceGateway | null;
+  /** Resolves once the host has joined and serves the realm (at once, but for a host restarting: see rejoin.ts). */
+  readonly joined: Promise<void>;
+  /** Is the host joined and connected to NATS right now? */
+  readonly connected: boolean;
+  /** The hosts that have said where they are (none before the join). */
+  knownHosts(): HostRecord[];
+  /** The host that has `eci` by the placement map, when known. */
+  hostOf(eci: string): string | undefined;
   /** Serve the host's clouds to the realm: answer requests and apply its durable inbox. */
   attach(host: Host): Promise<void>;
   /** Tell the realm where this host serves HTTP. */
@@ -70,6 +77,7 @@ const JETSTREAM_WAIT_MS = 20_000;
  * in the moved-cloud table instead, so every ECI keeps reaching its cloud.
  */
 export async function joinRealm(o: RealmOptions, hostId: string, store: Store, ids: IdGenerator = cryptoIds): Promise<Realm> {
+  const remembered = await store.get(keys.realmPartitions(o.realm ?? 'kumo'));
   const name = o.realm ?? 'kumo';
   if (!NAME.test(name)) throw new InvalidArgsError('a realm name is 1 to 32 characters of [A-Za-z0-9_-]');
   if (o.servers.length === 0) throw new InvalidArgsError('a realm needs at least one NATS server URL');
@@ -89,12 +97,17 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     ]);
     let partitions = placement.partitionsOf(hostId);
     if (partitions.length === 0) {
+      // Those of its own clouds first (and those it owned before, if the realm forgot them).
       const own = (await store.keys(ranges.eciIndex())).map(eciOfIndexKey);
-      const { mine, taken } = await untilJetStream(() => placement.claim(o.partitions ?? 64, own.map((e) => partitionOf(e)), ids));
+      const { mine, taken } = await untilJetStream(() => placement.claim(o.partitions ?? 64, [...(remembered ?? []), ...own.map((e) => partitionOf(e))], ids));
       for (const eci of own) if (taken.includes(partitionOf(eci))) await placement.setMoved(eci, hostId);
       partitions = mine;
     }
     if (partitions.length === 0) throw new InvalidArgsError(`realm ${name} has no partition left for host ${hostId}`);
+    // A host restarting opened on the partitions it remembers: it makes clouds only there, so it must still own them.
+    const lost = (remembered ?? []).filter((p) => !partitions.includes(p));
+    if (lost.length > 0) throw new RealmUnavailableError(`rejoin realm ${name}`, `its placement map gives partitions ${lost.join(', ')}, where host ${hostId} made clouds, to other hosts`);
+    if (!sameList(remembered, partitions)) await store.write([put(keys.realmPartitions(name), partitions)]);
     const router = new RealmRouter({ realm: name, self: hostId, link, placement, requestMs: o.requestMs ?? 10_000 });
     const signer = o.mqtt?.key ? deviceSigner(o.mqtt.key, o.mqtt.account) : undefined;
     let service: RealmService | null = null;
@@ -103,12 +116,16 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       name,
       hostId,
       router,
-      placement,
-      link,
       partitions,
+      joined: Promise.resolve(),
       get devices() {
         return devices;
       },
+      get connected() {
+        return link.connected;
+      },
+      knownHosts: () => placement.knownHosts(),
+      hostOf: (eci) => placement.hostOf(eci),
       async attach(host) {
         const mover = new Mover(hostId, placement, router, host);
         router.useMover(mover);
@@ -136,6 +153,10 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     if (err instanceof KumoError) throw err;
     throw new RealmUnavailableError(`join realm ${name} at ${shown(o.servers)}`, messageOf(err));
   }
+}
+
+function sameList(a: number[] | undefined, b: number[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((p, i) => p === b[i]);
 }
 
 /** Server URLs without their passwords, for messages. */

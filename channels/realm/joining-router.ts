@@ -1,0 +1,90 @@
+import { RealmUnavailableError, type Router } from '../../kernel/index.ts';
+
+/**
+ * The router of a host that serves its own clouds while it (re)joins its realm. Work for other
+ * hosts' ECIs waits for the join, at most `waitMs`, then fails with REALM_UNAVAILABLE (503); once
+ * joined, everything goes straight to the realm's router. It loads none of the NATS client, so a
+ * host restarting in a realm is ready as fast as a host alone.
+ */
+export class JoiningRouter implements Router {
+  private router: Router | null = null;
+  private stopped = false;
+  private readonly waiting = new Set<{ go(r: Router): void; fail(err: Error): void }>();
+  /** Listeners waiting for the join (as long as it takes). */
+  private readonly listeners = new Set<(r: Router) => void>();
+
+  constructor(private readonly waitMs: number) {}
+
+  /** The realm is joined: route through `router` from now on (and what was waiting, now). */
+  joined(router: Router): void {
+    this.router = router;
+    for (const w of this.waiting) w.go(router);
+    this.waiting.clear();
+    for (const l of this.listeners) l(router);
+    this.listeners.clear();
+  }
+
+  /** The host is stopping: what waits for the join fails now rather than at its time limit, and what comes later at once. */
+  giveUp(): void {
+    this.stopped = true;
+    for (const w of this.waiting) w.fail(stoppedError());
+    this.waiting.clear();
+  }
+
+  private ready(): Promise<Router> {
+    if (this.router) return Promise.resolve(this.router);
+    if (this.stopped) return Promise.reject(stoppedError());
+    return new Promise((resolve, reject) => {
+      const w = {
+        go: (r: Router) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        fail: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiting.delete(w);
+        reject(new RealmUnavailableError('reach another host of the realm', 'this host is still joining its realm'));
+      }, this.waitMs);
+      this.waiting.add(w);
+    });
+  }
+
+  event: Router['event'] = (r) => this.ready().then((router) => router.event(r));
+  accept: Router['accept'] = (r) => this.ready().then((router) => router.accept(r));
+  claim: Router['claim'] = (code, partition) => this.ready().then((router) => router.claim(code, partition));
+  query: Router['query'] = (q) => this.ready().then((router) => router.query(q));
+  deliver: Router['deliver'] = (r, from) => this.ready().then((router) => router.deliver(r, from));
+  eciInfo: Router['eciInfo'] = (eci) => this.ready().then((router) => router.eciInfo(eci));
+  episodeLog: Router['episodeLog'] = (eci, limit) => this.ready().then((router) => router.episodeLog(eci, limit));
+  deadLetters: Router['deadLetters'] = (eci) => this.ready().then((router) => router.deadLetters(eci));
+  follow: Router['follow'] = (eci, fn) => this.ready().then((router) => router.follow(eci, fn));
+  adopt: Router['adopt'] = (ecis) => this.ready().then((router) => router.adopt(ecis));
+  move: Router['move'] = (eci, to) => this.ready().then((router) => router.move(eci, to));
+
+  /** Listeners on other hosts are heard from the join on. */
+  listen(eci: string, fn: Parameters<Router['listen']>[1]): () => void {
+    if (this.router) return this.router.listen(eci, fn);
+    let stop: (() => void) | undefined;
+    const start = (router: Router): void => {
+      stop = router.listen(eci, fn);
+    };
+    this.listeners.add(start);
+    return () => {
+      this.listeners.delete(start);
+      stop?.();
+    };
+  }
+
+  /** A push made before the join reaches this host's own listeners only (pushes are not kept). */
+  publishPush(m: Parameters<Router['publishPush']>[0]): void {
+    this.router?.publishPush(m);
+  }
+}
+
+function stoppedError(): RealmUnavailableError {
+  return new RealmUnavailableError('reach another host of the realm', 'this host stopped before it joined its realm');
+}

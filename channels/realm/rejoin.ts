@@ -1,0 +1,131 @@
+import { RealmUnavailableError, type Host } from '../../kernel/index.ts';
+import { JoiningRouter } from './joining-router.ts';
+import type { HostRecord } from './placement.ts';
+import type { Realm } from './realm.ts';
+
+export interface RejoinOptions {
+  name: string;
+  hostId: string;
+  /** The partitions the host owned when it last ran in the realm (kept in its store). */
+  partitions: number[];
+  /** How long work for another host's ECI waits for the join (ms) before REALM_UNAVAILABLE. */
+  waitMs: number;
+  /** Told each time a try to join fails (it is tried again, up to every 30 s). */
+  onTrouble?: (err: unknown) => void;
+}
+
+const FIRST_RETRY_MS = 500;
+const LAST_RETRY_MS = 30_000;
+
+/**
+ * The realm of a host that was in it before and restarts: the host opens on the partitions it
+ * owned and serves its own clouds at once, as it does while NATS is down, and joins in the
+ * background once it is open (`join`, which loads the NATS client), trying again while that fails. Work for other
+ * hosts' ECIs waits for the join (see JoiningRouter); other hosts get NO_RESPONDERS for this
+ * host's clouds until it serves them, as they do while it restarts.
+ */
+export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm {
+  const router = new JoiningRouter(o.waitMs);
+  let realm: Realm | null = null;
+  let host: Host | null = null;
+  let record: Omit<HostRecord, 'id'> | null = null;
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  // The join begins once the host is open (attached), so a restart is not slowed by it; or ends at stop().
+  let begin: () => void = () => undefined;
+  const begun = new Promise<void>((resolve) => (begin = resolve));
+
+  let attached: Host | null = null;
+  // Checked and marked before any await, so the join and attach() never attach the host twice.
+  const attachTo = async (r: Realm): Promise<void> => {
+    if (!host || attached === host) return;
+    attached = host;
+    await r.attach(host);
+  };
+
+  const tryOnce = async (): Promise<Realm> => {
+    const r = await join();
+    try {
+      await attachTo(r);
+      if (record) await r.register(record);
+      return r;
+    } catch (err) {
+      attached = null;
+      await r.stop().catch(() => undefined);
+      await r.close().catch(() => undefined);
+      throw err;
+    }
+  };
+  let joinedNow: () => void = () => undefined;
+  let neverJoined: (err: Error) => void = () => undefined;
+  const joined = new Promise<void>((resolve, reject) => {
+    joinedNow = resolve;
+    neverJoined = reject;
+  });
+  joined.catch(() => undefined); // told to whoever waits for it; nobody has to
+  const loop = (async (): Promise<void> => {
+    await begun;
+    for (let wait = FIRST_RETRY_MS; !stopped; wait = Math.min(LAST_RETRY_MS, wait * 2)) {
+      try {
+        const r = await tryOnce();
+        if (stopped) {
+          await r.stop();
+          await r.close();
+          return;
+        }
+        realm = r;
+        router.joined(r.router);
+        // What came while the join was in its last steps (attach() and register() see `realm` from now on).
+        await attachTo(r).catch((err: unknown) => o.onTrouble?.(err));
+        if (record) await r.register(record).catch((err: unknown) => o.onTrouble?.(err));
+        joinedNow();
+        return;
+      } catch (err) {
+        if (stopped) return;
+        o.onTrouble?.(err);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    }
+  })();
+
+  return {
+    name: o.name,
+    hostId: o.hostId,
+    partitions: o.partitions,
+    router,
+    joined,
+    get devices() {
+      return realm?.devices ?? null;
+    },
+    get connected() {
+      return realm?.connected ?? false;
+    },
+    knownHosts: () => realm?.knownHosts() ?? [],
+    hostOf: (eci) => realm?.hostOf(eci),
+    async attach(h) {
+      host = h; // attached by the join, or now when it is done
+      begin();
+      if (realm) await attachTo(realm);
+    },
+    async register(r) {
+      record = r;
+      await realm?.register(r);
+    },
+    async stop() {
+      stopped = true;
+      begin();
+      router.giveUp();
+      wake?.();
+      await loop;
+      neverJoined(new RealmUnavailableError(`join realm ${o.name}`, 'this host stopped first'));
+      await realm?.stop();
+    },
+    close: async () => realm?.close(),
+  };
+}
