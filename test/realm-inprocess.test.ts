@@ -6,6 +6,8 @@ import { ruleset } from '../rulesets/index.ts';
 import { counter, install, newChild, rejection } from './fixtures.ts';
 import { onCleanup, tempDir } from './helpers.ts';
 import { startNats } from './nats-harness.ts';
+import { NatsLink } from '../channels/realm/nats-link.ts';
+import { resources } from '../channels/realm/wire.ts';
 
 /** `out:send {to, n}` sends `msg:hear {n}`; `msg:hear` records it. */
 const relay = ruleset('test.relay')
@@ -233,6 +235,24 @@ describe('a host restarting in its realm', () => {
     const asked = again.host.event({ eci: kid.eci, domain: 'counter', type: 'inc' });
     expect((await asked).directives[0]!.options).toEqual({ count: 1 });
     expect(again.realm!.partitions).toEqual(partitions);
+  });
+
+  it('does not join when the realm gave a partition it made clouds in to another host, and says why', async () => {
+    const nats = await startNats();
+    const dir = await tempDir();
+    const first = await openIn(nats.url, 'a', dir);
+    const [lost] = first.realm!.partitions;
+    await first.stop();
+    const link = await NatsLink.connect({ servers: [nats.url], name: 'test' });
+    onCleanup(() => link.close());
+    await (await link.bucket(resources.placementBucket('kumo'), 1)).put(`p.${lost}`, 'z');
+    const trouble: unknown[] = [];
+    const a = await openIn(nats.url, 'a', dir, trouble);
+    await vi.waitFor(() => expect(trouble.length).toBeGreaterThan(0));
+    expect(trouble[0]).toMatchObject({ code: 'REALM_UNAVAILABLE', message: expect.stringContaining(`partitions ${lost}, where host a made clouds, to other hosts`) });
+    expect(a.realm!.connected).toBe(false);
+    // Its own clouds are served all the same.
+    expect(await a.host.query({ eci: a.root.eci, rid: 'io.picolabs.wrangler', name: 'name' })).toBe('root');
   });
 
   it('a host stopped before it could join tells what waited, at once', async () => {
