@@ -49,7 +49,7 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, rule
   return {
     rid,
     config: install.config,
-    cloud: { id: cloud.id, name: cloud.meta.name, parent: cloud.meta.parent },
+    cloud: Object.freeze({ id: cloud.id, name: cloud.meta.name, parent: cloud.meta.parent }),
     now,
     ent: entity
       ? { get: (n) => entity.getEntity(rid, n), has: (n) => entity.getEntity(rid, n) !== undefined, names: () => entity.entityNames(rid) }

@@ -226,7 +226,9 @@ describe('a host restarting in its realm', () => {
     await nats.nodes[0]!.start();
     await a.realm!.joined;
     expect(a.realm!.connected).toBe(true);
-    expect(await a.host.query({ eci: kid.eci, rid: 'test.counter', name: 'count' })).toBe(0);
+    // b reconnects to the restarted nats-server on its own schedule.
+    await vi.waitFor(() => expect(b.realm!.connected).toBe(true), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await a.host.query({ eci: kid.eci, rid: 'test.counter', name: 'count' })).toBe(0), { timeout: 10_000 });
     expect(await b.host.query({ eci: a.root.eci, rid: 'test.counter', name: 'count' })).toBe(1);
     await a.stop();
 

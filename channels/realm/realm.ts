@@ -77,10 +77,10 @@ const JETSTREAM_WAIT_MS = 20_000;
  * in the moved-cloud table instead, so every ECI keeps reaching its cloud.
  */
 export async function joinRealm(o: RealmOptions, hostId: string, store: Store, ids: IdGenerator = cryptoIds): Promise<Realm> {
-  const remembered = await store.get(keys.realmPartitions(o.realm ?? 'kumo'));
   const name = o.realm ?? 'kumo';
   if (!NAME.test(name)) throw new InvalidArgsError('a realm name is 1 to 32 characters of [A-Za-z0-9_-]');
   if (o.servers.length === 0) throw new InvalidArgsError('a realm needs at least one NATS server URL');
+  const remembered = await store.get(keys.realmPartitions(name));
   const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), name: `kumo host ${hostId}` }).catch((err: unknown) => {
     throw new RealmUnavailableError(`connect to NATS at ${shown(o.servers)}`, messageOf(err));
   });
