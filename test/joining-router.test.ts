@@ -37,6 +37,31 @@ describe('a joining router', () => {
     expect(await j.query({ eci: event.eci, rid: 'r', name: 'g', args: {} })).toBe('answered g');
   });
 
+  it('hands every kind of work to the realm’s router, with its arguments', async () => {
+    const j = new JoiningRouter(60_000);
+    const asked: unknown[][] = [];
+    // Every property a method that records its call; not `then`, or the router would look like a promise.
+    const recording = new Proxy({} as Router, { get: (_t, name) => (name === 'then' ? undefined : (...args: unknown[]) => (asked.push([name, ...args]), Promise.resolve(name))) });
+    const q = { eci: event.eci, rid: 'r', name: 'f', args: {} };
+    const fn = (): void => undefined;
+    const calls = [j.event(event), j.accept(event), j.claim('CODE', 7), j.query(q), j.deliver(event, 'C1' as never), j.eciInfo('E1'), j.episodeLog('E1', 5), j.deadLetters('E1'), j.follow('E1', fn), j.adopt(['E1', 'E2']), j.move('E1', 'h2')];
+    j.joined(recording);
+    expect(await Promise.all(calls)).toEqual(['event', 'accept', 'claim', 'query', 'deliver', 'eciInfo', 'episodeLog', 'deadLetters', 'follow', 'adopt', 'move']);
+    expect(asked).toEqual([
+      ['event', event],
+      ['accept', event],
+      ['claim', 'CODE', 7],
+      ['query', q],
+      ['deliver', event, 'C1'],
+      ['eciInfo', 'E1'],
+      ['episodeLog', 'E1', 5],
+      ['deadLetters', 'E1'],
+      ['follow', 'E1', fn],
+      ['adopt', ['E1', 'E2']],
+      ['move', 'E1', 'h2'],
+    ]);
+  });
+
   it('gives up on work that waited its time limit: REALM_UNAVAILABLE (503)', async () => {
     vi.useFakeTimers();
     try {

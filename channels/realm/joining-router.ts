@@ -31,8 +31,8 @@ export class JoiningRouter implements Router {
     this.waiting.clear();
   }
 
+  /** The realm's router once joined; REALM_UNAVAILABLE after `waitMs`, or at once when stopped. */
   private ready(): Promise<Router> {
-    if (this.router) return Promise.resolve(this.router);
     if (this.stopped) return Promise.reject(stoppedError());
     return new Promise((resolve, reject) => {
       const w = {
@@ -53,17 +53,22 @@ export class JoiningRouter implements Router {
     });
   }
 
-  event: Router['event'] = (r) => this.ready().then((router) => router.event(r));
-  accept: Router['accept'] = (r) => this.ready().then((router) => router.accept(r));
-  claim: Router['claim'] = (code, partition) => this.ready().then((router) => router.claim(code, partition));
-  query: Router['query'] = (q) => this.ready().then((router) => router.query(q));
-  deliver: Router['deliver'] = (r, from) => this.ready().then((router) => router.deliver(r, from));
-  eciInfo: Router['eciInfo'] = (eci) => this.ready().then((router) => router.eciInfo(eci));
-  episodeLog: Router['episodeLog'] = (eci, limit) => this.ready().then((router) => router.episodeLog(eci, limit));
-  deadLetters: Router['deadLetters'] = (eci) => this.ready().then((router) => router.deadLetters(eci));
-  follow: Router['follow'] = (eci, fn) => this.ready().then((router) => router.follow(eci, fn));
-  adopt: Router['adopt'] = (ecis) => this.ready().then((router) => router.adopt(ecis));
-  move: Router['move'] = (eci, to) => this.ready().then((router) => router.move(eci, to));
+  /** Run `work` on the realm's router: now when joined, else once joined (see {@link ready}). */
+  private via<T>(work: (router: Router) => Promise<T>): Promise<T> {
+    return this.router ? work(this.router) : this.ready().then(work);
+  }
+
+  event: Router['event'] = (r) => this.via((router) => router.event(r));
+  accept: Router['accept'] = (r) => this.via((router) => router.accept(r));
+  claim: Router['claim'] = (code, partition) => this.via((router) => router.claim(code, partition));
+  query: Router['query'] = (q) => this.via((router) => router.query(q));
+  deliver: Router['deliver'] = (r, from) => this.via((router) => router.deliver(r, from));
+  eciInfo: Router['eciInfo'] = (eci) => this.via((router) => router.eciInfo(eci));
+  episodeLog: Router['episodeLog'] = (eci, limit) => this.via((router) => router.episodeLog(eci, limit));
+  deadLetters: Router['deadLetters'] = (eci) => this.via((router) => router.deadLetters(eci));
+  follow: Router['follow'] = (eci, fn) => this.via((router) => router.follow(eci, fn));
+  adopt: Router['adopt'] = (ecis) => this.via((router) => router.adopt(ecis));
+  move: Router['move'] = (eci, to) => this.via((router) => router.move(eci, to));
 
   /** Listeners on other hosts are heard from the join on. */
   listen(eci: string, fn: Parameters<Router['listen']>[1]): () => void {
