@@ -73,7 +73,7 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
 async function enterRealm(o: RealmOptions, hostId: string, store: Store, opts: OpenHostOptions): Promise<Realm> {
   const join = async (): Promise<Realm> => (await import('./realm/realm.ts')).joinRealm(o, hostId, store, opts.ids);
   const name = o.realm ?? 'kumo';
-  const partitions = await store.get(keys.realmPartitions(name));
+  const partitions = await store.get(keys.realmPartitions(name, hostId));
   if (!partitions) return join();
   return rejoinRealm({ name, hostId, partitions, waitMs: o.requestMs ?? 10_000, ...(opts.onRealmTrouble ? { onTrouble: opts.onRealmTrouble } : {}) }, join);
 }

@@ -205,8 +205,8 @@ export const keys = {
   root: () => key<RootRecord>('h!root'),
   /** Host-wide: this host's identity (kept across restarts). */
   hostId: () => key<string>('h!id'),
-  /** Host-wide: the partitions this host owned when it last joined realm `realm` (it restarts on them without waiting for the realm). */
-  realmPartitions: (realm: string) => key<number[]>(`h!realm!${realm}`),
+  /** Host-wide: the partitions this host, as `hostId`, owned when it last joined realm `realm` (it restarts on them without waiting for the realm). */
+  realmPartitions: (realm: string, hostId: string) => key<number[]>(`h!realm!${realm}!${hostId}`),
   /** Host-wide ECI index: eci → cloud id. O(1) routing. */
   eciIndex: (eci: string) => key<CloudId>(`i!${eci}`),
   /** Host-wide schedule index by due time. */

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { on, ruleset } from '../rulesets/index.ts';
+import { on, ruleset, where } from '../rulesets/index.ts';
 import { install, newChild } from './fixtures.ts';
 import { testHost } from './helpers.ts';
 
@@ -76,6 +76,11 @@ const viewer = ruleset('test.viewer', { version: '2.1.0', name: 'Viewer', config
       last();
     },
   })
+  // A selector's test reads the committed state and the clock through the read half of the context.
+  .rule('guarded', {
+    select: where((e, ctx) => e.domain === 'guard' && ctx.ent.has('a') && !ctx.ent.has('zzz') && ctx.ent.names().join() === 'a,b' && ctx.now() === Number(e.attrs['now'])),
+    action: (ctx) => ctx.directive('guarded'),
+  })
   .rule('after-last', { select: 'apart:all', action: (ctx) => ctx.directive('not reached') })
   .rule('sent', { select: 'apart:sent', action: (ctx) => ctx.ent.set('sent', true) })
   .share('ents', (ctx) => ({ names: ctx.ent.names(), a: ctx.ent.get('a') ?? null, has: ctx.ent.has('a'), hasNot: ctx.ent.has('zzz') }))
@@ -115,6 +120,17 @@ describe('a rule’s context', () => {
     const r = await host.event({ eci: root.eci, domain: 'ent', type: 'write' });
     expect(r.directives[0]!.options).toEqual({ names: ['a', 'b'], a: true, gone: false, b: 2 });
     expect(await host.query({ eci: root.eci, rid: 'test.viewer', name: 'ents' })).toEqual({ names: ['a', 'b'], a: 1, has: true, hasNot: false });
+  });
+
+  it('lets a selector read entity state and the clock; logs exactly the rules selected and fired', async () => {
+    const { host, root } = await setup();
+    const check = async () => (await host.event({ eci: root.eci, domain: 'guard', type: 'check', attrs: { now: host.clock.now() } })).directives.map((d) => d.name);
+    expect(await check()).toEqual([]);
+    expect(await host.query({ eci: root.eci, rid: 'test.viewer', name: 'ents' })).toEqual({ names: [], a: null, has: false, hasNot: false });
+    await host.event({ eci: root.eci, domain: 'ent', type: 'write' });
+    expect(await check()).toEqual(['guarded']);
+    const [entry] = await host.episodeLog(root.eci, 1);
+    expect(entry).toMatchObject({ selected: ['test.viewer/guarded'], fired: ['test.viewer/guarded'], directives: [{ name: 'guarded', rid: 'test.viewer', rule: 'guarded' }], raised: 0 });
   });
 
   it('lists children by name and ECIs by id, as copies; installed rulesets in order with their config; registered ones by rid', async () => {

@@ -80,7 +80,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   const name = o.realm ?? 'kumo';
   if (!NAME.test(name)) throw new InvalidArgsError('a realm name is 1 to 32 characters of [A-Za-z0-9_-]');
   if (o.servers.length === 0) throw new InvalidArgsError('a realm needs at least one NATS server URL');
-  const remembered = await store.get(keys.realmPartitions(name));
+  const remembered = await store.get(keys.realmPartitions(name, hostId));
   const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), name: `kumo host ${hostId}` }).catch((err: unknown) => {
     throw new RealmUnavailableError(`connect to NATS at ${shown(o.servers)}`, messageOf(err));
   });
@@ -107,7 +107,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     // A host restarting opened on the partitions it remembers: it makes clouds only there, so it must still own them.
     const lost = (remembered ?? []).filter((p) => !partitions.includes(p));
     if (lost.length > 0) throw new RealmUnavailableError(`rejoin realm ${name}`, `its placement map gives partitions ${lost.join(', ')}, where host ${hostId} made clouds, to other hosts`);
-    if (!sameList(remembered, partitions)) await store.write([put(keys.realmPartitions(name), partitions)]);
+    if (!sameList(remembered, partitions)) await store.write([put(keys.realmPartitions(name, hostId), partitions)]);
     const router = new RealmRouter({ realm: name, self: hostId, link, placement, requestMs: o.requestMs ?? 10_000 });
     const signer = o.mqtt?.key ? deviceSigner(o.mqtt.key, o.mqtt.account) : undefined;
     let service: RealmService | null = null;
