@@ -81,6 +81,14 @@ const viewer = ruleset('test.viewer', { version: '2.1.0', name: 'Viewer', config
     select: where((e, ctx) => e.domain === 'guard' && ctx.ent.has('a') && !ctx.ent.has('zzz') && ctx.ent.names().join() === 'a,b' && ctx.now() === Number(e.attrs['now'])),
     action: (ctx) => ctx.directive('guarded'),
   })
+  .rule('code', {
+    select: 'claim:code',
+    action: async (ctx) => {
+      const made = ctx.newEci({ tags: ['for-a-device'] });
+      const claim = await ctx.newClaimCode(made.id); // no options: the default lifetime
+      ctx.directive('code', { expiresIn: claim.expires - ctx.now(), length: claim.code.length });
+    },
+  })
   .rule('after-last', { select: 'apart:all', action: (ctx) => ctx.directive('not reached') })
   .rule('sent', { select: 'apart:sent', action: (ctx) => ctx.ent.set('sent', true) })
   .share('ents', (ctx) => ({ names: ctx.ent.names(), a: ctx.ent.get('a') ?? null, has: ctx.ent.has('a'), hasNot: ctx.ent.has('zzz') }))
@@ -131,6 +139,13 @@ describe('a rule’s context', () => {
     expect(await check()).toEqual(['guarded']);
     const [entry] = await host.episodeLog(root.eci, 1);
     expect(entry).toMatchObject({ selected: ['test.viewer/guarded'], fired: ['test.viewer/guarded'], directives: [{ name: 'guarded', rid: 'test.viewer', rule: 'guarded' }], raised: 0 });
+  });
+
+  it('makes a claim code with the default lifetime when given no options', async () => {
+    const { host, root } = await setup();
+    const r = await host.event({ eci: root.eci, domain: 'claim', type: 'code' });
+    expect(r.directives[0]!.options).toMatchObject({ expiresIn: expect.any(Number) });
+    expect((r.directives[0]!.options as { expiresIn: number }).expiresIn).toBeGreaterThan(0);
   });
 
   it('lists children by name and ECIs by id, as copies; installed rulesets in order with their config; registered ones by rid', async () => {
