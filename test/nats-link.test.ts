@@ -2,8 +2,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { describe, expect, it, vi } from 'vitest';
 import { Budget } from '../channels/realm/budget.ts';
-import { NatsLink, type Delivery } from '../channels/realm/nats-link.ts';
+import type { KV } from '@nats-io/kv';
+import { bucketOf, NatsLink, type Delivery } from '../channels/realm/nats-link.ts';
 import { RequestFailed, Requester, sameTurn } from '../channels/realm/nats-requests.ts';
+import { rejection } from './fixtures.ts';
 import { onCleanup } from './helpers.ts';
 import { startNats } from './nats-harness.ts';
 
@@ -124,5 +126,47 @@ describe('a budget of work under way', () => {
     expect(resumed).toBe(true);
     expect(budget.inUse).toBe(9);
     expect(budget.take(1)).toBeInstanceOf(Promise);
+  });
+});
+
+describe('a bucket watch', () => {
+  /** A KV whose status says it holds `values`, and whose watch yields `entries` then ends, or waits for ever. */
+  function fakeKv(values: number, entries: Array<{ key: string; delta: number }>, end: boolean): KV {
+    let stopped = false;
+    const iter = {
+      stop: () => (stopped = true),
+      async *[Symbol.asyncIterator]() {
+        for (const e of entries) yield { ...e, value: new TextEncoder().encode('v'), revision: 1, operation: 'PUT' };
+        if (!end) await new Promise(() => undefined);
+      },
+      get stopped() {
+        return stopped;
+      },
+    };
+    return { status: async () => ({ values, bucket: 'B' }), watch: async () => iter } as unknown as KV;
+  }
+
+  it('resolves once the current values are in, and at once for an empty bucket', async () => {
+    const seen: string[] = [];
+    await bucketOf(fakeKv(2, [{ key: 'a', delta: 1 }, { key: 'b', delta: 0 }], false)).watch((e) => seen.push(e.key));
+    expect(seen).toEqual(['a', 'b']);
+    await bucketOf(fakeKv(0, [], false)).watch(() => undefined);
+  });
+
+  it('never hangs: current values that do not come in 10 s, or a watch that ends first, fail it', async () => {
+    vi.useFakeTimers();
+    try {
+      const late = rejection(bucketOf(fakeKv(3, [{ key: 'a', delta: 2 }], false)).watch(() => undefined));
+      await vi.advanceTimersByTimeAsync(9_999);
+      let settled = false;
+      void late.then(() => (settled = true));
+      await Promise.resolve();
+      expect(settled).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect((await late).message).toMatch(/current values of bucket B did not arrive within 10 s/);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect((await rejection(bucketOf(fakeKv(3, [{ key: 'a', delta: 2 }], true)).watch(() => undefined))).message).toMatch(/ended before its current values were in/);
   });
 });

@@ -277,7 +277,11 @@ function entryOf(key: string, value: Uint8Array, revision: number, operation: st
   return { key, value: operation === 'PUT' ? text.decode(value) : null, revision };
 }
 
-function bucketOf(kv: KV): Bucket {
+/** How long a bucket's watch may take to read the current values. */
+const WATCH_LOAD_MS = 10_000;
+
+/** A KV of the NATS client as a {@link Bucket}. */
+export function bucketOf(kv: KV): Bucket {
   const conflict = (err: unknown): boolean => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
   return {
     async get(key) {
@@ -305,15 +309,31 @@ function bucketOf(kv: KV): Bucket {
     async watch(fn) {
       const [status, iter] = await Promise.all([kv.status(), kv.watch()]);
       let ready!: () => void;
-      const initialized = new Promise<void>((r) => (ready = r));
+      let failed!: (err: Error) => void;
+      const initialized = new Promise<void>((resolve, reject) => {
+        ready = resolve;
+        failed = reject;
+      });
       if (status.values === 0) ready();
       void (async () => {
         for await (const e of iter) {
           fn(entryOf(e.key, e.value, e.revision, e.operation));
           if (e.delta === 0) ready();
         }
-      })();
-      await initialized;
+      })().then(
+        () => failed(new Error(`the watch of bucket ${status.bucket} ended before its current values were in`)),
+        (err: unknown) => failed(err instanceof Error ? err : new Error(String(err))),
+      );
+      // Never a hang: current values that do not arrive in time fail the watch (the caller may try again).
+      const timer = setTimeout(() => failed(new Error(`the current values of bucket ${status.bucket} did not arrive within ${WATCH_LOAD_MS / 1000} s`)), WATCH_LOAD_MS);
+      try {
+        await initialized;
+      } catch (err) {
+        iter.stop();
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
       return () => iter.stop();
     },
   };
