@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
-import { afterEach } from 'vitest';
+import { afterEach, expect, vi } from 'vitest';
 import { LevelStore, ManualClock, seededIds, type Host, type Limits, type OrderedDb, type RangeQuery, type Remote, type Ruleset, type Store, type WriteOp } from '../kernel/index.ts';
 import { openHost } from '../channels/compose.ts';
 import type { DestinationRules } from '../channels/destinations.ts';
@@ -102,4 +102,22 @@ export function storeWith(store: Store, replaced: Partial<Pick<Store, 'get' | 'w
     write: replaced.write ?? ((ops) => store.write(ops)),
     close: () => store.close(),
   } as Store;
+}
+
+/**
+ * With vitest's fake timers on: `p` is still pending `ms - 1` ms of timers from now and settled at
+ * `ms`. Resolves to what it settled to (pass `rejection(…)` for a promise that should reject).
+ */
+export async function settlesAfter<T>(p: Promise<T>, ms: number): Promise<T> {
+  let settled = false;
+  void p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await vi.advanceTimersByTimeAsync(ms - 1);
+  await Promise.resolve();
+  expect(settled).toBe(false);
+  await vi.advanceTimersByTimeAsync(1);
+  expect(settled).toBe(true);
+  return p;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { JoiningRouter } from '../channels/realm/joining-router.ts';
 import { aloneRouter, type PushMessage, type Router } from '../kernel/index.ts';
 import { rejection } from './fixtures.ts';
+import { settlesAfter } from './helpers.ts';
 
 // The router of a host that serves its own clouds while it rejoins its realm (channels/realm/rejoin.ts).
 
@@ -66,14 +67,7 @@ describe('a joining router', () => {
     vi.useFakeTimers();
     try {
       const j = new JoiningRouter(1_000);
-      const waiting = rejection(j.event(event));
-      await vi.advanceTimersByTimeAsync(999);
-      let settled = false;
-      void waiting.then(() => (settled = true));
-      await Promise.resolve();
-      expect(settled).toBe(false);
-      await vi.advanceTimersByTimeAsync(1);
-      expect(await waiting).toMatchObject({ code: 'REALM_UNAVAILABLE', status: 503, message: expect.stringContaining('still joining') });
+      expect(await settlesAfter(rejection(j.event(event)), 1_000)).toMatchObject({ code: 'REALM_UNAVAILABLE', status: 503, message: expect.stringContaining('still joining') });
       // Joined later, it serves what comes next.
       j.joined(realmRouter().router);
       expect(await j.event(event)).toMatchObject({ eid: 'e1' });
