@@ -46,23 +46,21 @@ export function declaredEcis(ruleset: Ruleset | undefined, cloudId: CloudId, ids
 /** The ECIs `ruleset` declares, with the given ids (in declaration order; extra ids are ignored). */
 export function asDeclared(ruleset: Ruleset | undefined, ids: readonly Eci[], creator?: Authority): EciInfo[] {
   if (!ruleset) return [];
-  if (creator) return (ruleset.ecis ?? []).slice(0, ids.length).map((d, i) => ({ id: ids[i]!, tags: checkTags(d.tags), ...attenuate(d, creator) }));
-  return asMade(ruleset)
-    .slice(0, ids.length)
-    .map((d, i) => ({ id: ids[i]!, ...d }));
+  const made = creator ? (ruleset.ecis ?? []).map((d) => ({ tags: checkTags(d.tags), ...attenuate(d, creator) })) : asMade(ruleset);
+  return made.slice(0, ids.length).map((d, i) => ({ id: ids[i]!, ...d }));
 }
 
-const made = new WeakMap<Ruleset, ReadonlyArray<Omit<EciInfo, 'id'>>>();
+const madeBy = new WeakMap<Ruleset, ReadonlyArray<Omit<EciInfo, 'id'>>>();
 
 /**
  * The tags and policies of the ECIs `ruleset` declares, as the cloud makes them itself: checked
  * and parsed once per ruleset (every activation of every cloud asks), frozen since clouds share them.
  */
 function asMade(ruleset: Ruleset): ReadonlyArray<Omit<EciInfo, 'id'>> {
-  let d = made.get(ruleset);
+  let d = madeBy.get(ruleset);
   if (!d) {
     d = (ruleset.ecis ?? []).map((e) => deepFreeze({ tags: checkTags(e.tags), ...attenuate(e, undefined) }));
-    made.set(ruleset, d);
+    madeBy.set(ruleset, d);
   }
   return d;
 }

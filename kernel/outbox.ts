@@ -270,7 +270,7 @@ export class Outbox {
   private async bury(p: Pending, err: unknown, expired: boolean): Promise<void> {
     const reason = { code: codeOf(err), message: expired ? `not delivered after ${p.attempts} attempts: ${messageOf(err)}` : messageOf(err) };
     try {
-      await this.keep(p.entry.cloudId, { eci: p.entry.eci, event: p.entry.event }, reason, p.attempts, p.seq, p.entry.host);
+      await this.keep(p.entry.cloudId, { eci: p.entry.eci, event: p.entry.event }, reason, p.attempts, p.seq, { host: p.entry.host });
     } catch (e) {
       return this.retry(p, e);
     }
@@ -296,16 +296,17 @@ export class Outbox {
       this.deps.moved(cloudId, routed.eci, host ?? null);
       return;
     }
-    await this.keep(cloudId, routed, reason, 1, ++this.seq, undefined, true);
+    await this.keep(cloudId, routed, reason, 1, ++this.seq, { once: true });
   }
 
   /**
    * Keep a dead letter in the sending cloud's mailbox and log, removing its outbox entry (if any) in
-   * the same batch. A sender that is gone keeps nothing; any other failure is thrown. `once`: a
-   * letter for the same event and ECI kept already is not kept again (a bounce heard twice, as
-   * when the parcel that carried it is delivered again).
+   * the same batch. A sender that is gone keeps nothing; any other failure is thrown. `host`: the
+   * other provider's host it was for; `once`: a letter for the same event and ECI kept already is
+   * not kept again (a bounce heard twice, as when the parcel that carried it is delivered again).
    */
-  private async keep(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }, attempts: number, seq: number, host?: string, once = false): Promise<void> {
+  private async keep(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }, attempts: number, seq: number, opts: { host?: string | undefined; once?: boolean } = {}): Promise<void> {
+    const { host, once = false } = opts;
     const letter: DeadLetter = { seq, eci: routed.eci, ...(host === undefined ? {} : { host }), event: routed.event, reason, attempts, time: this.deps.now() };
     let again = false;
     try {

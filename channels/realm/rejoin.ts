@@ -56,14 +56,8 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
       throw err;
     }
   };
-  let joinedNow: () => void = () => undefined;
-  let neverJoined: (err: Error) => void = () => undefined;
-  const joined = new Promise<void>((resolve, reject) => {
-    joinedNow = resolve;
-    neverJoined = reject;
-  });
-  joined.catch(() => undefined); // told to whoever waits for it; nobody has to
-  const loop = (async (): Promise<void> => {
+  // Joined (true), or stopped first (false).
+  const loop = (async (): Promise<boolean> => {
     await begun;
     for (let wait = FIRST_RETRY_MS; !stopped; wait = Math.min(LAST_RETRY_MS, wait * 2)) {
       try {
@@ -71,17 +65,16 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
         if (stopped) {
           await r.stop();
           await r.close();
-          return;
+          return false;
         }
         realm = r;
         router.joined(r.router);
         // What came while the join was in its last steps (attach() and register() see `realm` from now on).
         await attachTo(r).catch((err: unknown) => o.onTrouble?.(err));
         if (record) await r.register(record).catch((err: unknown) => o.onTrouble?.(err));
-        joinedNow();
-        return;
+        return true;
       } catch (err) {
-        if (stopped) return;
+        if (stopped) return false;
         o.onTrouble?.(err);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, wait);
@@ -92,7 +85,12 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
         });
       }
     }
+    return false;
   })();
+  const joined = loop.then((ok) => {
+    if (!ok) throw new RealmUnavailableError(`join realm ${o.name}`, 'this host stopped first');
+  });
+  joined.catch(() => undefined); // told to whoever waits for it; nobody has to
 
   return {
     name: o.name,
@@ -123,7 +121,6 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
       router.giveUp();
       wake?.();
       await loop;
-      neverJoined(new RealmUnavailableError(`join realm ${o.name}`, 'this host stopped first'));
       await realm?.stop();
     },
     close: async () => realm?.close(),
