@@ -77,7 +77,15 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
       ws.close(1008, 'SLOW_CONSUMER');
       return;
     }
-    ws.send(JSON.stringify(frame));
+    let text: string;
+    try {
+      text = JSON.stringify(frame);
+    } catch (err) {
+      // Values are checked where rules make them; this is the last guard: one frame never ends the host.
+      console.error('kumo: a WebSocket frame could not be encoded:', err);
+      text = JSON.stringify({ id: typeof frame['id'] === 'string' || typeof frame['id'] === 'number' ? frame['id'] : null, ok: false, error: { code: 'INTERNAL', message: 'the answer could not be encoded as JSON' } });
+    }
+    ws.send(text);
   };
   const sendError = (ws: WebSocket, id: unknown, err: unknown): void => {
     const { error, internal } = toWireError(err);

@@ -177,9 +177,10 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       return structuredClone(info);
     },
 
-    deleteEci(tx, cloud, eci) {
+    deleteEci(tx, cloud, eci, caller) {
       const info = typeof eci === 'string' ? tx.eci(eci) : undefined;
-      if (!info) throw new UnknownEciError(typeof eci === 'string' ? eci : describe(eci), `cloud ${cloud.meta.name} has no ECI ${describe(eci)}`);
+      // An ECI the caller could not list is unknown to it, not denied: its existence is not the caller's to learn.
+      if (!info || (caller && !within(info, caller))) throw new UnknownEciError(typeof eci === 'string' ? eci : describe(eci), `cloud ${cloud.meta.name} has no ECI ${describe(eci)}`);
       if (info.tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`ECI ${eci} is a system channel and cannot be deleted`);
       const owner = tx.installs.find((r) => r.ecis?.includes(info.id));
       if (owner) throw new InvalidArgsError(`ECI ${eci} belongs to ruleset ${owner.rid}, and goes when it is uninstalled`);

@@ -2,6 +2,7 @@ import type { CloudState, InstallRecord } from './cloud.ts';
 import type { KumoEvent, ReadContext, RuleContext, ChildInfo, ChildSelector, ClaimCode, DeviceInfo, EciInfo, RegisteredRuleset, Ruleset, ScheduleInfo } from './ruleset.ts';
 import type { Tx } from './tx.ts';
 import { within, type Authority } from './authority.ts';
+import { checkValue } from './validate.ts';
 
 /** Structural changes a rule may stage; implemented by the host (see cloud-ops.ts). */
 export interface CloudOps {
@@ -12,7 +13,8 @@ export interface CloudOps {
   deleteChild(tx: Tx, cloud: CloudState, which: string | ChildSelector): Promise<ChildInfo>;
   /** A new ECI; made through `creator`, it gets at most the creator's authority. */
   newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }, creator: Authority | undefined): EciInfo;
-  deleteEci(tx: Tx, cloud: CloudState, eci: string): void;
+  /** Delete an ECI; through `caller`, only one within the caller's authority (deleting it is authority over it). */
+  deleteEci(tx: Tx, cloud: CloudState, eci: string, caller: Authority | undefined): void;
   /** A device: a child cloud with a device ECI and a claim code; only through an ECI with full authority. */
   newDevice(tx: Tx, cloud: CloudState, opts: { name: unknown; rids?: unknown; events?: unknown; expiresIn?: unknown }, creator: Authority | undefined): Promise<DeviceInfo>;
   /** A claim code hands over its ECI: made through `creator`, only for an ECI within the creator's authority. */
@@ -165,7 +167,10 @@ export class RuleScope implements RuleContext {
       get: (name) => tx.getEntity(rid, name),
       has: (name) => tx.getEntity(rid, name) !== undefined,
       names: () => tx.entityNames(rid),
-      set: (name, value) => tx.setEntity(rid, name, value),
+      set: (name, value) => {
+        checkValue(value, `entity ${JSON.stringify(name)} of ${rid}`);
+        tx.setEntity(rid, name, value);
+      },
       delete: (name) => tx.setEntity(rid, name, undefined),
     });
   }
@@ -213,8 +218,8 @@ export class RuleScope implements RuleContext {
     return (opts) => ops.newEci(tx, cloud, opts, caller);
   }
   get deleteEci(): RuleContext['deleteEci'] {
-    const { ops, tx, cloud } = this.#episode;
-    return (eci) => ops.deleteEci(tx, cloud, eci);
+    const { ops, tx, cloud, caller } = this.#episode;
+    return (eci) => ops.deleteEci(tx, cloud, eci, caller);
   }
   get newDevice(): RuleContext['newDevice'] {
     const { ops, tx, cloud, caller } = this.#episode;

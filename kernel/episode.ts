@@ -4,6 +4,7 @@ import type { KumoEvent, ReadContext, Rule, Ruleset } from './ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from './keys.ts';
 import { Tx } from './tx.ts';
+import { checkValue } from './validate.ts';
 import { redactEcis, stagedView, type Authority } from './authority.ts';
 import type { Eci } from './ids.ts';
 import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type QueuedEvent } from './context.ts';
@@ -113,6 +114,7 @@ class Episode implements EpisodeScope {
   }
 
   directive(rid: string, rule: string, name: string, options: Record<string, unknown>): void {
+    checkValue(options, `directive ${JSON.stringify(name)}`);
     this.directives.push({ name, options, meta: { rid, rule, eid: this.event.eid } });
     this.log.directives.push({ name, rid, rule });
   }

@@ -172,6 +172,7 @@ export class RuleFailedError extends KumoError {
   }
 }
 
+/** A value a rule or function made cannot be stored or sent (a BigInt, a cycle, not plain data). */
 export class UnstorableValueError extends KumoError {
   constructor(what: string, cause: unknown) {
     super('UNSTORABLE_VALUE', `a value staged for ${what} cannot be stored: ${messageOf(cause)}`, {}, { cause });

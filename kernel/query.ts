@@ -8,6 +8,7 @@ import { queryAllowed } from './policy.ts';
 import { committedView, redactEcis, redactError } from './authority.ts';
 import type { RoutedQuery } from './router.ts';
 import type { Ruleset } from './ruleset.ts';
+import { checkValue } from './validate.ts';
 
 export interface QueryEnv {
   rulesets: ReadonlyMap<string, Ruleset>;
@@ -54,6 +55,7 @@ export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: Route
           }),
         ])
       : answer;
+    checkValue(raw, `the answer of ${rid}/${name}`);
     // What comes back through the ECI holds only ECIs within its authority.
     const value = redactEcis(raw, committedView(cloud), info);
     env.publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });

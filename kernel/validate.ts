@@ -1,5 +1,5 @@
 import { encode } from './codec.ts';
-import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, type KumoError } from './errors.ts';
+import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, UnstorableValueError, type KumoError } from './errors.ts';
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 // Printable ASCII without "/" (eids travel in URL paths) and without "!" (they end up in keys).
@@ -49,26 +49,70 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** How deep attrs may nest (deeper JSON would overflow recursive code further on). */
 export const MAX_DEPTH = 100;
 
+/** How deep a value a rule or function makes (entity state, a directive, an answer) may nest. */
+export const VALUE_DEPTH = 256;
+
+/** Values (with repeats: a shared object counts each time, as JSON would write it) one check walks at most. */
+const MAX_NODES = 1_000_000;
+
 /**
- * What is wrong with the shape of `v`, if anything: nesting deeper than {@link MAX_DEPTH}, or a
- * `__proto__` key (JSON.parse makes such own keys). Iterative, so any depth is safe to check.
+ * What keeps `v` from being plain data that every transport carries the same (JSON, msgpack), if
+ * anything: a BigInt, function or symbol; an object that is not a plain object, an array or bytes
+ * (a Uint8Array, stored as binary; a Date, a Map or a class instance are refused); nesting deeper than `maxDepth` (a value that refers to itself never
+ * ends); more than a million values; a `__proto__` key (JSON.parse makes such own keys, and it
+ * smells of prototype pollution). Iterative, so any depth is safe to check.
  */
-export function shapeProblem(v: unknown): string | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  // Only objects are pushed (most attrs are flat: nothing to push), with their depths alongside.
+export function shapeProblem(v: unknown, maxDepth = MAX_DEPTH): string | undefined {
+  const top = leafProblem(v);
+  if (top !== undefined || typeof v !== 'object' || v === null || v instanceof Uint8Array) return top;
+  // Only objects are pushed (most values are flat: nothing to push), with their depths alongside.
   const stack: object[] = [v];
   const depths: number[] = [1];
+  let nodes = 0;
   for (let value = stack.pop(), depth = depths.pop()!; value !== undefined; value = stack.pop(), depth = depths.pop()!) {
-    if (depth > MAX_DEPTH) return `nest deeper than ${MAX_DEPTH} levels`;
+    if (depth > maxDepth) return `nest deeper than ${maxDepth} levels (or refer to themselves)`;
     if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) return 'may not contain the key "__proto__"';
     for (const child of Object.values(value)) {
+      if (++nodes > MAX_NODES) return `hold more than ${MAX_NODES} values`;
       if (typeof child === 'object' && child !== null) {
+        const problem = leafProblem(child);
+        if (problem !== undefined) return problem;
+        if (child instanceof Uint8Array) continue;
         stack.push(child as object);
         depths.push(depth + 1);
+      } else if (typeof child === 'bigint' || typeof child === 'function' || typeof child === 'symbol') {
+        return leafProblem(child);
       }
     }
   }
   return undefined;
+}
+
+/** What keeps one value (not what it holds) from being plain data. */
+function leafProblem(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'bigint':
+      return 'may not hold a BigInt (use a number, or a string of its digits)';
+    case 'function':
+      return 'may not hold a function';
+    case 'symbol':
+      return 'may not hold a symbol';
+    case 'object':
+      if (v === null || Array.isArray(v) || isPlainObject(v) || v instanceof Uint8Array) return undefined;
+      return `may hold only plain objects and arrays, not ${v instanceof Date ? 'a Date (use a number of ms or an ISO string)' : `a ${v.constructor?.name ?? 'class instance'}`}`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Refuse a value a rule or function made that cannot cross the wire or the store the same way
+ * (see {@link shapeProblem}): UNSTORABLE_VALUE, raised where it is made, inside the episode, so
+ * nothing of the episode is written.
+ */
+export function checkValue(value: unknown, what: string): void {
+  const problem = shapeProblem(value, VALUE_DEPTH);
+  if (problem !== undefined) throw new UnstorableValueError(what, `it must be plain data: values ${problem}`);
 }
 
 function checkPayload(value: unknown, maxBytes: number, what: string, invalid: (message: string) => KumoError): asserts value is Record<string, unknown> {

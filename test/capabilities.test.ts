@@ -32,9 +32,12 @@ const parrot = ruleset('test.parrot')
   })
   .share('twice', (ctx) => {
     const one = { eci: ctx.ent.get('kept') ?? null };
+    return { first: one, again: one };
+  })
+  .share('loop', (ctx) => {
     const loop: Record<string, unknown> = { eci: ctx.ent.get('kept') ?? null };
     loop['self'] = loop;
-    return { first: one, again: one, loop };
+    return { loop };
   })
   .share('deep', () => {
     let v: unknown = 'leaf';
@@ -167,15 +170,32 @@ describe('capabilities', () => {
     await vi.waitFor(async () => expect(await arrived()).toEqual({ eci: root.eci }));
   });
 
-  it('an object that appears twice in an answer is cut both times; a cycle is cut where it closes', async () => {
+  it('an object that appears twice in an answer is cut both times; an answer that refers to itself is refused (no transport carries it)', async () => {
     const { host, root, narrow } = await setup();
     await host.event({ eci: root.eci, domain: 'parrot', type: 'keep', attrs: { eci: root.eci } });
-    expect(await host.query({ eci: narrow.id, rid: 'test.parrot', name: 'twice' })).toEqual({ first: { eci: null }, again: { eci: null }, loop: { eci: null, self: null } });
+    expect(await host.query({ eci: narrow.id, rid: 'test.parrot', name: 'twice' })).toEqual({ first: { eci: null }, again: { eci: null } });
+    for (const eci of [narrow.id, root.eci]) expect(await rejection(host.query({ eci, rid: 'test.parrot', name: 'loop' }))).toMatchObject({ code: 'UNSTORABLE_VALUE' });
+  });
+
+  it('an ECI deletes only ECIs within its authority: a wider one is unknown to it and stays', async () => {
+    const { host, root } = await setup();
+    const deleter = await channel(host, root.eci, { eventPolicy: { allow: [{ domain: 'wrangler', name: 'channel_deletion_request' }] }, queryPolicy: { allow: [] } });
+    const wide = await channel(host, root.eci, { tags: ['app'] });
+    const narrower = await channel(host, root.eci, { eventPolicy: { allow: [{ domain: 'wrangler', name: 'channel_deletion_request' }] }, queryPolicy: { allow: [] } });
+    const del = (eci: string) => host.event({ eci: deleter.id, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci } });
+    expect(await rejection(del(wide.id))).toMatchObject({ code: 'UNKNOWN_ECI' });
+    expect((await host.eciInfo(wide.id)).id).toBe(wide.id);
+    await del(narrower.id);
+    expect(await rejection(host.eciInfo(narrower.id))).toMatchObject({ code: 'UNKNOWN_ECI' });
+    await del(deleter.id); // itself: within its own authority
+    expect(await rejection(host.eciInfo(deleter.id))).toMatchObject({ code: 'UNKNOWN_ECI' });
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: wide.id } });
+    expect(await rejection(host.eciInfo(wide.id))).toMatchObject({ code: 'UNKNOWN_ECI' });
   });
 
   it('an answer nested too deep to check is refused, not a stack overflow', async () => {
     const { host, narrow } = await setup();
-    expect(await rejection(host.query({ eci: narrow.id, rid: 'test.parrot', name: 'deep' }))).toMatchObject({ code: 'LIMIT_EXCEEDED' });
+    expect(await rejection(host.query({ eci: narrow.id, rid: 'test.parrot', name: 'deep' }))).toMatchObject({ code: 'UNSTORABLE_VALUE' });
   });
 });
 
