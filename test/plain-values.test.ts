@@ -25,7 +25,7 @@ const cyclic = (): unknown => {
 
 const BAD: Record<string, () => unknown> = { bigint: () => 2n ** 60n, cycle: cyclic, deep: () => deep(5000), date: () => new Date(0), map: () => new Map(), fn: () => () => 1 };
 
-const hostile = ruleset<{ n: number }>('test.hostile')
+const hostile = ruleset<{ n: number; x: unknown }>('test.hostile')
   .rule('set', { select: 'bad:set', action: (ctx) => ctx.ent.set('x', BAD[String(ctx.attrs['kind'])]!()) })
   .rule('directive', {
     select: 'bad:directive',
