@@ -15,13 +15,33 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values: args } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '3' },
-    only: { type: 'string' },
-    'no-build': { type: 'boolean', default: false },
-  },
-});
+const HELP = `usage: npm run bench [-- --runs N] [-- --only KEYS] [-- --no-build]
+
+  --runs N      runs of each benchmark, interleaved (default 3); medians are reported
+  --only KEYS   only these, comma-separated: a b c d e (the default suite), 1m, s, f, f3, g, h
+  --no-build    run the last compiled build (bench/.data/build) without compiling again
+`;
+
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        runs: { type: 'string', default: '3' },
+        only: { type: 'string' },
+        'no-build': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${HELP}`);
+    process.exit(2);
+  }
+}
+const args = options();
+if (args.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const build = join(root, 'bench', '.data', 'build', 'bench');
@@ -64,15 +84,20 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+const only = args.only?.split(',');
+const unknown = only?.filter((k) => ![...SUITE, ...EXTRA].some((b) => b.key === k)) ?? [];
+const runs = Number(args.runs);
+if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1) {
+  process.stderr.write(`bench: ${unknown.length > 0 ? `no benchmark ${unknown.join(', ')}` : `--runs must be a positive integer, got ${args.runs}`}\n\n${HELP}`);
+  process.exit(2);
+}
+const suite = only ? [...SUITE, ...EXTRA].filter((b) => only.includes(b.key)) : SUITE;
 const started = performance.now();
 if (!args['no-build']) {
   process.stderr.write('compiling (tsc -p bench/tsconfig.json)\n');
   await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'bench', 'tsconfig.json')], false);
 }
 
-const only = args.only?.split(',');
-const suite = only ? [...SUITE, ...EXTRA].filter((b) => only.includes(b.key)) : SUITE;
-const runs = Number(args.runs);
 const results = new Map<string, Array<Record<string, unknown>>>();
 for (let r = 1; r <= runs; r++) {
   for (const b of suite) {

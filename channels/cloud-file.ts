@@ -91,6 +91,7 @@ export function readCloudFile(file: Buffer, passphrase?: string): { header: Clou
   const body = file.subarray(start + headLength);
   if (typeof header.bytes !== 'number' || body.length < header.bytes) throw new InvalidCloudFileError('truncated', `the cloud file is truncated (${body.length} of ${header.bytes} body bytes)`);
   if (body.length > header.bytes) throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: bytes after its body');
+  if (!header.encryption && passphrase !== undefined) throw new InvalidCloudFileError('passphrase', 'the cloud file is not encrypted, yet a passphrase was given: is it the file you meant? (import it without one)');
   const plain = header.encryption ? decrypt(body, header, passphrase) : body;
   if (createHash('sha256').update(plain).digest('hex') !== header.sha256) throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its checksum does not match');
   let bundle: unknown;
@@ -98,6 +99,11 @@ export function readCloudFile(file: Buffer, passphrase?: string): { header: Clou
     bundle = decode(plain);
   } catch {
     throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its body cannot be decoded');
+  }
+  // The checksum covers the body only: a header that says other than its body was changed.
+  const b = bundle as Partial<Record<'clouds' | 'records', unknown>> | null;
+  if (!Array.isArray(b?.clouds) || !Array.isArray(b.records) || header.records !== b.records.length || !Array.isArray(header.clouds) || header.clouds.length !== b.clouds.length) {
+    throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its header does not match its body');
   }
   return { header, bundle };
 }

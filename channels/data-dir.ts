@@ -1,5 +1,6 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { openLevelStore, StoreLockedError, type Store } from '../kernel/index.ts';
+import { openLevelStore, StoreLockedError, StoreOpenError, type Store } from '../kernel/index.ts';
+import { DirLockedError, lockDir, type DirLock } from './dir-lock.ts';
 import { StartError } from './start-error.ts';
 
 /** Permission bits of group and others: none may be set on a data directory. */
@@ -10,7 +11,8 @@ const SHARED_BITS = 0o077;
  * only the operator may read it: the directory is created 0700; one that group or others can use
  * is refused, with the command that fixes it; and the files LevelDB makes, now and later (it
  * creates them 0644), are kept private by the process's umask. A directory another host holds is
- * refused with that reason, not LevelDB's "Database failed to open".
+ * refused with that reason, not LevelDB's "Database failed to open": by the host's own lock
+ * (dir-lock.ts), which holds even when LevelDB's `LOCK` file was removed, and by LevelDB's.
  */
 export async function openDataDir(dir: string, opts: { sync?: boolean } = {}): Promise<Store> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -21,10 +23,25 @@ export async function openDataDir(dir: string, opts: { sync?: boolean } = {}): P
     }
     privateUmask();
   }
+  let lock: DirLock;
   try {
-    return await openLevelStore(dir, opts);
+    lock = await lockDir(dir);
   } catch (err) {
+    if (err instanceof DirLockedError) throw new StartError('DATA_DIR_IN_USE', `the data directory ${dir} is in use by another kumo host (process ${err.pid ?? '?'}); stop that host, or give this one another --data`, { cause: err });
+    throw err;
+  }
+  try {
+    const store = await openLevelStore(dir, opts);
+    const close = store.close.bind(store);
+    store.close = async () => {
+      await close();
+      await lock.release();
+    };
+    return store;
+  } catch (err) {
+    await lock.release();
     if (err instanceof StoreLockedError) throw new StartError('DATA_DIR_IN_USE', `the data directory ${dir} is in use by another kumo host; stop that host, or give this one another --data`, { cause: err });
+    if (err instanceof StoreOpenError) throw new StartError('DATA_DIR_DAMAGED', `the data directory ${dir} holds no store kumo can open (${err.message.replace(/^the store cannot be opened: /, '')}); restore it from a backup, or start with another --data`, { cause: err });
     throw err;
   }
 }

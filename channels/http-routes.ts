@@ -293,7 +293,8 @@ export class HttpApi {
     const { header, bundle } = readCloudFile(file, passphrase);
     const child = await this.atOwner(req, res, eci!, () => this.track(this.host.importCloud(eci!, bundle)));
     if (!child) return;
-    this.send(res, 200, { ...child, clouds: header.clouds.length, records: header.records, from: { realm: header.realm, host: header.host } });
+    const { clouds, records } = bundle as { clouds: unknown[]; records: unknown[] }; // as the host took them
+    this.send(res, 200, { ...child, clouds: clouds.length, records: records.length, from: { realm: header.realm, host: header.host } });
   };
 
   /** `POST /c/:eci/mqtt`: MQTT credentials for a device ECI, when the realm has MQTT (README, "MQTT devices"). */

@@ -10,10 +10,12 @@ export interface WireError {
 
 /**
  * Map anything thrown to a status and a wire error. Only KumoErrors carry a status of their own;
- * anything else is a bug in kumo, reported as 500 INTERNAL (and logged by the caller).
+ * anything else is a bug in kumo, reported as 500 INTERNAL. `internal` errors are logged by the
+ * caller, with their cause: those and STORE_FAILED (a full disk, a failing one).
  */
 export function toWireError(err: unknown): { status: number; error: WireError; internal: boolean } {
-  if (err instanceof KumoError) return { status: err.status, error: err.toJSON() as WireError, internal: false };
+  // A store that cannot write is the operator's to know about: its cause is logged (the client sees no path).
+  if (err instanceof KumoError) return { status: err.status, error: err.toJSON() as WireError, internal: err.code === 'STORE_FAILED' };
   // The message, never the stack, and without file paths: the whole error is logged on the host.
   return { status: 500, error: { code: 'INTERNAL', message: messageOf(err) }, internal: true };
 }

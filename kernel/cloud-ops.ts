@@ -12,7 +12,7 @@ import type { ChildInfo, ChildSelector, DeviceInfo, EciInfo, Ruleset } from './r
 import type { Scheduler } from './schedules.ts';
 import type { Tx } from './tx.ts';
 import { del, put, type WriteOp } from './store.ts';
-import { checkAttrs, checkEventName, describe } from './validate.ts';
+import { checkAttrs, checkEventName, describe, nameProblem } from './validate.ts';
 import { checkTags, declaredEcis } from './declared-ecis.ts';
 import type { Remote } from './remote.ts';
 
@@ -48,7 +48,6 @@ export interface CloudOpsDeps {
   move(eci: string, to: string): void;
 }
 
-const NAME = /^[^\u0000-\u001f]{1,100}$/;
 /** The longest a claim code may be made to last. */
 const MAX_CLAIM_MS = 30 * 24 * 3_600_000;
 const CHILD_FIELDS = ['id', 'name', 'eci'];
@@ -130,7 +129,8 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     url: deps.url,
 
     async newChild(tx, cloud, name, rids = []) {
-      if (typeof name !== 'string' || !NAME.test(name)) throw new InvalidArgsError('a child name must be 1 to 100 printable characters');
+      const problem = nameProblem(name);
+      if (problem !== undefined) throw new InvalidArgsError(`a child name must be 1 to 100 printable characters; ${describe(name)} ${problem}`);
       if (!Array.isArray(rids) || rids.length > 100) throw new InvalidArgsError('rids must be an array of at most 100 rids');
       const chosen = [...new Set(rids)].filter((rid) => !deps.builtins.some((rs) => rs.rid === rid)).map(defaultConfig);
       const names = tx.childNames;

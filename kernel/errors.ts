@@ -328,6 +328,18 @@ export class StoreLockedError extends Error {
   }
 }
 
+/**
+ * Not a wire error: the store's directory cannot be opened (damaged, or not a LevelDB store): the
+ * message is LevelDB's reason, which names the file.
+ */
+export class StoreOpenError extends Error {
+  readonly code = 'STORE_UNREADABLE';
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`the store cannot be opened: ${reason}`, options);
+    this.name = 'StoreOpenError';
+  }
+}
+
 const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> = {
   UNKNOWN_ECI: UnknownEciError,
   UNKNOWN_CLOUD: UnknownCloudError,

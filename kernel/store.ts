@@ -1,6 +1,6 @@
 import { Level } from 'level';
 import { decode, encode } from './codec.ts';
-import { StoreLockedError, UnstorableValueError } from './errors.ts';
+import { StoreLockedError, StoreOpenError, UnstorableValueError } from './errors.ts';
 import type { Key, Range } from './keys.ts';
 
 /** One write in a batch. Build them with {@link put} and {@link del}, which check the value's type against the key's. */
@@ -157,8 +157,9 @@ export async function openLevelStore(dir: string, opts: { sync?: boolean } = {})
     await db.open();
   } catch (err) {
     // abstract-level says only "Database failed to open"; its cause says why.
-    if ((err as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError({ cause: err });
-    throw err;
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError({ cause: err });
+    throw new StoreOpenError(typeof cause?.message === 'string' ? cause.message : (err as Error).message, { cause: err });
   }
   return new LevelStore(db as unknown as OrderedDb, opts.sync ?? false);
 }

@@ -25,6 +25,28 @@ export function checkEventName(domain: unknown, type: unknown): asserts domain i
   if (typeof type !== 'string' || !NAME.test(type)) throw new InvalidEventError(`event type must be 1 to 100 characters of [A-Za-z0-9_.-], got ${describe(type)}`);
 }
 
+// Control characters (C0, DEL, C1) and line or paragraph separators.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// Invisible format characters (bidi overrides and isolates, zero-width spaces, the BOM, …), but the
+// zero-width joiner that emoji sequences need.
+const FORMAT = /(?!\u200d)\p{Cf}/u;
+// A high surrogate not followed by a low one, or a low one not after a high one.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * What is wrong with a name people read (a cloud's, a device's), if anything: it must be 1 to 100
+ * characters, well-formed Unicode, with no control or invisible formatting characters (a bidi
+ * override makes one name look like another), and not begin or end with a space.
+ */
+export function nameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 100) return 'must be 1 to 100 characters';
+  if (LONE_SURROGATE.test(name)) return 'must be well-formed Unicode (it has a lone surrogate)';
+  if (CONTROL.test(name)) return 'may not hold control characters';
+  if (FORMAT.test(name)) return 'may not hold invisible formatting characters (such as a bidi override)';
+  if (/^\s|\s$/u.test(name)) return 'may not begin or end with a space';
+  return undefined;
+}
+
 /** Check an event id given by a sender. */
 export function checkEid(eid: unknown): asserts eid is string {
   if (typeof eid !== 'string' || !EID.test(eid) || eid.includes('/') || eid.includes('!')) {
@@ -70,7 +92,7 @@ export function shapeProblem(v: unknown, maxDepth = MAX_DEPTH): string | undefin
   const depths: number[] = [1];
   let nodes = 0;
   for (let value = stack.pop(), depth = depths.pop()!; value !== undefined; value = stack.pop(), depth = depths.pop()!) {
-    if (depth > maxDepth) return `nest deeper than ${maxDepth} levels (or refer to themselves)`;
+    if (depth > maxDepth) return cyclic(v, maxDepth + 1) ? 'may not refer to themselves (a cycle)' : `nest deeper than ${maxDepth} levels`;
     if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) return 'may not contain the key "__proto__"';
     for (const child of Object.values(value)) {
       if (++nodes > MAX_NODES) return `hold more than ${MAX_NODES} values`;
@@ -86,6 +108,19 @@ export function shapeProblem(v: unknown, maxDepth = MAX_DEPTH): string | undefin
     }
   }
   return undefined;
+}
+
+/**
+ * Does `v` hold itself within `depth` levels? Only asked of values found too deep, so the recursion
+ * is bounded; so is the work, by `budget` values (a value shared many ways over is not a cycle).
+ */
+function cyclic(v: object, depth: number, above = new Set<object>(), budget = { left: MAX_NODES }): boolean {
+  if (above.has(v)) return true;
+  if (depth === 0 || --budget.left < 0) return false;
+  above.add(v);
+  for (const child of Object.values(v)) if (typeof child === 'object' && child !== null && cyclic(child as object, depth - 1, above, budget)) return true;
+  above.delete(v);
+  return false;
 }
 
 /** What keeps one value (not what it holds) from being plain data. */

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../channels/cli/run.ts';
+import { COMMANDS } from '../channels/cli/commands/index.ts';
 import { tempDir } from './helpers.ts';
 import { post, repoRoot, rootEci, rulesetsDir, runKumo, startServerProcess, type ServerProcess } from './server-harness.ts';
 
@@ -158,6 +159,26 @@ describe('kumo CLI, issue 9', () => {
     expect(await cli('help', 'frobnicate')).toMatchObject({ code: 2, stderr: expect.stringContaining('no command "frobnicate"') });
   });
 
+  it('every command has its help; a wrong command line shows that command\'s usage, not the whole list; other errors show no usage', async () => {
+    for (const c of COMMANDS) {
+      const help = await cli('help', ...c.name.split(' '));
+      expect([c.name, help.code]).toEqual([c.name, 0]);
+      expect(help.stdout).toContain(`kumo ${c.name}`);
+    }
+    expect((await cli('help', 'cloud', 'move')).stdout).toMatch(/^kumo cloud move NAME --to HOST_ID\n\nMove the child cloud/);
+    const bogus = await cli('cloud', 'ls', '--bogus');
+    expect(bogus).toMatchObject({ code: 2, stderr: "kumo: Unknown option '--bogus'\nusage: kumo cloud ls\n" });
+    expect(await cli('eci', 'rm')).toMatchObject({ code: 2, stderr: 'kumo: kumo eci rm needs 1 argument\nusage: kumo eci rm ECI\n' });
+    expect(await cli('cloud', 'ls', 'extra')).toMatchObject({ code: 2, stderr: 'kumo: too many arguments: "extra"\nusage: kumo cloud ls\n' });
+    expect(await cli('cloud', 'export', 'nobody')).toMatchObject({ code: 2, stderr: 'kumo: the cloud has no child named "nobody" (kumo cloud ls)\n' });
+    expect(await cli('cloud', 'import', '/nonexistent/file.kumo')).toMatchObject({ code: 2, stderr: 'kumo: cannot read /nonexistent/file.kumo: ENOENT\n' });
+    expect(await cli('frobnicate', 'now')).toMatchObject({ code: 2, stderr: 'kumo: no command "frobnicate now" (kumo help lists them)\n' });
+    for (const r of [await cli('query', owner, 'no.such', 'f'), await cli('cloud', 'rm', 'nobody')]) {
+      expect(r.code).toBe(1);
+      expect(r.stderr.split('\n')).toHaveLength(2); // one line, no usage
+    }
+  });
+
   it('rulesets lists what the host has registered; installed what the cloud has installed', async () => {
     const registered = await cli('rulesets');
     expect(registered.stdout.split('\n')[0]).toMatch(/^RID\s+VERSION\s+NAME$/);
@@ -221,6 +242,13 @@ describe('kumo cloud export / import / move', () => {
     const kumoJs = join(repoRoot, 'bin/kumo.js');
     expect(await sh(`"${process.execPath}" "${kumoJs}" --url ${source.url} --eci ${await rootEci(source)} cloud export kitchen --passphrase-file "${join(dir, 'pass')}" > "${file}"`)).toBe(0);
     expect((await readFile(file)).subarray(0, 11).toString('latin1')).toBe('KUMO-CLOUD\n');
+    // It holds capabilities: readable by its owner alone, though the shell made it with the umask's mode.
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const plain = join(dir, 'plain.kumo');
+    const warned = await runKumo(['--url', source.url, '--eci', await rootEci(source), 'cloud', 'export', 'kitchen', '--out', plain]);
+    expect(warned).toMatchObject({ code: 0, stdout: '', stderr: expect.stringContaining('not encrypted') });
+    expect((await stat(plain)).mode & 0o777).toBe(0o600);
+    expect(await dst('cloud', 'import', plain, '--passphrase-file', join(dir, 'pass'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kumo: INVALID_CLOUD_FILE \(400\).*not encrypted/) });
 
     expect(await dst('cloud', 'import', file)).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kumo: INVALID_CLOUD_FILE \(400\).*passphrase/) });
     const imported = await dst('cloud', 'import', file, '--passphrase-file', join(dir, 'pass'));

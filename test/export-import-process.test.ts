@@ -66,6 +66,9 @@ describe('cloud files between realms and hosts', { timeout: 120_000 }, () => {
     const flipped = Buffer.from(file);
     flipped[flipped.length - 3]! ^= 0xff;
     const newer = Buffer.from(file.toString('latin1').replace('"version":1', '"version":9'), 'latin1');
+    // A record count of the same width, so only the header's word changes, not its length.
+    const tampered = Buffer.from(file.toString('latin1').replace(/"records":(\d)/, (_m, d: string) => `"records":${(Number(d) % 9) + 1}`), 'latin1');
+    expect(tampered.equals(file)).toBe(false);
     const cases: Array<[string, Buffer, string | undefined, number, string, string | undefined]> = [
       ['foreign', Buffer.from('{"hello": "world"}'), undefined, 400, 'INVALID_CLOUD_FILE', 'foreign'],
       ['truncated', file.subarray(0, file.length - 10), undefined, 400, 'INVALID_CLOUD_FILE', 'truncated'],
@@ -73,6 +76,8 @@ describe('cloud files between realms and hosts', { timeout: 120_000 }, () => {
       ['version', newer, undefined, 400, 'INVALID_CLOUD_FILE', 'version'],
       ['no passphrase', sealed, undefined, 400, 'INVALID_CLOUD_FILE', 'passphrase'],
       ['wrong passphrase', sealed, 'guess', 400, 'INVALID_CLOUD_FILE', 'passphrase'],
+      ['a passphrase for a plain file', file, 'pass', 400, 'INVALID_CLOUD_FILE', 'passphrase'],
+      ['a header saying other than its body', tampered, undefined, 400, 'INVALID_CLOUD_FILE', 'corrupt'],
     ];
     for (const [what, bytes, passphrase, status, code, reason] of cases) {
       const r = await importFile(target, bytes, passphrase);

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -54,6 +54,37 @@ describe('kumo serve says why it cannot start', () => {
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/^kumo: the data directory \S+ is in use by another kumo host/);
     expect(second.stderr).not.toContain('Database failed to open');
+  });
+
+  it('a second host on a directory whose LevelDB LOCK file was removed: refused by the host\'s own lock; a lock left by a killed host is taken over', async () => {
+    const first = await startServerProcess();
+    await rm(join(first.dataDir, 'LOCK'));
+    const second = await runKumo(['serve', '--port', '0', '--data', first.dataDir]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`^kumo: the data directory \\S+ is in use by another kumo host \\(process ${first.proc.pid}\\)`));
+    expect(await first.stop('SIGKILL')).toBeNull();
+    expect(await readdir(first.dataDir)).toContain('kumo.lock');
+    const again = await startServerProcess({ dataDir: first.dataDir });
+    expect((await fetch(`${again.url}/healthz`)).status).toBe(200);
+    expect(await again.stop()).toBe(0);
+    expect(await readdir(first.dataDir)).not.toContain('kumo.lock');
+  });
+
+  it.each([
+    ['its CURRENT file names a manifest that is missing', async (dir: string) => writeFile(join(dir, 'CURRENT'), 'MANIFEST-999999\n'), /MANIFEST-999999: No such file/],
+    ['its LOCK is a directory', async (dir: string) => {
+      await rm(join(dir, 'LOCK'));
+      await mkdir(join(dir, 'LOCK'));
+    }, /LOCK: Is a directory/],
+  ] as const)('a damaged store (%s): the cause, not "Database failed to open"', async (_what, damage, cause) => {
+    const first = await startServerProcess();
+    await first.stop();
+    await damage(first.dataDir);
+    const r = await runKumo(['serve', '--port', '0', '--data', first.dataDir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^kumo: the data directory \S+ holds no store kumo can open \(/);
+    expect(r.stderr).toMatch(cause);
+    expect(r.stderr).not.toContain('Database failed to open');
   });
 
   it('a busy port, found before the root cloud is made', async () => {

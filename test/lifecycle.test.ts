@@ -220,10 +220,10 @@ describe('what a rule may change in its cloud', () => {
     return { ...t, run, children };
   }
 
-  it('children: names of 1 to 100 characters, no control characters; at most 100 rids, each with a config if it needs one', async () => {
+  it('children: names of 1 to 100 characters, no control or invisible formatting characters, well-formed, no space at either end; at most 100 rids, each with a config if it needs one', async () => {
     const { run, children } = await setup();
-    await run('children', { names: ['x'.repeat(100), 'ü ☃ 1', 'kid'] });
-    for (const names of [[''], ['x'.repeat(101)], ['tab\there'], [7]]) {
+    await run('children', { names: ['x'.repeat(100), 'ü ☃ 1', 'kid', 'family 👨‍👩‍👧'] });
+    for (const names of [[''], ['x'.repeat(101)], ['tab\there'], [7], [' '], ['  '], [' lead'], ['trail '], ['evil\u202egnp.exe'], ['a\u2066b'], ['zero\u200bwidth'], ['\ud800x'], ['x\udc00'], ['line\u2028break'], ['del\u007f']]) {
       expect(await rejection(run('children', { names }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('1 to 100 printable characters') });
     }
     for (const rids of ['test.plain', Array.from({ length: 101 }, () => 'test.plain')]) {
@@ -231,7 +231,7 @@ describe('what a rule may change in its cloud', () => {
     }
     expect(await rejection(run('children', { names: ['more'], rids: ['test.needs'] }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('test.needs needs a config') });
     await run('children', { names: ['many'], rids: Array.from({ length: 100 }, () => 'test.plain') });
-    expect(await children()).toEqual(['kid', 'many', 'x'.repeat(100), 'ü ☃ 1'].sort());
+    expect(await children()).toEqual(['kid', 'many', 'x'.repeat(100), 'ü ☃ 1', 'family 👨‍👩‍👧'].sort());
   });
 
   it('children: a name is taken once, also within one episode, and the limit counts the children the episode made', async () => {

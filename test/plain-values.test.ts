@@ -97,6 +97,7 @@ describe('shapeProblem', () => {
     expect(shapeProblem({ s: Symbol('x') })).toMatch(/symbol/);
     expect(shapeProblem([new Set()])).toMatch(/Set/);
     expect(shapeProblem(cyclic())).toMatch(/refer to themselves/);
+    expect(shapeProblem([[cyclic()]], 256)).toMatch(/refer to themselves/);
     expect(shapeProblem(deep(100))).toBeUndefined();
     expect(shapeProblem(deep(101))).toMatch(/deeper than 100/);
     expect(shapeProblem(deep(256), 256)).toBeUndefined();
