@@ -1,10 +1,11 @@
-import { Host, keys, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
+import { Host, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
 import { openDataDir } from './data-dir.ts';
 import type { DestinationRules } from './destinations.ts';
 import { HttpRemote } from './http-remote.ts';
 import type { Realm, RealmOptions } from './realm/realm.ts';
 import { rejoinRealm } from './realm/rejoin.ts';
+import { checkMembership, readMembership } from './realm/membership.ts';
 
 export interface OpenHostOptions {
   /** LevelDB directory (created 0700 if missing; refused when others may read it). Ignored when `store` is given. */
@@ -52,8 +53,11 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
   }
   let realm: Realm | null = null;
   try {
-    const id = await Host.idOf(store, opts.ids, opts.hostId);
-    if (opts.realm) realm = await enterRealm(opts.realm, id, store, opts);
+    // A data directory bound to a realm starts only as that realm's host (membership.ts).
+    const member = await readMembership(store);
+    checkMembership(member, { realm: opts.realm ? (opts.realm.realm ?? 'kumo') : undefined, hostId: opts.hostId });
+    const id = member?.hostId ?? (await Host.idOf(store, opts.ids, opts.hostId));
+    if (opts.realm) realm = await enterRealm(opts.realm, id, member?.partitions, store, opts);
     const host = await open(store, id, realm, remote, opts);
     await realm?.attach(host);
     return { host, realm };
@@ -70,10 +74,9 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
  * time waits for the join, which gives it its partitions. The NATS client is loaded only for the
  * join (a host alone carries none of it, ~7 MB resident), after a restarting host is open.
  */
-async function enterRealm(o: RealmOptions, hostId: string, store: Store, opts: OpenHostOptions): Promise<Realm> {
+async function enterRealm(o: RealmOptions, hostId: string, partitions: number[] | undefined, store: Store, opts: OpenHostOptions): Promise<Realm> {
   const join = async (): Promise<Realm> => (await import('./realm/realm.ts')).joinRealm(o, hostId, store, opts.ids);
   const name = o.realm ?? 'kumo';
-  const partitions = await store.get(keys.realmPartitions(name, hostId));
   if (!partitions) return join();
   return rejoinRealm({ name, hostId, partitions, waitMs: o.requestMs ?? 10_000, ...(opts.onRealmTrouble ? { onTrouble: opts.onRealmTrouble } : {}) }, join);
 }

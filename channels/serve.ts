@@ -27,6 +27,10 @@ export interface ServeOptions {
   hostId?: string;
   /** Join a realm of hosts over NATS. */
   realm?: RealmOptions;
+  /** Told once the host was fenced by its realm (and has stopped): `kumo serve` exits then. */
+  onFenced?: (reason: string) => void;
+  /** Stop gracefully on SIGINT and SIGTERM (see {@link stopOnSignals}), from before it says it listens. */
+  signals?: boolean;
 }
 
 /** The file holding the root cloud's owner ECI. */
@@ -58,10 +62,13 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     onRealmTrouble: (err) => log(`kumo host could not rejoin its realm yet (its own clouds are served meanwhile; trying again): ${messageOf(err)}`),
   });
   // At once after a first join; a host that was in the realm before serves its own clouds first and joins in the background.
-  void realm?.joined.then(() => {
-    log(`kumo host ${host.id} joined realm ${realm.name} owning ${realm.partitions.length} partitions`);
-    if (realm.devices) log(`kumo serves MQTT devices${realm.devices.signs ? ' and hands out their credentials' : ''}`);
-  });
+  void realm?.joined.then(
+    () => {
+      log(`kumo host ${host.id} joined realm ${realm.name} owning ${realm.partitions.length} partitions`);
+      if (realm.devices) log(`kumo serves MQTT devices${realm.devices.signs ? ' and hands out their credentials' : ''}`);
+    },
+    () => undefined, // a host that stops first, or is fenced (said below)
+  );
   let server: KumoServer;
   try {
     // The port first: a busy one stops the start before a root cloud is made (and its ECI printed).
@@ -90,6 +97,15 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     throw err;
   }
   host.start();
+  // Another claim on what this host serves: refuse everything at once, say so, stop.
+  void realm?.fenced.then(async (reason) => {
+    host.fence(reason);
+    log(`kumo host ${host.id} stops serving its realm ${realm.name}: ${reason}`);
+    await server.stop().catch(() => undefined);
+    opts.onFenced?.(reason);
+  });
+  // Before the line that says it is ready: a signal sent as soon as it is read stops the host gracefully.
+  if (opts.signals) stopOnSignals(server, log);
   const { cap, fileLimit, reserved } = server.connections;
   log(`kumo serves at most ${cap} connections${fileLimit === undefined ? '' : ` (open files: limit ${fileLimit}, ${reserved} kept for the store and the process)`}`);
   log(`kumo listening on ${server.url}`);

@@ -2,6 +2,7 @@ import { cloudRecords, loadCloud, recordEcis, type CloudState } from './cloud.ts
 import type { Clock } from './clock.ts';
 import { UnknownCloudError, UnknownEciError } from './errors.ts';
 import type { CloudId, Eci } from './ids.ts';
+import type { Doomed } from './deletions.ts';
 import { keys } from './keys.ts';
 import { describe } from './validate.ts';
 import type { Limits } from './limits.ts';
@@ -215,14 +216,16 @@ export class ActiveClouds {
   /**
    * Delete every cloud of the subtrees under `roots`: quiesce each cloud, then hand the delete ops
    * (every record and the index entries pointing at them) to `write`, which commits them with the
-   * episode that asked. If the write fails, every cloud comes back as it was.
+   * episode that asked, with the parent's ECIs on the clouds of the subtrees that are not on this
+   * host (moved away: see deletions.ts). If the write fails, every cloud comes back as it was.
    */
-  async deleteSubtrees(roots: readonly CloudId[], write: (ops: WriteOp[]) => Promise<void>): Promise<void> {
+  async deleteSubtrees(roots: readonly Doomed[], write: (ops: WriteOp[], elsewhere: string[]) => Promise<void>): Promise<void> {
     const doomed = new Set<CloudId>();
     try {
       const ops: WriteOp[] = [];
-      for (const root of roots) for (const op of await this.subtreeDeletes(root, doomed)) ops.push(op);
-      await write(ops);
+      const elsewhere: string[] = [];
+      for (const root of roots) for (const op of await this.subtreeDeletes(root, doomed, elsewhere)) ops.push(op);
+      await write(ops, elsewhere);
     } catch (err) {
       for (const id of doomed) {
         this.deleting.delete(id);
@@ -238,10 +241,11 @@ export class ActiveClouds {
     }
   }
 
-  private async subtreeDeletes(root: CloudId, doomed: Set<CloudId>): Promise<WriteOp[]> {
+  private async subtreeDeletes(root: Doomed, doomed: Set<CloudId>, elsewhere: string[]): Promise<WriteOp[]> {
     const ops: WriteOp[] = [];
-    const queue: CloudId[] = [root];
-    for (let id = queue.shift(); id; id = queue.shift()) {
+    const queue: Doomed[] = [root];
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const { id } = next;
       if (doomed.has(id)) continue;
       // Quiesce the cloud: no new activation or message gets in, a load in flight finishes, and
       // everything already queued runs; whatever is queued after the barrier finds it closed.
@@ -253,10 +257,13 @@ export class ActiveClouds {
         await a.mailbox.barrier();
         a.closed = true;
       }
-      for (const r of await cloudRecords(this.store, id)) {
+      const records = await cloudRecords(this.store, id);
+      // No record here: the cloud moved to another host of the realm, where the parent's ECI on it reaches it.
+      if (records.length === 0 && next.eci !== undefined) elsewhere.push(next.eci);
+      for (const r of records) {
         ops.push(del(r.key));
         for (const eci of recordEcis(r)) ops.push(del(keys.eciIndex(eci)));
-        if (r.kind === 'kid') queue.push(r.childId);
+        if (r.kind === 'kid') queue.push({ id: r.childId, eci: r.value.eci });
         else if (r.kind === 'sch') ops.push(del(dueKeyOf(id, r.value)));
         else if (r.kind === 'claim') ops.push(del(keys.claimIndex(r.hash)));
       }

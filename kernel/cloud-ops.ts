@@ -161,8 +161,8 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     async deleteChild(tx, cloud, which) {
       const child = findChild(cloud, which);
       if (!child) throw new UnknownCloudError(childLabel(which), `cloud ${cloud.meta.name} has no child ${childLabel(which)}`);
-      if (tx.deletions.includes(child.id as CloudId)) return { ...child };
-      tx.deletions.push(child.id as CloudId);
+      if (tx.deletions.some((d) => d.id === child.id)) return { ...child };
+      tx.deletions.push({ id: child.id as CloudId, eci: child.eci });
       tx.stage([del(keys.child(cloud.id, child.id))], (c) => c.children.delete(child.id as CloudId));
       return { ...child };
     },

@@ -16,6 +16,7 @@ import type { EventResult } from './router.ts';
 import type { KumoEvent, Ruleset } from './ruleset.ts';
 import { del, encodeOps, put, type WriteOp } from './store.ts';
 import { Tx } from './tx.ts';
+import type { Outbox } from './outbox.ts';
 
 /** How an event reaches a cloud, and what its episode must commit besides its own writes. */
 export interface Delivery {
@@ -42,6 +43,8 @@ export interface EpisodeRunnerDeps {
   committer: Committer;
   clouds: ActiveClouds;
   idempotency: Idempotency;
+  /** Where deletions of clouds on other hosts go (deletions.ts). */
+  outbox: Pick<Outbox, 'deletions'>;
   now(): number;
   publish: Publish;
 }
@@ -108,7 +111,15 @@ export class EpisodeRunner {
         throw err instanceof KumoError ? err : new StoreFailedError(err);
       });
     if (tx.deletions.length === 0) await write([]);
-    else await this.deps.clouds.deleteSubtrees(tx.deletions, write);
+    else {
+      await this.deps.clouds.deleteSubtrees(tx.deletions, (ops, elsewhere) => {
+        if (elsewhere.length === 0) return write(ops);
+        // Clouds of the subtree on other hosts are deleted there, by the outbox (deletions.ts).
+        const sent = this.deps.outbox.deletions(tx.cloudId, elsewhere);
+        tx.release(sent.start);
+        return write([...ops, ...sent.ops]);
+      });
+    }
     tx.applyCommitted();
   }
 

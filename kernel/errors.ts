@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   NO_RESPONDERS: 503,
   REMOTE_TIMEOUT: 504,
   REALM_UNAVAILABLE: 503,
+  HOST_FENCED: 503,
   CLOUD_MOVED: 410,
   INVALID_CLOUD_FILE: 400,
   MISSING_RULESETS: 422,
@@ -275,6 +276,13 @@ export class RealmUnavailableError extends KumoError {
   }
 }
 
+/** The realm shows a newer claim on what this host serves: it stopped serving (another host serves its clouds). */
+export class HostFencedError extends KumoError {
+  constructor(reason: string) {
+    super('HOST_FENCED', `this host no longer serves its clouds: ${reason}; retry through another host of the realm`);
+  }
+}
+
 /** The ECI's cloud left this host for another provider: `location` is where it went. */
 export class CloudMovedError extends KumoError {
   constructor(eci: string, location: string) {
@@ -376,6 +384,7 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   NO_RESPONDERS: NoRespondersError,
   REMOTE_TIMEOUT: RemoteTimeoutError,
   REALM_UNAVAILABLE: RealmUnavailableError,
+  HOST_FENCED: HostFencedError,
   CLOUD_MOVED: CloudMovedError,
   INVALID_CLOUD_FILE: InvalidCloudFileError,
   MISSING_RULESETS: MissingRulesetsError,

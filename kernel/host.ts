@@ -9,7 +9,7 @@ import { systemClock, type Clock, type Timer } from './clock.ts';
 import { Committer } from './committer.ts';
 import { EpisodeLog } from './episode-log.ts';
 import { EpisodeRunner, type Delivery } from './episode-runner.ts';
-import { CloudMovedError, InvalidArgsError, InvalidRulesetError, isTransient, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
+import { CloudMovedError, HostFencedError, InvalidArgsError, InvalidRulesetError, isTransient, KumoError, PolicyDeniedError, ShuttingDownError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from './errors.ts';
 import { cryptoIds, newCloudId, newEci, newEid, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { Idempotency } from './idempotency.ts';
 import { Inbox, type Accepted } from './inbox.ts';
@@ -27,6 +27,7 @@ import type { ChildInfo, EciInfo, KumoEvent, Ruleset } from './ruleset.ts';
 import { Scheduler } from './schedules.ts';
 import { put, type Store, type WriteOp } from './store.ts';
 import { Tx } from './tx.ts';
+import { isDeletion } from './deletions.ts';
 import { eventRequest, queryRequest, receivedEvent, type EventInput, type QueryInput } from './requests.ts';
 
 export interface HostOptions {
@@ -120,6 +121,8 @@ export class Host {
   private readonly reported = new WeakSet<object>();
   private timer: Timer | null = null;
   private closing = false;
+  /** Set once the realm fenced this host: every request is refused with it. */
+  private fenced: HostFencedError | null = null;
   /**
    * ECIs this host has neither in its index nor among its forwarding addresses, as last looked up:
    * a host handing events to other hosts of its realm (or refusing unknown ECIs) does not read the
@@ -210,7 +213,7 @@ export class Host {
         this.router?.publishPush(m);
       },
     });
-    this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, idempotency, now, publish: this.publish });
+    this.runner = new EpisodeRunner({ rulesets: this.registry, limits: this.limits, ops, log: this.log, committer: this.committer, clouds: this.clouds, idempotency, outbox: this.outbox, now, publish: this.publish });
     this.transfers = new Transfers({
       store: this.store,
       clouds: this.clouds,
@@ -335,6 +338,10 @@ export class Host {
     return this.admit('event', async () => {
       const event = receivedEvent(routed, this.limits.attrsBytes);
       return this.dispatch(routed.eci, { local: true }, async (a) => {
+        if (isDeletion(event)) {
+          await this.deleteHere(a, routed.eci, []);
+          return { eid: event.eid, directives: [], duplicate: false };
+        }
         const o = await a.mailbox.post(() => this.runner.run(a, event, { via: routed.eci, dedupe: true, idempotencyKey: routed.idempotencyKey }));
         if (o.ok) return { ...o.result, duplicate: o.duplicate };
         if (o.ran) return { eid: event.eid, directives: [], duplicate: false };
@@ -550,11 +557,26 @@ export class Host {
 
   /** Start the host's timer: schedules, idle eviction and outbox retries, every `intervalMs` of the host's clock. */
   start(intervalMs = 250): void {
+    if (this.fenced) return;
     this.timer ??= this.clock.interval(() => {
       void this.runDue().catch(() => undefined);
       this.evictIdle();
       this.outbox.tick();
     }, intervalMs);
+  }
+
+  /**
+   * The realm shows a newer claim on what this host serves (channels/realm/placement.ts): from now
+   * on every request is refused with HOST_FENCED (503: not taken), and schedules and the outbox stop.
+   * Work already in mailboxes finishes (it was taken while this host held its claim).
+   */
+  fence(reason: string): void {
+    if (this.fenced) return;
+    this.fenced = new HostFencedError(reason);
+    this.timer?.cancel();
+    this.timer = null;
+    this.outbox.stop();
+    this.publish('fenced', { reason });
   }
 
   /** Stop taking work, let every mailbox drain, flush commits and close the store. */
@@ -583,6 +605,7 @@ export class Host {
    * another host (`local`) or there is no router: then it is unknown.
    */
   private dispatch<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote?: (router: Router) => Promise<T>, again = true): Promise<T> {
+    if (this.fenced) return Promise.reject(this.fenced);
     const cached = this.clouds.cached(eci);
     return cached !== undefined ? this.inCloud(cached, eci, opts, local, remote, again) : this.lookUp(eci, opts, local, remote, again);
   }
@@ -652,6 +675,7 @@ export class Host {
       entry.eci,
       {},
       async (a) => {
+        if (isDeletion(entry.event)) return this.deleteHere(a, entry.eci, consume);
         const o = await a.mailbox.post(() => this.runner.run(a, entry.event, { via: entry.eci, dedupe: true, always: (tx) => tx.stage(consume) }));
         if (!o.ok && !o.consumed) throw o.error;
       },
@@ -660,6 +684,21 @@ export class Host {
         await this.committer.commit(consume);
       },
     );
+  }
+
+  /**
+   * The kernel's deletion of the cloud of `a`, sent by its parent's host (deletions.ts): the cloud
+   * and its subtree go, with `consume` in the same batch (and deletions of its clouds further away).
+   * `eci` must carry the cloud's full authority, as the parent's ECI on it does.
+   */
+  private deleteHere(a: Active, eci: string, consume: WriteOp[]): Promise<void> {
+    const id = this.fullCloud(a, eci, 'deleting the cloud');
+    if (a.state.meta.parent === null) throw new PolicyDeniedError('deleting the root cloud of a host', eci);
+    return this.clouds.deleteSubtrees([{ id }], async (ops, elsewhere) => {
+      const sent = this.outbox.deletions(id, elsewhere);
+      await this.committer.commit([...ops, ...consume, ...sent.ops]);
+      sent.start();
+    });
   }
 
   /** Is a failed delivery worth another try? */
@@ -691,7 +730,7 @@ export class Host {
 
   /** Run a request unless the host is closing; close() waits for every admitted request. Refusals are counted. */
   private admit<T>(kind: 'event' | 'query' | 'claim', work: () => Promise<T>): Promise<T> {
-    const p = this.closing ? Promise.reject(new ShuttingDownError()) : work();
+    const p = this.closing ? Promise.reject(new ShuttingDownError()) : this.fenced ? Promise.reject(this.fenced) : work();
     return this.track(
       p.catch((err: unknown) => {
         if (typeof err !== 'object' || err === null || !this.reported.has(err)) this.publish('refusal', { kind, code: err instanceof KumoError ? err.code : 'INTERNAL' });

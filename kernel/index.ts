@@ -36,7 +36,7 @@ export { type EventPolicy, type QueryPolicy, parseEventPolicy, parseQueryPolicy,
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, checkIdempotencyKey, describe } from './validate.ts';
 export type { Refusal } from './outbox.ts';
-export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord } from './keys.ts';
+export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord, type Membership } from './keys.ts';
 export { cloudRecords } from './cloud.ts';
 export { encode, decode } from './codec.ts';
 export { type CloudBundle, bundleRulesets, bundleEcis, checkBundle } from './cloud-transfer.ts';

@@ -124,6 +124,16 @@ export interface Tombstone {
   time: number;
 }
 
+/** The realm a data directory is a host of: bound at its first join, for good. */
+export interface Membership {
+  realm: string;
+  hostId: string;
+  /** A secret of this data directory, also in the realm's record of the host: who joins as the host must hold it. */
+  token: string;
+  /** The partitions it owned when it last joined (it restarts on them without waiting for the realm). */
+  partitions: number[];
+}
+
 /** The host's root cloud and its owner ECI. */
 export interface RootRecord {
   cloudId: CloudId;
@@ -205,8 +215,10 @@ export const keys = {
   root: () => key<RootRecord>('h!root'),
   /** Host-wide: this host's identity (kept across restarts). */
   hostId: () => key<string>('h!id'),
-  /** Host-wide: the partitions this host, as `hostId`, owned when it last joined realm `realm` (it restarts on them without waiting for the realm). */
+  /** Host-wide: the partitions this host, as `hostId`, owned when it last joined realm `realm` (kept by kumo before memberships; read once to make one). */
   realmPartitions: (realm: string, hostId: string) => key<number[]>(`h!realm!${realm}!${hostId}`),
+  /** Host-wide: the realm this data directory is a host of, as which host, with the partitions it owned (channels/realm/membership.ts). */
+  membership: () => key<Membership>('h!member'),
   /** Host-wide ECI index: eci → cloud id. O(1) routing. */
   eciIndex: (eci: string) => key<CloudId>(`i!${eci}`),
   /** Host-wide schedule index by due time. */
@@ -243,6 +255,8 @@ export const ranges = {
   eciIndex: () => under<CloudId>('i!'),
   movesOut: () => under<MoveOut>('h!moveout!'),
   movesIn: () => under<MoveIn>('h!movein!'),
+  /** What kumo kept of realms before memberships (`h!realm!<realm>!<host>`). */
+  realmPartitions: () => under<number[]>('h!realm!'),
 };
 
 /** A cloud record, by kind, as {@link parseCloudKey} reads its key. */

@@ -27,6 +27,8 @@ export interface ObservedEvents {
   move: { eci: string; to: string; error?: string };
   /** An outgoing event became a dead letter. */
   deadLetter: { cloudId: string; eid: string; code: string };
+  /** The realm showed a newer claim on what this host serves: it stopped serving. */
+  fenced: { reason: string };
 }
 
 export type ObservedKind = keyof ObservedEvents;

@@ -8,7 +8,8 @@ import type { Publish } from './observe.ts';
 import type { KumoEvent } from './ruleset.ts';
 import { del, put, type Store, type WriteOp } from './store.ts';
 import type { Tx } from './tx.ts';
-import { checkAttrs, checkEventName } from './validate.ts';
+import { DELETE_CLOUD, isDeletion } from './deletions.ts';
+import { checkAttrs, checkSentEventName } from './validate.ts';
 
 export interface OutboxDeps {
   store: Store;
@@ -103,7 +104,7 @@ export class Outbox {
    */
   stage(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, host?: string): void {
     if (typeof eci !== 'string' || eci === '') throw new InvalidArgsError('send needs an ECI');
-    checkEventName(event.domain, event.type);
+    checkSentEventName(event.domain, event.type);
     checkAttrs(event.attrs, this.deps.limits.attrsBytes);
     if (this.pending.size >= this.deps.limits.outbox) throw new OutboxFullError(this.deps.limits.outbox);
     const now = this.deps.now();
@@ -150,6 +151,16 @@ export class Outbox {
       ops: entries.map((entry, i) => put(keys.outbox(seqs[i]!), entry)),
       start: () => entries.forEach((entry, i) => this.add(seqs[i]!, entry)),
     };
+  }
+
+  /**
+   * The kernel's deletions of clouds on other hosts (see deletions.ts), sent by `cloudId` to the
+   * parent's ECIs on them: batch ops for the episode that deletes, and what starts their delivery
+   * once it has committed. Never refused for a full outbox: a deletion is not to be half done.
+   */
+  deletions(cloudId: CloudId, ecis: readonly string[]): { ops: WriteOp[]; start(): void } {
+    const now = this.deps.now();
+    return this.adopt(ecis.map((eci) => ({ cloudId, eci, event: { eid: newEid(this.deps.ids), ...DELETE_CLOUD, attrs: {}, time: now }, since: now })));
   }
 
   /** Undelivered events held. */
@@ -307,6 +318,8 @@ export class Outbox {
    */
   private async keep(cloudId: CloudId, routed: { eci: string; event: KumoEvent }, reason: { code: string; message: string }, attempts: number, seq: number, opts: { host?: string | undefined; once?: boolean } = {}): Promise<void> {
     const { host, once = false } = opts;
+    // A deletion of a cloud that is gone already has done its work.
+    if (isDeletion(routed.event) && reason.code === 'UNKNOWN_ECI') return this.deps.committer.commit([del(keys.outbox(seq))]);
     const letter: DeadLetter = { seq, eci: routed.eci, ...(host === undefined ? {} : { host }), event: routed.event, reason, attempts, time: this.deps.now() };
     let again = false;
     try {

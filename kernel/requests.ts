@@ -2,7 +2,7 @@ import { InvalidArgsError, InvalidEventError, UnknownEciError } from './errors.t
 import { newEid, type IdGenerator } from './ids.ts';
 import type { RoutedEvent, RoutedQuery } from './router.ts';
 import type { KumoEvent } from './ruleset.ts';
-import { checkArgs, checkAttrs, checkEid, checkEventName, checkIdempotencyKey, describe } from './validate.ts';
+import { checkArgs, checkAttrs, checkEid, checkEventName, checkIdempotencyKey, checkSentEventName, describe } from './validate.ts';
 
 /** An event as a channel hands it to the host. */
 export interface EventInput {
@@ -29,7 +29,7 @@ export interface QueryInput {
  */
 export function eventRequest(input: EventInput, ids: IdGenerator, now: number, attrsBytes: number): RoutedEvent {
   if (typeof input !== 'object' || input === null) throw new InvalidArgsError('an event must be an object');
-  checkEventName(input.domain, input.type);
+  checkSentEventName(input.domain, input.type);
   const eid = input.eid ?? newEid(ids);
   checkEid(eid);
   const attrs = input.attrs ?? {};

@@ -72,24 +72,20 @@ export class Transfers {
   }
 
   /**
-   * The subtree leaves this host: deleted in its parent's batch with its undelivered events (they
-   * travel with it), leaving a forwarding address per ECI when `movedTo` is given. Work that waited
-   * for it then finds it gone and looks for it again.
+   * The subtree leaves this host for another provider: deleted in its parent's batch with its
+   * undelivered events (they travel with it), leaving a forwarding address per ECI. Work that
+   * waited for it then finds it gone and looks for it again.
    */
-  async leave(seized: Seized, movedTo?: string, also: WriteOp[] = []): Promise<void> {
+  async leave(seized: Seized, movedTo: string): Promise<void> {
     const { bundle, ids } = seized;
     const root = bundle.clouds[0]!;
     if (root.parent === null) throw new InvalidArgsError('the root cloud of a host cannot leave it');
     try {
       await this.deps.commitIn(root.parent, async (tx, parent) => {
-        tx.deletions.push(root.id);
-        // Moved within a realm, the cloud stays the parent's child: only its records leave this host.
-        if (movedTo !== undefined) tx.stage([del(keys.child(parent.id, root.id))], (c) => c.children.delete(root.id));
-        tx.stage([...seized.outboxKeys.map((k) => del(k)), ...also]);
-        if (movedTo !== undefined) {
-          const time = this.deps.now();
-          tx.stage(bundleEcis(bundle).map((eci) => put(keys.tombstone(eci), { movedTo, time })));
-        }
+        tx.deletions.push({ id: root.id });
+        const time = this.deps.now();
+        tx.stage([del(keys.child(parent.id, root.id))], (c) => c.children.delete(root.id));
+        tx.stage([...seized.outboxKeys.map((k) => del(k)), ...bundleEcis(bundle).map((eci) => put(keys.tombstone(eci), { movedTo, time }))]);
       });
     } catch (err) {
       this.stay(seized);
@@ -114,9 +110,19 @@ export class Transfers {
     return seized;
   }
 
-  /** The move was committed: the subtree's records leave this host (the realm routes to its new host). */
-  endMoveOut(id: string, seized: Seized): Promise<void> {
-    return this.leave(seized, undefined, [del(keys.moveOut(id))]);
+  /**
+   * The move was committed: the subtree's records leave this host (the realm routes to its new
+   * host), with its undelivered events (they travelled) and the move's journal, in one batch. Not
+   * through an episode of the parent: the cloud stays its parent's child, and after an earlier move
+   * the parent is on another host. If the write fails the clouds stay held, never served here
+   * again: the realm serves them elsewhere now. The caller tries again (at the latest at restart,
+   * from the journal).
+   */
+  async endMoveOut(id: string, seized: Seized): Promise<void> {
+    const taken = seized.outboxKeys.map((k) => del(k));
+    await this.deps.clouds.deleteSubtrees([{ id: seized.bundle.root }], (ops) => this.deps.write([...ops, ...taken, del(keys.moveOut(id))]));
+    this.deps.outbox.giveUp(seized.ids);
+    this.deps.clouds.release(seized.ids);
   }
 
   /** The move was called off: the clouds go on here. */
@@ -163,7 +169,7 @@ export class Transfers {
   async dropLanded(id: string): Promise<void> {
     const landed = await this.deps.store.get(keys.moveIn(id));
     if (!landed) return;
-    await this.deps.clouds.deleteSubtrees([landed.root], (ops) => this.deps.write([...ops, del(keys.moveIn(id))]));
+    await this.deps.clouds.deleteSubtrees([{ id: landed.root }], (ops) => this.deps.write([...ops, del(keys.moveIn(id))]));
     this.deps.clouds.release(landed.ids);
   }
 

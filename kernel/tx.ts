@@ -1,6 +1,7 @@
 import type { CloudId, Eci } from './ids.ts';
 import type { CloudState, InstallRecord, ScheduleRecord } from './cloud.ts';
 import { eciOps, exprKey } from './cloud.ts';
+import type { Doomed } from './deletions.ts';
 import { deepFreeze } from './freeze.ts';
 import { keys } from './keys.ts';
 import type { EciInfo } from './ruleset.ts';
@@ -17,8 +18,8 @@ export class Tx {
   readonly ops: WriteOp[] = [];
   private readonly memory: Array<(cloud: CloudState) => void> = [];
   private readonly effects: Array<() => void> = [];
-  /** Children whose whole subtree the host deletes in this commit. */
-  readonly deletions: CloudId[] = [];
+  /** Children whose whole subtree the host deletes in this commit (wherever in the realm they are). */
+  readonly deletions: Doomed[] = [];
   private readonly ent = new Map<string, Map<string, unknown>>();
   private readonly expr = new Map<string, unknown>();
   private stagedInstalls: InstallRecord[] | null = null;
@@ -33,6 +34,11 @@ export class Tx {
   readonly childEcis = new Set<string>();
 
   constructor(private readonly cloud: CloudState) {}
+
+  /** The cloud whose episode this is. */
+  get cloudId(): CloudId {
+    return this.cloud.id;
+  }
 
   /** Stage batch ops and the memory update that goes with them. */
   stage(ops: WriteOp[], apply?: (cloud: CloudState) => void): void {

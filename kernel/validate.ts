@@ -1,4 +1,5 @@
 import { encode } from './codec.ts';
+import { KERNEL_DOMAIN } from './deletions.ts';
 import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, UnstorableValueError, type KumoError } from './errors.ts';
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
@@ -45,6 +46,12 @@ export function nameProblem(name: unknown): string | undefined {
   if (FORMAT.test(name)) return 'may not hold invisible formatting characters (such as a bidi override)';
   if (/^\s|\s$/u.test(name)) return 'may not begin or end with a space';
   return undefined;
+}
+
+/** Check the domain and type of an event a sender (a channel's client, a rule) makes: the kernel's domain is its own. */
+export function checkSentEventName(domain: unknown, type: unknown): asserts domain is string {
+  checkEventName(domain, type);
+  if (domain === KERNEL_DOMAIN) throw new InvalidEventError(`the event domain "${KERNEL_DOMAIN}" is the kernel's own: no one else may send it`);
 }
 
 /** Check an event id given by a sender. */

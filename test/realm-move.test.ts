@@ -48,6 +48,54 @@ describe('moving a cloud within a realm', () => {
     await vi.waitFor(async () => expect(await b.host.query({ eci: kitchen.eci, rid: 'test.tally', name: 'counts' })).toMatchObject({ rang: 1 }), { timeout: 5000 });
   });
 
+  it('moved a second and a third time (B → C → A, then back to B): one copy, on the host it went to last; the parent keeps its child', async () => {
+    const nats = await startNats();
+    const [a, b, c] = [await realmHost(nats.url, 'a'), await realmHost(nats.url, 'b'), await realmHost(nats.url, 'c')];
+    const home = await newChild(b.host, b.root.eci, 'home');
+    const kitchen = await newChild(b.host, home.eci, 'kitchen');
+    for (const x of [home, kitchen]) await install(b.host, x.eci, 'test.tally');
+    const hosts = { a, b, c };
+    let n = 0;
+    for (const to of ['c', 'a', 'b', 'c'] as const) {
+      expect(await a.host.moveCloud(home.eci, to)).toMatchObject({ to, clouds: 2 });
+      n++;
+      for (const [name, h] of Object.entries(hosts)) {
+        for (const id of [home.id, kitchen.id]) expect([to, name, (await h.host.store.keys(ranges.cloud(id))).length > 0]).toEqual([to, name, name === to]);
+        await h.host.event({ eci: kitchen.eci, domain: 'tally', type: 'mark', attrs: { n } });
+      }
+      expect(await b.host.query({ eci: kitchen.eci, rid: 'test.tally', name: 'counts' })).toEqual(Object.fromEntries(Array.from({ length: n }, (_, i) => [String(i + 1), 3])));
+    }
+    expect(await b.host.query({ eci: b.root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toEqual([{ name: 'home', id: home.id, eci: home.eci }]);
+    expect([a, b, c].map((h) => h.host.stats().held)).toEqual([0, 0, 0]);
+  });
+
+  it('deleting a cloud reaches its descendants on other hosts, however far they moved; nobody can send the kernel\'s deletion', async () => {
+    const nats = await startNats();
+    const [a, b, c] = [await realmHost(nats.url, 'a'), await realmHost(nats.url, 'b'), await realmHost(nats.url, 'c')];
+    const home = await newChild(a.host, a.root.eci, 'home');
+    const kitchen = await newChild(a.host, home.eci, 'kitchen');
+    const shelf = await newChild(a.host, kitchen.eci, 'shelf');
+    const garage = await newChild(a.host, home.eci, 'garage');
+    await a.host.moveCloud(kitchen.eci, 'b'); // kitchen and shelf to b
+    await a.host.moveCloud(shelf.eci, 'c'); // then shelf on to c
+    await a.host.moveCloud(garage.eci, 'c');
+    // Deleting one child that is elsewhere, through its parent on a.
+    await a.host.event({ eci: home.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'garage' } });
+    await vi.waitFor(async () => expect(await rejection(b.host.eciInfo(garage.eci))).toMatchObject({ code: 'UNKNOWN_ECI' }));
+    expect(await c.host.store.keys(ranges.cloud(garage.id))).toEqual([]);
+    expect(await b.host.eciInfo(shelf.eci)).toMatchObject({ id: shelf.eci });
+    // Deleting home from the root: kitchen on b, and shelf on c, go too.
+    await a.host.event({ eci: a.root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'home' } });
+    await vi.waitFor(async () => {
+      for (const x of [kitchen, shelf]) expect(await rejection(a.host.eciInfo(x.eci))).toMatchObject({ code: 'UNKNOWN_ECI' });
+    });
+    for (const h of [a, b, c]) for (const x of [home, kitchen, shelf, garage]) expect(await h.host.store.keys(ranges.cloud(x.id))).toEqual([]);
+    expect(await a.host.query({ eci: a.root.eci, rid: 'io.picolabs.wrangler', name: 'children' })).toEqual([]);
+    expect(await a.host.deadLetters(a.root.eci)).toEqual([]);
+    for (const h of [a, b, c]) expect(h.host.stats().outbox).toBe(0);
+    expect(await rejection(a.host.event({ eci: a.root.eci, domain: 'kumo', type: 'delete_cloud' }))).toMatchObject({ code: 'INVALID_EVENT' });
+  });
+
   it('refuses a move to an unknown host or through a narrow ECI, and changes nothing', async () => {
     const nats = await startNats();
     const a = await realmHost(nats.url, 'a');

@@ -1,4 +1,6 @@
-import { isEci, partitionOf, PARTITIONS, type Eci, type IdGenerator } from '../../kernel/index.ts';
+import { createHash } from 'node:crypto';
+import { isEci, partitionOf, PARTITIONS, RealmUnavailableError, type Eci, type IdGenerator } from '../../kernel/index.ts';
+import { StartError } from '../start-error.ts';
 import type { Bucket, BucketEntry } from './nats-link.ts';
 
 /** What a host tells the realm about itself. */
@@ -8,6 +10,16 @@ export interface HostRecord {
   url?: string;
   /** When it last started (ms). */
   since: number;
+}
+
+/**
+ * The realm's record of a host: what it tells, and its claim on its id. `token` is the SHA-256 of
+ * the secret of the data directory that first joined as this host (kernel Membership); `epoch`
+ * grows by one at each join. A host is fenced when the record shows a newer claim than its own.
+ */
+interface HostClaim extends HostRecord {
+  token?: string;
+  epoch?: number;
 }
 
 const PARTITION = 'p.';
@@ -45,6 +57,12 @@ export class Placement {
   private readonly hosts = new Map<string, HostRecord>();
   private readonly deciders = new Set<(move: string, decision: MoveDecision) => void>();
   private stopWatch: (() => void) | null = null;
+  /** This host's claim, as written, and its revision (its record is changed only by compare-and-set). */
+  private mine: { claim: HostClaim; revision: number } | null = null;
+  /** The partitions this host serves, once it has joined: another owner for one of them fences it. */
+  private serving: ReadonlySet<number> | null = null;
+  private fence: ((reason: string) => void) | null = null;
+  private fencedFor: string | null = null;
 
   constructor(
     private readonly bucket: Bucket,
@@ -158,10 +176,92 @@ export class Placement {
     this.moved.set(eci, entry);
   }
 
-  /** Tell the realm where this host is. */
+  /**
+   * Claim this host's id with the secret of its data directory, before serving anything: refused
+   * (HOST_ID_TAKEN) when the id belongs to another data directory, or when a host with it answers
+   * in the realm (`running`: the same data directory copied, and started twice). Returns the epoch
+   * of this claim, one above the last; a claim written meanwhile by another is read and judged again.
+   */
+  async claimHost(secret: string, realm: string, running: () => Promise<boolean>): Promise<number> {
+    const key = `${HOST}${this.self}`;
+    const token = createHash('sha256').update(secret).digest('hex');
+    for (let tries = 0; tries < 5; tries++) {
+      const e = await this.bucket.get(key);
+      const before = e?.value ? (JSON.parse(e.value) as HostClaim) : null;
+      if (before?.token !== undefined && before.token !== token) {
+        throw new StartError('HOST_ID_TAKEN', `host id ${this.self} of realm ${realm} belongs to another data directory (it first joined ${before.since ? new Date(before.since).toISOString() : 'earlier'}); give this host another --host-id, or start host ${this.self} on its own data directory`);
+      }
+      if (before && (await running())) throw new StartError('HOST_ID_TAKEN', `host ${this.self} of realm ${realm} is running already (it answers in the realm): a data directory copied and started twice? stop one of them`);
+      const claim: HostClaim = { ...before, id: this.self, since: Date.now(), token, epoch: (before?.epoch ?? 0) + 1 };
+      const revision = e ? await this.bucket.update(key, JSON.stringify(claim), e.revision) : await this.bucket.create(key, JSON.stringify(claim));
+      if (revision === null) continue;
+      this.mine = { claim, revision };
+      this.hosts.set(this.self, shown(claim));
+      return claim.epoch!;
+    }
+    throw new RealmUnavailableError(`claim host id ${this.self}`, 'its record kept changing under this host');
+  }
+
+  /**
+   * Watch for newer claims on what this host serves, once it has joined: its own id claimed again
+   * (a higher epoch, or another data directory), or one of `partitions` owned by another host. Then
+   * `fenced` is told why, once, and the host must stop serving at once.
+   */
+  arm(partitions: readonly number[], fenced: (reason: string) => void): void {
+    this.serving = new Set(partitions);
+    this.fence = fenced;
+    if (this.fencedFor !== null) fenced(this.fencedFor);
+  }
+
+  /** Why this host was fenced, if it was. */
+  get fenced(): string | null {
+    return this.fencedFor;
+  }
+
+  /** Tell the realm where this host is (its claim kept; compare-and-set, so a newer claim is never overwritten). */
   async register(record: HostRecord): Promise<void> {
-    await this.bucket.put(`${HOST}${record.id}`, JSON.stringify(record));
-    this.hosts.set(record.id, record);
+    const key = `${HOST}${this.self}`;
+    for (let tries = 0; tries < 5; tries++) {
+      if (this.fencedFor !== null) throw new RealmUnavailableError('register this host', this.fencedFor);
+      const mine = this.mine;
+      if (!mine) {
+        // A host that made no claim (tests of the map alone).
+        await this.bucket.put(key, JSON.stringify(record));
+        this.hosts.set(record.id, record);
+        return;
+      }
+      const claim: HostClaim = { ...mine.claim, ...record, id: this.self };
+      const revision = await this.bucket.update(key, JSON.stringify(claim), mine.revision);
+      if (revision !== null) {
+        this.mine = { claim, revision };
+        this.hosts.set(this.self, shown(claim));
+        return;
+      }
+      const e = await this.bucket.get(key);
+      const now = e?.value ? (JSON.parse(e.value) as HostClaim) : null;
+      if (!e || !now || this.newer(now)) {
+        this.fenceNow(now ? this.claimedAgain(now) : `the realm's record of host ${this.self} was deleted`);
+        continue;
+      }
+      this.mine = { claim: now, revision: e.revision };
+    }
+    throw new RealmUnavailableError('register this host', this.fencedFor ?? 'its record kept changing');
+  }
+
+  /** Is `claim` newer than this host's own (another join with this id)? */
+  private newer(claim: HostClaim): boolean {
+    const mine = this.mine?.claim;
+    return mine !== undefined && ((claim.epoch ?? 0) > (mine.epoch ?? 0) || claim.token !== mine.token);
+  }
+
+  private claimedAgain(claim: HostClaim): string {
+    return `host ${this.self} joined the realm again elsewhere (claim ${claim.epoch ?? '?'}, this one ${this.mine?.claim.epoch ?? '?'})`;
+  }
+
+  private fenceNow(reason: string): void {
+    if (this.fencedFor !== null) return;
+    this.fencedFor = reason;
+    this.fence?.(reason);
   }
 
   private unowned(): number[] {
@@ -189,6 +289,7 @@ export class Placement {
       const p = Number(e.key.slice(PARTITION.length));
       if (e.value === null) this.owners.delete(p);
       else this.owners.set(p, e.value);
+      if (this.serving?.has(p) && e.value !== this.self) this.fenceNow(`partition ${p}, which this host serves, is ${e.value === null ? 'no longer owned' : `owned by host ${e.value}`} now`);
     } else if (e.key.startsWith(MOVED)) {
       const eci = e.key.slice(MOVED.length);
       if (e.value === null) this.moved.delete(eci);
@@ -200,8 +301,15 @@ export class Placement {
       for (const fn of this.deciders) fn(move, e.value as MoveDecision);
     } else if (e.key.startsWith(HOST)) {
       const id = e.key.slice(HOST.length);
-      if (e.value === null) this.hosts.delete(id);
-      else this.hosts.set(id, JSON.parse(e.value) as HostRecord);
+      const claim = e.value === null ? null : (JSON.parse(e.value) as HostClaim);
+      if (claim) this.hosts.set(id, shown(claim));
+      else this.hosts.delete(id);
+      if (id === this.self && this.mine && e.revision > this.mine.revision && (!claim || this.newer(claim))) this.fenceNow(claim ? this.claimedAgain(claim) : `the realm's record of host ${this.self} was deleted`);
     }
   }
+}
+
+/** A host's record as others see it (its token is for its claim alone). */
+function shown(claim: HostClaim): HostRecord {
+  return { id: claim.id, since: claim.since, ...(claim.url !== undefined ? { url: claim.url } : {}) };
 }

@@ -139,6 +139,8 @@ export class RealmService {
       case 'moveLand':
         await this.o.mover.land(req.id, req.from, req.chunks);
         return null;
+      case 'ping':
+        return { host: this.o.self };
       case 'moveDecided': {
         const decision = this.o.placement.decision(req.id);
         if (decision) await this.o.mover.decided(req.id, decision);

@@ -1,12 +1,14 @@
 import { cryptoIds, eciOfIndexKey, InvalidArgsError, keys, KumoError, messageOf, partitionOf, put, ranges, RealmUnavailableError, type Host, type IdGenerator, type Router, type Store } from '../../kernel/index.ts';
 import { DeviceGateway } from './device-gateway.ts';
-import { NatsLink } from './nats-link.ts';
+import { NatsLink, RequestFailed } from './nats-link.ts';
 import { deviceSigner } from './nats-jwt.ts';
 import { Placement, type HostRecord } from './placement.ts';
 import { RealmRouter } from './realm-router.ts';
 import { Mover } from './mover.ts';
 import { RealmService } from './realm-service.ts';
-import { resources, subjects } from './wire.ts';
+import { pack, resources, subjects, type Request } from './wire.ts';
+import { checkMembership, readMembership } from './membership.ts';
+import { StartError } from '../start-error.ts';
 
 export interface RealmOptions {
   /** NATS server URLs (`nats://[user:pass@]host:port`). */
@@ -52,6 +54,12 @@ export interface Realm {
   readonly joined: Promise<void>;
   /** Is the host joined and connected to NATS right now? */
   readonly connected: boolean;
+  /**
+   * Resolves, with the reason, when the realm shows a newer claim on what this host serves (its id
+   * joined again elsewhere, a partition of it owned by another host): the host has stopped serving
+   * the realm by then, and must stop serving its clouds at once. Never resolves otherwise.
+   */
+  readonly fenced: Promise<string>;
   /** The hosts that have said where they are (none before the join). */
   knownHosts(): HostRecord[];
   /** The host that has `eci` by the placement map, when known. */
@@ -80,7 +88,10 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   const name = o.realm ?? 'kumo';
   if (!NAME.test(name)) throw new InvalidArgsError('a realm name is 1 to 32 characters of [A-Za-z0-9_-]');
   if (o.servers.length === 0) throw new InvalidArgsError('a realm needs at least one NATS server URL');
-  const remembered = await store.get(keys.realmPartitions(name, hostId));
+  const member = await readMembership(store);
+  checkMembership(member, { realm: name, hostId });
+  const remembered = member?.partitions;
+  const token = member?.token ?? Buffer.from(ids.bytes(32)).toString('base64url');
   const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), name: `kumo host ${hostId}` }).catch((err: unknown) => {
     throw new RealmUnavailableError(`connect to NATS at ${shown(o.servers)}`, messageOf(err));
   });
@@ -95,6 +106,8 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
         return p;
       }),
     ]);
+    // The id first: nothing is claimed or served for a host id another data directory holds.
+    const epoch = await untilJetStream(() => placement.claimHost(token, name, () => answers(link, subjects.rpc(name, hostId))), (err) => err instanceof StartError);
     let partitions = placement.partitionsOf(hostId);
     if (partitions.length === 0) {
       // Those of its own clouds first (and those it owned before, if the realm forgot them).
@@ -107,17 +120,26 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     // A host restarting opened on the partitions it remembers: it makes clouds only there, so it must still own them.
     const lost = (remembered ?? []).filter((p) => !partitions.includes(p));
     if (lost.length > 0) throw new RealmUnavailableError(`rejoin realm ${name}`, `its placement map gives partitions ${lost.join(', ')}, where host ${hostId} made clouds, to other hosts`);
-    if (!sameList(remembered, partitions)) await store.write([put(keys.realmPartitions(name, hostId), partitions)]);
+    if (!sameList(remembered, partitions) || member?.token !== token) await store.write([put(keys.membership(), { realm: name, hostId, token, partitions })]);
     const router = new RealmRouter({ realm: name, self: hostId, link, placement, requestMs: o.requestMs ?? 10_000 });
     const signer = o.mqtt?.key ? deviceSigner(o.mqtt.key, o.mqtt.account) : undefined;
     let service: RealmService | null = null;
     let devices: DeviceGateway | null = null;
+    let fence!: (reason: string) => void;
+    const fenced = new Promise<string>((resolve) => (fence = resolve));
+    // Fenced: stop answering and consuming at once (other hosts then go to the one that has the claim now).
+    placement.arm(partitions, (reason) => {
+      void devices?.stop().catch(() => undefined);
+      void service?.stop().catch(() => undefined);
+      fence(reason);
+    });
     return {
       name,
       hostId,
       router,
       partitions,
       joined: Promise.resolve(),
+      fenced,
       get devices() {
         return devices;
       },
@@ -150,7 +172,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     };
   } catch (err) {
     await link.close();
-    if (err instanceof KumoError) throw err;
+    if (err instanceof KumoError || err instanceof StartError) throw err;
     throw new RealmUnavailableError(`join realm ${name} at ${shown(o.servers)}`, messageOf(err));
   }
 }
@@ -164,14 +186,26 @@ function shown(servers: string[]): string {
   return servers.map((s) => s.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')).join(', ');
 }
 
-/** Retry while JetStream is still starting (a fresh server, or a cluster electing its leader). */
-async function untilJetStream<T>(fn: () => Promise<T>): Promise<T> {
+/** Does a host answer on `subject`? A host that is subscribed but does not answer (stopped) counts as one. */
+async function answers(link: NatsLink, subject: string): Promise<boolean> {
+  try {
+    await link.request(subject, pack({ op: 'ping' } satisfies Request), 2_000);
+    return true;
+  } catch (err) {
+    if (err instanceof RequestFailed && err.reason === 'no-responders') return false;
+    if (err instanceof RequestFailed && err.reason === 'timeout') return true;
+    throw err;
+  }
+}
+
+/** Retry while JetStream is still starting (a fresh server, or a cluster electing its leader); never an error `final` says is. */
+async function untilJetStream<T>(fn: () => Promise<T>, final: (err: unknown) => boolean = () => false): Promise<T> {
   const deadline = Date.now() + JETSTREAM_WAIT_MS;
   for (let wait = 100; ; wait = Math.min(1000, wait * 2)) {
     try {
       return await fn();
     } catch (err) {
-      if (Date.now() > deadline) throw err;
+      if (final(err) || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, wait));
     }
   }

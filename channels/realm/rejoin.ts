@@ -2,6 +2,7 @@ import { RealmUnavailableError, type Host } from '../../kernel/index.ts';
 import { JoiningRouter } from './joining-router.ts';
 import type { HostRecord } from './placement.ts';
 import type { Realm } from './realm.ts';
+import { StartError } from '../start-error.ts';
 
 export interface RejoinOptions {
   name: string;
@@ -34,6 +35,8 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
   // The join begins once the host is open (attached), so a restart is not slowed by it; or ends at stop().
   let begin: () => void = () => undefined;
   const begun = new Promise<void>((resolve) => (begin = resolve));
+  let fence!: (reason: string) => void;
+  const fenced = new Promise<string>((resolve) => (fence = resolve));
 
   let attached: Host | null = null;
   // Checked and marked before any await, so the join and attach() never attach the host twice.
@@ -68,6 +71,7 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
           return false;
         }
         realm = r;
+        void r.fenced.then(fence);
         router.joined(r.router);
         // What came while the join was in its last steps (attach() and register() see `realm` from now on).
         await attachTo(r).catch((err: unknown) => o.onTrouble?.(err));
@@ -75,6 +79,12 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
         return true;
       } catch (err) {
         if (stopped) return false;
+        // The realm refuses this host (its id is another data directory's, or it runs elsewhere): trying again will not help.
+        if (err instanceof StartError) {
+          router.giveUp();
+          fence(err.message);
+          return false;
+        }
         o.onTrouble?.(err);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, wait);
@@ -98,6 +108,7 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
     partitions: o.partitions,
     router,
     joined,
+    fenced,
     get devices() {
       return realm?.devices ?? null;
     },

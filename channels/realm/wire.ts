@@ -58,6 +58,7 @@ export type Request = (
   | { op: 'moveChunk'; id: string; seq: number; data: Uint8Array }
   | { op: 'moveLand'; id: string; from: string; chunks: number }
   | { op: 'moveDecided'; id: string }
+  | { op: 'ping' }
 ) & { forwarded?: boolean };
 
 /** Its answer: a value, or a kumo error in its wire shape `{code, message, ...details}`. */
@@ -90,6 +91,7 @@ export interface Answers {
   moveChunk: null;
   moveLand: null;
   moveDecided: null;
+  ping: { host: string };
 }
 
 /** What a move did. */

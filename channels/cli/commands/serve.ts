@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { RealmOptions } from '../../realm/realm.ts';
-import { serve, stopOnSignals } from '../../serve.ts';
+import { serve } from '../../serve.ts';
 import { countOption, list, portOption, UsageError, type Command, type Values } from '../command.ts';
 import type { CliIo } from '../command.ts';
 
@@ -55,7 +55,7 @@ and MQTT devices (README, "MQTT devices"):
     const realm = await realmOptions(v, io);
     const allow = v['allow-hosts'] === undefined ? undefined : list(v['allow-hosts']);
     const deny = v['deny-hosts'] === undefined ? undefined : list(v['deny-hosts']);
-    const server = await serve({
+    await serve({
       port,
       dataDir,
       log,
@@ -67,8 +67,12 @@ and MQTT devices (README, "MQTT devices"):
       ...(v['public-url'] ? { publicUrl: v['public-url'] } : {}),
       ...(allow || deny ? { destinations: { ...(allow ? { allow } : {}), ...(deny ? { deny } : {}) } } : {}),
       ...(maxConnections ? { maxConnections } : {}),
+      onFenced: (reason) => {
+        io.err(`kumo: ${reason}\n`);
+        process.exit(1);
+      },
+      signals: true,
     });
-    stopOnSignals(server, log);
   },
 };
 
