@@ -36,10 +36,16 @@ export function fromWire(error: unknown, status?: number): KumoClientError | und
   return new KumoClientError(code, typeof message === 'string' ? message : code, status, details);
 }
 
-/** Errors after which an event is sent again (same idempotency key) once the client has reconnected. */
-const RETRYABLE = new Set(['DISCONNECTED', 'TIMEOUT', 'MAILBOX_FULL', 'OUTBOX_FULL', 'SHUTTING_DOWN']);
+/**
+ * Errors after which an event is sent again once the client has reconnected: the host did not take
+ * it (busy, stopping, its realm or the cloud's host unreachable), or it may have (the answer was
+ * lost: `OUTCOME_UNKNOWN`, a lost connection, a time limit). The client retries only events, and
+ * every event it sends carries an idempotency key that each retry reuses, so what was applied is
+ * not applied again: the retry gets the first answer back.
+ */
+const RETRYABLE = new Set(['DISCONNECTED', 'TIMEOUT', 'OUTCOME_UNKNOWN', 'MAILBOX_FULL', 'OUTBOX_FULL', 'SHUTTING_DOWN', 'NO_RESPONDERS', 'REALM_UNAVAILABLE', 'HOST_FENCED']);
 
-/** Is this worth sending again later (a lost connection, a busy or stopping host)? */
+/** Is this worth sending again later, with the same idempotency key (see {@link RETRYABLE})? */
 export function retryable(err: KumoClientError): boolean {
   return RETRYABLE.has(err.code);
 }

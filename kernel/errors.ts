@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   STORE_FAILED: 500,
   NO_RESPONDERS: 503,
   REMOTE_TIMEOUT: 504,
+  OUTCOME_UNKNOWN: 504,
   REALM_UNAVAILABLE: 503,
   HOST_FENCED: 503,
   CLOUD_MOVED: 410,
@@ -269,6 +270,18 @@ export class RemoteTimeoutError extends KumoError {
   }
 }
 
+/**
+ * A request that changes state was sent to the host that has the ECI, and no answer came (a time
+ * limit, a lost connection, that host gone): it may or may not have been applied. A retry with the
+ * same idempotency key is safe (it is applied once, and gets the first answer back); one without a
+ * key may apply it twice. Never said of work that was not sent: that is 503.
+ */
+export class OutcomeUnknownError extends KumoError {
+  constructor(eci: string, host: string, why: string) {
+    super('OUTCOME_UNKNOWN', `the request for ECI ${JSON.stringify(eci)} was sent to host ${host}, which ${why}: it may or may not have been applied; retry it with the same idempotency key`, { eci, host });
+  }
+}
+
 /** This host is not connected to its realm (it still serves its own clouds), or could not join it. */
 export class RealmUnavailableError extends KumoError {
   constructor(what: string, why = 'this host is not connected to its realm') {
@@ -383,6 +396,7 @@ const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> =
   STORE_FAILED: StoreFailedError,
   NO_RESPONDERS: NoRespondersError,
   REMOTE_TIMEOUT: RemoteTimeoutError,
+  OUTCOME_UNKNOWN: OutcomeUnknownError,
   REALM_UNAVAILABLE: RealmUnavailableError,
   HOST_FENCED: HostFencedError,
   CLOUD_MOVED: CloudMovedError,

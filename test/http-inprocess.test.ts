@@ -49,7 +49,7 @@ describe('HTTP in front of an in-process host', () => {
     expect(await host.query({ eci: root.eci, rid: 'test.slow', name: 'n' })).toBe(2);
   });
 
-  it('a real bug is a 500 INTERNAL, reported, and the server goes on', async () => {
+  it('a real bug is a 500 INTERNAL, reported, and the server goes on; a value JSON cannot carry is refused where it is made (UNSTORABLE_VALUE, not a bug)', async () => {
     const odd = ruleset('test.odd')
       .share('big', () => 10n)
       .share('fine', () => 'ok')
@@ -65,10 +65,17 @@ describe('HTTP in front of an in-process host', () => {
     onCleanup(() => new Promise((resolve) => server.close(() => resolve())));
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
-    const bad = await fetch(`${base}/sky/cloud/${root.eci}/test.odd/big`);
+    const big = await fetch(`${base}/sky/cloud/${root.eci}/test.odd/big`);
+    expect(big.status).toBe(500);
+    expect(await big.json()).toMatchObject({ error: { code: 'UNSTORABLE_VALUE', message: expect.stringContaining('BigInt') } });
+    expect(reported).toHaveLength(0);
+    const query = host.query.bind(host);
+    host.query = () => Promise.reject(new TypeError('a bug in kumo'));
+    const bad = await fetch(`${base}/sky/cloud/${root.eci}/test.odd/fine`);
     expect(bad.status).toBe(500);
-    expect(await bad.json()).toMatchObject({ error: { code: 'INTERNAL', message: expect.stringContaining('BigInt') } });
+    expect(await bad.json()).toMatchObject({ error: { code: 'INTERNAL', message: 'a bug in kumo' } });
     expect(reported).toHaveLength(1);
+    host.query = query;
     const good = await fetch(`${base}/sky/cloud/${root.eci}/test.odd/fine`);
     expect(await good.json()).toBe('ok');
   });

@@ -35,20 +35,57 @@ describe('requests over NATS', () => {
     expect(answers.map(text)).toEqual(Array.from({ length: 300 }, (_, i) => `re:${i}`));
   });
 
-  it('fails with no-responders when nobody listens, timeout when nobody answers in time, disconnected when the connection goes', async () => {
+  it('fails with no-responders when nobody listens, timeout when nobody answers in time, lost when the connection goes after it was sent, disconnected (and never sent) before', async () => {
     const nats = await startNats();
     const [asker, answerer] = await Promise.all([client(nats.url), client(nats.url)]);
-    answerer.subscribe('silent', { callback: () => undefined });
+    const heard: string[] = [];
+    answerer.subscribe('silent', { callback: (_err, msg) => void heard.push(text(msg.data)) });
     await answerer.flush();
     const requests = new Requester(asker, createInbox());
     expect(await failure(requests.request('nobody', bytes('x'), 5_000))).toBe('no-responders');
     expect(await failure(requests.request('silent', bytes('x'), 100))).toBe('timeout');
-    const waiting = failure(requests.request('silent', bytes('x'), 60_000));
+    const waiting = failure(requests.request('silent', bytes('sent'), 60_000));
     await new Promise((r) => setTimeout(r, 50)); // it is on its way
-    requests.failAll('disconnected');
-    expect(await waiting).toBe('disconnected');
+    const unsent = failure(requests.request('silent', bytes('unsent'), 60_000));
+    requests.failAll();
+    expect(await waiting).toBe('lost');
+    expect(await unsent).toBe('disconnected');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(heard).toEqual(['x', 'sent']);
     await asker.close();
     expect(await failure(requests.request('silent', bytes('x'), 60_000))).toBe('disconnected');
+  });
+
+  it('a request whose responder is gone, or restarted without it, fails as lost within about two seconds; one it works on waits', async () => {
+    const nats = await startNats();
+    const [asker, answerer] = await Promise.all([client(nats.url), client(nats.url)]);
+    const working = new Set<string>();
+    // One subscription answers checks (`?` and the reply subjects asked about) and keeps requests saying `keep`.
+    const sub = answerer.subscribe('slow', {
+      callback: (_err, msg) => {
+        const body = text(msg.data);
+        if (body.startsWith('?')) msg.respond(bytes(JSON.stringify((JSON.parse(body.slice(1)) as string[]).filter((r) => working.has(r)))));
+        else if (body === 'keep') working.add(msg.reply!);
+      },
+    });
+    await answerer.flush();
+    const requests = new Requester(asker, createInbox());
+    requests.watch(async (subject, replies) => {
+      try {
+        return new Set(JSON.parse(text(await requests.request(subject, bytes(`?${JSON.stringify(replies)}`), 1_000, true))) as string[]);
+      } catch (err) {
+        if (err instanceof RequestFailed && err.reason === 'no-responders') return null;
+        throw err;
+      }
+    });
+    const started = Date.now();
+    const kept = failure(requests.request('slow', bytes('keep'), 4_000));
+    const forgotten = failure(requests.request('slow', bytes('forget'), 60_000));
+    expect(await forgotten).toBe('lost');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    sub.unsubscribe();
+    expect(await kept).toBe('lost'); // its responder went away: told by the server, not by the time limit
+    expect(Date.now() - started).toBeLessThan(4_000);
   });
 
   it('runs what is queued in one turn together, in order, once that turn is done', async () => {

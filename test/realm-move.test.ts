@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { openNode } from '../channels/compose.ts';
-import { ranges } from '../kernel/index.ts';
+import { openLevelStore, ranges, type Store } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
-import { onCleanup, tempDir } from './helpers.ts';
+import { onCleanup, storeWith, tempDir } from './helpers.ts';
 import { startNats } from './nats-harness.ts';
 
 /** Counts `tally:mark {n}`; `tally:later {ms}` schedules a `tally:mark {n: 'rang'}`. */
@@ -13,8 +13,8 @@ const tally = ruleset('test.tally')
   .share('counts', (ctx) => Object.fromEntries(ctx.ent.names().map((k) => [k.slice(1), ctx.ent.get(k)])))
   .build();
 
-async function realmHost(nats: string, name: string) {
-  const node = await openNode({ dataDir: await tempDir(), rulesets: [tally], hostId: name, realm: { servers: [nats], partitions: 4 } });
+async function realmHost(nats: string, name: string, store?: Store) {
+  const node = await openNode({ ...(store ? { store } : { dataDir: await tempDir() }), rulesets: [tally], hostId: name, realm: { servers: [nats], partitions: 4 } });
   onCleanup(async () => {
     await node.realm!.stop();
     await node.host.close();
@@ -94,6 +94,28 @@ describe('moving a cloud within a realm', () => {
     expect(await a.host.deadLetters(a.root.eci)).toEqual([]);
     for (const h of [a, b, c]) expect(h.host.stats().outbox).toBe(0);
     expect(await rejection(a.host.event({ eci: a.root.eci, domain: 'kumo', type: 'delete_cloud' }))).toMatchObject({ code: 'INVALID_EVENT' });
+  });
+
+  it('a committed move whose copy the store refuses to delete: answered committed, the copy held (never served) and deleted by a later try', async () => {
+    const nats = await startNats();
+    let refuse = true;
+    const inner = await openLevelStore(await tempDir());
+    const store = storeWith(inner, {
+      write: (ops) => (refuse && ops.some((op) => op.type === 'del' && op.key.startsWith('h!moveout!')) ? Promise.reject(new Error('disk full')) : inner.write(ops)),
+    });
+    const a = await realmHost(nats.url, 'a', store);
+    const b = await realmHost(nats.url, 'b');
+    const home = await newChild(a.host, a.root.eci, 'home');
+    await install(a.host, home.eci, 'test.tally');
+    expect(await a.host.moveCloud(home.eci, 'b')).toMatchObject({ to: 'b', clouds: 1 });
+    expect(await a.host.store.keys(ranges.cloud(home.id))).not.toEqual([]); // still here, held
+    // Work through a waits for the held copy, then finds the cloud on b: never served by a.
+    const through = a.host.event({ eci: home.eci, domain: 'tally', type: 'mark', attrs: { n: 1 } });
+    refuse = false;
+    await through;
+    await vi.waitFor(async () => expect(await a.host.store.keys(ranges.cloud(home.id))).toEqual([]), { timeout: 5000 });
+    expect(await b.host.query({ eci: home.eci, rid: 'test.tally', name: 'counts' })).toEqual({ '1': 1 });
+    expect(a.host.stats().held).toBe(0);
   });
 
   it('refuses a move to an unknown host or through a narrow ECI, and changes nothing', async () => {

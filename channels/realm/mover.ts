@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { bundleEcis, InvalidArgsError, KumoError, messageOf, type Host, type Seized } from '../../kernel/index.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
+import { backoff } from './retry.ts';
 import { pack, unpack, type MoveResult } from './wire.ts';
 
 /**
@@ -12,6 +13,9 @@ import { pack, unpack, type MoveResult } from './wire.ts';
 function crashPoint(step: string): void {
   if (process.env['KUMO_CRASH_AT'] === step) process.kill(process.pid, 'SIGKILL');
 }
+
+/** Tries to delete a moved copy that the store refused to delete, before leaving it to the next start. */
+const LEAVE_TRIES = 30;
 
 /** Bytes per request when a moving subtree travels to its new host (under NATS's 1 MiB message limit). */
 const CHUNK = 256 * 1024;
@@ -76,10 +80,28 @@ export class Mover {
         throw err instanceof KumoError ? err : new InvalidArgsError(`the move to ${to} failed and was undone: ${messageOf(err)}`);
       }
     }
-    await this.host.moves.endOut(id, seized);
+    await this.leave(id, seized);
     crashPoint('move:left');
     void this.router.ask(to, '', { op: 'moveDecided', id }).catch(() => undefined);
     return { id, to, clouds: seized.bundle.clouds.length, records: seized.bundle.records.length };
+  }
+
+  /**
+   * The committed move's copy here goes. A store that refuses (a full disk) leaves the clouds held,
+   * never served here again; the move is answered as committed (it is) and the copy is deleted by
+   * later tries, at the latest when the host restarts (from the move's journal).
+   */
+  private async leave(id: string, seized: Seized): Promise<void> {
+    try {
+      await this.host.moves.endOut(id, seized);
+    } catch {
+      void (async () => {
+        for (let attempt = 1; attempt <= LEAVE_TRIES; attempt++) {
+          await backoff(attempt);
+          if (await this.host.moves.endOut(id, seized).then(() => true, () => false)) return;
+        }
+      })();
+    }
   }
 
   /** At start: decide and finish the moves this host was in the middle of. */

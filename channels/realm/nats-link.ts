@@ -1,7 +1,7 @@
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, createInbox, credsAuthenticator, nkeys, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { RequestFailed, Requester, sameTurn } from './nats-requests.ts';
+import { RequestFailed, Requester, sameTurn, type ResponderCheck } from './nats-requests.ts';
 
 /**
  * The realm's one door to NATS: the only module that imports the NATS client (core, JetStream and
@@ -54,7 +54,7 @@ export interface Delivery {
   working(): void;
 }
 
-export { RequestFailed, type RequestFailure } from './nats-requests.ts';
+export { RequestFailed, type RequestFailure, type ResponderCheck } from './nats-requests.ts';
 
 /** An nkey (ed25519) of NATS decentralized authentication: an operator's, an account's or a user's. */
 export interface NatsKey {
@@ -78,6 +78,12 @@ export function newNatsKey(kind: 'operator' | 'account' | 'user'): NatsKey {
 export function natsKeyFromSeed(seed: string): NatsKey {
   return natsKeyOf(nkeys.fromSeed(new TextEncoder().encode(seed.trim())));
 }
+
+/** How long one pull of a consumer waits for messages, and how long after a failed one the next is made. */
+const PULL_EXPIRES_MS = 1_000;
+const PULL_RETRY_MS = 200;
+/** How long a durable publish that JetStream refuses for not being ready is tried again. */
+const PUBLISH_RETRY_MS = 10_000;
 
 /** A connection to the realm's NATS system. */
 export class NatsLink {
@@ -159,8 +165,20 @@ export class NatsLink {
 
   /** Store a message in a stream; resolves once JetStream has it (a repeated `msgId` within the window is stored once). */
   async publishDurable(subject: string, data: Uint8Array, msgId: string): Promise<void> {
-    if (!this.connected) throw new RequestFailed('disconnected');
-    await this.js.publish(subject, data, { msgID: msgId, timeout: 5_000 });
+    // A cluster node that is back, its JetStream not caught up yet, refuses at once for a few
+    // seconds (seen with nats-server 2.9): tried again here every 100 to 250 ms (the message id
+    // makes a repeat harmless), sooner than the caller's own back-off would.
+    const deadline = Date.now() + PUBLISH_RETRY_MS;
+    for (let wait = 100; ; wait = Math.min(250, wait * 2)) {
+      if (!this.connected) throw new RequestFailed('disconnected');
+      try {
+        await this.js.publish(subject, data, { msgID: msgId, timeout: 5_000 });
+        return;
+      } catch (err) {
+        if (Date.now() + wait > deadline || !notReady(err)) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /**
@@ -180,33 +198,55 @@ export class NatsLink {
       max_ack_pending: 2_000,
     });
     const consumer = await this.js.consumers.get(stream, durable);
-    // A small buffer: a consumer that waits (see `handle`) leaves the rest in the stream, for itself
-    // later or for another process of the same durable.
-    const messages = await consumer.consume({ max_messages: 64 });
+    let stopped = false;
+    let current: ConsumerMessages | null = null;
     const done = (async () => {
-      for await (const m of messages) {
-        const wait = handle(deliveryOf(m));
-        if (wait) await wait;
+      while (!stopped) {
+        // One pull at a time, each made afresh and expiring after a second: a pull lost with a
+        // cluster node (the consumer's leader moved, or a node came back) costs at most that second.
+        // consume(), which keeps pulling on one subscription, was seen to stall for 30 s and more
+        // with nats-server 2.9 (issue 21). A small batch: a consumer that waits (see `handle`)
+        // leaves the rest in the stream, for itself later or for another process of the same durable.
+        try {
+          const messages = await consumer.fetch({ max_messages: 64, expires: PULL_EXPIRES_MS });
+          current = messages;
+          for await (const m of messages) {
+            const wait = handle(deliveryOf(m));
+            if (wait) await wait;
+          }
+        } catch {
+          // A pull refused or broken off (no JetStream yet, a leadership change): pull again shortly.
+          if (!stopped) await new Promise((r) => setTimeout(r, PULL_RETRY_MS));
+        }
       }
     })();
     return async () => {
-      await messages.close();
+      stopped = true;
+      await current?.close().catch(() => undefined);
       await done.catch(() => undefined);
     };
   }
 
-  /** A request with a time limit; fails with RequestFailed for no responders, a timeout or no connection. */
-  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+  /**
+   * A request with a time limit; fails with RequestFailed for no responders, a timeout, no
+   * connection (not sent) or a lost one (sent). `probe`: a check of responders (see {@link watchRequests}).
+   */
+  async request(subject: string, data: Uint8Array, timeoutMs: number, probe = false): Promise<Uint8Array> {
     if (!this.connected) throw new RequestFailed('disconnected');
-    return this.requests.request(subject, data, timeoutMs);
+    return this.requests.request(subject, data, timeoutMs, probe);
   }
 
-  /** Answer requests on `subject`. Returns the function that stops. */
-  serve(subject: string, answer: (data: Uint8Array) => Promise<Uint8Array>): () => void {
+  /** Check the responders of requests waiting longer than a second (see Requester.watch). */
+  watchRequests(check: ResponderCheck): void {
+    this.requests.watch(check);
+  }
+
+  /** Answer requests on `subject` (`reply`: the request's reply subject, which names it). Returns the function that stops. */
+  serve(subject: string, answer: (data: Uint8Array, reply: string) => Promise<Uint8Array>): () => void {
     const sub = this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) return;
-        void answer(msg.data).then(
+        void answer(msg.data, msg.reply ?? '').then(
           (reply) => this.soon(() => msg.respond(reply)),
           () => undefined,
         );
@@ -239,7 +279,7 @@ export class NatsLink {
   async close(): Promise<void> {
     if (this.nc.isClosed()) return;
     await this.nc.drain().catch(() => this.nc.close());
-    this.requests.failAll('disconnected');
+    this.requests.failAll();
   }
 
   private async followStatus(): Promise<void> {
@@ -248,11 +288,16 @@ export class NatsLink {
       if (up !== this.up) {
         this.up = up;
         // Answers to what was asked before the drop are lost with the connection.
-        if (!up) this.requests.failAll('disconnected');
+        if (!up) this.requests.failAll();
         for (const fn of this.watchers) fn(up);
       }
     }
   }
+}
+
+/** JetStream refused at once because it is not ready (a node just back, a leader being elected). */
+function notReady(err: unknown): boolean {
+  return err instanceof Error && /jetstream is not enabled|no responders|leadership|not available/i.test(err.message);
 }
 
 function isNotFound(err: unknown): boolean {

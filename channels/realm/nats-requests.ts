@@ -11,8 +11,21 @@ interface Answer {
   readonly headers?: { readonly code: number };
 }
 
-/** Why a request got no answer. */
-export type RequestFailure = 'no-responders' | 'timeout' | 'disconnected';
+/**
+ * Why a request got no answer: nobody listens (`no-responders`: not taken), no answer in time
+ * (`timeout`), no connection when it was to be sent (`disconnected`: not sent), or sent and then
+ * lost (`lost`: the connection dropped, or its responder is gone, before the answer came).
+ */
+export type RequestFailure = 'no-responders' | 'timeout' | 'disconnected' | 'lost';
+
+/**
+ * Asks the responders on `subject` which of the requests `replies` (their reply subjects) they are
+ * working on: the set, or null when nobody listens there any more.
+ */
+export type ResponderCheck = (subject: string, replies: string[]) => Promise<ReadonlySet<string> | null>;
+
+/** How long a request waits before its responder is asked whether it still has it, and how often after. */
+export const CHECK_AFTER_MS = 1_000;
 
 export class RequestFailed extends Error {
   constructor(readonly reason: RequestFailure) {
@@ -41,6 +54,12 @@ interface Waiter {
   resolve(data: Uint8Array): void;
   reject(err: RequestFailed): void;
   timer: NodeJS.Timeout;
+  subject: string;
+  /** Handed to the connection (so it may be applied, whatever happens next). */
+  sent: boolean;
+  at: number;
+  /** A check of responders (see {@link Requester.watch}): not checked in turn. */
+  probe: boolean;
 }
 
 /**
@@ -54,6 +73,9 @@ export class Requester {
   private readonly prefix: string;
   private readonly waiting = new Map<string, Waiter>();
   private seq = 0;
+  private check: ResponderCheck | null = null;
+  private checker: NodeJS.Timeout | null = null;
+  private checking = false;
 
   /**
    * `inbox`: a subject prefix unique to this connection (nats.js's `createInbox()`); `soon`: the
@@ -72,25 +94,64 @@ export class Requester {
     });
   }
 
-  /** The answer to `data` on `subject`, or RequestFailed (no responders, no answer within `timeoutMs`, no connection). */
-  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+  /** The answer to `data` on `subject`, or RequestFailed (no responders, no answer within `timeoutMs`, no connection, lost). `probe`: a check of responders. */
+  request(subject: string, data: Uint8Array, timeoutMs: number, probe = false): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       const token = (++this.seq).toString(36);
       const timer = setTimeout(() => this.fail(token, 'timeout'), timeoutMs);
-      this.waiting.set(token, { resolve, reject, timer });
+      const w: Waiter = { resolve, reject, timer, subject, sent: false, at: Date.now(), probe };
+      this.waiting.set(token, w);
       this.soon(() => {
+        // Failed before its turn came (the connection dropped): never sent, so never applied.
+        if (this.waiting.get(token) !== w) return;
         try {
           this.nc.publish(subject, data, { reply: this.prefix + token });
+          w.sent = true;
         } catch {
           this.fail(token, 'disconnected');
         }
       });
+      if (this.check && this.checker === null) this.checker = setInterval(() => void this.checkResponders(), CHECK_AFTER_MS);
     });
   }
 
-  /** Fail every request waiting for an answer (the connection dropped: their answers are lost). */
-  failAll(reason: RequestFailure): void {
-    for (const token of [...this.waiting.keys()]) this.fail(token, reason);
+  /**
+   * Ask, every second, the responders of requests waiting longer than a second whether they still
+   * have them: a responder that is gone (no responders), or that restarted and never heard of the
+   * request, cannot answer it, so it fails at once as `lost` instead of waiting out its time limit.
+   */
+  watch(check: ResponderCheck): void {
+    this.check = check;
+  }
+
+  /** Fail every request waiting for an answer: `disconnected` (not sent) or `lost` (sent), as each is. */
+  failAll(): void {
+    for (const [token, w] of [...this.waiting]) this.fail(token, w.sent ? 'lost' : 'disconnected');
+  }
+
+  private async checkResponders(): Promise<void> {
+    if (this.checking || !this.check) return;
+    if (this.waiting.size === 0) {
+      clearInterval(this.checker!);
+      this.checker = null;
+      return;
+    }
+    this.checking = true;
+    try {
+      const old = Date.now() - CHECK_AFTER_MS;
+      const bySubject = new Map<string, string[]>();
+      for (const [token, w] of this.waiting) if (w.sent && w.at <= old && !w.probe) (bySubject.get(w.subject) ?? bySubject.set(w.subject, []).get(w.subject)!).push(token);
+      await Promise.all(
+        [...bySubject].map(async ([subject, tokens]) => {
+          const working = await this.check!(subject, tokens.map((t) => this.prefix + t)).catch(() => undefined);
+          if (working === undefined) return; // no answer to the check either: wait for the request's own limit
+          // Answered before the check's answer if it was answered at all (one connection keeps order).
+          for (const t of tokens) if (!working?.has(this.prefix + t)) this.fail(t, 'lost');
+        }),
+      );
+    } finally {
+      this.checking = false;
+    }
   }
 
   private settle(msg: Answer): void {

@@ -3,6 +3,7 @@ import {
   fromWire,
   KumoError,
   NoRespondersError,
+  OutcomeUnknownError,
   RealmUnavailableError,
   RemoteTimeoutError,
   UnknownClaimCodeError,
@@ -22,7 +23,10 @@ import { RequestFailed, type NatsLink } from './nats-link.ts';
 import type { Placement } from './placement.ts';
 import type { Mover } from './mover.ts';
 import { Parcels } from './parcels.ts';
-import { pack, subjects, unpack, type Answers, type InboxMessage, type MoveResult, type PushWire, type Reply, type Request } from './wire.ts';
+import { CHANGES, pack, subjects, unpack, type Answers, type InboxMessage, type MoveResult, type PushWire, type Reply, type Request } from './wire.ts';
+
+/** How long a host asked whether it still has a request may take to say (ms). */
+const CHECK_MS = 1_000;
 
 export interface RealmRouterOptions {
   realm: string;
@@ -49,6 +53,16 @@ export class RealmRouter implements Router {
 
   constructor(private readonly o: RealmRouterOptions) {
     this.parcels = new Parcels((subject, data, msgId) => o.link.publishDurable(subject, data, msgId));
+    // A request that waits: its host is asked whether it still has it (gone, or restarted without it: lost at once).
+    o.link.watchRequests(async (subject, replies) => {
+      try {
+        const reply = unpack<Reply>(await o.link.request(subject, pack({ op: 'ping', working: replies } satisfies Request), CHECK_MS, true));
+        return new Set(reply.ok ? (reply.value as Answers['ping']).working : []);
+      } catch (err) {
+        if (err instanceof RequestFailed && err.reason === 'no-responders') return null;
+        throw err;
+      }
+    });
   }
 
   /** The host's mover, once the host is open (moves need the host). */
@@ -161,19 +175,25 @@ export class RealmRouter implements Router {
     try {
       bytes = await this.o.link.request(subjects.rpc(this.o.realm, host), pack(req), this.o.requestMs);
     } catch (err) {
-      throw this.failure(err, eci, host);
+      throw this.failure(err, eci, host, CHANGES.has(req.op));
     }
     const reply = unpack<Reply>(bytes);
     if (reply.ok) return reply.value;
     throw fromWire(reply.error) ?? new Error(`host ${host} answered with an error kumo does not know: ${JSON.stringify(reply.error)}`);
   }
 
-  private failure(err: unknown, eci: string, host: string): unknown {
+  /**
+   * What a failed request answers. Never "not taken" (503) for what may have been taken: a request
+   * that changes state, sent and then not answered (a time limit, a lost connection, a host gone),
+   * is OUTCOME_UNKNOWN; a read is REMOTE_TIMEOUT or NO_RESPONDERS.
+   */
+  private failure(err: unknown, eci: string, host: string, changes = false): unknown {
     if (err instanceof KumoError) return err;
     if (err instanceof RequestFailed) {
       if (err.reason === 'no-responders') return new NoRespondersError(eci, host);
-      if (err.reason === 'timeout') return new RemoteTimeoutError(eci, host, this.o.requestMs);
-      return new RealmUnavailableError(`reach host ${host}`);
+      if (err.reason === 'disconnected') return new RealmUnavailableError(`reach host ${host}`);
+      if (changes) return new OutcomeUnknownError(eci, host, err.reason === 'timeout' ? `did not answer within ${this.o.requestMs} ms` : 'went away, or the connection to it did, before it answered');
+      return err.reason === 'timeout' ? new RemoteTimeoutError(eci, host, this.o.requestMs) : new NoRespondersError(eci, host);
     }
     if (!this.o.link.connected) return new RealmUnavailableError(`reach host ${host}`);
     return err;

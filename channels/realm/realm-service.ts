@@ -49,6 +49,8 @@ export class RealmService {
   private stopping = false;
   /** Messages of the durable inbox under way (see {@link take}). */
   private readonly applying = new Budget(MAX_APPLYING);
+  /** The requests being answered, by reply subject: a host asking about one of them learns it is not lost. */
+  private readonly working = new Set<string>();
 
   constructor(private readonly o: RealmServiceOptions) {
     this.leaseMs = o.leaseMs ?? 30_000;
@@ -56,7 +58,14 @@ export class RealmService {
   }
 
   async start(): Promise<void> {
-    this.stopServing = this.o.link.serve(subjects.rpc(this.o.realm, this.o.self), (data) => this.answer(unpack<Request>(data)));
+    this.stopServing = this.o.link.serve(subjects.rpc(this.o.realm, this.o.self), async (data, reply) => {
+      this.working.add(reply);
+      try {
+        return await this.answer(unpack<Request>(data));
+      } finally {
+        this.working.delete(reply);
+      }
+    });
     this.stopConsuming = await this.o.link.consume(resources.inboxStream(this.o.realm), resources.inboxConsumer(this.o.self), subjects.inbox(this.o.realm, this.o.self), (d) => this.take(d));
     this.sweep = this.clock.interval(() => this.expireLeases(), Math.max(100, this.leaseMs / 2));
   }
@@ -140,7 +149,7 @@ export class RealmService {
         await this.o.mover.land(req.id, req.from, req.chunks);
         return null;
       case 'ping':
-        return { host: this.o.self };
+        return { host: this.o.self, working: (req.working ?? []).filter((r) => this.working.has(r)) };
       case 'moveDecided': {
         const decision = this.o.placement.decision(req.id);
         if (decision) await this.o.mover.decided(req.id, decision);

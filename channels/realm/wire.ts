@@ -58,8 +58,11 @@ export type Request = (
   | { op: 'moveChunk'; id: string; seq: number; data: Uint8Array }
   | { op: 'moveLand'; id: string; from: string; chunks: number }
   | { op: 'moveDecided'; id: string }
-  | { op: 'ping' }
+  | { op: 'ping'; working?: string[] }
 ) & { forwarded?: boolean };
+
+/** Requests that change state: one sent and not answered may have been applied (OUTCOME_UNKNOWN). */
+export const CHANGES: ReadonlySet<Request['op']> = new Set(['event', 'accept', 'claim', 'move', 'moveChunk', 'moveLand', 'moveDecided']);
 
 /** Its answer: a value, or a kumo error in its wire shape `{code, message, ...details}`. */
 export type Reply = { ok: true; value: unknown } | { ok: false; error: Record<string, unknown> };
@@ -91,7 +94,8 @@ export interface Answers {
   moveChunk: null;
   moveLand: null;
   moveDecided: null;
-  ping: { host: string };
+  /** The host, and which of the requests asked about (by reply subject) it is working on. */
+  ping: { host: string; working: string[] };
 }
 
 /** What a move did. */
