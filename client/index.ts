@@ -11,6 +11,7 @@
  */
 export { connect, KumoClient, type ConnectOptions, type EventOptions } from './kumo-client.ts';
 export { claim } from './claim.ts';
+export { mqttCredentials, keepMqttCredentials, type MqttCredentials, type KeepOptions } from './mqtt-credentials.ts';
 export { KumoClientError } from './errors.ts';
 export { backoffDelay, DEFAULT_BACKOFF, type Backoff } from './backoff.ts';
 export type { ConnectionState, Directive, EventResult, Push, Timers, WebSocketConstructor, WebSocketLike } from './types.ts';

@@ -205,6 +205,8 @@ export const keys = {
   /** A claim code waiting for its device (mirrors the host-wide {@link keys.claimIndex} entry, so deleting the cloud finds it). */
   claim: (id: string, hash: string) => key<Omit<ClaimRecord, 'cloudId'>>(`${cloud(id)}~claim!${hash}`),
   deadLetter: (id: string, seq: number) => key<DeadLetter>(`${cloud(id)}~dead!${pad(seq, 12)}`),
+  /** An event of the cloud bounced by a realm host (its cloud had left for another provider) and sent on: once per ECI and eid. */
+  forwarded: (id: string, eci: string, eid: string) => key<number>(`${cloud(id)}~fwd!${eci}!${eid}`),
   /** The answer recorded for an idempotency key (not loaded on activation: read one key when needed). */
   idem: (id: string, idemKey: string) => key<IdempotencyRecord>(`${cloud(id)}~idem!${idemKey}`),
   /** The idempotency window in order: seq → the key recorded at that place. */
@@ -246,6 +248,7 @@ export const ranges = {
   exprStates: (id: string, rid: string) => under<unknown>(`${cloud(id)}ee!${rid}!`),
   logs: (id: string) => under<EpisodeLogEntry>(`${cloud(id)}~log!`),
   deadLetters: (id: string) => under<DeadLetter>(`${cloud(id)}~dead!`),
+  forwarded: (id: string) => under<number>(`${cloud(id)}~fwd!`),
   claims: (id: string) => under<Omit<ClaimRecord, 'cloudId'>>(`${cloud(id)}~claim!`),
   idemSeqs: (id: string) => under<string>(`${cloud(id)}~idemseq!`),
   /** Due keys up to and including time `at`. */
@@ -271,6 +274,7 @@ export type CloudKey =
   | { kind: 'eid'; eid: string }
   | { kind: 'claim'; hash: string }
   | { kind: 'dead'; seq: number }
+  | { kind: 'fwd'; eci: string; eid: string }
   | { kind: 'idem'; key: string }
   | { kind: 'idemseq'; seq: number }
   | { kind: 'log'; seq: number };
@@ -287,6 +291,7 @@ interface RecordValues {
   eid: number;
   claim: Omit<ClaimRecord, 'cloudId'>;
   dead: DeadLetter;
+  fwd: number;
   idem: IdempotencyRecord;
   idemseq: string;
   log: EpisodeLogEntry;
@@ -331,6 +336,10 @@ export function parseCloudKey(id: string, k: string): CloudKey | undefined {
       return { kind: 'claim', hash: tail };
     case '~dead':
       return { kind: 'dead', seq: Number(tail) };
+    case '~fwd': {
+      const [eci, eid] = two();
+      return { kind: 'fwd', eci, eid };
+    }
     case '~idem':
       return { kind: 'idem', key: tail };
     case '~idemseq':

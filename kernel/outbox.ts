@@ -298,11 +298,27 @@ export class Outbox {
       try {
         host = this.deps.destination(reason.location);
       } catch (err) {
-        return this.keep(cloudId, routed, { code: codeOf(err), message: messageOf(err) }, 1, ++this.seq);
+        return this.keep(cloudId, routed, { code: codeOf(err), message: messageOf(err) }, 1, ++this.seq, { once: true });
       }
       const seq = ++this.seq;
       const entry: OutboxEntry = { cloudId, eci: routed.eci, event: routed.event, since: this.deps.now(), moves: 1, ...(host === undefined ? {} : { host }) };
-      await this.deps.committer.commit([put(keys.outbox(seq), entry)]);
+      // Sent on once, whatever the realm redelivers: across providers the eid does not travel, so
+      // a second copy would be applied again there. What was sent on is remembered in the cloud.
+      let again = false;
+      try {
+        await this.deps.commitIn(cloudId, async (tx, cloud) => {
+          const marker = keys.forwarded(cloud.id, routed.eci, routed.event.eid);
+          again = (await this.deps.store.get(marker)) !== undefined;
+          if (again) return;
+          // Kept as many as dead letters are, the oldest forgotten first.
+          const kept = (await this.deps.store.entries(ranges.forwarded(cloud.id))).sort((a, b) => b[1] - a[1]);
+          tx.stage([put(keys.outbox(seq), entry), put(marker, this.deps.now()), ...kept.slice(Math.max(0, this.deps.limits.deadLetters - 1)).map(([k]) => del(k))]);
+        });
+      } catch (e) {
+        if (e instanceof UnknownCloudError) return; // the sender is gone: nobody to send for
+        throw e;
+      }
+      if (again) return;
       this.add(seq, entry);
       this.deps.moved(cloudId, routed.eci, host ?? null);
       return;

@@ -115,14 +115,17 @@ describe('events following a cloud that moved', () => {
     await vi.waitFor(async () => expect(await host.query({ eci: root.eci, rid: 'test.mover-sender', name: 'moved' })).toEqual([{ eci: kid.eci, host: null, via: null }]));
   });
 
-  it('sent back by a host of the realm with a forwarding address go there as new outbox entries', async () => {
+  it('sent back by a host of the realm with a forwarding address go there as new outbox entries, once however often the bounce is heard', async () => {
     const { remote, handed } = remoteOf(async () => undefined);
     const { host, root, read } = await open(remote);
     const event = { eid: 'bounced-1', domain: 'msg', type: 'hear', attrs: { n: 3 }, time: 0 };
-    await host.bounce(root.cloudId, { eci: FAR, event }, { code: 'CLOUD_MOVED', message: 'moved', location: 'https://new.example' });
+    for (let i = 0; i < 2; i++) await host.bounce(root.cloudId, { eci: FAR, event }, { code: 'CLOUD_MOVED', message: 'moved', location: 'https://new.example' });
     await vi.waitFor(() => expect(handed).toEqual(['https://new.example']));
-    await host.bounce(root.cloudId, { eci: FAR, event }, { code: 'CLOUD_MOVED', message: 'moved', location: 'https://denied.example' });
+    expect(host.stats().outbox).toBe(0);
+    const other = { ...event, eid: 'bounced-2' };
+    for (let i = 0; i < 2; i++) await host.bounce(root.cloudId, { eci: FAR, event: other }, { code: 'CLOUD_MOVED', message: 'moved', location: 'https://denied.example' });
     await vi.waitFor(async () => expect((await host.deadLetters(root.eci)).map((l) => l.reason.code)).toEqual(['DESTINATION_DENIED']));
+    expect(handed).toEqual(['https://new.example']);
     await vi.waitFor(async () => expect(await read('moved')).toEqual([{ eci: FAR, host: 'https://new.example', via: null }]));
   });
 

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { counts, tallyCloud } from './realm-harness.ts';
 import { eventTopic, mqttDevice, mqttHost, publish, startMqttRealm, subscribe } from './mqtt-harness.ts';
 import { post, rootEci } from './server-harness.ts';
+import { keepMqttCredentials, mqttCredentials } from '../client/index.ts';
 
 // MQTT devices through nats-server's MQTT listener: real nats-server, real `kumo serve` hosts, and
 // Eclipse Mosquitto's clients as the devices.
@@ -53,5 +54,31 @@ describe('MQTT devices', { timeout: 120_000 }, () => {
     // Credentials are for device ECIs only: never the owner's.
     expect(await post(`${a.url}/c/${owner}/mqtt`)).toMatchObject({ status: 403, body: { error: { code: 'POLICY_DENIED' } } });
     expect(await post(`${a.url}/c/${await tallyCloud(a.url, owner, 'plain')}/mqtt`)).toMatchObject({ status: 403 });
+  });
+});
+
+describe('MQTT device credentials', { timeout: 60_000 }, () => {
+  it('expire (nats-server refuses them after), and kumo/client keeps a device\'s fresh by itself', async () => {
+    const realm = await startMqttRealm();
+    const a = await mqttHost(realm, 'a', { args: ['--mqtt-lifetime', '3s'] });
+    const { eci, creds } = await mqttDevice(a.url, await rootEci(a), 'thermo');
+    const { expires } = creds as typeof creds & { expires: number };
+    expect(expires - Date.now()).toBeLessThanOrEqual(3_000);
+    expect(await publish(creds, eventTopic(creds, 'tally', 'mark'), [{ n: 1 }])).toBe(0);
+    const seen: Array<{ password: string; expires: number }> = [];
+    const kept = keepMqttCredentials(a.url, eci, (c) => seen.push(c));
+    await vi.waitFor(() => expect(seen.length).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 100 });
+    kept.stop();
+    expect(new Set(seen.map((c) => c.password)).size).toBe(seen.length);
+    expect(seen[1]!.expires).toBeGreaterThan(seen[0]!.expires);
+    await new Promise((r) => setTimeout(r, Math.max(0, expires + 1_000 - Date.now())));
+    expect(await publish(creds, eventTopic(creds, 'tally', 'mark'), [{ n: 2 }])).not.toBe(0); // expired: refused
+    const fresh = await mqttCredentials(a.url, eci);
+    expect(await publish({ ...creds, password: fresh.password }, eventTopic(creds, 'tally', 'mark'), [{ n: 3 }])).toBe(0);
+    await vi.waitFor(async () => expect(await counts(a.url, eci)).toEqual({ '1': 1, '3': 1 }));
+    expect(await kept.stopped).toBeNull();
+    // A refusal for good stops the renewal, and says why.
+    const gone = keepMqttCredentials(a.url, await rootEci(a), () => undefined);
+    expect(await gone.stopped).toMatchObject({ code: 'POLICY_DENIED' });
   });
 });

@@ -62,6 +62,7 @@ export const OPTIONS = {
   'mqtt-account': { type: 'string' },
   'mqtt-url': { type: 'string' },
   'mqtt-port': { type: 'string' },
+  'mqtt-lifetime': { type: 'string' },
   partitions: { type: 'string' },
   replicas: { type: 'string' },
   'public-url': { type: 'string' },
@@ -158,10 +159,10 @@ export function jsonOption(name: string, text: string): unknown {
   }
 }
 
-/** `90s`, `30m`, `24h`, `7d` (or plain milliseconds) in milliseconds. */
-export function duration(text: string): number {
+/** `90s`, `30m`, `24h`, `7d` (or plain milliseconds) in milliseconds; `name` is the option's, for the error. */
+export function duration(text: string, name = '--expires'): number {
   const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`--expires must be a duration such as 30m, 24h or 7d, got ${JSON.stringify(text)}`);
+  if (!m) throw new UsageError(`${name} must be a duration such as 30m, 24h or 7d, got ${JSON.stringify(text)}`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']!;
   return Number(m[1]) * unit;
 }

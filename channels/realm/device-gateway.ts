@@ -16,6 +16,8 @@ export interface DeviceGatewayOptions {
   signer?: DeviceSigner;
   /** Where devices connect: the MQTT listener of the realm's nats-server, told to devices with their credentials. */
   url?: string;
+  /** How long device credentials last (ms). */
+  lifetimeMs: number;
 }
 
 /** What a device needs to speak MQTT to its cloud. */
@@ -30,6 +32,8 @@ export interface MqttCredentials {
   events: string;
   /** Subscribe here for what rules push to the device's ECI (the last level is the push's name). */
   pushes: string;
+  /** When the password stops working (ms): ask for new credentials before (kumo/client's `keepMqttCredentials` does). */
+  expires: number;
 }
 
 /** Push names that can be a topic level as they are. */
@@ -89,13 +93,16 @@ export class DeviceGateway {
     const events = subjects.deviceEvents(realm, eci);
     const pushes = subjects.devicePush(realm, eci, '');
     // `$MQTT.sub.>`: nats-server delivers a QoS 1 subscription there; no client may subscribe to it itself.
-    const password = deviceJwt(signer, `device ${info.cloudId}`, [events], [pushes.slice(0, -1), `${pushes}>`, '$MQTT.sub.>']);
+    // Whole seconds, as the JWT says it.
+    const expires = Math.floor((Date.now() + this.o.lifetimeMs) / 1000) * 1000;
+    const password = deviceJwt(signer, `device ${info.cloudId}`, [events], [pushes.slice(0, -1), `${pushes}>`, '$MQTT.sub.>'], expires);
     return {
       ...(this.o.url ? { url: this.o.url } : {}),
       username: 'device',
       password,
       events: topicOf(events).replace('*/*', '{domain}/{type}'),
       pushes: `${topicOf(pushes)}+`,
+      expires,
     };
   }
 

@@ -7,7 +7,7 @@ import { newNatsKey, natsKeyFromSeed, type NatsKey } from './nats-link.ts';
  * are those of nats-io/jwt v2, which nats-server 2.9 reads.
  */
 
-type Claims = { sub: string; name: string; nats: Record<string, unknown> };
+type Claims = { sub: string; name: string; nats: Record<string, unknown>; exp?: number };
 
 const b64 = (b: Uint8Array | string): string => Buffer.from(b).toString('base64url');
 const HEADER = b64(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' }));
@@ -36,10 +36,12 @@ export function deviceSigner(seed: string, account?: string): DeviceSigner {
 
 /**
  * A bearer user JWT for one MQTT device: it may connect over MQTT only, publish only on
- * `publish`, subscribe only to `subscribe`. MQTT cannot sign the server's nonce, so the JWT alone is
- * the credential (nats-server reads it from the MQTT password).
+ * `publish`, subscribe only to `subscribe`, until `expires` (ms; nats-server refuses it after, and
+ * closes a connection made with it then). MQTT cannot sign the server's nonce, so the JWT alone is
+ * the credential (nats-server reads it from the MQTT password): a lifetime bounds what a leaked one
+ * is worth.
  */
-export function deviceJwt(signer: DeviceSigner, name: string, publish: string[], subscribe: string[], now = Date.now()): string {
+export function deviceJwt(signer: DeviceSigner, name: string, publish: string[], subscribe: string[], expires: number, now = Date.now()): string {
   const nats: Record<string, unknown> = {
     pub: { allow: publish },
     sub: { allow: subscribe },
@@ -52,7 +54,7 @@ export function deviceJwt(signer: DeviceSigner, name: string, publish: string[],
     version: 2,
   };
   if (signer.account !== signer.key.publicKey) nats['issuer_account'] = signer.account;
-  return signJwt({ sub: newNatsKey('user').publicKey, name, nats }, signer.key, now);
+  return signJwt({ sub: newNatsKey('user').publicKey, name, nats, exp: Math.floor(expires / 1000) }, signer.key, now);
 }
 
 /** A user credentials file (what `--nats-creds` reads). */

@@ -38,6 +38,8 @@ export interface MqttOptions {
   url?: string;
   /** The most the device stream keeps while no host takes its events (bytes). Default 1 GiB. */
   backlogBytes?: number;
+  /** How long device credentials last (ms). Default 24 h. */
+  lifetimeMs?: number;
 }
 
 /** A host's membership of a realm. */
@@ -156,7 +158,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
         await Promise.all([service.start(), placement.register({ id: hostId, since: Date.now() })]);
         await mover.recover();
         if (o.mqtt) {
-          const gateway = new DeviceGateway({ realm: name, link, host, replicas, backlogBytes: o.mqtt.backlogBytes ?? 1024 ** 3, ...(signer ? { signer } : {}), ...(o.mqtt.url ? { url: o.mqtt.url } : {}) });
+          const gateway = new DeviceGateway({ realm: name, link, host, replicas, backlogBytes: o.mqtt.backlogBytes ?? 1024 ** 3, lifetimeMs: o.mqtt.lifetimeMs ?? 24 * 3_600_000, ...(signer ? { signer } : {}), ...(o.mqtt.url ? { url: o.mqtt.url } : {}) });
           await untilJetStream(() => gateway.start());
           router.devicePush = (m) => gateway.push(m);
           devices = gateway;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { RealmOptions } from '../../realm/realm.ts';
 import { serve } from '../../serve.ts';
-import { countOption, list, portOption, UsageError, type Command, type Values } from '../command.ts';
+import { countOption, duration, list, portOption, UsageError, type Command, type Values } from '../command.ts';
 import type { CliIo } from '../command.ts';
 
 /** `kumo serve`: run a host, alone or in a realm. */
@@ -10,7 +10,8 @@ export const serveCommand: Command = {
   synopsis: `[--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync] [--max-connections N]
              [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
              [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
-              [--partitions N] [--replicas N] [--mqtt [--mqtt-key FILE] [--mqtt-account PUBKEY] [--mqtt-url URL]]]`,
+              [--partitions N] [--replicas N]
+              [--mqtt [--mqtt-key FILE] [--mqtt-account PUBKEY] [--mqtt-url URL] [--mqtt-lifetime 24h]]]`,
   args: 0,
   remote: false,
   help: `Run a host: LevelDB in the data directory (created 0700; one that others may read is refused), the
@@ -46,7 +47,9 @@ and MQTT devices (README, "MQTT devices"):
   --mqtt-key FILE       and hand out device credentials (POST /c/:eci/mqtt), signed with this
                         seed of the realm account (or one of its signing keys)
   --mqtt-account KEY    the realm account's public key, when --mqtt-key is a signing key
-  --mqtt-url URL        the MQTT listener devices connect to, told to them with their credentials`,
+  --mqtt-url URL        the MQTT listener devices connect to, told to them with their credentials
+  --mqtt-lifetime 24h   how long device credentials last (30m, 24h, 7d); devices renew them before
+                        (kumo/client's keepMqttCredentials does)`,
   async run(ctx) {
     const { v, io, dataDir } = ctx;
     const port = portOption('--port', v.port ?? io.env['PORT'] ?? '3000', true);
@@ -80,12 +83,14 @@ and MQTT devices (README, "MQTT devices"):
 async function realmOptions(v: Values, io: CliIo): Promise<RealmOptions | undefined> {
   const nats = v.nats ?? io.env['KUMO_NATS'];
   if (!nats) {
-    for (const flag of ['realm', 'nats-creds', 'partitions', 'replicas', 'mqtt', 'mqtt-key', 'mqtt-account', 'mqtt-url'] as const) if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
+    for (const flag of ['realm', 'nats-creds', 'partitions', 'replicas', 'mqtt', 'mqtt-key', 'mqtt-account', 'mqtt-url', 'mqtt-lifetime'] as const) if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
     return undefined;
   }
   const partitions = v.partitions === undefined ? undefined : countOption('--partitions', v.partitions, 1, 4096);
   const replicas = v.replicas === undefined ? undefined : countOption('--replicas', v.replicas, 1, 5);
-  const mqtt = v.mqtt || v['mqtt-key'] !== undefined || v['mqtt-url'] !== undefined || v['mqtt-account'] !== undefined;
+  const mqtt = v.mqtt || v['mqtt-key'] !== undefined || v['mqtt-url'] !== undefined || v['mqtt-account'] !== undefined || v['mqtt-lifetime'] !== undefined;
+  const lifetimeMs = v['mqtt-lifetime'] === undefined ? undefined : duration(v['mqtt-lifetime'], '--mqtt-lifetime');
+  if (lifetimeMs !== undefined && (lifetimeMs < 1000 || lifetimeMs > 366 * 86_400_000)) throw new UsageError('--mqtt-lifetime must be from 1 s to a year');
   return {
     servers: list(nats),
     ...(v.realm ? { realm: v.realm } : {}),
@@ -98,6 +103,7 @@ async function realmOptions(v: Values, io: CliIo): Promise<RealmOptions | undefi
             ...(v['mqtt-key'] ? { key: await readFile(v['mqtt-key'], 'utf8') } : {}),
             ...(v['mqtt-account'] ? { account: v['mqtt-account'] } : {}),
             ...(v['mqtt-url'] ? { url: v['mqtt-url'] } : {}),
+            ...(lifetimeMs !== undefined ? { lifetimeMs } : {}),
           },
         }
       : {}),
