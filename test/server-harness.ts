@@ -1,24 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { onCleanup, tempDir } from './helpers.ts';
+import { repoRoot, spawnServe, type ServeProcess, type SpawnOptions } from './serve-process.ts';
 
 /** Black-box helpers: the real `kumo serve` process and the real `kumo` CLI, on temp data dirs. */
 
-export const repoRoot = join(import.meta.dirname, '..');
+export { repoRoot };
 
-export interface ServerProcess {
-  url: string;
-  dataDir: string;
-  proc: ChildProcess;
-  /** Everything printed on stdout so far. */
-  stdout(): string;
-  stderr(): string;
-  /** Send a signal and wait for the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
+export type ServerProcess = ServeProcess;
 
 const fileCleanups: Array<() => Promise<void>> = [];
 afterAll(async () => {
@@ -31,25 +23,16 @@ function later(perFile: boolean, fn: () => Promise<void>): void {
   else onCleanup(fn);
 }
 
-export interface StartOptions {
+export interface StartOptions extends Omit<SpawnOptions, 'dataDir'> {
   /** Started in beforeAll: keep it (and its temp dir) until the file ends. */
   perFile?: boolean;
   dataDir?: string;
-  rulesetsDir?: string;
-  args?: string[];
-  /** Run under this open-file limit (`ulimit -n`; Linux and macOS shells). */
-  fileLimit?: number;
-  /** Run from this directory, as an installed `kumo` would be (through bin/kumo.js). */
-  cwd?: string;
-  /** More environment variables. */
-  env?: Record<string, string>;
 }
 
-/** How long a `kumo serve` may take to listen, and a request to be answered, before a test says so. */
-const START_MS = 60_000;
+/** How long a request may take to be answered before a test says so. */
 const ANSWER_MS = 60_000;
 
-/** Start `kumo serve --port 0` and wait for its `kumo listening on URL` line. */
+/** Start `kumo serve --port 0` (see serve-process.ts), stopped after the test (or the file). */
 export async function startServerProcess(opts: StartOptions = {}): Promise<ServerProcess> {
   let dataDir = opts.dataDir;
   if (!dataDir && opts.perFile) {
@@ -58,45 +41,11 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
     dataDir = dir;
   }
   dataDir ??= await tempDir();
-  const entry = opts.cwd ? [join(repoRoot, 'bin/kumo.js')] : ['--import', 'tsx', 'channels/cli/main.ts'];
-  const args = [...entry, 'serve', '--port', '0', '--data', dataDir, '--rulesets', opts.rulesetsDir ?? 'examples', ...(opts.args ?? [])];
-  const env = { ...process.env, ...opts.env };
-  const proc = opts.fileLimit
-    ? spawn('/bin/sh', ['-c', `ulimit -n ${opts.fileLimit} && exec "$0" "$@"`, process.execPath, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, args, { cwd: opts.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const server = await spawnServe({ ...opts, dataDir });
   later(opts.perFile ?? false, async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
+    await server.stop('SIGKILL');
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = (): void => {
-      const m = /kumo listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        proc.stdout!.off('data', check);
-        resolve(m[1]!);
-      }
-    };
-    proc.stdout!.on('data', check);
-    void exited.then((code) => reject(new Error(`kumo serve exited (${code}) before listening:\n${out}\n${err}`)));
-    // A start that hangs fails with what the process said, not with the test's time-out.
-    setTimeout(() => reject(new Error(`kumo serve not listening after ${START_MS / 1000} s:\n${out}\n${err}`)), START_MS).unref();
-  });
-  return {
-    url,
-    dataDir,
-    proc,
-    stdout: () => out,
-    stderr: () => err,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
-  };
+  return server;
 }
 
 export interface CliResult {
