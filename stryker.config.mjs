@@ -11,7 +11,7 @@ const FOLDERS = ['kernel', 'rulesets/event-expr'];
 const SKIP = new Set(['kernel/index.ts']); // re-exports only
 
 const files = FOLDERS.flatMap((dir) =>
-  readdirSync(dir)
+  readdirSync(dir, { recursive: true })
     .filter((f) => f.endsWith('.ts'))
     .map((f) => `${dir}/${f}`)
     .filter((f) => !SKIP.has(f)),

@@ -8,8 +8,8 @@
  * host on LevelDB (selection + commit of the expression state in the episode's batch).
  */
 import type { KumoEvent, Ruleset } from '../kernel/index.ts';
-import { encode } from '../kernel/codec.ts';
-import { rulesFor } from '../kernel/rule-index.ts';
+import { encode } from '../kernel/store/codec.ts';
+import { rulesFor } from '../kernel/episodes/rule-index.ts';
 import { any, before, count, on, repeat, ruleset, within } from '../rulesets/index.ts';
 import { openHost } from '../channels/compose.ts';
 import { dataDir, drive, emit, machine, percentiles, removeDir, round } from './lib.ts';

@@ -1,8 +1,8 @@
 /** The kernel's public entry: what channels and rulesets may use. */
 export { Host, type Moves, type HostOptions, type EventInput, type EventResult, type QueryInput, type LocalOnly } from './host.ts';
-export type { Directive, EpisodeLogEntry } from './episode.ts';
-export type { PushMessage } from './cloud-ops.ts';
-export { SYSTEM_TAG, within, isFull, attenuate, type Authority } from './authority.ts';
+export type { Directive, EpisodeLogEntry } from './episodes/episode.ts';
+export type { PushMessage } from './episodes/rule-effects.ts';
+export { SYSTEM_TAG, within, isFull, attenuate, type Authority } from './capabilities/authority.ts';
 export type {
   Ruleset,
   Rule,
@@ -23,22 +23,22 @@ export type {
   RegisteredRuleset,
   ScheduleInfo,
 } from './ruleset.ts';
-export type { Accepted } from './inbox.ts';
-export { normalizeClaimCode, formatClaimCode, claimCodePartition } from './claim-codes.ts';
+export type { Accepted } from './delivery/inbox.ts';
+export { normalizeClaimCode, formatClaimCode, claimCodePartition } from './capabilities/claim-codes.ts';
 export * from './errors.ts';
-export { type Router, type RoutedEvent, type RoutedQuery, type RemoteEci, aloneRouter } from './router.ts';
-export { type Remote, noRemote } from './remote.ts';
-export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, openLevelStore, put, del } from './store.ts';
+export { type Router, type RoutedEvent, type RoutedQuery, type RemoteEci, aloneRouter } from './requests/router.ts';
+export { type Remote, noRemote } from './delivery/remote.ts';
+export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, openLevelStore, put, del } from './store/store.ts';
 export { type Clock, type Timer, systemClock, ManualClock } from './clock.ts';
 export { type IdGenerator, type Eci, type CloudId, cryptoIds, seededIds, isEci, isCloudId, partitionOf, PARTITIONS } from './ids.ts';
 export { type Limits, DEFAULT_LIMITS } from './limits.ts';
-export { type EventPolicy, type QueryPolicy, parseEventPolicy, parseQueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './policy.ts';
+export { type EventPolicy, type QueryPolicy, parseEventPolicy, parseQueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './capabilities/policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, checkIdempotencyKey, describe } from './validate.ts';
-export type { Refusal } from './outbox.ts';
-export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord, type Membership } from './keys.ts';
-export { cloudRecords } from './cloud.ts';
-export { encode, decode } from './codec.ts';
-export { type CloudBundle, bundleRulesets, bundleEcis, checkBundle } from './cloud-transfer.ts';
-export type { Seized } from './transfers.ts';
-export type { MoveIn, MoveOut } from './keys.ts';
+export type { Refusal } from './delivery/outbox.ts';
+export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord, type Membership } from './store/keys.ts';
+export { cloudRecords } from './clouds/cloud-state.ts';
+export { encode, decode } from './store/codec.ts';
+export { type CloudBundle, bundleRulesets, bundleEcis, checkBundle } from './transfers/bundle.ts';
+export type { Seized } from './transfers/transfers.ts';
+export type { MoveIn, MoveOut } from './store/keys.ts';

@@ -1,5 +1,5 @@
 import type { Eci } from './ids.ts';
-import type { EventPolicy, QueryPolicy } from './policy.ts';
+import type { EventPolicy, QueryPolicy } from './capabilities/policy.ts';
 
 /**
  * The ruleset contract between the kernel and the languages in `rulesets/`. It is deliberately

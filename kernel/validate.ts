@@ -1,5 +1,5 @@
-import { encode } from './codec.ts';
-import { KERNEL_DOMAIN } from './deletions.ts';
+import { encode } from './store/codec.ts';
+import { KERNEL_DOMAIN } from './clouds/deletions.ts';
 import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, UnstorableValueError, type KumoError } from './errors.ts';
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { SYSTEM_TAG, within } from '../kernel/index.ts';
-import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from '../kernel/policy.ts';
+import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from '../kernel/capabilities/policy.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { testHost } from './helpers.ts';

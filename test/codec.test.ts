@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decode, encode } from '../kernel/codec.ts';
+import { decode, encode } from '../kernel/store/codec.ts';
 
 describe('codec', () => {
   it('round-trips JSON values as plain maps (as JSON does, -0 comes back as 0)', () => {

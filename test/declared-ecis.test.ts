@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Host, keys, put, seededIds, type CloudId, type Eci } from '../kernel/index.ts';
-import { loadCloud } from '../kernel/cloud.ts';
+import { loadCloud } from '../kernel/clouds/cloud-state.ts';
 import { ruleset, wrangler } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { allKeys, memoryStore, onCleanup, testHost } from './helpers.ts';

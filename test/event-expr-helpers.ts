@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import type { KumoEvent, Selector } from '../kernel/index.ts';
-import { decode, encode } from '../kernel/codec.ts';
-import { deepFreeze } from '../kernel/freeze.ts';
+import { decode, encode } from '../kernel/store/codec.ts';
+import { deepFreeze } from '../kernel/clouds/freeze.ts';
 import { compile, type Captures, type ExprLike } from '../rulesets/index.ts';
 
 /** One row of an operator table: an event and what the rule must do on it. */

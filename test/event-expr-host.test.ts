@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ManualClock, type Host } from '../kernel/index.ts';
-import { keys } from '../kernel/keys.ts';
+import { keys } from '../kernel/store/keys.ts';
 import { after, and, any, before, count, notBetween, on, repeat, ruleset, andThen, within, type ExprLike } from '../rulesets/index.ts';
 import { compile } from '../rulesets/index.ts';
 import { T0 } from './event-expr-helpers.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encode } from '../kernel/codec.ts';
+import { encode } from '../kernel/store/codec.ts';
 import { after, and, any, before, between, compile, count, notBetween, on, or, repeat, andThen, within } from '../rulesets/index.ts';
 import { eventOf, runTable, type Row } from './event-expr-helpers.ts';
 

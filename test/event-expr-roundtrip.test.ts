@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KumoEvent } from '../kernel/index.ts';
-import { decode, encode } from '../kernel/codec.ts';
-import { deepFreeze } from '../kernel/freeze.ts';
+import { decode, encode } from '../kernel/store/codec.ts';
+import { deepFreeze } from '../kernel/clouds/freeze.ts';
 import { after, and, andThen, any, before, between, compile, count, notBetween, on, or, repeat, within, type EventExpr } from '../rulesets/index.ts';
 import { T0 } from './event-expr-helpers.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Listeners } from '../kernel/listeners.ts';
+import { Listeners } from '../kernel/delivery/listeners.ts';
 
 describe('listeners by key', () => {
   it('a key stays while any listener is on it, and a stale remover never drops a newer set', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Mailbox } from '../kernel/mailbox.ts';
-import { Committer } from '../kernel/committer.ts';
+import { Mailbox } from '../kernel/clouds/mailbox.ts';
+import { Committer } from '../kernel/store/committer.ts';
 import { publisher } from '../kernel/observe.ts';
 import { subscribe } from '../kernel/index.ts';
 import { memoryStore } from './helpers.ts';

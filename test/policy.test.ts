@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { eventAllowed, eventPolicyWithin, intersectEventPolicies, intersectQueryPolicies, queryAllowed, queryPolicyWithin } from '../kernel/index.ts';
-import { parseEventPolicy, parseQueryPolicy } from '../kernel/policy.ts';
+import { parseEventPolicy, parseQueryPolicy } from '../kernel/capabilities/policy.ts';
 
 describe('ECI policies', () => {
   const policy = parseEventPolicy({ allow: [{ domain: 'door', name: '*' }, { domain: '*', name: 'ping' }], deny: [{ domain: 'door', name: 'unlock' }] });

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { openNode } from '../channels/compose.ts';
-import { newClaimCode } from '../kernel/claim-codes.ts';
+import { newClaimCode } from '../kernel/capabilities/claim-codes.ts';
 import { cryptoIds, type Limits } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { counter, install, newChild, rejection } from './fixtures.ts';

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLevelStore, type Store } from '../kernel/index.ts';
-import { encodeOps, type WriteOp } from '../kernel/store.ts';
+import { encodeOps, type WriteOp } from '../kernel/store/store.ts';
 import { memoryStore, onCleanup, tempDir } from './helpers.ts';
 
 // One conformance suite, run against every store implementation.

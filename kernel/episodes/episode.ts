@@ -1,0 +1,157 @@
+import type { CloudState, InstallRecord } from '../clouds/cloud-state.ts';
+import { InvalidAttrsError, KumoError, LimitExceededError, inRule, messageOf } from '../errors.ts';
+import type { KumoEvent, ReadContext, Rule, Ruleset } from '../ruleset.ts';
+import { rulesFor } from './rule-index.ts';
+import type { EpisodeLogEntry } from '../store/keys.ts';
+import { Tx } from './tx.ts';
+import { checkValue } from '../validate.ts';
+import { redactEcis, stagedView, type Authority } from '../capabilities/authority.ts';
+import type { Eci } from '../ids.ts';
+import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type QueuedEvent } from './rule-scope.ts';
+
+/** One directive returned to the sender, naming the rule that made it. */
+export interface Directive {
+  name: string;
+  options: Record<string, unknown>;
+  meta: { rid: string; rule: string; eid: string };
+}
+
+export type { EpisodeLogEntry };
+
+export interface EpisodeOutcome {
+  tx: Tx;
+  directives: Directive[];
+  log: Omit<EpisodeLogEntry, 'seq' | 'ms' | 'error'>;
+}
+
+export interface EpisodeEnv {
+  rulesets: ReadonlyMap<string, Ruleset>;
+  raiseDepth: number;
+  eventsPerEpisode: number;
+  ops: CloudOps;
+}
+
+/**
+ * Run one event, and every event its rules raise, against a cloud. Returns the staged changes
+ * without writing anything; throws (with the rule named) if any rule fails, in which case the
+ * caller drops the Tx and nothing of the episode is written.
+ */
+export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: KumoEvent, tx: Tx, via?: string): Promise<EpisodeOutcome> {
+  const episode = new Episode(env, cloud, event, tx, via);
+  const { log, queue } = episode;
+  let processed = 0;
+  for (let current = queue.shift(); current; current = queue.shift()) {
+    if (++processed > env.eventsPerEpisode) {
+      throw new LimitExceededError('eventsPerEpisode', env.eventsPerEpisode, `an episode may process at most ${env.eventsPerEpisode} events (raised events included)`);
+    }
+    const { domain, type } = current.event;
+    for (const install of tx.installs) {
+      const ruleset = env.rulesets.get(install.rid);
+      if (!ruleset) {
+        if (!log.missing?.includes(install.rid)) (log.missing ??= []).push(install.rid);
+        continue;
+      }
+      const rules = rulesFor(ruleset, domain, type);
+      if (rules.length === 0) continue;
+      const read = (): ReadContext => episode.read(install);
+      for (const rule of rules) {
+        if (tx.isUninstalled(ruleset.rid)) break;
+        const selected = select(tx, ruleset.rid, rule, current.event, read);
+        if (!selected) continue;
+        const name = `${ruleset.rid}/${rule.name}`;
+        log.selected.push(name);
+        const ctx = new RuleScope(episode, install, rule.name, current, validated(ruleset.rid, rule, current.event.attrs), selected);
+        let fired: void | boolean;
+        try {
+          fired = await rule.run(ctx);
+        } catch (err) {
+          throw inRule(err, ruleset.rid, rule.name);
+        }
+        if (fired !== false) log.fired.push(name);
+        if (ctx.stopped) break;
+      }
+    }
+  }
+  const { directives, caller } = episode;
+  if (directives.length > 0 && caller) {
+    const view = stagedView(tx);
+    for (const d of directives) d.options = redactEcis(d.options, view, caller);
+  }
+  return { tx, directives, log };
+}
+
+/** One episode's state, which the contexts of its rules act on. */
+class Episode implements EpisodeScope {
+  readonly directives: Directive[] = [];
+  readonly log: EpisodeOutcome['log'];
+  readonly queue: QueuedEvent[];
+  readonly ops: CloudOps;
+  /** The authority of the ECI the event came through: everything the episode makes or returns stays within it. */
+  readonly caller: Authority | undefined;
+  private readonly reads = new Map<InstallRecord, ReadContext>();
+
+  constructor(
+    private readonly env: EpisodeEnv,
+    readonly cloud: CloudState,
+    private readonly event: KumoEvent,
+    readonly tx: Tx,
+    readonly eci: string | undefined,
+  ) {
+    this.ops = env.ops;
+    this.log = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
+    this.queue = [{ event, depth: 0 }];
+    this.caller = eci === undefined ? undefined : cloud.ecis.get(eci as Eci);
+  }
+
+  read(install: InstallRecord): ReadContext {
+    let read = this.reads.get(install);
+    if (!read) {
+      const ops = this.ops;
+      read = buildReadContext(this.cloud, install, this.env.rulesets, () => ops.now(), this.tx, this.caller);
+      this.reads.set(install, read);
+    }
+    return read;
+  }
+
+  directive(rid: string, rule: string, name: string, options: Record<string, unknown>): void {
+    checkValue(options, `directive ${JSON.stringify(name)}`);
+    this.directives.push({ name, options, meta: { rid, rule, eid: this.event.eid } });
+    this.log.directives.push({ name, rid, rule });
+  }
+
+  raise(from: QueuedEvent, raised: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void {
+    const { raiseDepth } = this.env;
+    if (from.depth + 1 > raiseDepth) throw new LimitExceededError('raiseDepth', raiseDepth, `raised events may nest at most ${raiseDepth} deep`);
+    this.log.raised++;
+    this.queue.push({ event: { ...raised, eid: this.event.eid, time: from.event.time }, depth: from.depth + 1 });
+  }
+}
+
+/** Evaluate a rule's selector against its (staged) state; returns the captures when it fires. */
+function select(tx: Tx, rid: string, rule: Rule, event: KumoEvent, read: () => ReadContext): Record<string, unknown> | undefined {
+  const before = tx.getExprState(rid, rule.name);
+  let result;
+  try {
+    result = rule.select.match(before, event, read);
+  } catch (err) {
+    throw inRule(err, rid, rule.name);
+  }
+  if (result.state !== before) tx.setExprState(rid, rule.name, result.state);
+  return result.fired ? result.captures : undefined;
+}
+
+function validated(rid: string, rule: Rule, attrs: Record<string, unknown>): Record<string, unknown> {
+  if (!rule.validate) return attrs;
+  const v = rule.validate(attrs);
+  if (!v.ok) throw new InvalidAttrsError(rid, rule.name, v.issues);
+  return v.value;
+}
+
+/** The error entry of a failed episode's log. */
+export function logError(err: unknown): NonNullable<EpisodeLogEntry['error']> {
+  if (err instanceof KumoError) {
+    const { rid, rule } = err.details as { rid?: string; rule?: string };
+    return { code: err.code, message: err.message, ...(rid ? { rid } : {}), ...(rule ? { rule } : {}) };
+  }
+  return { code: 'RULE_FAILED', message: messageOf(err) };
+}

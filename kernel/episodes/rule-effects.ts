@@ -1,0 +1,302 @@
+import type { ClaimCodes } from '../capabilities/claim-codes.ts';
+import type { CloudMeta, CloudState, InstallRecord } from '../clouds/cloud-state.ts';
+import { eciOps, exprKey, metaEcis } from '../clouds/cloud-state.ts';
+import type { CloudOps } from './rule-scope.ts';
+import { DuplicateNameError, InvalidArgsError, LimitExceededError, PolicyDeniedError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from '../errors.ts';
+import { newCloudId, newEci, partitionOf, type CloudId, type Eci, type IdGenerator } from '../ids.ts';
+import { keys, stored } from '../store/keys.ts';
+import type { Limits } from '../limits.ts';
+import type { Outbox } from '../delivery/outbox.ts';
+import { attenuate, isFull, redactEcis, stagedView, SYSTEM_TAG, systemEci, within } from '../capabilities/authority.ts';
+import type { ChildInfo, ChildSelector, DeviceInfo, EciInfo, Ruleset } from '../ruleset.ts';
+import type { Scheduler } from '../schedules/scheduler.ts';
+import type { Tx } from './tx.ts';
+import { del, put, type WriteOp } from '../store/store.ts';
+import { checkAttrs, checkEventName, describe, nameProblem } from '../validate.ts';
+import { checkTags, declaredEcis } from '../capabilities/declared-ecis.ts';
+import type { Remote } from '../delivery/remote.ts';
+
+/** A message a rule pushed to the listeners of an ECI. */
+export interface PushMessage {
+  cloudId: string;
+  eci: string;
+  name: string;
+  data: Record<string, unknown>;
+}
+
+export interface CloudOpsDeps {
+  ids: IdGenerator;
+  now(): number;
+  rulesets: ReadonlyMap<string, Ruleset>;
+  /** The rulesets every cloud has (see `loadCloud`); they cannot be uninstalled. */
+  builtins: readonly Ruleset[];
+  limits: Limits;
+  /** Pick the partition of a new cloud (one this host owns). */
+  partition(): number;
+  /** Does this host own the partition? (A cloud that came from elsewhere may live in another's.) */
+  owns(partition: number): boolean;
+  outbox: Outbox;
+  /** How to reach hosts of other providers (events sent with a host). */
+  remote: Remote;
+  /** The base URL at which other providers reach this host, when known. */
+  url(): string | undefined;
+  scheduler: Scheduler;
+  claims: ClaimCodes;
+  /** Hand a pushed message to the listeners of an ECI. */
+  push(message: PushMessage): void;
+  /** Start moving the cloud behind `eci` to host `to` (after the episode that asked committed). */
+  move(eci: string, to: string): void;
+}
+
+/** The longest a claim code may be made to last. */
+const MAX_CLAIM_MS = 30 * 24 * 3_600_000;
+const CHILD_FIELDS = ['id', 'name', 'eci'];
+
+export { SYSTEM_TAG };
+
+/** A ruleset installed with a new cloud, and the ECIs it declares. */
+export interface NewInstall {
+  rid: string;
+  config: Record<string, unknown>;
+  ecis?: EciInfo[];
+}
+
+/**
+ * Batch ops creating a whole new cloud with one ECI and the given rulesets (not the built-ins: every
+ * cloud has them, and the ECIs they declare are listed in `meta`, see {@link builtinEcis}).
+ */
+export function newCloudOps(meta: CloudMeta, eci: EciInfo, installs: readonly NewInstall[]): WriteOp[] {
+  const ops: WriteOp[] = [put(keys.meta(meta.id), stored(meta)), ...eciOps(meta.id, eci)];
+  for (const id of metaEcis(meta)) ops.push(put(keys.eciIndex(id), meta.id));
+  let seq = 0;
+  for (const { rid, config, ecis } of installs) {
+    ops.push(put(keys.install(meta.id, rid), { rid, config, seq: ++seq, ...(ecis && ecis.length > 0 ? { ecis: ecis.map((e) => e.id) } : {}) }));
+    for (const e of ecis ?? []) ops.push(...eciOps(meta.id, e));
+  }
+  return ops;
+}
+
+/** New ids for the ECIs the built-ins declare, for a new cloud's meta record (no field when they declare none). */
+export function builtinEcis(builtins: readonly Ruleset[], ids: IdGenerator, partition: number): Pick<CloudMeta, 'builtinEcis'> {
+  let made: Record<string, Eci[]> | undefined;
+  for (const rs of builtins) if (rs.ecis && rs.ecis.length > 0) (made ??= {})[rs.rid] = rs.ecis.map(() => newEci(ids, partition));
+  return made ? { builtinEcis: made } : {};
+}
+
+/** The host's implementation of the structural changes a rule can stage. */
+export function createCloudOps(deps: CloudOpsDeps): CloudOps {
+  /** The config a ruleset gets when installed with none given (its schema's defaults). */
+  const defaultConfig = (rid: unknown): { rid: string; config: Record<string, unknown> } => {
+    const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
+    if (!ruleset) throw new UnknownRulesetError(typeof rid === 'string' ? rid : describe(rid));
+    if (!ruleset.validateConfig) return { rid: ruleset.rid, config: {} };
+    const v = ruleset.validateConfig({});
+    if (!v.ok) throw new InvalidArgsError(`${ruleset.rid} needs a config: ${v.issues}`);
+    return { rid: ruleset.rid, config: v.value };
+  };
+
+  /** The child `which` names: a string by its id, name or ECI; an object by every field it gives. */
+  const findChild = (cloud: CloudState, which: unknown): ChildInfo | undefined => {
+    const children = [...cloud.children.values()];
+    if (typeof which === 'string') return children.find((c) => c.id === which || c.name === which || c.eci === which);
+    const given = typeof which === 'object' && which !== null ? Object.entries(which).filter(([, v]) => v !== undefined) : [];
+    if (given.length === 0 || given.some(([k, v]) => !CHILD_FIELDS.includes(k) || typeof v !== 'string')) return undefined;
+    return children.find((c) => given.every(([k, v]) => c[k as keyof ChildInfo] === v));
+  };
+  const childLabel = (which: unknown): string =>
+    typeof which === 'object' && which !== null
+      ? Object.entries(which)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${k} ${describe(v)}`)
+          .join(' and ')
+      : describe(which);
+
+  const checkEciCount = (tx: Tx, more: number): void => {
+    if (tx.eciCount() + more > deps.limits.ecisPerCloud) {
+      throw new LimitExceededError('ecisPerCloud', deps.limits.ecisPerCloud, `a cloud may have at most ${deps.limits.ecisPerCloud} ECIs`);
+    }
+  };
+
+  const claimTtl = (expiresIn: unknown): number => {
+    if (expiresIn === undefined || expiresIn === null || expiresIn === '') return deps.limits.claimCodeMs;
+    const ms = Number(expiresIn);
+    if (!Number.isInteger(ms) || ms < 1000 || ms > MAX_CLAIM_MS) throw new InvalidArgsError('expiresIn must be a whole number of ms from 1 s to 30 days');
+    return ms;
+  };
+
+  const ops: CloudOps = {
+    now: deps.now,
+    url: deps.url,
+
+    async newChild(tx, cloud, name, rids = []) {
+      const problem = nameProblem(name);
+      if (problem !== undefined) throw new InvalidArgsError(`a child name must be 1 to 100 printable characters; ${describe(name)} ${problem}`);
+      if (!Array.isArray(rids) || rids.length > 100) throw new InvalidArgsError('rids must be an array of at most 100 rids');
+      const chosen = [...new Set(rids)].filter((rid) => !deps.builtins.some((rs) => rs.rid === rid)).map(defaultConfig);
+      const names = tx.childNames;
+      if (names.has(name) || cloud.children.byName(name) !== undefined) {
+        throw new DuplicateNameError(`cloud ${cloud.meta.name} already has a child named ${JSON.stringify(name)}`, { name });
+      }
+      if (cloud.children.size + names.size >= deps.limits.childrenPerCloud) {
+        throw new LimitExceededError('childrenPerCloud', deps.limits.childrenPerCloud, `a cloud may have at most ${deps.limits.childrenPerCloud} children`);
+      }
+      names.add(name);
+      const partition = deps.partition();
+      const id = newCloudId(deps.ids, partition);
+      // The child is a new cloud: the parent has all authority over it, so its declared ECIs are made as declared.
+      const installs = chosen.map((i) => {
+        const rs = deps.rulesets.get(i.rid);
+        return rs?.ecis?.length ? { ...i, ecis: declaredEcis(rs, id, deps.ids) } : i;
+      });
+      const eci = systemEci(newEci(deps.ids, partition), 'parent');
+      const child: ChildInfo = { id, name, eci: eci.id };
+      tx.childEcis.add(eci.id);
+      tx.stage(
+        [...newCloudOps({ id, name, parent: cloud.id, created: deps.now(), ...builtinEcis(deps.builtins, deps.ids, partition) }, eci, installs), put(keys.child(cloud.id, id), stored(child))],
+        (c) => c.children.set(id, child),
+      );
+      return { ...child };
+    },
+
+    async deleteChild(tx, cloud, which) {
+      const child = findChild(cloud, which);
+      if (!child) throw new UnknownCloudError(childLabel(which), `cloud ${cloud.meta.name} has no child ${childLabel(which)}`);
+      if (tx.deletions.some((d) => d.id === child.id)) return { ...child };
+      tx.deletions.push({ id: child.id as CloudId, eci: child.eci });
+      tx.stage([del(keys.child(cloud.id, child.id))], (c) => c.children.delete(child.id as CloudId));
+      return { ...child };
+    },
+
+    newEci(tx, cloud, opts, creator) {
+      const tags = checkTags(opts.tags ?? []);
+      checkEciCount(tx, 1);
+      // An ECI routes by its partition: in a cloud brought in from another host's partition, use one of this host's.
+      const home = partitionOf(cloud.id);
+      const info: EciInfo = { id: newEci(deps.ids, deps.owns(home) ? home : deps.partition()), tags, ...attenuate(opts, creator) };
+      tx.addEci(info);
+      return structuredClone(info);
+    },
+
+    deleteEci(tx, cloud, eci, caller) {
+      const info = typeof eci === 'string' ? tx.eci(eci) : undefined;
+      // An ECI the caller could not list is unknown to it, not denied: its existence is not the caller's to learn.
+      if (!info || (caller && !within(info, caller))) throw new UnknownEciError(typeof eci === 'string' ? eci : describe(eci), `cloud ${cloud.meta.name} has no ECI ${describe(eci)}`);
+      if (info.tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`ECI ${eci} is a system channel and cannot be deleted`);
+      const owner = tx.installs.find((r) => r.ecis?.includes(info.id));
+      if (owner) throw new InvalidArgsError(`ECI ${eci} belongs to ruleset ${owner.rid}, and goes when it is uninstalled`);
+      tx.deleteEci(info.id);
+    },
+
+    async newDevice(tx, cloud, { name, rids = [], events, expiresIn }, creator) {
+      // A device's ECI and claim code reach a new cloud with full authority over it: only an ECI with full authority here may make one.
+      if (creator && !isFull(creator)) throw new PolicyDeniedError('making a device (that needs the full authority of the owner)', creator.id ?? '');
+      if (!Array.isArray(rids) || !rids.every((r) => typeof r === 'string')) throw new InvalidArgsError('rids must be an array of rids');
+      // By default a device may send what its rulesets listen to; never wrangler (managing its own cloud).
+      const domains: unknown = events ?? [...new Set(rids.flatMap((rid) => deps.rulesets.get(rid)?.rules.flatMap((r) => r.select.events.map((e) => e.domain)) ?? []))].filter((d) => d !== '*' && d !== 'wrangler');
+      if (!Array.isArray(domains) || domains.length === 0 || domains.length > 20) throw new InvalidArgsError('a device needs 1 to 20 event domains (events), or rulesets whose rules name some');
+      for (const d of domains) {
+        checkEventName(d, 'any');
+        if (d === 'wrangler') throw new InvalidArgsError('a device may not send wrangler events (they manage its cloud)');
+      }
+      const ttl = claimTtl(expiresIn);
+      const child = await ops.newChild(tx, cloud, name as string, rids);
+      const id = child.id as CloudId;
+      const eci: EciInfo = {
+        id: newEci(deps.ids, partitionOf(id)),
+        tags: ['device'],
+        eventPolicy: { allow: domains.map((domain: string) => ({ domain, name: '*' })), deny: [] },
+        queryPolicy: { allow: rids.map((rid) => ({ rid, name: '*' })), deny: [] },
+      };
+      tx.stage(eciOps(id, eci));
+      const claim = await deps.claims.stage(tx, id, eci.id, ttl);
+      return { ...child, device: { eci: eci.id, events: [...domains], rids: [...rids] }, claim } satisfies DeviceInfo;
+    },
+
+    async newClaimCode(tx, cloud, eci, expiresIn, creator) {
+      const target = typeof eci === 'string' ? tx.eci(eci) : undefined;
+      if (!target) throw new UnknownEciError(String(eci), `cloud ${cloud.meta.name} has no ECI ${JSON.stringify(eci)}`);
+      // A code hands its ECI to whoever brings it: the system right (the cloud's log) never travels that way.
+      if (target.tags.includes(SYSTEM_TAG)) throw new InvalidArgsError(`ECI ${target.id} is a system channel: it cannot be claimed`);
+      if (creator && !within(target, creator)) throw new PolicyDeniedError(`a claim code for ECI ${target.id}, which may do more than the ECI asking`, target.id);
+      return deps.claims.stage(tx, cloud.id, target.id, claimTtl(expiresIn));
+    },
+
+    moveTo(tx, _cloud, to, creator) {
+      if (typeof to !== 'string' || to === '') throw new InvalidArgsError('a move needs the id of the host to move to');
+      // Moving is the owner's: a narrower ECI could otherwise carry the cloud away from under it.
+      if (!creator?.id || !isFull(creator)) throw new PolicyDeniedError('moving the cloud (that needs its full authority)', creator?.id ?? '');
+      const via = creator.id;
+      tx.release(() => deps.move(via, to));
+    },
+
+    install(tx, cloud, rid, config, creator) {
+      const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
+      if (!ruleset) throw new UnknownRulesetError(typeof rid === 'string' ? rid : describe(rid));
+      if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new InvalidArgsError('config must be an object');
+      let value = config;
+      if (ruleset.validateConfig) {
+        const v = ruleset.validateConfig(config);
+        if (!v.ok) throw new InvalidArgsError(`config rejected by ${rid}: ${v.issues}`);
+        value = v.value;
+      }
+      const existing = tx.installs.find((r) => r.rid === rid);
+      const seq = existing?.seq ?? tx.installs.reduce((max, r) => Math.max(max, r.seq), 0) + 1;
+      // Installed again (a new config): it keeps the ECIs it has.
+      let ecis = existing?.ecis;
+      if (!existing) {
+        const home = partitionOf(cloud.id);
+        const made = declaredEcis(ruleset, cloud.id, deps.ids, creator, deps.owns(home) ? home : deps.partition());
+        checkEciCount(tx, made.length);
+        for (const e of made) tx.addEci(e);
+        if (made.length > 0) ecis = made.map((e) => e.id);
+      }
+      const rec: InstallRecord = { rid, config: value, seq, ...(ecis ? { ecis } : {}) };
+      const installs = [...tx.installs.filter((r) => r.rid !== rid), rec].sort((a, b) => a.seq - b.seq);
+      tx.installs = installs;
+      tx.installed(rid);
+      tx.stage([put(keys.install(cloud.id, rid), rec)], (c) => {
+        c.installs = installs;
+      });
+    },
+
+    uninstall(tx, cloud, rid) {
+      if (deps.builtins.some((rs) => rs.rid === rid)) throw new InvalidArgsError(`${rid} is built in and cannot be uninstalled`);
+      const rec = tx.installs.find((r) => r.rid === rid);
+      if (!rec) throw new UnknownRulesetError(rid);
+      tx.uninstalled(rid);
+      for (const eci of rec.ecis ?? []) if (tx.eci(eci)) tx.deleteEci(eci);
+      const installs = tx.installs.filter((r) => r.rid !== rid);
+      tx.installs = installs;
+      const ops: WriteOp[] = [del(keys.install(cloud.id, rid))];
+      for (const name of cloud.ent.get(rid)?.keys() ?? []) ops.push(del(keys.entity(cloud.id, rid, name)));
+      const prefix = exprKey(rid, '');
+      for (const k of cloud.exprState.keys()) if (k.startsWith(prefix)) ops.push(del(keys.exprState(cloud.id, rid, k.slice(prefix.length))));
+      // The Tx wipes the ruleset's state from memory when it applies (before any reinstall's writes).
+      tx.stage(ops, (c) => {
+        c.installs = installs;
+      });
+    },
+
+    scheduleAt: (tx, cloud, at, event) => deps.scheduler.at(tx, cloud, at, event),
+    scheduleRepeat: (tx, cloud, cron, event) => deps.scheduler.repeat(tx, cloud, cron, event),
+    cancelSchedule: (tx, cloud, id) => deps.scheduler.cancel(tx, cloud, id),
+
+    push(tx, cloud, eci, name, data) {
+      const target = typeof eci === 'string' ? tx.eci(eci) : undefined;
+      if (!target) throw new UnknownEciError(typeof eci === 'string' ? eci : describe(eci), `cloud ${cloud.meta.name} has no ECI ${describe(eci)} to push to`);
+      if (typeof name !== 'string' || name.length === 0) throw new InvalidArgsError('a push needs a name');
+      checkAttrs(data, deps.limits.attrsBytes, 'push data');
+      // Whoever listens on the ECI learns only ECIs within its authority.
+      const safe = redactEcis(data, stagedView(tx), target);
+      tx.release(() => deps.push({ cloudId: cloud.id, eci: target.id, name, data: safe }));
+    },
+
+    send(tx, cloud, eci, event, caller, host) {
+      if (host !== undefined && typeof host !== 'string') throw new InvalidArgsError('the host of a send is a base URL');
+      // The receiving cloud learns only ECIs within the authority of the ECI that caused the send.
+      const attrs = redactEcis(event.attrs, stagedView(tx), caller);
+      deps.outbox.stage(tx, cloud, eci, { ...event, attrs }, host === undefined ? undefined : deps.remote.destination(host));
+    },
+  };
+  return ops;
+}

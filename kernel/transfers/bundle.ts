@@ -1,0 +1,128 @@
+import { asRecord, cloudRecords, recordEcis } from '../clouds/cloud-state.ts';
+import { InvalidCloudFileError } from '../errors.ts';
+import type { CloudId } from '../ids.ts';
+import { isCloudId, isEci } from '../ids.ts';
+import { keys, parseCloudKey, type CloudMeta, type CloudRecord, type Key, type OutboxEntry } from '../store/keys.ts';
+import { dueKeyOf } from '../schedules/scheduler.ts';
+import { put, type Store, type WriteOp } from '../store/store.ts';
+import { isPlainObject } from '../validate.ts';
+
+/**
+ * A subtree of clouds as data, to carry it to another host or provider: every record of every cloud
+ * (their key ranges, as stored), and the events they sent that are not delivered yet. Host-wide
+ * indexes are not carried: they are rebuilt from the records where the bundle lands.
+ */
+export interface CloudBundle {
+  /** The top cloud of the subtree. */
+  root: CloudId;
+  /** Every cloud of the subtree, the root first. */
+  clouds: CloudMeta[];
+  /** Every record of those clouds, `[key, value]`, keys as stored. */
+  records: Array<[string, unknown]>;
+  /** Their outgoing events not delivered yet (carried when they leave for good). */
+  outbox: OutboxEntry[];
+  /**
+   * The base URL of the host it left, when that host knew its own: what its clouds sent to ECIs of
+   * that host (or its realm) is sent there from wherever it lands.
+   */
+  from?: string;
+}
+
+/** Every record of the subtree under `root`, breadth first (children found through their parent's records). */
+export async function readSubtree(store: Store, root: CloudId): Promise<{ clouds: CloudMeta[]; records: CloudRecord[] }> {
+  const clouds: CloudMeta[] = [];
+  const records: CloudRecord[] = [];
+  const queue: CloudId[] = [root];
+  for (let id = queue.shift(); id; id = queue.shift()) {
+    for (const r of await cloudRecords(store, id)) {
+      records.push(r);
+      if (r.kind === 'meta') clouds.push({ ...r.value, id });
+      else if (r.kind === 'kid') queue.push(r.childId);
+    }
+  }
+  return { clouds, records };
+}
+
+/** The rids installed in any cloud of a bundle. */
+export function bundleRulesets(bundle: CloudBundle): string[] {
+  const rids = new Set<string>();
+  for (const [k, v] of bundle.records) {
+    const cloud = cloudOf(k);
+    if (cloud && parseCloudKey(cloud, k)?.kind === 'rs') rids.add((v as { rid: string }).rid);
+  }
+  return [...rids].sort();
+}
+
+function cloudOf(k: string): string | undefined {
+  const m = /^c!([^!]+)!/.exec(k);
+  return m?.[1];
+}
+
+/**
+ * Check a bundle that came from outside before anything of it is written: the shape, every cloud
+ * listed with its record, and every key a record of one of the listed clouds (so a hostile bundle
+ * cannot write host-wide keys or other clouds' records).
+ */
+export function checkBundle(value: unknown): CloudBundle {
+  const bad = (why: string): never => {
+    throw new InvalidCloudFileError('corrupt', `the cloud file is corrupt: ${why}`);
+  };
+  if (!isPlainObject(value)) return bad('not a bundle');
+  const { root, clouds, records, outbox, from } = value as Partial<CloudBundle>;
+  if (typeof root !== 'string' || !isCloudId(root)) return bad('no root cloud');
+  if (from !== undefined && typeof from !== 'string') return bad('the host it left is not a URL');
+  if (!Array.isArray(clouds) || !Array.isArray(records) || !Array.isArray(outbox)) return bad('missing parts');
+  const ids = new Set<string>();
+  for (const c of clouds) {
+    if (!isPlainObject(c) || typeof c['id'] !== 'string' || !isCloudId(c['id'])) return bad('a cloud without an id');
+    ids.add(c['id']);
+  }
+  if (clouds[0]?.id !== root) return bad('the root is not the first cloud');
+  const metas = new Set<string>();
+  for (const r of records) {
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string') return bad('a record is not [key, value]');
+    const cloud = cloudOf(r[0]);
+    const kind = cloud !== undefined && ids.has(cloud) ? parseCloudKey(cloud, r[0])?.kind : undefined;
+    if (!kind) return bad(`a record outside the clouds it lists (${r[0].slice(0, 60)})`);
+    if (kind === 'meta') {
+      metas.add(cloud!);
+      const declared: unknown = isPlainObject(r[1]) ? r[1]['builtinEcis'] : undefined;
+      if (declared !== undefined && !(isPlainObject(declared) && Object.values(declared).every((ecis) => Array.isArray(ecis) && ecis.every((e) => typeof e === 'string' && isEci(e))))) {
+        return bad(`cloud ${cloud} lists built-in ECIs that are not ECIs`);
+      }
+    }
+  }
+  for (const id of ids) if (!metas.has(id)) return bad(`cloud ${id} has no record`);
+  for (const e of outbox) {
+    if (!isPlainObject(e) || typeof e['cloudId'] !== 'string' || !ids.has(e['cloudId']) || typeof e['eci'] !== 'string' || !isPlainObject(e['event'])) return bad('an outgoing event of no listed cloud');
+  }
+  return value as unknown as CloudBundle;
+}
+
+/**
+ * The writes that bring a bundle into a store: its records, and the host-wide index entries that
+ * point at them (ECI index, due schedules, claim codes).
+ */
+export function bundleOps(bundle: CloudBundle): WriteOp[] {
+  const ops: WriteOp[] = [];
+  for (const [k, value] of bundle.records) {
+    const cloud = cloudOf(k)! as CloudId;
+    const r = asRecord(cloud, k, value)!;
+    ops.push(put(k as Key<unknown>, value));
+    for (const eci of recordEcis(r)) ops.push(put(keys.eciIndex(eci), cloud));
+    if (r.kind === 'sch') ops.push(put(dueKeyOf(cloud, value as Parameters<typeof dueKeyOf>[1]), null));
+    else if (r.kind === 'claim') ops.push(put(keys.claimIndex(r.hash), { ...(value as object), cloudId: cloud } as never));
+  }
+  return ops;
+}
+
+/** The ECIs of a bundle's clouds. */
+export function bundleEcis(bundle: CloudBundle): string[] {
+  const out: string[] = [];
+  for (const [k, value] of bundle.records) {
+    const cloud = cloudOf(k);
+    const r = cloud ? asRecord(cloud as CloudId, k, value) : undefined;
+    if (r) out.push(...recordEcis(r));
+  }
+  return out;
+}
