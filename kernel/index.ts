@@ -1,7 +1,5 @@
 /** The kernel's public entry: what channels and rulesets may use. */
-export { Host, type Moves, type HostOptions, type EventInput, type EventResult, type QueryInput, type LocalOnly } from './host.ts';
-export type { Directive, EpisodeLogEntry } from './episodes/episode.ts';
-export type { PushMessage } from './episodes/rule-effects.ts';
+export { Host, type HostOptions, type EventInput, type QueryInput, type LocalOnly } from './host.ts';
 export { SYSTEM_TAG, within, isFull, attenuate, type Authority } from './capabilities/authority.ts';
 export type {
   Ruleset,
@@ -23,10 +21,10 @@ export type {
   RegisteredRuleset,
   ScheduleInfo,
 } from './ruleset.ts';
-export type { Accepted } from './delivery/inbox.ts';
 export { normalizeClaimCode, formatClaimCode, claimCodePartition } from './capabilities/claim-codes.ts';
 export * from './errors.ts';
-export { type Router, type RoutedEvent, type RoutedQuery, type RemoteEci, aloneRouter } from './requests/router.ts';
+export type { Request, RequestOf, Op, Answer, Answers, RoutedEvent, RoutedQuery, RemoteEci, Accepted, EventResult, Directive, PushMessage, Refusal, MoveResult } from './requests/request.ts';
+export { type Router, aloneRouter } from './requests/router.ts';
 export { type Remote, noRemote } from './delivery/remote.ts';
 export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, openLevelStore, put, del } from './store/store.ts';
 export { type Clock, type Timer, systemClock, ManualClock } from './clock.ts';
@@ -35,10 +33,8 @@ export { type Limits, DEFAULT_LIMITS } from './limits.ts';
 export { type EventPolicy, type QueryPolicy, parseEventPolicy, parseQueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './capabilities/policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, checkIdempotencyKey, describe } from './validate.ts';
-export type { Refusal } from './delivery/outbox.ts';
-export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord, type Membership } from './store/keys.ts';
+export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord, type Membership, type EpisodeLogEntry } from './store/keys.ts';
 export { cloudRecords } from './clouds/cloud-state.ts';
 export { encode, decode } from './store/codec.ts';
 export { type CloudBundle, bundleRulesets, bundleEcis, checkBundle } from './transfers/bundle.ts';
-export type { Seized } from './transfers/transfers.ts';
 export type { MoveIn, MoveOut } from './store/keys.ts';

@@ -7,8 +7,8 @@ import { passed, runChaos, summary } from './chaos/chaos.ts';
 const seed = Number(process.env['CHAOS_SEED'] ?? 21);
 
 describe('the chaos run', () => {
-  it.each(['single', 'cluster'] as const)('on %s nats-server: nothing acknowledged lost or doubled, no cloud served by two hosts, every host rejoins', { timeout: 300_000 }, async (nats) => {
-    const report = await runChaos({ seed, seconds: 50, nats });
+  it.each(['single', 'cluster'] as const)('on %s nats-server: nothing acknowledged lost or doubled, no cloud served by two hosts, every host rejoins', { timeout: 600_000 }, async (nats) => {
+    const report = await runChaos({ seed, seconds: 50, nats, log: (line) => process.env['CHAOS_LOG'] && console.log(line) });
     console.log(summary(report));
     expect(report.acknowledged).toBeGreaterThan(500);
     expect(Object.values(report.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(8);

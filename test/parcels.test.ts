@@ -5,7 +5,7 @@ import { messagesOf, Parcels } from '../channels/realm/parcels.ts';
 import type { InboxMessage } from '../channels/realm/wire.ts';
 
 const event = (eci: string, eid: string, attrs: Record<string, unknown> = {}): InboxMessage => ({
-  kind: 'event',
+  op: 'receive',
   eci,
   event: { eid, domain: 'd', type: 't', attrs, time: 1 },
   from: { host: 'a', cloudId: 'c1' },

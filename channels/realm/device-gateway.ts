@@ -40,6 +40,11 @@ export interface MqttCredentials {
 const TOKEN = /^[A-Za-z0-9_-]{1,100}$/;
 const utf8 = { decoder: new TextDecoder(), encoder: new TextEncoder() };
 
+/** Publish a push made on this host for a device listening on MQTT (a name that cannot be a topic level is not sent). */
+export function devicePush(link: NatsLink, realm: string, m: PushMessage): void {
+  if (TOKEN.test(m.name)) link.publish(subjects.devicePush(realm, m.eci, m.name), utf8.encoder.encode(JSON.stringify(m.data)));
+}
+
 /**
  * MQTT devices through nats-server's MQTT listener (README, "MQTT devices"). A device publishes its
  * events on `kumo/<realm>/events/<eci>/<domain>/<type>`; the realm's device stream (a JetStream work
@@ -72,11 +77,6 @@ export class DeviceGateway {
     this.stopping = true;
     await this.stopConsuming?.();
     await Promise.allSettled([...this.chains.values()]);
-  }
-
-  /** Publish a push made on this host for a device listening on MQTT. */
-  push(m: PushMessage): void {
-    if (TOKEN.test(m.name)) this.o.link.publish(subjects.devicePush(this.o.realm, m.eci, m.name), utf8.encoder.encode(JSON.stringify(m.data)));
   }
 
   /** Does this host hand out credentials? */

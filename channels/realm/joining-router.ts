@@ -58,17 +58,8 @@ export class JoiningRouter implements Router {
     return this.router ? work(this.router) : this.ready().then(work);
   }
 
-  event: Router['event'] = (r) => this.via((router) => router.event(r));
-  accept: Router['accept'] = (r) => this.via((router) => router.accept(r));
-  claim: Router['claim'] = (code, partition) => this.via((router) => router.claim(code, partition));
-  query: Router['query'] = (q) => this.via((router) => router.query(q));
-  deliver: Router['deliver'] = (r, from) => this.via((router) => router.deliver(r, from));
-  eciInfo: Router['eciInfo'] = (eci) => this.via((router) => router.eciInfo(eci));
-  episodeLog: Router['episodeLog'] = (eci, limit) => this.via((router) => router.episodeLog(eci, limit));
-  deadLetters: Router['deadLetters'] = (eci) => this.via((router) => router.deadLetters(eci));
+  forward: Router['forward'] = (request) => this.via((router) => router.forward(request));
   follow: Router['follow'] = (eci, fn) => this.via((router) => router.follow(eci, fn));
-  adopt: Router['adopt'] = (ecis) => this.via((router) => router.adopt(ecis));
-  move: Router['move'] = (eci, to) => this.via((router) => router.move(eci, to));
 
   /** Listeners on other hosts are heard from the join on. */
   listen(eci: string, fn: Parameters<Router['listen']>[1]): () => void {
@@ -85,8 +76,8 @@ export class JoiningRouter implements Router {
   }
 
   /** A push made before the join reaches this host's own listeners only (pushes are not kept). */
-  publishPush(m: Parameters<Router['publishPush']>[0]): void {
-    this.router?.publishPush(m);
+  publish(m: Parameters<Router['publish']>[0]): void {
+    this.router?.publish(m);
   }
 }
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { bundleEcis, InvalidArgsError, KumoError, messageOf, type Host, type Seized } from '../../kernel/index.ts';
+import { bundleEcis, InvalidArgsError, KumoError, messageOf, type CloudBundle, type Host, type MoveResult, type RequestOf } from '../../kernel/index.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { backoff } from './retry.ts';
-import { pack, unpack, type MoveResult } from './wire.ts';
+import { pack, unpack } from './wire.ts';
 
 /**
  * Fault injection for the tests of interrupted moves: `KUMO_CRASH_AT=<step>` kills this process
@@ -14,28 +14,29 @@ function crashPoint(step: string): void {
   if (process.env['KUMO_CRASH_AT'] === step) process.kill(process.pid, 'SIGKILL');
 }
 
-/** Tries to delete a moved copy that the store refused to delete, before leaving it to the next start. */
-const LEAVE_TRIES = 30;
-
 /** Bytes per request when a moving subtree travels to its new host (under NATS's 1 MiB message limit). */
 const CHUNK = 256 * 1024;
 
+/** Tries to delete a moved copy that the store refused to delete, before leaving it to the next start. */
+const LEAVE_TRIES = 30;
+
 /**
  * Moving a cloud, with its whole subtree, to another host of the realm, so that no event is lost or
- * applied twice and an interrupted move either completes or is undone:
+ * applied twice and an interrupted move either completes or is undone. Each step is a request to
+ * the kernel of one host (kernel/requests/request.ts: `moveOut`, `moveLand`, …):
  *
  *   1. the source remembers the move, puts the clouds on hold (work for them waits, never refused),
- *      lets their mailboxes drain and reads them whole, outgoing events included;
- *   2. the target lands them in one batch, held: they serve nothing yet;
+ *      lets their mailboxes drain and reads them whole, outgoing events included (`moveOut`);
+ *   2. the target lands them in one batch, held: they serve nothing yet (`moveLand`);
  *   3. the source enters their ECIs in the realm's moved table, marked with the move;
  *   4. the move is decided, once, in the placement bucket (create-only key): committed;
- *   5. the source deletes its copy and lets what waited go on (it finds the clouds on the target);
- *      the target, told or seeing the decision, serves them and takes up their outgoing events.
+ *   5. the source deletes its copy and lets what waited go on (`moveLeave`: it finds the clouds on
+ *      the target); the target, told or seeing the decision, serves them (`moveLive`).
  *
- * A failure before the decision decides "aborted" instead: the target drops what landed and the
- * source serves again. A host killed at any step finds its half of the move at restart and acts on
- * the decision, or decides "aborted" itself when there is none (only the source decides, so the
- * first decision written is the only one).
+ * A failure before the decision decides "aborted" instead: the target drops what landed
+ * (`moveDrop`) and the source serves again (`moveStay`). A host killed at any step finds its half of
+ * the move at restart (`moves`) and acts on the decision, or decides "aborted" itself when there is
+ * none (only the source decides, so the first decision written is the only one).
  */
 export class Mover {
   private readonly incoming = new Map<string, Uint8Array[]>();
@@ -49,25 +50,30 @@ export class Mover {
     placement.onDecision((id, decision) => void this.decided(id, decision).catch(() => undefined));
   }
 
+  /** A step of a move on this host's kernel. */
+  private step<K extends 'moveOut' | 'moveLeave' | 'moveStay' | 'moveLand' | 'moveLive' | 'moveDrop' | 'moves'>(req: RequestOf<K>) {
+    return this.host.handle(req, { local: true });
+  }
+
   /** Move the cloud behind `eci` (an ECI with its full authority) and its subtree to host `to`. */
-  async move(eci: string, to: string): Promise<MoveResult> {
-    let root;
+  async move(req: RequestOf<'move'> & { forwarded?: boolean }): Promise<MoveResult> {
+    const { eci, to } = req;
     try {
-      root = await this.host.moves.root(eci);
+      await this.host.eciInfo(eci, { local: true });
     } catch (err) {
-      // Not a cloud of this host: ask the host that has it.
-      if (err instanceof KumoError && err.code === 'UNKNOWN_ECI') return (await this.router.ask(this.router.hostOf(eci), eci, { op: 'move', eci, to })) as MoveResult;
+      // Not a cloud of this host (the map was behind): ask the host that has it, once.
+      if (err instanceof KumoError && err.code === 'UNKNOWN_ECI' && !req.forwarded) return (await this.router.ask(this.router.hostOf(eci), eci, { ...req, forwarded: true })) as MoveResult;
       throw err;
     }
     if (to === this.self) throw new InvalidArgsError(`the cloud is on host ${to} already`);
     if (!this.placement.knownHosts().some((h) => h.id === to)) throw new InvalidArgsError(`no host ${JSON.stringify(to)} in this realm (kumo realm lists them)`);
     const id = randomBytes(9).toString('base64url');
-    const seized = await this.host.moves.beginOut(id, root, to);
+    const bundle = await this.step({ op: 'moveOut', id, eci, to });
     crashPoint('move:seized');
-    const ecis = bundleEcis(seized.bundle);
+    const ecis = bundleEcis(bundle);
     let decision: 'committed' | 'aborted';
     try {
-      await this.send(id, to, seized);
+      await this.send(id, to, bundle);
       crashPoint('move:sent');
       await this.placement.movePending(id, ecis, to);
       crashPoint('move:pending');
@@ -76,14 +82,14 @@ export class Mover {
     } catch (err) {
       decision = await this.placement.decide(id, 'aborted').catch(() => 'aborted' as const);
       if (decision === 'aborted') {
-        await this.abandon(id, to, ecis, seized);
+        await this.abandon(id, to, ecis);
         throw err instanceof KumoError ? err : new InvalidArgsError(`the move to ${to} failed and was undone: ${messageOf(err)}`);
       }
     }
-    await this.leave(id, seized);
+    await this.leave(id);
     crashPoint('move:left');
     void this.router.ask(to, '', { op: 'moveDecided', id }).catch(() => undefined);
-    return { id, to, clouds: seized.bundle.clouds.length, records: seized.bundle.records.length };
+    return { id, to, clouds: bundle.clouds.length, records: bundle.records.length };
   }
 
   /**
@@ -91,14 +97,14 @@ export class Mover {
    * never served here again; the move is answered as committed (it is) and the copy is deleted by
    * later tries, at the latest when the host restarts (from the move's journal).
    */
-  private async leave(id: string, seized: Seized): Promise<void> {
+  private async leave(id: string): Promise<void> {
     try {
-      await this.host.moves.endOut(id, seized);
+      await this.step({ op: 'moveLeave', id });
     } catch {
       void (async () => {
         for (let attempt = 1; attempt <= LEAVE_TRIES; attempt++) {
           await backoff(attempt);
-          if (await this.host.moves.endOut(id, seized).then(() => true, () => false)) return;
+          if (await this.step({ op: 'moveLeave', id }).then(() => true, () => false)) return;
         }
       })();
     }
@@ -106,18 +112,13 @@ export class Mover {
 
   /** At start: decide and finish the moves this host was in the middle of. */
   async recover(): Promise<void> {
-    const { out, in: landed } = await this.host.moves.inFlight();
+    const { out, in: landed } = await this.step({ op: 'moves' });
     for (const m of out) {
       const decision = this.placement.decision(m.id) ?? (await this.placement.decide(m.id, 'aborted'));
-      if (decision === 'committed') {
-        // The clouds may still be here (killed before deleting them): they leave now.
-        const seized = await this.host.moves.beginOut(m.id, m.root, m.to).catch(() => null);
-        if (seized) await this.host.moves.endOut(m.id, seized);
-        else await this.host.moves.abortOut(m.id, null);
-        void this.router.ask(m.to, '', { op: 'moveDecided', id: m.id }).catch(() => undefined);
-      } else {
-        await this.abandon(m.id, m.to, m.ecis, null);
-      }
+      // Committed: the clouds may still be here (killed before deleting them), and leave now.
+      if (decision === 'committed') await this.step({ op: 'moveLeave', id: m.id });
+      else await this.abandon(m.id, m.to, m.ecis);
+      void this.router.ask(m.to, '', { op: 'moveDecided', id: m.id }).catch(() => undefined);
     }
     for (const m of landed) {
       const decision = this.placement.decision(m.id);
@@ -137,7 +138,7 @@ export class Mover {
     const chunks = this.incoming.get(id) ?? [];
     this.incoming.delete(id);
     if (chunks.length !== count || chunks.some((c) => c === undefined)) throw new InvalidArgsError(`move ${id}: ${chunks.filter(Boolean).length} of ${count} parts arrived`);
-    await this.host.moves.land(id, from, unpack(Buffer.concat(chunks)));
+    await this.step({ op: 'moveLand', id, from, bundle: unpack(Buffer.concat(chunks)) });
     crashPoint('move:landed');
     // Decided already (the source died after deciding, then was told to retry)? Act on it.
     const decision = this.placement.decision(id);
@@ -145,24 +146,23 @@ export class Mover {
   }
 
   /** A move was decided: the clouds landed here serve, or go. */
-  async decided(id: string, decision: 'committed' | 'aborted'): Promise<void> {
-    if (decision === 'committed') await this.host.moves.goLive(id);
-    else await this.host.moves.drop(id);
+  decided(id: string, decision: 'committed' | 'aborted'): Promise<void> {
+    return this.step({ op: decision === 'committed' ? 'moveLive' : 'moveDrop', id });
   }
 
-  private async send(id: string, to: string, seized: Seized): Promise<void> {
-    const bytes = pack(seized.bundle);
+  private async send(id: string, to: string, bundle: CloudBundle): Promise<void> {
+    const bytes = pack(bundle);
     const count = Math.max(1, Math.ceil(bytes.length / CHUNK));
     for (let seq = 0; seq < count; seq++) {
       await this.router.ask(to, '', { op: 'moveChunk', id, seq, data: bytes.subarray(seq * CHUNK, (seq + 1) * CHUNK) });
     }
-    await this.router.ask(to, '', { op: 'moveLand', id, from: this.self, chunks: count });
+    await this.router.ask(to, '', { op: 'moveLanding', id, from: this.self, chunks: count });
   }
 
   /** Undo a move decided aborted: the target drops what landed (now, or when it sees the decision), the source serves again. */
-  private async abandon(id: string, to: string, ecis: string[], seized: Seized | null): Promise<void> {
+  private async abandon(id: string, to: string, ecis: string[]): Promise<void> {
     await this.placement.forgetMove(id, ecis).catch(() => undefined);
-    await this.host.moves.abortOut(id, seized);
+    await this.step({ op: 'moveStay', id });
     void this.router.ask(to, '', { op: 'moveDecided', id }).catch(() => undefined);
   }
 }

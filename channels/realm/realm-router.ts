@@ -8,25 +8,18 @@ import {
   RemoteTimeoutError,
   UnknownClaimCodeError,
   UnknownEciError,
-  type Accepted,
-  type DeadLetter,
-  type Eci,
+  type Answer,
   type EpisodeLogEntry,
-  type EventResult,
+  type Op,
   type PushMessage,
-  type RemoteEci,
-  type RoutedEvent,
-  type RoutedQuery,
+  type RequestOf,
   type Router,
 } from '../../kernel/index.ts';
 import { RequestFailed, type NatsLink } from './nats-link.ts';
 import type { Placement } from './placement.ts';
-import type { Mover } from './mover.ts';
 import { Parcels } from './parcels.ts';
-import { CHANGES, pack, subjects, unpack, type Answers, type InboxMessage, type MoveResult, type PushWire, type Reply, type Request } from './wire.ts';
-
-/** How long a host asked whether it still has a request may take to say (ms). */
-const CHECK_MS = 1_000;
+import { devicePush } from './device-gateway.ts';
+import { CHANGES, pack, subjects, unpack, type InboxMessage, type PushWire, type RealmAnswers, type Reply, type Request } from './wire.ts';
 
 export interface RealmRouterOptions {
   realm: string;
@@ -34,22 +27,26 @@ export interface RealmRouterOptions {
   self: string;
   link: NatsLink;
   placement: Placement;
-  /** How long to wait for another host's answer (ms) before REMOTE_TIMEOUT. */
+  /** How long to wait for another host's answer (ms) before REMOTE_TIMEOUT (or OUTCOME_UNKNOWN). */
   requestMs: number;
+  /** Also publish pushes for MQTT devices (the realm serves them). */
+  mqtt?: boolean;
 }
 
+/** How long a host asked whether it still has a request may take to say (ms). */
+const CHECK_MS = 1_000;
+
 /**
- * The kernel's Router for a realm: it finds the host of an ECI in the placement map and hands the
- * work there. Events that wait, queries and reads are NATS requests to that host (no responders,
- * a time-out and a lost connection become NO_RESPONDERS, REMOTE_TIMEOUT and REALM_UNAVAILABLE,
- * never a hang); outgoing events of the outbox go to that host's durable inbox in JetStream
- * (in parcels, see Parcels), de-duplicated by eid; pushes are published for sockets held on any host.
+ * The kernel's Router for a realm: it finds the host of an ECI in the placement map and carries the
+ * request value there (docs/realm.md). Requests are NATS requests to that host (no responders, a
+ * time-out and a lost connection become NO_RESPONDERS, REMOTE_TIMEOUT or OUTCOME_UNKNOWN, and
+ * REALM_UNAVAILABLE, never a hang); outgoing events of the outbox go to that host's durable inbox in
+ * JetStream (in parcels, see Parcels), de-duplicated by eid; pushes are published for sockets held
+ * on any host and for MQTT devices. A move goes to the host that has the cloud, this one included:
+ * the realm service there runs it (mover.ts).
  */
 export class RealmRouter implements Router {
-  private mover: Mover | null = null;
   private readonly parcels: Parcels;
-  /** Also hand every push made on this host here (the MQTT device gateway). */
-  devicePush: ((m: PushMessage) => void) | null = null;
 
   constructor(private readonly o: RealmRouterOptions) {
     this.parcels = new Parcels((subject, data, msgId) => o.link.publishDurable(subject, data, msgId));
@@ -57,7 +54,7 @@ export class RealmRouter implements Router {
     o.link.watchRequests(async (subject, replies) => {
       try {
         const reply = unpack<Reply>(await o.link.request(subject, pack({ op: 'ping', working: replies } satisfies Request), CHECK_MS, true));
-        return new Set(reply.ok ? (reply.value as Answers['ping']).working : []);
+        return new Set(reply.ok ? (reply.value as RealmAnswers['ping']).working : []);
       } catch (err) {
         if (err instanceof RequestFailed && err.reason === 'no-responders') return null;
         throw err;
@@ -65,59 +62,42 @@ export class RealmRouter implements Router {
     });
   }
 
-  /** The host's mover, once the host is open (moves need the host). */
-  useMover(mover: Mover): void {
-    this.mover = mover;
-  }
-
-  /** Move the cloud behind `eci` and its subtree to host `to` (see Mover). */
-  async move(eci: string, to: string): Promise<MoveResult> {
-    if (!this.mover) throw new RealmUnavailableError('move clouds', 'this host is not serving its realm yet');
-    return this.mover.move(eci, to);
-  }
-
-  event(routed: RoutedEvent): Promise<EventResult> {
-    return this.call('event', { op: 'event', ...eventFields(routed) });
-  }
-
-  accept(routed: RoutedEvent): Promise<Accepted> {
-    return this.call('accept', { op: 'accept', ...eventFields(routed) });
-  }
-
-  /** A claim goes to the host that owns the code's partition; no host owns it: no device waits for the code. */
-  async claim(code: string, partition: number): Promise<{ eci: Eci }> {
-    const host = this.o.placement.ownerOf(partition);
-    if (host === undefined || host === this.o.self) throw new UnknownClaimCodeError();
-    return (await this.ask(host, '(claim code)', { op: 'claim', code })) as { eci: Eci };
-  }
-
-  query(q: RoutedQuery): Promise<unknown> {
-    return this.call('query', { op: 'query', ...q });
-  }
-
-  async deliver(routed: RoutedEvent, from: string): Promise<void> {
-    const host = this.hostOf(routed.eci);
-    const message: InboxMessage = { kind: 'event', eci: routed.eci, event: routed.event, ...key(routed), from: { host: this.o.self, cloudId: from } };
-    await this.durable(host, message, `${routed.eci}.${routed.event.eid}`);
-  }
-
-  eciInfo(eci: string): Promise<RemoteEci> {
-    return this.call('eciInfo', { op: 'eciInfo', eci }) as Promise<RemoteEci>;
-  }
-
-  episodeLog(eci: string, limit: number): Promise<EpisodeLogEntry[]> {
-    return this.call('log', { op: 'log', eci, limit });
-  }
-
-  deadLetters(eci: string): Promise<DeadLetter[]> {
-    return this.call('deadLetters', { op: 'deadLetters', eci });
+  async forward<K extends Op>(request: RequestOf<K>): Promise<Answer<K>> {
+    const req = request as RequestOf<Op>;
+    switch (req.op) {
+      case 'deliver': {
+        // Taken once stored on the way to its host; applied there at most once per eid.
+        const { eci, event, idempotencyKey, from } = req;
+        const message: InboxMessage = { op: 'receive', eci, event, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}), from: { host: this.o.self, cloudId: from } };
+        await this.durable(this.hostOf(eci), message, `${eci}.${event.eid}`);
+        return undefined as Answer<K>;
+      }
+      case 'claim': {
+        // To the host that owns the code's partition; no host owns it: no device waits for the code.
+        const host = this.o.placement.ownerOf(req.partition);
+        if (host === undefined || host === this.o.self) throw new UnknownClaimCodeError();
+        return (await this.ask(host, '(claim code)', req)) as Answer<K>;
+      }
+      case 'adopt':
+        // Clouds brought in from elsewhere: those whose partition another host owns are entered in the moved table.
+        for (const eci of req.ecis) if (this.o.placement.hostOf(eci) !== this.o.self) await this.o.placement.setMoved(eci, this.o.self);
+        return undefined as Answer<K>;
+      case 'move': {
+        const host = this.o.placement.hostOf(req.eci);
+        if (host === undefined) throw new UnknownEciError(req.eci);
+        return (await this.ask(host, req.eci, req)) as Answer<K>;
+      }
+      default:
+        if (!('eci' in req)) throw new TypeError(`a request ${req.op} is not for another host`);
+        return (await this.ask(this.hostOf(req.eci), req.eci, req)) as Answer<K>;
+    }
   }
 
   /** Follow a log held elsewhere: its host publishes entries while this host renews a lease. */
   async follow(eci: string, fn: (entry: EpisodeLogEntry) => void): Promise<() => void> {
     const lease = randomBytes(12).toString('base64url');
     const host = this.hostOf(eci);
-    const { subject, leaseMs } = await this.call('follow', { op: 'follow', eci, lease });
+    const { subject, leaseMs } = (await this.ask(host, eci, { op: 'follow', eci, lease })) as RealmAnswers['follow'];
     const stopListening = this.o.link.subscribe(subject, (data) => fn(unpack<EpisodeLogEntry>(data)));
     // The server has the subscription before this resolves: an entry committed afterwards reaches it.
     await this.o.link.flush();
@@ -138,15 +118,10 @@ export class RealmRouter implements Router {
     });
   }
 
-  publishPush(m: PushMessage): void {
+  publish(m: PushMessage): void {
     const wire: PushWire = { origin: this.o.self, push: m };
     this.o.link.publish(subjects.push(this.o.realm, m.eci), pack(wire));
-    this.devicePush?.(m);
-  }
-
-  /** ECIs of clouds brought in from elsewhere: those whose partition another host owns are entered in the moved table. */
-  async adopt(ecis: string[]): Promise<void> {
-    for (const eci of ecis) if (this.o.placement.hostOf(eci) !== this.o.self) await this.o.placement.setMoved(eci, this.o.self);
+    if (this.o.mqtt) devicePush(this.o.link, this.o.realm, m);
   }
 
   /** Put a message in another host's durable inbox (in a parcel with others going there). */
@@ -163,10 +138,6 @@ export class RealmRouter implements Router {
     const host = this.o.placement.hostOf(eci);
     if (host === undefined || host === this.o.self) throw new UnknownEciError(eci);
     return host;
-  }
-
-  private call<K extends Request['op']>(_op: K, req: Extract<Request, { op: K }> & { eci: string }): Promise<Answers[K]> {
-    return this.ask(this.hostOf(req.eci), req.eci, req) as Promise<Answers[K]>;
   }
 
   /** Send a request to host `host` (about `eci`, for error messages) and return its answer's value. */
@@ -198,12 +169,4 @@ export class RealmRouter implements Router {
     if (!this.o.link.connected) return new RealmUnavailableError(`reach host ${host}`);
     return err;
   }
-}
-
-const key = (routed: RoutedEvent): { idempotencyKey?: string } => (routed.idempotencyKey !== undefined ? { idempotencyKey: routed.idempotencyKey } : {});
-
-/** An event as a request carries it: the eid, and the sender's idempotency key when there is one. */
-function eventFields(routed: RoutedEvent) {
-  const { eid, domain, type, attrs } = routed.event;
-  return { eci: routed.eci, eid, domain, type, attrs: attrs as Record<string, unknown>, ...key(routed) };
 }

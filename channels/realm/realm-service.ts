@@ -111,25 +111,10 @@ export class RealmService {
     }
   }
 
+  /** The realm's own requests here; a move by the mover; every other request by the kernel, as it came. */
   private async serve(req: Request): Promise<unknown> {
-    const { host } = this.o;
-    const local = { local: true };
+    const { mover } = this.o;
     switch (req.op) {
-      case 'event':
-      case 'accept': {
-        const { op: _op, ...input } = req;
-        return req.op === 'event' ? host.event(input, local) : host.accept(input, local);
-      }
-      case 'claim':
-        return host.claim(req.code, local);
-      case 'query':
-        return host.query({ eci: req.eci, rid: req.rid, name: req.name, args: req.args }, local);
-      case 'eciInfo':
-        return host.eciInfo(req.eci, local);
-      case 'log':
-        return host.episodeLog(req.eci, req.limit, local);
-      case 'deadLetters':
-        return host.deadLetters(req.eci, local);
       case 'follow':
         return this.follow(req.eci, req.lease);
       case 'renew': {
@@ -140,20 +125,24 @@ export class RealmService {
       case 'unfollow':
         this.release(req.lease);
         return null;
-      case 'move':
-        return this.o.mover.move(req.eci, req.to);
-      case 'moveChunk':
-        this.o.mover.chunk(req.id, req.seq, req.data);
-        return null;
-      case 'moveLand':
-        await this.o.mover.land(req.id, req.from, req.chunks);
-        return null;
       case 'ping':
         return { host: this.o.self, working: (req.working ?? []).filter((r) => this.working.has(r)) };
+      case 'move':
+        return mover.move(req);
+      case 'moveChunk':
+        mover.chunk(req.id, req.seq, req.data);
+        return null;
+      case 'moveLanding':
+        await mover.land(req.id, req.from, req.chunks);
+        return null;
       case 'moveDecided': {
         const decision = this.o.placement.decision(req.id);
-        if (decision) await this.o.mover.decided(req.id, decision);
+        if (decision) await mover.decided(req.id, decision);
         return null;
+      }
+      default: {
+        const { forwarded: _, ...request } = req;
+        return this.o.host.handle(request, { local: true });
       }
     }
   }
@@ -199,7 +188,7 @@ export class RealmService {
     const messages = messagesOf(unpack(d.data));
     const wait = this.applying.take(messages.length);
     const applied = messages.map((message) => {
-      const key = message.kind === 'event' ? message.eci : `bounce:${message.cloudId}`;
+      const key = message.op === 'receive' ? message.eci : `bounce:${message.cloudId}`;
       const previous = this.chains.get(key) ?? Promise.resolve(true);
       const next = previous.then(() => this.apply(message, d));
       this.chains.set(key, next);
@@ -217,12 +206,12 @@ export class RealmService {
   private async apply(message: InboxMessage, d: Delivery): Promise<boolean> {
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        if (message.kind === 'bounce') await this.o.host.bounce(message.cloudId, { eci: message.eci, event: message.event }, message.reason);
+        if (message.op === 'bounce') await this.o.host.handle(message, { local: true });
         else await this.receive(message);
         return true;
       } catch (err) {
         if (!isTransient(err)) {
-          if (message.kind === 'event') await this.sendBack(message, err).catch(() => undefined);
+          if (message.op === 'receive') await this.sendBack(message, err).catch(() => undefined);
           return true;
         }
         // Retried here rather than redelivered later, so later messages for the ECI stay behind it.
@@ -234,10 +223,10 @@ export class RealmService {
   }
 
   /** Apply an event here, or pass it on to the host that has its ECI now. */
-  private async receive(message: Extract<InboxMessage, { kind: 'event' }>): Promise<void> {
-    const routed: RoutedEvent = { eci: message.eci, event: message.event, ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}) };
+  private async receive(message: Extract<InboxMessage, { op: 'receive' }>): Promise<void> {
+    const { from: _, ...request } = message;
     try {
-      await this.o.host.receive(routed);
+      await this.o.host.handle(request, { local: true });
     } catch (err) {
       if (!(err instanceof KumoError) || err.code !== 'UNKNOWN_ECI') throw err;
       let host: string;
@@ -251,12 +240,12 @@ export class RealmService {
   }
 
   /** An event that can never be applied goes back to its sender's host, which keeps it as a dead letter. */
-  private async sendBack(message: Extract<InboxMessage, { kind: 'event' }>, err: unknown): Promise<void> {
+  private async sendBack(message: Extract<InboxMessage, { op: 'receive' }>, err: unknown): Promise<void> {
     const reason: Refusal = err instanceof KumoError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: String(err) };
     // A cloud that moved to another provider: the sender's host sends the event on to it.
     if (err instanceof CloudMovedError) reason.location = String(err.details['location']);
-    const bounce: InboxMessage = { kind: 'bounce', cloudId: message.from.cloudId, eci: message.eci, event: message.event, reason };
-    if (message.from.host === this.o.self) await this.o.host.bounce(bounce.cloudId, { eci: bounce.eci, event: bounce.event }, reason);
+    const bounce: InboxMessage = { op: 'bounce', cloudId: message.from.cloudId, eci: message.eci, event: message.event, reason };
+    if (message.from.host === this.o.self) await this.o.host.handle(bounce, { local: true });
     else await this.o.router.durable(message.from.host, bounce, `bounce.${message.eci}.${message.event.eid}`);
   }
 }

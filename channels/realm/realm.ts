@@ -123,7 +123,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     const lost = (remembered ?? []).filter((p) => !partitions.includes(p));
     if (lost.length > 0) throw new RealmUnavailableError(`rejoin realm ${name}`, `its placement map gives partitions ${lost.join(', ')}, where host ${hostId} made clouds, to other hosts`);
     if (!sameList(remembered, partitions) || member?.token !== token) await store.write([put(keys.membership(), { realm: name, hostId, token, partitions })]);
-    const router = new RealmRouter({ realm: name, self: hostId, link, placement, requestMs: o.requestMs ?? 10_000 });
+    const router = new RealmRouter({ realm: name, self: hostId, link, placement, requestMs: o.requestMs ?? 10_000, mqtt: o.mqtt !== undefined });
     const signer = o.mqtt?.key ? deviceSigner(o.mqtt.key, o.mqtt.account) : undefined;
     let service: RealmService | null = null;
     let devices: DeviceGateway | null = null;
@@ -152,7 +152,6 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       hostOf: (eci) => placement.hostOf(eci),
       async attach(host) {
         const mover = new Mover(hostId, placement, router, host);
-        router.useMover(mover);
         service = new RealmService({ realm: name, self: hostId, link, router, placement, host, mover });
         // Known to the realm (a target of moves) whether or not it serves HTTP; serving adds its URL.
         await Promise.all([service.start(), placement.register({ id: hostId, since: Date.now() })]);
@@ -160,7 +159,6 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
         if (o.mqtt) {
           const gateway = new DeviceGateway({ realm: name, link, host, replicas, backlogBytes: o.mqtt.backlogBytes ?? 1024 ** 3, lifetimeMs: o.mqtt.lifetimeMs ?? 24 * 3_600_000, ...(signer ? { signer } : {}), ...(o.mqtt.url ? { url: o.mqtt.url } : {}) });
           await untilJetStream(() => gateway.start());
-          router.devicePush = (m) => gateway.push(m);
           devices = gateway;
         }
       },

@@ -1,9 +1,10 @@
-import { decode, encode, type Accepted, type Refusal, type DeadLetter, type EciInfo, type EpisodeLogEntry, type EventResult, type KumoEvent, type PushMessage } from '../../kernel/index.ts';
+import { decode, encode, type PushMessage, type RequestOf, type Request as KernelRequest } from '../../kernel/index.ts';
 
 /**
  * What hosts of a realm say to each other, in msgpack (plain maps). Subjects, for realm R:
  *
- *   kumo.R.rpc.<host>     requests to one host (event-and-wait, accept, query, …), core request/reply
+ *   kumo.R.rpc.<host>     requests to one host, core request/reply: the kernel's request values
+ *                         as they are (kernel/requests/request.ts), and the realm's own below
  *   kumo.R.inbox.<host>   one host's durable inbox: a subject of the realm's JetStream work queue
  *   kumo.R.push.<eci>     pushes to an ECI, for sockets held on any host
  *   kumo.R.log.<cloud>    episode-log entries of a cloud while someone elsewhere follows it
@@ -37,73 +38,50 @@ export const resources = {
   deviceConsumer: 'devices',
 };
 
-type EventFields = { eci: string; eid: string; domain: string; type: string; attrs: Record<string, unknown>; idempotencyKey?: string };
+/** The realm's own requests, about its streams and moves (answered by the realm service, not the kernel). */
+export type RealmRequest =
+  | { op: 'follow'; eci: string; lease: string }
+  | { op: 'renew'; lease: string }
+  | { op: 'unfollow'; lease: string }
+  /** Which of the requests asked about (by reply subject) this host is working on. */
+  | { op: 'ping'; working?: string[] }
+  /** A part of a bundle moving here. */
+  | { op: 'moveChunk'; id: string; seq: number; data: Uint8Array }
+  /** All parts of move `id` from host `from` have been sent: land them. */
+  | { op: 'moveLanding'; id: string; from: string; chunks: number }
+  /** Move `id` was decided: act on it. */
+  | { op: 'moveDecided'; id: string };
 
 /**
  * A request to another host. One about an ECI may carry `forwarded`: the host it reached passed it
  * on once already (its cloud had moved), so it is not passed on again.
  */
-export type Request = (
-  | ({ op: 'event' } & EventFields)
-  | ({ op: 'accept' } & EventFields)
-  | { op: 'query'; eci: string; rid: string; name: string; args: Record<string, unknown> }
-  | { op: 'claim'; code: string }
-  | { op: 'eciInfo'; eci: string }
-  | { op: 'log'; eci: string; limit: number }
-  | { op: 'deadLetters'; eci: string }
-  | { op: 'follow'; eci: string; lease: string }
-  | { op: 'renew'; lease: string }
-  | { op: 'unfollow'; lease: string }
-  | { op: 'move'; eci: string; to: string }
-  | { op: 'moveChunk'; id: string; seq: number; data: Uint8Array }
-  | { op: 'moveLand'; id: string; from: string; chunks: number }
-  | { op: 'moveDecided'; id: string }
-  | { op: 'ping'; working?: string[] }
-) & { forwarded?: boolean };
+export type Request = (KernelRequest | RealmRequest) & { forwarded?: boolean };
 
-/** Requests that change state: one sent and not answered may have been applied (OUTCOME_UNKNOWN). */
-export const CHANGES: ReadonlySet<Request['op']> = new Set(['event', 'accept', 'claim', 'move', 'moveChunk', 'moveLand', 'moveDecided']);
+/** What the realm's own requests answer. */
+export interface RealmAnswers {
+  follow: { subject: string; leaseMs: number };
+  renew: null;
+  unfollow: null;
+  ping: { host: string; working: string[] };
+  moveChunk: null;
+  moveLanding: null;
+  moveDecided: null;
+}
 
 /** Its answer: a value, or a kumo error in its wire shape `{code, message, ...details}`. */
 export type Reply = { ok: true; value: unknown } | { ok: false; error: Record<string, unknown> };
 
-/** A message of a host's durable inbox. */
-export type InboxMessage =
-  | { kind: 'event'; eci: string; event: KumoEvent; idempotencyKey?: string; from: { host: string; cloudId: string } }
-  | { kind: 'bounce'; cloudId: string; eci: string; event: KumoEvent; reason: Refusal };
+/** A message of a host's durable inbox: an event another host's cloud sent (`from`), or one sent back to its sender. */
+export type InboxMessage = (RequestOf<'receive'> & { from: { host: string; cloudId: string } }) | RequestOf<'bounce'>;
+
+/** Requests that change state: one sent and not answered may have been applied (OUTCOME_UNKNOWN). */
+export const CHANGES: ReadonlySet<Request['op']> = new Set(['event', 'accept', 'claim', 'move', 'import', 'export', 'moveOut', 'moveLeave', 'moveStay', 'moveLand', 'moveLive', 'moveDrop', 'moveChunk', 'moveLanding', 'moveDecided']);
 
 /** A push as it travels to other hosts. */
 export interface PushWire {
   origin: string;
   push: PushMessage;
-}
-
-/** What the answers of each request carry. */
-export interface Answers {
-  event: EventResult;
-  accept: Accepted;
-  query: unknown;
-  claim: { eci: string };
-  eciInfo: EciInfo & { cloudId: string };
-  log: EpisodeLogEntry[];
-  deadLetters: DeadLetter[];
-  follow: { subject: string; leaseMs: number };
-  renew: null;
-  unfollow: null;
-  move: MoveResult;
-  moveChunk: null;
-  moveLand: null;
-  moveDecided: null;
-  /** The host, and which of the requests asked about (by reply subject) it is working on. */
-  ping: { host: string; working: string[] };
-}
-
-/** What a move did. */
-export interface MoveResult {
-  id: string;
-  to: string;
-  clouds: number;
-  records: number;
 }
 
 export const pack = (v: unknown): Uint8Array => encode(v);

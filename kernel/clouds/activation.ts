@@ -1,6 +1,8 @@
 import { cloudRecords, loadCloud, recordEcis, type CloudState } from './cloud-state.ts';
 import type { Clock } from '../clock.ts';
-import { UnknownCloudError, UnknownEciError } from '../errors.ts';
+import { isFull, SYSTEM_TAG } from '../capabilities/authority.ts';
+import { PolicyDeniedError, UnknownCloudError, UnknownEciError } from '../errors.ts';
+import type { EciInfo } from '../ruleset.ts';
 import type { CloudId, Eci } from '../ids.ts';
 import type { Doomed } from './deletions.ts';
 import { keys } from '../store/keys.ts';
@@ -298,4 +300,18 @@ export class ActiveClouds {
       if (id !== keep && a.mailbox.idle) this.evict(id, a, 'pressure');
     }
   }
+}
+
+/**
+ * The one ECI lookup in a cloud: the record of `eci` in the active cloud `a`, or UNKNOWN_ECI (for a
+ * cloud being deleted too). With `needs`, the ECI must also carry the cloud's full authority
+ * (`full`: its owner's or its parent's ECI) or the `system` tag (`system`: reading its log), else
+ * POLICY_DENIED names `what` it was for.
+ */
+export function eciOf(a: Active, eci: string, needs?: { full?: string; system?: string }): EciInfo {
+  const info = a.closed ? undefined : a.state.ecis.get(eci as Eci);
+  if (!info) throw new UnknownEciError(eci);
+  if (needs?.full !== undefined && !isFull(info)) throw new PolicyDeniedError(`${needs.full} (that needs the cloud's full authority: its owner's ECI or its parent's)`, eci);
+  if (needs?.system !== undefined && !info.tags.includes(SYSTEM_TAG)) throw new PolicyDeniedError(`${needs.system} (needs the "${SYSTEM_TAG}" tag)`, eci);
+  return info;
 }

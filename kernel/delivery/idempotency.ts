@@ -3,7 +3,7 @@ import type { CloudState } from '../clouds/cloud-state.ts';
 import { IdempotencyKeyReusedError } from '../errors.ts';
 import { keys, parseCloudKey, ranges, type IdempotencyRecord } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
-import type { EventResult } from '../requests/router.ts';
+import type { EventResult } from '../requests/request.ts';
 import type { KumoEvent } from '../ruleset.ts';
 import { del, put, type Store, type WriteOp } from '../store/store.ts';
 import type { Tx } from '../episodes/tx.ts';

@@ -4,14 +4,8 @@ import { KumoError, MailboxFullError, StoreFailedError, UnknownCloudError } from
 import type { EpisodeRunner, Outcome } from '../episodes/runner.ts';
 import type { Idempotency } from './idempotency.ts';
 import { keys, ranges, seqOf, type InboxEntry, type Key } from '../store/keys.ts';
-import type { RoutedEvent } from '../requests/router.ts';
+import type { Accepted, RoutedEvent } from '../requests/request.ts';
 import { del, put, type Store } from '../store/store.ts';
-
-/** What accepting an event answers: its eid, or the first eid of its idempotency key. */
-export interface Accepted {
-  eid: string;
-  replay?: true;
-}
 
 /**
  * The durable per-host inbox behind "accepted" (HTTP 202): an event is accepted only once it is

@@ -8,6 +8,7 @@ import type { Publish } from '../observe.ts';
 import type { KumoEvent } from '../ruleset.ts';
 import { del, put, type Store, type WriteOp } from '../store/store.ts';
 import type { Tx } from '../episodes/tx.ts';
+import type { Refusal } from '../requests/request.ts';
 import { DELETE_CLOUD, isDeletion } from '../clouds/deletions.ts';
 import { checkAttrs, checkSentEventName } from '../validate.ts';
 
@@ -28,11 +29,11 @@ export interface OutboxDeps {
     attrsBytes: number;
   };
   /**
-   * Hand an entry to its receiver; rejects when it was not taken. `consume` deletes the entry: the
-   * receiving episode commits it in its own batch (so a local delivery happens exactly once), or
-   * the host commits it once another host has stored the event.
+   * Hand entry `seq` to its receiver; rejects when it was not taken. Whoever delivers it deletes it
+   * (`keys.outbox(seq)`): the receiving episode in its own batch (so a local delivery happens
+   * exactly once), or the host once another host has stored the event.
    */
-  deliver(entry: OutboxEntry, consume: WriteOp[]): Promise<void>;
+  deliver(entry: OutboxEntry, seq: number): Promise<void>;
   /** Is this failure worth another try (the receiver is busy, unreachable or stopping)? */
   transient(err: unknown, entry: OutboxEntry): Promise<boolean>;
   /** Stage changes to a cloud inside its mailbox and commit them; rejects with UNKNOWN_CLOUD when it is gone. */
@@ -46,12 +47,7 @@ export interface OutboxDeps {
   moved(cloudId: CloudId, eci: string, host: string | null): void;
 }
 
-/** Why a receiving host refused an event; `location`: the forwarding address of a cloud that moved. */
-export interface Refusal {
-  code: string;
-  message: string;
-  location?: string;
-}
+export type { Refusal };
 
 interface Pending {
   seq: number;
@@ -224,7 +220,7 @@ export class Outbox {
     p.busy = true;
     p.attempts++;
     const attempt = this.deps
-      .deliver(p.entry, [del(keys.outbox(p.seq))])
+      .deliver(p.entry, p.seq)
       .then(
         () => this.done(p),
         async (err: unknown) => {

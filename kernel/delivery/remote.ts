@@ -1,5 +1,5 @@
 import { DestinationDeniedError } from '../errors.ts';
-import type { RoutedEvent } from '../requests/router.ts';
+import type { RoutedEvent } from '../requests/request.ts';
 
 /**
  * How a host reaches clouds at other providers: hosts that share nothing with it, not even a

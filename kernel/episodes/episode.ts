@@ -4,17 +4,13 @@ import type { KumoEvent, ReadContext, Rule, Ruleset } from '../ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from '../store/keys.ts';
 import { Tx } from './tx.ts';
+import type { Directive } from '../requests/request.ts';
 import { checkValue } from '../validate.ts';
 import { redactEcis, stagedView, type Authority } from '../capabilities/authority.ts';
 import type { Eci } from '../ids.ts';
 import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type QueuedEvent } from './rule-scope.ts';
 
-/** One directive returned to the sender, naming the rule that made it. */
-export interface Directive {
-  name: string;
-  options: Record<string, unknown>;
-  meta: { rid: string; rule: string; eid: string };
-}
+export type { Directive };
 
 export type { EpisodeLogEntry };
 

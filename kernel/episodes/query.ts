@@ -6,7 +6,7 @@ import type { Eci } from '../ids.ts';
 import type { Publish } from '../observe.ts';
 import { queryAllowed } from '../capabilities/policy.ts';
 import { committedView, redactEcis, redactError } from '../capabilities/authority.ts';
-import type { RoutedQuery } from '../requests/router.ts';
+import type { RoutedQuery } from '../requests/request.ts';
 import type { Ruleset } from '../ruleset.ts';
 import { checkValue } from '../validate.ts';
 

@@ -15,14 +15,9 @@ import { del, put, type WriteOp } from '../store/store.ts';
 import { checkAttrs, checkEventName, describe, nameProblem } from '../validate.ts';
 import { checkTags, declaredEcis } from '../capabilities/declared-ecis.ts';
 import type { Remote } from '../delivery/remote.ts';
+import type { PushMessage } from '../requests/request.ts';
 
-/** A message a rule pushed to the listeners of an ECI. */
-export interface PushMessage {
-  cloudId: string;
-  eci: string;
-  name: string;
-  data: Record<string, unknown>;
-}
+export type { PushMessage };
 
 export interface CloudOpsDeps {
   ids: IdGenerator;

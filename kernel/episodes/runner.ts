@@ -12,7 +12,7 @@ import { keys, type EpisodeLogEntry } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
 import type { Publish } from '../observe.ts';
 import { eventAllowed } from '../capabilities/policy.ts';
-import type { EventResult } from '../requests/router.ts';
+import type { EventResult } from '../requests/request.ts';
 import type { KumoEvent, Ruleset } from '../ruleset.ts';
 import { del, encodeOps, put, type WriteOp } from '../store/store.ts';
 import { Tx } from './tx.ts';

@@ -1,6 +1,6 @@
 import { InvalidArgsError, InvalidEventError, UnknownEciError } from '../errors.ts';
 import { newEid, type IdGenerator } from '../ids.ts';
-import type { RoutedEvent, RoutedQuery } from './router.ts';
+import type { RoutedEvent, RoutedQuery } from './request.ts';
 import type { KumoEvent } from '../ruleset.ts';
 import { checkArgs, checkAttrs, checkEid, checkEventName, checkIdempotencyKey, checkSentEventName, describe } from '../validate.ts';
 

@@ -41,6 +41,8 @@ export interface Seized {
 export class Transfers {
   /** One import at a time, so two cannot both pass the collision check and write the same ids. */
   private landing: Promise<unknown> = Promise.resolve();
+  /** Subtrees held for moves away from this host, by move id, until the move is decided. */
+  private readonly out = new Map<string, Seized>();
 
   constructor(private readonly deps: TransferDeps) {}
 
@@ -97,8 +99,8 @@ export class Transfers {
 
   // ---- moves within a realm: the source's and the target's halves ----
 
-  /** Begin moving the subtree under `root` to host `to`: remembered first (for a restart), then seized. */
-  async beginMoveOut(id: string, root: CloudId, to: string): Promise<Seized> {
+  /** Begin moving the subtree under `root` to host `to`: seized, then remembered (for a restart). Its bundle. */
+  async beginMoveOut(id: string, root: CloudId, to: string): Promise<CloudBundle> {
     const seized = await this.seize(root, true);
     const ecis = bundleEcis(seized.bundle);
     try {
@@ -107,7 +109,8 @@ export class Transfers {
       this.stay(seized);
       throw err;
     }
-    return seized;
+    this.out.set(id, seized);
+    return seized.bundle;
   }
 
   /**
@@ -118,17 +121,31 @@ export class Transfers {
    * again: the realm serves them elsewhere now. The caller tries again (at the latest at restart,
    * from the journal).
    */
-  async endMoveOut(id: string, seized: Seized): Promise<void> {
+  async endMoveOut(id: string): Promise<void> {
+    const seized = this.out.get(id) ?? (await this.seizeAgain(id));
+    if (!seized) return; // over already
     const taken = seized.outboxKeys.map((k) => del(k));
     await this.deps.clouds.deleteSubtrees([{ id: seized.bundle.root }], (ops) => this.deps.write([...ops, ...taken, del(keys.moveOut(id))]));
+    this.out.delete(id);
     this.deps.outbox.giveUp(seized.ids);
     this.deps.clouds.release(seized.ids);
   }
 
+  /** After a restart: the subtree of move `id` held and read again from its journal (undefined: no such move). */
+  private async seizeAgain(id: string): Promise<Seized | undefined> {
+    const journal = await this.deps.store.get(keys.moveOut(id));
+    if (!journal) return undefined;
+    const seized = await this.seize(journal.root, true);
+    this.out.set(id, seized);
+    return seized;
+  }
+
   /** The move was called off: the clouds go on here. */
-  async abortMoveOut(id: string, seized: Seized | null): Promise<void> {
+  async abortMoveOut(id: string): Promise<void> {
     const journal = await this.deps.store.get(keys.moveOut(id));
     await this.deps.write([del(keys.moveOut(id))]);
+    const seized = this.out.get(id);
+    this.out.delete(id);
     if (seized) this.stay(seized);
     else if (journal) {
       this.deps.outbox.unpause(new Set(journal.ids));

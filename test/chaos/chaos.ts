@@ -352,6 +352,7 @@ class Chaos {
   private async settle(): Promise<void> {
     const deadline = Date.now() + 120_000;
     while (this.pending.size > 0 && Date.now() < deadline) await sleep(200);
+    this.log(`chaos: ${this.pending.size} events still unanswered; checking that every host rejoined`);
     // Every host rejoined: it says it is connected to its realm.
     for (const h of this.hosts) {
       let joined = false;
@@ -364,7 +365,20 @@ class Chaos {
     }
   }
 
+  /** SIGTERM, and SIGKILL (and trouble reported) when the host is not stopped within 30 s. */
+  private async stopInTime(h: HostSlot): Promise<void> {
+    const proc = h.proc;
+    if (!proc) return;
+    const stopped = proc.stop('SIGTERM');
+    const late = await Promise.race([stopped.then(() => false), sleep(30_000).then(() => true)]);
+    if (late) {
+      this.hostTrouble.push(`${h.name} did not stop within 30 s of SIGTERM`);
+      await proc.stop('SIGKILL');
+    }
+  }
+
   private async check(): Promise<ChaosReport> {
+    this.log('chaos: reading what each cloud counted');
     // What each cloud counted, read once everything sent has had time to arrive.
     const counts = new Map<string, Record<string, number>>();
     const deadline = Date.now() + 60_000;
@@ -382,8 +396,9 @@ class Chaos {
     const doubled: string[] = [];
     for (const [token, cloud] of this.acked) if ((counts.get(cloud.eci)?.[token] ?? 0) === 0) lost.push(`${token} to ${cloud.name}`);
     for (const cloud of this.clouds) for (const [token, n] of Object.entries(counts.get(cloud.eci) ?? {})) if (n > 1) doubled.push(`${token} in ${cloud.name} ×${n}`);
-    // Every cloud in exactly one host's store.
-    for (const h of this.hosts) await h.proc?.stop('SIGTERM');
+    // Every cloud in exactly one host's store. Each host is stopped as an operator would: it must stop in time.
+    this.log('chaos: checking the stores');
+    for (const h of this.hosts) await this.stopInTime(h);
     const holders = new Map<string, string[]>(this.clouds.map((c) => [c.id, []]));
     for (const h of this.hosts) {
       h.proc = null;
