@@ -17,6 +17,13 @@ export interface KumoEvent {
   time: number;
 }
 
+/** One directive returned to the sender, naming the rule that made it. */
+export interface Directive {
+  name: string;
+  options: Record<string, unknown>;
+  meta: { rid: string; rule: string; eid: string };
+}
+
 /** What a selector says about one event. */
 export interface SelectorResult {
   fired: boolean;

@@ -17,7 +17,53 @@ async function imports(file: string): Promise<string[]> {
   return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
 }
 
+/** Files of `dir` in import circles (type imports count: a circle of types is a circle of concepts). */
+async function circles(dir: string): Promise<string[][]> {
+  const files = await sources(dir);
+  const graph = new Map<string, string[]>();
+  for (const file of files) {
+    const local = (await imports(file)).filter((s) => s.startsWith('.')).map((s) => relative(root, join(root, file, '..', s)));
+    graph.set(file, local.filter((f) => files.includes(f)));
+  }
+  // Tarjan's strongly connected components: each with more than one file is a circle.
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    for (const w of graph.get(v)!) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1) out.push(scc.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
 describe('layout', () => {
+  it('kernel/ has no import circle', async () => {
+    expect(await circles('kernel')).toEqual([]);
+  });
+
+  it('kernel/ is in rooms: at its top only the host, its parts and what every room uses', async () => {
+    const top = (await sources('kernel')).filter((f) => f.split('/').length === 2).map((f) => f.slice('kernel/'.length)).sort();
+    expect(top).toEqual(['clock.ts', 'errors.ts', 'host-parts.ts', 'host.ts', 'ids.ts', 'index.ts', 'limits.ts', 'observe.ts', 'ruleset.ts', 'validate.ts']);
+  });
+
   it('kernel/ imports nothing from rulesets/ or channels/', async () => {
     const offenders: string[] = [];
     for (const file of await sources('kernel')) {

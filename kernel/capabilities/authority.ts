@@ -12,9 +12,7 @@ import {
   type EventPolicy,
   type QueryPolicy,
 } from './policy.ts';
-import type { CloudState } from '../clouds/cloud-state.ts';
 import type { EciInfo } from '../ruleset.ts';
-import type { Tx } from '../episodes/tx.ts';
 
 /**
  * Capabilities only shrink (DESIGN §3.8). The authority of an ECI is what its event and query
@@ -93,16 +91,6 @@ export interface EciView {
 export function eciView(eci: (id: string) => Authority | undefined, children: () => Iterable<{ eci: string }>): EciView {
   let kids: Set<string> | undefined;
   return { eci, isChildEci: (id) => (kids ??= new Set([...children()].map((c) => c.eci))).has(id) };
-}
-
-/** The view of a cloud's committed state. */
-export function committedView(cloud: CloudState): EciView {
-  return eciView((id) => cloud.ecis.get(id as Eci), () => cloud.children.values());
-}
-
-/** The view of a cloud as an episode sees it, its staged ECIs and children included. */
-export function stagedView(tx: Tx): EciView {
-  return eciView((id) => tx.eci(id), () => tx.childEciList());
 }
 
 const ECI_SHAPE = /^E[0-9a-z][0-9a-f]{3}[A-Za-z0-9_-]{22}$/;

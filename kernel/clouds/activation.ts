@@ -5,13 +5,13 @@ import { PolicyDeniedError, UnknownCloudError, UnknownEciError } from '../errors
 import type { EciInfo } from '../ruleset.ts';
 import type { CloudId, Eci } from '../ids.ts';
 import type { Doomed } from './deletions.ts';
-import { keys } from '../store/keys.ts';
+import { dueKeyOf, keys } from '../store/keys.ts';
 import { describe } from '../validate.ts';
 import type { Limits } from '../limits.ts';
 import { Mailbox } from './mailbox.ts';
 import type { Publish } from '../observe.ts';
 import type { Ruleset } from '../ruleset.ts';
-import { dueKeyOf } from '../schedules/scheduler.ts';
+
 import { del, type Store, type WriteOp } from '../store/store.ts';
 
 /** A cloud in memory, behind its mailbox. */

@@ -2,6 +2,7 @@ import type { CloudId, Eci } from '../ids.ts';
 import { deepFreeze } from './freeze.ts';
 import { keys, parseCloudKey, ranges, stored, type CloudMeta, type CloudRecord, type InstallRecord, type Range, type ScheduleRecord } from '../store/keys.ts';
 import { asDeclared } from '../capabilities/declared-ecis.ts';
+import { eciView, type EciView } from '../capabilities/authority.ts';
 import type { ChildInfo, EciInfo, Ruleset } from '../ruleset.ts';
 import { put, type Store, type WriteOp } from '../store/store.ts';
 
@@ -177,4 +178,9 @@ export async function loadCloud(store: Store, id: CloudId, builtins: readonly Ru
   const parsed = last ? parseCloudKey(id, last) : undefined;
   cloud.logSeq = parsed?.kind === 'log' ? parsed.seq : 0;
   return cloud;
+}
+
+/** The view of a cloud's committed state, for redacting what leaves it (capabilities/authority.ts). */
+export function committedView(cloud: CloudState): EciView {
+  return eciView((id) => cloud.ecis.get(id as Eci), () => cloud.children.values());
 }

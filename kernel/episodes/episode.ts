@@ -4,9 +4,10 @@ import type { KumoEvent, ReadContext, Rule, Ruleset } from '../ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from '../store/keys.ts';
 import { Tx } from './tx.ts';
-import type { Directive } from '../requests/request.ts';
+import type { Directive } from '../ruleset.ts';
 import { checkValue } from '../validate.ts';
-import { redactEcis, stagedView, type Authority } from '../capabilities/authority.ts';
+import { redactEcis, type Authority } from '../capabilities/authority.ts';
+import { stagedView } from './tx.ts';
 import type { Eci } from '../ids.ts';
 import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type QueuedEvent } from './rule-scope.ts';
 

@@ -5,7 +5,8 @@ import { KumoError, NotSharedError, PolicyDeniedError, QueryFailedError, QueryTi
 import type { Eci } from '../ids.ts';
 import type { Publish } from '../observe.ts';
 import { queryAllowed } from '../capabilities/policy.ts';
-import { committedView, redactEcis, redactError } from '../capabilities/authority.ts';
+import { redactEcis, redactError } from '../capabilities/authority.ts';
+import { committedView } from '../clouds/cloud-state.ts';
 import type { RoutedQuery } from '../requests/request.ts';
 import type { Ruleset } from '../ruleset.ts';
 import { checkValue } from '../validate.ts';

@@ -7,7 +7,8 @@ import { newCloudId, newEci, partitionOf, type CloudId, type Eci, type IdGenerat
 import { keys, stored } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
 import type { Outbox } from '../delivery/outbox.ts';
-import { attenuate, isFull, redactEcis, stagedView, SYSTEM_TAG, systemEci, within } from '../capabilities/authority.ts';
+import { attenuate, isFull, redactEcis, SYSTEM_TAG, systemEci, within } from '../capabilities/authority.ts';
+import { stagedView } from './tx.ts';
 import type { ChildInfo, ChildSelector, DeviceInfo, EciInfo, Ruleset } from '../ruleset.ts';
 import type { Scheduler } from '../schedules/scheduler.ts';
 import type { Tx } from './tx.ts';

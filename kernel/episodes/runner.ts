@@ -1,5 +1,6 @@
 import type { Active, ActiveClouds } from '../clouds/activation.ts';
-import { committedView, redactError } from '../capabilities/authority.ts';
+import { redactError } from '../capabilities/authority.ts';
+import { committedView } from '../clouds/cloud-state.ts';
 import type { CloudState } from '../clouds/cloud-state.ts';
 import type { Committer } from '../store/committer.ts';
 import type { CloudOps } from './rule-scope.ts';

@@ -4,6 +4,7 @@ import { eciOps, exprKey } from '../clouds/cloud-state.ts';
 import type { Doomed } from '../clouds/deletions.ts';
 import { deepFreeze } from '../clouds/freeze.ts';
 import { keys } from '../store/keys.ts';
+import { eciView, type EciView } from '../capabilities/authority.ts';
 import type { EciInfo } from '../ruleset.ts';
 import { del, put, type WriteOp } from '../store/store.ts';
 
@@ -222,4 +223,9 @@ export class Tx {
     for (const apply of this.memory) apply(cloud);
     for (const effect of this.effects) effect();
   }
+}
+
+/** The view of a cloud as an episode sees it, its staged ECIs and children included (capabilities/authority.ts). */
+export function stagedView(tx: Tx): EciView {
+  return eciView((id) => tx.eci(id), () => tx.childEciList());
 }

@@ -1,5 +1,7 @@
 import type { CloudId, Eci } from '../ids.ts';
-import type { ChildInfo, EciInfo, KumoEvent } from '../ruleset.ts';
+import type { ChildInfo, Directive, EciInfo, KumoEvent } from '../ruleset.ts';
+
+export type { Directive };
 import type { DeadLetter, EpisodeLogEntry, MoveIn, MoveOut } from '../store/keys.ts';
 import type { CloudBundle } from '../transfers/bundle.ts';
 
@@ -86,13 +88,6 @@ export interface EventResult {
   directives: Directive[];
   /** Set when this is the recorded answer of an earlier event with the same idempotency key: nothing was applied again. */
   replay?: true;
-}
-
-/** One directive returned to the sender, naming the rule that made it. */
-export interface Directive {
-  name: string;
-  options: Record<string, unknown>;
-  meta: { rid: string; rule: string; eid: string };
 }
 
 /** What accepting an event answers: its eid, or the first eid of its idempotency key. */

@@ -4,7 +4,7 @@ import type { Committer } from '../store/committer.ts';
 import { nextCronTime } from './cron.ts';
 import { InvalidScheduleError, LimitExceededError, UnknownCloudError, UnknownScheduleError } from '../errors.ts';
 import { newEid, type CloudId, type IdGenerator } from '../ids.ts';
-import { keys, parseDueKey, ranges, type Key } from '../store/keys.ts';
+import { dueKeyOf, keys, parseDueKey, ranges, type Key } from '../store/keys.ts';
 import type { Publish } from '../observe.ts';
 import type { KumoEvent } from '../ruleset.ts';
 import { del, put, type Store, type WriteOp } from '../store/store.ts';
@@ -30,9 +30,6 @@ type ScheduleEvent = Pick<KumoEvent, 'domain' | 'type' | 'attrs'>;
 
 /** Due keys read per run: a backlog is worked off over several runs, never in one unbounded read. */
 const DUE_BATCH = 1000;
-
-/** The due-index key of a schedule. */
-export const dueKeyOf = (cloudId: string, rec: ScheduleRecord): Key<null> => keys.due(rec.next, cloudId, rec.id);
 
 /**
  * Scheduled events: at a time, or repeating by cron (UTC). The only writer of schedule records

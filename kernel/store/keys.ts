@@ -1,6 +1,5 @@
-import type { ChildInfo, EciInfo, KumoEvent, ScheduleInfo } from '../ruleset.ts';
+import type { ChildInfo, Directive, EciInfo, KumoEvent, ScheduleInfo } from '../ruleset.ts';
 import type { CloudId, Eci } from '../ids.ts';
-import type { Directive } from '../episodes/episode.ts';
 
 /**
  * Every key shape in the store, in one place (DESIGN §4): this is the only file that builds or
@@ -350,6 +349,9 @@ export function parseCloudKey(id: string, k: string): CloudKey | undefined {
       return undefined;
   }
 }
+
+/** The due-index key of a schedule. */
+export const dueKeyOf = (cloudId: string, rec: Pick<ScheduleRecord, 'next' | 'id'>): Key<null> => keys.due(rec.next, cloudId, rec.id);
 
 /** The parts of a due-index key. */
 export function parseDueKey(k: Key<null>): { at: number; cloudId: CloudId; sid: string } {

@@ -2,8 +2,8 @@ import { asRecord, cloudRecords, recordEcis } from '../clouds/cloud-state.ts';
 import { InvalidCloudFileError } from '../errors.ts';
 import type { CloudId } from '../ids.ts';
 import { isCloudId, isEci } from '../ids.ts';
-import { keys, parseCloudKey, type CloudMeta, type CloudRecord, type Key, type OutboxEntry } from '../store/keys.ts';
-import { dueKeyOf } from '../schedules/scheduler.ts';
+import { dueKeyOf, keys, parseCloudKey, type CloudMeta, type CloudRecord, type Key, type OutboxEntry } from '../store/keys.ts';
+
 import { put, type Store, type WriteOp } from '../store/store.ts';
 import { isPlainObject } from '../validate.ts';
 
