@@ -86,6 +86,8 @@ export interface PartsOptions {
   remote: Remote;
   url(): string | undefined;
   publish: Publish;
+  /** Errors another part already reported (see HostParts.reported). */
+  reported: WeakSet<object>;
   /** The host's one entry point: what parts ask of the host. */
   handle(request: Request): Promise<unknown>;
   /** Keep a promise until it settles. */
@@ -97,7 +99,7 @@ export function assemble(o: PartsOptions): HostParts {
   const { store, ids, limits, publish } = o;
   const now = (): number => o.clock.now();
   const owned = new Set(o.partitions);
-  const reported = new WeakSet<object>();
+  const { reported } = o;
   const reportedBy = <E>(err: E): E => {
     if (typeof err === 'object' && err !== null) reported.add(err);
     return err;

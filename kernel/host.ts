@@ -1,24 +1,24 @@
-import { systemEci } from './capabilities/authority.ts';
-import { eciOf } from './clouds/activation.ts';
 import { checkDeclaredEcis } from './capabilities/declared-ecis.ts';
 import { claimCodePartition, normalizeClaimCode } from './capabilities/claim-codes.ts';
+import { eciOf, type Active } from './clouds/activation.ts';
+import { rootCloud } from './clouds/root.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
-import type { Remote } from './delivery/remote.ts';
-import { noRemote } from './delivery/remote.ts';
-import { builtinEcis, newCloudOps } from './episodes/rule-effects.ts';
-import { HostFencedError, InvalidArgsError, InvalidRulesetError, KumoError, ShuttingDownError, UnknownRulesetError } from './errors.ts';
-import { assemble, newPartition, type HostParts } from './host-parts.ts';
-import { cryptoIds, newCloudId, newEci, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
+import { noRemote, type Remote } from './delivery/remote.ts';
+import { InvalidRulesetError, ShuttingDownError, UnknownRulesetError } from './errors.ts';
+import { assemble, type HostParts } from './host-parts.ts';
+import { cryptoIds, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { publisher } from './observe.ts';
+import { Admission, type Kind } from './requests/admission.ts';
 import type { LocalOnly } from './requests/dispatch.ts';
 import { eventRequest, queryRequest, type EventInput, type QueryInput } from './requests/inputs.ts';
 import { OPERATIONS } from './requests/operations.ts';
 import type { Accepted, Answer, EventResult, MoveResult, Op, PushMessage, Refusal, RemoteEci, RequestOf, RoutedEvent } from './requests/request.ts';
 import type { Router } from './requests/router.ts';
 import type { ChildInfo, KumoEvent, Ruleset } from './ruleset.ts';
-import { keys, type DeadLetter, type EpisodeLogEntry } from './store/keys.ts';
-import { put, type Store } from './store/store.ts';
+import { hostIdOf } from './store/host-id.ts';
+import type { DeadLetter, EpisodeLogEntry } from './store/keys.ts';
+import type { Store } from './store/store.ts';
 import type { CloudBundle } from './transfers/bundle.ts';
 
 export interface HostOptions {
@@ -45,31 +45,24 @@ export interface HostOptions {
 export type { EventResult, EventInput, QueryInput, LocalOnly };
 
 const RID = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
-const HOST_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * One kumo host: the clouds in one store, activated on demand, each behind its own mailbox. Every
  * request (docs/architecture.md) goes through {@link handle}: the cloud of an ECI in this host's
- * index runs it, any other goes to the router. The methods below are that, for each operation.
+ * index runs it, any other goes to the router. The methods after it are that, one per operation.
  */
 export class Host {
   readonly id: string;
   readonly store: Store;
   readonly clock: Clock;
   readonly limits: Limits;
-  /**
-   * The base URL at which other providers reach this host (rules read it as `ctx.hostUrl`, pico's
-   * `meta:host`). A server listening on a port chosen at start sets it once it knows the port.
-   */
+  /** The base URL at which other providers reach this host (`ctx.hostUrl`); a server on a port chosen at start sets it. */
   url: string | undefined;
   private readonly parts: HostParts;
   private readonly registry = new Map<string, Ruleset>();
   private readonly partitions: number[];
-  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly admission: Admission;
   private timer: Timer | null = null;
-  private closing = false;
-  /** Set once the realm fenced this host: every request is refused with it. */
-  private fenced: HostFencedError | null = null;
 
   private constructor(opts: HostOptions, id: string) {
     this.id = id;
@@ -81,53 +74,28 @@ export class Host {
     if (this.partitions.length === 0) throw new RangeError('a host must own at least one partition');
     for (const rs of opts.rulesets ?? []) this.register(rs);
     const builtins = (opts.builtins ?? []).map((rid) => this.registry.get(rid) ?? fail(new UnknownRulesetError(rid)));
+    const publish = publisher(id);
+    const reported = new WeakSet<object>();
+    this.admission = new Admission(reported, publish);
     this.parts = assemble({
-      id,
-      store: this.store,
-      clock: this.clock,
-      ids: opts.ids ?? cryptoIds,
-      limits: this.limits,
-      registry: this.registry,
-      builtins,
-      partitions: this.partitions,
-      router: opts.router ?? null,
-      remote: opts.remote ?? noRemote,
-      url: () => this.url,
-      publish: publisher(id),
+      ...{ id, store: this.store, clock: this.clock, ids: opts.ids ?? cryptoIds, limits: this.limits, registry: this.registry, builtins, partitions: this.partitions },
+      ...{ router: opts.router ?? null, remote: opts.remote ?? noRemote, url: () => this.url, publish, reported },
       handle: (request) => this.handle(request),
-      track: (p) => this.track(p),
+      track: (p) => this.admission.track(p),
     });
   }
 
-  /**
-   * Open a host on a store. Resumes what a previous run left: events accepted but not applied, and
-   * outgoing events not delivered. Reads nothing per stored cloud.
-   */
+  /** Open a host on a store, resuming what a previous run left (accepted events, undelivered ones). Reads nothing per stored cloud. */
   static async open(opts: HostOptions): Promise<Host> {
-    const host = new Host(opts, await Host.idOf(opts.store, opts.ids, opts.id));
+    const host = new Host(opts, await hostIdOf(opts.store, opts.ids, opts.id));
     const { transfers, inbox, outbox } = host.parts;
     await transfers.inFlight(); // clouds landed by a move not yet decided serve nothing until it is
-    await inbox.resume((p) => void host.track(p));
+    await inbox.resume((p) => void host.admission.track(p));
     await outbox.resume();
     return host;
   }
 
-  /**
-   * The id of the host on `store`: `given` when there is one, else the id kept in the store, made
-   * on first use. A realm needs it before the host opens (to claim partitions for it).
-   */
-  static async idOf(store: Store, ids: IdGenerator = cryptoIds, given?: string): Promise<string> {
-    if (given !== undefined) {
-      if (!HOST_ID.test(given)) throw new InvalidArgsError('a host id is 1 to 64 characters of [A-Za-z0-9_-]');
-      return given;
-    }
-    let id = await store.get(keys.hostId());
-    if (id === undefined) {
-      id = `h${Buffer.from(ids.bytes(6)).toString('base64url')}`;
-      await store.write([put(keys.hostId(), id)]);
-    }
-    return id;
-  }
+  static idOf = hostIdOf; // the id of the host on a store (store/host-id.ts)
 
   /** Make a ruleset installable on this host (replacing one with the same rid). */
   register(ruleset: Ruleset): void {
@@ -141,81 +109,41 @@ export class Host {
   }
 
   /** The host's root cloud and its owner ECI, created on first call. */
-  async root(): Promise<{ cloudId: CloudId; eci: Eci; created: boolean }> {
-    const rec = await this.store.get(keys.root());
-    if (rec) return { ...rec, created: false };
-    const { ids, builtins, committer } = this.parts;
-    const partition = newPartition(ids, this.partitions);
-    const cloudId = newCloudId(ids, partition);
-    const eci = systemEci(newEci(ids, partition), 'owner');
-    const meta = { id: cloudId, name: 'root', parent: null, created: this.clock.now(), ...builtinEcis(builtins, ids, partition) };
-    await committer.commit([...newCloudOps(meta, eci, []), put(keys.root(), { cloudId, eci: eci.id })]);
-    return { cloudId, eci: eci.id, created: true };
+  root(): Promise<{ cloudId: CloudId; eci: Eci; created: boolean }> {
+    return rootCloud(this.parts, this.partitions);
   }
 
   /**
-   * Run a request (docs/architecture.md): here when this host has its cloud, else through the
-   * router. With `local` (a request from another host of the realm) it runs here or is unknown.
+   * Run a request: here when this host has its cloud (or the work is its own), else through the
+   * router. With `local` (a request from another host of the realm) here, or it is unknown.
    */
   handle<K extends Op>(request: RequestOf<K>, opts: LocalOnly = {}): Promise<Answer<K>> {
     const op = OPERATIONS[request.op as K];
-    const run = (): Promise<Answer<K>> => {
-      try {
-        return op.run(this.parts, request, opts);
-      } catch (err) {
-        return Promise.reject(err); // bad input found before any await
-      }
-    };
-    if (op.kind === undefined) return this.fenced ? Promise.reject(this.fenced) : run();
-    return this.counted(op.kind, run);
+    return this.admission.run(op.kind, () => op.run(this.parts, request, opts));
   }
 
-  /**
-   * Run work of a kind that is counted: not once the host is closing or fenced; a refusal of this
-   * host (not an episode or function that ran, not another host's answer) is counted; closing
-   * waits for it.
-   */
-  private counted<T>(kind: 'event' | 'query' | 'claim', work: () => Promise<T>): Promise<T> {
-    const run = this.closing ? Promise.reject(new ShuttingDownError()) : this.fenced ? Promise.reject(this.fenced) : work();
-    const { reported, publish } = this.parts;
-    return this.track(
-      run.catch((err: unknown) => {
-        if (typeof err !== 'object' || err === null || !reported.has(err)) publish('refusal', { kind, code: err instanceof KumoError ? err.code : 'INTERNAL' });
-        throw err;
-      }),
-    );
-  }
-
-  /** A request made from a channel's input: input the host refuses is a counted refusal too. */
-  private submit<K extends Op>(kind: 'event' | 'query' | 'claim', make: () => RequestOf<K>, opts: LocalOnly): Promise<Answer<K>> {
+  /** A request made from a channel's input: input refused here is a counted refusal too. */
+  private submit<K extends Op>(kind: Kind, make: () => RequestOf<K>, opts: LocalOnly): Promise<Answer<K>> {
     let request: RequestOf<K>;
     try {
       request = make();
     } catch (err) {
-      return this.counted(kind, () => Promise.reject(err));
+      return this.admission.run(kind, () => Promise.reject(err));
     }
     return this.handle(request, opts);
   }
 
-  /** Send an event to a cloud through one of its ECIs and wait for the episode's directives. */
+  /** Send an event through an ECI and wait for the episode's directives. */
   event(input: EventInput, opts: LocalOnly = {}): Promise<EventResult> {
     return this.submit('event', () => ({ op: 'event', ...this.routed(input) }), opts);
   }
 
-  /**
-   * Accept an event for a cloud (HTTP 202): resolves once the event is written to the durable inbox
-   * of its cloud's host; its episode runs after. Refused at once when it cannot be taken.
-   */
+  /** Accept an event (HTTP 202): resolves once it is in the durable inbox of its cloud's host; it runs after. */
   accept(input: EventInput, opts: LocalOnly = {}): Promise<Accepted> {
     return this.submit('event', () => ({ op: 'accept', ...this.routed(input) }), opts);
   }
 
-  /**
-   * Apply an event delivered from elsewhere (another host's outbox, the realm's durable inbox): its
-   * eid and event time are kept, and it is applied at most once per eid. Only clouds of this host.
-   * Resolves once the episode has committed, whether it succeeded or failed (a failure is in the
-   * cloud's log); rejects when the event was not applied (refused, or worth retrying).
-   */
+  /** Apply an event delivered from elsewhere, at most once per eid (its eid and time kept). Clouds of this host only. */
   receive(routed: RoutedEvent): Promise<EventResult & { duplicate: boolean }> {
     return this.handle({ op: 'receive', ...routed }, { local: true });
   }
@@ -227,14 +155,11 @@ export class Host {
 
   /** Trade a device's one-time claim code for its ECI (capabilities/claim-codes.ts). */
   claim(code: unknown, opts: LocalOnly = {}): Promise<{ eci: Eci }> {
-    return this.submit(
-      'claim',
-      () => {
-        const normalized = normalizeClaimCode(code);
-        return { op: 'claim', code: normalized, partition: claimCodePartition(normalized) };
-      },
-      opts,
-    );
+    const make = (): RequestOf<'claim'> => {
+      const normalized = normalizeClaimCode(code);
+      return { op: 'claim', code: normalized, partition: claimCodePartition(normalized) };
+    };
+    return this.submit('claim', make, opts);
   }
 
   /** The record of an ECI (tags and policies) and the cloud it reaches. */
@@ -242,20 +167,17 @@ export class Host {
     return this.handle({ op: 'eciInfo', eci }, opts);
   }
 
-  /** The newest entries of the episode log of the cloud behind `eci`, newest first (an ECI tagged `system`). */
+  /** The newest entries of the episode log of the cloud behind `eci` (tagged `system`), newest first. */
   episodeLog(eci: string, limit = this.limits.logEntries, opts: LocalOnly = {}): Promise<EpisodeLogEntry[]> {
     return this.handle({ op: 'log', eci, limit }, opts);
   }
 
-  /** The dead letters of the cloud behind `eci`, newest first (an ECI tagged `system`). */
+  /** The dead letters of the cloud behind `eci` (tagged `system`), newest first. */
   deadLetters(eci: string, opts: LocalOnly = {}): Promise<DeadLetter[]> {
     return this.handle({ op: 'deadLetters', eci }, opts);
   }
 
-  /**
-   * The cloud behind `eci` (its full authority) and its subtree, as a bundle; with `leave`, the
-   * subtree leaves this host once read, with a forwarding address per ECI (410 CLOUD_MOVED).
-   */
+  /** The cloud behind `eci` (its full authority) and its subtree as a bundle; with `leave`, it then leaves for `movedTo`. */
   exportCloud(eci: string, opts: { leave?: { movedTo: string } } = {}): Promise<CloudBundle> {
     return this.handle({ op: 'export', eci, ...(opts.leave ? { movedTo: opts.leave.movedTo } : {}) });
   }
@@ -270,7 +192,7 @@ export class Host {
     return this.handle({ op: 'move', eci, to });
   }
 
-  /** An event that cloud `cloudId` sent was refused for good by the host of its ECI: a dead letter, or sent on. */
+  /** An event cloud `cloudId` sent was refused for good by the host of its ECI: a dead letter, or sent on. */
   bounce(cloudId: string, routed: { eci: string; event: KumoEvent }, reason: Refusal): Promise<void> {
     return this.handle({ op: 'bounce', cloudId, eci: routed.eci, event: routed.event, reason });
   }
@@ -289,16 +211,11 @@ export class Host {
   /** Follow the episode log of the cloud behind `eci` (tagged `system`), here or on another host. */
   follow(eci: string, fn: (entry: EpisodeLogEntry) => void, opts: LocalOnly = {}): Promise<() => void> {
     const { dispatcher, log, router } = this.parts;
-    if (this.fenced) return Promise.reject(this.fenced);
-    return dispatcher.dispatch(
-      eci,
-      opts,
-      async (a) => {
-        eciOf(a, eci, { system: 'following the episode log' });
-        return log.watch(a.state.id, fn);
-      },
-      router ? () => router.follow(eci, fn) : undefined,
-    );
+    const local = async (a: Active): Promise<() => void> => {
+      eciOf(a, eci, { system: 'following the episode log' });
+      return log.watch(a.state.id, fn);
+    };
+    return this.admission.run(undefined, () => dispatcher.dispatch(eci, opts, local, router ? () => router.follow(eci, fn) : undefined));
   }
 
   /** How many followers a cloud's log has. */
@@ -321,7 +238,7 @@ export class Host {
 
   /** Fire every schedule due at the clock's current time. Returns how many fired. */
   runDue(): Promise<number> {
-    return this.closing ? Promise.resolve(0) : this.parts.scheduler.runDue();
+    return this.admission.isClosing ? Promise.resolve(0) : this.parts.scheduler.runDue();
   }
 
   /** Evict clouds idle longer than `limits.idleMs`. Returns how many were evicted. */
@@ -331,7 +248,7 @@ export class Host {
 
   /** Start the host's timer: schedules, idle eviction and outbox retries, every `intervalMs` of the host's clock. */
   start(intervalMs = 250): void {
-    if (this.fenced) return;
+    if (this.admission.fenced) return;
     this.timer ??= this.clock.interval(() => {
       void this.runDue().catch(() => undefined);
       this.evictIdle();
@@ -345,8 +262,7 @@ export class Host {
    * Work already in mailboxes finishes (it was taken while this host held its claim).
    */
   fence(reason: string): void {
-    if (this.fenced) return;
-    this.fenced = new HostFencedError(reason);
+    if (!this.admission.fence(reason)) return;
     this.timer?.cancel();
     this.timer = null;
     this.parts.outbox.stop();
@@ -355,18 +271,18 @@ export class Host {
 
   /** Stop taking work, let every mailbox drain, flush commits and close the store. */
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
+    if (this.admission.isClosing) return;
+    let inflight = this.admission.close();
     this.timer?.cancel();
     const { clouds, scheduler, outbox, committer } = this.parts;
     clouds.failWaiters(new ShuttingDownError()); // work waiting for a moving cloud is told, not kept
     await scheduler.idle();
     outbox.stop();
     for (;;) {
-      const waiting: Array<Promise<unknown>> = [...this.inflight, ...[...clouds.values()].filter((a) => !a.mailbox.idle).map((a) => a.mailbox.barrier())];
-      if (outbox.busy) waiting.push(outbox.idle());
+      const waiting = [...inflight, ...[...clouds.values()].filter((a) => !a.mailbox.idle).map((a) => a.mailbox.barrier()), ...(outbox.busy ? [outbox.idle()] : [])];
       if (waiting.length === 0) break;
       await Promise.allSettled(waiting);
+      inflight = this.admission.close();
     }
     await committer.drain();
     await this.store.close();
@@ -375,12 +291,6 @@ export class Host {
   /** An event from a channel, checked, with its eid and event time fixed. */
   private routed(input: EventInput): RoutedEvent {
     return eventRequest(input, this.parts.ids, this.clock.now(), this.limits.attrsBytes);
-  }
-
-  private track<T>(p: Promise<T>): Promise<T> {
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
-    return p;
   }
 }
 
