@@ -5,60 +5,14 @@
  * {@link KumoError.status}, never by matching messages.
  */
 
-/** Stable error codes and their HTTP-like statuses. */
-export const ERROR_CODES = {
-  UNKNOWN_ECI: 404,
-  UNKNOWN_CLOUD: 404,
-  UNKNOWN_RULESET: 404,
-  UNKNOWN_FUNCTION: 404,
-  UNKNOWN_SCHEDULE: 404,
-  UNKNOWN_ROUTE: 404,
-  UNKNOWN_LINK: 404,
-  UNKNOWN_CLAIM_CODE: 404,
-  CLAIM_CODE_EXPIRED: 410,
-  POLICY_DENIED: 403,
-  DESTINATION_DENIED: 403,
-  NOT_SHARED: 403,
-  INVALID_EVENT: 400,
-  INVALID_ATTRS: 400,
-  INVALID_ARGS: 400,
-  INVALID_RULESET: 400,
-  INVALID_SCHEDULE: 400,
-  DUPLICATE_NAME: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  LIMIT_EXCEEDED: 422,
-  IDEMPOTENCY_KEY_REUSED: 422,
-  RATE_LIMITED: 429,
-  RULE_FAILED: 500,
-  UNSTORABLE_VALUE: 500,
-  QUERY_FAILED: 500,
-  REMOTE_REFUSED: 502,
-  MAILBOX_FULL: 503,
-  REMOTE_UNAVAILABLE: 503,
-  OUTBOX_FULL: 503,
-  SHUTTING_DOWN: 503,
-  QUERY_TIMEOUT: 504,
-  STORE_FAILED: 500,
-  NO_RESPONDERS: 503,
-  REMOTE_TIMEOUT: 504,
-  OUTCOME_UNKNOWN: 504,
-  REALM_UNAVAILABLE: 503,
-  HOST_FENCED: 503,
-  CLOUD_MOVED: 410,
-  INVALID_CLOUD_FILE: 400,
-  MISSING_RULESETS: 422,
-  IMPORT_CONFLICT: 409,
-  MALFORMED_REQUEST: 400,
-  REQUEST_TIMEOUT: 408,
-  HEADERS_TOO_LARGE: 431,
-  TOO_MANY_CONNECTIONS: 503,
-} as const;
 
-export type ErrorCode = keyof typeof ERROR_CODES;
-
+export 
 type Details = Record<string, unknown>;
 
-/** Base class of every error kumo raises on purpose. Each code has a subclass; throw those. */
+/**
+ * Base class of every error kumo raises on purpose. Each code has a subclass, made by {@link kind}
+ * with its code and status: throw those.
+ */
 export class KumoError extends Error {
   readonly code: ErrorCode;
   readonly details: Details;
@@ -72,7 +26,7 @@ export class KumoError extends Error {
 
   /** The transport status for this error (HTTP status; other transports map from it). */
   get status(): number {
-    return ERROR_CODES[this.code];
+    return (this.constructor as { status?: number }).status ?? 500;
   }
 
   /** The wire shape: `{code, message, ...details}`. */
@@ -86,104 +40,109 @@ export class KumoError extends Error {
   }
 }
 
-/** A class for one code whose constructor takes the message and details. */
-function kind(code: ErrorCode) {
+/**
+ * The base class of the errors of one code and its transport status: the one place the code is
+ * written. Its constructor takes the message and details; a subclass may take what it needs.
+ */
+function kind<const C extends string>(code: C, status: number) {
   return class extends KumoError {
+    static readonly code = code;
+    static readonly status = status;
     constructor(message: string, details: Details = {}, options?: { cause?: unknown }) {
-      super(code, message, details, options);
+      super(code as ErrorCode, message, details, options);
     }
   };
 }
 
-export class UnknownEciError extends KumoError {
+export class UnknownEciError extends kind('UNKNOWN_ECI', 404) {
   constructor(eci: string, message = `no cloud answers to ECI ${JSON.stringify(eci)}`) {
-    super('UNKNOWN_ECI', message, { eci });
+    super(message, { eci });
   }
 }
 
-export class UnknownCloudError extends KumoError {
+export class UnknownCloudError extends kind('UNKNOWN_CLOUD', 404) {
   constructor(what: string, message = `no such cloud: ${what}`) {
-    super('UNKNOWN_CLOUD', message);
+    super(message);
   }
 }
 
-export class UnknownRulesetError extends KumoError {
+export class UnknownRulesetError extends kind('UNKNOWN_RULESET', 404) {
   constructor(rid: string) {
-    super('UNKNOWN_RULESET', `ruleset ${JSON.stringify(rid)} is not registered or not installed`, { rid });
+    super(`ruleset ${JSON.stringify(rid)} is not registered or not installed`, { rid });
   }
 }
 
-export class UnknownFunctionError extends KumoError {
+export class UnknownFunctionError extends kind('UNKNOWN_FUNCTION', 404) {
   constructor(rid: string, name: string) {
-    super('UNKNOWN_FUNCTION', `ruleset ${rid} has no function ${JSON.stringify(name)}`, { rid, name });
+    super(`ruleset ${rid} has no function ${JSON.stringify(name)}`, { rid, name });
   }
 }
 
-export class UnknownScheduleError extends kind('UNKNOWN_SCHEDULE') {}
-export class UnknownRouteError extends kind('UNKNOWN_ROUTE') {}
+export class UnknownScheduleError extends kind('UNKNOWN_SCHEDULE', 404) {}
+export class UnknownRouteError extends kind('UNKNOWN_ROUTE', 404) {}
 
 /** No link (pico subscription) of the cloud has that Id (or Rx, or Tx). */
-export class UnknownLinkError extends KumoError {
+export class UnknownLinkError extends kind('UNKNOWN_LINK', 404) {
   constructor(which: string) {
-    super('UNKNOWN_LINK', `no link answers to ${which}`);
+    super(`no link answers to ${which}`);
   }
 }
 
-export class PolicyDeniedError extends KumoError {
+export class PolicyDeniedError extends kind('POLICY_DENIED', 403) {
   constructor(what: string, eci: string) {
-    super('POLICY_DENIED', `the policy of ECI ${eci} does not allow ${what}`, { eci });
+    super(`the policy of ECI ${eci} does not allow ${what}`, { eci });
   }
 }
 
 /** The operator does not let this host send events to that host of another provider. */
-export class DestinationDeniedError extends KumoError {
+export class DestinationDeniedError extends kind('DESTINATION_DENIED', 403) {
   constructor(url: string, message = `this host may not send events to ${url} (see kumo serve --allow-hosts / --deny-hosts)`) {
-    super('DESTINATION_DENIED', message, { url });
+    super(message, { url });
   }
 }
 
-export class NotSharedError extends KumoError {
+export class NotSharedError extends kind('NOT_SHARED', 403) {
   constructor(rid: string, name: string) {
-    super('NOT_SHARED', `function ${rid}/${name} is not shared`, { rid, name });
+    super(`function ${rid}/${name} is not shared`, { rid, name });
   }
 }
 
-export class InvalidEventError extends kind('INVALID_EVENT') {}
-export class InvalidArgsError extends kind('INVALID_ARGS') {}
-export class InvalidRulesetError extends kind('INVALID_RULESET') {}
-export class InvalidScheduleError extends kind('INVALID_SCHEDULE') {}
+export class InvalidEventError extends kind('INVALID_EVENT', 400) {}
+export class InvalidArgsError extends kind('INVALID_ARGS', 400) {}
+export class InvalidRulesetError extends kind('INVALID_RULESET', 400) {}
+export class InvalidScheduleError extends kind('INVALID_SCHEDULE', 400) {}
 
-export class InvalidAttrsError extends KumoError {
+export class InvalidAttrsError extends kind('INVALID_ATTRS', 400) {
   constructor(rid: string, rule: string, issues: string) {
-    super('INVALID_ATTRS', `event attrs rejected by ${rid}/${rule}: ${issues}`, { rid, rule });
+    super(`event attrs rejected by ${rid}/${rule}: ${issues}`, { rid, rule });
   }
 }
 
-export class DuplicateNameError extends kind('DUPLICATE_NAME') {}
-export class PayloadTooLargeError extends kind('PAYLOAD_TOO_LARGE') {}
+export class DuplicateNameError extends kind('DUPLICATE_NAME', 409) {}
+export class PayloadTooLargeError extends kind('PAYLOAD_TOO_LARGE', 413) {}
 
-export class LimitExceededError extends KumoError {
+export class LimitExceededError extends kind('LIMIT_EXCEEDED', 422) {
   constructor(limit: string, value: number, message: string) {
-    super('LIMIT_EXCEEDED', message, { limit, value });
+    super(message, { limit, value });
   }
 }
 
-export class RuleFailedError extends KumoError {
+export class RuleFailedError extends kind('RULE_FAILED', 500) {
   constructor(rid: string, rule: string, cause: unknown) {
-    super('RULE_FAILED', `rule ${rid}/${rule} failed: ${messageOf(cause)}`, { rid, rule }, { cause });
+    super(`rule ${rid}/${rule} failed: ${messageOf(cause)}`, { rid, rule }, { cause });
   }
 }
 
 /** A value a rule or function made cannot be stored or sent (a BigInt, a cycle, not plain data). */
-export class UnstorableValueError extends KumoError {
+export class UnstorableValueError extends kind('UNSTORABLE_VALUE', 500) {
   constructor(what: string, cause: unknown) {
-    super('UNSTORABLE_VALUE', `a value staged for ${what} cannot be stored: ${messageOf(cause)}`, {}, { cause });
+    super(`a value staged for ${what} cannot be stored: ${messageOf(cause)}`, {}, { cause });
   }
 }
 
-export class QueryFailedError extends KumoError {
+export class QueryFailedError extends kind('QUERY_FAILED', 500) {
   constructor(rid: string, name: string, cause: unknown) {
-    super('QUERY_FAILED', `function ${rid}/${name} failed: ${messageOf(cause)}`, { rid, name }, { cause });
+    super(`function ${rid}/${name} failed: ${messageOf(cause)}`, { rid, name }, { cause });
   }
 }
 
@@ -191,32 +150,32 @@ export class QueryFailedError extends KumoError {
  * A host of another provider answered with an error that is no code of this catalog (a pico
  * engine's `200 {"error": …}`, a 4xx without a kumo error body): it will not take the event.
  */
-export class RemoteRefusedError extends kind('REMOTE_REFUSED') {}
+export class RemoteRefusedError extends kind('REMOTE_REFUSED', 502) {}
 
 /** A host of another provider could not be reached, or answered 5xx or 429: worth another try. */
-export class RemoteUnavailableError extends kind('REMOTE_UNAVAILABLE') {}
+export class RemoteUnavailableError extends kind('REMOTE_UNAVAILABLE', 503) {}
 
-export class MailboxFullError extends KumoError {
+export class MailboxFullError extends kind('MAILBOX_FULL', 503) {
   constructor(cloudId: string, limit: number) {
-    super('MAILBOX_FULL', `the mailbox of cloud ${cloudId} is full (${limit} messages); retry later`, { limit });
+    super(`the mailbox of cloud ${cloudId} is full (${limit} messages); retry later`, { limit });
   }
 }
 
-export class OutboxFullError extends KumoError {
+export class OutboxFullError extends kind('OUTBOX_FULL', 503) {
   constructor(limit: number) {
-    super('OUTBOX_FULL', `this host already holds ${limit} outgoing events not yet delivered; retry later`, { limit });
+    super(`this host already holds ${limit} outgoing events not yet delivered; retry later`, { limit });
   }
 }
 
-export class ShuttingDownError extends KumoError {
+export class ShuttingDownError extends kind('SHUTTING_DOWN', 503) {
   constructor() {
-    super('SHUTTING_DOWN', 'the host is shutting down');
+    super('the host is shutting down');
   }
 }
 
-export class QueryTimeoutError extends KumoError {
+export class QueryTimeoutError extends kind('QUERY_TIMEOUT', 504) {
   constructor(rid: string, name: string, ms: number) {
-    super('QUERY_TIMEOUT', `function ${rid}/${name} ran longer than ${ms} ms`, { rid, name });
+    super(`function ${rid}/${name} ran longer than ${ms} ms`, { rid, name });
   }
 }
 
@@ -224,49 +183,49 @@ export class QueryTimeoutError extends KumoError {
  * The store could not write. The message names no file or path (clients see it); the store's own
  * error is the `cause`, for the operator's logs.
  */
-export class UnknownClaimCodeError extends KumoError {
+export class UnknownClaimCodeError extends kind('UNKNOWN_CLAIM_CODE', 404) {
   constructor() {
-    super('UNKNOWN_CLAIM_CODE', 'no device waits for this claim code (wrong, or already used)');
+    super('no device waits for this claim code (wrong, or already used)');
   }
 }
 
-export class ClaimCodeExpiredError extends KumoError {
+export class ClaimCodeExpiredError extends kind('CLAIM_CODE_EXPIRED', 410) {
   constructor(expired: number) {
-    super('CLAIM_CODE_EXPIRED', `the claim code expired at ${new Date(expired).toISOString()}; ask the owner for a new one`, { expired });
+    super(`the claim code expired at ${new Date(expired).toISOString()}; ask the owner for a new one`, { expired });
   }
 }
 
 /** An idempotency key came back with a different event than the one it was first used for. */
-export class IdempotencyKeyReusedError extends KumoError {
+export class IdempotencyKeyReusedError extends kind('IDEMPOTENCY_KEY_REUSED', 422) {
   constructor(key: string, eid: string) {
-    super('IDEMPOTENCY_KEY_REUSED', `idempotency key ${JSON.stringify(key)} was used for a different event (eid ${eid}); use a new key for a new event`, { key, eid });
+    super(`idempotency key ${JSON.stringify(key)} was used for a different event (eid ${eid}); use a new key for a new event`, { key, eid });
   }
 }
 
 /** Too many attempts of one kind; `retryAfter` is in seconds. */
-export class RateLimitedError extends KumoError {
+export class RateLimitedError extends kind('RATE_LIMITED', 429) {
   constructor(what: string, retryAfter: number) {
-    super('RATE_LIMITED', `too many failed ${what}; retry in ${retryAfter} s`, { retryAfter });
+    super(`too many failed ${what}; retry in ${retryAfter} s`, { retryAfter });
   }
 }
 
-export class StoreFailedError extends KumoError {
+export class StoreFailedError extends kind('STORE_FAILED', 500) {
   constructor(cause: unknown) {
-    super('STORE_FAILED', 'the store could not write the episode; nothing of it was kept', {}, { cause });
+    super('the store could not write the episode; nothing of it was kept', {}, { cause });
   }
 }
 
 /** No host of the realm answered for the ECI (the host that has it is down or gone). */
-export class NoRespondersError extends KumoError {
+export class NoRespondersError extends kind('NO_RESPONDERS', 503) {
   constructor(eci: string, host: string) {
-    super('NO_RESPONDERS', `no host of the realm answers for ECI ${JSON.stringify(eci)} (its host ${host} is not running); retry later`, { eci, host });
+    super(`no host of the realm answers for ECI ${JSON.stringify(eci)} (its host ${host} is not running); retry later`, { eci, host });
   }
 }
 
 /** The host that has the ECI did not answer in time. */
-export class RemoteTimeoutError extends KumoError {
+export class RemoteTimeoutError extends kind('REMOTE_TIMEOUT', 504) {
   constructor(eci: string, host: string, ms: number) {
-    super('REMOTE_TIMEOUT', `host ${host}, which has ECI ${JSON.stringify(eci)}, did not answer within ${ms} ms`, { eci, host });
+    super(`host ${host}, which has ECI ${JSON.stringify(eci)}, did not answer within ${ms} ms`, { eci, host });
   }
 }
 
@@ -276,64 +235,64 @@ export class RemoteTimeoutError extends KumoError {
  * same idempotency key is safe (it is applied once, and gets the first answer back); one without a
  * key may apply it twice. Never said of work that was not sent: that is 503.
  */
-export class OutcomeUnknownError extends KumoError {
+export class OutcomeUnknownError extends kind('OUTCOME_UNKNOWN', 504) {
   constructor(eci: string, host: string, why: string) {
-    super('OUTCOME_UNKNOWN', `the request for ECI ${JSON.stringify(eci)} was sent to host ${host}, which ${why}: it may or may not have been applied; retry it with the same idempotency key`, { eci, host });
+    super(`the request for ECI ${JSON.stringify(eci)} was sent to host ${host}, which ${why}: it may or may not have been applied; retry it with the same idempotency key`, { eci, host });
   }
 }
 
 /** This host is not connected to its realm (it still serves its own clouds), or could not join it. */
-export class RealmUnavailableError extends KumoError {
+export class RealmUnavailableError extends kind('REALM_UNAVAILABLE', 503) {
   constructor(what: string, why = 'this host is not connected to its realm') {
-    super('REALM_UNAVAILABLE', `cannot ${what}: ${why}; retry later`);
+    super(`cannot ${what}: ${why}; retry later`);
   }
 }
 
 /** The realm shows a newer claim on what this host serves: it stopped serving (another host serves its clouds). */
-export class HostFencedError extends KumoError {
+export class HostFencedError extends kind('HOST_FENCED', 503) {
   constructor(reason: string) {
-    super('HOST_FENCED', `this host no longer serves its clouds: ${reason}; retry through another host of the realm`);
+    super(`this host no longer serves its clouds: ${reason}; retry through another host of the realm`);
   }
 }
 
 /** The ECI's cloud left this host for another provider: `location` is where it went. */
-export class CloudMovedError extends KumoError {
+export class CloudMovedError extends kind('CLOUD_MOVED', 410) {
   constructor(eci: string, location: string) {
-    super('CLOUD_MOVED', `the cloud of ECI ${JSON.stringify(eci)} has moved to ${location}`, { eci, location });
+    super(`the cloud of ECI ${JSON.stringify(eci)} has moved to ${location}`, { eci, location });
   }
 }
 
 /** A cloud file (export) that cannot be imported: `reason` is foreign, truncated, corrupt, version or passphrase. */
-export class InvalidCloudFileError extends KumoError {
+export class InvalidCloudFileError extends kind('INVALID_CLOUD_FILE', 400) {
   constructor(reason: 'foreign' | 'truncated' | 'corrupt' | 'version' | 'passphrase', message: string) {
-    super('INVALID_CLOUD_FILE', message, { reason });
+    super(message, { reason });
   }
 }
 
 /** An import needs rulesets this host does not have. */
-export class MissingRulesetsError extends KumoError {
+export class MissingRulesetsError extends kind('MISSING_RULESETS', 422) {
   constructor(rids: string[]) {
-    super('MISSING_RULESETS', `this host does not have the rulesets the clouds use: ${rids.join(', ')}; register them (kumo serve --rulesets) and import again`, { rids });
+    super(`this host does not have the rulesets the clouds use: ${rids.join(', ')}; register them (kumo serve --rulesets) and import again`, { rids });
   }
 }
 
 /** An import would collide with a cloud or an ECI this host has already. */
-export class ImportConflictError extends KumoError {
+export class ImportConflictError extends kind('IMPORT_CONFLICT', 409) {
   constructor(what: string, ids: string[]) {
-    super('IMPORT_CONFLICT', `this host already has ${what}: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}`, { ids });
+    super(`this host already has ${what}: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}`, { ids });
   }
 }
 
 /** HTTP the server could not parse (Node's own parser refused it). */
-export class MalformedRequestError extends kind('MALFORMED_REQUEST') {}
+export class MalformedRequestError extends kind('MALFORMED_REQUEST', 400) {}
 /** The request did not arrive in time (headers or whole request). */
-export class RequestTimeoutError extends kind('REQUEST_TIMEOUT') {}
+export class RequestTimeoutError extends kind('REQUEST_TIMEOUT', 408) {}
 /** The request's headers are over Node's limit. */
-export class HeadersTooLargeError extends kind('HEADERS_TOO_LARGE') {}
+export class HeadersTooLargeError extends kind('HEADERS_TOO_LARGE', 431) {}
 
-export class TooManyConnectionsError extends KumoError {
+export class TooManyConnectionsError extends kind('TOO_MANY_CONNECTIONS', 503) {
   constructor(limit: number) {
-    super('TOO_MANY_CONNECTIONS', `the host already serves ${limit} connections; retry later`, { limit });
+    super(`the host already serves ${limit} connections; retry later`, { limit });
   }
 }
 
@@ -361,53 +320,61 @@ export class StoreOpenError extends Error {
   }
 }
 
-const CLASSES: Record<ErrorCode, abstract new (...args: never[]) => KumoError> = {
-  UNKNOWN_ECI: UnknownEciError,
-  UNKNOWN_CLOUD: UnknownCloudError,
-  UNKNOWN_RULESET: UnknownRulesetError,
-  UNKNOWN_FUNCTION: UnknownFunctionError,
-  UNKNOWN_SCHEDULE: UnknownScheduleError,
-  UNKNOWN_ROUTE: UnknownRouteError,
-  UNKNOWN_LINK: UnknownLinkError,
-  UNKNOWN_CLAIM_CODE: UnknownClaimCodeError,
-  CLAIM_CODE_EXPIRED: ClaimCodeExpiredError,
-  POLICY_DENIED: PolicyDeniedError,
-  DESTINATION_DENIED: DestinationDeniedError,
-  NOT_SHARED: NotSharedError,
-  INVALID_EVENT: InvalidEventError,
-  INVALID_ATTRS: InvalidAttrsError,
-  INVALID_ARGS: InvalidArgsError,
-  INVALID_RULESET: InvalidRulesetError,
-  INVALID_SCHEDULE: InvalidScheduleError,
-  DUPLICATE_NAME: DuplicateNameError,
-  PAYLOAD_TOO_LARGE: PayloadTooLargeError,
-  LIMIT_EXCEEDED: LimitExceededError,
-  IDEMPOTENCY_KEY_REUSED: IdempotencyKeyReusedError,
-  RATE_LIMITED: RateLimitedError,
-  RULE_FAILED: RuleFailedError,
-  UNSTORABLE_VALUE: UnstorableValueError,
-  QUERY_FAILED: QueryFailedError,
-  REMOTE_REFUSED: RemoteRefusedError,
-  MAILBOX_FULL: MailboxFullError,
-  REMOTE_UNAVAILABLE: RemoteUnavailableError,
-  OUTBOX_FULL: OutboxFullError,
-  SHUTTING_DOWN: ShuttingDownError,
-  QUERY_TIMEOUT: QueryTimeoutError,
-  STORE_FAILED: StoreFailedError,
-  NO_RESPONDERS: NoRespondersError,
-  REMOTE_TIMEOUT: RemoteTimeoutError,
-  OUTCOME_UNKNOWN: OutcomeUnknownError,
-  REALM_UNAVAILABLE: RealmUnavailableError,
-  HOST_FENCED: HostFencedError,
-  CLOUD_MOVED: CloudMovedError,
-  INVALID_CLOUD_FILE: InvalidCloudFileError,
-  MISSING_RULESETS: MissingRulesetsError,
-  IMPORT_CONFLICT: ImportConflictError,
-  MALFORMED_REQUEST: MalformedRequestError,
-  REQUEST_TIMEOUT: RequestTimeoutError,
-  HEADERS_TOO_LARGE: HeadersTooLargeError,
-  TOO_MANY_CONNECTIONS: TooManyConnectionsError,
-};
+/** Every kind of error, each with its code and status. */
+const KINDS = [
+  UnknownEciError,
+  UnknownCloudError,
+  UnknownRulesetError,
+  UnknownFunctionError,
+  UnknownScheduleError,
+  UnknownRouteError,
+  UnknownLinkError,
+  UnknownClaimCodeError,
+  ClaimCodeExpiredError,
+  PolicyDeniedError,
+  DestinationDeniedError,
+  NotSharedError,
+  InvalidEventError,
+  InvalidAttrsError,
+  InvalidArgsError,
+  InvalidRulesetError,
+  InvalidScheduleError,
+  DuplicateNameError,
+  PayloadTooLargeError,
+  LimitExceededError,
+  IdempotencyKeyReusedError,
+  RateLimitedError,
+  RuleFailedError,
+  UnstorableValueError,
+  QueryFailedError,
+  RemoteRefusedError,
+  MailboxFullError,
+  RemoteUnavailableError,
+  OutboxFullError,
+  ShuttingDownError,
+  QueryTimeoutError,
+  StoreFailedError,
+  NoRespondersError,
+  RemoteTimeoutError,
+  OutcomeUnknownError,
+  RealmUnavailableError,
+  HostFencedError,
+  CloudMovedError,
+  InvalidCloudFileError,
+  MissingRulesetsError,
+  ImportConflictError,
+  MalformedRequestError,
+  RequestTimeoutError,
+  HeadersTooLargeError,
+  TooManyConnectionsError,
+] as const;
+
+/** Stable error codes and their HTTP-like statuses (made from the classes: each code is written once, in its class). */
+export const ERROR_CODES = Object.fromEntries(KINDS.map((k) => [k.code, k.status])) as { readonly [K in ErrorCode]: number };
+
+export type ErrorCode = (typeof KINDS)[number]['code'];
+
+const BY_CODE = new Map<string, (typeof KINDS)[number]>(KINDS.map((k) => [k.code, k]));
 
 /**
  * Worth trying again: a full mailbox, a host stopping, a store or realm failure, or anything
@@ -431,7 +398,7 @@ export function fromWire(wire: unknown): KumoError | undefined {
   if (typeof wire !== 'object' || wire === null) return undefined;
   const { code, message, ...details } = wire as Details;
   if (!isErrorCode(code)) return undefined;
-  return Reflect.construct(KumoError, [code, typeof message === 'string' ? message : code, details], CLASSES[code]) as KumoError;
+  return Reflect.construct(KumoError, [code, typeof message === 'string' ? message : code, details], BY_CODE.get(code)!) as KumoError;
 }
 
 // An absolute file path (or file: URL) not inside a URL or another word: "/a/b", "file:///a/b",
