@@ -25,7 +25,7 @@ export {
   type WhereContext,
   type CapturesOf,
 } from './rulesets/event-expr.ts';
-export { openHost, type OpenHostOptions } from './channels/compose.ts';
+export { openHost, type OpenHostOptions } from './channels/open-node.ts';
 export {
   ManualClock,
   type Host,

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readCloudFile, writeCloudFile } from '../channels/cloud-file.ts';
-import { openHost } from '../channels/compose.ts';
+import { openHost } from '../channels/open-node.ts';
 import { dataDir, emit, fillRuleset, machine, removeDir, round } from './lib.ts';
 
 const { values: args } = parseArgs({ options: { records: { type: 'string', default: '100000' } } });

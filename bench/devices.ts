@@ -24,10 +24,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { openNode } from '../channels/compose.ts';
+import { openNode } from '../channels/open-node.ts';
 import { operatorSetup } from '../channels/realm/nats-jwt.ts';
 import type { MqttCredentials } from '../channels/realm/device-gateway.ts';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import { benchRuleset, BENCH_RID, createClouds, dataDir, emit, machine, percentiles, removeDir, round } from './lib.ts';
 import { freePort, startNats } from './nats.ts';
 

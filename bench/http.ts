@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import { BENCH_RID, benchHost, createClouds, dataDir, emit, inc, machine, removeDir, round } from './lib.ts';
 
 const { values: args } = parseArgs({

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
-import { openHost } from '../channels/compose.ts';
+import { openHost } from '../channels/open-node.ts';
 
 export const BENCH_RID = 'bench.counter';
 

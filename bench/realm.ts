@@ -27,9 +27,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type autocannonType from 'autocannon';
 import { ruleset } from '../rulesets/index.ts';
-import { openNode } from '../channels/compose.ts';
+import { openNode } from '../channels/open-node.ts';
 import { subscribe } from '../kernel/index.ts';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import { benchRuleset, createClouds, dataDir, drive, emit, fillRuleset, machine, percentiles, removeDir, round } from './lib.ts';
 import { startNats } from './nats.ts';
 

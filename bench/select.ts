@@ -11,7 +11,7 @@ import type { KumoEvent, Ruleset } from '../kernel/index.ts';
 import { encode } from '../kernel/store/codec.ts';
 import { rulesFor } from '../kernel/episodes/rule-index.ts';
 import { any, before, count, on, repeat, ruleset, within } from '../rulesets/index.ts';
-import { openHost } from '../channels/compose.ts';
+import { openHost } from '../channels/open-node.ts';
 import { dataDir, drive, emit, machine, percentiles, removeDir, round } from './lib.ts';
 
 const RULESETS = 100;

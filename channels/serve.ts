@@ -1,11 +1,11 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageOf, type Ruleset } from '../kernel/index.ts';
-import { openNode } from './compose.ts';
-import { baseUrl, type DestinationRules } from './destinations.ts';
+import { openNode } from './open-node.ts';
+import { baseUrl, type DestinationRules } from './providers/destinations.ts';
 import type { RealmOptions } from './realm/realm.ts';
 import { loadRulesets } from './load-rulesets.ts';
-import { startServer, type KumoServer } from './server.ts';
+import { startServer, type KumoServer } from './http/server.ts';
 
 export interface ServeOptions {
   port: number;

@@ -1,8 +1,8 @@
 import { connect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { startServer } from '../channels/server.ts';
-import type { ChannelLimits } from '../channels/channel-limits.ts';
+import { startServer } from '../channels/http/server.ts';
+import type { ChannelLimits } from '../channels/http/limits.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install } from './fixtures.ts';
 import { onCleanup, testHost } from './helpers.ts';

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import { compile, on, repeat } from '../rulesets/index.ts';
 import { onCleanup, testHost } from './helpers.ts';
 

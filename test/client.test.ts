@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { backoffDelay, connect, KumoClientError, type ConnectionState, type KumoClient, type WebSocketConstructor, type WebSocketLike } from '../client/index.ts';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import type { DeviceInfo } from '../kernel/index.ts';
 import temperature from '../examples/temperature-sensor.ts';
 import { onCleanup, testHost } from './helpers.ts';

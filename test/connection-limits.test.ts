@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { connectionCap, openFileLimit, REFUSING_SLOTS, RESERVED_FDS } from '../channels/connection-limits.ts';
-import { startServer } from '../channels/server.ts';
+import { connectionCap, openFileLimit, REFUSING_SLOTS, RESERVED_FDS } from '../channels/http/connection-limits.ts';
+import { startServer } from '../channels/http/server.ts';
 import { onCleanup, testHost } from './helpers.ts';
 import { startServerProcess } from './server-harness.ts';
 

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { keys, put, ranges, subscribe, type Host } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
-import { Metrics } from '../channels/metrics.ts';
+import { Metrics } from '../channels/http/metrics.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { tempDir, testHost } from './helpers.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import type { DeviceInfo, Limits } from '../kernel/index.ts';
 import temperature from '../examples/temperature-sensor.ts';
 import { onCleanup, testHost } from './helpers.ts';

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
 import { afterEach, expect, vi } from 'vitest';
 import { LevelStore, ManualClock, seededIds, type Host, type Limits, type OrderedDb, type RangeQuery, type Remote, type Ruleset, type Store, type WriteOp } from '../kernel/index.ts';
-import { openHost } from '../channels/compose.ts';
-import type { DestinationRules } from '../channels/destinations.ts';
+import { openHost } from '../channels/open-node.ts';
+import type { DestinationRules } from '../channels/providers/destinations.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 

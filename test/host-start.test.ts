@@ -2,7 +2,7 @@ import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openHost } from '../channels/compose.ts';
+import { openHost } from '../channels/open-node.ts';
 import { StartError } from '../channels/start-error.ts';
 import { runKumo, startServerProcess } from './server-harness.ts';
 import { onCleanup, tempDir } from './helpers.ts';

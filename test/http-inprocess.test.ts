@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ruleset } from '../rulesets/index.ts';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import { onCleanup, testHost } from './helpers.ts';
 
 /**
@@ -57,7 +57,7 @@ describe('HTTP in front of an in-process host', () => {
     const { host, root } = await testHost({ rulesets: [odd] });
     await host.event({ eci: root.eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { rid: 'test.odd' } });
     const reported: unknown[] = [];
-    const { HttpApi } = await import('../channels/http-routes.ts');
+    const { HttpApi } = await import('../channels/http/api.ts');
     const api = new HttpApi({ host, onInternalError: (err) => reported.push(err) });
     const { createServer } = await import('node:http');
     const server = createServer(api.handle);

@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { RoutedEvent } from '../kernel/index.ts';
 import { Client, HostError } from '../channels/cli/client.ts';
-import { baseUrl, Destinations } from '../channels/destinations.ts';
-import { HttpRemote } from '../channels/http-remote.ts';
-import { readAnswer } from '../channels/remote-answer.ts';
-import { startServer } from '../channels/server.ts';
+import { baseUrl, Destinations } from '../channels/providers/destinations.ts';
+import { HttpRemote } from '../channels/providers/http-remote.ts';
+import { readAnswer } from '../channels/providers/answer.ts';
+import { startServer } from '../channels/http/server.ts';
 import { onCleanup, testHost } from './helpers.ts';
 import { post, rootEci, startServerProcess } from './server-harness.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Metrics } from '../channels/metrics.ts';
+import { Metrics } from '../channels/http/metrics.ts';
 import { counter, install } from './fixtures.ts';
 import { rejection } from './fixtures.ts';
 import { testHost } from './helpers.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ruleset } from '../rulesets/index.ts';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import { shapeProblem } from '../kernel/validate.ts';
 import { install, rejection } from './fixtures.ts';
 import { onCleanup, testHost } from './helpers.ts';

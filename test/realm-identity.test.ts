@@ -1,7 +1,7 @@
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { openNode } from '../channels/compose.ts';
+import { openNode } from '../channels/open-node.ts';
 import { NatsLink } from '../channels/realm/nats-link.ts';
 import { resources } from '../channels/realm/wire.ts';
 import { newChild, rejection } from './fixtures.ts';

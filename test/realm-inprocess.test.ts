@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { openNode } from '../channels/compose.ts';
+import { openNode } from '../channels/open-node.ts';
 import { newClaimCode } from '../kernel/capabilities/claim-codes.ts';
 import { cryptoIds, type Limits } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';

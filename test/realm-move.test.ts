@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { openNode } from '../channels/compose.ts';
+import { openNode } from '../channels/open-node.ts';
 import { openLevelStore, ranges, type Store } from '../kernel/index.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startServer } from '../channels/server.ts';
+import { startServer } from '../channels/http/server.ts';
 import { keyValues } from '../channels/cli/run.ts';
 import { encode } from '../kernel/index.ts';
 import { isPlainObject } from '../kernel/validate.ts';

@@ -1,4 +1,4 @@
-import { readAnswer } from '../remote-answer.ts';
+import { readAnswer } from '../providers/answer.ts';
 
 /**
  * The CLI's HTTP client for a running host. It speaks only the public sky API, with the ECI it was

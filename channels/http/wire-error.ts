@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { KumoError, messageOf } from '../kernel/index.ts';
+import { KumoError, messageOf } from '../../kernel/index.ts';
 
 /** The JSON shape of an error on every transport: `{code, message, ...details}`. */
 export interface WireError {

@@ -1,4 +1,4 @@
-import { DestinationDeniedError, InvalidArgsError } from '../kernel/index.ts';
+import { DestinationDeniedError, InvalidArgsError } from '../../kernel/index.ts';
 
 /**
  * The operator's list of the hosts of other providers this host may send events to (links whose

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { ChannelLimits } from './channel-limits.ts';
-import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, type KumoError } from '../kernel/index.ts';
+import type { ChannelLimits } from './limits.ts';
+import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, type KumoError } from '../../kernel/index.ts';
 
 /** The code a route refuses bad input with: INVALID_EVENT on event routes, INVALID_ARGS elsewhere. */
 export type InputCode = 'INVALID_EVENT' | 'INVALID_ARGS';

@@ -14,13 +14,14 @@ import {
   type EpisodeLogEntry,
   type Host,
   type KumoError,
-} from '../kernel/index.ts';
-import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
+} from '../../kernel/index.ts';
+import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './limits.ts';
 import type { ConnectionGate } from './connection-limits.ts';
-import { parseParams, pathSegments, readBody, readParams } from './http-input.ts';
-import { readCloudFile, writeCloudFile } from './cloud-file.ts';
+import { parseParams, pathSegments, readBody, readParams } from './input.ts';
+import { matchRoute, type RouteName } from './routes.ts';
+import { readCloudFile, writeCloudFile } from '../cloud-file.ts';
 import type { Metrics } from './metrics.ts';
-import type { Realm } from './realm/realm.ts';
+import type { Realm } from '../realm/realm.ts';
 import { rawErrorResponse, toWireError } from './wire-error.ts';
 
 /**
@@ -89,7 +90,8 @@ function passphraseOf(req: IncomingMessage): string | undefined {
 
 const JSON_HEADERS: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
-type Route = (req: IncomingMessage, res: ServerResponse, params: string[], search: string) => Promise<void>;
+/** A route's handler: its parameters in the order of its path (routes.ts). */
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], search: string) => Promise<void>;
 
 /** The request handler and the bookkeeping a graceful stop needs. */
 export class HttpApi {
@@ -170,45 +172,25 @@ export class HttpApi {
       return;
     }
     const segs = pathSegments(pathname);
-    const [head, second, ...rest] = segs;
-    let route: Route | undefined;
-    // HEAD is GET without the body (node:http leaves the body out), wherever GET is answered.
-    const get = method === 'GET' || method === 'HEAD';
-    if (get || method === 'POST') {
-      if (head === 'sky' && second === 'event' && rest.length === 4) route = this.skyEvent;
-      else if (head === 'sky' && second === 'cloud' && rest.length === 3) route = this.skyQuery;
-      else if (head === 'c' && rest[0] === 'event' && rest.length === 3) route = this.asyncEvent;
-      else if (head === 'c' && rest[0] === 'event-wait' && rest.length === 3) route = this.waitEvent;
-      else if (head === 'c' && rest[0] === 'query' && rest.length === 3) route = this.cQuery;
-    }
-    if (method === 'POST' && head === 'c' && rest.length === 1) {
-      if (rest[0] === 'export') route = this.exportCloud;
-      else if (rest[0] === 'move') route = this.moveCloud;
-      else if (rest[0] === 'import') route = this.importCloud;
-    }
-    if (method === 'POST' && head === 'claim' && segs.length === 1) route = this.claim;
-    if (method === 'POST' && head === 'c' && rest[0] === 'mqtt' && rest.length === 1) route = this.mqtt;
-    if (get) {
-      if (head === 'healthz' && segs.length === 1) route = this.health;
-      else if (head === 'realm' && segs.length === 1) route = this.realmRoute;
-      else if (head === 'metrics' && segs.length === 1) route = this.metricsRoute;
-      else if (head === 'c' && rest[0] === 'logs' && rest.length === 1) route = this.logs;
-      else if (head === 'c' && rest[0] === 'dead-letters' && rest.length === 1) route = this.deadLetters;
-    }
-    if (!route || segs.some((s) => s === '')) throw new UnknownRouteError(`no route for ${method} ${pathname}`);
-    // /sky/<kind>/:eci/... → [eci, ...]; /c/:eci/<kind>/... → [eci, kind, ...]
-    await route(req, res, head === 'sky' ? rest : [second!, ...rest], search);
+    const match = segs.some((s) => s === '') ? undefined : matchRoute(method, segs);
+    if (!match) throw new UnknownRouteError(`no route for ${method} ${pathname}`);
+    await this.handlers[match.name](req, res, match.params, search);
+  }
+
+  /** The handler of each route of the table (routes.ts). */
+  private get handlers(): Record<RouteName, Handler> {
+    return this as unknown as Record<RouteName, Handler>;
   }
 
   // ---- routes ----
 
-  private readonly skyEvent: Route = async (req, res, [eci, eid, domain, type], search) => {
+  private readonly skyEvent: Handler = async (req, res, [eci, eid, domain, type], search) => {
     const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
     this.checkOpen();
     this.answer(res, 200, await this.track(this.host.event({ eci: eci!, eid: eid!, domain: domain!, type: type!, attrs: { ...attrs }, ...idempotencyKey(req) })));
   };
 
-  private readonly waitEvent: Route = async (req, res, [eci, , domain, type], search) => {
+  private readonly waitEvent: Handler = async (req, res, [eci, domain, type], search) => {
     const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
     this.checkOpen();
     this.answer(res, 200, await this.track(this.host.event({ eci: eci!, domain: domain!, type: type!, attrs: { ...attrs }, ...idempotencyKey(req) })));
@@ -219,7 +201,7 @@ export class HttpApi {
    * host's durable inbox (it survives a crash and is applied exactly once; the episode's outcome goes
    * to the episode log), or the refusal and its code at once (unknown ECI, policy, full mailbox, …).
    */
-  private readonly asyncEvent: Route = async (req, res, [eci, , domain, type], search) => {
+  private readonly acceptEvent: Handler = async (req, res, [eci, domain, type], search) => {
     const attrs = { ...(await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs')) };
     this.checkOpen();
     this.answer(res, 202, await this.track(this.host.accept({ eci: eci!, domain: domain!, type: type!, attrs, ...idempotencyKey(req) })));
@@ -229,7 +211,7 @@ export class HttpApi {
    * `POST /claim` `{code}`: a device trades its one-time claim code for its ECI. POST only, so the
    * code stays out of URLs and their logs.
    */
-  private readonly claim: Route = async (req, res, _params, search) => {
+  private readonly claim: Handler = async (req, res, _params, search) => {
     const { code } = await readParams(req, search, this.limits, 'INVALID_ARGS', 'the claim');
     this.checkOpen();
     this.send(res, 200, await this.track(this.host.claim(code)));
@@ -241,7 +223,7 @@ export class HttpApi {
    * passphrase when there is one. With `leave`, the clouds then leave this host, with `movedTo` as
    * their forwarding address.
    */
-  private readonly exportCloud: Route = async (req, res, [eci], search) => {
+  private readonly exportCloud: Handler = async (req, res, [eci], search) => {
     const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
     const leave = params['leave'] === 'true';
     const movedTo = params['movedTo'];
@@ -277,7 +259,7 @@ export class HttpApi {
   }
 
   /** `POST /c/:eci/move?to=HOST`: move the cloud behind the ECI (full authority) and its subtree to another host of the realm. */
-  private readonly moveCloud: Route = async (req, res, [eci], search) => {
+  private readonly moveCloud: Handler = async (req, res, [eci], search) => {
     const { to } = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
     if (typeof to !== 'string' || to === '') throw new InvalidArgsError('a move needs ?to=HOST: the id of a host of the realm');
     await readBody(req, this.limits);
@@ -286,7 +268,7 @@ export class HttpApi {
   };
 
   /** `POST /c/:eci/import` with a cloud file as the body: its clouds become a child of the cloud behind the ECI. */
-  private readonly importCloud: Route = async (req, res, [eci]) => {
+  private readonly importCloud: Handler = async (req, res, [eci]) => {
     const passphrase = passphraseOf(req);
     const file = await readBody(req, { ...this.limits, bodyBytes: this.limits.cloudFileBytes });
     this.checkOpen();
@@ -298,36 +280,32 @@ export class HttpApi {
   };
 
   /** `POST /c/:eci/mqtt`: MQTT credentials for a device ECI, when the realm has MQTT (README, "MQTT devices"). */
-  private readonly mqtt: Route = async (_req, res, [eci]) => {
+  private readonly mqtt: Handler = async (_req, res, [eci]) => {
     const devices = this.realm?.devices;
     if (!devices?.signs) throw new UnknownRouteError('this host gives no MQTT credentials (kumo serve --nats … --mqtt-key FILE)');
     this.checkOpen();
     this.send(res, 200, await this.track(devices.credentials(eci!)));
   };
 
-  private readonly skyQuery: Route = async (req, res, [eci, rid, name], search) => this.query(req, res, eci!, rid!, name!, search);
-
-  private readonly cQuery: Route = async (req, res, [eci, , rid, name], search) => this.query(req, res, eci!, rid!, name!, search);
-
-  private async query(req: IncomingMessage, res: ServerResponse, eci: string, rid: string, name: string, search: string): Promise<void> {
+  private readonly query: Handler = async (req, res, [eci, rid, name], search) => {
     const args = await readParams(req, search, this.limits, 'INVALID_ARGS', 'query args');
     this.checkOpen();
-    const result = await this.track(this.host.query({ eci, rid, name, args: { ...args } }));
+    const result = await this.track(this.host.query({ eci: eci!, rid: rid!, name: name!, args: { ...args } }));
     this.send(res, 200, result === undefined ? null : result);
-  }
+  };
 
-  private readonly health: Route = async (_req, res) => {
+  private readonly health: Handler = async (_req, res) => {
     if (this.stopping) throw new ShuttingDownError();
     this.send(res, 200, { ok: true, host: this.host.id, ...this.host.stats() });
   };
 
   /** `GET /realm`: this host, its realm, the partitions it owns and the hosts it knows (`realm: null` alone). */
-  private readonly realmRoute: Route = async (_req, res) => {
+  private readonly realmInfo: Handler = async (_req, res) => {
     const r = this.realm;
     this.send(res, 200, r ? { host: this.host.id, realm: r.name, connected: r.connected, partitions: r.partitions, hosts: r.knownHosts() } : { host: this.host.id, realm: null });
   };
 
-  private readonly metricsRoute: Route = async (_req, res) => {
+  private readonly metricsText: Handler = async (_req, res) => {
     this.metrics?.response(200);
     const text = (await this.metrics?.render()) ?? '';
     res.writeHead(200, { ...CORS, 'content-type': this.metrics?.contentType ?? 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
@@ -335,7 +313,7 @@ export class HttpApi {
   };
 
   /** `GET /c/:eci/logs?limit=N[&follow=true]`: the episode log, for ECIs tagged `system`. */
-  private readonly logs: Route = async (req, res, [eci], search) => {
+  private readonly logs: Handler = async (req, res, [eci], search) => {
     const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
     const limitText = params['limit'] ?? String(this.host.limits.logEntries);
     const limit = Number(limitText);
@@ -353,7 +331,7 @@ export class HttpApi {
   };
 
   /** `GET /c/:eci/dead-letters`: outgoing events that could never be delivered, newest first (ECIs tagged `system`). */
-  private readonly deadLetters: Route = async (_req, res, [eci]) => {
+  private readonly deadLetters: Handler = async (_req, res, [eci]) => {
     this.checkOpen();
     this.send(res, 200, { deadLetters: await this.track(this.host.deadLetters(eci!)) });
   };

@@ -1,13 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
-import type { Host } from '../kernel/index.ts';
-import { HttpApi } from './http-routes.ts';
-import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
+import type { Host } from '../../kernel/index.ts';
+import { HttpApi } from './api.ts';
+import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './limits.ts';
 import { connectionCap, limitConnections, openFileLimit } from './connection-limits.ts';
 import { Metrics } from './metrics.ts';
-import type { Realm } from './realm/realm.ts';
-import { StartError } from './start-error.ts';
-import { attachWsChannel } from './ws-channel.ts';
+import type { Realm } from '../realm/realm.ts';
+import { StartError } from '../start-error.ts';
+import { attachWsChannel } from './websocket.ts';
 
 export interface ServerOptions {
   host: Host;

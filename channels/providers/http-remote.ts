@@ -1,6 +1,6 @@
-import { fromWire, RemoteRefusedError, RemoteUnavailableError, type Remote, type RoutedEvent } from '../kernel/index.ts';
+import { fromWire, RemoteRefusedError, RemoteUnavailableError, type Remote, type RoutedEvent } from '../../kernel/index.ts';
 import { Destinations, type DestinationRules } from './destinations.ts';
-import { readAnswer } from './remote-answer.ts';
+import { readAnswer } from './answer.ts';
 
 /**
  * The kernel's `Remote` over HTTP(S): an event for an ECI at another provider's host is posted the

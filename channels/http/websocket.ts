@@ -13,11 +13,11 @@ import {
   isPlainObject,
   type Host,
   type KumoError,
-} from '../kernel/index.ts';
-import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './channel-limits.ts';
+} from '../../kernel/index.ts';
+import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './limits.ts';
 import type { ConnectionGate } from './connection-limits.ts';
-import { LOG_TAG } from './http-routes.ts';
-import { pathSegments } from './http-input.ts';
+import { LOG_TAG } from './api.ts';
+import { pathSegments } from './input.ts';
 import { rawErrorResponse, toWireError } from './wire-error.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { subscribe, type Host, type ObservedKind, type Observed } from '../kernel/index.ts';
+import { subscribe, type Host, type ObservedKind, type Observed } from '../../kernel/index.ts';
 
 /**
  * Prometheus metrics of one host, on a registry of its own (two hosts in one process never mix):

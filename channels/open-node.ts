@@ -1,8 +1,8 @@
 import { Host, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
 import { openDataDir } from './data-dir.ts';
-import type { DestinationRules } from './destinations.ts';
-import { HttpRemote } from './http-remote.ts';
+import type { DestinationRules } from './providers/destinations.ts';
+import { HttpRemote } from './providers/http-remote.ts';
 import type { Realm, RealmOptions } from './realm/realm.ts';
 import { rejoinRealm } from './realm/rejoin.ts';
 import { checkMembership, readMembership } from './realm/membership.ts';
