@@ -38,3 +38,4 @@ export { cloudRecords } from './clouds/cloud-state.ts';
 export { encode, decode } from './store/codec.ts';
 export { type CloudBundle, bundleRulesets, bundleEcis, checkBundle } from './transfers/bundle.ts';
 export type { MoveIn, MoveOut } from './store/keys.ts';
+export { backoff, backoffMs, retrying, type Backoff } from './backoff.ts';

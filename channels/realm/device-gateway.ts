@@ -1,8 +1,8 @@
-import { isTransient, PolicyDeniedError, type Host, type PushMessage } from '../../kernel/index.ts';
+import { backoff, isTransient, PolicyDeniedError, type Host, type PushMessage } from '../../kernel/index.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import { deviceJwt, type DeviceSigner } from './nats-jwt.ts';
 import { resources, subjects, topicOf } from './wire.ts';
-import { backoff } from './retry.ts';
+import { RETRY } from './retry.ts';
 
 export interface DeviceGatewayOptions {
   realm: string;
@@ -138,7 +138,7 @@ export class DeviceGateway {
         }
         // Retried here rather than redelivered later, so the device's later events stay behind it.
         d.working();
-        await backoff(attempt);
+        await backoff(attempt, RETRY);
       }
     }
     d.nak();

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { bundleEcis, InvalidArgsError, KumoError, messageOf, type CloudBundle, type Host, type MoveResult, type RequestOf } from '../../kernel/index.ts';
+import { backoff, bundleEcis, InvalidArgsError, KumoError, messageOf, type CloudBundle, type Host, type MoveResult, type RequestOf } from '../../kernel/index.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
-import { backoff } from './retry.ts';
+import { RETRY } from './retry.ts';
 import { pack, unpack } from './wire.ts';
 
 /**
@@ -103,7 +103,7 @@ export class Mover {
     } catch {
       void (async () => {
         for (let attempt = 1; attempt <= LEAVE_TRIES; attempt++) {
-          await backoff(attempt);
+          await backoff(attempt, RETRY);
           if (await this.step({ op: 'moveLeave', id }).then(() => true, () => false)) return;
         }
       })();

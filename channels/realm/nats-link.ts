@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, createInbox, credsAuthenticator, nkeys, usernamePasswordAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { retrying } from '../../kernel/index.ts';
 import { RequestFailed, Requester, sameTurn, type ResponderCheck } from './nats-requests.ts';
 
 /**
@@ -168,17 +169,13 @@ export class NatsLink {
     // A cluster node that is back, its JetStream not caught up yet, refuses at once for a few
     // seconds (seen with nats-server 2.9): tried again here every 100 to 250 ms (the message id
     // makes a repeat harmless), sooner than the caller's own back-off would.
-    const deadline = Date.now() + PUBLISH_RETRY_MS;
-    for (let wait = 100; ; wait = Math.min(250, wait * 2)) {
-      if (!this.connected) throw new RequestFailed('disconnected');
-      try {
+    await retrying(
+      async () => {
+        if (!this.connected) throw new RequestFailed('disconnected');
         await this.js.publish(subject, data, { msgID: msgId, timeout: 5_000 });
-        return;
-      } catch (err) {
-        if (Date.now() + wait > deadline || !notReady(err)) throw err;
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
+      },
+      { firstMs: 100, maxMs: 250, deadline: Date.now() + PUBLISH_RETRY_MS, final: (err) => !notReady(err) },
+    );
   }
 
   /**

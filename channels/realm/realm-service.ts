@@ -1,9 +1,9 @@
-import { CloudMovedError, isTransient, KumoError, systemClock, type Refusal, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
+import { backoff, CloudMovedError, isTransient, KumoError, systemClock, type Refusal, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
 import { Budget } from './budget.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import type { Mover } from './mover.ts';
 import { messagesOf } from './parcels.ts';
-import { backoff } from './retry.ts';
+import { RETRY } from './retry.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { pack, resources, subjects, unpack, type InboxMessage, type Reply, type Request } from './wire.ts';
@@ -216,7 +216,7 @@ export class RealmService {
         }
         // Retried here rather than redelivered later, so later messages for the ECI stay behind it.
         d.working();
-        await backoff(attempt);
+        await backoff(attempt, RETRY);
       }
     }
     return false; // stopping: the parcel is asked for again at once (what was applied is not applied twice)

@@ -1,4 +1,4 @@
-import { cryptoIds, eciOfIndexKey, InvalidArgsError, keys, KumoError, messageOf, partitionOf, put, ranges, RealmUnavailableError, type Host, type IdGenerator, type Router, type Store } from '../../kernel/index.ts';
+import { retrying, cryptoIds, eciOfIndexKey, InvalidArgsError, keys, KumoError, messageOf, partitionOf, put, ranges, RealmUnavailableError, type Host, type IdGenerator, type Router, type Store } from '../../kernel/index.ts';
 import { DeviceGateway } from './device-gateway.ts';
 import { NatsLink, RequestFailed } from './nats-link.ts';
 import { deviceSigner } from './nats-jwt.ts';
@@ -199,14 +199,6 @@ async function answers(link: NatsLink, subject: string): Promise<boolean> {
 }
 
 /** Retry while JetStream is still starting (a fresh server, or a cluster electing its leader); never an error `final` says is. */
-async function untilJetStream<T>(fn: () => Promise<T>, final: (err: unknown) => boolean = () => false): Promise<T> {
-  const deadline = Date.now() + JETSTREAM_WAIT_MS;
-  for (let wait = 100; ; wait = Math.min(1000, wait * 2)) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (final(err) || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, wait));
-    }
-  }
+function untilJetStream<T>(fn: () => Promise<T>, final?: (err: unknown) => boolean): Promise<T> {
+  return retrying(fn, { firstMs: 100, maxMs: 1000, deadline: Date.now() + JETSTREAM_WAIT_MS, ...(final ? { final } : {}) });
 }

@@ -1,4 +1,4 @@
-import { RealmUnavailableError, type Host } from '../../kernel/index.ts';
+import { backoffMs, RealmUnavailableError, type Backoff, type Host } from '../../kernel/index.ts';
 import { JoiningRouter } from './joining-router.ts';
 import type { HostRecord } from './placement.ts';
 import type { Realm } from './realm.ts';
@@ -15,8 +15,8 @@ export interface RejoinOptions {
   onTrouble?: (err: unknown) => void;
 }
 
-const FIRST_RETRY_MS = 500;
-const LAST_RETRY_MS = 30_000;
+/** How a join that failed is tried again: from 0.5 s to 30 s. */
+const REJOIN: Backoff = { firstMs: 500, maxMs: 30_000 };
 
 /**
  * The realm of a host that was in it before and restarts: the host opens on the partitions it
@@ -62,7 +62,7 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
   // Joined (true), or stopped first (false).
   const loop = (async (): Promise<boolean> => {
     await begun;
-    for (let wait = FIRST_RETRY_MS; !stopped; wait = Math.min(LAST_RETRY_MS, wait * 2)) {
+    for (let attempt = 1; !stopped; attempt++) {
       try {
         const r = await tryOnce();
         if (stopped) {
@@ -87,7 +87,7 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
         }
         o.onTrouble?.(err);
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
+          const timer = setTimeout(resolve, backoffMs(attempt, REJOIN));
           wake = () => {
             clearTimeout(timer);
             resolve();

@@ -1,7 +1,4 @@
-const FIRST_RETRY_MS = 50;
-const MAX_RETRY_MS = 5_000;
+import type { Backoff } from '../../kernel/index.ts';
 
-/** Wait before try number `attempt` + 1: exponential from 50 ms, at most 5 s. */
-export function backoff(attempt: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(10, attempt - 1))));
-}
+/** How the realm tries again in place (an inbox message, a device event, a moved copy to delete): from 50 ms to 5 s. */
+export const RETRY: Backoff = { firstMs: 50, maxMs: 5_000 };

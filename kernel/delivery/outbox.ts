@@ -10,6 +10,7 @@ import { del, put, type Store, type WriteOp } from '../store/store.ts';
 import type { Tx } from '../episodes/tx.ts';
 import type { Refusal } from '../requests/request.ts';
 import { DELETE_CLOUD, isDeletion } from '../clouds/deletions.ts';
+import { backoffMs, type Backoff } from '../backoff.ts';
 import { checkAttrs, checkSentEventName } from '../validate.ts';
 
 export interface OutboxDeps {
@@ -58,8 +59,8 @@ interface Pending {
   busy: boolean;
 }
 
-const FIRST_RETRY_MS = 100;
-const MAX_RETRY_MS = 30_000;
+/** How an entry not delivered is tried again: from 100 ms to 30 s, each wait up to a quarter longer at random. */
+const RETRY: Backoff = { firstMs: 100, maxMs: 30_000, jitter: 0.25 };
 /** Forwarding addresses an event follows at most (a cloud moved on again and again, or a loop). */
 const MAX_MOVES = 5;
 
@@ -236,10 +237,7 @@ export class Outbox {
   }
 
   private retry(p: Pending, err: unknown): void {
-    // Exponential backoff with jitter, so many entries failing together do not retry together.
-    const base = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(20, p.attempts - 1));
-    const jitter = (this.deps.ids.bytes(1)[0]! / 255) * 0.25 * base;
-    p.nextAt = this.deps.now() + base + jitter;
+    p.nextAt = this.deps.now() + backoffMs(p.attempts, RETRY, () => this.deps.ids.bytes(1)[0]! / 256);
     p.busy = false;
     this.deps.publish('retry', { cloudId: p.entry.cloudId, eid: p.entry.event.eid, code: codeOf(err), attempts: p.attempts });
   }
