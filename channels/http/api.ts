@@ -4,7 +4,6 @@ import {
   HeadersTooLargeError,
   InvalidArgsError,
   MalformedRequestError,
-  PolicyDeniedError,
   RequestTimeoutError,
   UnknownEciError,
   UnknownRouteError,
@@ -177,67 +176,148 @@ export class HttpApi {
     await this.handlers[match.name](req, res, match.params, search);
   }
 
-  /** The handler of each route of the table (routes.ts). */
-  private get handlers(): Record<RouteName, Handler> {
-    return this as unknown as Record<RouteName, Handler>;
-  }
+  /** The handler of each route of the table (routes.ts), its parameters in the order of its path. */
+  private readonly handlers: Record<RouteName, Handler> = {
+    skyEvent: async (req, res, [eci, eid, domain, type], search) => {
+      const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
+      this.checkOpen();
+      this.answer(res, 200, await this.track(this.host.event({ eci: eci!, eid: eid!, domain: domain!, type: type!, attrs: { ...attrs }, ...idempotencyKey(req) })));
+    },
+
+    waitEvent: async (req, res, [eci, domain, type], search) => {
+      const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
+      this.checkOpen();
+      this.answer(res, 200, await this.track(this.host.event({ eci: eci!, domain: domain!, type: type!, attrs: { ...attrs }, ...idempotencyKey(req) })));
+    },
+
+    /**
+     * The pico engine's fire-and-forget route: 202 with the eid once the event is written to the
+     * host's durable inbox (it survives a crash and is applied exactly once; the episode's outcome goes
+     * to the episode log), or the refusal and its code at once (unknown ECI, policy, full mailbox, …).
+     */
+    acceptEvent: async (req, res, [eci, domain, type], search) => {
+      const attrs = { ...(await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs')) };
+      this.checkOpen();
+      this.answer(res, 202, await this.track(this.host.accept({ eci: eci!, domain: domain!, type: type!, attrs, ...idempotencyKey(req) })));
+    },
+
+    /**
+     * `POST /claim` `{code}`: a device trades its one-time claim code for its ECI. POST only, so the
+     * code stays out of URLs and their logs.
+     */
+    claim: async (req, res, _params, search) => {
+      const { code } = await readParams(req, search, this.limits, 'INVALID_ARGS', 'the claim');
+      this.checkOpen();
+      this.send(res, 200, await this.track(this.host.claim(code)));
+    },
+
+    /**
+     * `POST /c/:eci/export[?leave=true&movedTo=URL]`: the cloud behind the ECI (which needs the cloud's
+     * full authority) and its subtree, as a cloud file; encrypted with the `kumo-passphrase` header's
+     * passphrase when there is one. With `leave`, the clouds then leave this host, with `movedTo` as
+     * their forwarding address.
+     */
+    exportCloud: async (req, res, [eci], search) => {
+      const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
+      const leave = params['leave'] === 'true';
+      const movedTo = params['movedTo'];
+      if (leave && (typeof movedTo !== 'string' || !/^https?:\/\/[^\s]+$/.test(movedTo))) throw new InvalidArgsError('leaving needs movedTo: the base URL of the cloud\'s new host');
+      const passphrase = passphraseOf(req);
+      await readBody(req, this.limits);
+      this.checkOpen();
+      const bundle = await this.atOwner(req, res, eci!, () => this.track(this.host.exportCloud(eci!, leave ? { leave: { movedTo: movedTo as string } } : {})));
+      if (!bundle) return;
+      const file = writeCloudFile(bundle, { realm: this.realm?.name ?? null, host: this.host.id, now: Date.now() }, passphrase);
+      this.metrics?.response(200);
+      res.writeHead(200, { ...CORS, 'content-type': CLOUD_FILE_TYPE, 'content-length': file.length, 'content-disposition': `attachment; filename="${bundle.clouds[0]!.name.replace(/[^\w.-]/g, '_')}.kumo"` });
+      res.end(file);
+    },
+
+    /** `POST /c/:eci/move?to=HOST`: move the cloud behind the ECI (full authority) and its subtree to another host of the realm. */
+    moveCloud: async (req, res, [eci], search) => {
+      const { to } = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
+      if (typeof to !== 'string' || to === '') throw new InvalidArgsError('a move needs ?to=HOST: the id of a host of the realm');
+      await readBody(req, this.limits);
+      this.checkOpen();
+      this.send(res, 200, await this.track(this.host.moveCloud(eci!, to)));
+    },
+
+    /** `POST /c/:eci/import` with a cloud file as the body: its clouds become a child of the cloud behind the ECI. */
+    importCloud: async (req, res, [eci]) => {
+      const passphrase = passphraseOf(req);
+      const file = await readBody(req, { ...this.limits, bodyBytes: this.limits.cloudFileBytes });
+      this.checkOpen();
+      const { header, bundle } = readCloudFile(file, passphrase);
+      const child = await this.atOwner(req, res, eci!, () => this.track(this.host.importCloud(eci!, bundle)));
+      if (!child) return;
+      const { clouds, records } = bundle as { clouds: unknown[]; records: unknown[] }; // as the host took them
+      this.send(res, 200, { ...child, clouds: clouds.length, records: records.length, from: { realm: header.realm, host: header.host } });
+    },
+
+    /** `POST /c/:eci/mqtt`: MQTT credentials for a device ECI, when the realm has MQTT (README, "MQTT devices"). */
+    mqtt: async (_req, res, [eci]) => {
+      const devices = this.realm?.devices;
+      if (!devices?.signs) throw new UnknownRouteError('this host gives no MQTT credentials (kumo serve --nats … --mqtt-key FILE)');
+      this.checkOpen();
+      this.send(res, 200, await this.track(devices.credentials(eci!)));
+    },
+
+    query: async (req, res, [eci, rid, name], search) => {
+      const args = await readParams(req, search, this.limits, 'INVALID_ARGS', 'query args');
+      this.checkOpen();
+      const result = await this.track(this.host.query({ eci: eci!, rid: rid!, name: name!, args: { ...args } }));
+      this.send(res, 200, result === undefined ? null : result);
+    },
+
+    health: async (_req, res) => {
+      if (this.stopping) throw new ShuttingDownError();
+      this.send(res, 200, { ok: true, host: this.host.id, ...this.host.stats() });
+    },
+
+    /** `GET /realm`: this host, its realm, the partitions it owns and the hosts it knows (`realm: null` alone). */
+    realmInfo: async (_req, res) => {
+      const r = this.realm;
+      this.send(res, 200, r ? { host: this.host.id, realm: r.name, connected: r.connected, partitions: r.partitions, hosts: r.knownHosts() } : { host: this.host.id, realm: null });
+    },
+
+    metricsText: async (_req, res) => {
+      this.metrics?.response(200);
+      const text = (await this.metrics?.render()) ?? '';
+      res.writeHead(200, { ...CORS, 'content-type': this.metrics?.contentType ?? 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(text);
+    },
+
+    /** `GET /c/:eci/logs?limit=N[&follow=true]`: the episode log, for ECIs tagged `system`. */
+    logs: async (req, res, [eci], search) => {
+      const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
+      const limitText = params['limit'] ?? String(this.host.limits.logEntries);
+      const limit = Number(limitText);
+      if (typeof limitText !== 'string' || !/^\d{1,6}$/.test(limitText) || limit < 1 || limit > this.host.limits.logEntries) {
+        throw new InvalidArgsError(`limit must be an integer from 1 to ${this.host.limits.logEntries}`);
+      }
+      // A HEAD of a follow would never end: it gets the head of the plain log.
+      const follow = req.method !== 'HEAD' && (params['follow'] === 'true' || params['follow'] === '1' || params['follow'] === '');
+      this.checkOpen();
+      if (!follow) {
+        this.send(res, 200, { entries: await this.track(this.host.episodeLog(eci!, limit)) });
+        return;
+      }
+      await this.follow(res, eci!, limit);
+    },
+
+    /** `GET /c/:eci/dead-letters`: outgoing events that could never be delivered, newest first (ECIs tagged `system`). */
+    deadLetters: async (_req, res, [eci]) => {
+      this.checkOpen();
+      this.send(res, 200, { deadLetters: await this.track(this.host.deadLetters(eci!)) });
+    },
+  };
 
   // ---- routes ----
 
-  private readonly skyEvent: Handler = async (req, res, [eci, eid, domain, type], search) => {
-    const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
-    this.checkOpen();
-    this.answer(res, 200, await this.track(this.host.event({ eci: eci!, eid: eid!, domain: domain!, type: type!, attrs: { ...attrs }, ...idempotencyKey(req) })));
-  };
 
-  private readonly waitEvent: Handler = async (req, res, [eci, domain, type], search) => {
-    const attrs = await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs');
-    this.checkOpen();
-    this.answer(res, 200, await this.track(this.host.event({ eci: eci!, domain: domain!, type: type!, attrs: { ...attrs }, ...idempotencyKey(req) })));
-  };
 
-  /**
-   * The pico engine's fire-and-forget route: 202 with the eid once the event is written to the
-   * host's durable inbox (it survives a crash and is applied exactly once; the episode's outcome goes
-   * to the episode log), or the refusal and its code at once (unknown ECI, policy, full mailbox, …).
-   */
-  private readonly acceptEvent: Handler = async (req, res, [eci, domain, type], search) => {
-    const attrs = { ...(await readParams(req, search, this.limits, 'INVALID_EVENT', 'event attrs')) };
-    this.checkOpen();
-    this.answer(res, 202, await this.track(this.host.accept({ eci: eci!, domain: domain!, type: type!, attrs, ...idempotencyKey(req) })));
-  };
 
-  /**
-   * `POST /claim` `{code}`: a device trades its one-time claim code for its ECI. POST only, so the
-   * code stays out of URLs and their logs.
-   */
-  private readonly claim: Handler = async (req, res, _params, search) => {
-    const { code } = await readParams(req, search, this.limits, 'INVALID_ARGS', 'the claim');
-    this.checkOpen();
-    this.send(res, 200, await this.track(this.host.claim(code)));
-  };
 
-  /**
-   * `POST /c/:eci/export[?leave=true&movedTo=URL]`: the cloud behind the ECI (which needs the cloud's
-   * full authority) and its subtree, as a cloud file; encrypted with the `kumo-passphrase` header's
-   * passphrase when there is one. With `leave`, the clouds then leave this host, with `movedTo` as
-   * their forwarding address.
-   */
-  private readonly exportCloud: Handler = async (req, res, [eci], search) => {
-    const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
-    const leave = params['leave'] === 'true';
-    const movedTo = params['movedTo'];
-    if (leave && (typeof movedTo !== 'string' || !/^https?:\/\/[^\s]+$/.test(movedTo))) throw new InvalidArgsError('leaving needs movedTo: the base URL of the cloud\'s new host');
-    const passphrase = passphraseOf(req);
-    await readBody(req, this.limits);
-    this.checkOpen();
-    const bundle = await this.atOwner(req, res, eci!, () => this.track(this.host.exportCloud(eci!, leave ? { leave: { movedTo: movedTo as string } } : {})));
-    if (!bundle) return;
-    const file = writeCloudFile(bundle, { realm: this.realm?.name ?? null, host: this.host.id, now: Date.now() }, passphrase);
-    this.metrics?.response(200);
-    res.writeHead(200, { ...CORS, 'content-type': CLOUD_FILE_TYPE, 'content-length': file.length, 'content-disposition': `attachment; filename="${bundle.clouds[0]!.name.replace(/[^\w.-]/g, '_')}.kumo"` });
-    res.end(file);
-  };
 
   /**
    * Files are read and written by the host that has the cloud: asked of another host of the realm,
@@ -258,83 +338,14 @@ export class HttpApi {
     }
   }
 
-  /** `POST /c/:eci/move?to=HOST`: move the cloud behind the ECI (full authority) and its subtree to another host of the realm. */
-  private readonly moveCloud: Handler = async (req, res, [eci], search) => {
-    const { to } = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
-    if (typeof to !== 'string' || to === '') throw new InvalidArgsError('a move needs ?to=HOST: the id of a host of the realm');
-    await readBody(req, this.limits);
-    this.checkOpen();
-    this.send(res, 200, await this.track(this.host.moveCloud(eci!, to)));
-  };
 
-  /** `POST /c/:eci/import` with a cloud file as the body: its clouds become a child of the cloud behind the ECI. */
-  private readonly importCloud: Handler = async (req, res, [eci]) => {
-    const passphrase = passphraseOf(req);
-    const file = await readBody(req, { ...this.limits, bodyBytes: this.limits.cloudFileBytes });
-    this.checkOpen();
-    const { header, bundle } = readCloudFile(file, passphrase);
-    const child = await this.atOwner(req, res, eci!, () => this.track(this.host.importCloud(eci!, bundle)));
-    if (!child) return;
-    const { clouds, records } = bundle as { clouds: unknown[]; records: unknown[] }; // as the host took them
-    this.send(res, 200, { ...child, clouds: clouds.length, records: records.length, from: { realm: header.realm, host: header.host } });
-  };
 
-  /** `POST /c/:eci/mqtt`: MQTT credentials for a device ECI, when the realm has MQTT (README, "MQTT devices"). */
-  private readonly mqtt: Handler = async (_req, res, [eci]) => {
-    const devices = this.realm?.devices;
-    if (!devices?.signs) throw new UnknownRouteError('this host gives no MQTT credentials (kumo serve --nats … --mqtt-key FILE)');
-    this.checkOpen();
-    this.send(res, 200, await this.track(devices.credentials(eci!)));
-  };
 
-  private readonly query: Handler = async (req, res, [eci, rid, name], search) => {
-    const args = await readParams(req, search, this.limits, 'INVALID_ARGS', 'query args');
-    this.checkOpen();
-    const result = await this.track(this.host.query({ eci: eci!, rid: rid!, name: name!, args: { ...args } }));
-    this.send(res, 200, result === undefined ? null : result);
-  };
 
-  private readonly health: Handler = async (_req, res) => {
-    if (this.stopping) throw new ShuttingDownError();
-    this.send(res, 200, { ok: true, host: this.host.id, ...this.host.stats() });
-  };
 
-  /** `GET /realm`: this host, its realm, the partitions it owns and the hosts it knows (`realm: null` alone). */
-  private readonly realmInfo: Handler = async (_req, res) => {
-    const r = this.realm;
-    this.send(res, 200, r ? { host: this.host.id, realm: r.name, connected: r.connected, partitions: r.partitions, hosts: r.knownHosts() } : { host: this.host.id, realm: null });
-  };
 
-  private readonly metricsText: Handler = async (_req, res) => {
-    this.metrics?.response(200);
-    const text = (await this.metrics?.render()) ?? '';
-    res.writeHead(200, { ...CORS, 'content-type': this.metrics?.contentType ?? 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(text);
-  };
 
-  /** `GET /c/:eci/logs?limit=N[&follow=true]`: the episode log, for ECIs tagged `system`. */
-  private readonly logs: Handler = async (req, res, [eci], search) => {
-    const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
-    const limitText = params['limit'] ?? String(this.host.limits.logEntries);
-    const limit = Number(limitText);
-    if (typeof limitText !== 'string' || !/^\d{1,6}$/.test(limitText) || limit < 1 || limit > this.host.limits.logEntries) {
-      throw new InvalidArgsError(`limit must be an integer from 1 to ${this.host.limits.logEntries}`);
-    }
-    // A HEAD of a follow would never end: it gets the head of the plain log.
-    const follow = req.method !== 'HEAD' && (params['follow'] === 'true' || params['follow'] === '1' || params['follow'] === '');
-    this.checkOpen();
-    if (!follow) {
-      this.send(res, 200, { entries: await this.track(this.host.episodeLog(eci!, limit)) });
-      return;
-    }
-    await this.follow(res, eci!, limit);
-  };
 
-  /** `GET /c/:eci/dead-letters`: outgoing events that could never be delivered, newest first (ECIs tagged `system`). */
-  private readonly deadLetters: Handler = async (_req, res, [eci]) => {
-    this.checkOpen();
-    this.send(res, 200, { deadLetters: await this.track(this.host.deadLetters(eci!)) });
-  };
 
   /**
    * Server-sent events: the newest `limit` entries (oldest first), then one `entry` event per

@@ -1,4 +1,4 @@
-import { backoff, CloudMovedError, isTransient, KumoError, systemClock, type Refusal, type Clock, type Host, type RoutedEvent, type Timer } from '../../kernel/index.ts';
+import { backoff, CloudMovedError, isTransient, KumoError, systemClock, type Refusal, type Clock, type Host, type Timer } from '../../kernel/index.ts';
 import { Budget } from './budget.ts';
 import type { Delivery, NatsLink } from './nats-link.ts';
 import type { Mover } from './mover.ts';

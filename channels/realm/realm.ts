@@ -109,7 +109,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       }),
     ]);
     // The id first: nothing is claimed or served for a host id another data directory holds.
-    const epoch = await untilJetStream(() => placement.claimHost(token, name, () => answers(link, subjects.rpc(name, hostId))), (err) => err instanceof StartError);
+    await untilJetStream(() => placement.claimHost(token, name, () => answers(link, subjects.rpc(name, hostId))), (err) => err instanceof StartError);
     let partitions = placement.partitionsOf(hostId);
     if (partitions.length === 0) {
       // Those of its own clouds first (and those it owned before, if the realm forgot them).

@@ -309,9 +309,14 @@ export class ActiveClouds {
  * POLICY_DENIED names `what` it was for.
  */
 export function eciOf(a: Active, eci: string, needs?: { full?: string; system?: string }): EciInfo {
-  const info = a.closed ? undefined : a.state.ecis.get(eci as Eci);
+  const info = eciIn(a, eci);
   if (!info) throw new UnknownEciError(eci);
   if (needs?.full !== undefined && !isFull(info)) throw new PolicyDeniedError(`${needs.full} (that needs the cloud's full authority: its owner's ECI or its parent's)`, eci);
   if (needs?.system !== undefined && !info.tags.includes(SYSTEM_TAG)) throw new PolicyDeniedError(`${needs.system} (needs the "${SYSTEM_TAG}" tag)`, eci);
   return info;
+}
+
+/** The record of `eci` in the active cloud `a`; undefined when it has none, or is being deleted (see {@link eciOf}). */
+export function eciIn(a: Active, eci: string): EciInfo | undefined {
+  return a.closed ? undefined : a.state.ecis.get(eci as Eci);
 }

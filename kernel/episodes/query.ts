@@ -1,8 +1,8 @@
-import type { CloudState } from '../clouds/cloud-state.ts';
+import { eciIn, type Active } from '../clouds/activation.ts';
 import type { Clock } from '../clock.ts';
 import { buildReadContext } from './rule-scope.ts';
 import { KumoError, NotSharedError, PolicyDeniedError, QueryFailedError, QueryTimeoutError, UnknownEciError, UnknownFunctionError, UnknownRulesetError } from '../errors.ts';
-import type { Eci } from '../ids.ts';
+
 import type { Publish } from '../observe.ts';
 import { queryAllowed } from '../capabilities/policy.ts';
 import { redactEcis, redactError } from '../capabilities/authority.ts';
@@ -24,17 +24,18 @@ export type QueryOutcome = { ok: true; value: unknown } | { ok: false; error: Ku
 
 /**
  * Run a query inside the cloud's mailbox: the ECI's query policy, then an installed ruleset's
- * shared function, read-only, within the time limit. `cloud` is null for a cloud being deleted.
+ * shared function, read-only, within the time limit.
  *
  * The limit stops waiting for a function that is slow asynchronously (it awaits something that does
  * not come); a function that loops synchronously blocks the host, which is why TypeScript rulesets
  * are host code, trusted by the operator (untrusted rulesets will need an interpreter with a step limit).
  */
-export async function runQuery(env: QueryEnv, cloud: CloudState | null, q: RoutedQuery): Promise<QueryOutcome> {
+export async function runQuery(env: QueryEnv, a: Active, q: RoutedQuery): Promise<QueryOutcome> {
   const { eci, rid, name, args } = q;
-  const info = cloud?.ecis.get(eci as Eci);
+  const info = eciIn(a, eci);
   const refuse = (error: KumoError): QueryOutcome => ({ ok: false, error, ran: false });
-  if (!cloud || !info) return refuse(new UnknownEciError(eci));
+  if (!info) return refuse(new UnknownEciError(eci));
+  const cloud = a.state;
   if (!queryAllowed(info.queryPolicy, rid, name)) return refuse(new PolicyDeniedError(`query ${rid}/${name}`, eci));
   const install = cloud.installs.find((r) => r.rid === rid);
   const ruleset = install && env.rulesets.get(rid);

@@ -9,7 +9,7 @@ import type { Limits } from '../limits.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import { attenuate, isFull, redactEcis, SYSTEM_TAG, systemEci, within } from '../capabilities/authority.ts';
 import { stagedView } from './tx.ts';
-import type { ChildInfo, ChildSelector, DeviceInfo, EciInfo, Ruleset } from '../ruleset.ts';
+import type { ChildInfo, DeviceInfo, EciInfo, Ruleset } from '../ruleset.ts';
 import type { Scheduler } from '../schedules/scheduler.ts';
 import type { Tx } from './tx.ts';
 import { del, put, type WriteOp } from '../store/store.ts';

@@ -1,4 +1,4 @@
-import type { Active, ActiveClouds } from '../clouds/activation.ts';
+import { eciIn, type Active, type ActiveClouds } from '../clouds/activation.ts';
 import { redactError } from '../capabilities/authority.ts';
 import { committedView } from '../clouds/cloud-state.ts';
 import type { CloudState } from '../clouds/cloud-state.ts';
@@ -140,9 +140,8 @@ export class EpisodeRunner {
 
   /** Why the event may not run at all, if so. Checked inside the mailbox, so it sees every earlier episode. */
   private refusal(a: Active, event: KumoEvent, d: Delivery): KumoError | undefined {
-    if (a.closed) return d.via !== undefined ? new UnknownEciError(d.via) : new UnknownCloudError(a.state.id);
-    if (d.via === undefined) return undefined;
-    const eci = a.state.ecis.get(d.via as Eci);
+    if (d.via === undefined) return a.closed ? new UnknownCloudError(a.state.id) : undefined;
+    const eci = eciIn(a, d.via);
     if (!eci) return new UnknownEciError(d.via);
     if (!eventAllowed(eci.eventPolicy, event.domain, event.type)) return new PolicyDeniedError(`event ${event.domain}:${event.type}`, d.via);
     return undefined;

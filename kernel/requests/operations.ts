@@ -147,7 +147,7 @@ export const OPERATIONS: Table = {
     run: (p, req, opts) => {
       if (opts.local) queryRequest(req, p.limits.attrsBytes);
       return onCloud(p, req, opts, async (a) => {
-        const o = await a.mailbox.post(() => runQuery(p.queryEnv, a.closed ? null : a.state, req));
+        const o = await a.mailbox.post(() => runQuery(p.queryEnv, a, req));
         if (o.ok) return o.value;
         throw o.ran ? p.reportedBy(o.error) : o.error;
       });
