@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync }
 import { bundleRulesets, decode, encode, InvalidArgsError, InvalidCloudFileError, type CloudBundle } from '../kernel/index.ts';
 
 /**
- * The cloud file: clouds exported to carry them to another host, realm or provider (DESIGN §7).
+ * The cloud file: clouds exported to carry them to another host, realm or provider (docs/realm.md).
  *
  *   KUMO-CLOUD\n                  11 bytes: what the file is
  *   header length                 4 bytes, big-endian

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * Identifiers. Every cloud id and ECI carries a realm tag and a partition number (DESIGN §7), so a
+ * Identifiers. Every cloud id and ECI carries a realm tag and a partition number (docs/realm.md), so a
  * host can route an ECI it does not know to the partition's owner without any lookup table.
  *
  *   ECI:      "E" realm(1) partition(3 hex) random(22 base64url = 128 bits)   → 27 characters

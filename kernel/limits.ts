@@ -1,4 +1,4 @@
-/** Every bound a host enforces (DESIGN §3.7). Each breach is a clear error, never a hang. */
+/** Every bound a host enforces (docs/architecture.md, "Limits"). Each breach is a clear error, never a hang. */
 export interface Limits {
   /** Messages waiting per cloud before MAILBOX_FULL. */
   mailbox: number;

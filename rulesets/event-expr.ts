@@ -1,5 +1,5 @@
 /**
- * Event expressions (DESIGN §5): the select-when algebra as data, compiled into the kernel's
+ * Event expressions (docs/rulesets.md, "Event expressions"): the select-when algebra as data, compiled into the kernel's
  * Selector. The kernel indexes a rule by the primitive events its expression names and persists
  * the state `match` returns with the episode, so a partly matched expression survives restarts
  * and eviction. The operators follow KRL's `select when` (see event-expr/machine.ts for each).

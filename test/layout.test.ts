@@ -61,7 +61,7 @@ describe('layout', () => {
 
   it('kernel/ is in rooms: at its top only the host, its parts and what every room uses', async () => {
     const top = (await sources('kernel')).filter((f) => f.split('/').length === 2).map((f) => f.slice('kernel/'.length)).sort();
-    expect(top).toEqual(['clock.ts', 'errors.ts', 'host-parts.ts', 'host.ts', 'ids.ts', 'index.ts', 'limits.ts', 'observe.ts', 'ruleset.ts', 'validate.ts']);
+    expect(top).toEqual(['backoff.ts', 'clock.ts', 'errors.ts', 'host-parts.ts', 'host.ts', 'ids.ts', 'index.ts', 'limits.ts', 'observe.ts', 'ruleset.ts', 'validate.ts']);
     expect((await readFile(join(root, 'kernel/host.ts'), 'utf8')).split('\n').length).toBeLessThanOrEqual(300);
   });
 
@@ -106,5 +106,28 @@ describe('layout', () => {
     expect(shared).toEqual([]);
     expect(owners.get('level')).toEqual(new Set(['kernel/store/store.ts']));
     expect(owners.get('msgpackr')).toEqual(new Set(['kernel/store/codec.ts']));
+  });
+});
+
+describe('the reference docs are the code\'s', () => {
+  it('docs/errors.md has a row for every error code, with its status, and none for a code there is not', async () => {
+    const { ERROR_CODES } = await import('../kernel/index.ts');
+    const text = await readFile(join(root, 'docs/errors.md'), 'utf8');
+    const rows = new Map([...text.matchAll(/^\| `([A-Z_]+)` \| (\d+) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
+    rows.delete('INTERNAL'); // not a code of the catalog: any bug
+    expect(Object.fromEntries(rows)).toEqual({ ...ERROR_CODES });
+  });
+
+  it('docs/cli.md shows every command as its usage line', async () => {
+    const { COMMANDS } = await import('../channels/cli/commands/index.ts');
+    const { usageLine } = await import('../channels/cli/usage.ts');
+    const text = await readFile(join(root, 'docs/cli.md'), 'utf8');
+    expect(COMMANDS.map((c) => usageLine(c).split('\n')[0]!).filter((line) => !text.includes(line))).toEqual([]);
+  });
+
+  it('docs/http-api.md lists every route of the table', async () => {
+    const { ROUTES } = await import('../channels/http/routes.ts');
+    const text = await readFile(join(root, 'docs/http-api.md'), 'utf8');
+    expect(ROUTES.filter((r) => !text.includes(r.path)).map((r) => r.path)).toEqual([]);
   });
 });

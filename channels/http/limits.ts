@@ -1,4 +1,4 @@
-/** Bounds the channels enforce on each client (DESIGN §3.7); each breach has a clear error or close code. */
+/** Bounds the channels enforce on each client (docs/architecture.md, "Limits"); each breach has a clear error or close code. */
 export interface ChannelLimits {
   /** Bytes of one request body or WebSocket frame. Over it: 413 PAYLOAD_TOO_LARGE (WebSocket: close 1009). */
   bodyBytes: number;

@@ -37,7 +37,7 @@ interface MovedEntry {
 }
 
 /**
- * Where clouds live (DESIGN §7): a replicated map in one KV bucket per realm, of partition → host
+ * Where clouds live (docs/realm.md): a replicated map in one KV bucket per realm, of partition → host
  * (`p.<n>`), of ECIs whose cloud moved away from its partition's host (`e.<eci>`), and of the hosts
  * (`h.<id>`). Every host keeps a local copy by watching the bucket, so routing an ECI costs no
  * network round trip: the moved table first, else the partition's owner.

@@ -80,7 +80,7 @@ const NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const JETSTREAM_WAIT_MS = 20_000;
 
 /**
- * Join a realm of hosts over NATS (DESIGN §7) as host `hostId`, before the host opens: connect,
+ * Join a realm of hosts over NATS (docs/realm.md) as host `hostId`, before the host opens: connect,
  * make sure the realm's inbox stream and placement bucket exist, load the placement map, and own
  * partitions. A host joining for the first time with clouds of its own (it ran alone before) claims
  * the partitions they live in; any such partition another host owns already gets its ECIs entered

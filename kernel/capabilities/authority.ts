@@ -15,7 +15,7 @@ import {
 import type { EciInfo } from '../ruleset.ts';
 
 /**
- * Capabilities only shrink (DESIGN §3.8). The authority of an ECI is what its event and query
+ * Capabilities only shrink (docs/rulesets.md, "Capabilities"). The authority of an ECI is what its event and query
  * policies allow, plus the `system` tag (reading the cloud's log). No ECI can obtain an ECI with
  * more authority than its own: one made through it gets at most its policies, and what comes back
  * through it (query results, directives, listings) holds only ECIs within its authority.

@@ -2,7 +2,7 @@ import type { ChildInfo, Directive, EciInfo, KumoEvent, ScheduleInfo } from '../
 import type { CloudId, Eci } from '../ids.ts';
 
 /**
- * Every key shape in the store, in one place (DESIGN §4): this is the only file that builds or
+ * Every key shape in the store, in one place (docs/architecture.md, "Store layout"): this is the only file that builds or
  * parses a key. Each key carries the type of its value, so reads need no casts.
  *
  * One cloud's records all live under `c!{cloudId}!`, so exporting, importing or deleting a cloud

@@ -3,7 +3,7 @@ import type { Aggregated, AllOf, Binds, CapturesOf, Setting, SomeOf } from './ca
 import type { WhereContext } from './where-context.ts';
 
 /**
- * Event expressions as data (DESIGN §5). A rule's `select` is one of these trees; `compile` turns
+ * Event expressions as data (docs/rulesets.md, "Event expressions"). A rule's `select` is one of these trees; `compile` turns
  * it into the kernel's Selector. Everything here is plain data except the regexes and `where`
  * guards of primitives, which live in the compiled ruleset, never in persisted state. Each type's
  * parameter `C` is the captures it binds, for the compiler only (captures.ts).
