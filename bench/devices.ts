@@ -66,7 +66,14 @@ async function wsHost(): Promise<void> {
   const server = await startServer({ host, port: 0, hostname: '127.0.0.1', limits: { connections: n + 100 } });
   if (server.connections.cap < n + 100) throw new Error(`the open-file limit allows only ${server.connections.cap} connections: raise ulimit -n`);
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.port}`, ecis })}\n`);
-  process.on('SIGTERM', () => void server.stop().then(() => removeDir(dir)).then(() => process.exit(0)));
+  process.on(
+    'SIGTERM',
+    () =>
+      void server
+        .stop()
+        .then(() => removeDir(dir))
+        .then(() => process.exit(0)),
+  );
 }
 
 /** A host of an MQTT realm with `--mqtt-devices` devices; prints `{url, devices: [{eci, creds}]}`. */
@@ -90,7 +97,14 @@ async function mqttHost(): Promise<void> {
     devices.push({ eci, creds: await realm!.devices!.credentials(eci) });
   }
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.port}`, devices })}\n`);
-  process.on('SIGTERM', () => void server.stop().then(() => removeDir(dir)).then(() => process.exit(0)));
+  process.on(
+    'SIGTERM',
+    () =>
+      void server
+        .stop()
+        .then(() => removeDir(dir))
+        .then(() => process.exit(0)),
+  );
 }
 
 // ---- the benchmark ----
@@ -129,15 +143,18 @@ async function h1(): Promise<void> {
   );
   let seq = 0;
   const timers = sockets.map((ws, i) =>
-    setTimeout(() => {
-      const send = (): void => {
-        const id = ++seq;
-        sent[i]!.set(id, performance.now());
-        ws.send(JSON.stringify({ id, op: 'event', domain: 'bench', type: 'inc' }));
-      };
-      send();
-      timers[i] = setInterval(send, 1000);
-    }, (i / n) * 1000),
+    setTimeout(
+      () => {
+        const send = (): void => {
+          const id = ++seq;
+          sent[i]!.set(id, performance.now());
+          ws.send(JSON.stringify({ id, op: 'event', domain: 'bench', type: 'inc' }));
+        };
+        send();
+        timers[i] = setInterval(send, 1000);
+      },
+      (i / n) * 1000,
+    ),
   );
   await sleep(warmup);
   const before = usage(child.pid!);

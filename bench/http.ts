@@ -125,8 +125,16 @@ async function main(): Promise<void> {
 
   const kumo = await startChild('kumo');
   const ecis = kumo.info.ecis!;
-  const events = await load(kumo.info.url, ecis.map((e, i) => `/sky/event/${e}/e${i}/bench/inc`), 'POST');
-  const queries = await load(kumo.info.url, ecis.map((e) => `/sky/cloud/${e}/${BENCH_RID}/count`), 'GET');
+  const events = await load(
+    kumo.info.url,
+    ecis.map((e, i) => `/sky/event/${e}/e${i}/bench/inc`),
+    'POST',
+  );
+  const queries = await load(
+    kumo.info.url,
+    ecis.map((e) => `/sky/cloud/${e}/${BENCH_RID}/count`),
+    'GET',
+  );
   await stopChild(kumo.child);
   if (events.non2xx + events.errors + queries.non2xx + queries.errors + floor.non2xx + floor.errors > 0) {
     throw new Error(`failed requests: ${JSON.stringify({ floor, events, queries })}`);

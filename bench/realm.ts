@@ -220,7 +220,20 @@ async function f2(nats: string, natsPid: number): Promise<void> {
   const lat = got.flatMap((h) => h.lat);
   await Promise.all([stop(a.child), stop(b.child)]);
   const l = percentiles(lat);
-  emit({ name: 'f2.send-across', events: n, clouds: CLOUDS, eventsPerSec: Math.round(n / ((end - start) / 1000)), cpuUsPerEventA: round((cpuA * 1000) / n, 0), cpuUsPerEventB: round((cpuB * 1000) / n, 0), cpuUsPerEventNats: round((cpuNats * 1000) / n, 0), p50: l.p50, p99: l.p99, max: l.max, unit: 'ms', ...(await machine()) });
+  emit({
+    name: 'f2.send-across',
+    events: n,
+    clouds: CLOUDS,
+    eventsPerSec: Math.round(n / ((end - start) / 1000)),
+    cpuUsPerEventA: round((cpuA * 1000) / n, 0),
+    cpuUsPerEventB: round((cpuB * 1000) / n, 0),
+    cpuUsPerEventNats: round((cpuNats * 1000) / n, 0),
+    p50: l.p50,
+    p99: l.p99,
+    max: l.max,
+    unit: 'ms',
+    ...(await machine()),
+  });
 }
 
 async function f3(nats: string): Promise<void> {
@@ -236,7 +249,10 @@ async function f3(nats: string): Promise<void> {
     const realm: Ready[] = [];
     const alone: Ready[] = [];
     for (let i = 0; i < 3; i++) {
-      for (const [list, extra] of [[realm, ['--nats', nats]], [alone, ['--alone']]] as const) {
+      for (const [list, extra] of [
+        [realm, ['--nats', nats]],
+        [alone, ['--alone']],
+      ] as const) {
         const dir = join(root, `restart-${i}`);
         await cp(join(root, 'f3a'), dir, { recursive: true });
         list.push((await once(['--child', 'ready', ...extra, '--name', 'f3a', '--dir', dir])) as Ready);

@@ -41,7 +41,8 @@ export async function openDataDir(dir: string, opts: { sync?: boolean } = {}): P
   } catch (err) {
     await lock.release();
     if (err instanceof StoreLockedError) throw new StartError('DATA_DIR_IN_USE', `the data directory ${dir} is in use by another kumo host; stop that host, or give this one another --data`, { cause: err });
-    if (err instanceof StoreOpenError) throw new StartError('DATA_DIR_DAMAGED', `the data directory ${dir} holds no store kumo can open (${err.message.replace(/^the store cannot be opened: /, '')}); restore it from a backup, or start with another --data`, { cause: err });
+    if (err instanceof StoreOpenError)
+      throw new StartError('DATA_DIR_DAMAGED', `the data directory ${dir} holds no store kumo can open (${err.message.replace(/^the store cannot be opened: /, '')}); restore it from a backup, or start with another --data`, { cause: err });
     throw err;
   }
 }

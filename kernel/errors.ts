@@ -5,9 +5,7 @@
  * {@link KumoError.status}, never by matching messages.
  */
 
-
-export 
-type Details = Record<string, unknown>;
+export type Details = Record<string, unknown>;
 
 /**
  * Base class of every error kumo raises on purpose. Each code has a subclass, made by {@link kind}

@@ -33,7 +33,22 @@ export { type Limits, DEFAULT_LIMITS } from './limits.ts';
 export { type EventPolicy, type QueryPolicy, parseEventPolicy, parseQueryPolicy, eventAllowed, queryAllowed, intersectEventPolicies, intersectQueryPolicies, eventPolicyWithin, queryPolicyWithin } from './capabilities/policy.ts';
 export { subscribe, type ObservedEvents, type ObservedKind, type Observed } from './observe.ts';
 export { isPlainObject, checkEventName, checkEid, checkAttrs, checkArgs, checkIdempotencyKey, describe } from './validate.ts';
-export { keys, ranges, parseCloudKey, eciOfIndexKey, type Key, type Range, type CloudRecord, type DeadLetter, type OutboxEntry, type InboxEntry, type IdempotencyRecord, type ClaimRecord, type Membership, type EpisodeLogEntry } from './store/keys.ts';
+export {
+  keys,
+  ranges,
+  parseCloudKey,
+  eciOfIndexKey,
+  type Key,
+  type Range,
+  type CloudRecord,
+  type DeadLetter,
+  type OutboxEntry,
+  type InboxEntry,
+  type IdempotencyRecord,
+  type ClaimRecord,
+  type Membership,
+  type EpisodeLogEntry,
+} from './store/keys.ts';
 export { cloudRecords } from './clouds/cloud-state.ts';
 export { encode, decode } from './store/codec.ts';
 export { type CloudBundle, bundleRulesets, bundleEcis, checkBundle } from './transfers/bundle.ts';

@@ -162,7 +162,6 @@ async function runRule<S extends State>(spec: RuleSpec<S, undefined>, base: Rule
   return fired;
 }
 
-
 /** Start a TypeScript ruleset. `S` is the shape of its entity state. */
 export function ruleset<S extends State = State>(rid: string, options: RulesetOptions = {}): RulesetBuilder<S> {
   return new RulesetBuilder<S>(rid, options);

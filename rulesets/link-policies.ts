@@ -74,8 +74,18 @@ export function linkDefaults(builtins: readonly Ruleset[]): LinkDefaults {
   const managed = new Set(RAISED);
   for (const rs of builtins) for (const rule of rs.rules) for (const e of rule.select.events) if (e.domain === 'wrangler' && e.type !== '*') managed.add(e.type);
   for (const t of RX_PROTOCOL) managed.delete(t);
-  const deny = (except?: string) => [...managed].filter((t) => t !== except).sort().map((name) => ({ domain: 'wrangler', name }));
-  const queryPolicy: QueryPolicy = { allow: [{ rid: '*', name: '*' }], deny: [{ rid: LINKS_RID, name: '*' }, { rid: WRANGLER_RID, name: '*' }] };
+  const deny = (except?: string) =>
+    [...managed]
+      .filter((t) => t !== except)
+      .sort()
+      .map((name) => ({ domain: 'wrangler', name }));
+  const queryPolicy: QueryPolicy = {
+    allow: [{ rid: '*', name: '*' }],
+    deny: [
+      { rid: LINKS_RID, name: '*' },
+      { rid: WRANGLER_RID, name: '*' },
+    ],
+  };
   return {
     link: { eventPolicy: { allow: [{ domain: '*', name: '*' }], deny: deny() }, queryPolicy },
     approver: { eventPolicy: { allow: [{ domain: '*', name: '*' }], deny: deny('pending_subscription_approval') }, queryPolicy: structuredClone(queryPolicy) },

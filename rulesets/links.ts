@@ -47,7 +47,10 @@ type Ctx = Pick<RuleCtx<LinkState, unknown>, 'ent' | 'event' | 'eci' | 'hostUrl'
 
 // Pico clients send null (or "") for what they leave out.
 const text = z.preprocess((v) => (v === '' ? null : v), z.string().max(1000).nullish());
-const flag = z.unknown().optional().transform((v) => !(v === undefined || v === null || v === false || v === 0 || v === '' || v === 'false' || v === '0'));
+const flag = z
+  .unknown()
+  .optional()
+  .transform((v) => !(v === undefined || v === null || v === false || v === 0 || v === '' || v === 'false' || v === '0'));
 const busIds = { Id: text, Rx: text, Tx: text };
 
 const own = <T>(map: Record<string, T> | undefined, key: string | null | undefined): T | undefined => (map && key != null && Object.hasOwn(map, key) ? map[key] : undefined);

@@ -36,7 +36,16 @@ export const jsonish = <T extends z.ZodType>(schema: T) =>
   }, schema);
 
 // A list from JSON, or a comma-separated string from a query string or form.
-const names = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((t) => t.trim()).filter(Boolean) : v), z.array(z.string()).optional());
+const names = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string()).optional(),
+);
 
 export const wrangler = ruleset(WRANGLER_RID, {
   version: '1.0.0',

@@ -91,7 +91,7 @@ async function lookup(store: Store, eci: string): Promise<Known | undefined> {
 }
 
 async function isDescendant(store: Store, cloud: string, ancestor: string): Promise<boolean> {
-  for (let at: string | null | undefined = cloud; at; ) {
+  for (let at: string | null | undefined = cloud; at;) {
     at = (await store.get(keys.meta(at)))?.parent;
     if (at === ancestor) return true;
   }
@@ -162,7 +162,11 @@ describe('capabilities, as a hostile client probes them', () => {
               }
             }
           };
-          const settle = async <T>(p: Promise<T>): Promise<unknown> => p.then((v) => v, (err: unknown) => err);
+          const settle = async <T>(p: Promise<T>): Promise<unknown> =>
+            p.then(
+              (v) => v,
+              (err: unknown) => err,
+            );
 
           for (const { through: n, op: o } of steps) {
             const through = held[n % held.length]!;
@@ -173,12 +177,17 @@ describe('capabilities, as a hostile client probes them', () => {
               answer = await settle(host.query({ eci: through, rid: o.rid, name: o.name }));
             } else {
               const attrs: Record<string, unknown> =
-                o.type === 'new_channel_request' && 'ask' in o ? { ...o.ask }
-                : 'name' in o ? { name: o.name }
-                : o.type === 'channel_deletion_request' && 'target' in o ? { eci: held[o.target % held.length] }
-                : o.type === 'send' && 'target' in o ? { to: held[o.target % held.length] }
-                : o.type.endsWith('ruleset_request') ? { rid: SPY }
-                : {};
+                o.type === 'new_channel_request' && 'ask' in o
+                  ? { ...o.ask }
+                  : 'name' in o
+                    ? { name: o.name }
+                    : o.type === 'channel_deletion_request' && 'target' in o
+                      ? { eci: held[o.target % held.length] }
+                      : o.type === 'send' && 'target' in o
+                        ? { to: held[o.target % held.length] }
+                        : o.type.endsWith('ruleset_request')
+                          ? { rid: SPY }
+                          : {};
               answer = await settle(host.event({ eci: through, domain: o.kind === 'spy' ? 'spy' : 'wrangler', type: o.type, attrs }));
               if (o.type === 'new_channel_request' && !(answer instanceof Error)) {
                 // Minted: within the authority of the ECI it was made through, so it is handed back whole.

@@ -24,7 +24,12 @@ const parrot = ruleset('test.parrot')
       ctx.directive('hidden', { text: `the ECI is ${kept}.`, keyed: { [kept]: 'x', other: 'y' }, twice: `${kept}${kept}` });
     },
   })
-  .rule('throw', { select: 'parrot:throw', action: (ctx) => { throw new Error(`kept ${String(ctx.ent.get('kept'))}`); } })
+  .rule('throw', {
+    select: 'parrot:throw',
+    action: (ctx) => {
+      throw new Error(`kept ${String(ctx.ent.get('kept'))}`);
+    },
+  })
   .rule('send', { select: 'parrot:send', action: (ctx) => ctx.send(String(ctx.attrs['to']), 'parrot', 'keep', { eci: ctx.ent.get('kept') ?? null }) })
   .share('kept', (ctx) => ({ eci: ctx.ent.get('kept') ?? null }))
   .share('throws', (ctx) => {
@@ -56,8 +61,19 @@ async function setup() {
     type: 'new_channel_request',
     attrs: {
       tags: ['app'],
-      eventPolicy: { allow: [{ domain: 'wrangler', name: '*' }, { domain: 'sensor', name: '*' }, { domain: 'parrot', name: '*' }] },
-      queryPolicy: { allow: [{ rid: W, name: '*' }, { rid: 'test.parrot', name: '*' }] },
+      eventPolicy: {
+        allow: [
+          { domain: 'wrangler', name: '*' },
+          { domain: 'sensor', name: '*' },
+          { domain: 'parrot', name: '*' },
+        ],
+      },
+      queryPolicy: {
+        allow: [
+          { rid: W, name: '*' },
+          { rid: 'test.parrot', name: '*' },
+        ],
+      },
     },
   });
   const narrow = made.directives[0]!.options as { id: string; eventPolicy: unknown; queryPolicy: unknown };
@@ -86,7 +102,14 @@ describe('capabilities', () => {
     const { host, narrow } = await setup();
     const wide = await channel(host, narrow.id, { eventPolicy: { allow: [{ domain: '*', name: '*' }] }, queryPolicy: { allow: [{ rid: '*', name: '*' }] } });
     expect([wide.eventPolicy, wide.queryPolicy]).toEqual([narrow.eventPolicy, narrow.queryPolicy]);
-    const slim = await channel(host, narrow.id, { eventPolicy: { allow: [{ domain: 'sensor', name: 'reading' }, { domain: 'door', name: '*' }] } });
+    const slim = await channel(host, narrow.id, {
+      eventPolicy: {
+        allow: [
+          { domain: 'sensor', name: 'reading' },
+          { domain: 'door', name: '*' },
+        ],
+      },
+    });
     expect(slim.eventPolicy).toEqual({ allow: [{ domain: 'sensor', name: 'reading' }], deny: [] });
     expect(await rejection(host.event({ eci: slim.id, domain: 'door', type: 'open' }))).toMatchObject({ code: 'POLICY_DENIED' });
   });

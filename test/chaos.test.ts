@@ -12,7 +12,14 @@ describe('the chaos run', () => {
     console.log(summary(report));
     expect(report.acknowledged).toBeGreaterThan(500);
     expect(Object.values(report.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(8);
-    expect({ lost: report.lost, doubled: report.doubled, twoHosts: report.twoHosts, copies: report.copies, hostTrouble: report.hostTrouble, wrongAnswers: report.wrongAnswers }).toEqual({ lost: [], doubled: [], twoHosts: [], copies: [], hostTrouble: [], wrongAnswers: [] });
+    expect({ lost: report.lost, doubled: report.doubled, twoHosts: report.twoHosts, copies: report.copies, hostTrouble: report.hostTrouble, wrongAnswers: report.wrongAnswers }).toEqual({
+      lost: [],
+      doubled: [],
+      twoHosts: [],
+      copies: [],
+      hostTrouble: [],
+      wrongAnswers: [],
+    });
     expect(passed(report)).toBe(true);
   });
 });

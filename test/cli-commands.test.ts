@@ -103,7 +103,10 @@ describe('kumo CLI against a running host', () => {
     await seen('while-following');
     proc.kill('SIGINT');
     expect(await exited).toBe(0);
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { eid: string; seq: number });
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { eid: string; seq: number });
     expect(lines.map((l) => l.eid)).toEqual(['before-follow', 'while-following']);
     expect(lines[1]!.seq).toBe(lines[0]!.seq + 1);
   });
@@ -159,7 +162,7 @@ describe('kumo CLI, issue 9', () => {
     expect(await cli('help', 'frobnicate')).toMatchObject({ code: 2, stderr: expect.stringContaining('no command "frobnicate"') });
   });
 
-  it('every command has its help; a wrong command line shows that command\'s usage, not the whole list; other errors show no usage', async () => {
+  it("every command has its help; a wrong command line shows that command's usage, not the whole list; other errors show no usage", async () => {
     for (const c of COMMANDS) {
       const help = await cli('help', ...c.name.split(' '));
       expect([c.name, help.code]).toEqual([c.name, 0]);
@@ -197,7 +200,10 @@ describe('kumo CLI, issue 9', () => {
 
   it('logs prints in one order, oldest first, as text and as JSON', async () => {
     for (const eid of ['order-1', 'order-2', 'order-3']) expect((await post(`${server.url}/sky/event/${owner}/${eid}/demo/ping`)).status).toBe(200);
-    const text = (await cli('logs', '--limit', '3')).stdout.trimEnd().split('\n').map((l) => /eid=(\S+)/.exec(l)![1]);
+    const text = (await cli('logs', '--limit', '3')).stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => /eid=(\S+)/.exec(l)![1]);
     const json = (JSON.parse((await cli('logs', '--limit', '3', '--json')).stdout) as Array<{ eid: string }>).map((e) => e.eid);
     expect(text).toEqual(['order-1', 'order-2', 'order-3']);
     expect(json).toEqual(text);
@@ -229,7 +235,10 @@ export default ruleset('test.forward').rule('go', { select: 'fwd:go', action: (c
 describe('kumo cloud export / import / move', () => {
   it('carries a cloud to another host in a file (encrypted, binary-safe on stdout), leaves a forwarding address, and refuses what it cannot do', async () => {
     const [source, target] = await Promise.all([startServerProcess(), startServerProcess()]);
-    const on = (s: ServerProcess) => (...args: string[]) => runKumo(['--url', s.url, '--data', s.dataDir, ...args]);
+    const on =
+      (s: ServerProcess) =>
+      (...args: string[]) =>
+        runKumo(['--url', s.url, '--data', s.dataDir, ...args]);
     const [src, dst] = [on(source), on(target)];
     const kitchen = JSON.parse((await src('cloud', 'new', 'kitchen', '--json')).stdout) as { id: string; eci: string };
     expect((await src('install', 'example.temperature', '--eci', kitchen.eci)).code).toBe(0);

@@ -36,7 +36,16 @@ describe('the records of a cloud', () => {
     const of = <K extends CloudRecord['kind']>(kind: K) => records.filter((r): r is Extract<CloudRecord, { kind: K }> => r.kind === kind);
     expect(of('meta')).toEqual([{ kind: 'meta', key: keys.meta(id), value: expect.objectContaining({ name: 'root', parent: null }) }]);
     expect(of('eci').map((r) => r.eci)).toContain(root.eci);
-    expect(of('kid').map((r) => [r.childId, r.value.name]).sort()).toEqual([[kid.id, 'kid'], [thermo, 'thermo']].sort());
+    expect(
+      of('kid')
+        .map((r) => [r.childId, r.value.name])
+        .sort(),
+    ).toEqual(
+      [
+        [kid.id, 'kid'],
+        [thermo, 'thermo'],
+      ].sort(),
+    );
     // The ids are in the keys, not stored again in the values.
     for (const r of [...of('meta'), ...of('eci'), ...of('kid')]) expect(r.value).not.toHaveProperty('id');
     expect(of('rs').map((r) => r.rid)).toContain('test.everything');

@@ -5,9 +5,12 @@ import { decode, encode } from '../kernel/store/codec.ts';
 describe('codec', () => {
   it('round-trips JSON values as plain maps (as JSON does, -0 comes back as 0)', () => {
     fc.assert(
-      fc.property(fc.jsonValue().filter((v) => !JSON.stringify(v).includes('"__proto__"')), (v) => {
-        expect(decode(encode(v))).toEqual(JSON.parse(JSON.stringify(v)));
-      }),
+      fc.property(
+        fc.jsonValue().filter((v) => !JSON.stringify(v).includes('"__proto__"')),
+        (v) => {
+          expect(decode(encode(v))).toEqual(JSON.parse(JSON.stringify(v)));
+        },
+      ),
       { numRuns: 3000 },
     );
   });

@@ -54,7 +54,11 @@ describe('the connection cap', () => {
   it('is the configured number, lowered to what the open-file limit leaves once the store’s share is reserved', () => {
     expect(openFileLimit(() => 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\n')).toBe(1024);
     expect(openFileLimit(() => 'Max open files            unlimited            unlimited            files\n')).toBe(Infinity);
-    expect(openFileLimit(() => { throw new Error('no /proc'); })).toBeUndefined();
+    expect(
+      openFileLimit(() => {
+        throw new Error('no /proc');
+      }),
+    ).toBeUndefined();
     const reserved = RESERVED_FDS + Math.floor(1024 / 5) + REFUSING_SLOTS;
     expect(connectionCap(10_000, 1024)).toEqual({ cap: 1024 - reserved, reserved });
     expect(connectionCap(50, 1024)).toEqual({ cap: 50, reserved });

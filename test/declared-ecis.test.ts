@@ -37,7 +37,19 @@ describe('ECIs a ruleset declares', () => {
 
   it('made through a narrow ECI, get no more than its authority', async () => {
     const { host, root } = await testHost({ rulesets: [doorbell] });
-    const made = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { eventPolicy: { allow: [{ domain: 'wrangler', name: '*' }, { domain: 'door', name: 'ring' }] } } });
+    const made = await host.event({
+      eci: root.eci,
+      domain: 'wrangler',
+      type: 'new_channel_request',
+      attrs: {
+        eventPolicy: {
+          allow: [
+            { domain: 'wrangler', name: '*' },
+            { domain: 'door', name: 'ring' },
+          ],
+        },
+      },
+    });
     const narrow = (made.directives[0]!.options as { id: string }).id;
     await install(host, narrow, 'test.doorbell');
     const [eci] = await doorbells(host, root.eci);
@@ -53,7 +65,7 @@ describe('ECIs a ruleset declares', () => {
     expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: doorbell.rid } }))).toMatchObject({ code: 'INVALID_ARGS' });
   });
 
-  it('of the built-ins are ids in the cloud\'s meta record, not records of their own, and go with the cloud', async () => {
+  it("of the built-ins are ids in the cloud's meta record, not records of their own, and go with the cloud", async () => {
     const host = await Host.open({ store: await memoryStore(), ids: seededIds(6), rulesets: [wrangler, doorbell], builtins: [wrangler.rid, doorbell.rid] });
     onCleanup(() => host.close());
     const root = await host.root();

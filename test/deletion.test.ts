@@ -64,7 +64,12 @@ describe('deleting a cloud that is busy', () => {
     const { host, root } = await testHost({ rulesets: [gatedRecorder(gate)], limits: { mailbox: 2 } });
     const kid = await newChild(host, root.eci, 'kid');
     await install(host, kid.eci, 'test.gated');
-    const queued = [1, 2, 3].map(() => host.event({ eci: kid.eci, domain: 'x', type: 'y' }).then(() => 'ok', (e: { code: string }) => e.code));
+    const queued = [1, 2, 3].map(() =>
+      host.event({ eci: kid.eci, domain: 'x', type: 'y' }).then(
+        () => 'ok',
+        (e: { code: string }) => e.code,
+      ),
+    );
     const deletion = host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'kid' } });
     release();
     await deletion;
@@ -72,7 +77,6 @@ describe('deleting a cloud that is busy', () => {
     expect(await leftUnder(host.store, kid.id)).toEqual([]);
   });
 });
-
 
 describe('a deletion that cannot be written', () => {
   it('leaves the cloud as it was: it takes events again, and a later deletion goes through', async () => {

@@ -25,9 +25,7 @@ describe('provisioning a device', () => {
     expect(await rejection(host.event({ eci: device, domain: 'wrangler', type: 'new_channel_request', attrs: {} }))).toMatchObject({ code: 'POLICY_DENIED' });
     expect(await rejection(host.query({ eci: device, rid: 'io.picolabs.wrangler', name: 'channels' }))).toMatchObject({ code: 'POLICY_DENIED' });
     // the owner lists it, with what it may send
-    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'devices' })).toEqual([
-      { name: 'thermo', id: made.id, eci: made.eci, events: ['sensor'], rids: ['example.temperature'], created: host.clock.now() },
-    ]);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'devices' })).toEqual([{ name: 'thermo', id: made.id, eci: made.eci, events: ['sensor'], rids: ['example.temperature'], created: host.clock.now() }]);
     // events named by the owner; wrangler never
     expect((await addDevice(host, root.eci, { name: 'door', events: 'door,motion', expiresIn: 60_000 })).device).toMatchObject({ events: ['door', 'motion'], rids: [] });
     for (const attrs of [{ name: 'x', events: ['wrangler'] }, { name: 'y' }, { name: 'z', events: ['bad domain'] }, { name: 'w', events: ['a'], expiresIn: 10 }]) {
@@ -56,7 +54,14 @@ describe('provisioning a device', () => {
   it('gives the ECI to exactly one of two claims of one code', async () => {
     const { host, root } = await testHost({ rulesets: [temperature] });
     const made = await addDevice(host, root.eci, { name: 'thermo', rids: ['example.temperature'] });
-    const outcomes = await Promise.all([host.claim(made.claim.code), host.claim(made.claim.code)].map((p) => p.then((r) => r.eci, (e: { code: string }) => e.code)));
+    const outcomes = await Promise.all(
+      [host.claim(made.claim.code), host.claim(made.claim.code)].map((p) =>
+        p.then(
+          (r) => r.eci,
+          (e: { code: string }) => e.code,
+        ),
+      ),
+    );
     expect(outcomes.sort()).toEqual([made.device.eci, 'UNKNOWN_CLAIM_CODE'].sort());
   });
 
@@ -139,7 +144,10 @@ describe('provisioning a device', () => {
     const { host, root } = await testHost({ rulesets: [listener] });
     expect((await addDevice(host, root.eci, { name: 'door', rids: ['test.listens'] })).device.events).toEqual(['door', 'motion']);
     const many = Array.from({ length: 21 }, (_, i) => `d${i}`);
-    expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'x', events: many } }))).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('1 to 20 event domains') });
+    expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_device_request', attrs: { name: 'x', events: many } }))).toMatchObject({
+      code: 'INVALID_ARGS',
+      message: expect.stringContaining('1 to 20 event domains'),
+    });
     expect((await addDevice(host, root.eci, { name: 'twenty', events: many.slice(1) })).device.events).toHaveLength(20);
   });
 
@@ -175,4 +183,3 @@ describe('provisioning a device', () => {
     expect(await host.claim(forDevice)).toEqual({ eci: made.device.eci });
   });
 });
-

@@ -203,7 +203,10 @@ describe('what an episode says of its own time', () => {
     expect(seen[1]!.ms).toBeGreaterThanOrEqual(0);
     expect(seen[1]!.ms).toBeLessThanOrEqual(failBound);
     const [failed, ok] = await host.episodeLog(root.eci, 2);
-    for (const [entry, bound] of [[ok!, okBound], [failed!, failBound]] as const) {
+    for (const [entry, bound] of [
+      [ok!, okBound],
+      [failed!, failBound],
+    ] as const) {
       expect(entry.ms).toBeGreaterThanOrEqual(0);
       expect(entry.ms).toBeLessThanOrEqual(bound);
     }

@@ -9,7 +9,13 @@ describe('the error catalog', () => {
       expect(e).toBeInstanceOf(KumoError);
       expect(e.constructor).not.toBe(KumoError);
       expect(e.name).toBe(e.constructor.name);
-      expect(e.name.replace(/Error$/, '').replace(/[A-Z]/g, (c) => `_${c}`).slice(1).toUpperCase()).toBe(code);
+      expect(
+        e.name
+          .replace(/Error$/, '')
+          .replace(/[A-Z]/g, (c) => `_${c}`)
+          .slice(1)
+          .toUpperCase(),
+      ).toBe(code);
       expect([e.code, e.status, e.message, e.details]).toEqual([code, ERROR_CODES[code], 'm', { extra: 1 }]);
       expect(e.toJSON()).toEqual({ code, message: 'm', extra: 1 });
     }
@@ -85,7 +91,6 @@ describe('the error catalog', () => {
     expect(new errors.StoreLockedError()).toMatchObject({ code: 'STORE_LOCKED', name: 'StoreLockedError', message: 'the store is in use by another process' });
   });
 });
-
 
 describe('what is worth trying again', () => {
   it('a full mailbox, a host stopping, a store failure or anything unexpected; never a refusal for good', () => {

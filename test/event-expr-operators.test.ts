@@ -22,19 +22,7 @@ describe('primitive', () => {
   it('tests each kind of attribute value in its KRL string form, a missing one as ""', () => {
     const whole = on('k:v', { attrs: { x: /^(.*)$/ }, setting: ['s'] });
     const row = (x: unknown, s: string): Row => ({ ev: 'k:v', attrs: x === undefined ? {} : { x }, fires: { s } });
-    runTable(whole, [
-      row('text', 'text'),
-      row(undefined, ''),
-      row(null, 'null'),
-      row(42, '42'),
-      row(-1.5, '-1.5'),
-      row(1e21, '1e+21'),
-      row(true, 'true'),
-      row(false, 'false'),
-      row({ a: 1 }, '[Map]'),
-      row([1, 2], '[Array]'),
-      row('', ''),
-    ]);
+    runTable(whole, [row('text', 'text'), row(undefined, ''), row(null, 'null'), row(42, '42'), row(-1.5, '-1.5'), row(1e21, '1e+21'), row(true, 'true'), row(false, 'false'), row({ a: 1 }, '[Map]'), row([1, 2], '[Array]'), row('', '')]);
   });
   it('fires on a missing attribute when the regex matches "" (pico does)', () => {
     runTable(on('k:v', { attrs: { x: /^$/ } }), [
@@ -51,7 +39,15 @@ describe('primitive', () => {
     expect(r.captures).toStrictEqual({ a: undefined, b: 'b' });
   });
   it('binds setting in the order the attribute tests are written, whatever their names', () => {
-    const sel = compile(on('k:v', { attrs: [['b', /(x)/], ['1', /(y)/]], setting: ['first', 'second'] }));
+    const sel = compile(
+      on('k:v', {
+        attrs: [
+          ['b', /(x)/],
+          ['1', /(y)/],
+        ],
+        setting: ['first', 'second'],
+      }),
+    );
     expect(sel.match(undefined, eventOf({ ev: 'k:v', attrs: { 1: 'y', b: 'x' } }, 0)).captures).toEqual({ first: 'x', second: 'y' });
     // An object would list '1' first; it is refused rather than bound in the wrong order.
     expect(() => on('k:v', { attrs: { b: /(x)/, 1: /(y)/ }, setting: ['first', 'second'] })).toThrow(/pairs/);
@@ -305,7 +301,7 @@ describe('notBetween', () => {
       { ev: 'x:c', fires: F },
     ]);
   });
-  it("a failed test of the start counts only while no run is open (then it is what is waited for)", () => {
+  it('a failed test of the start counts only while no run is open (then it is what is waited for)', () => {
     runTable(notBetween('x:a', on('x:b', { attrs: { v: /^ok$/ } }), 'x:c'), [
       { ev: 'x:b', attrs: { v: 'bad' }, fires: F },
       { ev: 'x:b', attrs: { v: 'ok' }, fires: F },
@@ -400,13 +396,7 @@ describe('repeat', () => {
   });
   it('aggregates over the last n matches (sliding window)', () => {
     const r = (v: string, fires: Row['fires']): Row => ({ ev: 'temp:reading', attrs: { temp: v }, fires });
-    runTable(repeat(3, on('temp:reading', { attrs: { temp: /(\d+)/ }, setting: ['t'] }), { avg: 'm' }), [
-      r('1', F),
-      r('2', F),
-      r('3', { t: '3', m: 2 }),
-      r('4', { t: '4', m: 3 }),
-      r('8', { t: '8', m: 5 }),
-    ]);
+    runTable(repeat(3, on('temp:reading', { attrs: { temp: /(\d+)/ }, setting: ['t'] }), { avg: 'm' }), [r('1', F), r('2', F), r('3', { t: '3', m: 2 }), r('4', { t: '4', m: 3 }), r('8', { t: '8', m: 5 })]);
   });
 });
 

@@ -26,7 +26,11 @@ describe('a failed attribute test starts the whole expression over (pico)', () =
       [and(ok('x'), 'p:y'), ['y', 'x-', 'x+', 'y'], 3],
       [before('p:a', ok('b')), ['a', 'b-', 'b+'], null],
     ];
-    for (const [e, events, at] of table) runTable(e, events.map((s, i) => r(s, i === at ? {} : F)));
+    for (const [e, events, at] of table)
+      runTable(
+        e,
+        events.map((s, i) => r(s, i === at ? {} : F)),
+      );
   });
 
   it('or: a part with progress, or any part while none has progress', () => {

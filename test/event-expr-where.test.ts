@@ -68,10 +68,9 @@ describe('where: reading the cloud', () => {
 
   it('reads config and calls the functions it was compiled with', () => {
     const { read } = fakeRead({ seen: ['a', 'b'] });
-    const sel = compile(
-      before('x:start', on('x:item', { where: (_c, e, ctx) => ctx.fn('isNew', { id: e.attrs['id'] }) === true && Number(e.attrs['n']) <= (ctx.config['limit'] as number) })),
-      { isNew: (ctx, args) => !(ctx.ent.get('seen') as string[]).includes(args['id'] as string) },
-    );
+    const sel = compile(before('x:start', on('x:item', { where: (_c, e, ctx) => ctx.fn('isNew', { id: e.attrs['id'] }) === true && Number(e.attrs['n']) <= (ctx.config['limit'] as number) })), {
+      isNew: (ctx, args) => !(ctx.ent.get('seen') as string[]).includes(args['id'] as string),
+    });
     const evs = [
       { ev: 'x:start' },
       { ev: 'x:item', attrs: { id: 'c', n: 3 } }, // over the limit in config: fails, starts over
@@ -123,8 +122,7 @@ describe('where in a host', () => {
   it('reads entity state with the episode’s staged writes, config and functions, and cannot write', async () => {
     const { host, root } = await testHost({ store: await memoryStore(), rulesets: [watcher] });
     await install(host, root.eci, 'test.where', { people: ['amy'] });
-    const send = async (domain: string, type: string, attrs: Record<string, unknown> = {}) =>
-      (await host.event({ eci: root.eci, domain, type, attrs })).directives.map((d) => [d.name, d.options]);
+    const send = async (domain: string, type: string, attrs: Record<string, unknown> = {}) => (await host.event({ eci: root.eci, domain, type, attrs })).directives.map((d) => [d.name, d.options]);
 
     expect(await send('door', 'open', { who: 'amy' })).toEqual([['allowed', { who: 'amy' }]]);
     expect(await send('door', 'open', { who: 'bob' })).toEqual([]);

@@ -21,6 +21,12 @@ describe('the fleet example', () => {
     expect({ code, err }).toEqual({ code: 0, err: '' });
     expect(out).toContain('4 thermometers: 2 over WebSocket, 2 over MQTT, linked to the home');
     const last = out.slice(out.lastIndexOf('home, '));
-    for (const [n, via] of [[1, 'mqtt'], [2, 'websocket'], [3, 'mqtt'], [4, 'websocket']]) expect(last).toMatch(new RegExp(`thermometer-${n} +${via} +\\d+\\.\\d °C`));
+    for (const [n, via] of [
+      [1, 'mqtt'],
+      [2, 'websocket'],
+      [3, 'mqtt'],
+      [4, 'websocket'],
+    ])
+      expect(last).toMatch(new RegExp(`thermometer-${n} +${via} +\\d+\\.\\d °C`));
   });
 });

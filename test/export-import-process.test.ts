@@ -32,7 +32,12 @@ describe('cloud files between realms and hosts', { timeout: 120_000 }, () => {
     const alone = await startServerProcess({ rulesetsDir: await tallyDir() });
     const home = (await wranglerOn(a1.url, await rootEci(a1), 'new_child_request', { name: 'home', rids: ['test.tally'] }))['eci'] as string;
     const kitchen = (await wranglerOn(a1.url, home, 'new_child_request', { name: 'kitchen', rids: ['test.tally'] }))['eci'] as string;
-    for (const [eci, n] of [[home, 1], [home, 2], [kitchen, 3]] as const) expect((await post(`${a2.url}/sky/event/${eci}/m${n}/tally/mark`, { n })).status).toBe(200);
+    for (const [eci, n] of [
+      [home, 1],
+      [home, 2],
+      [kitchen, 3],
+    ] as const)
+      expect((await post(`${a2.url}/sky/event/${eci}/m${n}/tally/mark`, { n })).status).toBe(200);
     expect((await post(`${a1.url}/sky/event/${kitchen}/l1/tally/later`, { ms: 4_000 })).status).toBe(200);
 
     // Through a host that does not have the cloud: sent on (307) to the one that has.
@@ -67,7 +72,10 @@ describe('cloud files between realms and hosts', { timeout: 120_000 }, () => {
     flipped[flipped.length - 3]! ^= 0xff;
     const newer = Buffer.from(file.toString('latin1').replace('"version":1', '"version":9'), 'latin1');
     // A record count of the same width, so only the header's word changes, not its length.
-    const tampered = Buffer.from(file.toString('latin1').replace(/"records":(\d)/, (_m, d: string) => `"records":${(Number(d) % 9) + 1}`), 'latin1');
+    const tampered = Buffer.from(
+      file.toString('latin1').replace(/"records":(\d)/, (_m, d: string) => `"records":${(Number(d) % 9) + 1}`),
+      'latin1',
+    );
     expect(tampered.equals(file)).toBe(false);
     const cases: Array<[string, Buffer, string | undefined, number, string, string | undefined]> = [
       ['foreign', Buffer.from('{"hello": "world"}'), undefined, 400, 'INVALID_CLOUD_FILE', 'foreign'],

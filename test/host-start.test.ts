@@ -56,7 +56,7 @@ describe('kumo serve says why it cannot start', () => {
     expect(second.stderr).not.toContain('Database failed to open');
   });
 
-  it('a second host on a directory whose LevelDB LOCK file was removed: refused by the host\'s own lock; a lock left by a killed host is taken over', async () => {
+  it("a second host on a directory whose LevelDB LOCK file was removed: refused by the host's own lock; a lock left by a killed host is taken over", async () => {
     const first = await startServerProcess();
     await rm(join(first.dataDir, 'LOCK'));
     const second = await runKumo(['serve', '--port', '0', '--data', first.dataDir]);
@@ -72,10 +72,14 @@ describe('kumo serve says why it cannot start', () => {
 
   it.each([
     ['its CURRENT file names a manifest that is missing', async (dir: string) => writeFile(join(dir, 'CURRENT'), 'MANIFEST-999999\n'), /MANIFEST-999999: No such file/],
-    ['its LOCK is a directory', async (dir: string) => {
-      await rm(join(dir, 'LOCK'));
-      await mkdir(join(dir, 'LOCK'));
-    }, /LOCK: Is a directory/],
+    [
+      'its LOCK is a directory',
+      async (dir: string) => {
+        await rm(join(dir, 'LOCK'));
+        await mkdir(join(dir, 'LOCK'));
+      },
+      /LOCK: Is a directory/,
+    ],
   ] as const)('a damaged store (%s): the cause, not "Database failed to open"', async (_what, damage, cause) => {
     const first = await startServerProcess();
     await first.stop();

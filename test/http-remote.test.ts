@@ -28,10 +28,12 @@ async function fakeHost(reply: (req: IncomingMessage, res: ServerResponse) => vo
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-const answer = (status: number, body?: string, headers: Record<string, string> = {}) => (_req: IncomingMessage, res: ServerResponse) => {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(body);
-};
+const answer =
+  (status: number, body?: string, headers: Record<string, string> = {}) =>
+  (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(body);
+  };
 
 const event = (attrs: Record<string, unknown> = {}): RoutedEvent => ({ eci: 'Eother', event: { eid: 'e1', domain: 'wrangler', type: 'new_subscription_request', attrs, time: 0 } });
 

@@ -96,10 +96,7 @@ describe('accepting an event (HTTP 202)', () => {
     await first.host.event({ eci: first.root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'kid' } });
     const event = (eid: string) => ({ eid, domain: 'counter', type: 'inc', attrs: { by: 5 }, time: 1 });
     // What a host killed between its 202 and the episode leaves: inbox entries, one for a cloud since deleted.
-    await first.host.store.write([
-      put(keys.inbox(3), { cloudId: first.root.cloudId as CloudId, eci: first.root.eci, event: event('a') }),
-      put(keys.inbox(4), { cloudId: kid.id as CloudId, eci: kid.eci, event: event('b') }),
-    ]);
+    await first.host.store.write([put(keys.inbox(3), { cloudId: first.root.cloudId as CloudId, eci: first.root.eci, event: event('a') }), put(keys.inbox(4), { cloudId: kid.id as CloudId, eci: kid.eci, event: event('b') })]);
     await first.host.close();
     const { host } = await testHost({ dir, rulesets: [counter] });
     await vi.waitFor(async () => expect(await host.store.keys(ranges.inbox())).toEqual([]));

@@ -23,7 +23,10 @@ async function circles(dir: string): Promise<string[][]> {
   const graph = new Map<string, string[]>();
   for (const file of files) {
     const local = (await imports(file)).filter((s) => s.startsWith('.')).map((s) => relative(root, join(root, file, '..', s)));
-    graph.set(file, local.filter((f) => files.includes(f)));
+    graph.set(
+      file,
+      local.filter((f) => files.includes(f)),
+    );
   }
   // Tarjan's strongly connected components: each with more than one file is a circle.
   const index = new Map<string, number>();
@@ -60,7 +63,10 @@ describe('layout', () => {
   });
 
   it('kernel/ is in rooms: at its top only the host, its parts and what every room uses', async () => {
-    const top = (await sources('kernel')).filter((f) => f.split('/').length === 2).map((f) => f.slice('kernel/'.length)).sort();
+    const top = (await sources('kernel'))
+      .filter((f) => f.split('/').length === 2)
+      .map((f) => f.slice('kernel/'.length))
+      .sort();
     expect(top).toEqual(['backoff.ts', 'clock.ts', 'errors.ts', 'host-parts.ts', 'host.ts', 'ids.ts', 'index.ts', 'limits.ts', 'observe.ts', 'ruleset.ts', 'validate.ts']);
     expect((await readFile(join(root, 'kernel/host.ts'), 'utf8')).split('\n').length).toBeLessThanOrEqual(300);
   });
@@ -109,7 +115,7 @@ describe('layout', () => {
   });
 });
 
-describe('the reference docs are the code\'s', () => {
+describe("the reference docs are the code's", () => {
   it('docs/errors.md has a row for every error code, with its status, and none for a code there is not', async () => {
     const { ERROR_CODES } = await import('../kernel/index.ts');
     const text = await readFile(join(root, 'docs/errors.md'), 'utf8');

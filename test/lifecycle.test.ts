@@ -86,11 +86,11 @@ describe('cloud lifecycle', () => {
     expect(await rejection(newChild(host, root.eci, 'a'))).toMatchObject({ code: 'DUPLICATE_NAME', status: 409 });
     // A child cannot delete its sibling or its parent: it only sees its own children.
     expect(await rejection(host.event({ eci: a.eci, domain: 'wrangler', type: 'child_deletion_request', attrs: { name: 'b' } }))).toMatchObject({ code: 'UNKNOWN_CLOUD', status: 404 });
-    expect((await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'children' }) as unknown[]).length).toBe(2);
+    expect(((await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'children' })) as unknown[]).length).toBe(2);
     expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: root.eci } }))).toMatchObject({ code: 'INVALID_ARGS' });
     expect(await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'io.picolabs.wrangler' } }))).toMatchObject({ code: 'INVALID_ARGS' });
     const made = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { tags: 'phone,app' } });
-    const eci = (made.directives[0]!.options as { id: string; tags: string[] });
+    const eci = made.directives[0]!.options as { id: string; tags: string[] };
     expect(eci.tags).toEqual(['phone', 'app']);
     await host.event({ eci: root.eci, domain: 'wrangler', type: 'channel_deletion_request', attrs: { eci: eci.id } });
     expect(await rejection(host.event({ eci: eci.id, domain: 'x', type: 'y' }))).toMatchObject({ code: 'UNKNOWN_ECI' });
@@ -100,8 +100,7 @@ describe('cloud lifecycle', () => {
     const { host, root } = await testHost();
     const a = await newChild(host, root.eci, 'a');
     const namedLikeA = await newChild(host, root.eci, a.id);
-    const del = async (attrs: Record<string, string>) =>
-      (await host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs })).directives[0]!.options as { id: string };
+    const del = async (attrs: Record<string, string>) => (await host.event({ eci: root.eci, domain: 'wrangler', type: 'child_deletion_request', attrs })).directives[0]!.options as { id: string };
     expect((await del({ name: a.id })).id).toBe(namedLikeA.id);
     expect(await rejection(del({ name: 'a', id: namedLikeA.id }))).toMatchObject({ code: 'UNKNOWN_CLOUD' });
     expect(await rejection(del({ eci: a.id }))).toMatchObject({ code: 'UNKNOWN_CLOUD' });

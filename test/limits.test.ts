@@ -21,4 +21,3 @@ describe('per-cloud limits count what the episode has staged', () => {
     expect(after).toEqual(before.filter((k) => !k.includes('!~log!')));
   });
 });
-

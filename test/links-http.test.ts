@@ -52,7 +52,10 @@ describe('links across providers: two kumo hosts over HTTP', () => {
     // The home cancels: both ECIs are gone.
     await ev(b, home.eci, 'subscription_cancellation', { Id: atB!.Id });
     await vi.waitFor(async () => expect(await list(a, thermo.eci, 'established')).toEqual([]), patient);
-    for (const [s, eci] of [[a, atA!.Rx!], [b, atB!.Rx!]] as const) {
+    for (const [s, eci] of [
+      [a, atA!.Rx!],
+      [b, atB!.Rx!],
+    ] as const) {
       const r = await post(`${s.url}/c/${eci}/event/thermostat/reading`, { temperature: 1 });
       expect([r.status, r.body.error.code]).toEqual([404, 'UNKNOWN_ECI']);
     }

@@ -19,8 +19,7 @@ export default ruleset('test.spy')
 type Bus = { Id: string; Tx: string | null; Rx: string | null; Tx_role: string | null; Tx_host: string | null };
 const patient = { timeout: 15_000, interval: 50 };
 
-const ev = (s: ServerProcess, eci: string, domain: string, type: string, attrs: Record<string, unknown> = {}) =>
-  post(`${s.url}/sky/event/${eci}/t-${Math.random().toString(36).slice(2)}/${domain}/${type}`, attrs);
+const ev = (s: ServerProcess, eci: string, domain: string, type: string, attrs: Record<string, unknown> = {}) => post(`${s.url}/sky/event/${eci}/t-${Math.random().toString(36).slice(2)}/${domain}/${type}`, attrs);
 const query = async (s: ServerProcess, eci: string, rid: string, name: string) => (await post(`${s.url}/sky/cloud/${eci}/${rid}/${name}`)).body;
 const established = (s: ServerProcess, eci: string) => query(s, eci, SUBS, 'established') as Promise<Bus[]>;
 const heard = (s: ServerProcess, eci: string) => query(s, eci, 'test.spy', 'heard') as Promise<string[]>;
@@ -84,7 +83,11 @@ describe('links after a cloud moved to another provider', { timeout: 60_000 }, (
     await vi.waitFor(async () => expect(await heard(z!, far.eci)).toEqual(['to-far']), patient);
 
     // Nothing became a dead letter on the way.
-    for (const [s, eci] of [[x!, neighbour.eci], [z!, far.eci], [y!, mover.eci]] as const) {
+    for (const [s, eci] of [
+      [x!, neighbour.eci],
+      [z!, far.eci],
+      [y!, mover.eci],
+    ] as const) {
       expect(await deadLetters(s, eci)).toEqual([]);
     }
     expect(x!.stderr() + y!.stderr() + z!.stderr()).toBe('');

@@ -43,7 +43,14 @@ describe('links across hosts of a realm', { timeout: 120_000 }, () => {
     expect((await post(`${a.url}/c/${home}/move?to=c`)).status).toBe(200);
     await mark(a, thermo, 'home', 3);
     await mark(b, home, 'thermostat', 4);
-    await vi.waitFor(async () => expect([await counts(a.url, home), await counts(b.url, thermo)]).toEqual([{ '1': 1, '3': 1 }, { '2': 1, '4': 1 }]), patient);
+    await vi.waitFor(
+      async () =>
+        expect([await counts(a.url, home), await counts(b.url, thermo)]).toEqual([
+          { '1': 1, '3': 1 },
+          { '2': 1, '4': 1 },
+        ]),
+      patient,
+    );
     expect(((await query(a, thermo, 'established')) as Bus[]).map((bus) => bus.Tx_host)).toEqual([null]);
 
     // The thermostat cancels: both ECIs are gone, through every host.

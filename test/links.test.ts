@@ -53,9 +53,19 @@ describe('links on one host (pico subscriptions)', () => {
     for (const eci of [root.eci, home]) {
       const w = (await host.query({ eci, rid: SUBS, name: 'wellKnown_Rx' })) as { id: string; tags: string[]; eventPolicy: unknown };
       expect(w.tags).toEqual(['wellknown_rx', 'tx_rx']);
-      expect(w.eventPolicy).toEqual({ allow: [{ domain: 'wrangler', name: 'new_subscription_request' }, { domain: 'wrangler', name: 'inbound_removal' }], deny: [] });
+      expect(w.eventPolicy).toEqual({
+        allow: [
+          { domain: 'wrangler', name: 'new_subscription_request' },
+          { domain: 'wrangler', name: 'inbound_removal' },
+        ],
+        deny: [],
+      });
       expect(await host.query({ eci: w.id, rid: SUBS, name: 'wellKnown_Rx' })).toMatchObject({ id: w.id });
-      for (const [domain, type] of [['wrangler', 'new_channel_request'], ['wrangler', 'subscription'], ['thermostat', 'reading']]) {
+      for (const [domain, type] of [
+        ['wrangler', 'new_channel_request'],
+        ['wrangler', 'subscription'],
+        ['thermostat', 'reading'],
+      ]) {
         expect(await rejection(host.event({ eci: w.id, domain: domain!, type: type! }))).toMatchObject({ code: 'POLICY_DENIED' });
       }
       expect(await rejection(host.query({ eci: w.id, rid: SUBS, name: 'established' }))).toMatchObject({ code: 'POLICY_DENIED' });
@@ -130,10 +140,24 @@ describe('links on one host (pico subscriptions)', () => {
     const channels = (await host.query({ eci: home, rid: 'io.picolabs.wrangler', name: 'channels' })) as Array<{ id: string; eventPolicy: unknown; queryPolicy: unknown; tags: string[] }>;
     const rx = channels.find((c) => c.id === homeRx)!;
     expect(rx).toMatchObject({ tags: ['living-room', 'tx_rx'], ...DEFAULT_LINK_POLICY });
-    for (const type of ['new_channel_request', 'install_ruleset_request', 'subscription', 'pending_subscription_approval', 'subscription_cancellation', 'send_event_on_subs', 'autoAcceptConfigUpdate', 'rolePolicyUpdate', 'subscription_added', 'ruleset_installed']) {
+    for (const type of [
+      'new_channel_request',
+      'install_ruleset_request',
+      'subscription',
+      'pending_subscription_approval',
+      'subscription_cancellation',
+      'send_event_on_subs',
+      'autoAcceptConfigUpdate',
+      'rolePolicyUpdate',
+      'subscription_added',
+      'ruleset_installed',
+    ]) {
       expect(await rejection(ev(host, homeRx, type, { Id }))).toMatchObject({ code: 'POLICY_DENIED' });
     }
-    for (const [rid, name] of [[SUBS, 'established'], ['io.picolabs.wrangler', 'channels']]) {
+    for (const [rid, name] of [
+      [SUBS, 'established'],
+      ['io.picolabs.wrangler', 'channels'],
+    ]) {
       expect(await rejection(host.query({ eci: homeRx, rid: rid!, name: name! }))).toMatchObject({ code: 'POLICY_DENIED' });
     }
     await host.event({ eci: homeRx, domain: 'thermostat', type: 'reading', attrs: { temperature: 1 } });
@@ -143,7 +167,19 @@ describe('links on one host (pico subscriptions)', () => {
   it('the owner’s policy for a role shapes the ECIs of links made after it, which still admit the protocol', async () => {
     const { host, thermo, home } = await twoClouds();
     const set = await ev(host, home, 'rolePolicyUpdate', { Tx_role: 'thermostat', eventPolicy: { allow: [{ domain: 'thermostat', name: 'reading' }] } });
-    expect(set.directives[0]!.options).toMatchObject({ Tx_role: 'thermostat', policy: { eventPolicy: { allow: [{ domain: 'thermostat', name: 'reading' }, { domain: 'wrangler', name: 'outbound_pending_subscription_approved' }, { domain: 'wrangler', name: 'outbound_removal' }, { domain: 'wrangler', name: 'established_removal' }] } } });
+    expect(set.directives[0]!.options).toMatchObject({
+      Tx_role: 'thermostat',
+      policy: {
+        eventPolicy: {
+          allow: [
+            { domain: 'thermostat', name: 'reading' },
+            { domain: 'wrangler', name: 'outbound_pending_subscription_approved' },
+            { domain: 'wrangler', name: 'outbound_removal' },
+            { domain: 'wrangler', name: 'established_removal' },
+          ],
+        },
+      },
+    });
     const { Id, homeRx } = await establish(host, thermo, home);
     await host.event({ eci: homeRx, domain: 'thermostat', type: 'reading' });
     expect(await rejection(host.event({ eci: homeRx, domain: 'thermostat', type: 'cool' }))).toMatchObject({ code: 'POLICY_DENIED' });
@@ -181,7 +217,14 @@ describe('links on one host (pico subscriptions)', () => {
 
   it('an approval through a narrow ECI makes a link ECI with no more authority than it', async () => {
     const { host, thermo, home } = await twoClouds();
-    const made = await ev(host, home, 'new_channel_request', { eventPolicy: { allow: [{ domain: 'wrangler', name: 'pending_subscription_approval' }, { domain: 'thermostat', name: 'reading' }] } });
+    const made = await ev(host, home, 'new_channel_request', {
+      eventPolicy: {
+        allow: [
+          { domain: 'wrangler', name: 'pending_subscription_approval' },
+          { domain: 'thermostat', name: 'reading' },
+        ],
+      },
+    });
     const narrow = (made.directives[0]!.options as { id: string }).id;
     const { Id } = await propose(host, thermo, home);
     const approved = await ev(host, narrow, 'pending_subscription_approval', { Id });
@@ -189,7 +232,10 @@ describe('links on one host (pico subscriptions)', () => {
     const channels = (await host.query({ eci: home, rid: 'io.picolabs.wrangler', name: 'channels' })) as Array<{ id: string; eventPolicy: unknown }>;
     expect(channels.find((c) => c.id === Rx)!.eventPolicy).toMatchObject({ deny: DEFAULT_LINK_POLICY.eventPolicy.deny });
     await host.event({ eci: Rx!, domain: 'thermostat', type: 'reading' });
-    for (const [domain, type] of [['thermostat', 'cool'], ['wrangler', 'pending_subscription_approval']]) {
+    for (const [domain, type] of [
+      ['thermostat', 'cool'],
+      ['wrangler', 'pending_subscription_approval'],
+    ]) {
       expect(await rejection(host.event({ eci: Rx!, domain: domain!, type: type! }))).toMatchObject({ code: 'POLICY_DENIED' });
     }
   });
@@ -241,7 +287,21 @@ describe('links on one host (pico subscriptions)', () => {
     expect(bus).toMatchObject({ Rx_role: null, Tx_role: null, Tx_host: null });
     await vi.waitFor(async () => expect(await list(host, home, 'inbound')).toHaveLength(1));
     const w = await wellKnown(host, home);
-    const pico = { Id: 'ckpico1', Tx: 'EpicoTx', Rx: 'EpicoRx', wellKnown_Tx: w, Rx_role: 'home', Tx_role: 'pico', channel_name: 'from pico!', channel_type: 'Tx_Rx', name: 'from pico!', password: 'x', _headers: { host: 'localhost:3000' }, __eid: 'e1', Tx_host: null };
+    const pico = {
+      Id: 'ckpico1',
+      Tx: 'EpicoTx',
+      Rx: 'EpicoRx',
+      wellKnown_Tx: w,
+      Rx_role: 'home',
+      Tx_role: 'pico',
+      channel_name: 'from pico!',
+      channel_type: 'Tx_Rx',
+      name: 'from pico!',
+      password: 'x',
+      _headers: { host: 'localhost:3000' },
+      __eid: 'e1',
+      Tx_host: null,
+    };
     await host.event({ eci: w, domain: 'wrangler', type: 'new_subscription_request', attrs: pico });
     const approved = await ev(host, home, 'pending_subscription_approval', { Id: 'ckpico1' });
     const channels = (await host.query({ eci: home, rid: 'io.picolabs.wrangler', name: 'channels' })) as Array<{ id: string; tags: string[] }>;

@@ -16,7 +16,13 @@ describe('MQTT devices', { timeout: 120_000 }, () => {
     await a.stop();
     // Every kumo host is down: each reading is acknowledged (PUBACK) by nats-server alone.
     const TOTAL = 300;
-    expect(await publish(creds, eventTopic(creds, 'tally', 'mark'), Array.from({ length: TOTAL }, (_, n) => ({ n })))).toBe(0);
+    expect(
+      await publish(
+        creds,
+        eventTopic(creds, 'tally', 'mark'),
+        Array.from({ length: TOTAL }, (_, n) => ({ n })),
+      ),
+    ).toBe(0);
     // Host b, which does not hold the device's cloud, starts first: it takes readings and routes
     // them to host a once a is back.
     const b = await mqttHost(realm, 'b');
@@ -58,7 +64,7 @@ describe('MQTT devices', { timeout: 120_000 }, () => {
 });
 
 describe('MQTT device credentials', { timeout: 60_000 }, () => {
-  it('expire (nats-server refuses them after), and kumo/client keeps a device\'s fresh by itself', async () => {
+  it("expire (nats-server refuses them after), and kumo/client keeps a device's fresh by itself", async () => {
     const realm = await startMqttRealm();
     const a = await mqttHost(realm, 'a', { args: ['--mqtt-lifetime', '3s'] });
     const { eci, creds } = await mqttDevice(a.url, await rootEci(a), 'thermo');

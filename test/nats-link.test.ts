@@ -185,7 +185,16 @@ describe('a bucket watch', () => {
 
   it('resolves once the current values are in, and at once for an empty bucket', async () => {
     const seen: string[] = [];
-    await bucketOf(fakeKv(2, [{ key: 'a', delta: 1 }, { key: 'b', delta: 0 }], false)).watch((e) => seen.push(e.key));
+    await bucketOf(
+      fakeKv(
+        2,
+        [
+          { key: 'a', delta: 1 },
+          { key: 'b', delta: 0 },
+        ],
+        false,
+      ),
+    ).watch((e) => seen.push(e.key));
     expect(seen).toEqual(['a', 'b']);
     await bucketOf(fakeKv(0, [], false)).watch(() => undefined);
   });

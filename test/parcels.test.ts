@@ -69,7 +69,11 @@ describe('parcels for durable inboxes', () => {
   it('the same messages make the same parcel id; other messages another', async () => {
     const ids: string[] = [];
     const parcels = new Parcels(async (_s, _d, msgId) => void ids.push(msgId));
-    for (const batch of [['a', 'b'], ['a', 'b'], ['a', 'c']]) {
+    for (const batch of [
+      ['a', 'b'],
+      ['a', 'b'],
+      ['a', 'c'],
+    ]) {
       const hold = parcels.send('in.x', event('e0', 'hold'), 'hold');
       const sent = batch.map((id) => parcels.send('in.x', event('e', id), id));
       await Promise.all([hold, ...sent]);

@@ -4,7 +4,13 @@ import { eventAllowed, eventPolicyWithin, intersectEventPolicies, intersectQuery
 import { parseEventPolicy, parseQueryPolicy } from '../kernel/capabilities/policy.ts';
 
 describe('ECI policies', () => {
-  const policy = parseEventPolicy({ allow: [{ domain: 'door', name: '*' }, { domain: '*', name: 'ping' }], deny: [{ domain: 'door', name: 'unlock' }] });
+  const policy = parseEventPolicy({
+    allow: [
+      { domain: 'door', name: '*' },
+      { domain: '*', name: 'ping' },
+    ],
+    deny: [{ domain: 'door', name: 'unlock' }],
+  });
 
   it('allows by rule, with * as wildcard', () => {
     expect(eventAllowed(policy, 'door', 'opened')).toBe(true);
@@ -26,7 +32,13 @@ describe('ECI policies', () => {
   it('a deny of */* beats any allow', () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (d, t) => {
-        const p = { allow: [{ domain: '*', name: '*' }, { domain: d, name: t }], deny: [{ domain: '*', name: '*' }] };
+        const p = {
+          allow: [
+            { domain: '*', name: '*' },
+            { domain: d, name: t },
+          ],
+          deny: [{ domain: '*', name: '*' }],
+        };
         expect(eventAllowed(p, d, t)).toBe(false);
       }),
     );
@@ -60,9 +72,7 @@ describe('the algebra of policies', () => {
   });
 
   it('within holds exactly when everything the inner allows, the outer allows too', () => {
-    fc.assert(
-      fc.property(policies, policies, (a, b) => eventPolicyWithin(a, b) === every((d, t) => !eventAllowed(a, d, t) || eventAllowed(b, d, t))),
-    );
+    fc.assert(fc.property(policies, policies, (a, b) => eventPolicyWithin(a, b) === every((d, t) => !eventAllowed(a, d, t) || eventAllowed(b, d, t))));
   });
 
   it('the same for query policies, and an intersection is always within both', () => {

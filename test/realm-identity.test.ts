@@ -14,7 +14,7 @@ import { post, rootEci, runKumo } from './server-harness.ts';
 // first joined with it, a data directory to its realm and host id, and a host that sees a newer
 // claim on what it serves stops serving at once.
 
-describe('a host id is its data directory\'s', { timeout: 120_000 }, () => {
+describe("a host id is its data directory's", { timeout: 120_000 }, () => {
   it('a second host started with the id of a running one (another data directory) is refused; the first one loses nothing', async () => {
     const nats = await startNats();
     const [a, b] = await Promise.all([realmHost(nats.url, 'a'), realmHost(nats.url, 'b')]);
@@ -32,7 +32,7 @@ describe('a host id is its data directory\'s', { timeout: 120_000 }, () => {
     expect(Object.values(seen).every((c) => c === 1)).toBe(true);
   });
 
-  it('a copy of a running host\'s data directory, started as that host, is refused: it runs already', async () => {
+  it("a copy of a running host's data directory, started as that host, is refused: it runs already", async () => {
     const nats = await startNats();
     let a = await realmHost(nats.url, 'a');
     expect(await a.stop()).toBe(0);
@@ -47,7 +47,7 @@ describe('a host id is its data directory\'s', { timeout: 120_000 }, () => {
     expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
   });
 
-  it('a data directory restarts only as its realm\'s host: not as another host id, in another realm, or alone', async () => {
+  it("a data directory restarts only as its realm's host: not as another host id, in another realm, or alone", async () => {
     const nats = await startNats();
     const [a, b] = await Promise.all([realmHost(nats.url, 'a'), realmHost(nats.url, 'b')]);
     const onA = await tallyCloud(a.url, await rootEci(a), 'kid');
@@ -87,7 +87,7 @@ describe('fencing', { timeout: 60_000 }, () => {
     return link.bucket(resources.placementBucket('kumo'), 1);
   }
 
-  it('a newer claim on the host\'s id (a higher epoch) stops it serving at once: every request refused HOST_FENCED, other hosts told no responders', async () => {
+  it("a newer claim on the host's id (a higher epoch) stops it serving at once: every request refused HOST_FENCED, other hosts told no responders", async () => {
     const nats = await startNats();
     const a = await inProcess(nats.url, 'a');
     const b = await inProcess(nats.url, 'b');

@@ -86,7 +86,8 @@ describe('a realm of hosts in one process', () => {
     expect(await a.host.accept({ ...inc, idempotencyKey: 'k2' })).toEqual({ eid: accepted.eid, replay: true });
     // through b's durable inbox: two eids with one key are applied once (b applies its inbox in
     // order for an ECI, so once the last one, adding 10, is in, the second had its turn)
-    const deliver = (eid: string, key: string, by = 1) => a.realm!.router.forward({ op: 'deliver', eci: onB.eci, event: { eid, domain: 'counter', type: 'inc', attrs: { by }, time: Date.now() }, idempotencyKey: key, from: a.root.cloudId, seq: 0 });
+    const deliver = (eid: string, key: string, by = 1) =>
+      a.realm!.router.forward({ op: 'deliver', eci: onB.eci, event: { eid, domain: 'counter', type: 'inc', attrs: { by }, time: Date.now() }, idempotencyKey: key, from: a.root.cloudId, seq: 0 });
     await deliver('d1', 'k3');
     await deliver('d2', 'k3');
     await deliver('d3', 'k4', 10);

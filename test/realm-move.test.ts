@@ -69,7 +69,7 @@ describe('moving a cloud within a realm', () => {
     expect([a, b, c].map((h) => h.host.stats().held)).toEqual([0, 0, 0]);
   });
 
-  it('deleting a cloud reaches its descendants on other hosts, however far they moved; nobody can send the kernel\'s deletion', async () => {
+  it("deleting a cloud reaches its descendants on other hosts, however far they moved; nobody can send the kernel's deletion", async () => {
     const nats = await startNats();
     const [a, b, c] = [await realmHost(nats.url, 'a'), await realmHost(nats.url, 'b'), await realmHost(nats.url, 'c')];
     const home = await newChild(a.host, a.root.eci, 'home');

@@ -12,7 +12,10 @@ describe('kumo realm up', () => {
     const dir = await tempDir();
     const port = await freePort();
     const natsPort = await freePort();
-    const proc = spawn(process.execPath, [join(repoRoot, 'bin/kumo.js'), 'realm', 'up', '--hosts', '3', '--dir', dir, '--port', String(port), '--nats-port', String(natsPort), '--rulesets', 'examples'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [join(repoRoot, 'bin/kumo.js'), 'realm', 'up', '--hosts', '3', '--dir', dir, '--port', String(port), '--nats-port', String(natsPort), '--rulesets', 'examples'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     proc.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -61,7 +61,13 @@ const viewer = ruleset('test.viewer', { version: '2.1.0', name: 'Viewer', config
   .rule('times', {
     select: 'sched:set',
     action(ctx) {
-      for (const [at, type] of [[3000, 'c'], [1000, 'b'], [1000, 'a'], [2000, 'd']] as const) ctx.scheduleAt(ctx.now() + at, 'sched', type);
+      for (const [at, type] of [
+        [3000, 'c'],
+        [1000, 'b'],
+        [1000, 'a'],
+        [2000, 'd'],
+      ] as const)
+        ctx.scheduleAt(ctx.now() + at, 'sched', type);
     },
   })
   // Written as a newcomer might: the context's functions taken apart from it.
@@ -179,7 +185,12 @@ describe('a rule’s context', () => {
     const now = host.clock.now();
     expect(listed.map(([next]) => next - now)).toEqual([1000, 1000, 2000, 3000]);
     const ids = (await host.query({ eci: root.eci, rid: W, name: 'schedules' })) as Array<{ id: string; next: number }>;
-    expect(ids.slice(0, 2).map((s) => s.id)).toEqual(ids.slice(0, 2).map((s) => s.id).sort());
+    expect(ids.slice(0, 2).map((s) => s.id)).toEqual(
+      ids
+        .slice(0, 2)
+        .map((s) => s.id)
+        .sort(),
+    );
   });
 
   it('gives a directive, a raised event and a push nothing more than they were given', async () => {

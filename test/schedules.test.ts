@@ -199,11 +199,7 @@ describe('scheduled events, the edges', () => {
     const [repeating] = (await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'schedules' })) as Array<{ id: string }>;
     // What a crash between versions could leave: due keys for no schedule, for another time of a
     // schedule, and for no cloud.
-    await host.store.write([
-      put(keys.due(T0 + 500, root.cloudId, 'no-such-schedule'), null),
-      put(keys.due(T0 + 500, root.cloudId, repeating!.id), null),
-      put(keys.due(T0 + 500, kid.id, 'gone'), null),
-    ]);
+    await host.store.write([put(keys.due(T0 + 500, root.cloudId, 'no-such-schedule'), null), put(keys.due(T0 + 500, root.cloudId, repeating!.id), null), put(keys.due(T0 + 500, kid.id, 'gone'), null)]);
     clock.set(T0 + 1000);
     expect(await host.runDue()).toBe(0);
     expect(await dueKeys(host)).toEqual([keys.due(T0 + 60_000, root.cloudId, repeating!.id)]);

@@ -41,7 +41,10 @@ describe.each(implementations)('store conformance: %s', (_name, open) => {
   it('deletes in a batch', async () => {
     const s = await open();
     await s.write([{ type: 'put', key: 'k', value: 1 }]);
-    await s.write([{ type: 'del', key: 'k' }, { type: 'put', key: 'j', value: 2 }]);
+    await s.write([
+      { type: 'del', key: 'k' },
+      { type: 'put', key: 'j', value: 2 },
+    ]);
     expect(await s.get('k')).toBeUndefined();
     expect(await s.get('j')).toBe(2);
   });
@@ -71,7 +74,12 @@ describe('encoding before group commit', () => {
   it('a value that cannot be encoded fails its write with nothing written, and the store goes on', async () => {
     const s = await openLevelStore(await tempDir());
     onCleanup(() => s.close());
-    await expect(s.write([{ type: 'put', key: 'a', value: 1 }, { type: 'put', key: 'b', value: 10n ** 30n }])).rejects.toThrow();
+    await expect(
+      s.write([
+        { type: 'put', key: 'a', value: 1 },
+        { type: 'put', key: 'b', value: 10n ** 30n },
+      ]),
+    ).rejects.toThrow();
     expect(await s.get('a')).toBeUndefined();
     await s.write([{ type: 'put', key: 'a', value: 2 }]);
     expect(await s.get('a')).toBe(2);

@@ -20,4 +20,3 @@ export default ruleset('test.tally')
   .share('where', (ctx) => ctx.hostUrl ?? null)
   .build();
 `;
-

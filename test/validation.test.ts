@@ -30,7 +30,11 @@ async function serve() {
 describe('the host refuses hostile shapes without recursing', () => {
   it('event names: a nested value where a name belongs', async () => {
     const { host, root } = await testHost();
-    for (const [domain, type] of [[deep(200_000), 'x'], ['x', deep(200_000)], [{ a: 1 }, 'x']]) {
+    for (const [domain, type] of [
+      [deep(200_000), 'x'],
+      ['x', deep(200_000)],
+      [{ a: 1 }, 'x'],
+    ]) {
       const err = await rejection(host.event({ eci: root.eci, domain: domain as string, type: type as string }));
       expect(err).toMatchObject({ code: 'INVALID_EVENT' });
       expect(err.message.length).toBeLessThan(200);
@@ -161,7 +165,17 @@ describe('every documented bound of an event or query', () => {
     expect(await bad('a b')).toBe('event domain must be 1 to 100 characters of [A-Za-z0-9_.-], got "a b"');
     expect(await bad(`${'x'.repeat(39)} `)).toMatch(new RegExp(`got "${'x'.repeat(39)} "$`)); // 40 characters are shown whole
     expect(await bad(`${'x'.repeat(50)} `)).toMatch(new RegExp(`got "${'x'.repeat(40)}…"$`)); // longer ones are cut
-    const shown: Array<[unknown, string]> = [[null, 'null'], [[1], 'an array'], [{ a: 1 }, 'an object'], [5, '5'], [true, 'true'], [undefined, 'undefined'], [10n, 'a bigint'], [Symbol('s'), 'a symbol'], [() => 1, 'a function']];
+    const shown: Array<[unknown, string]> = [
+      [null, 'null'],
+      [[1], 'an array'],
+      [{ a: 1 }, 'an object'],
+      [5, '5'],
+      [true, 'true'],
+      [undefined, 'undefined'],
+      [10n, 'a bigint'],
+      [Symbol('s'), 'a symbol'],
+      [() => 1, 'a function'],
+    ];
     for (const [value, words] of shown) expect(await bad(value)).toMatch(new RegExp(`got ${words}$`));
   });
 });
@@ -173,7 +187,12 @@ describe('requests that are not requests', () => {
     expect(await rejection(host.accept('x' as never))).toMatchObject({ code: 'INVALID_ARGS' });
     expect(await rejection(host.event({ eci: 42 as never, domain: 'x', type: 'y' }))).toMatchObject({ code: 'UNKNOWN_ECI', details: { eci: '42' } });
     expect(await rejection(host.query(null as never))).toMatchObject({ code: 'INVALID_ARGS', message: 'a query must be an object' });
-    for (const [rid, name] of [['', 'name'], ['io.picolabs.wrangler', ''], [7, 'name'], ['io.picolabs.wrangler', null]]) {
+    for (const [rid, name] of [
+      ['', 'name'],
+      ['io.picolabs.wrangler', ''],
+      [7, 'name'],
+      ['io.picolabs.wrangler', null],
+    ]) {
       expect(await rejection(host.query({ eci: root.eci, rid: rid as string, name: name as string }))).toMatchObject({ code: 'INVALID_ARGS', message: 'a query needs a rid and a function name' });
     }
     expect(await rejection(host.query({ eci: { a: 1 } as never, rid: 'io.picolabs.wrangler', name: 'name' }))).toMatchObject({ code: 'UNKNOWN_ECI', details: { eci: 'an object' } });

@@ -53,10 +53,7 @@ export async function realmUp(o: RealmUpOptions): Promise<RunningRealm> {
     children.push(nats);
     await waitFor(nats, 'stderr', /Server is ready/, 'nats-server');
     o.log(`kumo realm: nats-server with JetStream on nats://127.0.0.1:${o.natsPort} (store ${join(dir, 'nats')})${o.mqttPort === undefined ? '' : `, MQTT on mqtt://127.0.0.1:${o.mqttPort}`}`);
-    const mqttArgs =
-      o.mqttPort === undefined
-        ? []
-        : ['--nats-creds', join(dir, 'hosts.creds'), '--mqtt-key', join(dir, 'devices.nk'), '--mqtt-account', (await mqttSetup(dir)).account, '--mqtt-url', `mqtt://127.0.0.1:${o.mqttPort}`];
+    const mqttArgs = o.mqttPort === undefined ? [] : ['--nats-creds', join(dir, 'hosts.creds'), '--mqtt-key', join(dir, 'devices.nk'), '--mqtt-account', (await mqttSetup(dir)).account, '--mqtt-url', `mqtt://127.0.0.1:${o.mqttPort}`];
     const urls = await Promise.all(
       Array.from({ length: o.hosts }, async (_, i) => {
         const name = `host-${i + 1}`;

@@ -82,5 +82,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 function checkArgs(command: Command, args: string[]): void {
   const [least, most] = typeof command.args === 'number' ? [command.args, command.args] : command.args;
   if (args.length < least) throw new UsageError(`kumo ${command.name} needs ${least === most ? least : `at least ${least}`} argument${least === 1 ? '' : 's'}`);
-  if (args.length > most) throw new UsageError(`too many arguments: ${args.slice(most).map((a) => JSON.stringify(a)).join(' ')}`);
+  if (args.length > most)
+    throw new UsageError(
+      `too many arguments: ${args
+        .slice(most)
+        .map((a) => JSON.stringify(a))
+        .join(' ')}`,
+    );
 }

@@ -144,9 +144,11 @@ export class HttpApi {
       return;
     }
     const error: KumoError =
-      err.code === 'HPE_HEADER_OVERFLOW' ? new HeadersTooLargeError('the request headers are over the limit of 16 KiB')
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new RequestTimeoutError(`the request did not arrive in time (its headers are due within ${this.limits.headersMs} ms)`)
-      : new MalformedRequestError(`the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`);
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? new HeadersTooLargeError('the request headers are over the limit of 16 KiB')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new RequestTimeoutError(`the request did not arrive in time (its headers are due within ${this.limits.headersMs} ms)`)
+          : new MalformedRequestError(`the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`);
     this.metrics?.response(error.status);
     socket.end(rawErrorResponse(error));
   };
@@ -221,7 +223,7 @@ export class HttpApi {
       const params = parseParams(search.slice(1), this.limits, 'INVALID_ARGS', 'query string');
       const leave = params['leave'] === 'true';
       const movedTo = params['movedTo'];
-      if (leave && (typeof movedTo !== 'string' || !/^https?:\/\/[^\s]+$/.test(movedTo))) throw new InvalidArgsError('leaving needs movedTo: the base URL of the cloud\'s new host');
+      if (leave && (typeof movedTo !== 'string' || !/^https?:\/\/[^\s]+$/.test(movedTo))) throw new InvalidArgsError("leaving needs movedTo: the base URL of the cloud's new host");
       const passphrase = passphraseOf(req);
       await readBody(req, this.limits);
       this.checkOpen();
@@ -314,11 +316,6 @@ export class HttpApi {
 
   // ---- routes ----
 
-
-
-
-
-
   /**
    * Files are read and written by the host that has the cloud: asked of another host of the realm,
    * `work` finds no such ECI here, and the client is sent on to the cloud's host (307, which repeats
@@ -337,15 +334,6 @@ export class HttpApi {
       return undefined;
     }
   }
-
-
-
-
-
-
-
-
-
 
   /**
    * Server-sent events: the newest `limit` entries (oldest first), then one `entry` event per

@@ -110,7 +110,10 @@ export function parseBody(body: Buffer, contentType: string | undefined, limits:
       value = JSON.parse(text);
     } catch (err) {
       if (jsonAsForm) {
-        throw invalid(code, `the body starts like JSON but is not valid JSON (${(err as Error).message}), and its content-type header says application/x-www-form-urlencoded (curl -d's default); send JSON with the header content-type: application/json`);
+        throw invalid(
+          code,
+          `the body starts like JSON but is not valid JSON (${(err as Error).message}), and its content-type header says application/x-www-form-urlencoded (curl -d's default); send JSON with the header content-type: application/json`,
+        );
       }
       throw invalid(code, `the request body is not valid JSON: ${(err as Error).message}`);
     }

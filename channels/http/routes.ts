@@ -3,21 +3,7 @@
  * parameters, and the handler (channels/http/api.ts). HEAD is answered wherever GET is, OPTIONS
  * (the CORS preflight) everywhere.
  */
-export type RouteName =
-  | 'skyEvent'
-  | 'waitEvent'
-  | 'acceptEvent'
-  | 'query'
-  | 'claim'
-  | 'exportCloud'
-  | 'moveCloud'
-  | 'importCloud'
-  | 'mqtt'
-  | 'logs'
-  | 'deadLetters'
-  | 'health'
-  | 'realmInfo'
-  | 'metricsText';
+export type RouteName = 'skyEvent' | 'waitEvent' | 'acceptEvent' | 'query' | 'claim' | 'exportCloud' | 'moveCloud' | 'importCloud' | 'mqtt' | 'logs' | 'deadLetters' | 'health' | 'realmInfo' | 'metricsText';
 
 export interface Route {
   methods: ReadonlyArray<'GET' | 'POST'>;

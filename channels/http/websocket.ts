@@ -2,18 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Socket } from 'node:net';
-import {
-  InvalidArgsError,
-  LimitExceededError,
-  PolicyDeniedError,
-  ShuttingDownError,
-  TooManyConnectionsError,
-  UnknownRouteError,
-  describe,
-  isPlainObject,
-  type Host,
-  type KumoError,
-} from '../../kernel/index.ts';
+import { InvalidArgsError, LimitExceededError, PolicyDeniedError, ShuttingDownError, TooManyConnectionsError, UnknownRouteError, describe, isPlainObject, type Host, type KumoError } from '../../kernel/index.ts';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './limits.ts';
 import type { ConnectionGate } from './connection-limits.ts';
 import { LOG_TAG } from './api.ts';
@@ -56,11 +45,13 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
     } catch {
       segs = [];
     }
-    const refusal =
-      stopping ? new ShuttingDownError()
-      : opts.gate?.refuses(socket as Socket) ? new TooManyConnectionsError(opts.gate.cap)
-      : segs.length !== 2 || segs[0] !== 'ws' || !segs[1] ? new UnknownRouteError(`no WebSocket route ${describe((req.url ?? '/').split('?')[0])}: use /ws/:eci`)
-      : undefined;
+    const refusal = stopping
+      ? new ShuttingDownError()
+      : opts.gate?.refuses(socket as Socket)
+        ? new TooManyConnectionsError(opts.gate.cap)
+        : segs.length !== 2 || segs[0] !== 'ws' || !segs[1]
+          ? new UnknownRouteError(`no WebSocket route ${describe((req.url ?? '/').split('?')[0])}: use /ws/:eci`)
+          : undefined;
     if (refusal) {
       socket.end(rawErrorResponse(refusal));
       return;

@@ -9,7 +9,7 @@ import { StartError } from '../start-error.ts';
  */
 
 /** This data directory's membership, if it joined a realm (made from what older kumo kept, once). */
-export async function readMembership(store: Store): Promise<Omit<Membership, 'token'> & { token?: string } | undefined> {
+export async function readMembership(store: Store): Promise<(Omit<Membership, 'token'> & { token?: string }) | undefined> {
   const m = await store.get(keys.membership());
   if (m) return m;
   const legacy = await store.entries(ranges.realmPartitions());

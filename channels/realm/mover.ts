@@ -104,7 +104,13 @@ export class Mover {
       void (async () => {
         for (let attempt = 1; attempt <= LEAVE_TRIES; attempt++) {
           await backoff(attempt, RETRY);
-          if (await this.step({ op: 'moveLeave', id }).then(() => true, () => false)) return;
+          if (
+            await this.step({ op: 'moveLeave', id }).then(
+              () => true,
+              () => false,
+            )
+          )
+            return;
         }
       })();
     }

@@ -87,8 +87,7 @@ export function operatorSetup(now = Date.now()): OperatorSetup {
   const account = newNatsKey('account');
   const signing = newNatsKey('account');
   const host = newNatsKey('user');
-  const accountJwt = (key: NatsKey, name: string, extra: Record<string, unknown>): string =>
-    signJwt({ sub: key.publicKey, name, nats: { limits: { ...UNLIMITED }, type: 'account', version: 2, ...extra } }, operator, now);
+  const accountJwt = (key: NatsKey, name: string, extra: Record<string, unknown>): string => signJwt({ sub: key.publicKey, name, nats: { limits: { ...UNLIMITED }, type: 'account', version: 2, ...extra } }, operator, now);
   const jwts = {
     operator: signJwt({ sub: operator.publicKey, name: 'kumo', nats: { type: 'operator', version: 2, system_account: system.publicKey } }, operator, now),
     system: accountJwt(system, 'SYS', {}),
@@ -99,13 +98,7 @@ export function operatorSetup(now = Date.now()): OperatorSetup {
   };
   const hostJwt = signJwt({ sub: host.publicKey, name: 'kumo hosts', nats: { pub: {}, sub: {}, subs: -1, data: -1, payload: -1, type: 'user', version: 2 } }, account, now);
   return {
-    config: [
-      `operator: "${jwts.operator}"`,
-      `system_account: "${system.publicKey}"`,
-      'resolver: MEMORY',
-      `resolver_preload: {\n  ${system.publicKey}: "${jwts.system}"\n  ${account.publicKey}: "${jwts.realm}"\n}`,
-      '',
-    ].join('\n'),
+    config: [`operator: "${jwts.operator}"`, `system_account: "${system.publicKey}"`, 'resolver: MEMORY', `resolver_preload: {\n  ${system.publicKey}: "${jwts.system}"\n  ${account.publicKey}: "${jwts.realm}"\n}`, ''].join('\n'),
     hostCreds: credsFile(hostJwt, host.seed),
     deviceKeySeed: signing.seed,
     account: account.publicKey,

@@ -143,7 +143,10 @@ export class Requester {
       for (const [token, w] of this.waiting) if (w.sent && w.at <= old && !w.probe) (bySubject.get(w.subject) ?? bySubject.set(w.subject, []).get(w.subject)!).push(token);
       await Promise.all(
         [...bySubject].map(async ([subject, tokens]) => {
-          const working = await this.check!(subject, tokens.map((t) => this.prefix + t)).catch(() => undefined);
+          const working = await this.check!(
+            subject,
+            tokens.map((t) => this.prefix + t),
+          ).catch(() => undefined);
           if (working === undefined) return; // no answer to the check either: wait for the request's own limit
           // Answered before the check's answer if it was answered at all (one connection keeps order).
           for (const t of tokens) if (!working?.has(this.prefix + t)) this.fail(t, 'lost');

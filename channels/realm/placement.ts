@@ -134,7 +134,10 @@ export class Placement {
 
   /** The partitions a host owns, ascending. */
   partitionsOf(host: string): number[] {
-    return [...this.owners].filter(([, h]) => h === host).map(([p]) => p).sort((a, b) => a - b);
+    return [...this.owners]
+      .filter(([, h]) => h === host)
+      .map(([p]) => p)
+      .sort((a, b) => a - b);
   }
 
   /** Every owned partition, by host (for `kumo realm` and tests). */
@@ -189,7 +192,10 @@ export class Placement {
       const e = await this.bucket.get(key);
       const before = e?.value ? (JSON.parse(e.value) as HostClaim) : null;
       if (before?.token !== undefined && before.token !== token) {
-        throw new StartError('HOST_ID_TAKEN', `host id ${this.self} of realm ${realm} belongs to another data directory (it first joined ${before.since ? new Date(before.since).toISOString() : 'earlier'}); give this host another --host-id, or start host ${this.self} on its own data directory`);
+        throw new StartError(
+          'HOST_ID_TAKEN',
+          `host id ${this.self} of realm ${realm} belongs to another data directory (it first joined ${before.since ? new Date(before.since).toISOString() : 'earlier'}); give this host another --host-id, or start host ${this.self} on its own data directory`,
+        );
       }
       if (before && (await running())) throw new StartError('HOST_ID_TAKEN', `host ${this.self} of realm ${realm} is running already (it answers in the realm): a data directory copied and started twice? stop one of them`);
       const claim: HostClaim = { ...before, id: this.self, since: Date.now(), token, epoch: (before?.epoch ?? 0) + 1 };

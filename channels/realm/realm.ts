@@ -109,7 +109,10 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       }),
     ]);
     // The id first: nothing is claimed or served for a host id another data directory holds.
-    await untilJetStream(() => placement.claimHost(token, name, () => answers(link, subjects.rpc(name, hostId))), (err) => err instanceof StartError);
+    await untilJetStream(
+      () => placement.claimHost(token, name, () => answers(link, subjects.rpc(name, hostId))),
+      (err) => err instanceof StartError,
+    );
     let partitions = placement.partitionsOf(hostId);
     if (partitions.length === 0) {
       // Those of its own clouds first (and those it owned before, if the realm forgot them).
@@ -157,7 +160,16 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
         await Promise.all([service.start(), placement.register({ id: hostId, since: Date.now() })]);
         await mover.recover();
         if (o.mqtt) {
-          const gateway = new DeviceGateway({ realm: name, link, host, replicas, backlogBytes: o.mqtt.backlogBytes ?? 1024 ** 3, lifetimeMs: o.mqtt.lifetimeMs ?? 24 * 3_600_000, ...(signer ? { signer } : {}), ...(o.mqtt.url ? { url: o.mqtt.url } : {}) });
+          const gateway = new DeviceGateway({
+            realm: name,
+            link,
+            host,
+            replicas,
+            backlogBytes: o.mqtt.backlogBytes ?? 1024 ** 3,
+            lifetimeMs: o.mqtt.lifetimeMs ?? 24 * 3_600_000,
+            ...(signer ? { signer } : {}),
+            ...(o.mqtt.url ? { url: o.mqtt.url } : {}),
+          });
           await untilJetStream(() => gateway.start());
           devices = gateway;
         }

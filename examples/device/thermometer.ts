@@ -61,7 +61,12 @@ const show = (t: number, r: EventResult): void => console.log(`reading ${t} → 
 /** One reading: a random walk. Not awaited here, so readings keep coming (and queue) while the host is away. */
 function read(): void {
   const t = (temperature = Math.round((temperature + (Math.random() - 0.5) * 4) * 10) / 10);
-  sent.push(kumo.event('sensor', 'reading', { temperature: t }).then((r) => show(t, r), (err: KumoClientError) => console.error(`reading ${t} failed: ${err.code}: ${err.message}`)));
+  sent.push(
+    kumo.event('sensor', 'reading', { temperature: t }).then(
+      (r) => show(t, r),
+      (err: KumoClientError) => console.error(`reading ${t} failed: ${err.code}: ${err.message}`),
+    ),
+  );
 }
 
 let taken = 0;

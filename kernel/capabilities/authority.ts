@@ -1,17 +1,6 @@
 import type { Eci } from '../ids.ts';
 import { InvalidArgsError, KumoError, LimitExceededError } from '../errors.ts';
-import {
-  ALLOW_ALL_EVENTS,
-  ALLOW_ALL_QUERIES,
-  eventPolicyWithin,
-  intersectEventPolicies,
-  intersectQueryPolicies,
-  parseEventPolicy,
-  parseQueryPolicy,
-  queryPolicyWithin,
-  type EventPolicy,
-  type QueryPolicy,
-} from './policy.ts';
+import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventPolicyWithin, intersectEventPolicies, intersectQueryPolicies, parseEventPolicy, parseQueryPolicy, queryPolicyWithin, type EventPolicy, type QueryPolicy } from './policy.ts';
 import type { EciInfo } from '../ruleset.ts';
 
 /**

@@ -40,7 +40,11 @@ export function checkDeclaredEcis(ruleset: Ruleset): void {
  * them itself (a new cloud's rulesets), cut down to `creator`'s authority when made through an ECI.
  */
 export function declaredEcis(ruleset: Ruleset | undefined, cloudId: CloudId, ids: IdGenerator, creator?: Authority, partition = partitionOf(cloudId)): EciInfo[] {
-  return asDeclared(ruleset, (ruleset?.ecis ?? []).map(() => newEci(ids, partition)), creator);
+  return asDeclared(
+    ruleset,
+    (ruleset?.ecis ?? []).map(() => newEci(ids, partition)),
+    creator,
+  );
 }
 
 /** The ECIs `ruleset` declares, with the given ids (in declaration order; extra ids are ignored). */

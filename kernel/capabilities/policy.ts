@@ -119,11 +119,21 @@ function included(mentioned: Array<Record<string, string>>, fields: [string, str
 /** Is everything `inner` allows also allowed by `outer`? */
 export function eventPolicyWithin(inner: EventPolicy, outer: EventPolicy): boolean {
   const mentioned = [...inner.allow, ...inner.deny, ...outer.allow, ...outer.deny];
-  return included(mentioned, ['domain', 'name'], (d, t) => eventAllowed(inner, d, t), (d, t) => eventAllowed(outer, d, t));
+  return included(
+    mentioned,
+    ['domain', 'name'],
+    (d, t) => eventAllowed(inner, d, t),
+    (d, t) => eventAllowed(outer, d, t),
+  );
 }
 
 /** Is every query `inner` allows also allowed by `outer`? */
 export function queryPolicyWithin(inner: QueryPolicy, outer: QueryPolicy): boolean {
   const mentioned = [...inner.allow, ...inner.deny, ...outer.allow, ...outer.deny];
-  return included(mentioned, ['rid', 'name'], (r, n) => queryAllowed(inner, r, n), (r, n) => queryAllowed(outer, r, n));
+  return included(
+    mentioned,
+    ['rid', 'name'],
+    (r, n) => queryAllowed(inner, r, n),
+    (r, n) => queryAllowed(outer, r, n),
+  );
 }

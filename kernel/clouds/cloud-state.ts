@@ -182,5 +182,8 @@ export async function loadCloud(store: Store, id: CloudId, builtins: readonly Ru
 
 /** The view of a cloud's committed state, for redacting what leaves it (capabilities/authority.ts). */
 export function committedView(cloud: CloudState): EciView {
-  return eciView((id) => cloud.ecis.get(id as Eci), () => cloud.children.values());
+  return eciView(
+    (id) => cloud.ecis.get(id as Eci),
+    () => cloud.children.values(),
+  );
 }

@@ -44,10 +44,7 @@ export class Inbox {
         },
       );
     // A retry that races its first event is not seen here; the episode's own check in the mailbox stops it.
-    const accepted =
-      idempotencyKey === undefined
-        ? write()
-        : this.idempotency.peek(a.state.id, idempotencyKey, eci, event).then((r): Accepted | Promise<Accepted> => (r ? { eid: r.eid, replay: true } : write()));
+    const accepted = idempotencyKey === undefined ? write() : this.idempotency.peek(a.state.id, idempotencyKey, eci, event).then((r): Accepted | Promise<Accepted> => (r ? { eid: r.eid, replay: true } : write()));
     const run = a.mailbox.post(async () => {
       const answer = await accepted.catch(() => undefined);
       // Never accepted (the sender was told why), or answered as a replay: nothing to run.

@@ -147,10 +147,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const eci = systemEci(newEci(deps.ids, partition), 'parent');
       const child: ChildInfo = { id, name, eci: eci.id };
       tx.childEcis.add(eci.id);
-      tx.stage(
-        [...newCloudOps({ id, name, parent: cloud.id, created: deps.now(), ...builtinEcis(deps.builtins, deps.ids, partition) }, eci, installs), put(keys.child(cloud.id, id), stored(child))],
-        (c) => c.children.set(id, child),
-      );
+      tx.stage([...newCloudOps({ id, name, parent: cloud.id, created: deps.now(), ...builtinEcis(deps.builtins, deps.ids, partition) }, eci, installs), put(keys.child(cloud.id, id), stored(child))], (c) => c.children.set(id, child));
       return { ...child };
     },
 

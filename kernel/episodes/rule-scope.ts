@@ -70,9 +70,7 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, rule
 }
 
 function registered(rulesets: ReadonlyMap<string, Ruleset>): RegisteredRuleset[] {
-  return [...rulesets.values()]
-    .map(({ rid, version, meta }) => ({ rid, version, ...(meta.name ? { name: meta.name } : {}), ...(meta.description ? { description: meta.description } : {}) }))
-    .sort((a, b) => cmp(a.rid, b.rid));
+  return [...rulesets.values()].map(({ rid, version, meta }) => ({ rid, version, ...(meta.name ? { name: meta.name } : {}), ...(meta.description ? { description: meta.description } : {}) })).sort((a, b) => cmp(a.rid, b.rid));
 }
 
 /** What a rule's context asks of the episode it runs in (see episode.ts). */

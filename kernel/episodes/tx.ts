@@ -227,5 +227,8 @@ export class Tx {
 
 /** The view of a cloud as an episode sees it, its staged ECIs and children included (capabilities/authority.ts). */
 export function stagedView(tx: Tx): EciView {
-  return eciView((id) => tx.eci(id), () => tx.childEciList());
+  return eciView(
+    (id) => tx.eci(id),
+    () => tx.childEciList(),
+  );
 }

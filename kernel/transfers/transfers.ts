@@ -51,7 +51,7 @@ export class Transfers {
     const { clouds } = this.deps;
     const ids = new Set<CloudId>();
     // Held level by level until no new cloud turns up: a held parent can no longer make children.
-    for (let fresh: CloudId[] = [root]; fresh.length > 0; ) {
+    for (let fresh: CloudId[] = [root]; fresh.length > 0;) {
       clouds.hold(fresh);
       for (const id of fresh) ids.add(id);
       await Promise.all(fresh.map((id) => clouds.quiesce(id)));

@@ -311,7 +311,10 @@ class Chaos {
     h.busy = true;
     await h.proc!.stop('SIGTERM');
     h.proc = null;
-    for (const wrong of [['--host-id', `${h.name}x`], ['--realm', 'elsewhere']]) {
+    for (const wrong of [
+      ['--host-id', `${h.name}x`],
+      ['--realm', 'elsewhere'],
+    ]) {
       const args = this.args(h).map((a, i, all) => (all[i - 1] === wrong[0] ? wrong[1]! : a));
       if (!args.includes(wrong[0]!)) args.push(...wrong);
       const started = await spawnServe({ dataDir: h.dataDir, rulesetsDir: this.rulesets, args }).then(
@@ -357,7 +360,9 @@ class Chaos {
     for (const h of this.hosts) {
       let joined = false;
       for (let i = 0; i < 60 && !joined; i++) {
-        const r = await fetch(`${h.proc?.url}/realm`).then((x) => x.json() as Promise<{ connected?: boolean }>).catch(() => null);
+        const r = await fetch(`${h.proc?.url}/realm`)
+          .then((x) => x.json() as Promise<{ connected?: boolean }>)
+          .catch(() => null);
         joined = r?.connected === true;
         if (!joined) await sleep(500);
       }
@@ -437,7 +442,11 @@ export function summary(r: ChaosReport): string {
   return [
     `chaos run, seed ${r.seed}, ${r.nats} nats-server, ${r.seconds} s: ${passed(r) ? 'PASSED' : 'FAILED'}`,
     `  acknowledged ${r.acknowledged}, applied exactly once ${r.applied}, not acknowledged (given up) ${r.unacknowledged}, unavailable seconds ${r.unavailableSeconds}`,
-    `  faults: ${Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `  faults: ${
+      Object.entries(r.faults)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }`,
     `  ${list('lost', r.lost)}`,
     `  ${list('doubled', r.doubled)}`,
     `  ${list('a cloud answered for by two hosts', r.twoHosts)}`,

@@ -26,7 +26,15 @@ parent's ECI on it (full authority over the child).`,
 ECI with full authority).`,
     async run(ctx) {
       const kids = (await ctx.wranglerQuery('children')) as Array<{ name: string; id: string; eci: string }>;
-      ctx.print(kids, kids.length === 0 ? '(no child clouds)' : table(['NAME', 'ID', 'ECI'], kids.map((k) => [k.name, k.id, k.eci])));
+      ctx.print(
+        kids,
+        kids.length === 0
+          ? '(no child clouds)'
+          : table(
+              ['NAME', 'ID', 'ECI'],
+              kids.map((k) => [k.name, k.id, k.eci]),
+            ),
+      );
     },
   },
   {
@@ -71,7 +79,7 @@ to --moved-to (where you will import them), and their undelivered outgoing event
       const passphrase = await passphraseOption(ctx.v);
       const file = await ctx.client.exportCloud(kid, { ...(passphrase !== undefined ? { passphrase } : {}), ...(ctx.v.remove ? { leave: { movedTo: ctx.v['moved-to']! } } : {}) });
       await writePrivately(ctx, file);
-      if (passphrase === undefined) ctx.io.err('kumo: the cloud file is not encrypted: it holds the clouds\' ECIs in the clear; keep it private (--passphrase-file encrypts it)\n');
+      if (passphrase === undefined) ctx.io.err("kumo: the cloud file is not encrypted: it holds the clouds' ECIs in the clear; keep it private (--passphrase-file encrypts it)\n");
     },
   },
   {

@@ -44,12 +44,15 @@ ECI (POST /claim). Needs an ECI with the cloud's full authority.
       if (v.expires !== undefined) attrs['expiresIn'] = duration(v.expires);
       const r = await ctx.wrangler('new_device_request', attrs);
       const made = (r.directives.find((d) => d.name === 'wrangler:new_device_created')?.options ?? {}) as unknown as DeviceMade;
-      ctx.print(made, [
-        `created device ${made.name} (cloud ${made.id})`,
-        `it may send events of ${made.device.events.join(', ')} and query ${made.device.rids.join(', ') || 'nothing'}`,
-        `claim code ${made.claim.code} (one use, expires ${new Date(made.claim.expires).toISOString()})`,
-        `the device trades it for its ECI: POST ${client.baseUrl.replace(/\/$/, '')}/claim {"code":"${made.claim.code}"}`,
-      ].join('\n'));
+      ctx.print(
+        made,
+        [
+          `created device ${made.name} (cloud ${made.id})`,
+          `it may send events of ${made.device.events.join(', ')} and query ${made.device.rids.join(', ') || 'nothing'}`,
+          `claim code ${made.claim.code} (one use, expires ${new Date(made.claim.expires).toISOString()})`,
+          `the device trades it for its ECI: POST ${client.baseUrl.replace(/\/$/, '')}/claim {"code":"${made.claim.code}"}`,
+        ].join('\n'),
+      );
     },
   },
   {
@@ -63,7 +66,15 @@ domains in the device cloud's episode log, as far as the log remembers) and clou
       const seen = await mapLimit(devices, 8, (d) => lastContact(ctx.client, d));
       const rows = devices.map((d, i) => ({ ...d, lastContact: seen[i]! }));
       const when = (t: number | null): string => (t === null ? 'never' : new Date(t).toISOString());
-      ctx.print(rows, rows.length === 0 ? '(no devices)' : table(['NAME', 'EVENTS', 'LAST CONTACT', 'CLOUD'], rows.map((d) => [d.name, d.events.join(','), when(d.lastContact), d.id])));
+      ctx.print(
+        rows,
+        rows.length === 0
+          ? '(no devices)'
+          : table(
+              ['NAME', 'EVENTS', 'LAST CONTACT', 'CLOUD'],
+              rows.map((d) => [d.name, d.events.join(','), when(d.lastContact), d.id]),
+            ),
+      );
     },
   },
   {

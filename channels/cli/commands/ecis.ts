@@ -39,7 +39,13 @@ authority than that ECI (the policies are intersected). Prints the ECI and its p
     help: 'List the ECIs of the --eci cloud that are within its authority, with tags and policies.',
     async run(ctx) {
       const ecis = (await ctx.wranglerQuery('channels')) as EciRow[];
-      ctx.print(ecis, table(['ECI', 'TAGS', 'EVENTS', 'QUERIES'], ecis.map((e) => [e.id, e.tags.join(','), formatPolicy(e.eventPolicy), formatPolicy(e.queryPolicy)])));
+      ctx.print(
+        ecis,
+        table(
+          ['ECI', 'TAGS', 'EVENTS', 'QUERIES'],
+          ecis.map((e) => [e.id, e.tags.join(','), formatPolicy(e.eventPolicy), formatPolicy(e.queryPolicy)]),
+        ),
+      );
     },
   },
   {

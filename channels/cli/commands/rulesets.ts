@@ -32,7 +32,13 @@ export const rulesetCommands: Command[] = [
     help: 'List the rulesets registered on the host (those kumo install can install): rid, version, name.',
     async run(ctx) {
       const registered = (await ctx.wranglerQuery('registeredRulesets')) as RulesetRow[];
-      ctx.print(registered, table(['RID', 'VERSION', 'NAME'], registered.map((r) => [r.rid, r.version, r.name ?? ''])));
+      ctx.print(
+        registered,
+        table(
+          ['RID', 'VERSION', 'NAME'],
+          registered.map((r) => [r.rid, r.version, r.name ?? '']),
+        ),
+      );
     },
   },
   {
@@ -43,7 +49,13 @@ export const rulesetCommands: Command[] = [
     async run(ctx) {
       const [rids, registered] = (await Promise.all([ctx.wranglerQuery('installedRids'), ctx.wranglerQuery('registeredRulesets')])) as [string[], RulesetRow[]];
       const rows: RulesetRow[] = rids.map((rid) => registered.find((r) => r.rid === rid) ?? { rid, version: '(not registered on this host)' });
-      ctx.print(rows, table(['RID', 'VERSION', 'NAME'], rows.map((r) => [r.rid, r.version, r.name ?? ''])));
+      ctx.print(
+        rows,
+        table(
+          ['RID', 'VERSION', 'NAME'],
+          rows.map((r) => [r.rid, r.version, r.name ?? '']),
+        ),
+      );
     },
   },
 ];
