@@ -66,14 +66,7 @@ async function wsHost(): Promise<void> {
   const server = await startServer({ host, port: 0, hostname: '127.0.0.1', limits: { connections: n + 100 } });
   if (server.connections.cap < n + 100) throw new Error(`the open-file limit allows only ${server.connections.cap} connections: raise ulimit -n`);
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.port}`, ecis })}\n`);
-  process.on(
-    'SIGTERM',
-    () =>
-      void server
-        .stop()
-        .then(() => removeDir(dir))
-        .then(() => process.exit(0)),
-  );
+  stopOnSigterm(server, dir);
 }
 
 /** A host of an MQTT realm with `--mqtt-devices` devices; prints `{url, devices: [{eci, creds}]}`. */
@@ -97,14 +90,7 @@ async function mqttHost(): Promise<void> {
     devices.push({ eci, creds: await realm!.devices!.credentials(eci) });
   }
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.port}`, devices })}\n`);
-  process.on(
-    'SIGTERM',
-    () =>
-      void server
-        .stop()
-        .then(() => removeDir(dir))
-        .then(() => process.exit(0)),
-  );
+  stopOnSigterm(server, dir);
 }
 
 // ---- the benchmark ----
@@ -304,3 +290,15 @@ async function startMqttNats(): Promise<{ url: string; mqtt: string; creds: stri
 if (args.child === 'ws-host') await wsHost();
 else if (args.child === 'mqtt-host') await mqttHost();
 else await main();
+
+/** The bench's parent stops a host with SIGTERM: stop serving, remove its data directory, exit. */
+function stopOnSigterm(server: { stop(): Promise<unknown> }, dir: string): void {
+  process.on(
+    'SIGTERM',
+    () =>
+      void server
+        .stop()
+        .then(() => removeDir(dir))
+        .then(() => process.exit(0)),
+  );
+}
