@@ -4,7 +4,7 @@
  * API (`openHost`, the `Host` and its types); the error catalog, whose codes are stable.
  */
 export { ruleset, z, RulesetBuilder, type RuleSpec, type RuleCtx, type QueryCtx, type RulesetOptions } from './rulesets/builder.ts';
-export { on, or, and, any, before, after, andThen, between, notBetween, count, repeat, within, where, type EventExpr, type ExprLike, type PrimitiveOptions, type TimeUnit, type WhereContext, type CapturesOf } from './rulesets/event-expr.ts';
+export * from './rulesets/event-expr/authoring.ts';
 export { openHost, type OpenHostOptions } from './channels/open-node.ts';
 export {
   ManualClock,

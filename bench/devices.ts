@@ -30,6 +30,7 @@ import type { MqttCredentials } from '../channels/realm/device-gateway.ts';
 import { startServer } from '../channels/http/server.ts';
 import { benchRuleset, BENCH_RID, createClouds, dataDir, emit, machine, percentiles, removeDir, round } from './lib.ts';
 import { freePort, startNats } from './nats.ts';
+import { wsText } from '../channels/http/websocket.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -96,7 +97,7 @@ async function mqttHost(): Promise<void> {
 // ---- the benchmark ----
 
 async function main(): Promise<void> {
-  const parts = args.part!.split(',');
+  const parts = args.part.split(',');
   if (parts.includes('h1')) await h1();
   if (parts.includes('h2')) await h2();
 }
@@ -116,7 +117,7 @@ async function h1(): Promise<void> {
   const sent = sockets.map(() => new Map<number, number>());
   sockets.forEach((ws, i) =>
     ws.on('message', (d) => {
-      const f = JSON.parse(String(d)) as { id?: number; ok?: boolean };
+      const f = JSON.parse(wsText(d)) as { id?: number; ok?: boolean };
       const t0 = f.id === undefined ? undefined : sent[i]!.get(f.id);
       if (t0 === undefined) return;
       sent[i]!.delete(f.id!);
@@ -256,7 +257,7 @@ function host(argv: string[]): Promise<{ child: ChildProcess; info: unknown }> {
   child.once('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const nl = out.indexOf('\n');
       if (nl >= 0) resolve({ child, info: JSON.parse(out.slice(0, nl)) });

@@ -64,7 +64,7 @@ function startChild(kind: 'bare' | 'kumo'): Promise<{ child: ChildProcess; info:
     let out = '';
     child.on('error', reject);
     child.on('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const nl = out.indexOf('\n');
       if (nl >= 0) resolve({ child, info: JSON.parse(out.slice(0, nl)) as { url: string; ecis?: string[] } });

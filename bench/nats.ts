@@ -36,13 +36,13 @@ export async function startNats(extra: (dir: string) => Promise<string> | string
   await new Promise<void>((resolve, reject) => {
     let log = '';
     proc.once('exit', (code) => reject(new Error(`nats-server exited (${code}):\n${log}`)));
-    proc.stderr!.on('data', (d: Buffer) => {
+    proc.stderr.on('data', (d: Buffer) => {
       log += d.toString();
       if (log.includes('Server is ready')) resolve();
     });
   });
   proc.removeAllListeners('exit');
-  proc.stderr!.resume();
+  proc.stderr.resume();
   return {
     url: `nats://127.0.0.1:${port}`,
     pid: proc.pid!,

@@ -169,7 +169,7 @@ async function childReady(): Promise<void> {
 // ---- the benchmark ----
 
 async function main(): Promise<void> {
-  const parts = args.part!.split(',');
+  const parts = args.part.split(',');
   const nats = await startNats();
   try {
     if (parts.includes('f1')) await f1(nats.url);
@@ -298,14 +298,14 @@ async function g1(nats: string): Promise<void> {
   const WARM_MS = 2_000; // connections opened and code warmed before anything is measured
   const MOVE_AT_MS = 3_000;
   const [a, b, c] = await Promise.all([host(nats, 'g1a', 0), host(nats, 'g1b', 0), host(nats, 'g1c', 0)]);
-  const post = async (url: string, body: unknown = {}): Promise<any> => {
+  const post = async <T = unknown>(url: string, body: unknown = {}): Promise<T> => {
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const text = await res.text();
     if (!res.ok) throw new Error(`${url}: ${res.status} ${text}`);
-    return JSON.parse(text);
+    return JSON.parse(text) as T;
   };
-  const made = await post(`${a.info.url}/sky/event/${a.info.root}/mk/wrangler/new_child_request`, { name: 'big', rids: ['bench.fill'] });
-  const eci = made.directives[0].options.eci as string;
+  const made = await post<{ directives: Array<{ options: { eci: string } }> }>(`${a.info.url}/sky/event/${a.info.root}/mk/wrangler/new_child_request`, { name: 'big', rids: ['bench.fill'] });
+  const eci = made.directives[0]!.options.eci;
   for (let from = 0; from < KEYS; from += 1_000) await post(`${a.info.url}/sky/event/${eci}/f${from}/fill/keys`, { from, count: 1_000 });
   // Events at RATE through c, each timed; the move starts at MOVE_AT_MS; the load goes on 2 s after it ends.
   const sent: Array<{ at: number; ms: number }> = [];
@@ -344,13 +344,13 @@ async function g1(nats: string): Promise<void> {
     void p.finally(() => inflight.delete(p));
     if (n === (MOVE_AT_MS * RATE) / 1000) {
       const start = performance.now();
-      void post(`${a.info.url}/c/${eci}/move?to=g1b`).then((result) => (done.move = { start, end: performance.now(), result }));
+      void post<{ records: number }>(`${a.info.url}/c/${eci}/move?to=g1b`).then((result) => (done.move = { start, end: performance.now(), result }));
     }
     if (n > 60 * RATE) throw new Error('the move did not finish within a minute');
   }
   await Promise.all(inflight);
   agent.destroy();
-  const m = done.move!;
+  const m = done.move;
   const during = sent.filter((s) => s.at >= m.start && s.at <= m.end).map((s) => s.ms);
   const before = sent.filter((s) => s.at >= t0 + WARM_MS && s.at < m.start).map((s) => s.ms);
   // Events sent after the move, and when the queue it built up had drained (latency back under 10 ms).
@@ -397,7 +397,7 @@ function host(nats: string, name: string, make: number): Promise<Child> {
   const lines: string[] = [];
   const waiting: Array<(line: string) => void> = [];
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
     for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
       const line = out.slice(0, nl);
@@ -422,7 +422,7 @@ function once(argv: string[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`${argv.join(' ')} exited with ${code}`))));
   });
 }

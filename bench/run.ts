@@ -118,7 +118,7 @@ for (const [name, list] of results) {
   for (const key of Object.keys(list[0]!)) {
     if (key === 'name') continue;
     const values = list.map((x) => x[key]);
-    med[key] = values.every((v) => typeof v === 'number') ? median(values as number[]) : values[0];
+    med[key] = values.every((v) => typeof v === 'number') ? median(values) : values[0];
   }
   process.stdout.write(`${JSON.stringify(med)}\n`);
   const shown = Object.entries(med)

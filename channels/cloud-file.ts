@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
-import { bundleRulesets, decode, encode, InvalidArgsError, InvalidCloudFileError, type CloudBundle } from '../kernel/index.ts';
+import { z } from '../rulesets/builder.ts'; // zod, owned by the builder
+import { bundleRulesets, decode, encode, InvalidArgsError, InvalidCloudFileError, isList, isPlainObject, type CloudBundle } from '../kernel/index.ts';
 
 /**
  * The cloud file: clouds exported to carry them to another host, realm or provider (docs/realm.md).
@@ -17,25 +18,29 @@ import { bundleRulesets, decode, encode, InvalidArgsError, InvalidCloudFileError
 
 const MAGIC = Buffer.from('KUMO-CLOUD\n', 'latin1');
 export const CLOUD_FILE_VERSION = 1;
+
+/** The header, read from the file by this schema (never trusted as it comes). */
+const Encryption = z.object({ cipher: z.string(), kdf: z.string(), N: z.number(), r: z.number(), p: z.number(), salt: z.string(), iv: z.string(), tag: z.string() });
+const Header = z.object({
+  format: z.literal('kumo-cloud'),
+  version: z.number(),
+  realm: z.string().nullable(),
+  host: z.string(),
+  exported: z.number(),
+  root: z.object({ id: z.string(), name: z.string() }),
+  clouds: z.array(z.object({ id: z.string(), name: z.string(), parent: z.string().nullable() })),
+  rulesets: z.array(z.string()),
+  records: z.number(),
+  /** Length of the body as stored (encrypted or not). */
+  bytes: z.number(),
+  /** SHA-256 of the plain body, hex. */
+  sha256: z.string(),
+  encryption: Encryption.optional(),
+});
+export type CloudFileHeader = z.infer<typeof Header>;
+
 /** scrypt cost: 2^15 × 8 × 128 bytes = 32 MiB and about 0.1 s per key on this project's machine. */
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
-
-export interface CloudFileHeader {
-  format: 'kumo-cloud';
-  version: number;
-  realm: string | null;
-  host: string;
-  exported: number;
-  root: { id: string; name: string };
-  clouds: Array<{ id: string; name: string; parent: string | null }>;
-  rulesets: string[];
-  records: number;
-  /** Length of the body as stored (encrypted or not). */
-  bytes: number;
-  /** SHA-256 of the plain body, hex. */
-  sha256: string;
-  encryption?: { cipher: 'aes-256-gcm'; kdf: 'scrypt'; N: number; r: number; p: number; salt: string; iv: string; tag: string };
-}
 
 /** Write a bundle as a cloud file, encrypted when a passphrase is given. */
 export function writeCloudFile(bundle: CloudBundle, from: { realm: string | null; host: string; now: number }, passphrase?: string): Buffer {
@@ -80,16 +85,19 @@ export function readCloudFile(file: Buffer, passphrase?: string): { header: Clou
   const headLength = file.readUInt32BE(MAGIC.length);
   const start = MAGIC.length + 4;
   if (file.length < start + headLength) throw new InvalidCloudFileError('truncated', 'the cloud file is truncated (in its header)');
-  let header: CloudFileHeader;
+  let raw: unknown;
   try {
-    header = JSON.parse(file.subarray(start, start + headLength).toString('utf8')) as CloudFileHeader;
+    raw = JSON.parse(file.subarray(start, start + headLength).toString('utf8'));
   } catch {
     throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its header is not JSON');
   }
-  if (header?.format !== 'kumo-cloud') throw new InvalidCloudFileError('foreign', 'this is not a kumo cloud file');
-  if (header.version !== CLOUD_FILE_VERSION) throw new InvalidCloudFileError('version', `the cloud file has format version ${JSON.stringify(header.version)}; this kumo reads version ${CLOUD_FILE_VERSION}`);
+  if (!isPlainObject(raw) || raw['format'] !== 'kumo-cloud') throw new InvalidCloudFileError('foreign', 'this is not a kumo cloud file');
+  if (raw['version'] !== CLOUD_FILE_VERSION) throw new InvalidCloudFileError('version', `the cloud file has format version ${JSON.stringify(raw['version'])}; this kumo reads version ${CLOUD_FILE_VERSION}`);
+  const parsed = Header.safeParse(raw);
+  if (!parsed.success) throw new InvalidCloudFileError('corrupt', `the cloud file is corrupt: its header is malformed (${parsed.error.issues[0]?.path.join('.') ?? ''})`);
+  const header = parsed.data;
   const body = file.subarray(start + headLength);
-  if (typeof header.bytes !== 'number' || body.length < header.bytes) throw new InvalidCloudFileError('truncated', `the cloud file is truncated (${body.length} of ${header.bytes} body bytes)`);
+  if (body.length < header.bytes) throw new InvalidCloudFileError('truncated', `the cloud file is truncated (${body.length} of ${header.bytes} body bytes)`);
   if (body.length > header.bytes) throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: bytes after its body');
   if (!header.encryption && passphrase !== undefined) throw new InvalidCloudFileError('passphrase', 'the cloud file is not encrypted, yet a passphrase was given: is it the file you meant? (import it without one)');
   const plain = header.encryption ? decrypt(body, header, passphrase) : body;
@@ -101,8 +109,9 @@ export function readCloudFile(file: Buffer, passphrase?: string): { header: Clou
     throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its body cannot be decoded');
   }
   // The checksum covers the body only: a header that says other than its body was changed.
-  const b = bundle as Partial<Record<'clouds' | 'records', unknown>> | null;
-  if (!Array.isArray(b?.clouds) || !Array.isArray(b.records) || header.records !== b.records.length || !Array.isArray(header.clouds) || header.clouds.length !== b.clouds.length) {
+  const clouds = isPlainObject(bundle) ? bundle['clouds'] : undefined;
+  const records = isPlainObject(bundle) ? bundle['records'] : undefined;
+  if (!isList(clouds) || !isList(records) || header.records !== records.length || header.clouds.length !== clouds.length) {
     throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its header does not match its body');
   }
   return { header, bundle };

@@ -198,6 +198,11 @@ export class KumoClient {
     });
   }
 
+  /** Failed for good (or closed)? A method, so that it is read afresh after an await. */
+  private failed(): boolean {
+    return this.failure !== null;
+  }
+
   /** Stop: no more reconnecting; events still queued are rejected with CLOSED. */
   close(): void {
     this.fail(new KumoClientError('CLOSED', 'the client was closed'));
@@ -220,7 +225,7 @@ export class KumoClient {
           onPush: (push) => this.pushed(push),
           onClose: (error) => this.lost(t, error),
         });
-        if (this.failure) return t.close();
+        if (this.failed()) return t.close();
         this.transport?.close();
         return this.use(t, 'websocket');
       } catch (err) {
@@ -229,7 +234,7 @@ export class KumoClient {
       }
     }
     if (upgrading) return this.schedule();
-    if (this.opts.transports.includes('http') && (await reachable(this.opts.fetch, this.url)) && !this.failure) {
+    if (this.opts.transports.includes('http') && (await reachable(this.opts.fetch, this.url)) && !this.failed()) {
       this.use(httpTransport(this.opts.fetch, this.url, this.eci), 'http');
       if (this.opts.transports.includes('websocket')) this.schedule();
       return;

@@ -51,6 +51,7 @@ export function keepMqttCredentials(url: string, eci: string, use: (credentials:
   const share = options.renewAt ?? 0.8;
   let timer: unknown = null;
   let done = false;
+  const isDone = (): boolean => done; // read afresh after an await
   let finish!: (err: KumoClientError | null) => void;
   const stopped = new Promise<KumoClientError | null>((resolve) => (finish = resolve));
   const stop = (err: KumoClientError | null): void => {
@@ -65,7 +66,7 @@ export function keepMqttCredentials(url: string, eci: string, use: (credentials:
     const asked = now();
     try {
       const credentials = await mqttCredentials(url, eci, options.fetch ? { fetch: options.fetch } : {});
-      if (done) return;
+      if (isDone()) return;
       use(credentials);
       const wait = Math.max(1000, (credentials.expires - asked) * share);
       timer = timers.setTimeout(() => void fetchOnce(0), wait);
@@ -74,7 +75,7 @@ export function keepMqttCredentials(url: string, eci: string, use: (credentials:
       // Refused for good: a client error of the host (4xx but a rate limit) will not change by asking again.
       if (error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 429) return stop(error);
       options.onError?.(error);
-      if (!done) timer = timers.setTimeout(() => void fetchOnce(attempt + 1), backoffDelay(attempt, backoff, random));
+      if (!isDone()) timer = timers.setTimeout(() => void fetchOnce(attempt + 1), backoffDelay(attempt, backoff, random));
     }
   };
   void fetchOnce(0);

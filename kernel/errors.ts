@@ -396,7 +396,7 @@ export function fromWire(wire: unknown): KumoError | undefined {
   if (typeof wire !== 'object' || wire === null) return undefined;
   const { code, message, ...details } = wire as Details;
   if (!isErrorCode(code)) return undefined;
-  return Reflect.construct(KumoError, [code, typeof message === 'string' ? message : code, details], BY_CODE.get(code)!) as KumoError;
+  return Reflect.construct<[ErrorCode, string, Details], KumoError>(KumoError, [code, typeof message === 'string' ? message : code, details], BY_CODE.get(code));
 }
 
 // An absolute file path (or file: URL) not inside a URL or another word: "/a/b", "file:///a/b",

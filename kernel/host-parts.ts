@@ -46,7 +46,7 @@ export interface HostParts {
   readonly router: Router | null;
   readonly remote: Remote;
   /** The base URL at which other providers reach this host, when known. */
-  url(): string | undefined;
+  url: () => string | undefined;
   readonly publish: Publish;
   readonly committer: Committer;
   readonly clouds: ActiveClouds;
@@ -61,13 +61,13 @@ export interface HostParts {
   readonly listeners: Listeners<PushMessage>;
   readonly queryEnv: QueryEnv;
   /** Keep a promise until it settles (closing waits for it). */
-  track<T>(p: Promise<T>): Promise<T>;
+  track: <T>(p: Promise<T>) => Promise<T>;
   /** Run an event's episode in `a`'s mailbox; rejects with the episode's error. */
   runIn(a: Active, event: KumoEvent, d: Delivery): Promise<EventResult>;
   /** Run a `wrangler:<type>` event of the kernel's in a cloud here; a failure shows only in its log. */
   notify(cloudId: CloudId, type: string, attrs: Record<string, unknown>): Promise<void>;
   /** Stage changes to a cloud in its mailbox and commit them. */
-  commitIn(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => Promise<void>): Promise<void>;
+  commitIn<T>(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => T | Promise<T>): Promise<T>;
   /** Errors another part already reported (an episode or function that ran, another host): not refusals of this host. */
   reportedBy<E>(err: E): E;
   readonly reported: WeakSet<object>;
@@ -84,14 +84,14 @@ export interface PartsOptions {
   partitions: readonly number[];
   router: Router | null;
   remote: Remote;
-  url(): string | undefined;
+  url: () => string | undefined;
   publish: Publish;
   /** Errors another part already reported (see HostParts.reported). */
   reported: WeakSet<object>;
   /** The host's one entry point: what parts ask of the host. */
   handle(request: Request): Promise<unknown>;
   /** Keep a promise until it settles. */
-  track<T>(p: Promise<T>): Promise<T>;
+  track: <T>(p: Promise<T>) => Promise<T>;
 }
 
 /** Make the parts of a host. */
@@ -116,8 +116,9 @@ export function assemble(o: PartsOptions): HostParts {
       a.mailbox.post(async () => {
         if (a.closed) throw new UnknownCloudError(cloudId);
         const tx = new Tx(a.state);
-        await stage(tx, a.state);
+        const staged = await stage(tx, a.state);
         await runner.commit(tx);
+        return staged;
       }, true),
     );
   const runIn: HostParts['runIn'] = async (a, event, d) => {

@@ -6,7 +6,7 @@ import { systemClock, type Clock, type Timer } from './clock.ts';
 import { noRemote, type Remote } from './delivery/remote.ts';
 import { InvalidRulesetError, ShuttingDownError, UnknownRulesetError } from './errors.ts';
 import { assemble, type HostParts } from './host-parts.ts';
-import { cryptoIds, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
+import { cryptoIds, isCloudId, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { publisher } from './observe.ts';
 import { Admission, type Kind } from './requests/admission.ts';
@@ -118,7 +118,7 @@ export class Host {
    * router. With `local` (a request from another host of the realm) here, or it is unknown.
    */
   handle<K extends Op>(request: RequestOf<K>, opts: LocalOnly = {}): Promise<Answer<K>> {
-    const op = OPERATIONS[request.op as K];
+    const op = OPERATIONS[request.op];
     return this.admission.run(op.kind, () => op.run(this.parts, request, opts));
   }
 
@@ -211,7 +211,7 @@ export class Host {
   /** Follow the episode log of the cloud behind `eci` (tagged `system`), here or on another host. */
   follow(eci: string, fn: (entry: EpisodeLogEntry) => void, opts: LocalOnly = {}): Promise<() => void> {
     const { dispatcher, log, router } = this.parts;
-    const local = async (a: Active): Promise<() => void> => {
+    const local = (a: Active): (() => void) => {
       eciOf(a, eci, { system: 'following the episode log' });
       return log.watch(a.state.id, fn);
     };
@@ -233,7 +233,7 @@ export class Host {
 
   /** Is the cloud in memory? */
   isActive(cloudId: string): boolean {
-    return this.parts.clouds.get(cloudId as CloudId) !== undefined;
+    return isCloudId(cloudId) && this.parts.clouds.get(cloudId) !== undefined;
   }
 
   /** Fire every schedule due at the clock's current time. Returns how many fired. */

@@ -1,4 +1,4 @@
-import type { Eci } from './ids.ts';
+import type { CloudId, Eci } from './ids.ts';
 import type { EventPolicy, QueryPolicy } from './capabilities/policy.ts';
 
 /**
@@ -110,7 +110,7 @@ export interface RegisteredRuleset {
 }
 
 export interface ChildInfo {
-  id: string;
+  id: CloudId;
   name: string;
   /** The parent's ECI on the child. */
   eci: Eci;
@@ -147,12 +147,12 @@ export interface ReadContext {
   /** Host clock time. */
   now(): number;
   readonly ent: { get(name: string): unknown; has(name: string): boolean; names(): string[] };
-  children(): ChildInfo[];
-  ecis(): EciInfo[];
-  installed(): Array<{ rid: string; config: Record<string, unknown> }>;
+  children: () => ChildInfo[];
+  ecis: () => EciInfo[];
+  installed: () => Array<{ rid: string; config: Record<string, unknown> }>;
   /** The rulesets registered on the host (installable into clouds), by rid. */
-  registered(): RegisteredRuleset[];
-  schedules(): ScheduleInfo[];
+  registered: () => RegisteredRuleset[];
+  schedules: () => ScheduleInfo[];
 }
 
 export type QueryContext = ReadContext;

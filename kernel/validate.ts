@@ -21,9 +21,9 @@ export function describe(v: unknown): string {
 }
 
 /** Check an event's domain and type: 1 to 100 characters of [A-Za-z0-9_.-]. */
-export function checkEventName(domain: unknown, type: unknown): asserts domain is string {
-  if (typeof domain !== 'string' || !NAME.test(domain)) throw new InvalidEventError(`event domain must be 1 to 100 characters of [A-Za-z0-9_.-], got ${describe(domain)}`);
-  if (typeof type !== 'string' || !NAME.test(type)) throw new InvalidEventError(`event type must be 1 to 100 characters of [A-Za-z0-9_.-], got ${describe(type)}`);
+export function checkEventName(e: { domain: unknown; type: unknown }): asserts e is { domain: string; type: string } {
+  if (typeof e.domain !== 'string' || !NAME.test(e.domain)) throw new InvalidEventError(`event domain must be 1 to 100 characters of [A-Za-z0-9_.-], got ${describe(e.domain)}`);
+  if (typeof e.type !== 'string' || !NAME.test(e.type)) throw new InvalidEventError(`event type must be 1 to 100 characters of [A-Za-z0-9_.-], got ${describe(e.type)}`);
 }
 
 // Control characters (C0, DEL, C1) and line or paragraph separators.
@@ -49,9 +49,9 @@ export function nameProblem(name: unknown): string | undefined {
 }
 
 /** Check the domain and type of an event a sender (a channel's client, a rule) makes: the kernel's domain is its own. */
-export function checkSentEventName(domain: unknown, type: unknown): asserts domain is string {
-  checkEventName(domain, type);
-  if (domain === KERNEL_DOMAIN) throw new InvalidEventError(`the event domain "${KERNEL_DOMAIN}" is the kernel's own: no one else may send it`);
+export function checkSentEventName(e: { domain: unknown; type: unknown }): asserts e is { domain: string; type: string } {
+  checkEventName(e);
+  if (e.domain === KERNEL_DOMAIN) throw new InvalidEventError(`the event domain "${KERNEL_DOMAIN}" is the kernel's own: no one else may send it`);
 }
 
 /** Check an event id given by a sender. */
@@ -68,10 +68,20 @@ export function checkIdempotencyKey(key: unknown): asserts key is string {
   }
 }
 
+/** A list of strings only. */
+export function isStrings(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((item) => typeof item === 'string');
+}
+
+/** `Array.isArray` that says what it knows: the items are `unknown`, not `any`. */
+export function isList(v: unknown): v is readonly unknown[] {
+  return Array.isArray(v);
+}
+
 /** True for a plain object (not an array, not null, not a class instance). */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v);
+  const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
@@ -141,7 +151,7 @@ function leafProblem(v: unknown): string | undefined {
       return 'may not hold a symbol';
     case 'object':
       if (v === null || Array.isArray(v) || isPlainObject(v) || v instanceof Uint8Array) return undefined;
-      return `may hold only plain objects and arrays, not ${v instanceof Date ? 'a Date (use a number of ms or an ISO string)' : `a ${v.constructor?.name ?? 'class instance'}`}`;
+      return `may hold only plain objects and arrays, not ${v instanceof Date ? 'a Date (use a number of ms or an ISO string)' : `a ${className(v)}`}`;
     default:
       return undefined;
   }
@@ -188,4 +198,10 @@ export function checkAttrs(attrs: unknown, maxBytes: number, what = 'attrs'): as
 /** Check query args the same way as attrs; INVALID_ARGS or PAYLOAD_TOO_LARGE. */
 export function checkArgs(args: unknown, maxBytes: number): asserts args is Record<string, unknown> {
   checkPayload(args, maxBytes, 'query args', (m) => new InvalidArgsError(m));
+}
+
+/** The name of an object's class, as far as it tells (an object may have no constructor at all). */
+function className(v: object): string {
+  const made: unknown = Reflect.get(v, 'constructor');
+  return typeof made === 'function' && made.name !== '' ? made.name : 'class instance';
 }

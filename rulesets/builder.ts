@@ -4,7 +4,7 @@ import { z } from 'zod';
 export { z };
 import type { DeclaredEci, QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
 import { compile, expr, type EventExpr, type ExprLike } from './event-expr.ts';
-import type { CapturesOf, RuleCaptures } from './event-expr/captures.ts';
+import type { CapturesOf, NoCaptures, RuleCaptures } from './event-expr/captures.ts';
 
 /**
  * The TypeScript ruleset builder: host-trusted rulesets with zod schemas for attrs and typed
@@ -43,7 +43,7 @@ export interface TypedRuleEntities<S extends State> extends TypedEntities<S> {
  * What a rule's functions receive. `item` is the current element of `foreach`; `captures` are
  * typed from the rule's `select` (`C`).
  */
-export type RuleCtx<S extends State, A, C = {}> = Omit<RuleContext, 'ent' | 'attrs' | 'captures'> & {
+export type RuleCtx<S extends State, A, C = NoCaptures> = Omit<RuleContext, 'ent' | 'attrs' | 'captures'> & {
   ent: TypedRuleEntities<S>;
   attrs: A;
   captures: RuleCaptures<C>;

@@ -40,39 +40,7 @@
  *   from nothing. `where` guards are on primitives, or stand alone as `where(test)` (KRL's bare
  *   `select where`); a guard over the whole is the rule's `if`.
  */
-export {
-  on,
-  or,
-  and,
-  any,
-  before,
-  after,
-  andThen,
-  between,
-  notBetween,
-  count,
-  repeat,
-  within,
-  where,
-  expr,
-  type Captures,
-  type EventExpr,
-  type ExprLike,
-  type PrimitiveExpr,
-  type PrimitiveOptions,
-  type OrExpr,
-  type AndExpr,
-  type AnyExpr,
-  type SequenceExpr,
-  type BetweenExpr,
-  type CountExpr,
-  type WithinExpr,
-  type Aggregate,
-  type AttrTests,
-  type Names,
-  type TimeUnit,
-} from './event-expr/expr.ts';
+export * from './event-expr/authoring.ts';
+export { expr, type Captures, type PrimitiveExpr, type OrExpr, type AndExpr, type AnyExpr, type SequenceExpr, type BetweenExpr, type CountExpr, type WithinExpr, type Aggregate, type AttrTests, type Names } from './event-expr/expr.ts';
 export { matchPrimitive } from './event-expr/primitive.ts';
-export type { WhereContext } from './event-expr/where-context.ts';
-export type { CapturesOf } from './event-expr/captures.ts';
 export { compile, fingerprint, type PersistedExprState } from './event-expr/compile.ts';

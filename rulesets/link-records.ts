@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidArgsError } from '../kernel/index.ts';
+import { InvalidArgsError, isPlainObject, isStrings } from '../kernel/index.ts';
 
 /**
  * A link as the pico engine lists it (a "bus"), from this cloud's side: `Rx` is this cloud's ECI
@@ -93,11 +93,11 @@ export function otherHost(url: string | null | undefined, own: string | undefine
 
 /** Check an auto-accept rule's entries (each regex must compile); a single regex may be given as a string. */
 export function autoAcceptEntries(value: unknown): Record<string, string[]> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgsError('regexMap must map attribute names to regexes');
+  if (!isPlainObject(value)) throw new InvalidArgsError('regexMap must map attribute names to regexes');
   const out: Record<string, string[]> = {};
   for (const [attr, regexes] of Object.entries(value)) {
     const list = typeof regexes === 'string' ? [regexes] : regexes;
-    if (!Array.isArray(list) || list.length === 0 || !list.every((r) => typeof r === 'string' && r.length <= 500)) {
+    if (!isStrings(list) || list.length === 0 || !list.every((r) => r.length <= 500)) {
       throw new InvalidArgsError(`regexMap.${attr} must be a regex, or a list of regexes (each at most 500 characters)`);
     }
     for (const r of list) {

@@ -110,7 +110,7 @@ function named<K extends keyof Lists>(ctx: Ctx & { attrs: Names }, list: K): Lis
 
 /** The link a protocol event from the other side is about: by its `Id`, through that link's own ECI. */
 function arriving<K extends keyof Lists>(ctx: Ctx & { attrs: { Id?: string | null } }, list: K): Lists[K][number] | undefined {
-  return busOf(ctx.ent.get(list) ?? [], ctx.attrs.Id, ctx.eci) as Lists[K][number] | undefined;
+  return busOf(ctx.ent.get(list) ?? [], ctx.attrs.Id, ctx.eci);
 }
 
 const without = <B extends Bus>(buses: readonly B[] | undefined, Id: string): B[] => (buses ?? []).filter((b) => b.Id !== Id);
@@ -352,7 +352,11 @@ const builder = ruleset<LinkState>(LINKS_RID, {
 function rehost(ctx: Ctx, pick: (b: Bus & { wellKnown_Tx?: string }) => boolean, host: string | null): void {
   for (const list of ['established', 'outbound', 'inbound'] as const) {
     const buses: Array<Bus & { wellKnown_Tx?: string }> = ctx.ent.get(list) ?? [];
-    if (buses.some(pick)) ctx.ent.set(list, buses.map((b) => (pick(b) ? { ...b, Tx_host: host } : b)) as LinkState[typeof list]);
+    if (buses.some(pick))
+      ctx.ent.set(
+        list,
+        buses.map((b) => (pick(b) ? { ...b, Tx_host: host } : b)),
+      );
   }
 }
 

@@ -22,7 +22,7 @@ type Told = { remembered: unknown; received: unknown; children: unknown };
  */
 const spy = ruleset(SPY)
   .rule('remember', { select: 'spy:remember', action: (ctx) => ctx.ent.set('ecis', [...ctx.ecis().map((e) => e.id), ...ctx.children().map((c) => c.eci)]) })
-  .rule('keep', { select: 'spy:keep', action: (ctx) => ctx.ent.set('received', [...((ctx.ent.get('received') as unknown[]) ?? []), ctx.attrs].slice(-4)) })
+  .rule('keep', { select: 'spy:keep', action: (ctx) => ctx.ent.set('received', [...((ctx.ent.get('received') as unknown[] | undefined) ?? []), ctx.attrs].slice(-4)) })
   .rule('tell', {
     select: 'spy:tell',
     action(ctx) {
@@ -106,7 +106,7 @@ async function dominates(store: Store, holder: Known, e: Known): Promise<boolean
 
 /** Every ECI-shaped string in a value, overlapping ones included. */
 function eciStrings(value: unknown): string[] {
-  const text = JSON.stringify(value) ?? '';
+  const text = value === undefined ? '' : JSON.stringify(value);
   const out = new Set<string>();
   for (let i = text.indexOf('E'); i >= 0; i = text.indexOf('E', i + 1)) {
     const s = text.slice(i, i + 27);

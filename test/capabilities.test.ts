@@ -186,7 +186,7 @@ describe('capabilities', () => {
     await host.event({ eci: root.eci, domain: 'parrot', type: 'keep', attrs: { eci: root.eci } });
     const arrived = async () => (await host.query({ eci: kid.eci, rid: 'test.parrot', name: 'kept' })) as { eci: string | null };
     await host.event({ eci: narrow.id, domain: 'parrot', type: 'send', attrs: { to: kid.eci } });
-    await vi.waitFor(async () => expect(host.stats().outbox).toBe(0));
+    await vi.waitFor(() => expect(host.stats().outbox).toBe(0));
     await vi.waitFor(async () => expect((await host.episodeLog(kid.eci, 1))[0]).toMatchObject({ domain: 'parrot', type: 'keep' }));
     expect(await arrived()).toEqual({ eci: null });
     await host.event({ eci: root.eci, domain: 'parrot', type: 'send', attrs: { to: kid.eci } });

@@ -6,6 +6,7 @@ import type { ChannelLimits } from '../channels/http/limits.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install } from './fixtures.ts';
 import { onCleanup, testHost } from './helpers.ts';
+import { wsText } from '../channels/http/websocket.ts';
 
 // The bounds the channels keep per client; each test fails if its bound is not enforced.
 
@@ -54,7 +55,7 @@ describe('channel limits', () => {
     const ws = await open(`ws://127.0.0.1:${server.port}/ws/${root.eci}`);
     const answers = new Map<number, { ok: boolean; error?: { code: string } }>();
     ws.on('message', (d) => {
-      const f = JSON.parse(String(d)) as { id: number; ok: boolean };
+      const f = JSON.parse(wsText(d)) as { id: number; ok: boolean };
       answers.set(f.id, f);
     });
     for (const id of [1, 2, 3]) ws.send(JSON.stringify({ id, op: 'event', domain: 'loud', type: 'wait' }));

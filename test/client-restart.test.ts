@@ -21,7 +21,7 @@ describe('the client library with a real host restarted under it', () => {
     const made = await wrangler(first.url, await rootEci(first), 'new_device_request', { name: 'thermo', rids: 'example.temperature' }, 'wrangler:new_device_created');
     const { eci } = await claim(first.url, made['claim'].code);
     const kumo = connect(first.url, eci, { backoff: { initialMs: 20, maxMs: 200 }, queueSize: 3 });
-    onCleanup(async () => kumo.close());
+    onCleanup(() => kumo.close());
     await kumo.ready();
     expect(kumo.state).toBe('websocket');
     expect(answered(await kumo.event('sensor', 'reading', { temperature: 1 }))).toBe(1);

@@ -19,7 +19,7 @@ async function deviceHost() {
 
 function client(url: string, eci: string, opts: Parameters<typeof connect>[2] = {}): KumoClient {
   const kumo = connect(url, eci, { backoff: { initialMs: 5, maxMs: 40 }, ...opts });
-  onCleanup(async () => kumo.close());
+  onCleanup(() => kumo.close());
   return kumo;
 }
 
@@ -48,7 +48,7 @@ class TestSocket implements WebSocketLike {
     this.ws.onerror = (ev) => this.onerror?.(ev);
     this.ws.onclose = (ev) => this.onclose?.({ code: ev.code, reason: ev.reason });
     this.ws.onmessage = (ev) => {
-      if (!intercept(JSON.parse(String(ev.data)), this)) this.onmessage?.({ data: ev.data });
+      if (!intercept(JSON.parse(ev.data as string), this)) this.onmessage?.({ data: ev.data });
     };
   }
 
@@ -94,7 +94,7 @@ describe('the client library (kumo/client)', () => {
     };
     const losingFetch: typeof fetch = async (input, init) => {
       const res = await fetch(input, init);
-      const t = init?.body ? (JSON.parse(String(init.body)) as { temperature?: number }).temperature : undefined;
+      const t = init?.body ? (JSON.parse(init.body as string) as { temperature?: number }).temperature : undefined;
       if (t !== undefined && lose.delete(t)) {
         await res.text();
         lost.push(t);

@@ -116,7 +116,7 @@ describe('moving clouds between hosts in a file', () => {
     /** Imports the bundle on a host at `url`; what it sends to other providers' hosts, by eid. */
     const importAt = async (url: string) => {
       const sent: Record<string, string> = {};
-      const remote: Remote = { destination: (u) => u, deliver: async (to, routed) => void (sent[routed.event.eid] = `${to} ${routed.eci}`) };
+      const remote: Remote = { destination: (u) => u, deliver: (to, routed) => Promise.resolve(void (sent[routed.event.eid] = `${to} ${routed.eci}`)) };
       const b = await testHost({ rulesets: [notes], clock: a.clock, seed: 99, url, remote });
       await b.host.importCloud(b.root.eci, bundle);
       await vi.waitFor(async () => expect(await note(b.host, a.kitchen.eci)).toBe('to a cloud that came along'));

@@ -84,7 +84,7 @@ describe('ECIs a ruleset declares', () => {
   it('of the built-ins, in a cloud that has records of their installs and ECIs (as clouds made before), load once each, built-ins first', async () => {
     const store = await memoryStore();
     const id = 'C0001aaaaaaaaaaaaaaaa' as CloudId;
-    const bell = { id: 'E0001bbbbbbbbbbbbbbbbbbbbbbbbbb' as Eci, tags: ['doorbell'], eventPolicy: { allow: [], deny: [] }, queryPolicy: { allow: [], deny: [] } };
+    const bell = { id: 'E0001bbbbbbbbbbbbbbbbbbbbbb' as Eci, tags: ['doorbell'], eventPolicy: { allow: [], deny: [] }, queryPolicy: { allow: [], deny: [] } };
     await store.write([
       put(keys.meta(id), { id, name: 'old', parent: null, created: 0 }),
       put(keys.install(id, 'test.other'), { rid: 'test.other', config: {}, seq: 1 }),

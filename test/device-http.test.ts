@@ -4,6 +4,7 @@ import { startServer } from '../channels/http/server.ts';
 import type { DeviceInfo, Limits } from '../kernel/index.ts';
 import temperature from '../examples/temperature-sensor.ts';
 import { onCleanup, testHost } from './helpers.ts';
+import { wsText } from '../channels/http/websocket.ts';
 
 /** An in-process host (manual clock) on real HTTP, with one device. */
 async function setup(limits: Partial<Limits> = {}) {
@@ -71,10 +72,10 @@ describe('devices over HTTP and WebSocket', () => {
   it('takes the idempotency key of a WebSocket event frame', async () => {
     const { url, made } = await setup();
     const ws = new WebSocket(`${url.replace('http', 'ws')}/ws/${made.device.eci}`);
-    onCleanup(async () => ws.close());
+    onCleanup(() => ws.close());
     const frames: any[] = [];
     const answer = (id: number) => vi.waitFor(() => frames.find((f) => f.id === id) ?? Promise.reject(new Error('not yet')));
-    ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+    ws.on('message', (d) => frames.push(JSON.parse(wsText(d))));
     await new Promise((resolve) => ws.once('open', resolve));
     const frame = { op: 'event', domain: 'sensor', type: 'reading', attrs: { temperature: 5 }, idempotencyKey: 'ws-1' };
     ws.send(JSON.stringify({ id: 1, ...frame }));

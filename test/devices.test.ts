@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { allKeys, testHost } from './helpers.ts';
-import { claimCodePartition, normalizeClaimCode, partitionOf, ranges, type CloudId, type DeviceInfo, type Host } from '../kernel/index.ts';
+import { claimCodePartition, normalizeClaimCode, partitionOf, ranges, type DeviceInfo, type Host } from '../kernel/index.ts';
 import temperature from '../examples/temperature-sensor.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { newChild, rejection } from './fixtures.ts';
@@ -86,7 +86,7 @@ describe('provisioning a device', () => {
     const everything = await host.store.entries({ gte: '', lt: '\uffff' });
     for (const [k, v] of everything) expect(`${k} ${JSON.stringify(v)}`).not.toMatch(new RegExp(`${code}|${made.claim.code}`));
     expect(everything.filter(([k]) => k.startsWith('k!'))).toEqual([[expect.any(String), { cloudId: made.id, eci: made.device.eci, expires: made.claim.expires }]]);
-    expect(claimCodePartition(code)).toBe(partitionOf(made.id as CloudId));
+    expect(claimCodePartition(code)).toBe(partitionOf(made.id));
   });
 
   it('makes a new code for an ECI within the asking ECI authority, ending the old one', async () => {

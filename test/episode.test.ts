@@ -93,10 +93,10 @@ describe('episodes', () => {
         select: 'g:each',
         foreach: (ctx) => ctx.attrs['items'] as number[],
         if: (ctx) => (ctx.item as number) % 2 === 1,
-        action: (ctx) => void steps.push(`action ${ctx.item}`),
-        fired: (ctx) => void steps.push(`fired ${ctx.item}`),
-        notfired: (ctx) => void steps.push(`notfired ${ctx.item}`),
-        always: (ctx) => void steps.push(`always ${ctx.item}`),
+        action: (ctx) => void steps.push(`action ${ctx.item as number}`),
+        fired: (ctx) => void steps.push(`fired ${ctx.item as number}`),
+        notfired: (ctx) => void steps.push(`notfired ${ctx.item as number}`),
+        always: (ctx) => void steps.push(`always ${ctx.item as number}`),
       })
       .build();
     const { host, root } = await testHost({ rulesets: [guarded] });

@@ -61,7 +61,7 @@ async function send(h: { host: Host; eci: string }, clock: ManualClock, evs: Ev[
 function pure(evs: Ev[]): { out: Firing[]; resets: number } {
   const out: Firing[] = [];
   let resets = 0;
-  const sels = Object.entries(RULES).map(([name, e]) => ({ name, sel: compile(e), state: undefined as unknown }));
+  const sels: { name: string; sel: ReturnType<typeof compile>; state: unknown }[] = Object.entries(RULES).map(([name, e]) => ({ name, sel: compile(e), state: undefined }));
   let t = T0;
   evs.forEach((e, i) => {
     t += e.dt * 1000;

@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { after, and, any, before, between, count, notBetween, on, or, repeat, ruleset, where, within, type CapturesOf } from '../rulesets/index.ts';
+import { after, and, any, before, between, count, notBetween, on, or, repeat, ruleset, where, within, type CapturesOf, type NoCaptures } from '../rulesets/index.ts';
 import { install } from './fixtures.ts';
 import { memoryStore, testHost } from './helpers.ts';
 
@@ -10,28 +10,28 @@ const temp = on('t:r', { attrs: { temp: /^(\d+)$/, unit: /^(C|F)?$/ }, setting: 
 describe('captures typed from the expression', () => {
   it('types setting names, aggregates and every operator’s merge', () => {
     expectTypeOf<CapturesOf<typeof temp>>().toEqualTypeOf<{ t: string | undefined; u: string | undefined }>();
-    expectTypeOf<CapturesOf<'a:b'>>().toEqualTypeOf<{}>();
-    const agg = count(3, temp, { sum: ['s', 'su'], max: 'hi', push: 'all' });
-    expectTypeOf<CapturesOf<typeof agg>>().toEqualTypeOf<{ t: string | undefined; u: string | undefined } & { s: number; su: number; hi: number; all: Array<string | undefined> }>();
-    const of = repeat(2, temp, { push: ['ts'], of: 't' });
-    expectTypeOf<CapturesOf<typeof of>['ts']>().toEqualTypeOf<unknown[]>();
+    expectTypeOf<CapturesOf<'a:b'>>().toEqualTypeOf<NoCaptures>();
+    const _agg = count(3, temp, { sum: ['s', 'su'], max: 'hi', push: 'all' });
+    expectTypeOf<CapturesOf<typeof _agg>>().toEqualTypeOf<{ t: string | undefined; u: string | undefined } & { s: number; su: number; hi: number; all: Array<string | undefined> }>();
+    const _of = repeat(2, temp, { push: ['ts'], of: 't' });
+    expectTypeOf<CapturesOf<typeof _of>['ts']>().toEqualTypeOf<unknown[]>();
 
     const a = on('x:a', { attrs: { v: /(a)/ }, setting: ['a'] });
     const b = on('x:b', { attrs: { v: /(b)/ }, setting: ['b'] });
-    const both = and(a, b);
-    expectTypeOf<CapturesOf<typeof both>>().toEqualTypeOf<{ a: string | undefined; b: string | undefined }>();
-    for (const all of [and(a, b), before(a, b), after(a, b), between(a, b, 'x:c'), within(and(a, b), 1)]) {
-      expectTypeOf<keyof CapturesOf<typeof all>>().toEqualTypeOf<'a' | 'b'>();
+    const _both = and(a, b);
+    expectTypeOf<CapturesOf<typeof _both>>().toEqualTypeOf<{ a: string | undefined; b: string | undefined }>();
+    for (const _all of [and(a, b), before(a, b), after(a, b), between(a, b, 'x:c'), within(and(a, b), 1)]) {
+      expectTypeOf<keyof CapturesOf<typeof _all>>().toEqualTypeOf<'a' | 'b'>();
     }
-    const some = or(a, count(2, b, { sum: 'n' }));
-    expectTypeOf<CapturesOf<typeof some>>().toEqualTypeOf<{ a?: string | undefined; b?: string | undefined; n?: number }>();
-    const two = any(2, a, b, 'x:c');
-    expectTypeOf<CapturesOf<typeof two>>().toEqualTypeOf<{ a?: string | undefined; b?: string | undefined }>();
+    const _some = or(a, count(2, b, { sum: 'n' }));
+    expectTypeOf<CapturesOf<typeof _some>>().toEqualTypeOf<{ a?: string | undefined; b?: string | undefined; n?: number }>();
+    const _two = any(2, a, b, 'x:c');
+    expectTypeOf<CapturesOf<typeof _two>>().toEqualTypeOf<{ a?: string | undefined; b?: string | undefined }>();
     // The excluded expression of `not between` never binds anything.
-    const nb = notBetween(a, b, 'x:c');
-    expectTypeOf<keyof CapturesOf<typeof nb>>().toEqualTypeOf<'b'>();
-    const bare = where(() => true);
-    expectTypeOf<CapturesOf<typeof bare>>().toEqualTypeOf<{}>();
+    const _nb = notBetween(a, b, 'x:c');
+    expectTypeOf<keyof CapturesOf<typeof _nb>>().toEqualTypeOf<'b'>();
+    const _bare = where(() => true);
+    expectTypeOf<CapturesOf<typeof _bare>>().toEqualTypeOf<NoCaptures>();
 
     on('x:a', {
       attrs: { v: /(a)/ },

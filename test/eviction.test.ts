@@ -83,7 +83,7 @@ describe('a busy cloud', () => {
     const kid = await newChild(host, root.eci, 'kid');
     await install(host, kid.eci, 'test.counter');
     await install(host, root.eci, 'test.wait');
-    onCleanup(async () => release());
+    onCleanup(() => release());
     const waiting = host.event({ eci: root.eci, domain: 'w', type: 'wait' });
     await vi.waitFor(() => expect(host.stats().mailboxDepth).toBe(1));
     clock.advance(60_001);

@@ -7,14 +7,14 @@ import { LevelStore, ManualClock, seededIds, type Host, type Limits, type Ordere
 import { openHost } from '../channels/open-node.ts';
 import type { DestinationRules } from '../channels/providers/destinations.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
+const cleanups: Array<() => unknown> = [];
 
 afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
+  while (cleanups.length > 0) await Promise.resolve(cleanups.pop()!()).catch(() => undefined);
 });
 
-/** Run `fn` after the current test. */
-export function onCleanup(fn: () => Promise<void>): void {
+/** Run `fn` after the current test (a throw or rejection of it is ignored). */
+export function onCleanup(fn: () => unknown): void {
   cleanups.push(fn);
 }
 
@@ -101,7 +101,7 @@ export function storeWith(store: Store, replaced: Partial<Pick<Store, 'get' | 'w
     keys: (range) => store.keys(range),
     write: replaced.write ?? ((ops) => store.write(ops)),
     close: () => store.close(),
-  } as Store;
+  };
 }
 
 /**

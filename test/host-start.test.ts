@@ -94,7 +94,7 @@ describe('kumo serve says why it cannot start', () => {
   it('a busy port, found before the root cloud is made', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    onCleanup(() => new Promise((resolve) => busy.close(() => resolve())));
+    onCleanup(() => new Promise<void>((resolve) => busy.close(() => resolve())));
     const port = (busy.address() as { port: number }).port;
     const dataDir = join(await tempDir(), 'data');
     const r = await runKumo(['serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir]);

@@ -163,7 +163,7 @@ describe('refusals', () => {
     const stop = subscribe('refusal', (m) => {
       if (m.host === host.id) refused.push({ kind: m.kind, code: m.code });
     });
-    onCleanup(async () => stop());
+    onCleanup(() => stop());
     await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { rid: 'test.nope' } })); // ran, failed
     await rejection(host.query({ eci: root.eci, rid: 'test.counter', name: 'count' }));
     await rejection(host.claim('0000-0000-0000'));

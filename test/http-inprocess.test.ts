@@ -62,7 +62,7 @@ describe('HTTP in front of an in-process host', () => {
     const { createServer } = await import('node:http');
     const server = createServer(api.handle);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    onCleanup(() => new Promise((resolve) => server.close(() => resolve())));
+    onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
     const big = await fetch(`${base}/sky/cloud/${root.eci}/test.odd/big`);

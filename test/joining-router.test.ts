@@ -16,7 +16,7 @@ function realmRouter() {
   const listeners: Array<(m: PushMessage) => void> = [];
   const router: Router = {
     ...aloneRouter,
-    forward: (async (r: Request) => (r.op === 'event' ? { eid: r.event.eid, directives: [] } : r.op === 'query' ? `answered ${r.name}` : undefined)) as Router['forward'],
+    forward: ((r: Request) => Promise.resolve(r.op === 'event' ? { eid: r.event.eid, directives: [] } : r.op === 'query' ? `answered ${r.name}` : undefined)) as Router['forward'],
     listen: (_eci, fn) => {
       listeners.push(fn);
       return () => listeners.splice(listeners.indexOf(fn), 1);

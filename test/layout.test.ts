@@ -108,7 +108,7 @@ describe('layout', () => {
         }
       }
     }
-    const shared = [...owners].filter(([name, files]) => files.size > 1).map(([name, files]) => `${name}: ${[...files].join(', ')}`);
+    const shared = [...owners].filter(([, files]) => files.size > 1).map(([name, files]) => `${name}: ${[...files].join(', ')}`);
     expect(shared).toEqual([]);
     expect(owners.get('level')).toEqual(new Set(['kernel/store/store.ts']));
     expect(owners.get('msgpackr')).toEqual(new Set(['kernel/store/codec.ts']));

@@ -18,7 +18,7 @@ describe('cloud lifecycle', () => {
     const { host, root } = await testHost({ rulesets: [slow], limits: { mailbox: 3 } });
     await install(host, root.eci, 'test.slow');
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => host.event({ eci: root.eci, domain: 'slow', type: 'wait' })));
-    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
     expect(refused.length).toBeGreaterThan(0);
     for (const err of refused) expect(err).toMatchObject({ code: 'MAILBOX_FULL', status: 503 });
     expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(3);

@@ -96,31 +96,31 @@ describe('links after a cloud moved to another provider', { timeout: 60_000 }, (
   it('a forwarding address that loops, or leads where this host may not send, ends as a dead letter saying why', async () => {
     const dir = await rulesetsDir('spy.ts', SPY);
     const [x, y, z] = await Promise.all([startServerProcess({ rulesetsDir: dir }), startServerProcess({ rulesetsDir: dir }), startServerProcess({ rulesetsDir: dir, args: ['--deny-hosts', 'example.com'] })]);
-    const a = { ...(await cloud(x!, 'a')), name: 'a' };
-    const c = { ...(await cloud(x!, 'c')), name: 'c' };
-    const b = { ...(await cloud(z!, 'b')), name: 'b' };
-    await link(z!, b, x!, a);
-    await link(z!, b, x!, c);
+    const a = { ...(await cloud(x, 'a')), name: 'a' };
+    const c = { ...(await cloud(x, 'c')), name: 'c' };
+    const b = { ...(await cloud(z, 'b')), name: 'b' };
+    await link(z, b, x, a);
+    await link(z, b, x, c);
     // a goes to y and leaves y for x again without arriving: x and y send each other round.
-    expect((await importInto(y!, await exportLeaving(x!, a.eci, y!))).status).toBe(200);
-    await exportLeaving(y!, a.eci, x!);
+    expect((await importInto(y, await exportLeaving(x, a.eci, y))).status).toBe(200);
+    await exportLeaving(y, a.eci, x);
     // c leaves x for a host z may not reach.
-    await exportLeaving(x!, c.eci, { url: 'http://example.com' } as ServerProcess);
-    await say(z!, b.eci, 'a', 'round');
-    await say(z!, b.eci, 'c', 'away');
-    await vi.waitFor(async () => expect((await deadLetters(z!, b.eci)).map((l) => l.reason.code).sort()).toEqual(['CLOUD_MOVED', 'DESTINATION_DENIED']), patient);
+    await exportLeaving(x, c.eci, { url: 'http://example.com' } as ServerProcess);
+    await say(z, b.eci, 'a', 'round');
+    await say(z, b.eci, 'c', 'away');
+    await vi.waitFor(async () => expect((await deadLetters(z, b.eci)).map((l) => l.reason.code).sort()).toEqual(['CLOUD_MOVED', 'DESTINATION_DENIED']), patient);
   });
 
   it('only the cloud itself may point a link elsewhere: wrangler:eci_moved through an ECI changes nothing', async () => {
     const dir = await rulesetsDir('spy.ts', SPY);
     const [x, z] = await Promise.all([startServerProcess({ rulesetsDir: dir }), startServerProcess({ rulesetsDir: dir })]);
-    const a = { ...(await cloud(x!, 'a')), name: 'a' };
-    const b = { ...(await cloud(z!, 'b')), name: 'b' };
-    await link(z!, b, x!, a);
-    const [bus] = await established(z!, b.eci);
+    const a = { ...(await cloud(x, 'a')), name: 'a' };
+    const b = { ...(await cloud(z, 'b')), name: 'b' };
+    await link(z, b, x, a);
+    const [bus] = await established(z, b.eci);
     for (const type of ['eci_moved', 'cloud_imported']) {
-      expect((await ev(z!, b.eci, 'wrangler', type, { eci: bus!.Tx, host: 'http://evil.example', from: 'http://evil.example' })).status).toBe(200);
+      expect((await ev(z, b.eci, 'wrangler', type, { eci: bus!.Tx, host: 'http://evil.example', from: 'http://evil.example' })).status).toBe(200);
     }
-    expect(await established(z!, b.eci)).toEqual([bus]);
+    expect(await established(z, b.eci)).toEqual([bus]);
   });
 });

@@ -9,8 +9,8 @@ const SUBS = 'io.picolabs.subscription';
 
 /** Records every `wrangler` event its cloud sees (the API events), and every app event with the ECI it came through. */
 const spy = ruleset('test.spy')
-  .rule('wrangler', { select: on('wrangler', '*'), action: (ctx) => ctx.ent.set('wrangler', [...((ctx.ent.get('wrangler') as string[]) ?? []), ctx.event.type]) })
-  .rule('app', { select: on('thermostat', '*'), action: (ctx) => ctx.ent.set('heard', [...((ctx.ent.get('heard') as unknown[]) ?? []), { type: ctx.event.type, attrs: ctx.attrs, via: ctx.eci }]) })
+  .rule('wrangler', { select: on('wrangler', '*'), action: (ctx) => ctx.ent.set('wrangler', [...((ctx.ent.get('wrangler') as string[] | undefined) ?? []), ctx.event.type]) })
+  .rule('app', { select: on('thermostat', '*'), action: (ctx) => ctx.ent.set('heard', [...((ctx.ent.get('heard') as unknown[] | undefined) ?? []), { type: ctx.event.type, attrs: ctx.attrs, via: ctx.eci }]) })
   .share('wrangler', (ctx) => ctx.ent.get('wrangler') ?? [])
   .share('heard', (ctx) => ctx.ent.get('heard') ?? [])
   .build();

@@ -30,20 +30,18 @@ describe('mailbox', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const first = box.post(() => gate); // running, not queued
-    const queued = [box.post(async () => 1), box.post(async () => 2)];
-    await expect(box.post(async () => 3)).rejects.toMatchObject({ code: 'MAILBOX_FULL', status: 503 });
+    const queued = [box.post(() => Promise.resolve(1)), box.post(() => Promise.resolve(2))];
+    await expect(box.post(() => Promise.resolve(3))).rejects.toMatchObject({ code: 'MAILBOX_FULL', status: 503 });
     release();
     await first;
     expect(await Promise.all(queued)).toEqual([1, 2]);
-    expect(await box.post(async () => 4)).toBe(4);
+    expect(await box.post(() => Promise.resolve(4))).toBe(4);
   });
 
   it('keeps going after a message throws', async () => {
     const box = new Mailbox('c', 10);
-    const bad = box.post(async () => {
-      throw new Error('boom');
-    });
-    const good = box.post(async () => 'ok');
+    const bad = box.post(() => Promise.reject(new Error('boom')));
+    const good = box.post(() => Promise.resolve('ok'));
     await expect(bad).rejects.toThrow('boom');
     expect(await good).toBe('ok');
     expect(box.idle).toBe(true);
@@ -72,9 +70,7 @@ describe('group commit', () => {
 
   it('rejects every waiter of a failed batch', async () => {
     const store = await memoryStore();
-    store.write = async () => {
-      throw new Error('disk full');
-    };
+    store.write = () => Promise.reject(new Error('disk full'));
     const committer = new Committer(store, publisher('test'));
     const results = await Promise.allSettled([committer.commit([{ type: 'put', key: 'a', value: 1 }]), committer.commit([{ type: 'put', key: 'b', value: 1 }])]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);

@@ -13,11 +13,11 @@ import { memoryStore, onCleanup } from './helpers.ts';
 const sender = ruleset('test.mover-sender')
   .rule('send', {
     select: 'out:send',
-    action: (ctx) => (ctx.attrs['host'] === undefined ? ctx.send(String(ctx.attrs['to']), 'msg', 'hear', { n: ctx.attrs['n'] }) : ctx.send(String(ctx.attrs['to']), 'msg', 'hear', { n: ctx.attrs['n'] }, String(ctx.attrs['host']))),
+    action: (ctx) => (ctx.attrs['host'] === undefined ? ctx.send(String(ctx.attrs['to']), 'msg', 'hear', { n: ctx.attrs['n'] }) : ctx.send(String(ctx.attrs['to']), 'msg', 'hear', { n: ctx.attrs['n'] }, ctx.attrs['host'] as string)),
   })
-  .rule('moved', { select: 'wrangler:eci_moved', action: (ctx) => ctx.ent.set('moved', [...((ctx.ent.get('moved') as unknown[]) ?? []), { ...ctx.attrs, via: ctx.eci ?? null }]) })
+  .rule('moved', { select: 'wrangler:eci_moved', action: (ctx) => ctx.ent.set('moved', [...((ctx.ent.get('moved') as unknown[] | undefined) ?? []), { ...ctx.attrs, via: ctx.eci ?? null }]) })
   .rule('imported', { select: 'wrangler:cloud_imported', action: (ctx) => ctx.ent.set('imported', ctx.attrs['from']) })
-  .rule('hear', { select: 'msg:hear', action: (ctx) => ctx.ent.set('heard', [...((ctx.ent.get('heard') as unknown[]) ?? []), ctx.attrs['n']]) })
+  .rule('hear', { select: 'msg:hear', action: (ctx) => ctx.ent.set('heard', [...((ctx.ent.get('heard') as unknown[] | undefined) ?? []), ctx.attrs['n']]) })
   .share('moved', (ctx) => ctx.ent.get('moved') ?? [])
   .share('imported', (ctx) => ctx.ent.get('imported') ?? null)
   .share('heard', (ctx) => ctx.ent.get('heard') ?? [])
@@ -116,7 +116,7 @@ describe('events following a cloud that moved', () => {
   });
 
   it('sent back by a host of the realm with a forwarding address go there as new outbox entries, once however often the bounce is heard', async () => {
-    const { remote, handed } = remoteOf(async () => undefined);
+    const { remote, handed } = remoteOf(() => Promise.resolve());
     const { host, root, read } = await open(remote);
     const event = { eid: 'bounced-1', domain: 'msg', type: 'hear', attrs: { n: 3 }, time: 0 };
     for (let i = 0; i < 2; i++) await host.bounce(root.cloudId, { eci: FAR, event }, { code: 'CLOUD_MOVED', message: 'moved', location: 'https://new.example' });
@@ -137,7 +137,7 @@ describe('events following a cloud that moved', () => {
     const kid = await newChild(source.host, source.root.eci, 'kid');
     await install(source.host, kid.eci, 'test.mover-sender');
     const target = await newChild(source.host, source.root.eci, 'target');
-    const { remote: r2, handed } = remoteOf(async () => undefined);
+    const { remote: r2, handed } = remoteOf(() => Promise.resolve());
     const dest = await open(r2, 'https://dest.example');
     const bundle = await source.host.exportCloud(kid.eci, { leave: { movedTo: 'https://dest.example' } });
     expect(bundle.from).toBe('https://source.example');

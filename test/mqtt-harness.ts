@@ -74,7 +74,7 @@ const connection = (creds: Credentials): string[] => {
  */
 export function publish(creds: Credentials, topic: string, payloads: unknown[]): Promise<number | null> {
   const p = spawn('mosquitto_pub', [...connection(creds), '-q', '1', '-t', topic, '-l'], { stdio: ['pipe', 'ignore', 'inherit'] });
-  onCleanup(async () => void (p.exitCode === null && p.kill('SIGKILL'))); // one still waiting for a PUBACK when the test ends
+  onCleanup(() => p.exitCode === null && p.kill('SIGKILL')); // one still waiting for a PUBACK when the test ends
   p.stdin.end(payloads.map((x) => JSON.stringify(x)).join('\n') + '\n');
   return new Promise((resolve) => p.once('exit', (code) => resolve(code)));
 }

@@ -180,7 +180,7 @@ describe('a bucket watch', () => {
         return stopped;
       },
     };
-    return { status: async () => ({ values, bucket: 'B' }), watch: async () => iter } as unknown as KV;
+    return { status: () => Promise.resolve({ values, bucket: 'B' }), watch: () => Promise.resolve(iter) } as unknown as KV;
   }
 
   it('resolves once the current values are in, and at once for an empty bucket', async () => {

@@ -100,13 +100,13 @@ function node(name: string, conf: string, port: number): NatsNode {
       exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
       let log = '';
       await new Promise<void>((resolve, reject) => {
-        p.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        p.stderr.setEncoding('utf8').on('data', (d: string) => {
           log += d;
           if (log.includes('Server is ready')) resolve();
         });
         void exited.then(() => reject(new Error(`nats-server ${name} exited before it was ready:\n${log}`)));
       });
-      p.stderr!.resume();
+      p.stderr.resume();
     },
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (!proc) return;

@@ -61,7 +61,7 @@ function retriesOf(host: Host): Array<{ code: string; attempts: number }> {
   const stop = subscribe('retry', (m) => {
     if (m.host === host.id) seen.push({ code: m.code, attempts: m.attempts });
   });
-  onCleanup(async () => stop());
+  onCleanup(() => stop());
   return seen;
 }
 
@@ -104,7 +104,7 @@ describe('the outbox', () => {
     await send(host, root.eci, { to: kid.eci, n: 3 });
     await vi.waitFor(async () => expect(await host.query({ eci: kid.eci, rid: 'test.in', name: 'heard' })).toEqual([3]));
     expect(far.attempts.map((a) => a.n)).toEqual([1]); // 2 waits behind 1
-    far.answer(async () => undefined);
+    far.answer(() => Promise.resolve());
     host.start(250);
     clock.advance(250);
     await vi.waitFor(() => expect(far.taken).toEqual([1, 2]));
@@ -123,7 +123,7 @@ describe('the outbox', () => {
     const second = await testHost({ dir, clock, rulesets: [sender], remote: far.remote });
     await send(second.host, second.root.eci, { to: FAR, host: FAR_HOST, n: 3 });
     await second.host.close();
-    far.answer(async () => undefined);
+    far.answer(() => Promise.resolve());
     const third = await testHost({ dir, clock, rulesets: [sender], remote: far.remote });
     third.host.start(250);
     clock.advance(250);
@@ -147,7 +147,7 @@ describe('the outbox', () => {
     setImmediate(release); // the far host answers only after close() has begun
     await closing;
     expect(far.taken).toEqual([1]);
-    far.answer(async () => undefined);
+    far.answer(() => Promise.resolve());
     const again = await testHost({ dir, clock, rulesets: [sender], remote: far.remote });
     await vi.waitFor(async () => expect(await again.host.store.keys(ranges.outbox())).toEqual([]));
     expect(far.taken).toEqual([1, 2]);
@@ -234,7 +234,7 @@ describe('dead letters', () => {
     const { host, root } = await testHost({});
     const counted: unknown[] = [];
     const stop = subscribe('deadLetter', (e) => e.host === host.id && counted.push(e));
-    onCleanup(async () => stop());
+    onCleanup(() => stop());
     const event = { eid: 'twice', domain: 'msg', type: 'hear', attrs: {}, time: 1 };
     const refusal = { code: 'POLICY_DENIED', message: 'not through this ECI' };
     for (let i = 0; i < 2; i++) await host.bounce(root.cloudId, { eci: NOWHERE, event }, refusal);

@@ -68,7 +68,7 @@ describe('parcels for durable inboxes', () => {
 
   it('the same messages make the same parcel id; other messages another', async () => {
     const ids: string[] = [];
-    const parcels = new Parcels(async (_s, _d, msgId) => void ids.push(msgId));
+    const parcels = new Parcels((_s, _d, msgId) => Promise.resolve(void ids.push(msgId)));
     for (const batch of [
       ['a', 'b'],
       ['a', 'b'],

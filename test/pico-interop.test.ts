@@ -25,7 +25,7 @@ async function startPicoEngine(dir: string): Promise<{ url: string; ui: string }
   });
   let out = '';
   return new Promise((resolve, reject) => {
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
       out += d;
       const m = /pico-engine (\S+) (\S+)/.exec(out);
       if (m) resolve({ url: m[1]!, ui: m[2]! });

@@ -5,6 +5,7 @@ import { startServer } from '../channels/http/server.ts';
 import { shapeProblem } from '../kernel/validate.ts';
 import { install, rejection } from './fixtures.ts';
 import { onCleanup, testHost } from './helpers.ts';
+import { wsText } from '../channels/http/websocket.ts';
 
 /**
  * Values that cannot cross the wire (a BigInt, a cycle, a Date, deep nesting) are refused where a
@@ -77,7 +78,7 @@ describe('values a rule or function makes', () => {
     const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws/${root.eci}`);
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const frames: any[] = [];
-    ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+    ws.on('message', (d) => frames.push(JSON.parse(wsText(d))));
     for (const [i, kind] of ['bigint', 'cycle', 'deep'].entries()) ws.send(JSON.stringify({ id: i, op: 'query', rid: 'test.hostile', name: 'bad', args: { kind } }));
     ws.send(JSON.stringify({ id: 9, op: 'event', domain: 'bad', type: 'directive', attrs: { kind: 'bigint' } }));
     ws.send(JSON.stringify({ id: 10, op: 'query', rid: 'test.hostile', name: 'n' }));

@@ -36,7 +36,7 @@ describe('shared functions', () => {
     .share('picky', () => {
       throw new InvalidArgsError('give me an n');
     })
-    .share('later', async () => 'done')
+    .share('later', () => Promise.resolve('done'))
     .build();
 
   it('get the args and a read-only view of their ruleset in their cloud; what they throw is their answer', async () => {
@@ -60,7 +60,7 @@ describe('shared functions', () => {
       }),
       subscribe('refusal', (m) => void (m.host === host.id && refusals.push(m.code))),
     ];
-    onCleanup(async () => stops.forEach((stop) => stop()));
+    onCleanup(() => stops.forEach((stop) => stop()));
     await host.query({ eci: root.eci, rid: 'test.fns', name: 'later' });
     await rejection(host.query({ eci: root.eci, rid: 'test.fns', name: 'broken' }));
     await rejection(host.query({ eci: root.eci, rid: 'test.fns', name: 'nope' })); // refused: no function ran

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { post, rootEci } from './server-harness.ts';
 import { startNats } from './nats-harness.ts';
 import { counts, load, realmHost, tallyCloud } from './realm-harness.ts';
+import { wsText } from '../channels/http/websocket.ts';
 
 // A realm of real `kumo serve --nats` processes on a real nats-server.
 
@@ -27,7 +28,7 @@ describe('a realm of hosts', { timeout: 120_000 }, () => {
     // A WebSocket on host a, attached to the ECI of the cloud on host b: events, queries and pushes.
     const ws = new WebSocket(`${a.url.replace('http', 'ws')}/ws/${onB}`);
     const frames: any[] = [];
-    ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+    ws.on('message', (d) => frames.push(JSON.parse(wsText(d))));
     await vi.waitFor(() => expect(frames[0]).toEqual({ op: 'ready', eci: onB }));
     ws.send(JSON.stringify({ id: 1, op: 'event', domain: 'tally', type: 'shout', attrs: { n: 9 } }));
     ws.send(JSON.stringify({ id: 2, op: 'query', rid: 'test.tally', name: 'counts' }));
@@ -83,16 +84,17 @@ describe('a realm of hosts', { timeout: 120_000 }, () => {
     const target = await tallyCloud(b.url, await rootEci(b), 'target');
     const sender = await tallyCloud(a.url, await rootEci(a), 'sender');
     const TOTAL = 1000;
-    let restarting: Promise<void> | null = null;
+    const fault: { restarted?: Promise<void> } = {};
     await load(
       TOTAL,
       20,
       async (n) => expect((await post(`${a.url}/sky/event/${sender}/s${n}/tally/send`, { to: target, n })).status).toBe(200),
       (done) => {
-        if (done === TOTAL / 3) restarting = nats.nodes[0]!.kill().then(() => nats.nodes[0]!.start());
+        if (done === Math.floor(TOTAL / 3)) fault.restarted = nats.nodes[0]!.kill().then(() => nats.nodes[0]!.start());
       },
     );
-    await restarting;
+    expect(fault.restarted).toBeDefined(); // the node was restarted mid-load
+    await fault.restarted;
     await vi.waitFor(async () => expect(Object.keys(await counts(b.url, target))).toHaveLength(TOTAL), { timeout: 60_000, interval: 500 });
     exactlyOnce(await counts(b.url, target), TOTAL);
   });
@@ -103,16 +105,17 @@ describe('a realm of hosts', { timeout: 120_000 }, () => {
     const target = await tallyCloud(b.url, await rootEci(b), 'target');
     const sender = await tallyCloud(a.url, await rootEci(a), 'sender');
     const TOTAL = 1000;
-    let killed: Promise<void> | null = null;
+    const fault: { killed?: Promise<void> } = {};
     await load(
       TOTAL,
       20,
       async (n) => expect((await post(`${a.url}/sky/event/${sender}/s${n}/tally/send`, { to: target, n })).status).toBe(200),
       (done) => {
-        if (done === TOTAL / 3) killed = nats.nodes[0]!.kill();
+        if (done === Math.floor(TOTAL / 3)) fault.killed = nats.nodes[0]!.kill();
       },
     );
-    await killed;
+    expect(fault.killed).toBeDefined(); // the node was killed mid-load
+    await fault.killed;
     await vi.waitFor(async () => expect(Object.keys(await counts(b.url, target))).toHaveLength(TOTAL), { timeout: 60_000, interval: 500 });
     exactlyOnce(await counts(b.url, target), TOTAL);
   });

@@ -11,7 +11,7 @@ const sender = ruleset('test.far-sender')
   .build();
 
 /** A remote that records what it is handed and answers with what the test says. */
-function fakeRemote(answer: (url: string, routed: RoutedEvent) => Promise<void> = async () => undefined) {
+function fakeRemote(answer: (url: string, routed: RoutedEvent) => Promise<void> = () => Promise.resolve()) {
   const handed: Array<{ url: string; routed: RoutedEvent }> = [];
   const remote: Remote = {
     destination(url) {

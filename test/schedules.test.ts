@@ -127,7 +127,7 @@ describe('scheduled events, the edges', () => {
   /** `s:at {at}` schedules `s:ring` at a time given by name, to reach values JSON cannot carry. */
   const TIMES: Record<string, unknown> = { negative: -1, nan: Number.NaN, infinite: Number.POSITIVE_INFINITY, text: '1767225600000' };
   const edgy = ruleset('test.edgy')
-    .rule('at', { select: 's:at', action: (ctx) => void ctx.scheduleAt((ctx.attrs['name'] ? TIMES[String(ctx.attrs['name'])] : ctx.attrs['at']) as number, 's', 'ring') })
+    .rule('at', { select: 's:at', action: (ctx) => void ctx.scheduleAt((ctx.attrs['name'] ? TIMES[ctx.attrs['name'] as string] : ctx.attrs['at']) as number, 's', 'ring') })
     .rule('cron', { select: 's:cron', action: (ctx) => void ctx.scheduleRepeat(ctx.attrs['cron'] as string, 's', 'ring') })
     .rule('ring', {
       select: 's:ring',

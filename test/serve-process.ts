@@ -45,18 +45,18 @@ export async function spawnServe(opts: SpawnOptions): Promise<ServeProcess> {
     : spawn(process.execPath, args, { cwd: opts.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     const check = (): void => {
       const m = /kumo listening on (http:\/\/\S+)/.exec(out);
       if (m) {
-        proc.stdout!.off('data', check);
+        proc.stdout.off('data', check);
         resolve(m[1]!);
       }
     };
-    proc.stdout!.on('data', check);
+    proc.stdout.on('data', check);
     void exited.then((code) => reject(new Error(`kumo serve exited (${code}) before listening:\n${out}\n${err}`)));
     // A start that hangs fails with what the process said, not with a test's time-out.
     setTimeout(() => reject(new Error(`kumo serve not listening after ${START_MS / 1000} s:\n${out}\n${err}`)), START_MS).unref();

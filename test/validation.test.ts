@@ -6,6 +6,7 @@ import { encode } from '../kernel/index.ts';
 import { isPlainObject } from '../kernel/validate.ts';
 import { rejection } from './fixtures.ts';
 import { onCleanup, testHost } from './helpers.ts';
+import { wsText } from '../channels/http/websocket.ts';
 
 /**
  * Hostile shapes on every way in (issue 9, item 5): nesting far beyond any stack, `__proto__` keys,
@@ -83,7 +84,7 @@ describe('over WebSocket', () => {
     const frames: Array<Record<string, any>> = [];
     const waiters: Array<() => void> = [];
     ws.on('message', (d) => {
-      frames.push(JSON.parse(String(d)) as Record<string, any>);
+      frames.push(JSON.parse(wsText(d)) as Record<string, any>);
       for (const w of waiters.splice(0)) w();
     });
     const answer = (id: number) =>

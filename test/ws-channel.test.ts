@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { post, rootEci, startServerProcess, wrangler, type ServerProcess } from './server-harness.ts';
+import { wsText } from '../channels/http/websocket.ts';
 
 /** A test client: collects every frame, and answers `request` by frame id. */
 class Client {
@@ -10,7 +11,7 @@ class Client {
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      const frame = JSON.parse(String(data));
+      const frame = JSON.parse(wsText(data));
       this.frames.push(frame);
       for (const w of [...this.waiters]) {
         if (w.test(frame)) {

@@ -27,10 +27,10 @@ export interface Command {
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
-  out(text: string): void;
+  out: (text: string) => void;
   /** Binary output (a cloud file to stdout); text output when not given. */
   bytes?(data: Buffer): void;
-  err(text: string): void;
+  err: (text: string) => void;
   env: Record<string, string | undefined>;
 }
 

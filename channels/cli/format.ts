@@ -37,5 +37,5 @@ export function formatLogEntry(e: Record<string, unknown>): string {
   const dead = e['deadLetter'] as { eci: string } | undefined;
   const outcome = dead ? `DEAD LETTER to ${dead.eci} ${error?.code}: ${error?.message}` : error ? `ERROR ${error.code}: ${error.message}` : `fired ${fired.length ? fired.join(', ') : '(none)'}`;
   const ms = typeof e['ms'] === 'number' ? ` ${e['ms'].toFixed(1)}ms` : '';
-  return `#${e['seq']} ${time} ${e['domain']}:${e['type']} eid=${e['eid']} ${outcome}${ms}`;
+  return `#${String(e['seq'])} ${time} ${String(e['domain'])}:${String(e['type'])} eid=${String(e['eid'])} ${outcome}${ms}`;
 }

@@ -61,7 +61,7 @@ export async function realmUp(o: RealmUpOptions): Promise<RunningRealm> {
         if (o.rulesetsDir) args.push('--rulesets', o.rulesetsDir);
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
         children.push(child);
-        child.stderr!.on('data', (d: Buffer) => o.log(`[${name}] ${d.toString().trimEnd()}`));
+        child.stderr.on('data', (d: Buffer) => o.log(`[${name}] ${d.toString().trimEnd()}`));
         const line = await waitFor(child, 'stdout', /kumo listening on (\S+)/, name);
         return { name, url: line[1]!, dataDir: join(dir, name) };
       }),

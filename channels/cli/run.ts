@@ -74,7 +74,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.err(`kumo: ${err.message}\n`);
       return 1;
     }
-    io.err(`kumo: ${(err as Error).message ?? String(err)}\n`);
+    io.err(`kumo: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }

@@ -90,7 +90,7 @@ function passphraseOf(req: IncomingMessage): string | undefined {
 const JSON_HEADERS: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
 /** A route's handler: its parameters in the order of its path (routes.ts). */
-type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], search: string) => Promise<void>;
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], search: string) => void | Promise<void>;
 
 /** The request handler and the bookkeeping a graceful stop needs. */
 export class HttpApi {
@@ -271,13 +271,13 @@ export class HttpApi {
       this.send(res, 200, result === undefined ? null : result);
     },
 
-    health: async (_req, res) => {
+    health: (_req, res) => {
       if (this.stopping) throw new ShuttingDownError();
       this.send(res, 200, { ok: true, host: this.host.id, ...this.host.stats() });
     },
 
     /** `GET /realm`: this host, its realm, the partitions it owns and the hosts it knows (`realm: null` alone). */
-    realmInfo: async (_req, res) => {
+    realmInfo: (_req, res) => {
       const r = this.realm;
       this.send(res, 200, r ? { host: this.host.id, realm: r.name, connected: r.connected, partitions: r.partitions, hosts: r.knownHosts() } : { host: this.host.id, realm: null });
     },

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ChannelLimits } from './limits.ts';
-import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, type KumoError } from '../../kernel/index.ts';
+import { InvalidArgsError, InvalidEventError, isList, PayloadTooLargeError, type KumoError } from '../../kernel/index.ts';
 
 /** The code a route refuses bad input with: INVALID_EVENT on event routes, INVALID_ARGS elsewhere. */
 export type InputCode = 'INVALID_EVENT' | 'INVALID_ARGS';
@@ -34,7 +34,7 @@ export function pathSegments(pathname: string, code: InputCode = 'INVALID_ARGS')
  * the pico engine does. The result has no prototype, so `__proto__` is an ordinary key.
  */
 export function parseParams(text: string, limits: InputLimits, code: InputCode, where: string): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.create(null);
+  const out = Object.create(null) as Record<string, unknown>;
   if (text === '') return out;
   const pairs = text.split('&');
   let count = 0;
@@ -47,7 +47,7 @@ export function parseParams(text: string, limits: InputLimits, code: InputCode, 
     const key = decode(eq < 0 ? pair : pair.slice(0, eq), code, where);
     const value = decode(eq < 0 ? '' : pair.slice(eq + 1), code, where);
     const prev = out[key];
-    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    out[key] = prev === undefined ? value : isList(prev) ? [...prev, value] : [prev, value];
   }
   return out;
 }

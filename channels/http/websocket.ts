@@ -105,6 +105,7 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
     if (ws.readyState !== ws.OPEN) return;
     const stops: Array<() => void> = [host.listen(eci, (m) => send(ws, { op: 'push', eci: m.eci, name: m.name, data: m.data }))];
     let unfollow: (() => void) | null = null;
+    const following = (): boolean => unfollow !== null; // read afresh after an await
     let running = 0;
     ws.on('close', () => {
       for (const stop of stops) stop();
@@ -155,7 +156,7 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
           if (!unfollow) {
             const stop = await host.follow(eci, (entry) => send(ws, { op: 'log', entry }));
             // Another follow frame won the race, or the socket went while the host answered.
-            if (unfollow || ws.readyState !== ws.OPEN) stop();
+            if (following() || ws.readyState !== ws.OPEN) stop();
             else unfollow = stop;
           }
           return { following: true };
@@ -183,6 +184,11 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
   };
 }
 
+/** The text of a WebSocket message, however `ws` handed it over (one buffer, fragments, an ArrayBuffer). */
+export function wsText(data: RawData): string {
+  return (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
+}
+
 /**
  * A frame must be a JSON text object with a string `op` and a string or number `id`. A refused
  * frame keeps its id when it had a usable one, so the client can match the error.
@@ -190,10 +196,9 @@ export function attachWsChannel(server: Server, opts: WsChannelOptions): { stop(
 function parseFrame(data: RawData, isBinary: boolean): { id: unknown; frame?: Frame; error?: KumoError } {
   const bad = (message: string, id: unknown = null) => ({ id, error: new InvalidArgsError(message) });
   if (isBinary) return bad('frames must be JSON text, not binary');
-  const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(wsText(data));
   } catch (err) {
     return bad(`the frame is not valid JSON: ${(err as Error).message}`);
   }

@@ -39,7 +39,7 @@ const LEAVE_TRIES = 30;
  * none (only the source decides, so the first decision written is the only one).
  */
 export class Mover {
-  private readonly incoming = new Map<string, Uint8Array[]>();
+  private readonly incoming = new Map<string, Array<Uint8Array | undefined>>();
 
   constructor(
     private readonly self: string,
@@ -143,8 +143,10 @@ export class Mover {
   async land(id: string, from: string, count: number): Promise<void> {
     const chunks = this.incoming.get(id) ?? [];
     this.incoming.delete(id);
-    if (chunks.length !== count || chunks.some((c) => c === undefined)) throw new InvalidArgsError(`move ${id}: ${chunks.filter(Boolean).length} of ${count} parts arrived`);
-    await this.step({ op: 'moveLand', id, from, bundle: unpack(Buffer.concat(chunks)) });
+    // Parts are kept by index: a part that never came is a hole, which filter() does not count.
+    const arrived = chunks.filter((c) => c !== undefined);
+    if (chunks.length !== count || arrived.length !== count) throw new InvalidArgsError(`move ${id}: ${arrived.length} of ${count} parts arrived`);
+    await this.step({ op: 'moveLand', id, from, bundle: unpack(Buffer.concat(arrived)) });
     crashPoint('move:landed');
     // Decided already (the source died after deciding, then was told to retry)? Act on it.
     const decision = this.placement.decision(id);

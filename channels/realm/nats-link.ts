@@ -196,9 +196,10 @@ export class NatsLink {
     });
     const consumer = await this.js.consumers.get(stream, durable);
     let stopped = false;
+    const running = (): boolean => !stopped; // read afresh after each await
     let current: ConsumerMessages | null = null;
     const done = (async () => {
-      while (!stopped) {
+      while (running()) {
         // One pull at a time, each made afresh and expiring after a second: a pull lost with a
         // cluster node (the consumer's leader moved, or a node came back) costs at most that second.
         // consume(), which keeps pulling on one subscription, was seen to stall for 30 s and more
@@ -213,7 +214,7 @@ export class NatsLink {
           }
         } catch {
           // A pull refused or broken off (no JetStream yet, a leadership change): pull again shortly.
-          if (!stopped) await new Promise((r) => setTimeout(r, PULL_RETRY_MS));
+          if (running()) await new Promise((r) => setTimeout(r, PULL_RETRY_MS));
         }
       }
     })();

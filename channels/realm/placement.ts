@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isEci, partitionOf, PARTITIONS, RealmUnavailableError, type Eci, type IdGenerator } from '../../kernel/index.ts';
+import { isEci, partitionOf, PARTITIONS, RealmUnavailableError, type IdGenerator } from '../../kernel/index.ts';
 import { StartError } from '../start-error.ts';
 import type { Bucket, BucketEntry } from './nats-link.ts';
 
@@ -84,7 +84,7 @@ export class Placement {
     const moved = this.moved.get(eci);
     // An entry of a move not yet committed does not count: the cloud is still where it was.
     if (moved && (moved.move === undefined || this.decisions.get(moved.move) === 'committed')) return moved.host;
-    return this.owners.get(partitionOf(eci as Eci));
+    return this.owners.get(partitionOf(eci));
   }
 
   /** How a move ended, as far as the map says (undefined: not decided yet). */

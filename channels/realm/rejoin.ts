@@ -31,6 +31,7 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
   let host: Host | null = null;
   let record: Omit<HostRecord, 'id'> | null = null;
   let stopped = false;
+  const isStopped = (): boolean => stopped; // read afresh after each await
   let wake: (() => void) | null = null;
   // The join begins once the host is open (attached), so a restart is not slowed by it; or ends at stop().
   let begin: () => void = () => undefined;
@@ -46,11 +47,16 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
     await r.attach(host);
   };
 
+  // The host's record, once the host has given it (listen()): from then on the realm knows its URL.
+  const register = async (r: Realm): Promise<void> => {
+    if (record) await r.register(record);
+  };
+
   const tryOnce = async (): Promise<Realm> => {
     const r = await join();
     try {
       await attachTo(r);
-      if (record) await r.register(record);
+      await register(r);
       return r;
     } catch (err) {
       attached = null;
@@ -62,10 +68,10 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
   // Joined (true), or stopped first (false).
   const loop = (async (): Promise<boolean> => {
     await begun;
-    for (let attempt = 1; !stopped; attempt++) {
+    for (let attempt = 1; !isStopped(); attempt++) {
       try {
         const r = await tryOnce();
-        if (stopped) {
+        if (isStopped()) {
           await r.stop();
           await r.close();
           return false;
@@ -75,10 +81,10 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
         router.joined(r.router);
         // What came while the join was in its last steps (attach() and register() see `realm` from now on).
         await attachTo(r).catch((err: unknown) => o.onTrouble?.(err));
-        if (record) await r.register(record).catch((err: unknown) => o.onTrouble?.(err));
+        await register(r).catch((err: unknown) => o.onTrouble?.(err));
         return true;
       } catch (err) {
-        if (stopped) return false;
+        if (isStopped()) return false;
         // The realm refuses this host (its id is another data directory's, or it runs elsewhere): trying again will not help.
         if (err instanceof StartError) {
           router.giveUp();

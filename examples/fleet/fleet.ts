@@ -49,13 +49,13 @@ const [url1, url2] = realm.urls as [string, string];
 console.log(`realm: hosts ${url1} ${url2}, MQTT on mqtt://127.0.0.1:${values['mqtt-port']}`);
 
 /** The owner's side: a wrangler event over the sky API; the options of its first directive. */
-async function wrangler(url: string, eci: string, type: string, attrs: Record<string, unknown>): Promise<Record<string, any>> {
+async function wrangler(url: string, eci: string, type: string, attrs: Record<string, unknown>): Promise<Record<string, unknown>> {
   const res = await fetch(`${url}/sky/event/${eci}/none/wrangler/${type}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(attrs) });
-  const body = (await res.json()) as { directives: Array<{ options: Record<string, any> }> };
+  const body = (await res.json()) as { directives: Array<{ options: Record<string, unknown> }> };
   if (!res.ok) throw new Error(`wrangler:${type}: ${JSON.stringify(body)}`);
   return body.directives[0]?.options ?? {};
 }
-const query = async (url: string, eci: string, rid: string, name: string): Promise<any> => (await fetch(`${url}/sky/cloud/${eci}/${rid}/${name}`)).json();
+const query = async (url: string, eci: string, rid: string, name: string): Promise<unknown> => (await fetch(`${url}/sky/cloud/${eci}/${rid}/${name}`)).json();
 
 const owner = (await readFile(join(dir, 'host-1', 'root.eci'), 'utf8')).trim();
 const home = (await wrangler(url1, owner, 'new_child_request', { name: 'home', rids: ['example.home'] }))['eci'] as string;
@@ -72,13 +72,13 @@ interface Thermometer {
 /** The device's side: a claim code in, its ECI out; then readings, over WebSocket or MQTT. */
 async function thermometer(i: number): Promise<Thermometer> {
   const name = `thermometer-${i}`;
-  const made = await wrangler(url1, owner, 'new_device_request', { name, rids: ['example.thermostat'] });
-  await wrangler(url1, made['eci'], 'subscription', { wellKnown_Tx: wellKnown, name, Rx_role: 'thermostat', Tx_role: 'home' });
+  const made = (await wrangler(url1, owner, 'new_device_request', { name, rids: ['example.thermostat'] })) as { eci: string; claim: { code: string } };
+  await wrangler(url1, made.eci, 'subscription', { wellKnown_Tx: wellKnown, name, Rx_role: 'thermostat', Tx_role: 'home' });
   const url = i % 2 === 0 ? url1 : url2; // any host is a front door
-  const { eci } = await claim(url, made['claim'].code);
+  const { eci } = await claim(url, made.claim.code);
   if (i % 2 === 0) {
     const kumo: KumoClient = connect(url, eci);
-    return { name, via: 'websocket', read: (t) => void kumo.event('thermostat', 'reading', { temperature: t }).catch(() => undefined), stop: async () => kumo.close() };
+    return { name, via: 'websocket', read: (t) => void kumo.event('thermostat', 'reading', { temperature: t }).catch(() => undefined), stop: () => Promise.resolve(kumo.close()) };
   }
   const creds = (await (await fetch(`${url}/c/${eci}/mqtt`, { method: 'POST' })).json()) as { url: string; username: string; password: string; events: string };
   const { hostname, port } = new URL(creds.url);

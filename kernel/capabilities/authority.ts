@@ -2,6 +2,7 @@ import type { Eci } from '../ids.ts';
 import { InvalidArgsError, KumoError, LimitExceededError } from '../errors.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES, eventPolicyWithin, intersectEventPolicies, intersectQueryPolicies, parseEventPolicy, parseQueryPolicy, queryPolicyWithin, type EventPolicy, type QueryPolicy } from './policy.ts';
 import type { EciInfo } from '../ruleset.ts';
+import { isList } from '../validate.ts';
 
 /**
  * Capabilities only shrink (docs/rulesets.md, "Capabilities"). The authority of an ECI is what its event and query
@@ -102,7 +103,7 @@ export function redactEcis<T>(value: T, view: EciView, caller: Authority | undef
   if (!caller || isFull(caller)) return value;
   const hidden = (s: string): boolean => {
     if (!ECI_SHAPE.test(s)) return false;
-    const info = view.eci(s as Eci);
+    const info = view.eci(s);
     if (info) return !within(info, caller);
     return view.isChildEci(s);
   };
@@ -143,7 +144,7 @@ export function redactEcis<T>(value: T, view: EciView, caller: Authority | undef
     return out;
   };
   const walkObject = (v: object, depth: number): unknown => {
-    if (Array.isArray(v)) {
+    if (isList(v)) {
       let copy: unknown[] | undefined;
       v.forEach((item, i) => {
         const next = walk(item, depth + 1);
@@ -173,7 +174,9 @@ export function redactEcis<T>(value: T, view: EciView, caller: Authority | undef
  */
 export function redactError(err: unknown, view: EciView, caller: Authority | undefined): unknown {
   if (!(err instanceof KumoError) || !caller || isFull(caller)) return err;
-  const message = redactEcis(err.message, view, caller) ?? WITHHELD;
+  // A message that is nothing but an ECI comes back null.
+  const redacted = redactEcis<unknown>(err.message, view, caller);
+  const message = typeof redacted === 'string' ? redacted : WITHHELD;
   const details = redactEcis(err.details, view, caller);
   if (message === err.message && details === err.details) return err;
   return Reflect.construct(KumoError, [err.code, message, details, { cause: err }], err.constructor);

@@ -71,7 +71,7 @@ export interface ClaimCodesDeps {
   store: Store;
   committer: Committer;
   ids: IdGenerator;
-  now(): number;
+  now: () => number;
   limits: Pick<Limits, 'claimFailuresPerMinute'>;
   /** Run `task` in the cloud's mailbox, activating the cloud if needed. */
   inCloud<T>(cloudId: CloudId, task: (a: Active) => Promise<T>): Promise<T>;

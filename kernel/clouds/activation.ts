@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import { isFull, SYSTEM_TAG } from '../capabilities/authority.ts';
 import { PolicyDeniedError, UnknownCloudError, UnknownEciError } from '../errors.ts';
 import type { EciInfo } from '../ruleset.ts';
-import type { CloudId, Eci } from '../ids.ts';
+import type { CloudId } from '../ids.ts';
 import type { Doomed } from './deletions.ts';
 import { dueKeyOf, keys } from '../store/keys.ts';
 import { describe } from '../validate.ts';
@@ -27,6 +27,9 @@ export interface Active {
 }
 
 export type EvictReason = 'idle' | 'pressure' | 'deleted';
+
+/** Work on an active cloud: what it answers, now or later. */
+export type CloudTask<T> = (a: Active) => T | Promise<T>;
 
 /**
  * The virtual-actor table: clouds activated on demand (one range read), at most one activation
@@ -131,21 +134,21 @@ export class ActiveClouds {
     // A cloud on hold (moving away) is waited for in `with`, never refused.
     if (this.deleting.has(id) && !this.holds.has(id)) throw new UnknownEciError(eci);
     const a = this.active.get(id);
-    if (a && !a.evicted && a.state.ecis.has(eci as Eci) && !a.cachedEcis.has(eci)) this.cache(eci, id, a);
+    if (a && !a.evicted && a.state.ecis.has(eci) && !a.cachedEcis.has(eci)) this.cache(eci, id, a);
     return id;
   }
 
   /** The active cloud an ECI reaches, when the cache has it (no store read, no waiting). */
   cached(eci: string): CloudId | undefined {
     const id = this.eciCache.get(eci);
-    return id !== undefined && !this.deleting.has(id) && this.active.get(id)?.state.ecis.has(eci as Eci) ? id : undefined;
+    return id !== undefined && !this.deleting.has(id) && this.active.get(id)?.state.ecis.has(eci) ? id : undefined;
   }
 
   /** Cache an ECI of an active cloud, first pruning ECIs the cloud no longer has once the cache holds as many as the cloud. */
   private cache(eci: string, id: CloudId, a: Active): void {
     if (a.cachedEcis.size >= a.state.ecis.size) {
       for (const old of a.cachedEcis) {
-        if (!a.state.ecis.has(old as Eci)) {
+        if (!a.state.ecis.has(old)) {
           a.cachedEcis.delete(old);
           this.eciCache.delete(old);
         }
@@ -160,20 +163,20 @@ export class ActiveClouds {
     return this.eciCache.size;
   }
 
-  /** Activate `id` if needed and hand its Active to `post` (which must enqueue synchronously). */
-  with<T>(id: CloudId, post: (a: Active) => Promise<T>): Promise<T> {
+  /** Activate `id` if needed and hand its Active to `post` (which must enqueue synchronously; a throw becomes a rejection). */
+  with<T>(id: CloudId, post: CloudTask<T>): Promise<T> {
     const a = this.active.get(id);
     // An active cloud that is neither held nor being deleted: hand it over now, no waiting.
     if (a === undefined || a.evicted || this.holds.has(id) || this.deleting.has(id)) return this.withWaiting(id, post);
     this.touch(id, a);
     try {
-      return post(a);
+      return Promise.resolve(post(a));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private async withWaiting<T>(id: CloudId, post: (a: Active) => Promise<T>): Promise<T> {
+  private async withWaiting<T>(id: CloudId, post: CloudTask<T>): Promise<T> {
     for (;;) {
       const held = this.holds.get(id);
       if (held) {
@@ -184,7 +187,7 @@ export class ActiveClouds {
       const a = this.active.get(id) ?? (await this.activate(id));
       if (a.evicted) continue;
       this.touch(id, a);
-      return post(a);
+      return await post(a);
     }
   }
 
@@ -318,5 +321,5 @@ export function eciOf(a: Active, eci: string, needs?: { full?: string; system?: 
 
 /** The record of `eci` in the active cloud `a`; undefined when it has none, or is being deleted (see {@link eciOf}). */
 export function eciIn(a: Active, eci: string): EciInfo | undefined {
-  return a.closed ? undefined : a.state.ecis.get(eci as Eci);
+  return a.closed ? undefined : a.state.ecis.get(eci);
 }

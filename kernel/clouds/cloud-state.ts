@@ -49,7 +49,7 @@ export class ChildMap extends Map<CloudId, ChildInfo> {
  * loaded in one range read on activation and changed only after a commit succeeds.
  */
 export class CloudState {
-  readonly ecis = new Map<Eci, EciInfo>();
+  readonly ecis = new Map<string, EciInfo>(); // by ECI: any string may be looked up, only an EciInfo (its id an Eci) put in
   readonly children = new ChildMap();
   installs: InstallRecord[] = [];
   readonly ent = new Map<string, Map<string, unknown>>();
@@ -101,7 +101,7 @@ export function asRecord(id: CloudId, key: string, value: unknown): CloudRecord 
   if (r === undefined) return undefined;
   // The parsed key is a fresh object: give it the key and value in place (this runs for every record of every activation).
   r.key = key as never;
-  r.value = value as never;
+  r.value = value;
   return r;
 }
 
@@ -183,7 +183,7 @@ export async function loadCloud(store: Store, id: CloudId, builtins: readonly Ru
 /** The view of a cloud's committed state, for redacting what leaves it (capabilities/authority.ts). */
 export function committedView(cloud: CloudState): EciView {
   return eciView(
-    (id) => cloud.ecis.get(id as Eci),
+    (id) => cloud.ecis.get(id),
     () => cloud.children.values(),
   );
 }

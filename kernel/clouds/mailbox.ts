@@ -46,7 +46,7 @@ export class Mailbox {
    */
   barrier(): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.queue.push(async () => resolve());
+      this.queue.push(() => Promise.resolve(resolve()));
       if (!this.running) void this.drain();
     });
   }

@@ -33,7 +33,7 @@ interface Window {
 }
 
 /** What to do with a keyed event: answer it from its record, or run it and record its answer. */
-export type IdempotencyCheck = { replay: EventResult } | { record(tx: Tx, result: EventResult): Promise<void> };
+export type IdempotencyCheck = { replay: EventResult } | { record: (tx: Tx, result: EventResult) => Promise<void> };
 
 export class Idempotency {
   private readonly windows = new WeakMap<CloudState, Window>();
@@ -124,5 +124,6 @@ function canonical(v: unknown): string {
       .join(',')}}`;
   }
   if (typeof v === 'bigint') return `${v}n`;
-  return JSON.stringify(v) ?? 'null';
+  // What JSON cannot say (undefined, a function) is what it says for it in an array: null.
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'object' ? JSON.stringify(v) : 'null';
 }

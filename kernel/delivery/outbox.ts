@@ -38,7 +38,7 @@ export interface OutboxDeps {
   /** Is this failure worth another try (the receiver is busy, unreachable or stopping)? */
   transient(err: unknown, entry: OutboxEntry): Promise<boolean>;
   /** Stage changes to a cloud inside its mailbox and commit them; rejects with UNKNOWN_CLOUD when it is gone. */
-  commitIn(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => Promise<void>): Promise<void>;
+  commitIn<T>(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => T | Promise<T>): Promise<T>;
   /**
    * Where to send what a forwarding address points at: undefined for this host (or its realm), else
    * the destination as entries keep it; throws when the operator does not allow it.
@@ -101,7 +101,7 @@ export class Outbox {
    */
   stage(tx: Tx, cloud: CloudState, eci: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, host?: string): void {
     if (typeof eci !== 'string' || eci === '') throw new InvalidArgsError('send needs an ECI');
-    checkSentEventName(event.domain, event.type);
+    checkSentEventName(event);
     checkAttrs(event.attrs, this.deps.limits.attrsBytes);
     if (this.pending.size >= this.deps.limits.outbox) throw new OutboxFullError(this.deps.limits.outbox);
     const now = this.deps.now();
@@ -142,7 +142,7 @@ export class Outbox {
    * Entries that came with clouds from elsewhere, under new keys: the writes to commit, and what to
    * call once they are committed (delivery starts then).
    */
-  adopt(entries: readonly OutboxEntry[]): { ops: WriteOp[]; start(): void } {
+  adopt(entries: readonly OutboxEntry[]): { ops: WriteOp[]; start: () => void } {
     const seqs = entries.map(() => ++this.seq);
     return {
       ops: entries.map((entry, i) => put(keys.outbox(seqs[i]!), entry)),
@@ -155,7 +155,7 @@ export class Outbox {
    * parent's ECIs on them: batch ops for the episode that deletes, and what starts their delivery
    * once it has committed. Never refused for a full outbox: a deletion is not to be half done.
    */
-  deletions(cloudId: CloudId, ecis: readonly string[]): { ops: WriteOp[]; start(): void } {
+  deletions(cloudId: CloudId, ecis: readonly string[]): { ops: WriteOp[]; start: () => void } {
     const now = this.deps.now();
     return this.adopt(ecis.map((eci) => ({ cloudId, eci, event: { eid: newEid(this.deps.ids), ...DELETE_CLOUD, attrs: {}, time: now }, since: now })));
   }
@@ -211,7 +211,7 @@ export class Outbox {
     const queue = this.lanes.get(lane);
     if (queue?.[0] !== p) return;
     queue.shift();
-    const next = queue[0];
+    const next = queue.at(0);
     if (next) this.attempt(next);
     else this.lanes.delete(lane);
   }
@@ -298,15 +298,15 @@ export class Outbox {
       const entry: OutboxEntry = { cloudId, eci: routed.eci, event: routed.event, since: this.deps.now(), moves: 1, ...(host === undefined ? {} : { host }) };
       // Sent on once, whatever the realm redelivers: across providers the eid does not travel, so
       // a second copy would be applied again there. What was sent on is remembered in the cloud.
-      let again = false;
+      let again: boolean;
       try {
-        await this.deps.commitIn(cloudId, async (tx, cloud) => {
+        again = await this.deps.commitIn(cloudId, async (tx, cloud) => {
           const marker = keys.forwarded(cloud.id, routed.eci, routed.event.eid);
-          again = (await this.deps.store.get(marker)) !== undefined;
-          if (again) return;
+          if ((await this.deps.store.get(marker)) !== undefined) return true;
           // Kept as many as dead letters are, the oldest forgotten first.
           const kept = (await this.deps.store.entries(ranges.forwarded(cloud.id))).sort((a, b) => b[1] - a[1]);
           tx.stage([put(keys.outbox(seq), entry), put(marker, this.deps.now()), ...kept.slice(Math.max(0, this.deps.limits.deadLetters - 1)).map(([k]) => del(k))]);
+          return false;
         });
       } catch (e) {
         if (e instanceof UnknownCloudError) return; // the sender is gone: nobody to send for
@@ -333,15 +333,15 @@ export class Outbox {
     const letter: DeadLetter = { seq, eci: routed.eci, ...(host === undefined ? {} : { host }), event: routed.event, reason, attempts, time: this.deps.now() };
     let again = false;
     try {
-      await this.deps.commitIn(cloudId, async (tx, cloud) => {
+      again = await this.deps.commitIn(cloudId, async (tx, cloud) => {
         const kept = await this.deps.store.entries({ ...ranges.deadLetters(cloud.id), reverse: true });
-        again = once && kept.some(([, l]) => l.eci === routed.eci && l.event.eid === routed.event.eid);
-        if (again) return;
+        if (once && kept.some(([, l]) => l.eci === routed.eci && l.event.eid === routed.event.eid)) return true;
         const ops: WriteOp[] = [del(keys.outbox(seq)), put(keys.deadLetter(cloud.id, seq), letter)];
         for (const [old] of kept.slice(Math.max(0, this.deps.limits.deadLetters - 1))) ops.push(del(old));
         tx.stage(ops);
         const { eid, domain, type, time } = routed.event;
         this.deps.log.stage(tx, cloud, { eid, domain, type, time, selected: [], fired: [], directives: [], raised: 0, error: reason, deadLetter: { eci: routed.eci, seq } }, 0);
+        return false;
       });
     } catch (e) {
       if (!(e instanceof UnknownCloudError)) throw e;

@@ -8,7 +8,6 @@ import type { Directive } from '../ruleset.ts';
 import { checkValue } from '../validate.ts';
 import { redactEcis, type Authority } from '../capabilities/authority.ts';
 import { stagedView } from './tx.ts';
-import type { Eci } from '../ids.ts';
 import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type QueuedEvent } from './rule-scope.ts';
 
 export type { Directive };
@@ -97,7 +96,7 @@ class Episode implements EpisodeScope {
     this.ops = env.ops;
     this.log = { eid: event.eid, domain: event.domain, type: event.type, time: event.time, selected: [], fired: [], directives: [], raised: 0 };
     this.queue = [{ event, depth: 0 }];
-    this.caller = eci === undefined ? undefined : cloud.ecis.get(eci as Eci);
+    this.caller = eci === undefined ? undefined : cloud.ecis.get(eci);
   }
 
   read(install: InstallRecord): ReadContext {

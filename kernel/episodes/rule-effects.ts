@@ -3,7 +3,7 @@ import type { CloudMeta, CloudState, InstallRecord } from '../clouds/cloud-state
 import { eciOps, exprKey, metaEcis } from '../clouds/cloud-state.ts';
 import type { CloudOps } from './rule-scope.ts';
 import { DuplicateNameError, InvalidArgsError, LimitExceededError, PolicyDeniedError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from '../errors.ts';
-import { newCloudId, newEci, partitionOf, type CloudId, type Eci, type IdGenerator } from '../ids.ts';
+import { newCloudId, newEci, partitionOf, type Eci, type IdGenerator } from '../ids.ts';
 import { keys, stored } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
 import type { Outbox } from '../delivery/outbox.ts';
@@ -13,7 +13,7 @@ import type { ChildInfo, DeviceInfo, EciInfo, Ruleset } from '../ruleset.ts';
 import type { Scheduler } from '../schedules/scheduler.ts';
 import type { Tx } from './tx.ts';
 import { del, put, type WriteOp } from '../store/store.ts';
-import { checkAttrs, checkEventName, describe, nameProblem } from '../validate.ts';
+import { checkAttrs, checkEventName, describe, isList, isPlainObject, isStrings, nameProblem } from '../validate.ts';
 import { checkTags, declaredEcis } from '../capabilities/declared-ecis.ts';
 import type { Remote } from '../delivery/remote.ts';
 import type { PushMessage } from '../requests/request.ts';
@@ -22,7 +22,7 @@ export type { PushMessage };
 
 export interface CloudOpsDeps {
   ids: IdGenerator;
-  now(): number;
+  now: () => number;
   rulesets: ReadonlyMap<string, Ruleset>;
   /** The rulesets every cloud has (see `loadCloud`); they cannot be uninstalled. */
   builtins: readonly Ruleset[];
@@ -35,7 +35,7 @@ export interface CloudOpsDeps {
   /** How to reach hosts of other providers (events sent with a host). */
   remote: Remote;
   /** The base URL at which other providers reach this host, when known. */
-  url(): string | undefined;
+  url: () => string | undefined;
   scheduler: Scheduler;
   claims: ClaimCodes;
   /** Hand a pushed message to the listeners of an ECI. */
@@ -124,7 +124,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     now: deps.now,
     url: deps.url,
 
-    async newChild(tx, cloud, name, rids = []) {
+    newChild(tx, cloud, name, rids = []) {
       const problem = nameProblem(name);
       if (problem !== undefined) throw new InvalidArgsError(`a child name must be 1 to 100 printable characters; ${describe(name)} ${problem}`);
       if (!Array.isArray(rids) || rids.length > 100) throw new InvalidArgsError('rids must be an array of at most 100 rids');
@@ -151,12 +151,12 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       return { ...child };
     },
 
-    async deleteChild(tx, cloud, which) {
+    deleteChild(tx, cloud, which) {
       const child = findChild(cloud, which);
       if (!child) throw new UnknownCloudError(childLabel(which), `cloud ${cloud.meta.name} has no child ${childLabel(which)}`);
       if (tx.deletions.some((d) => d.id === child.id)) return { ...child };
-      tx.deletions.push({ id: child.id as CloudId, eci: child.eci });
-      tx.stage([del(keys.child(cloud.id, child.id))], (c) => c.children.delete(child.id as CloudId));
+      tx.deletions.push({ id: child.id, eci: child.eci });
+      tx.stage([del(keys.child(cloud.id, child.id))], (c) => c.children.delete(child.id));
       return { ...child };
     },
 
@@ -183,26 +183,28 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     async newDevice(tx, cloud, { name, rids = [], events, expiresIn }, creator) {
       // A device's ECI and claim code reach a new cloud with full authority over it: only an ECI with full authority here may make one.
       if (creator && !isFull(creator)) throw new PolicyDeniedError('making a device (that needs the full authority of the owner)', creator.id ?? '');
-      if (!Array.isArray(rids) || !rids.every((r) => typeof r === 'string')) throw new InvalidArgsError('rids must be an array of rids');
+      if (!isStrings(rids)) throw new InvalidArgsError('rids must be an array of rids');
       // By default a device may send what its rulesets listen to; never wrangler (managing its own cloud).
       const domains: unknown = events ?? [...new Set(rids.flatMap((rid) => deps.rulesets.get(rid)?.rules.flatMap((r) => r.select.events.map((e) => e.domain)) ?? []))].filter((d) => d !== '*' && d !== 'wrangler');
-      if (!Array.isArray(domains) || domains.length === 0 || domains.length > 20) throw new InvalidArgsError('a device needs 1 to 20 event domains (events), or rulesets whose rules name some');
-      for (const d of domains) {
-        checkEventName(d, 'any');
-        if (d === 'wrangler') throw new InvalidArgsError('a device may not send wrangler events (they manage its cloud)');
-      }
+      if (!isList(domains) || domains.length === 0 || domains.length > 20) throw new InvalidArgsError('a device needs 1 to 20 event domains (events), or rulesets whose rules name some');
+      const allowed = domains.map((d) => {
+        const name = { domain: d, type: 'any' };
+        checkEventName(name);
+        if (name.domain === 'wrangler') throw new InvalidArgsError('a device may not send wrangler events (they manage its cloud)');
+        return name.domain;
+      });
       const ttl = claimTtl(expiresIn);
-      const child = await ops.newChild(tx, cloud, name as string, rids);
-      const id = child.id as CloudId;
+      const child = ops.newChild(tx, cloud, name as string, rids);
+      const { id } = child;
       const eci: EciInfo = {
         id: newEci(deps.ids, partitionOf(id)),
         tags: ['device'],
-        eventPolicy: { allow: domains.map((domain: string) => ({ domain, name: '*' })), deny: [] },
+        eventPolicy: { allow: allowed.map((domain) => ({ domain, name: '*' })), deny: [] },
         queryPolicy: { allow: rids.map((rid) => ({ rid, name: '*' })), deny: [] },
       };
       tx.stage(eciOps(id, eci));
       const claim = await deps.claims.stage(tx, id, eci.id, ttl);
-      return { ...child, device: { eci: eci.id, events: [...domains], rids: [...rids] }, claim } satisfies DeviceInfo;
+      return { ...child, device: { eci: eci.id, events: allowed, rids: rids.slice() }, claim } satisfies DeviceInfo;
     },
 
     async newClaimCode(tx, cloud, eci, expiresIn, creator) {
@@ -225,7 +227,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     install(tx, cloud, rid, config, creator) {
       const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
       if (!ruleset) throw new UnknownRulesetError(typeof rid === 'string' ? rid : describe(rid));
-      if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new InvalidArgsError('config must be an object');
+      if (!isPlainObject(config)) throw new InvalidArgsError('config must be an object');
       let value = config;
       if (ruleset.validateConfig) {
         const v = ruleset.validateConfig(config);

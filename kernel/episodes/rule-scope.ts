@@ -9,8 +9,8 @@ export interface CloudOps {
   now(): number;
   /** The base URL at which other providers reach this host, when known. */
   url(): string | undefined;
-  newChild(tx: Tx, cloud: CloudState, name: string, rids?: unknown): Promise<ChildInfo>;
-  deleteChild(tx: Tx, cloud: CloudState, which: string | ChildSelector): Promise<ChildInfo>;
+  newChild(tx: Tx, cloud: CloudState, name: string, rids?: unknown): ChildInfo;
+  deleteChild(tx: Tx, cloud: CloudState, which: string | ChildSelector): ChildInfo;
   /** A new ECI; made through `creator`, it gets at most the creator's authority. */
   newEci(tx: Tx, cloud: CloudState, opts: { tags?: unknown; eventPolicy?: unknown; queryPolicy?: unknown }, creator: Authority | undefined): EciInfo;
   /** Delete an ECI; through `caller`, only one within the caller's authority (deleting it is authority over it). */
@@ -22,7 +22,7 @@ export interface CloudOps {
   /** Move the cloud to host `to` after the episode; only through an ECI with its full authority. */
   moveTo(tx: Tx, cloud: CloudState, to: unknown, creator: Authority | undefined): void;
   /** Install a ruleset; the ECIs it declares, made through `creator`, get at most its authority. */
-  install(tx: Tx, cloud: CloudState, rid: string, config: Record<string, unknown>, creator: Authority | undefined): void;
+  install(tx: Tx, cloud: CloudState, rid: string, config: unknown, creator: Authority | undefined): void;
   uninstall(tx: Tx, cloud: CloudState, rid: string): void;
   scheduleAt(tx: Tx, cloud: CloudState, at: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   scheduleRepeat(tx: Tx, cloud: CloudState, cron: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
@@ -205,11 +205,11 @@ export class RuleScope implements RuleContext {
   }
   get newChild(): RuleContext['newChild'] {
     const { ops, tx, cloud } = this.#episode;
-    return (name, opts) => ops.newChild(tx, cloud, name, opts?.rids);
+    return (name, opts) => promised(() => ops.newChild(tx, cloud, name, opts?.rids));
   }
   get deleteChild(): RuleContext['deleteChild'] {
     const { ops, tx, cloud } = this.#episode;
-    return (which) => ops.deleteChild(tx, cloud, which);
+    return (which) => promised(() => ops.deleteChild(tx, cloud, which));
   }
   get newEci(): RuleContext['newEci'] {
     const { ops, tx, cloud, caller } = this.#episode;
@@ -242,5 +242,14 @@ export class RuleScope implements RuleContext {
 
   #read(): ReadContext {
     return this.#episode.read(this.#install);
+  }
+}
+
+/** A synchronous effect offered to rules as a promise: a refusal is a rejection, as rules expect. */
+function promised<T>(effect: () => T): Promise<T> {
+  try {
+    return Promise.resolve(effect());
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

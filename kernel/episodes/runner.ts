@@ -8,7 +8,6 @@ import { runEpisode, logError } from './episode.ts';
 import type { EpisodeLog } from './episode-log.ts';
 import type { Idempotency, IdempotencyCheck } from '../delivery/idempotency.ts';
 import { KumoError, PolicyDeniedError, StoreFailedError, UnknownCloudError, UnknownEciError } from '../errors.ts';
-import type { Eci } from '../ids.ts';
 import { keys, type EpisodeLogEntry } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
 import type { Publish } from '../observe.ts';
@@ -99,7 +98,7 @@ export class EpisodeRunner {
       this.deps.publish('episode', { cloudId: cloud.id, eid: event.eid, domain: event.domain, type: event.type, fired, ms: performance.now() - start, error: error.code });
       const consumed = await this.commitFailure(cloud, event, d, error, start);
       // The log (read with full authority) keeps the whole error; the sender sees what its ECI may.
-      const caller = d.via === undefined ? undefined : cloud.ecis.get(d.via as Eci);
+      const caller = d.via === undefined ? undefined : cloud.ecis.get(d.via);
       return { ok: false, error: redactError(err, committedView(cloud), caller), ran: true, consumed };
     }
   }

@@ -28,7 +28,7 @@ export class Tx {
   /** Rulesets whose committed state this episode wipes (uninstalled, maybe installed again). */
   private readonly cleared = new Set<string>();
   private readonly sched = new Map<string, ScheduleRecord | null>();
-  private readonly channels = new Map<Eci, EciInfo | null>();
+  private readonly channels = new Map<string, EciInfo | null>();
   /** Names of the children created in this episode (for the duplicate-name and count checks). */
   readonly childNames = new Set<string>();
   /** The parent's ECIs on the children created in this episode. */
@@ -134,8 +134,8 @@ export class Tx {
 
   /** An ECI of the cloud as this episode sees it (created or deleted in it included). */
   eci(id: string): EciInfo | undefined {
-    const staged = this.channels.get(id as Eci);
-    return staged === undefined ? this.cloud.ecis.get(id as Eci) : (staged ?? undefined);
+    const staged = this.channels.get(id);
+    return staged === undefined ? this.cloud.ecis.get(id) : (staged ?? undefined);
   }
 
   /** The cloud's ECIs as this episode sees them. */

@@ -1,4 +1,4 @@
-import type { Active, ActiveClouds } from '../clouds/activation.ts';
+import type { ActiveClouds, CloudTask } from '../clouds/activation.ts';
 import { CloudMovedError, UnknownCloudError, UnknownEciError } from '../errors.ts';
 import type { CloudId } from '../ids.ts';
 import { keys } from '../store/keys.ts';
@@ -39,12 +39,12 @@ export class Dispatcher {
     this.elsewhere.clear();
   }
 
-  dispatch<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote?: () => Promise<T>, again = true): Promise<T> {
+  dispatch<T>(eci: string, opts: LocalOnly, local: CloudTask<T>, remote?: () => Promise<T>, again = true): Promise<T> {
     const cached = this.clouds.cached(eci);
     return cached !== undefined ? this.inCloud(cached, eci, opts, local, remote, again) : this.lookUp(eci, opts, local, remote, again);
   }
 
-  private inCloud<T>(cloudId: CloudId, eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote: (() => Promise<T>) | undefined, again: boolean): Promise<T> {
+  private inCloud<T>(cloudId: CloudId, eci: string, opts: LocalOnly, local: CloudTask<T>, remote: (() => Promise<T>) | undefined, again: boolean): Promise<T> {
     return this.clouds.with(cloudId, local).catch((err: unknown) => {
       // The cloud left (moved, exported, deleted) while the work waited for it: look again.
       if (again && err instanceof UnknownCloudError) return this.dispatch(eci, opts, local, remote, false);
@@ -53,7 +53,7 @@ export class Dispatcher {
   }
 
   /** {@link dispatch} for an ECI not in the cache of active clouds: the index, a forwarding address, the remote. */
-  private async lookUp<T>(eci: string, opts: LocalOnly, local: (a: Active) => Promise<T>, remote: (() => Promise<T>) | undefined, again: boolean): Promise<T> {
+  private async lookUp<T>(eci: string, opts: LocalOnly, local: CloudTask<T>, remote: (() => Promise<T>) | undefined, again: boolean): Promise<T> {
     if (!this.elsewhere.has(eci)) {
       const seen = this.transferred;
       const cloudId = await this.clouds.lookup(eci);

@@ -1,4 +1,4 @@
-import { eciOf, type Active } from '../clouds/activation.ts';
+import { eciOf, type Active, type CloudTask } from '../clouds/activation.ts';
 import { isDeletion } from '../clouds/deletions.ts';
 import { runQuery } from '../episodes/query.ts';
 import { PolicyDeniedError } from '../errors.ts';
@@ -39,7 +39,7 @@ function forward<K extends Op>(p: HostParts, req: RequestOf<K>): Promise<Answer<
 }
 
 /** Run `local` in the cloud of the request's ECI when this host has it; else forward the request (a host alone: unknown). */
-function onCloud<K extends Op>(p: HostParts, req: RequestOf<K> & { eci: string }, opts: LocalOnly, local: (a: Active) => Promise<Answer<K>>): Promise<Answer<K>> {
+function onCloud<K extends Op>(p: HostParts, req: RequestOf<K> & { eci: string }, opts: LocalOnly, local: CloudTask<Answer<K>>): Promise<Answer<K>> {
   return p.dispatcher.dispatch(req.eci, opts, local, p.router ? () => forward<K>(p, req as RequestOf<K>) : undefined);
 }
 
@@ -52,7 +52,7 @@ function fromWire(p: HostParts, req: RequestOf<'event' | 'accept'>, opts: LocalO
 }
 
 /** Run `local` in the cloud of `eci`, on this host only. */
-function here<T>(p: HostParts, eci: string, local: (a: Active) => Promise<T>): Promise<T> {
+function here<T>(p: HostParts, eci: string, local: CloudTask<T>): Promise<T> {
   return p.dispatcher.dispatch(eci, { local: true }, local);
 }
 
@@ -160,7 +160,7 @@ export const OPERATIONS: Table = {
     run: (p, req, opts) => (opts.local || p.owned.has(req.partition) ? p.claims.claim(req.code) : forward(p, req)),
   },
 
-  eciInfo: { run: (p, req, opts) => onCloud(p, req, opts, async (a) => ({ ...structuredClone(eciOf(a, req.eci)), cloudId: a.state.id })) },
+  eciInfo: { run: (p, req, opts) => onCloud(p, req, opts, (a) => ({ ...structuredClone(eciOf(a, req.eci)), cloudId: a.state.id })) },
 
   log: {
     run: (p, req, opts) => onCloud(p, req, opts, (a) => p.log.read(cloudOf(a, req.eci, { system: 'reading the episode log' }), req.limit)),
@@ -172,7 +172,7 @@ export const OPERATIONS: Table = {
 
   export: {
     async run(p, req) {
-      const cloudId = await here(p, req.eci, async (a) => cloudOf(a, req.eci, { full: 'exporting the cloud' }));
+      const cloudId = await here(p, req.eci, (a) => cloudOf(a, req.eci, { full: 'exporting the cloud' }));
       const seized = await p.transfers.seize(cloudId, req.movedTo !== undefined);
       const url = p.url();
       const bundle = url === undefined ? seized.bundle : { ...seized.bundle, from: url };
@@ -187,7 +187,7 @@ export const OPERATIONS: Table = {
 
   import: {
     async run(p, req) {
-      const parent = await here(p, req.eci, async (a) => cloudOf(a, req.eci, { full: 'importing clouds under it' }));
+      const parent = await here(p, req.eci, (a) => cloudOf(a, req.eci, { full: 'importing clouds under it' }));
       const bundle = checkBundle(req.bundle);
       const ecis = bundleEcis(bundle);
       const url = p.url();
@@ -209,7 +209,7 @@ export const OPERATIONS: Table = {
 
   moveOut: {
     async run(p, req) {
-      const root = await here(p, req.eci, async (a) => cloudOf(a, req.eci, { full: 'moving the cloud' }));
+      const root = await here(p, req.eci, (a) => cloudOf(a, req.eci, { full: 'moving the cloud' }));
       return p.transfers.beginMoveOut(req.id, root, req.to);
     },
   },

@@ -76,7 +76,7 @@ export class Scheduler {
   }
 
   private add(tx: Tx, cloud: CloudState, rec: ScheduleRecord): string {
-    checkEventName(rec.domain, rec.type);
+    checkEventName(rec);
     checkAttrs(rec.attrs, this.deps.limits.attrsBytes);
     const max = this.deps.limits.schedulesPerCloud;
     if (tx.scheduleCount() >= max) throw new LimitExceededError('schedulesPerCloud', max, `a cloud may hold at most ${max} schedules`);

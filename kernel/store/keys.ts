@@ -1,5 +1,5 @@
 import type { ChildInfo, Directive, EciInfo, KumoEvent, ScheduleInfo } from '../ruleset.ts';
-import type { CloudId, Eci } from '../ids.ts';
+import { isCloudId, isEci, type CloudId, type Eci } from '../ids.ts';
 
 /**
  * Every key shape in the store, in one place (docs/architecture.md, "Store layout"): this is the only file that builds or
@@ -314,9 +314,9 @@ export function parseCloudKey(id: string, k: string): CloudKey | undefined {
   };
   switch (rest.slice(0, bang)) {
     case 'eci':
-      return { kind: 'eci', eci: tail as Eci };
+      return isEci(tail) ? { kind: 'eci', eci: tail } : undefined;
     case 'kid':
-      return { kind: 'kid', childId: tail as CloudId };
+      return isCloudId(tail) ? { kind: 'kid', childId: tail } : undefined;
     case 'rs':
       return { kind: 'rs', rid: tail };
     case 'ent': {

@@ -161,5 +161,5 @@ export async function openLevelStore(dir: string, opts: { sync?: boolean } = {})
     if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError({ cause: err });
     throw new StoreOpenError(typeof cause?.message === 'string' ? cause.message : (err as Error).message, { cause: err });
   }
-  return new LevelStore(db as unknown as OrderedDb, opts.sync ?? false);
+  return new LevelStore(db, opts.sync ?? false);
 }

@@ -1,11 +1,10 @@
 import { asRecord, cloudRecords, recordEcis } from '../clouds/cloud-state.ts';
 import { InvalidCloudFileError } from '../errors.ts';
-import type { CloudId } from '../ids.ts';
-import { isCloudId, isEci } from '../ids.ts';
+import { isCloudId, isEci, type CloudId } from '../ids.ts';
 import { dueKeyOf, keys, parseCloudKey, type CloudMeta, type CloudRecord, type Key, type OutboxEntry } from '../store/keys.ts';
 
 import { put, type Store, type WriteOp } from '../store/store.ts';
-import { isPlainObject } from '../validate.ts';
+import { isList, isPlainObject, isStrings } from '../validate.ts';
 
 /**
  * A subtree of clouds as data, to carry it to another host or provider: every record of every cloud
@@ -53,9 +52,9 @@ export function bundleRulesets(bundle: CloudBundle): string[] {
   return [...rids].sort();
 }
 
-function cloudOf(k: string): string | undefined {
-  const m = /^c!([^!]+)!/.exec(k);
-  return m?.[1];
+function cloudOf(k: string): CloudId | undefined {
+  const id = /^c!([^!]+)!/.exec(k)?.[1];
+  return id !== undefined && isCloudId(id) ? id : undefined;
 }
 
 /**
@@ -68,26 +67,30 @@ export function checkBundle(value: unknown): CloudBundle {
     throw new InvalidCloudFileError('corrupt', `the cloud file is corrupt: ${why}`);
   };
   if (!isPlainObject(value)) return bad('not a bundle');
-  const { root, clouds, records, outbox, from } = value as Partial<CloudBundle>;
+  const { root, clouds, records, outbox, from } = value;
   if (typeof root !== 'string' || !isCloudId(root)) return bad('no root cloud');
   if (from !== undefined && typeof from !== 'string') return bad('the host it left is not a URL');
-  if (!Array.isArray(clouds) || !Array.isArray(records) || !Array.isArray(outbox)) return bad('missing parts');
+  if (!isList(clouds) || !isList(records) || !isList(outbox)) return bad('missing parts');
   const ids = new Set<string>();
   for (const c of clouds) {
     if (!isPlainObject(c) || typeof c['id'] !== 'string' || !isCloudId(c['id'])) return bad('a cloud without an id');
     ids.add(c['id']);
   }
-  if (clouds[0]?.id !== root) return bad('the root is not the first cloud');
+  const first = clouds[0];
+  if (!isPlainObject(first) || first['id'] !== root) return bad('the root is not the first cloud');
   const metas = new Set<string>();
   for (const r of records) {
-    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string') return bad('a record is not [key, value]');
-    const cloud = cloudOf(r[0]);
-    const kind = cloud !== undefined && ids.has(cloud) ? parseCloudKey(cloud, r[0])?.kind : undefined;
-    if (!kind) return bad(`a record outside the clouds it lists (${r[0].slice(0, 60)})`);
+    if (!isList(r) || r.length !== 2) return bad('a record is not [key, value]');
+    const [key, record] = r;
+    if (typeof key !== 'string') return bad('a record is not [key, value]');
+    const cloud = cloudOf(key);
+    const kind = cloud !== undefined && ids.has(cloud) ? parseCloudKey(cloud, key)?.kind : undefined;
+    if (!kind) return bad(`a record outside the clouds it lists (${key.slice(0, 60)})`);
+    if (kind === 'eci' && !(isPlainObject(record) && isStrings(record['tags']))) return bad(`an ECI of cloud ${cloud} without its tags`);
     if (kind === 'meta') {
       metas.add(cloud!);
-      const declared: unknown = isPlainObject(r[1]) ? r[1]['builtinEcis'] : undefined;
-      if (declared !== undefined && !(isPlainObject(declared) && Object.values(declared).every((ecis) => Array.isArray(ecis) && ecis.every((e) => typeof e === 'string' && isEci(e))))) {
+      const declared: unknown = isPlainObject(record) ? record['builtinEcis'] : undefined;
+      if (declared !== undefined && !(isPlainObject(declared) && Object.values(declared).every((ecis) => isList(ecis) && ecis.every((e) => typeof e === 'string' && isEci(e))))) {
         return bad(`cloud ${cloud} lists built-in ECIs that are not ECIs`);
       }
     }
@@ -106,7 +109,7 @@ export function checkBundle(value: unknown): CloudBundle {
 export function bundleOps(bundle: CloudBundle): WriteOp[] {
   const ops: WriteOp[] = [];
   for (const [k, value] of bundle.records) {
-    const cloud = cloudOf(k)! as CloudId;
+    const cloud = cloudOf(k)!;
     const r = asRecord(cloud, k, value)!;
     ops.push(put(k as Key<unknown>, value));
     for (const eci of recordEcis(r)) ops.push(put(keys.eciIndex(eci), cloud));
@@ -121,7 +124,7 @@ export function bundleEcis(bundle: CloudBundle): string[] {
   const out: string[] = [];
   for (const [k, value] of bundle.records) {
     const cloud = cloudOf(k);
-    const r = cloud ? asRecord(cloud as CloudId, k, value) : undefined;
+    const r = cloud ? asRecord(cloud, k, value) : undefined;
     if (r) out.push(...recordEcis(r));
   }
   return out;

@@ -1,9 +1,9 @@
 import type { ActiveClouds } from '../clouds/activation.ts';
 import { SYSTEM_TAG } from '../capabilities/authority.ts';
-import type { CloudState } from '../clouds/cloud-state.ts';
+import { asRecord, type CloudState } from '../clouds/cloud-state.ts';
 import { bundleEcis, bundleOps, bundleRulesets, checkBundle, readSubtree, type CloudBundle } from './bundle.ts';
 import { DuplicateNameError, ImportConflictError, InvalidArgsError, InvalidCloudFileError, MissingRulesetsError } from '../errors.ts';
-import type { CloudId, Eci } from '../ids.ts';
+import type { CloudId } from '../ids.ts';
 import { keys, ranges, stored, type Key, type MoveIn, type MoveOut, type OutboxEntry } from '../store/keys.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { ChildInfo, Ruleset } from '../ruleset.ts';
@@ -17,7 +17,7 @@ export interface TransferDeps {
   rulesets: ReadonlyMap<string, Ruleset>;
   now(): number;
   /** Stage changes to a cloud in its mailbox and commit them. */
-  commitIn(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => Promise<void>): Promise<void>;
+  commitIn<T>(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => T | Promise<T>): Promise<T>;
   /** Write a batch (group commit). */
   write(ops: WriteOp[]): Promise<void>;
   /** Clouds came in: ECIs were added to the index (called after the write). */
@@ -83,7 +83,7 @@ export class Transfers {
     const root = bundle.clouds[0]!;
     if (root.parent === null) throw new InvalidArgsError('the root cloud of a host cannot leave it');
     try {
-      await this.deps.commitIn(root.parent, async (tx, parent) => {
+      await this.deps.commitIn(root.parent, (tx, parent) => {
         tx.deletions.push({ id: root.id });
         const time = this.deps.now();
         tx.stage([del(keys.child(parent.id, root.id))], (c) => c.children.delete(root.id));
@@ -225,11 +225,10 @@ export class Transfers {
     await this.refuseCollisions(bundle);
     const ecis = bundleEcis(bundle);
     const root = bundle.clouds[0]!;
-    const eciKeys = keys.eci(root.id, '');
-    const handle = bundle.records.find(([k, v]) => k.startsWith(eciKeys) && (v as { tags?: string[] }).tags?.includes(SYSTEM_TAG));
-    if (!handle) throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its top cloud has no system ECI to hand to its new parent');
-    const child: ChildInfo = { id: root.id, name: root.name, eci: handle[0].slice(eciKeys.length) as Eci };
-    await this.deps.commitIn(parent, async (tx, cloud) => {
+    const handle = bundle.records.map(([k, v]) => asRecord(root.id, k, v)).find((r) => r?.kind === 'eci' && r.value.tags.includes(SYSTEM_TAG));
+    if (handle?.kind !== 'eci') throw new InvalidCloudFileError('corrupt', 'the cloud file is corrupt: its top cloud has no system ECI to hand to its new parent');
+    const child: ChildInfo = { id: root.id, name: root.name, eci: handle.eci };
+    await this.deps.commitIn(parent, (tx, cloud) => {
       if (cloud.children.byName(root.name) !== undefined) throw new DuplicateNameError(`cloud ${cloud.meta.name} already has a child named ${JSON.stringify(root.name)}`, { name: root.name });
       const ops: WriteOp[] = [...bundleOps(bundle), put(keys.meta(root.id), stored({ ...root, parent: cloud.id })), put(keys.child(cloud.id, root.id), stored(child))];
       // An ECI coming back to a host it once left is no longer forwarded.

@@ -15,8 +15,11 @@ export interface Binds<C> {
   readonly [capturesType]?: C;
 }
 
-/** The typed captures of an expression (`{}` for shorthand strings and untyped expressions). */
-export type CapturesOf<E> = E extends string ? {} : E extends Binds<infer C> ? (unknown extends C ? {} : C) : {};
+/** No captures: the object type with no keys. */
+export type NoCaptures = Record<never, never>;
+
+/** The typed captures of an expression ({@link NoCaptures} for shorthand strings and untyped expressions). */
+export type CapturesOf<E> = E extends string ? NoCaptures : E extends Binds<infer C> ? (unknown extends C ? NoCaptures : C) : NoCaptures;
 
 type Intersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 

@@ -13,7 +13,7 @@ export interface PersistedExprState {
   s: unknown;
 }
 
-const NOTHING: SelectorResult = Object.freeze({ fired: false, captures: Object.freeze({}), state: undefined }) as SelectorResult;
+const NOTHING: SelectorResult = Object.freeze({ fired: false, captures: Object.freeze({}), state: undefined });
 
 /**
  * Compile an expression (or `"domain:type"`) into the kernel's {@link Selector}. `functions` are

@@ -1,5 +1,5 @@
-import type { KumoEvent } from '../../kernel/index.ts';
-import type { Aggregated, AllOf, Binds, CapturesOf, Setting, SomeOf } from './captures.ts';
+import { isList, type KumoEvent } from '../../kernel/index.ts';
+import type { Aggregated, AllOf, Binds, CapturesOf, NoCaptures, Setting, SomeOf } from './captures.ts';
 import type { WhereContext } from './where-context.ts';
 
 /**
@@ -178,7 +178,7 @@ const INDEX_LIKE = /^(?:0|[1-9]\d*)$/;
 
 function attrPairs(name: string, attrs: AttrTests): Array<readonly [string, RegExp]> {
   let pairs: Array<readonly [string, RegExp]>;
-  if (Array.isArray(attrs)) {
+  if (isList(attrs)) {
     pairs = attrs.map(([k, re]) => [k, re] as const);
   } else {
     pairs = Object.entries(attrs as Record<string, RegExp>);
@@ -203,7 +203,7 @@ function groupsOf(p: PrimitiveExpr): number {
  *
  * @example where((event, ctx) => event.domain === ctx.ent.get('watched'))
  */
-export function where(test: (event: KumoEvent, ctx: WhereContext) => unknown): PrimitiveExpr<{}> {
+export function where(test: (event: KumoEvent, ctx: WhereContext) => unknown): PrimitiveExpr<NoCaptures> {
   return { op: 'event', domain: '*', type: '*', where: (_c, e, ctx) => test(e, ctx) === true };
 }
 
@@ -258,12 +258,12 @@ export function notBetween<const S extends ExprLike, const T extends ExprLike>(e
 }
 
 /** Fires on every `n`th match of `e`, then starts counting again; `aggregate` binds max/min/sum/avg/push over the `n` matches. */
-export function count<const E extends ExprLike, const A extends Aggregate = {}>(n: number, e: E, aggregate?: A): CountExpr<CapturesOf<E> & Aggregated<A>> {
+export function count<const E extends ExprLike, const A extends Aggregate = NoCaptures>(n: number, e: E, aggregate?: A): CountExpr<CapturesOf<E> & Aggregated<A>> {
   return counter('count', n, expr(e), aggregate);
 }
 
 /** Fires on the `n`th match of `e` and on every later one; `aggregate` is over the last `n` matches. */
-export function repeat<const E extends ExprLike, const A extends Aggregate = {}>(n: number, e: E, aggregate?: A): CountExpr<CapturesOf<E> & Aggregated<A>> {
+export function repeat<const E extends ExprLike, const A extends Aggregate = NoCaptures>(n: number, e: E, aggregate?: A): CountExpr<CapturesOf<E> & Aggregated<A>> {
   return counter('repeat', n, expr(e), aggregate);
 }
 
@@ -279,8 +279,8 @@ function counter<C>(op: 'count' | 'repeat', n: number, e: EventExpr, aggregate: 
  * @example within(and('door:opened', 'motion:detected'), 5, 'minutes')
  */
 export function within<const E extends ExprLike>(e: E, amount: number, unit: TimeUnit = 'seconds'): WithinExpr<CapturesOf<E>> {
+  if (!Object.hasOwn(UNIT_MS, unit)) throw new TypeError(`within: unknown time unit ${JSON.stringify(unit)}`);
   const per = UNIT_MS[unit];
-  if (per === undefined) throw new TypeError(`within: unknown time unit ${JSON.stringify(unit)}`);
   if (!Number.isFinite(amount) || amount < 0) throw new TypeError(`within: expected a non-negative amount, got ${amount}`);
   return { op: 'within', ms: amount * per, expr: expr(e) };
 }

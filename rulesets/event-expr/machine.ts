@@ -93,7 +93,7 @@ function orNode(parts: Node[]): Node {
       let moved = false;
       let fire: Match | null = null;
       let failed = false;
-      parts.forEach((part, i) => {
+      for (const [i, part] of parts.entries()) {
         const ps = old[i] ?? null;
         const r = part.step(ps, e, h, read);
         if (r.fail && (s === null || ps !== null)) failed = true;
@@ -101,7 +101,7 @@ function orNode(parts: Node[]): Node {
         if (r.s !== ps) changed = true;
         moved ||= r.moved;
         if (r.fire) fire = fire ? join(fire, r.fire) : r.fire;
-      });
+      }
       if (fire) return { s: null, fire, moved: true };
       if (failed) return FAIL;
       return { s: changed ? (allNull(next) ? null : next) : s, fire: null, moved };

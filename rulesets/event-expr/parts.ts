@@ -32,9 +32,9 @@ export function anyNode(n: number, parts: Node[]): Node {
         });
       }
       // Pending parts first: completing a part matters more than refreshing one.
-      parts.forEach((node, i) => {
+      for (const [i, node] of parts.entries()) {
         const part = next[i] ?? null;
-        if (part?.m) return;
+        if (part?.m) continue;
         const ps = part ? part.p : null;
         const r = node.step(ps, e, h, read);
         if (r.fail) failed = true;
@@ -42,21 +42,21 @@ export function anyNode(n: number, parts: Node[]): Node {
           consumed = moved = changed = true;
           completed = i;
           next[i] = { p: null, m: r.fire };
-          return;
+          continue;
         }
-        if (r.fire) return; // this event already completed another part
+        if (r.fire) continue; // this event already completed another part
         moved ||= r.moved;
         if (r.s !== ps) {
           changed = true;
           next[i] = r.s === null ? null : { p: r.s };
         }
-      });
+      }
       if (next.filter((p) => p?.m).length >= n) return { s: null, fire: joinAll(next.flatMap((p) => (p?.m ? [p.m] : []))), moved: true };
       if (failed) return FAIL;
       if (h !== NO_WINDOW) {
-        parts.forEach((node, i) => {
+        for (const [i, node] of parts.entries()) {
           const part = next[i];
-          if (!part?.m || i === completed) return;
+          if (!part?.m || i === completed) continue;
           const r = node.step(part.p, e, h, read);
           if (r.fire && !consumed) {
             consumed = moved = changed = true;
@@ -66,7 +66,7 @@ export function anyNode(n: number, parts: Node[]): Node {
             moved ||= r.moved;
             next[i] = { p: r.s, m: part.m };
           }
-        });
+        }
       }
       return { s: changed ? (allNull(next) ? null : next) : s, fire: null, moved };
     },

@@ -169,8 +169,16 @@ class Chaos {
     return this.hosts.filter((h) => h.proc && !h.busy);
   }
 
-  private pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.rng() * items.length)]!;
+  /** One of `items` at random; undefined when there are none. */
+  private pick<T>(items: readonly T[]): T | undefined {
+    return items[Math.floor(this.rng() * items.length)];
+  }
+
+  /** One of `items` at random, which are never none (the clouds, the NATS nodes). */
+  private pickOne<T>(items: readonly T[]): T {
+    const item = this.pick(items);
+    if (item === undefined) throw new Error('chaos: nothing to pick from');
+    return item;
   }
 
   // ---- clouds ----
@@ -205,11 +213,11 @@ class Chaos {
 
   /** One event, with a token of its own, retried with its key until answered 200 or the run ends. */
   private async sendOne(until: number): Promise<void> {
-    const cloud = this.pick(this.clouds);
+    const cloud = this.pickOne(this.clouds);
     const n = ++this.token;
     // Half marks to the cloud, half sends from it to another cloud (across hosts, through the outbox).
     const send = this.rng() < 0.5;
-    const target = send ? this.pick(this.clouds.filter((c) => c !== cloud)) : cloud;
+    const target = send ? this.pickOne(this.clouds.filter((c) => c !== cloud)) : cloud;
     const token = send ? `s${n}` : `m${n}`;
     const path = send ? `tally/send` : 'tally/mark';
     const body = send ? { to: target.eci, n: token } : { n: token };
@@ -281,7 +289,7 @@ class Chaos {
   }
 
   private async killNats(): Promise<void> {
-    const node = this.pick(this.nats.nodes);
+    const node = this.pickOne(this.nats.nodes);
     await node.kill();
     await sleep(1000 + this.rng() * 3000);
     await node.start();
@@ -290,13 +298,13 @@ class Chaos {
   private async moveCloud(): Promise<void> {
     // Half the time one that moved before: second and third moves are where moves went wrong.
     const moved = this.clouds.filter((c) => c.moving.length > 0);
-    const cloud = this.pick(moved.length > 0 && this.rng() < 0.5 ? moved : this.clouds);
+    const cloud = this.pickOne(moved.length > 0 && this.rng() < 0.5 ? moved : this.clouds);
     const via = this.pick(this.live());
     if (!via) return;
     // To a host it is not on (as far as its answer says), so that moves are moves.
     const where = await postJson(`${via.proc!.url}/sky/cloud/${cloud.eci}/test.tally/where`, {}).catch(() => null);
     const on = this.hosts.find((h) => where?.status === 200 && h.urls.has(where.body as string));
-    const to = this.pick(this.hosts.filter((h) => h !== on)).name;
+    const to = this.pickOne(this.hosts.filter((h) => h !== on)).name;
     const span: [number, number] = [Date.now(), Infinity];
     cloud.moving.push(span);
     const r = await postJson(`${via.proc!.url}/c/${cloud.eci}/move?to=${to}`, {}).catch(() => null);
@@ -389,7 +397,7 @@ class Chaos {
     const deadline = Date.now() + 60_000;
     for (;;) {
       for (const cloud of this.clouds) {
-        const h = this.pick(this.hosts.filter((x) => x.proc));
+        const h = this.pickOne(this.hosts.filter((x) => x.proc));
         const r = await postJson(`${h.proc!.url}/sky/cloud/${cloud.eci}/test.tally/counts`, {}).catch(() => null);
         if (r?.status === 200) counts.set(cloud.eci, r.body as Record<string, number>);
       }

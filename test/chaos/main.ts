@@ -17,8 +17,9 @@ const { values } = parseArgs({
   },
 });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
-const kinds = values.nats === 'both' ? (['single', 'cluster'] as const) : [values.nats as 'single' | 'cluster'];
-if (!Number.isInteger(seed) || kinds.some((k) => k !== 'single' && k !== 'cluster')) {
+const KINDS = { single: ['single'], cluster: ['cluster'], both: ['single', 'cluster'] } as const;
+const kinds = Object.hasOwn(KINDS, values.nats) ? KINDS[values.nats as keyof typeof KINDS] : undefined;
+if (!Number.isInteger(seed) || kinds === undefined) {
   process.stderr.write('usage: npm run chaos -- [--seed N] [--seconds 120] [--nats single|cluster|both] [--rate 60] [--json]\n');
   process.exit(2);
 }

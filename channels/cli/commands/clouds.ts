@@ -15,7 +15,7 @@ parent's ECI on it (full authority over the child).`,
     async run(ctx, [name]) {
       const r = await ctx.wrangler('new_child_request', { name });
       const made = r.directives.find((d) => d.name === 'wrangler:new_child_created')?.options ?? {};
-      ctx.print(made, `created cloud ${made['name']} (id ${made['id']})\neci ${made['eci']}`);
+      ctx.print(made, `created cloud ${String(made['name'])} (id ${String(made['id'])})\neci ${String(made['eci'])}`);
     },
   },
   {
@@ -52,7 +52,7 @@ Delete a child cloud of the --eci cloud, and its whole subtree: by its name, or 
       if ((ctx.v.id === undefined) === (name === undefined)) throw new UsageError('give a NAME, or --id ID');
       const r = await ctx.wrangler('child_deletion_request', ctx.v.id !== undefined ? { id: ctx.v.id } : { name });
       const gone = r.directives.find((d) => d.name === 'wrangler:child_deleted')?.options ?? {};
-      ctx.print(gone, `deleted cloud ${gone['name']} (id ${gone['id']})`);
+      ctx.print(gone, `deleted cloud ${String(gone['name'])} (id ${String(gone['id'])})`);
     },
   },
   {
