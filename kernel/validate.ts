@@ -1,5 +1,4 @@
 import { encode } from './store/codec.ts';
-import { KERNEL_DOMAIN } from './clouds/deletions.ts';
 import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, UnstorableValueError, type KumoError } from './errors.ts';
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
@@ -47,6 +46,9 @@ export function nameProblem(name: unknown): string | undefined {
   if (/^\s|\s$/u.test(name)) return 'may not begin or end with a space';
   return undefined;
 }
+
+/** The event domain only the kernel sends (the deletion of a cloud, clouds/deletions.ts). */
+export const KERNEL_DOMAIN = 'kumo';
 
 /** Check the domain and type of an event a sender (a channel's client, a rule) makes: the kernel's domain is its own. */
 export function checkSentEventName(e: { domain: unknown; type: unknown }): asserts e is { domain: string; type: string } {
@@ -160,11 +162,11 @@ function leafProblem(v: unknown): string | undefined {
 /**
  * Refuse a value a rule or function made that cannot cross the wire or the store the same way
  * (see {@link shapeProblem}): UNSTORABLE_VALUE, raised where it is made, inside the episode, so
- * nothing of the episode is written.
+ * nothing of the episode is written. `what` names the value, made only when it is refused.
  */
-export function checkValue(value: unknown, what: string): void {
+export function checkValue(value: unknown, what: () => string): void {
   const problem = shapeProblem(value, VALUE_DEPTH);
-  if (problem !== undefined) throw new UnstorableValueError(what, `it must be plain data: values ${problem}`);
+  if (problem !== undefined) throw new UnstorableValueError(what(), `it must be plain data: values ${problem}`);
 }
 
 function checkPayload(value: unknown, maxBytes: number, what: string, invalid: (message: string) => KumoError): asserts value is Record<string, unknown> {

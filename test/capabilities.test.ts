@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { SYSTEM_TAG, within } from '../kernel/index.ts';
+import { ranges, SYSTEM_TAG, within } from '../kernel/index.ts';
 import { ALLOW_ALL_EVENTS, ALLOW_ALL_QUERIES } from '../kernel/capabilities/policy.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
@@ -231,5 +231,26 @@ describe('the order of authority', () => {
     expect(within(plain, system)).toBe(true);
     expect(within(system, system)).toBe(true);
     expect(within(plain, plain)).toBe(true);
+  });
+});
+
+describe('policies and requests from outside are parsed, not trusted', () => {
+  it('a policy that is not a plain object, or whose rules are not, is refused with INVALID_ARGS', async () => {
+    const { host, root } = await testHost();
+    const before = await host.store.keys(ranges.active(root.cloudId));
+    for (const eventPolicy of [[], 'all', { allow: {} }, { allow: [null] }, { allow: [['wrangler', '*']] }, { allow: [{ domain: 'a b' }] }]) {
+      const err = await rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { tags: ['x'], eventPolicy } }));
+      expect(err).toMatchObject({ code: 'INVALID_ARGS' });
+    }
+    expect(await host.store.keys(ranges.active(root.cloudId))).toEqual(before); // no channel made (failed episodes are logged, nothing else written)
+  });
+
+  it('a bounce from another host naming no cloud id is refused, and nothing is kept', async () => {
+    const { host, root } = await testHost();
+    const event = { eid: 'b1', domain: 'x', type: 'y', attrs: {}, time: 0 };
+    for (const cloudId of ['not-a-cloud', 42, root.eci]) {
+      const err = await rejection(host.handle({ op: 'bounce', cloudId: cloudId as string, eci: root.eci, event, reason: { code: 'UNKNOWN_ECI', message: 'gone' } }, { local: true }));
+      expect(err).toMatchObject({ code: 'INVALID_ARGS' });
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { InvalidArgsError } from '../errors.ts';
+import { isList, isPlainObject } from '../validate.ts';
 
 /** Event policy of an ECI, in the pico engine's shape. `*` matches anything; deny is checked first. */
 export interface EventPolicy {
@@ -33,12 +34,12 @@ const PATTERN = /^(\*|[A-Za-z0-9_.:-]{1,100})$/;
 
 function rules<K extends string>(value: unknown, fields: [K, K], where: string): Array<Record<K, string>> {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.length > 100) throw new InvalidArgsError(`${where} must be an array of at most 100 entries`);
+  if (!isList(value) || value.length > 100) throw new InvalidArgsError(`${where} must be an array of at most 100 entries`);
   return value.map((entry, i) => {
-    if (typeof entry !== 'object' || entry === null) throw new InvalidArgsError(`${where}[${i}] must be an object`);
+    if (!isPlainObject(entry)) throw new InvalidArgsError(`${where}[${i}] must be an object`);
     const out = {} as Record<K, string>;
     for (const f of fields) {
-      const v = (entry as Record<string, unknown>)[f] ?? '*';
+      const v = entry[f] ?? '*';
       if (typeof v !== 'string' || !PATTERN.test(v)) throw new InvalidArgsError(`${where}[${i}].${f} must be "*" or a name`);
       out[f] = v;
     }
@@ -49,17 +50,15 @@ function rules<K extends string>(value: unknown, fields: [K, K], where: string):
 /** Validate an event policy from outside; missing means allow all. */
 export function parseEventPolicy(value: unknown): EventPolicy {
   if (value === undefined || value === null) return structuredClone(ALLOW_ALL_EVENTS);
-  if (typeof value !== 'object') throw new InvalidArgsError('eventPolicy must be an object {allow, deny}');
-  const v = value as Record<string, unknown>;
-  return { allow: rules(v['allow'], ['domain', 'name'], 'eventPolicy.allow'), deny: rules(v['deny'], ['domain', 'name'], 'eventPolicy.deny') };
+  if (!isPlainObject(value)) throw new InvalidArgsError('eventPolicy must be an object {allow, deny}');
+  return { allow: rules(value['allow'], ['domain', 'name'], 'eventPolicy.allow'), deny: rules(value['deny'], ['domain', 'name'], 'eventPolicy.deny') };
 }
 
 /** Validate a query policy from outside; missing means allow all. */
 export function parseQueryPolicy(value: unknown): QueryPolicy {
   if (value === undefined || value === null) return structuredClone(ALLOW_ALL_QUERIES);
-  if (typeof value !== 'object') throw new InvalidArgsError('queryPolicy must be an object {allow, deny}');
-  const v = value as Record<string, unknown>;
-  return { allow: rules(v['allow'], ['rid', 'name'], 'queryPolicy.allow'), deny: rules(v['deny'], ['rid', 'name'], 'queryPolicy.deny') };
+  if (!isPlainObject(value)) throw new InvalidArgsError('queryPolicy must be an object {allow, deny}');
+  return { allow: rules(value['allow'], ['rid', 'name'], 'queryPolicy.allow'), deny: rules(value['deny'], ['rid', 'name'], 'queryPolicy.deny') };
 }
 
 // ---- the algebra of authority: intersection and inclusion ----

@@ -1,5 +1,6 @@
 import type { CloudId } from '../ids.ts';
 import type { KumoEvent } from '../ruleset.ts';
+import { KERNEL_DOMAIN } from '../validate.ts';
 
 /**
  * Deleting clouds that live on another host (docs/realm.md): a child that moved away stays its
@@ -11,8 +12,6 @@ import type { KumoEvent } from '../ruleset.ts';
  * away). It runs no rules: the event's domain is the kernel's, which no sender may use.
  */
 
-/** The event domain only the kernel sends. */
-export const KERNEL_DOMAIN = 'kumo';
 
 /** The kernel's deletion of the cloud an ECI reaches. */
 export const DELETE_CLOUD = { domain: KERNEL_DOMAIN, type: 'delete_cloud' } as const;

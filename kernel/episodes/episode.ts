@@ -110,7 +110,7 @@ class Episode implements EpisodeScope {
   }
 
   directive(rid: string, rule: string, name: string, options: Record<string, unknown>): void {
-    checkValue(options, `directive ${JSON.stringify(name)}`);
+    checkValue(options, () => `directive ${JSON.stringify(name)}`);
     this.directives.push({ name, options, meta: { rid, rule, eid: this.event.eid } });
     this.log.directives.push({ name, rid, rule });
   }

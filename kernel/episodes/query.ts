@@ -57,7 +57,7 @@ export async function runQuery(env: QueryEnv, a: Active, q: RoutedQuery): Promis
           }),
         ])
       : answer;
-    checkValue(raw, `the answer of ${rid}/${name}`);
+    checkValue(raw, () => `the answer of ${rid}/${name}`);
     // What comes back through the ECI holds only ECIs within its authority.
     const value = redactEcis(raw, committedView(cloud), info);
     env.publish('query', { cloudId: cloud.id, rid, name, ms: performance.now() - start });

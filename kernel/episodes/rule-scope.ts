@@ -166,7 +166,7 @@ export class RuleScope implements RuleContext {
       has: (name) => tx.getEntity(rid, name) !== undefined,
       names: () => tx.entityNames(rid),
       set: (name, value) => {
-        checkValue(value, `entity ${JSON.stringify(name)} of ${rid}`);
+        checkValue(value, () => `entity ${JSON.stringify(name)} of ${rid}`);
         tx.setEntity(rid, name, value);
       },
       delete: (name) => tx.setEntity(rid, name, undefined),

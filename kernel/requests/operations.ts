@@ -1,8 +1,8 @@
 import { eciOf, type Active, type CloudTask } from '../clouds/activation.ts';
 import { isDeletion } from '../clouds/deletions.ts';
 import { runQuery } from '../episodes/query.ts';
-import { PolicyDeniedError } from '../errors.ts';
-import type { CloudId } from '../ids.ts';
+import { InvalidArgsError, PolicyDeniedError } from '../errors.ts';
+import { isCloudId, type CloudId } from '../ids.ts';
 import type { HostParts } from '../host-parts.ts';
 import { sameBase } from '../host-parts.ts';
 import { eventAllowed } from '../capabilities/policy.ts';
@@ -13,6 +13,7 @@ import type { LocalOnly } from './dispatch.ts';
 import { queryRequest, receivedEvent } from './inputs.ts';
 import type { Answer, Op, RequestOf } from './request.ts';
 import { aloneRouter } from './router.ts';
+import { describe } from '../validate.ts';
 
 /**
  * The operations a host serves (docs/architecture.md): for each request of the union in request.ts,
@@ -140,7 +141,13 @@ export const OPERATIONS: Table = {
     },
   },
 
-  bounce: { run: (p, req) => p.outbox.bounce(req.cloudId as CloudId, { eci: req.eci, event: req.event }, req.reason) },
+  bounce: {
+    run: (p, req) => {
+      // From another host: its cloud id is checked, not trusted.
+      if (!isCloudId(req.cloudId)) throw new InvalidArgsError(`a bounce needs the id of the sending cloud, got ${describe(req.cloudId)}`);
+      return p.outbox.bounce(req.cloudId, { eci: req.eci, event: req.event }, req.reason);
+    },
+  },
 
   query: {
     kind: 'query',
