@@ -34,6 +34,9 @@ const OTHER_PROCESSES = [
  */
 const MAIN_THREAD_ONLY = ['test/host-start.test.ts'];
 
+/** Tests that read the source files as text (their layout, sizes, imports): StrykerJS instruments those files. */
+const SOURCE_TEXT = ['test/layout.test.ts'];
+
 /**
  * The suite StrykerJS runs for each mutant (`npm run mutate`): every in-process test, on the base
  * config (not merged: mergeConfig would concatenate the reporter list and print every line twice).
@@ -41,7 +44,7 @@ const MAIN_THREAD_ONLY = ['test/host-start.test.ts'];
 export default defineConfig({
   test: {
     ...base.test,
-    exclude: [...OTHER_PROCESSES, ...MAIN_THREAD_ONLY, 'node_modules/**'],
+    exclude: [...OTHER_PROCESSES, ...MAIN_THREAD_ONLY, ...SOURCE_TEXT, 'node_modules/**'],
     reporters: ['default'],
     // One module graph for all files: importing the kernel afresh for each test file cost more
     // than the tests themselves (a mutant is switched at run time, so nothing needs a fresh import).
