@@ -12,7 +12,6 @@ import { KERNEL_DOMAIN } from '../validate.ts';
  * away). It runs no rules: the event's domain is the kernel's, which no sender may use.
  */
 
-
 /** The kernel's deletion of the cloud an ECI reaches. */
 export const DELETE_CLOUD = { domain: KERNEL_DOMAIN, type: 'delete_cloud' } as const;
 
