@@ -284,6 +284,10 @@ describe('checking a bundle from outside', () => {
       [{ ...b, records: [...b.records, [`c!${a.root.cloudId}!meta`, 1]] }, `a record outside the clouds it lists (c!${a.root.cloudId}!meta)`],
       [{ ...b, records: [...b.records, [`c!${root!.id}!nonsense`, 1]] }, `a record outside the clouds it lists (c!${root!.id}!nonsense)`],
       [{ ...b, records: b.records.filter((r) => r !== rootMeta) }, `cloud ${root!.id} has no record`],
+      // An ECI record's key must hold an ECI, and its value the ECI's tags.
+      [{ ...b, records: [...b.records, [`c!${root!.id}!eci!garbage`, { tags: [] }]] }, `a record outside the clouds it lists (c!${root!.id}!eci!garbage)`],
+      [{ ...b, records: [...b.records, [`c!${root!.id}!eci!${a.fridge}`, { tags: 'x' }]] }, `an ECI of cloud ${root!.id} without its tags`],
+      [{ ...b, records: [...b.records, [`c!${root!.id}!eci!${a.fridge}`, null]] }, `an ECI of cloud ${root!.id} without its tags`],
       ...[{ x: ['i!evil'] }, { x: [7] }, { x: 'E0000' }, ['E0000'], 'x'].map((builtinEcis): [unknown, string] => [
         { ...b, records: b.records.map((r) => (r === rootMeta ? [r[0], { ...(r[1] as object), builtinEcis }] : r)) },
         `cloud ${root!.id} lists built-in ECIs that are not ECIs`,
@@ -360,6 +364,22 @@ describe('the cloud file', () => {
     expect(refused(flipped)).toMatchObject({ details: { reason: 'corrupt' } });
     const future = Buffer.from(file.toString('latin1').replace('"version":1', '"version":9'), 'latin1');
     expect(refused(future)).toMatchObject({ details: { reason: 'version' } });
+    // A header of the right format and version whose fields are not what they must be (read through its schema).
+    const MAGIC = 'KUMO-CLOUD\n'.length;
+    const headLength = file.readUInt32BE(MAGIC);
+    const header = JSON.parse(file.subarray(MAGIC + 4, MAGIC + 4 + headLength).toString('utf8')) as Record<string, unknown>;
+    const withHeader = (h: Record<string, unknown>): Buffer => {
+      const text = Buffer.from(JSON.stringify(h));
+      const size = Buffer.alloc(4);
+      size.writeUInt32BE(text.length);
+      return Buffer.concat([file.subarray(0, MAGIC), size, text, file.subarray(MAGIC + 4 + headLength)]);
+    };
+    expect(() => readCloudFile(withHeader(header))).not.toThrow(); // the rebuilt file reads as before
+    for (const broken of [{ clouds: 7 }, { bytes: 'many' }, { sha256: undefined }, { encryption: 'yes' }]) {
+      const err = refused(withHeader({ ...header, ...broken }));
+      expect(err).toMatchObject({ code: 'INVALID_CLOUD_FILE', details: { reason: 'corrupt' } });
+      expect((err as unknown as Error).message).toMatch(/its header is malformed/);
+    }
     const secret = writeCloudFile(bundle, from, 'right');
     expect(refused(secret, 'wrong')).toMatchObject({ details: { reason: 'passphrase' } });
     expect(refused(secret)).toMatchObject({ details: { reason: 'passphrase' } });
