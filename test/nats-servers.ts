@@ -28,6 +28,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Can a server listen on `port` of loopback right now? */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * `count` consecutive ports free on loopback, for a command that takes a base port and uses the
+ * ones after it (`kumo realm up --port`). Drawn below Linux's range of ephemeral ports (32768 and up),
+ * where the suite's own servers on port 0 and its outgoing connections take theirs, so that none of
+ * them takes one of these between this check and their use.
+ */
+export async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - count));
+    const free = await Promise.all(Array.from({ length: count }, (_, i) => bindable(base + i)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error(`no run of ${count} free ports found between 20000 and 32000`);
+}
+
 export interface NatsNode {
   readonly name: string;
   readonly url: string;

@@ -3,15 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { onCleanup, tempDir } from './helpers.ts';
-import { freePort, requireNatsServer } from './nats-harness.ts';
+import { freePortRun, requireNatsServer } from './nats-harness.ts';
 import { repoRoot, runKumo } from './server-harness.ts';
 
 describe('kumo realm up', () => {
   it('starts nats-server and three hosts; the README walk-through works across them; Ctrl-C stops it all', { timeout: 60_000 }, async () => {
     requireNatsServer();
     const dir = await tempDir();
-    const port = await freePort();
-    const natsPort = await freePort();
+    const port = await freePortRun(4); // three hosts on port, port + 1, port + 2; nats-server on port + 3
+    const natsPort = port + 3;
     const proc = spawn(process.execPath, [join(repoRoot, 'bin/kumo.js'), 'realm', 'up', '--hosts', '3', '--dir', dir, '--port', String(port), '--nats-port', String(natsPort), '--rulesets', 'examples'], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
