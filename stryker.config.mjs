@@ -59,4 +59,7 @@ export default {
   incrementalFile: `reports/stryker-incremental-${sample ? 'sample' : 'full'}.json`,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
+  // The first run of the whole in-process suite, with coverage per test, takes about 3 minutes
+  // alone and more on a busy machine; StrykerJS's default of 5 minutes was seen to run out.
+  dryRunTimeoutMinutes: 20,
 };

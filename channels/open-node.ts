@@ -1,5 +1,7 @@
-import { Host, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
+import { Host, type AppEngine, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
+import { DEFAULT_APP_LIMITS, loadApp, type AppLimits } from '../rulesets/apps/index.ts';
+import { appSources, type AppSourceRules } from './apps/app-sources.ts';
 import { openDataDir } from './data-dir.ts';
 import type { DestinationRules } from './providers/destinations.ts';
 import { HttpRemote } from './providers/http-remote.ts';
@@ -30,6 +32,13 @@ export interface OpenHostOptions {
   remote?: Remote;
   /** The base URL at which other providers reach this host (a server sets it once it listens, when not given). */
   url?: string;
+  /** The apps clouds' owners install: where they may come from and the limits of their sandboxes (docs/apps.md). */
+  apps?: AppOptions;
+}
+
+export interface AppOptions {
+  sources?: AppSourceRules;
+  limits?: Partial<AppLimits>;
 }
 
 /** A host, and its realm when it is in one. */
@@ -95,7 +104,14 @@ function open(store: Store, id: string, realm: Realm | null, remote: Remote, opt
     remote,
     rulesets: [...builtinRulesets, ...(opts.rulesets ?? [])],
     builtins: builtinRulesets.map((r) => r.rid),
+    apps: appEngine(opts.apps ?? {}),
   });
+}
+
+/** Apps run in sandboxes (rulesets/apps) and come from where the operator allows (app-sources.ts). */
+function appEngine(o: AppOptions): AppEngine {
+  const limits = { ...DEFAULT_APP_LIMITS, ...o.limits };
+  return { load: (source) => loadApp(source, limits), fetch: appSources(o.sources) };
 }
 
 /** A host alone (or the host of {@link openNode} when the caller does not need its realm). */

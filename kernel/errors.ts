@@ -282,6 +282,44 @@ export class ImportConflictError extends kind('IMPORT_CONFLICT', 409) {
 }
 
 /** HTTP the server could not parse (Node's own parser refused it). */
+/** An app reached a limit of its sandbox (time, memory, stack) or its storage quota: the episode or query fails. */
+export class AppLimitError extends kind('APP_LIMIT_EXCEEDED', 422) {
+  constructor(rid: string, limit: 'time' | 'memory' | 'stack' | 'storage', message: string, max?: number) {
+    super(message, { rid, limit, ...(max === undefined ? {} : { max }) });
+  }
+}
+
+/** An app used a permission its cloud's owner did not grant it (or revoked). */
+export class AppPermissionDeniedError extends kind('APP_PERMISSION_DENIED', 403) {
+  constructor(rid: string, permission: string, message = `app ${rid} has no permission to ${permission}; its owner can grant it (install again with consent)`) {
+    super(message, { rid, permission });
+  }
+}
+
+/** An app asks for permissions its owner has not consented to: install (or update) again with consent. */
+export class ConsentRequiredError extends kind('CONSENT_REQUIRED', 409) {
+  constructor(rid: string, asks: object) {
+    super(`app ${rid} asks for permissions its owner has not granted: ${JSON.stringify(asks)}; install it with consent to grant them`, { rid, asks });
+  }
+}
+
+/** An app's source is not an app: it does not compile, imports what it may not, or exports no ruleset. */
+export class InvalidAppError extends kind('INVALID_APP', 400) {}
+
+/** An app's source could not be fetched: the URL is not allowed, did not answer in time, or answered an error. */
+export class AppSourceError extends kind('APP_SOURCE_FAILED', 502) {
+  constructor(url: string, message: string) {
+    super(message, { url });
+  }
+}
+
+/** The operator does not allow fetching apps from this URL (its scheme, host or folder). */
+export class AppSourceDeniedError extends kind('APP_SOURCE_DENIED', 403) {
+  constructor(url: string, why: string) {
+    super(`apps may not be installed from ${url}: ${why}`, { url });
+  }
+}
+
 export class MalformedRequestError extends kind('MALFORMED_REQUEST', 400) {}
 /** The request did not arrive in time (headers or whole request). */
 export class RequestTimeoutError extends kind('REQUEST_TIMEOUT', 408) {}
@@ -365,6 +403,12 @@ const KINDS = [
   RequestTimeoutError,
   HeadersTooLargeError,
   TooManyConnectionsError,
+  AppLimitError,
+  AppPermissionDeniedError,
+  ConsentRequiredError,
+  InvalidAppError,
+  AppSourceError,
+  AppSourceDeniedError,
 ] as const;
 
 /** Stable error codes and their HTTP-like statuses (made from the classes: each code is written once, in its class). */

@@ -1,4 +1,5 @@
 import { ActiveClouds, type Active } from './clouds/activation.ts';
+import { Apps, type AppEngine } from './apps/apps.ts';
 import type { CloudState } from './clouds/cloud-state.ts';
 import { ClaimCodes } from './capabilities/claim-codes.ts';
 import type { Clock } from './clock.ts';
@@ -40,6 +41,8 @@ export interface HostParts {
   readonly limits: Limits;
   readonly registry: Map<string, Ruleset>;
   readonly builtins: readonly Ruleset[];
+  /** The apps of this host's clouds: their sources and sandboxes. */
+  readonly apps: Apps;
   /** Partitions this host owns. */
   readonly owned: ReadonlySet<number>;
   /** How to reach other hosts of the realm; null for a host alone. */
@@ -82,6 +85,8 @@ export interface PartsOptions {
   registry: Map<string, Ruleset>;
   builtins: readonly Ruleset[];
   partitions: readonly number[];
+  /** What runs the apps owners install; without it, installing one is refused. */
+  apps: AppEngine | undefined;
   router: Router | null;
   remote: Remote;
   url: () => string | undefined;
@@ -105,7 +110,8 @@ export function assemble(o: PartsOptions): HostParts {
     return err;
   };
   const committer = new Committer(store, publish);
-  const clouds = new ActiveClouds(store, o.clock, limits, publish, o.builtins);
+  const apps = new Apps(store, o.apps);
+  const clouds = new ActiveClouds(store, o.clock, limits, publish, o.builtins, apps);
   const dispatcher = new Dispatcher(clouds, store);
   const log = new EpisodeLog(store, limits.logEntries);
   const inCloud = <T>(cloudId: CloudId, task: (a: Active) => Promise<T>): Promise<T> => clouds.with(cloudId, (a) => a.mailbox.post(() => task(a)));
@@ -179,6 +185,7 @@ export function assemble(o: PartsOptions): HostParts {
     ids,
     now,
     rulesets: o.registry,
+    apps,
     builtins: o.builtins,
     limits,
     partition: () => newPartition(ids, o.partitions),
@@ -198,7 +205,7 @@ export function assemble(o: PartsOptions): HostParts {
       o.router?.publish(m);
     },
   });
-  runner = new EpisodeRunner({ rulesets: o.registry, limits, ops, log, committer, clouds, idempotency, outbox, now, publish });
+  runner = new EpisodeRunner({ rulesets: o.registry, apps, limits, ops, log, committer, clouds, idempotency, outbox, now, publish });
   const transfers = new Transfers({ store, clouds, outbox, rulesets: o.registry, now, commitIn, write: (w) => committer.commit(w), changed: () => dispatcher.landed() });
   const inbox = new Inbox(store, committer, clouds, runner, idempotency);
   return {
@@ -225,7 +232,8 @@ export function assemble(o: PartsOptions): HostParts {
     transfers,
     claims,
     listeners,
-    queryEnv: { rulesets: o.registry, clock: o.clock, queryMs: limits.queryMs, publish },
+    apps,
+    queryEnv: { rulesets: o.registry, apps, clock: o.clock, queryMs: limits.queryMs, publish },
     track: o.track,
     runIn,
     notify,

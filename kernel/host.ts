@@ -4,7 +4,8 @@ import { eciOf, type Active } from './clouds/activation.ts';
 import { rootCloud } from './clouds/root.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { noRemote, type Remote } from './delivery/remote.ts';
-import { InvalidRulesetError, ShuttingDownError, UnknownRulesetError } from './errors.ts';
+import { ShuttingDownError, UnknownRulesetError } from './errors.ts';
+import { checkRid } from './validate.ts';
 import { assemble, type HostParts } from './host-parts.ts';
 import { cryptoIds, isCloudId, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
@@ -20,6 +21,7 @@ import { hostIdOf } from './store/host-id.ts';
 import type { DeadLetter, EpisodeLogEntry } from './store/keys.ts';
 import type { Store } from './store/store.ts';
 import type { CloudBundle } from './transfers/bundle.ts';
+import type { AppEngine } from './apps/apps.ts';
 
 export interface HostOptions {
   store: Store;
@@ -40,11 +42,11 @@ export interface HostOptions {
   remote?: Remote;
   /** The base URL at which other providers reach this host (pico's `meta:host`). */
   url?: string;
+  /** What runs the apps clouds' owners install (rulesets/apps); without it, installing one is refused. */
+  apps?: AppEngine;
 }
 
 export type { EventResult, EventInput, QueryInput, LocalOnly };
-
-const RID = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
 
 /**
  * One kumo host: the clouds in one store, activated on demand, each behind its own mailbox. Every
@@ -78,7 +80,7 @@ export class Host {
     const reported = new WeakSet<object>();
     this.admission = new Admission(reported, publish);
     this.parts = assemble({
-      ...{ id, store: this.store, clock: this.clock, ids: opts.ids ?? cryptoIds, limits: this.limits, registry: this.registry, builtins, partitions: this.partitions },
+      ...{ id, store: this.store, clock: this.clock, ids: opts.ids ?? cryptoIds, limits: this.limits, registry: this.registry, builtins, partitions: this.partitions, apps: opts.apps },
       ...{ router: opts.router ?? null, remote: opts.remote ?? noRemote, url: () => this.url, publish, reported },
       handle: (request) => this.handle(request),
       track: (p) => this.admission.track(p),
@@ -99,7 +101,7 @@ export class Host {
 
   /** Make a ruleset installable on this host (replacing one with the same rid). */
   register(ruleset: Ruleset): void {
-    if (!RID.test(ruleset.rid)) throw new InvalidRulesetError(`invalid rid ${JSON.stringify(ruleset.rid)}: use letters, digits, "_", "." and "-"`);
+    checkRid(ruleset.rid);
     checkDeclaredEcis(ruleset);
     this.registry.set(ruleset.rid, ruleset);
   }

@@ -20,7 +20,11 @@ export type {
   ChildSelector,
   RegisteredRuleset,
   ScheduleInfo,
+  AppPermissions,
+  InstalledInfo,
 } from './ruleset.ts';
+export { type AppEngine, appHash } from './apps/apps.ts';
+export { parsePermissions, DEFAULT_STORAGE, MAX_STORAGE } from './apps/grants.ts';
 export { normalizeClaimCode, formatClaimCode, claimCodePartition } from './capabilities/claim-codes.ts';
 export * from './errors.ts';
 export type { Request, RequestOf, Op, Answer, Answers, RoutedEvent, RoutedQuery, RemoteEci, Accepted, EventResult, Directive, PushMessage, Refusal, MoveResult } from './requests/request.ts';
@@ -47,6 +51,7 @@ export {
   type IdempotencyRecord,
   type ClaimRecord,
   type Membership,
+  type AppRecord,
   type EpisodeLogEntry,
 } from './store/keys.ts';
 export { cloudRecords } from './clouds/cloud-state.ts';

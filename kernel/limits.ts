@@ -42,6 +42,8 @@ export interface Limits {
   claimCodeMs: number;
   /** Failed claims per minute the host answers before refusing every claim with RATE_LIMITED. */
   claimFailuresPerMinute: number;
+  /** Size of an app's source (fetched or uploaded), in bytes. */
+  appBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -49,6 +51,7 @@ export const DEFAULT_LIMITS: Limits = {
   raiseDepth: 16,
   eventsPerEpisode: 256,
   attrsBytes: 256 * 1024,
+  appBytes: 200 * 1024,
   schedulesPerCloud: 1000,
   logEntries: 100,
   activeClouds: 10_000,

@@ -82,6 +82,29 @@ export interface Ruleset {
    * ECI, they get at most its authority.
    */
   ecis?: ReadonlyArray<DeclaredEci>;
+  /**
+   * What an app asks for beyond what every app may do (docs/apps.md). The kernel holds an installed
+   * app to what its owner granted; an operator's ruleset is trusted and this is only informative.
+   */
+  permissions?: AppPermissions;
+}
+
+/**
+ * The permissions an app may ask for. Without any, an app may read and write its own entity state,
+ * answer with directives, raise events into its cloud's episode, schedule events to its cloud and
+ * share functions: that needs no consent.
+ */
+export interface AppPermissions {
+  /** Send events to other clouds (`ctx.send`) and push to the cloud's listeners (`ctx.push`). */
+  send?: boolean;
+  /** Make and delete the cloud's ECIs (`ctx.newEci`, `ctx.deleteEci`, declared `ecis`). */
+  channels?: boolean;
+  /** Make and delete children and devices, and claim codes (`ctx.newChild`, `ctx.newDevice`, …). */
+  children?: boolean;
+  /** Install and uninstall rulesets and move the cloud (`ctx.install`, `ctx.uninstall`, `ctx.moveTo`). */
+  manage?: boolean;
+  /** Entity state it may hold in one cloud, in bytes (stored size); the host's default when not asked. */
+  storage?: number;
 }
 
 /** An ECI a ruleset declares. */
@@ -100,6 +123,19 @@ export interface EciInfo {
 
 /** Which child: by any of the fields given, each of which must match. */
 export type ChildSelector = { id?: string; name?: string; eci?: string };
+
+/** A ruleset installed in a cloud; for an app, which version, from where, and what its owner granted it. */
+export interface InstalledInfo {
+  rid: string;
+  config: Record<string, unknown>;
+  app?: { version: string; hash: string; url?: string; grant: AppPermissions };
+}
+
+/** Where an app comes from: a URL, or its source text (an upload). */
+export interface AppSource {
+  url?: unknown;
+  source?: unknown;
+}
 
 /** A ruleset registered on the host, as rules and queries may list them. */
 export interface RegisteredRuleset {
@@ -149,7 +185,7 @@ export interface ReadContext {
   readonly ent: { get(name: string): unknown; has(name: string): boolean; names(): string[] };
   children: () => ChildInfo[];
   ecis: () => EciInfo[];
-  installed: () => Array<{ rid: string; config: Record<string, unknown> }>;
+  installed: () => InstalledInfo[];
   /** The rulesets registered on the host (installable into clouds), by rid. */
   registered: () => RegisteredRuleset[];
   schedules: () => ScheduleInfo[];
@@ -215,4 +251,12 @@ export interface RuleContext extends ReadContext {
   moveTo(to: string): void;
   install(rid: string, config?: Record<string, unknown>): void;
   uninstall(rid: string): void;
+  /**
+   * Install an app (docs/apps.md) from a URL or its source, or update the app of the same rid. An app
+   * asking for more than its own state needs `consent: true` (else CONSENT_REQUIRED naming what it
+   * asks); so does an update asking for more than was granted.
+   */
+  installApp(from: AppSource & { config?: unknown; consent?: unknown }): Promise<InstalledInfo>;
+  /** Take back a permission granted to the app `rid` in this cloud: its next use of it is refused. */
+  revoke(rid: string, permission: string): void;
 }

@@ -1,5 +1,5 @@
 import { encode } from './store/codec.ts';
-import { InvalidArgsError, InvalidEventError, PayloadTooLargeError, UnstorableValueError, type KumoError } from './errors.ts';
+import { InvalidArgsError, InvalidEventError, InvalidRulesetError, PayloadTooLargeError, UnstorableValueError, type KumoError } from './errors.ts';
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 // Printable ASCII without "/" (eids travel in URL paths) and without "!" (they end up in keys).
@@ -73,6 +73,13 @@ export function checkIdempotencyKey(key: unknown): asserts key is string {
 /** A list of strings only. */
 export function isStrings(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((item) => typeof item === 'string');
+}
+
+const RID = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
+
+/** Refuse a ruleset id that is not letters, digits, "_", "." and "-" (starting with a letter, at most 100). */
+export function checkRid(rid: unknown): void {
+  if (typeof rid !== 'string' || !RID.test(rid)) throw new InvalidRulesetError(`invalid rid ${JSON.stringify(rid)}: use letters, digits, "_", "." and "-"`);
 }
 
 /** `Array.isArray` that says what it knows: the items are `unknown`, not `any`. */

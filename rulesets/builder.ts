@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /** zod, re-exported so rulesets need no import of their own for attr and config schemas. */
 export { z };
-import type { DeclaredEci, QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
+import type { AppPermissions, DeclaredEci, QueryContext, Rule, RuleContext, Ruleset, Validation } from '../kernel/index.ts';
 import { compile, expr, type EventExpr, type ExprLike } from './event-expr.ts';
 import type { CapturesOf, NoCaptures, RuleCaptures } from './event-expr/captures.ts';
 
@@ -79,6 +79,8 @@ export interface RulesetOptions {
   config?: z.ZodType<Record<string, unknown>>;
   /** ECIs every cloud with this ruleset has, made with its install and deleted with its uninstall. */
   ecis?: DeclaredEci[];
+  /** What an app asks for beyond its own state (docs/apps.md); an operator's ruleset needs none. */
+  permissions?: AppPermissions;
 }
 
 /** Turn a zod result into the kernel's Validation. */
@@ -136,10 +138,14 @@ export class RulesetBuilder<S extends State> {
       functions,
       shares: [...this.shares],
       ...(config ? { validateConfig: (c: Record<string, unknown>) => validation(config, c) } : {}),
-      ...(this.options.ecis ? { ecis: structuredClone(this.options.ecis) } : {}),
+      ...(this.options.ecis ? { ecis: plainCopy(this.options.ecis) } : {}),
+      ...(this.options.permissions ? { permissions: plainCopy(this.options.permissions) } : {}),
     };
   }
 }
+
+/** A copy of plain data (not structuredClone: the builder runs in apps' sandboxes too, which lack it). */
+const plainCopy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 async function runRule<S extends State>(spec: RuleSpec<S, undefined>, base: RuleContext): Promise<boolean> {
   // The kernel builds a fresh context per rule run, so `item` is set on it rather than copied into

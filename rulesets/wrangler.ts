@@ -1,3 +1,4 @@
+import { InvalidArgsError } from '../kernel/index.ts';
 import { ruleset, z } from './builder.ts';
 
 /**
@@ -113,13 +114,33 @@ export const wrangler = ruleset(WRANGLER_RID, {
     },
   })
   .rule('install_ruleset_request', {
+    // A ruleset of the host's by rid, or an app (docs/apps.md) from a url or its source, as pico
+    // installs a ruleset by url; with both a rid and an app, the app must have that rid.
     select: 'wrangler:install_ruleset_request',
-    attrs: z.object({ rid: z.string().min(1), config: jsonish(z.record(z.string(), z.unknown())).optional() }),
+    attrs: z
+      .object({
+        rid: z.string().min(1).optional(),
+        url: z.string().min(1).max(2000).optional(),
+        source: z.string().min(1).optional(),
+        config: jsonish(z.record(z.string(), z.unknown())).optional(),
+        consent: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()).optional(),
+      })
+      .refine((a) => (a.url === undefined || a.source === undefined) && (a.rid ?? a.url ?? a.source) !== undefined, 'give the rid of a ruleset of the host, or the url or source of an app (one of the two)'),
+    async action(ctx) {
+      const { rid, url, source, config = {}, consent } = ctx.attrs;
+      const installed = url === undefined && source === undefined ? (ctx.install(rid!, config), { rid: rid!, config }) : await ctx.installApp({ url, source, config, consent });
+      if (rid !== undefined && installed.rid !== rid) throw new InvalidArgsError(`the app is ${installed.rid}, not ${rid}`);
+      ctx.directive('wrangler:ruleset_installed', { ...installed });
+      ctx.raise('wrangler', 'ruleset_installed', { ...installed, rids: [installed.rid] });
+    },
+  })
+  .rule('app_revoke_request', {
+    // kumo's own: take back a permission granted to an installed app.
+    select: 'wrangler:app_revoke_request',
+    attrs: z.object({ rid: z.string().min(1), permission: z.string().min(1) }),
     action(ctx) {
-      const { rid, config = {} } = ctx.attrs;
-      ctx.install(rid, config);
-      ctx.directive('wrangler:ruleset_installed', { rid, config });
-      ctx.raise('wrangler', 'ruleset_installed', { rid, rids: [rid], config });
+      ctx.revoke(ctx.attrs.rid, ctx.attrs.permission);
+      ctx.directive('wrangler:app_revoked', { rid: ctx.attrs.rid, permission: ctx.attrs.permission });
     },
   })
   .rule('uninstall_ruleset_request', {
@@ -160,6 +181,7 @@ export const wrangler = ruleset(WRANGLER_RID, {
   )
   .share('channels', (ctx) => ctx.ecis().map(({ id, tags, eventPolicy, queryPolicy }) => ({ id, tags, eventPolicy, queryPolicy })))
   .share('installedRids', (ctx) => ctx.installed().map((r) => r.rid))
+  .share('apps', (ctx) => ctx.installed().flatMap((r) => (r.app ? [{ rid: r.rid, ...r.app }] : [])))
   .share('registeredRulesets', (ctx) => ctx.registered())
   .share('schedules', (ctx) => ctx.schedules())
   .build();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
 import { afterEach, expect, vi } from 'vitest';
 import { LevelStore, ManualClock, seededIds, type Host, type Limits, type OrderedDb, type RangeQuery, type Remote, type Ruleset, type Store, type WriteOp } from '../kernel/index.ts';
-import { openHost } from '../channels/open-node.ts';
+import { openHost, type AppOptions } from '../channels/open-node.ts';
 import type { DestinationRules } from '../channels/providers/destinations.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -42,6 +42,7 @@ export interface TestHostOptions {
   remote?: Remote;
   destinations?: DestinationRules;
   url?: string;
+  apps?: AppOptions;
 }
 
 /** A host on real LevelDB in `dir` (or the given store), with a manual clock and seeded ids. */
@@ -56,6 +57,7 @@ export async function testHost(opts: TestHostOptions = {}): Promise<{ host: Host
     ...(opts.remote ? { remote: opts.remote } : {}),
     ...(opts.destinations ? { destinations: opts.destinations } : {}),
     ...(opts.url ? { url: opts.url } : {}),
+    ...(opts.apps ? { apps: opts.apps } : {}),
   });
   let closed = false;
   const close = host.close.bind(host);

@@ -38,8 +38,8 @@ function matches(p: Pattern, url: URL): boolean {
   return host === p.host;
 }
 
-/** The destinations a host may send to; `check` normalises a base URL and refuses the others. */
-export class Destinations {
+/** A list of host patterns to allow and deny; with no allow list, every host not denied is allowed. */
+export class HostRules {
   private readonly allow: Pattern[] | undefined;
   private readonly deny: Pattern[];
 
@@ -48,11 +48,29 @@ export class Destinations {
     this.deny = (rules.deny ?? []).map(parse);
   }
 
+  /** May the host of `url` be reached? */
+  allows(url: URL): boolean {
+    return !this.deny.some((p) => matches(p, url)) && (!this.allow || this.allow.some((p) => matches(p, url)));
+  }
+
+  /** Is the host of `url` named in the allow list itself (not only by `*`)? */
+  names(url: URL): boolean {
+    return (this.allow ?? []).some((p) => p.host !== '*' && matches(p, url));
+  }
+}
+
+/** The destinations a host may send to; `check` normalises a base URL and refuses the others. */
+export class Destinations {
+  private readonly rules: HostRules;
+
+  constructor(rules: DestinationRules = {}) {
+    this.rules = new HostRules(rules);
+  }
+
   /** The base URL as events to it are kept (see {@link baseUrl}); INVALID_ARGS or DESTINATION_DENIED. */
   check(base: string): string {
     const normal = baseUrl(base);
-    const url = new URL(normal);
-    if (this.deny.some((p) => matches(p, url)) || (this.allow && !this.allow.some((p) => matches(p, url)))) throw new DestinationDeniedError(normal);
+    if (!this.rules.allows(new URL(normal))) throw new DestinationDeniedError(normal);
     return normal;
   }
 }

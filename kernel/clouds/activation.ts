@@ -11,6 +11,7 @@ import type { Limits } from '../limits.ts';
 import { Mailbox } from './mailbox.ts';
 import type { Publish } from '../observe.ts';
 import type { Ruleset } from '../ruleset.ts';
+import type { Apps } from '../apps/apps.ts';
 
 import { del, type Store, type WriteOp } from '../store/store.ts';
 
@@ -58,6 +59,8 @@ export class ActiveClouds {
     private readonly publish: Publish,
     /** The rulesets every cloud has (see `loadCloud`). */
     private readonly builtins: readonly Ruleset[] = [],
+    /** Where a cloud's apps are started when it is activated. */
+    private readonly apps?: Apps,
   ) {}
 
   get size(): number {
@@ -281,8 +284,9 @@ export class ActiveClouds {
     if (!p) {
       const start = performance.now();
       p = loadCloud(this.store, id, this.builtins)
-        .then((state) => {
+        .then(async (state) => {
           if (!state) throw new UnknownCloudError(id);
+          await this.apps?.ensure(state.installs);
           const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, closed: false, lastUsed: this.clock.now(), cachedEcis: new Set() };
           this.active.set(id, a);
           this.publish('activate', { cloudId: id, ms: performance.now() - start });

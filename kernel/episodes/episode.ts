@@ -4,6 +4,8 @@ import type { KumoEvent, ReadContext, Rule, Ruleset } from '../ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from '../store/keys.ts';
 import { Tx } from './tx.ts';
+import type { Apps } from '../apps/apps.ts';
+import { checkStorage } from '../apps/grants.ts';
 import type { Directive } from '../ruleset.ts';
 import { checkValue } from '../validate.ts';
 import { redactEcis, type Authority } from '../capabilities/authority.ts';
@@ -22,6 +24,7 @@ export interface EpisodeOutcome {
 
 export interface EpisodeEnv {
   rulesets: ReadonlyMap<string, Ruleset>;
+  apps: Apps;
   raiseDepth: number;
   eventsPerEpisode: number;
   ops: CloudOps;
@@ -42,7 +45,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
     }
     const { domain, type } = current.event;
     for (const install of tx.installs) {
-      const ruleset = env.rulesets.get(install.rid);
+      const ruleset = env.apps.rulesetOf(install, env.rulesets);
       if (!ruleset) {
         if (!log.missing?.includes(install.rid)) (log.missing ??= []).push(install.rid);
         continue;
@@ -63,6 +66,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
         } catch (err) {
           throw inRule(err, ruleset.rid, rule.name);
         }
+        checkStorage(tx, install);
         if (fired !== false) log.fired.push(name);
         if (ctx.stopped) break;
       }

@@ -9,10 +9,12 @@ import { redactEcis, redactError } from '../capabilities/authority.ts';
 import { committedView } from '../clouds/cloud-state.ts';
 import type { RoutedQuery } from '../requests/request.ts';
 import type { Ruleset } from '../ruleset.ts';
+import type { Apps } from '../apps/apps.ts';
 import { checkValue } from '../validate.ts';
 
 export interface QueryEnv {
   rulesets: ReadonlyMap<string, Ruleset>;
+  apps: Apps;
   clock: Clock;
   /** Longest a function may take (ms) before QUERY_TIMEOUT. */
   queryMs: number;
@@ -38,7 +40,7 @@ export async function runQuery(env: QueryEnv, a: Active, q: RoutedQuery): Promis
   const cloud = a.state;
   if (!queryAllowed(info.queryPolicy, rid, name)) return refuse(new PolicyDeniedError(`query ${rid}/${name}`, eci));
   const install = cloud.installs.find((r) => r.rid === rid);
-  const ruleset = install && env.rulesets.get(rid);
+  const ruleset = install && env.apps.rulesetOf(install, env.rulesets);
   if (!install || !ruleset) return refuse(new UnknownRulesetError(rid));
   if (!Object.hasOwn(ruleset.functions, name)) return refuse(new UnknownFunctionError(rid, name));
   if (!ruleset.shares.includes(name)) return refuse(new NotSharedError(rid, name));

@@ -1,15 +1,18 @@
 import type { ClaimCodes } from '../capabilities/claim-codes.ts';
 import type { CloudMeta, CloudState, InstallRecord } from '../clouds/cloud-state.ts';
 import { eciOps, exprKey, metaEcis } from '../clouds/cloud-state.ts';
-import type { CloudOps } from './rule-scope.ts';
-import { DuplicateNameError, InvalidArgsError, LimitExceededError, PolicyDeniedError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from '../errors.ts';
+import { installedInfo, type CloudOps, type LoadedApp } from './rule-scope.ts';
+import type { Apps } from '../apps/apps.ts';
+import { beyond, PERMISSIONS } from '../apps/grants.ts';
+import type { AppRecord } from '../store/keys.ts';
+import { ConsentRequiredError, DuplicateNameError, InvalidAppError, InvalidArgsError, PayloadTooLargeError, LimitExceededError, PolicyDeniedError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from '../errors.ts';
 import { newCloudId, newEci, partitionOf, type Eci, type IdGenerator } from '../ids.ts';
 import { keys, stored } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import { attenuate, isFull, redactEcis, SYSTEM_TAG, systemEci, within } from '../capabilities/authority.ts';
 import { stagedView } from './tx.ts';
-import type { ChildInfo, DeviceInfo, EciInfo, Ruleset } from '../ruleset.ts';
+import type { AppPermissions, AppSource, ChildInfo, DeviceInfo, EciInfo, Ruleset } from '../ruleset.ts';
 import type { Scheduler } from '../schedules/scheduler.ts';
 import type { Tx } from './tx.ts';
 import { del, put, type WriteOp } from '../store/store.ts';
@@ -24,6 +27,7 @@ export interface CloudOpsDeps {
   ids: IdGenerator;
   now: () => number;
   rulesets: ReadonlyMap<string, Ruleset>;
+  apps: Apps;
   /** The rulesets every cloud has (see `loadCloud`); they cannot be uninstalled. */
   builtins: readonly Ruleset[];
   limits: Limits;
@@ -42,6 +46,31 @@ export interface CloudOpsDeps {
   push(message: PushMessage): void;
   /** Start moving the cloud behind `eci` to host `to` (after the episode that asked committed). */
   move(eci: string, to: string): void;
+}
+
+/**
+ * The record of an app being installed as `rid`: refused when the rid is a ruleset of the host's
+ * (installed or not), and when it asks for more than its owner granted without consent.
+ */
+function appRecord(rid: string, app: { loaded: LoadedApp; consent: boolean }, existing: InstallRecord | undefined, registry: ReadonlyMap<string, Ruleset>): AppRecord {
+  if (registry.has(rid) || (existing && !existing.app)) throw new InvalidAppError(`${rid} is a ruleset of this host's; an app must have a rid of its own`);
+  const { ruleset, hash, url } = app.loaded;
+  const asks = ruleset.permissions ?? {};
+  const more = beyond(asks, existing?.app?.grant ?? {});
+  if (Object.keys(more).length > 0 && !app.consent) throw new ConsentRequiredError(rid, more);
+  return { hash, version: ruleset.version, ...(url === undefined ? {} : { url }), grant: { ...asks } };
+}
+
+/** Fetch (or take) an app's source within the host's limits and start it. */
+async function loadApp(apps: Apps, from: AppSource, limits: Limits): Promise<LoadedApp> {
+  const { url, source } = from;
+  if ((url === undefined) === (source === undefined)) throw new InvalidArgsError('an app is installed from a url or from its source, one of the two');
+  if (url !== undefined && typeof url !== 'string') throw new InvalidArgsError('the url of an app is a string');
+  if (source !== undefined && typeof source !== 'string') throw new InvalidArgsError('the source of an app is a string (one ES module)');
+  const text = typeof url === 'string' ? await apps.fetch(url) : (source as string);
+  if (Buffer.byteLength(text) > limits.appBytes) throw new PayloadTooLargeError(`an app's source may be at most ${limits.appBytes} bytes`);
+  const { hash, ruleset } = await apps.add(text);
+  return { hash, source: text, ruleset, ...(typeof url === 'string' ? { url } : {}) };
 }
 
 /** The longest a claim code may be made to last. */
@@ -224,8 +253,8 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       tx.release(() => deps.move(via, to));
     },
 
-    install(tx, cloud, rid, config, creator) {
-      const ruleset = typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
+    install(tx, cloud, rid, config, creator, app) {
+      const ruleset = app ? app.loaded.ruleset : typeof rid === 'string' ? deps.rulesets.get(rid) : undefined;
       if (!ruleset) throw new UnknownRulesetError(typeof rid === 'string' ? rid : describe(rid));
       if (!isPlainObject(config)) throw new InvalidArgsError('config must be an object');
       let value = config;
@@ -235,6 +264,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
         value = v.value;
       }
       const existing = tx.installs.find((r) => r.rid === rid);
+      const record = app && appRecord(rid, app, existing, deps.rulesets);
       const seq = existing?.seq ?? tx.installs.reduce((max, r) => Math.max(max, r.seq), 0) + 1;
       // Installed again (a new config): it keeps the ECIs it has.
       let ecis = existing?.ecis;
@@ -245,11 +275,30 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
         for (const e of made) tx.addEci(e);
         if (made.length > 0) ecis = made.map((e) => e.id);
       }
-      const rec: InstallRecord = { rid, config: value, seq, ...(ecis ? { ecis } : {}) };
+      const rec: InstallRecord = { rid, config: value, seq, ...(ecis ? { ecis } : {}), ...(record ? { app: record } : {}) };
       const installs = [...tx.installs.filter((r) => r.rid !== rid), rec].sort((a, b) => a.seq - b.seq);
       tx.installs = installs;
       tx.installed(rid);
-      tx.stage([put(keys.install(cloud.id, rid), rec)], (c) => {
+      const writes = [put(keys.install(cloud.id, rid), rec)];
+      if (app) writes.push(put(keys.appSource(app.loaded.hash), app.loaded.source));
+      tx.stage(writes, (c) => {
+        c.installs = installs;
+      });
+      return installedInfo(rec);
+    },
+
+    loadApp: (from) => loadApp(deps.apps, from, deps.limits),
+
+    revoke(tx, cloud, rid, permission) {
+      const rec = tx.installs.find((r) => r.rid === rid);
+      if (!rec?.app) throw new UnknownRulesetError(rid);
+      if (!(PERMISSIONS as readonly string[]).includes(permission)) throw new InvalidArgsError(`${JSON.stringify(permission)} is not a permission (${PERMISSIONS.join(', ')})`);
+      const grant = { ...rec.app.grant };
+      delete grant[permission as keyof AppPermissions];
+      const next: InstallRecord = { ...rec, app: { ...rec.app, grant } };
+      const installs = tx.installs.map((r) => (r === rec ? next : r));
+      tx.installs = installs;
+      tx.stage([put(keys.install(cloud.id, rid), next)], (c) => {
         c.installs = installs;
       });
     },

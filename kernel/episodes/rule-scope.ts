@@ -1,8 +1,9 @@
 import type { CloudState, InstallRecord } from '../clouds/cloud-state.ts';
-import type { KumoEvent, ReadContext, RuleContext, ChildInfo, ChildSelector, ClaimCode, DeviceInfo, EciInfo, RegisteredRuleset, Ruleset, ScheduleInfo } from '../ruleset.ts';
+import type { AppSource, InstalledInfo, KumoEvent, ReadContext, RuleContext, ChildInfo, ChildSelector, ClaimCode, DeviceInfo, EciInfo, RegisteredRuleset, Ruleset, ScheduleInfo } from '../ruleset.ts';
 import type { Tx } from './tx.ts';
 import { within, type Authority } from '../capabilities/authority.ts';
 import { checkValue } from '../validate.ts';
+import { checkGrant } from '../apps/grants.ts';
 
 /** Structural changes a rule may stage; implemented by the host (see cloud-ops.ts). */
 export interface CloudOps {
@@ -21,8 +22,16 @@ export interface CloudOps {
   newClaimCode(tx: Tx, cloud: CloudState, eci: unknown, expiresIn: unknown, creator: Authority | undefined): Promise<ClaimCode>;
   /** Move the cloud to host `to` after the episode; only through an ECI with its full authority. */
   moveTo(tx: Tx, cloud: CloudState, to: unknown, creator: Authority | undefined): void;
-  /** Install a ruleset; the ECIs it declares, made through `creator`, get at most its authority. */
-  install(tx: Tx, cloud: CloudState, rid: string, config: unknown, creator: Authority | undefined): void;
+  /**
+   * Install a ruleset of the host's, or with `app` an app (its rid is the app's); the ECIs it declares,
+   * made through `creator`, get at most its authority. An app asking for more than it was granted
+   * needs `consent`.
+   */
+  install(tx: Tx, cloud: CloudState, rid: string, config: unknown, creator: Authority | undefined, app?: { loaded: LoadedApp; consent: boolean }): InstalledInfo;
+  /** Fetch (or take) an app's source and start it: the app, not yet installed anywhere. */
+  loadApp(from: AppSource): Promise<LoadedApp>;
+  /** Take back a permission granted to an installed app. */
+  revoke(tx: Tx, cloud: CloudState, rid: string, permission: string): void;
   uninstall(tx: Tx, cloud: CloudState, rid: string): void;
   scheduleAt(tx: Tx, cloud: CloudState, at: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   scheduleRepeat(tx: Tx, cloud: CloudState, cron: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
@@ -36,6 +45,21 @@ export interface CloudOps {
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** An install as rules and queries list it. */
+export function installedInfo(r: InstallRecord): InstalledInfo {
+  if (!r.app) return { rid: r.rid, config: r.config };
+  const { version, hash, url, grant } = r.app;
+  return { rid: r.rid, config: r.config, app: { version, hash, ...(url === undefined ? {} : { url }), grant: { ...grant } } };
+}
+
+/** An app ready to install: its source (stored by hash with the install) and its started ruleset. */
+export interface LoadedApp {
+  hash: string;
+  source: string;
+  ruleset: Ruleset;
+  url?: string;
+}
 
 function plain(attrs: Record<string, unknown> | undefined): Record<string, unknown> {
   return attrs ?? {};
@@ -63,7 +87,7 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, rule
         .filter((e) => !caller || within(e, caller))
         .map((e) => structuredClone(e))
         .sort((a, b) => cmp(a.id, b.id)),
-    installed: () => installs().map((r) => ({ rid: r.rid, config: r.config })),
+    installed: () => installs().map(installedInfo),
     registered: () => registered(rulesets),
     schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })).sort((a, b) => a.next - b.next || cmp(a.id, b.id)),
   };
@@ -185,11 +209,17 @@ export class RuleScope implements RuleContext {
   }
   get push(): RuleContext['push'] {
     const { ops, tx, cloud } = this.#episode;
-    return (eci, name, data) => ops.push(tx, cloud, eci, name, data ?? {});
+    return (eci, name, data) => {
+      this.#may('push');
+      ops.push(tx, cloud, eci, name, data ?? {});
+    };
   }
   get send(): RuleContext['send'] {
     const { ops, tx, cloud, caller } = this.#episode;
-    return (eci, domain, type, attrs, host) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }, caller, host);
+    return (eci, domain, type, attrs, host) => {
+      this.#may('send');
+      ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }, caller, host);
+    };
   }
   get scheduleAt(): RuleContext['scheduleAt'] {
     const { ops, tx, cloud } = this.#episode;
@@ -205,39 +235,56 @@ export class RuleScope implements RuleContext {
   }
   get newChild(): RuleContext['newChild'] {
     const { ops, tx, cloud } = this.#episode;
-    return (name, opts) => promised(() => ops.newChild(tx, cloud, name, opts?.rids));
+    return (name, opts) => promised(() => (this.#may('newChild'), ops.newChild(tx, cloud, name, opts?.rids)));
   }
   get deleteChild(): RuleContext['deleteChild'] {
     const { ops, tx, cloud } = this.#episode;
-    return (which) => promised(() => ops.deleteChild(tx, cloud, which));
+    return (which) => promised(() => (this.#may('deleteChild'), ops.deleteChild(tx, cloud, which)));
   }
   get newEci(): RuleContext['newEci'] {
     const { ops, tx, cloud, caller } = this.#episode;
-    return (opts) => ops.newEci(tx, cloud, opts, caller);
+    return (opts) => (this.#may('newEci'), ops.newEci(tx, cloud, opts, caller));
   }
   get deleteEci(): RuleContext['deleteEci'] {
     const { ops, tx, cloud, caller } = this.#episode;
-    return (eci) => ops.deleteEci(tx, cloud, eci, caller);
+    return (eci) => (this.#may('deleteEci'), ops.deleteEci(tx, cloud, eci, caller));
   }
   get newDevice(): RuleContext['newDevice'] {
     const { ops, tx, cloud, caller } = this.#episode;
-    return (name, opts) => ops.newDevice(tx, cloud, { ...opts, name }, caller);
+    return async (name, opts) => (this.#may('newDevice'), ops.newDevice(tx, cloud, { ...opts, name }, caller));
   }
   get newClaimCode(): RuleContext['newClaimCode'] {
     const { ops, tx, cloud, caller } = this.#episode;
-    return (eci, opts) => ops.newClaimCode(tx, cloud, eci, opts?.expiresIn, caller);
+    return async (eci, opts) => (this.#may('newClaimCode'), ops.newClaimCode(tx, cloud, eci, opts?.expiresIn, caller));
   }
   get moveTo(): RuleContext['moveTo'] {
     const { ops, tx, cloud, caller } = this.#episode;
-    return (to) => ops.moveTo(tx, cloud, to, caller);
+    return (to) => (this.#may('moveTo'), ops.moveTo(tx, cloud, to, caller));
   }
   get install(): RuleContext['install'] {
     const { ops, tx, cloud, caller } = this.#episode;
-    return (r, config) => ops.install(tx, cloud, r, config ?? {}, caller);
+    return (r, config) => void (this.#may('install'), ops.install(tx, cloud, r, config ?? {}, caller));
   }
   get uninstall(): RuleContext['uninstall'] {
     const { ops, tx, cloud } = this.#episode;
-    return (r) => ops.uninstall(tx, cloud, r);
+    return (r) => (this.#may('uninstall'), ops.uninstall(tx, cloud, r));
+  }
+  get installApp(): RuleContext['installApp'] {
+    const { ops, tx, cloud, caller } = this.#episode;
+    return async ({ url, source, config, consent }) => {
+      this.#may('installApp');
+      const loaded = await ops.loadApp({ url, source });
+      return ops.install(tx, cloud, loaded.ruleset.rid, config ?? {}, caller, { loaded, consent: consent === true });
+    };
+  }
+  get revoke(): RuleContext['revoke'] {
+    const { ops, tx, cloud } = this.#episode;
+    return (rid, permission) => (this.#may('revoke'), ops.revoke(tx, cloud, rid, permission));
+  }
+
+  /** Refuse an operation the app this rule belongs to was not granted (native rulesets may do all). */
+  #may(op: string): void {
+    checkGrant(this.#install, op);
   }
 
   #read(): ReadContext {

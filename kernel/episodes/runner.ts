@@ -1,3 +1,4 @@
+import type { Apps } from '../apps/apps.ts';
 import { eciIn, type Active, type ActiveClouds } from '../clouds/activation.ts';
 import { redactError } from '../capabilities/authority.ts';
 import { committedView } from '../clouds/cloud-state.ts';
@@ -37,6 +38,7 @@ export type Outcome = { ok: true; result: EventResult; duplicate: boolean } | { 
 
 export interface EpisodeRunnerDeps {
   rulesets: ReadonlyMap<string, Ruleset>;
+  apps: Apps;
   limits: Limits;
   ops: CloudOps;
   log: EpisodeLog;
@@ -58,7 +60,7 @@ export class EpisodeRunner {
   private readonly env: Parameters<typeof runEpisode>[0];
 
   constructor(private readonly deps: EpisodeRunnerDeps) {
-    this.env = { rulesets: deps.rulesets, raiseDepth: deps.limits.raiseDepth, eventsPerEpisode: deps.limits.eventsPerEpisode, ops: deps.ops };
+    this.env = { rulesets: deps.rulesets, apps: deps.apps, raiseDepth: deps.limits.raiseDepth, eventsPerEpisode: deps.limits.eventsPerEpisode, ops: deps.ops };
   }
 
   /** Run `event` in the active cloud `a`. Never rejects: the outcome says what happened. */

@@ -1,4 +1,4 @@
-import type { ChildInfo, Directive, EciInfo, KumoEvent, ScheduleInfo } from '../ruleset.ts';
+import type { AppPermissions, ChildInfo, Directive, EciInfo, KumoEvent, ScheduleInfo } from '../ruleset.ts';
 import { isCloudId, isEci, type CloudId, type Eci } from '../ids.ts';
 
 /**
@@ -57,6 +57,18 @@ export interface InstallRecord {
   seq: number;
   /** The ECIs made for the ruleset's declared `ecis`; they go when it is uninstalled. */
   ecis?: Eci[];
+  /** Set for an app the cloud's owner installed (not a ruleset of the host's): which one, and what it may do. */
+  app?: AppRecord;
+}
+
+/** An installed app: its code by content hash, where it came from, and the permissions its owner granted. */
+export interface AppRecord {
+  /** sha256 (hex) of the app's source text, as stored in the host's app sources. */
+  hash: string;
+  version: string;
+  /** The URL it was installed from; absent for an upload. */
+  url?: string;
+  grant: AppPermissions;
 }
 
 export type ScheduleRecord = ScheduleInfo;
@@ -236,6 +248,8 @@ export const keys = {
   tombstone: (eci: string) => key<Tombstone>(`t!${eci}`),
   /** Host-wide claim codes by hash: the claim endpoint knows only the code. */
   claimIndex: (hash: string) => key<ClaimRecord>(`k!${hash}`),
+  /** Host-wide app sources by content hash (sha256 hex): what the clouds' installed apps run. */
+  appSource: (hash: string) => key<string>(`a!${hash}`),
 };
 
 export const ranges = {

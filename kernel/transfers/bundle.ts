@@ -1,7 +1,8 @@
 import { asRecord, cloudRecords, recordEcis } from '../clouds/cloud-state.ts';
 import { InvalidCloudFileError } from '../errors.ts';
 import { isCloudId, isEci, type CloudId } from '../ids.ts';
-import { dueKeyOf, keys, parseCloudKey, type CloudMeta, type CloudRecord, type Key, type OutboxEntry } from '../store/keys.ts';
+import { dueKeyOf, keys, parseCloudKey, type CloudMeta, type CloudRecord, type InstallRecord, type Key, type OutboxEntry } from '../store/keys.ts';
+import { appHash } from '../apps/apps.ts';
 
 import { put, type Store, type WriteOp } from '../store/store.ts';
 import { isList, isPlainObject, isStrings } from '../validate.ts';
@@ -20,6 +21,8 @@ export interface CloudBundle {
   records: Array<[string, unknown]>;
   /** Their outgoing events not delivered yet (carried when they leave for good). */
   outbox: OutboxEntry[];
+  /** The sources of the apps its clouds installed, by content hash (checked where it lands). */
+  apps?: Record<string, string>;
   /**
    * The base URL of the host it left, when that host knew its own: what its clouds sent to ECIs of
    * that host (or its realm) is sent there from wherever it lands.
@@ -42,14 +45,29 @@ export async function readSubtree(store: Store, root: CloudId): Promise<{ clouds
   return { clouds, records };
 }
 
-/** The rids installed in any cloud of a bundle. */
+/** The rids of the host's rulesets installed in any cloud of a bundle (apps travel with it). */
 export function bundleRulesets(bundle: CloudBundle): string[] {
   const rids = new Set<string>();
   for (const [k, v] of bundle.records) {
     const cloud = cloudOf(k);
-    if (cloud && parseCloudKey(cloud, k)?.kind === 'rs') rids.add((v as { rid: string }).rid);
+    if (cloud && parseCloudKey(cloud, k)?.kind === 'rs' && (v as InstallRecord).app === undefined) rids.add((v as InstallRecord).rid);
   }
   return [...rids].sort();
+}
+
+/** The content hashes of the apps installed in the clouds of `records`. */
+export function appHashes(records: ReadonlyArray<{ kind: string; value: unknown }>): string[] {
+  return [...new Set(records.flatMap((r) => (r.kind === 'rs' && (r.value as InstallRecord).app ? [(r.value as InstallRecord).app!.hash] : [])))].sort();
+}
+
+/** The sources of the apps `records` install, read from `store` to travel in a bundle. */
+export async function appSources(store: Store, records: ReadonlyArray<{ kind: string; value: unknown }>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const hash of appHashes(records)) {
+    const source = await store.get(keys.appSource(hash));
+    if (source !== undefined) out[hash] = source;
+  }
+  return out;
 }
 
 function cloudOf(k: string): CloudId | undefined {
@@ -67,7 +85,8 @@ export function checkBundle(value: unknown): CloudBundle {
     throw new InvalidCloudFileError('corrupt', `the cloud file is corrupt: ${why}`);
   };
   if (!isPlainObject(value)) return bad('not a bundle');
-  const { root, clouds, records, outbox, from } = value;
+  const { root, clouds, records, outbox, from, apps = {} } = value;
+  if (!isPlainObject(apps) || !Object.entries(apps).every(([hash, source]) => typeof source === 'string' && appHash(source) === hash)) return bad("an app's source does not match its hash");
   if (typeof root !== 'string' || !isCloudId(root)) return bad('no root cloud');
   if (from !== undefined && typeof from !== 'string') return bad('the host it left is not a URL');
   if (!isList(clouds) || !isList(records) || !isList(outbox)) return bad('missing parts');
@@ -87,6 +106,10 @@ export function checkBundle(value: unknown): CloudBundle {
     const kind = cloud !== undefined && ids.has(cloud) ? parseCloudKey(cloud, key)?.kind : undefined;
     if (!kind) return bad(`a record outside the clouds it lists (${key.slice(0, 60)})`);
     if (kind === 'eci' && !(isPlainObject(record) && isStrings(record['tags']))) return bad(`an ECI of cloud ${cloud} without its tags`);
+    if (kind === 'rs' && isPlainObject(record) && record['app'] !== undefined) {
+      const app = record['app'];
+      if (!isPlainObject(app) || typeof app['hash'] !== 'string' || !Object.hasOwn(apps, app['hash']) || !isPlainObject(app['grant'])) return bad(`an app of cloud ${cloud} whose source is not in the file`);
+    }
     if (kind === 'meta') {
       metas.add(cloud!);
       const declared: unknown = isPlainObject(record) ? record['builtinEcis'] : undefined;
@@ -107,7 +130,7 @@ export function checkBundle(value: unknown): CloudBundle {
  * point at them (ECI index, due schedules, claim codes).
  */
 export function bundleOps(bundle: CloudBundle): WriteOp[] {
-  const ops: WriteOp[] = [];
+  const ops: WriteOp[] = Object.entries(bundle.apps ?? {}).map(([hash, source]) => put(keys.appSource(hash), source));
   for (const [k, value] of bundle.records) {
     const cloud = cloudOf(k)!;
     const r = asRecord(cloud, k, value)!;

@@ -1,4 +1,4 @@
-import { isList, type KumoEvent } from '../../kernel/index.ts';
+import type { KumoEvent } from '../../kernel/index.ts';
 import type { Aggregated, AllOf, Binds, CapturesOf, NoCaptures, Setting, SomeOf } from './captures.ts';
 import type { WhereContext } from './where-context.ts';
 
@@ -176,9 +176,12 @@ function primitive(domain: string, type: string, { attrs, setting, where }: Prim
 
 const INDEX_LIKE = /^(?:0|[1-9]\d*)$/;
 
+// Not the kernel's isList: the builder runs inside the apps' sandbox too, where no kernel is bundled.
+const isPairs = (attrs: AttrTests): attrs is ReadonlyArray<readonly [string, RegExp]> => Array.isArray(attrs);
+
 function attrPairs(name: string, attrs: AttrTests): Array<readonly [string, RegExp]> {
   let pairs: Array<readonly [string, RegExp]>;
-  if (isList(attrs)) {
+  if (isPairs(attrs)) {
     pairs = attrs.map(([k, re]) => [k, re] as const);
   } else {
     pairs = Object.entries(attrs as Record<string, RegExp>);

@@ -1,0 +1,159 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AppSourceDeniedError, AppSourceError, PayloadTooLargeError } from '../../kernel/index.ts';
+import { HostRules, type DestinationRules } from '../providers/destinations.ts';
+
+/**
+ * Where the apps clouds' owners install may come from (docs/apps.md, "Sources"): `https:` and
+ * `http:` URLs of hosts the operator's lists allow, never an address of this machine or its private
+ * networks unless the allow list names that host itself (a cloud's owner must not make the host
+ * fetch what only it can reach); `file:` URLs only inside the folder the operator gives. Each fetch
+ * has a size and a time limit, and follows at most three redirects, each checked again.
+ */
+export interface AppSourceRules extends DestinationRules {
+  /** A folder whose files may be installed by `file:` URL; none when not given. */
+  folder?: string;
+  /** Longest a fetch may take in all (ms). */
+  timeoutMs?: number;
+  /** Largest source fetched (bytes). */
+  maxBytes?: number;
+}
+
+const REDIRECTS = 3;
+
+/** Loopback, private, link-local, unique-local and unspecified addresses: this machine and its networks. */
+const PRIVATE = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv6');
+
+function isPrivate(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return PRIVATE.check(mapped[1]!, 'ipv4');
+  return PRIVATE.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** A fetcher of app sources under `rules`: the source text, or APP_SOURCE_DENIED, APP_SOURCE_FAILED, PAYLOAD_TOO_LARGE. */
+export function appSources(rules: AppSourceRules = {}): (url: string) => Promise<string> {
+  const hosts = new HostRules(rules);
+  const timeoutMs = rules.timeoutMs ?? 10_000;
+  const maxBytes = rules.maxBytes ?? 200 * 1024;
+  const folder = rules.folder === undefined ? undefined : resolve(rules.folder);
+
+  const fromFile = async (url: URL): Promise<string> => {
+    if (!folder) throw new AppSourceDeniedError(url.href, 'this host allows no app files (kumo serve --apps-folder)');
+    let path;
+    try {
+      path = await realpath(fileURLToPath(url));
+    } catch {
+      throw new AppSourceError(url.href, `no app file at ${url.href}`);
+    }
+    const root = await realpath(folder);
+    if (!path.startsWith(root + sep)) throw new AppSourceDeniedError(url.href, 'it is outside the folder apps may come from');
+    if ((await stat(path)).size > maxBytes) throw new PayloadTooLargeError(`an app's source may be at most ${maxBytes} bytes`);
+    return readFile(path, 'utf8');
+  };
+
+  const fromWeb = (url: URL, hops: number): Promise<string> => {
+    if (!hosts.allows(url)) throw new AppSourceDeniedError(url.href, 'the operator does not allow that host');
+    if (url.username || url.password) throw new AppSourceDeniedError(url.href, 'a URL with credentials is not allowed');
+    const named = hosts.names(url);
+    // Checked where the connection is made, on the address it is made to: a name cannot resolve to
+    // a private address after a check of it passed.
+    const lookup: LookupFunction = (hostname, options, callback) =>
+      dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
+        if (err) return callback(err, '', 0);
+        const bad = addresses.find((a) => isPrivate(a.address));
+        if (bad && !named) return callback(new AppSourceDeniedError(url.href, `${hostname} is an address of this host's own networks (${bad.address})`), '', 0);
+        if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+        callback(null, addresses[0]!.address, addresses[0]!.family);
+      });
+    return new Promise<string>((resolveText, reject) => {
+      const literal = isIP(url.hostname.replace(/^\[|\]$/g, ''));
+      if (literal && isPrivate(url.hostname.replace(/^\[|\]$/g, '')) && !named) {
+        reject(new AppSourceDeniedError(url.href, `${url.hostname} is an address of this host's own networks`));
+        return;
+      }
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+        url,
+        { method: 'GET', lookup, timeout: timeoutMs, headers: { accept: 'text/javascript, application/javascript, text/typescript, text/plain' } },
+        (res: IncomingMessage) => {
+          const status = res.statusCode ?? 0;
+          if (status >= 300 && status < 400 && res.headers.location) {
+            res.resume();
+            if (hops >= REDIRECTS) return reject(new AppSourceError(url.href, `${url.href} redirects more than ${REDIRECTS} times`));
+            let next: URL;
+            try {
+              next = new URL(res.headers.location, url);
+            } catch {
+              return reject(new AppSourceError(url.href, `${url.href} redirects to an address that is not a URL`));
+            }
+            if (next.protocol !== 'https:' && next.protocol !== 'http:') return reject(new AppSourceDeniedError(next.href, 'a redirect may lead only to http or https'));
+            fromWeb(next, hops + 1).then(resolveText, reject);
+            return;
+          }
+          if (status !== 200) {
+            res.resume();
+            return reject(new AppSourceError(url.href, `${url.href} answered ${status}`));
+          }
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBytes) {
+              req.destroy();
+              reject(new PayloadTooLargeError(`an app's source may be at most ${maxBytes} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () => resolveText(Buffer.concat(chunks).toString('utf8')));
+          res.on('error', (err) => reject(new AppSourceError(url.href, `${url.href} failed: ${err.message}`)));
+        },
+      );
+      req.on('timeout', () => req.destroy(new AppSourceError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)));
+      req.on('error', (err) => reject(err instanceof AppSourceError || err instanceof AppSourceDeniedError ? err : new AppSourceError(url.href, `${url.href} cannot be fetched: ${err.message}`)));
+      req.end();
+    });
+  };
+
+  return async (text: string): Promise<string> => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new AppSourceDeniedError(text, 'it is not a URL');
+    }
+    if (url.protocol === 'file:') return fromFile(url);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new AppSourceDeniedError(url.href, 'apps come from https:, http: or (where the operator allows a folder) file: URLs');
+    // The whole fetch, redirects included, within the time limit.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AppSourceError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([fromWeb(url, 0), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}

@@ -1,0 +1,310 @@
+import { newQuickJSWASMModuleFromVariant, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten-core';
+import { AppLimitError, type KumoError } from '../../kernel/index.ts';
+
+/**
+ * One app version's engine: a QuickJS interpreter compiled to WebAssembly, with its own memory (a
+ * WebAssembly instance of its own), a memory limit, a stack limit and a time limit per call. The
+ * host reaches into it only through the sandbox's calls (sandbox-entry.ts) and it reaches out only
+ * through the operations the host lends the call under way. See docs/apps.md.
+ */
+
+/** The limits of one sandbox and of each call into it. */
+export interface SandboxLimits {
+  /** Memory the app's engine may allocate in all (its heap). */
+  memoryBytes: number;
+  /** Stack the app may use: deep recursion ends with APP_LIMIT_EXCEEDED (stack). */
+  stackBytes: number;
+}
+
+/**
+ * The operations a call lends the app: given an operation's name and its JSON-decoded arguments, its
+ * plain value, or a promise of one for the asynchronous ones; it throws for a name it does not lend.
+ */
+export type Operations = (op: string, args: unknown[]) => unknown;
+
+/** A call under way: what it may do, until when, and how it ends. */
+interface Call {
+  ops: Operations;
+  /** performance.now() past which the interpreter stops the call. */
+  deadline: number;
+  /** The time left to the call, spent by each turn it runs in the interpreter. */
+  budgetMs: number;
+  limitMs: number;
+  interrupted: boolean;
+  /** Errors the host's operations threw into the app, by index: the app's failure may be one of them. */
+  hostErrors: unknown[];
+  /** Host operations still to answer (a call that waits on nothing else has stalled). */
+  waiting: number;
+  settle?: (ok: boolean, value: unknown) => void;
+}
+
+/** What a sandbox is made from: the prelude (the builder) and the app's compiled module (CommonJS). */
+export interface SandboxCode {
+  prelude: string;
+  app: string;
+}
+
+/** What an app's top level may do of the host's: nothing (it runs once, for every cloud). */
+const refuseAll: Operations = (op) => {
+  throw new TypeError(`ctx.${op} is not available while the app loads`);
+};
+
+export class Sandbox {
+  /** Calls under way, innermost last (a host operation may call into the sandbox again). */
+  private readonly calls: Call[] = [];
+  /** Rule runs and queries take turns: each may wait on the host, and the engine serves one at a time. */
+  private turn: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  private constructor(
+    readonly rid: string,
+    private readonly runtime: QuickJSRuntime,
+    private readonly vm: QuickJSContext,
+    private readonly entry: QuickJSHandle,
+  ) {}
+
+  /**
+   * Start an engine, load the prelude and the app, and answer the app's description (JSON text).
+   * An app that does not load (a syntax error, a throw at the top level, no ruleset exported) is
+   * refused with the error it gave, as an Error.
+   */
+  static async create(code: SandboxCode, limits: SandboxLimits, loadMs: number): Promise<{ sandbox: Sandbox; description: string }> {
+    const module = await newQuickJSWASMModuleFromVariant(import('@jitl/quickjs-wasmfile-release-sync'));
+    const runtime = module.newRuntime();
+    runtime.setMemoryLimit(limits.memoryBytes);
+    runtime.setMaxStackSize(limits.stackBytes);
+    const vm = runtime.newContext();
+    let sandbox: Sandbox | undefined;
+    try {
+      vm.unwrapResult(vm.evalCode(code.prelude, 'kumo-prelude.js')).dispose();
+      const entry = vm.getProp(vm.global, '__sandbox');
+      sandbox = new Sandbox('(loading)', runtime, vm, entry);
+      sandbox.installHostFunctions();
+      const wrapped = `(() => { const module = { exports: {} }; const require = (name) => { if (name === 'kumo') return __kumo; throw new Error('an app may import only kumo, not ' + name); };\n${code.app}\nreturn module.exports; })()`;
+      const description = sandbox.callSync('load', [], refuseAll, loadMs, wrapped);
+      const rid = (JSON.parse(description) as { rid: string }).rid;
+      Object.assign(sandbox, { rid });
+      return { sandbox, description };
+    } catch (err) {
+      if (sandbox) sandbox.dispose();
+      else {
+        vm.dispose();
+        runtime.dispose();
+      }
+      throw err;
+    }
+  }
+
+  /** A call that must answer at once (a selector's match, a schema's check): JSON text in, JSON text out. */
+  callSync(fn: string, args: ReadonlyArray<string | number>, ops: Operations, limitMs: number, source?: string): string {
+    const call = this.newCall(ops, limitMs);
+    this.calls.push(call);
+    try {
+      const result = this.enter(call, () => {
+        const fnHandle = this.vm.getProp(this.entry, fn);
+        const argHandles = args.map((a) => (typeof a === 'number' ? this.vm.newNumber(a) : this.vm.newString(a)));
+        if (source !== undefined) {
+          const exports = this.vm.evalCode(source, 'app.js');
+          if (exports.error) {
+            fnHandle.dispose();
+            for (const h of argHandles) h.dispose();
+            return exports;
+          }
+          argHandles.unshift(exports.value);
+        }
+        const r = this.vm.callFunction(fnHandle, this.vm.undefined, ...argHandles);
+        fnHandle.dispose();
+        for (const h of argHandles) h.dispose();
+        return r;
+      });
+      const text = this.vm.getString(result);
+      result.dispose();
+      return text;
+    } finally {
+      this.calls.pop();
+    }
+  }
+
+  /**
+   * A rule run or a query: it may wait on the host (a child being made), so it settles later, and
+   * the app's calls take turns. Answers the JSON text of the app's result.
+   */
+  callAsync(fn: 'run' | 'query', args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): Promise<string> {
+    const next = this.turn.then(() => this.runAsync(fn, args, ops, limitMs));
+    this.turn = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runAsync(fn: string, args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): Promise<string> {
+    const call = this.newCall(ops, limitMs);
+    const settled = new Promise<string>((resolve, reject) => {
+      call.settle = (ok, value) => (ok ? resolve(value as string) : reject(this.failure(call, value)));
+    });
+    this.calls.push(call);
+    try {
+      this.enter(call, () => {
+        const fnHandle = this.vm.getProp(this.entry, fn);
+        const argHandles = args.map((a) => (typeof a === 'number' ? this.vm.newNumber(a) : this.vm.newString(a)));
+        const r = this.vm.callFunction(fnHandle, this.vm.undefined, ...argHandles);
+        fnHandle.dispose();
+        for (const h of argHandles) h.dispose();
+        return r;
+      }).dispose();
+      this.pump(call);
+    } finally {
+      this.calls.pop();
+    }
+    if (call.settle && call.waiting === 0) {
+      throw new Error(`${this.rid} awaits something that never comes (only kumo's own operations can be awaited in an app)`);
+    }
+    return settled;
+  }
+
+  /** Run the jobs (promise reactions) the call's progress queued, within its time. */
+  private pump(call: Call): void {
+    const done = this.enter(call, () => {
+      const r = this.runtime.executePendingJobs();
+      return r.error ? { error: r.error } : { value: this.vm.undefined };
+    });
+    done.dispose();
+  }
+
+  /** Run `step` in the interpreter as `call`, within the call's time left; turn what it threw into the host's error. */
+  private enter(call: Call, step: () => { value: QuickJSHandle; error?: undefined } | { error: QuickJSHandle; value?: undefined }): QuickJSHandle {
+    if (this.disposed) throw new Error(`the sandbox of ${this.rid} is closed`);
+    const start = performance.now();
+    call.deadline = start + call.budgetMs;
+    let r;
+    try {
+      r = step();
+    } finally {
+      call.budgetMs -= performance.now() - start;
+    }
+    if (r.error) {
+      const dumped: unknown = this.vm.dump(r.error);
+      r.error.dispose();
+      throw this.failure(call, dumped);
+    }
+    return r.value;
+  }
+
+  /** The host's error for what the app threw: a limit it reached, an error of the host's it let through, or its own. */
+  private failure(call: Call, thrown: unknown): unknown {
+    const e = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as { name?: unknown; message?: unknown; hostError?: unknown };
+    const message = typeof e.message === 'string' ? e.message : String(thrown);
+    if (call.interrupted) return new AppLimitError(this.rid, 'time', `${this.rid} ran longer than its ${call.limitMs} ms`, call.limitMs);
+    if (e.name === 'InternalError' && /out of memory/.test(message)) return new AppLimitError(this.rid, 'memory', `${this.rid} ran out of its memory`);
+    if (e.name === 'RangeError' && /stack/i.test(message)) return new AppLimitError(this.rid, 'stack', `${this.rid} recursed deeper than its stack allows`);
+    if (typeof e.hostError === 'number' && e.hostError < call.hostErrors.length) return call.hostErrors[e.hostError];
+    return new Error(typeof e.name === 'string' && e.name !== 'Error' ? `${e.name}: ${message}` : message);
+  }
+
+  private newCall(ops: Operations, limitMs: number): Call {
+    return { ops, deadline: 0, budgetMs: limitMs, limitMs, interrupted: false, hostErrors: [], waiting: 0 };
+  }
+
+  private current(): Call {
+    const call = this.calls[this.calls.length - 1];
+    if (!call) throw new Error('no call is under way');
+    return call;
+  }
+
+  /** `__host(op, args)` and `__settle(ok, value)`, and the interrupt that ends a call past its time. */
+  private installHostFunctions(): void {
+    const { vm } = this;
+    this.runtime.setInterruptHandler(() => {
+      const call = this.calls[this.calls.length - 1];
+      if (!call || performance.now() <= call.deadline) return false;
+      call.interrupted = true;
+      return true;
+    });
+    const host = vm.newFunction('__host', (opHandle, argsHandle) => {
+      const call = this.current();
+      const op = vm.getString(opHandle);
+      try {
+        const args = JSON.parse(vm.getString(argsHandle)) as unknown;
+        const out = call.ops(op, Array.isArray(args) ? args : []);
+        if (!(out instanceof Promise)) return vm.newString(out === undefined ? '' : JSON.stringify(out));
+        return this.later(call, out);
+      } catch (err) {
+        return { error: this.hostError(call, err) };
+      }
+    });
+    const settle = vm.newFunction('__settle', (okHandle, valueHandle) => {
+      const call = this.current();
+      const settleCall = call.settle;
+      call.settle = undefined;
+      settleCall?.(vm.dump(okHandle) === true, vm.dump(valueHandle));
+    });
+    vm.setProp(vm.global, '__host', host);
+    vm.setProp(vm.global, '__settle', settle);
+    host.dispose();
+    settle.dispose();
+  }
+
+  /** A host operation's promise as a promise inside the app, settled (and its reactions run) when the host's settles. */
+  private later(call: Call, out: Promise<unknown>): QuickJSHandle {
+    const deferred = this.vm.newPromise();
+    call.waiting++;
+    const resume = (settle: () => void): void => {
+      call.waiting--;
+      if (this.disposed) return;
+      this.calls.push(call);
+      try {
+        settle();
+        deferred.dispose();
+        this.pump(call);
+        if (call.settle && call.waiting === 0) call.settle(false, { message: `${this.rid} awaits something that never comes` });
+      } catch (err) {
+        const settleCall = call.settle;
+        call.settle = undefined;
+        settleCall?.(false, err instanceof Error ? { message: err.message } : err);
+      } finally {
+        this.calls.pop();
+      }
+    };
+    out.then(
+      (v) =>
+        resume(() => {
+          const s = this.vm.newString(v === undefined ? '' : JSON.stringify(v));
+          deferred.resolve(s);
+          s.dispose();
+        }),
+      (err: unknown) =>
+        resume(() => {
+          const e = this.hostError(call, err);
+          deferred.reject(e);
+          e.dispose();
+        }),
+    );
+    return deferred.handle;
+  }
+
+  /** An error of the host's as an error inside the app, marked so that the host knows it again if the app lets it through. */
+  private hostError(call: Call, err: unknown): QuickJSHandle {
+    const index = call.hostErrors.push(err) - 1;
+    const kumo = err as Partial<KumoError>;
+    const e = this.vm.newError({ name: typeof kumo.code === 'string' ? kumo.code : 'Error', message: err instanceof Error ? err.message : String(err) });
+    const i = this.vm.newNumber(index);
+    this.vm.setProp(e, 'hostError', i);
+    i.dispose();
+    if (typeof kumo.code === 'string') this.vm.setProp(e, 'code', this.vm.newString(kumo.code));
+    return e;
+  }
+
+  /** Memory the engine holds now (bytes). */
+  memoryUsed(): number {
+    const usage = this.runtime.computeMemoryUsage();
+    const { memory_used_size } = this.vm.dump(usage) as { memory_used_size: number };
+    usage.dispose();
+    return memory_used_size;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.entry.dispose();
+    this.vm.dispose();
+    this.runtime.dispose();
+  }
+}

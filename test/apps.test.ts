@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { appHash, keys } from '../kernel/index.ts';
+import { appHost, appServer, appSource, COUNTER, installApp } from './apps-harness.ts';
+import { newChild, rejection } from './fixtures.ts';
+import { tempDir, testHost } from './helpers.ts';
+
+const inc = { domain: 'counter', type: 'inc' };
+
+describe('apps: install by URL or upload, update, uninstall', () => {
+  it('installs an app from a URL, runs its rules and answers its queries; the source is stored by hash', async () => {
+    const web = await appServer();
+    web.serve('/counter.ts', COUNTER);
+    const { host, root } = await appHost();
+    const installed = await installApp(host, root.eci, { url: web.url('/counter.ts') });
+    expect(installed).toEqual({ rid: 'app.counter', config: {}, app: { version: '1.0.0', hash: appHash(COUNTER), url: web.url('/counter.ts'), grant: {} } });
+    const r = await host.event({ eci: root.eci, ...inc, attrs: { by: '2' } });
+    expect(r.directives.map((d) => [d.name, d.options, d.meta.rid])).toEqual([['count', { count: 2 }, 'app.counter']]);
+    await host.event({ eci: root.eci, ...inc, attrs: {} });
+    expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(3);
+    expect(await host.store.get(keys.appSource(appHash(COUNTER)))).toBe(COUNTER);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toEqual([{ rid: 'app.counter', version: '1.0.0', hash: appHash(COUNTER), url: web.url('/counter.ts'), grant: {} }]);
+    // The schema runs in the sandbox: a bad attr is INVALID_ATTRS, and nothing is written.
+    expect((await rejection(host.event({ eci: root.eci, ...inc, attrs: { by: 'x' } }))).code).toBe('INVALID_ATTRS');
+    expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(3);
+  });
+
+  it('installs an uploaded source, and the app keeps its state across a restart of the host', async () => {
+    const dir = await tempDir();
+    const { host, root } = await testHost({ dir, apps: { sources: {} } });
+    await installApp(host, root.eci, { source: COUNTER });
+    await host.event({ eci: root.eci, ...inc, attrs: { by: 5 } });
+    await host.close();
+    const again = await testHost({ dir, apps: { sources: {} } });
+    expect(await again.host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(5);
+    const r = await again.host.event({ eci: root.eci, ...inc, attrs: {} });
+    expect(r.directives[0]!.options).toEqual({ count: 6 });
+  });
+
+  it('updates to a new version in place (state kept), and uninstalls (state gone)', async () => {
+    const web = await appServer();
+    web.serve('/v1.ts', COUNTER);
+    const v2 = COUNTER.replace("version: '1.0.0'", "version: '2.0.0'").replace('"version":"1.0.0"', '"version":"2.0.0"').replace('ctx.attrs.by;', 'ctx.attrs.by * 10;');
+    web.serve('/v2.ts', v2);
+    const { host, root } = await appHost();
+    await installApp(host, root.eci, { url: web.url('/v1.ts') });
+    await host.event({ eci: root.eci, ...inc, attrs: { by: 1 } });
+    const updated = await installApp(host, root.eci, { url: web.url('/v2.ts') });
+    expect(updated.app).toMatchObject({ version: '2.0.0', hash: appHash(v2) });
+    const r = await host.event({ eci: root.eci, ...inc, attrs: { by: 1 } });
+    expect(r.directives[0]!.options).toEqual({ count: 11 });
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'app.counter' } });
+    expect((await rejection(host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} }))).code).toBe('UNKNOWN_RULESET');
+    await installApp(host, root.eci, { url: web.url('/v1.ts') });
+    expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(0);
+  });
+
+  it('gives every cloud its own state in the app, one sandbox for all of them', async () => {
+    const { host, root } = await appHost();
+    const a = await newChild(host, root.eci, 'a');
+    const b = await newChild(host, root.eci, 'b');
+    for (const c of [a, b]) await installApp(host, c.eci, { source: COUNTER });
+    await host.event({ eci: a.eci, ...inc, attrs: { by: 7 } });
+    await host.event({ eci: b.eci, ...inc, attrs: { by: 1 } });
+    expect(await host.query({ eci: a.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(7);
+    expect(await host.query({ eci: b.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(1);
+    expect((host as unknown as { parts: { apps: { size: number } } }).parts.apps.size).toBe(1);
+  });
+
+  it("refuses an app whose rid is one of the host's rulesets, and a rid given that is not the app's", async () => {
+    const { host, root } = await appHost();
+    const wrangler = appSource('io.picolabs.wrangler', {}, '');
+    expect((await rejection(installApp(host, root.eci, { source: wrangler }))).code).toBe('INVALID_APP');
+    expect((await rejection(installApp(host, root.eci, { source: COUNTER, rid: 'other.rid' }))).code).toBe('INVALID_ARGS');
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids', args: {} })).not.toContain('app.counter');
+  });
+
+  it('refuses sources that are not apps with INVALID_APP naming the problem, and installs nothing', async () => {
+    const { host, root } = await appHost();
+    const cases: Array<[string, RegExp]> = [
+      ['export default 1 +;', /does not compile: .*line 1/],
+      ["import { readFileSync } from 'fs';\nexport default readFileSync;", /may import only "kumo", not "fs"/],
+      ["import cp from 'node:child_process';\nexport default cp;", /may import only "kumo", not "node:child_process"/],
+      ["const cp = require('child_process');\nexport default cp;", /may import only "kumo", not "child_process"/],
+      ["import('fs');\nexport default {};", /may import only "kumo"/],
+      ['export default { rid: 1 };', /export default a built ruleset/],
+      ['throw new Error("no");', /does not load: no/],
+      ['process.exit(1);', /'process' is not defined/],
+      [appSource('bad rid!', {}, ''), /invalid rid/],
+      [appSource('app.perm', { permissions: { sned: true } }, ''), /"sned" is not a permission/],
+    ];
+    for (const [source, message] of cases) {
+      const err = await rejection(installApp(host, root.eci, { source }));
+      expect([err.code, err.message]).toEqual(['INVALID_APP', expect.stringMatching(message)]);
+    }
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toEqual([]);
+  });
+});
+
+describe('apps: where they may come from', () => {
+  it('refuses hosts the operator denies, private addresses not named, errors, redirects too many, sizes too big', async () => {
+    const web = await appServer();
+    web.serve('/app.ts', COUNTER);
+    web.serve('/big.ts', `// ${'x'.repeat(300_000)}\n${COUNTER}`);
+    web.serve('/moved', '/app.ts', 302);
+    web.serve('/loop', '/loop', 302);
+    // Not named in an allow list: 127.0.0.1 is this machine.
+    const open = await appHost({ sources: {} });
+    expect((await rejection(installApp(open.host, open.root.eci, { url: web.url('/app.ts') }))).code).toBe('APP_SOURCE_DENIED');
+    expect((await rejection(installApp(open.host, open.root.eci, { url: web.url('/app.ts').replace('127.0.0.1', 'localhost') }))).code).toBe('APP_SOURCE_DENIED');
+    const denied = await appHost({ sources: { allow: ['127.0.0.1'], deny: ['127.0.0.1'] } });
+    expect((await rejection(installApp(denied.host, denied.root.eci, { url: web.url('/app.ts') }))).code).toBe('APP_SOURCE_DENIED');
+    const { host, root } = await appHost();
+    const codes = async (url: string): Promise<string> => (await rejection(installApp(host, root.eci, { url }))).code;
+    expect(await codes(web.url('/missing.ts'))).toBe('APP_SOURCE_FAILED');
+    expect(await codes(web.url('/loop'))).toBe('APP_SOURCE_FAILED');
+    expect(await codes(web.url('/big.ts'))).toBe('PAYLOAD_TOO_LARGE');
+    expect(await codes('ftp://127.0.0.1/app.ts')).toBe('APP_SOURCE_DENIED');
+    expect(await codes('not a url')).toBe('APP_SOURCE_DENIED');
+    expect(await codes(pathToFileURL('/etc/passwd').href)).toBe('APP_SOURCE_DENIED');
+    expect((await installApp(host, root.eci, { url: web.url('/moved') })).rid).toBe('app.counter');
+  });
+
+  it('fetches within its time limit', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer(() => undefined); // never answers
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const { host, root } = await appHost({ sources: { allow: ['127.0.0.1'], timeoutMs: 300 } });
+      const err = await rejection(installApp(host, root.eci, { url: `http://127.0.0.1:${port}/slow.ts` }));
+      expect([err.code, err.message]).toEqual(['APP_SOURCE_FAILED', expect.stringContaining('within 300 ms')]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('installs file: URLs only inside the folder the operator allows', async () => {
+    const dir = await tempDir();
+    const apps = join(dir, 'apps');
+    await mkdir(apps);
+    await writeFile(join(apps, 'counter.ts'), COUNTER);
+    await writeFile(join(dir, 'outside.ts'), COUNTER);
+    const { host, root } = await appHost({ sources: { folder: apps } });
+    expect((await installApp(host, root.eci, { url: pathToFileURL(join(apps, 'counter.ts')).href })).rid).toBe('app.counter');
+    expect((await rejection(installApp(host, root.eci, { url: pathToFileURL(join(apps, '..', 'outside.ts')).href }))).code).toBe('APP_SOURCE_DENIED');
+    expect((await rejection(installApp(host, root.eci, { url: pathToFileURL(join(apps, 'none.ts')).href }))).code).toBe('APP_SOURCE_FAILED');
+  });
+
+  it('refuses an upload over the size limit, and attrs giving both a url and a source', async () => {
+    const { host, root } = await appHost();
+    expect((await rejection(installApp(host, root.eci, { source: `// ${'y'.repeat(210 * 1024)}\n${COUNTER}` }))).code).toBe('PAYLOAD_TOO_LARGE');
+    expect((await rejection(installApp(host, root.eci, { source: COUNTER, url: 'http://127.0.0.1/x.ts' }))).code).toBe('INVALID_ATTRS');
+  });
+});
