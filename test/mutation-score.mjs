@@ -15,7 +15,12 @@ const inSample = new Map();
 for (const range of sampled ? sampleOf(Number(process.env.MUTATE_SAMPLE ?? '0.25'), Number(process.env.MUTATE_SEED ?? '1')) : []) {
   const at = range.lastIndexOf(':');
   const list = inSample.get(range.slice(0, at)) ?? [];
-  list.push(range.slice(at + 1).split('-').map(Number));
+  list.push(
+    range
+      .slice(at + 1)
+      .split('-')
+      .map(Number),
+  );
   inSample.set(range.slice(0, at), list);
 }
 const counted = (name, m) => !sampled || (inSample.get(name) ?? []).some(([a, b]) => m.location.start.line >= a && m.location.end.line <= b);
@@ -28,7 +33,12 @@ for (const [name, { mutants }] of Object.entries(report.files)) {
   const folder = name.startsWith('kernel/') ? 'kernel/' : name.slice(0, name.lastIndexOf('/') + 1);
   const f = folders.get(folder) ?? { units: new Map(), status: {} };
   folders.set(folder, f);
-  const ranges = units(name).map((u) => u.range.slice(u.range.lastIndexOf(':') + 1).split('-').map(Number));
+  const ranges = units(name).map((u) =>
+    u.range
+      .slice(u.range.lastIndexOf(':') + 1)
+      .split('-')
+      .map(Number),
+  );
   for (const m of mutants) {
     if (!counted(name, m)) continue;
     f.status[m.status] = (f.status[m.status] ?? 0) + 1;
@@ -50,6 +60,8 @@ for (const [folder, f] of folders) {
   const mean = n / us.length;
   const v = us.reduce((s, [m, d]) => s + (d - r * m) ** 2, 0) / (us.length - 1) / (us.length * mean * mean);
   const half = sampled ? ` (±${(1.96 * Math.sqrt(v) * 100).toFixed(1)}, 95%)` : '';
-  const counts = Object.entries(f.status).map(([s, c]) => `${s} ${c}`).join(', ');
+  const counts = Object.entries(f.status)
+    .map(([s, c]) => `${s} ${c}`)
+    .join(', ');
   console.log(`${folder.padEnd(22)} ${(r * 100).toFixed(1)}% detected${half} of ${n} mutants in ${us.length} units: ${counts}`);
 }

@@ -208,18 +208,14 @@ export class RuleScope implements RuleContext {
     };
   }
   get push(): RuleContext['push'] {
+    this.#may('push');
     const { ops, tx, cloud } = this.#episode;
-    return (eci, name, data) => {
-      this.#may('push');
-      ops.push(tx, cloud, eci, name, data ?? {});
-    };
+    return (eci, name, data) => ops.push(tx, cloud, eci, name, data ?? {});
   }
   get send(): RuleContext['send'] {
+    this.#may('send');
     const { ops, tx, cloud, caller } = this.#episode;
-    return (eci, domain, type, attrs, host) => {
-      this.#may('send');
-      ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }, caller, host);
-    };
+    return (eci, domain, type, attrs, host) => ops.send(tx, cloud, eci, { domain, type, attrs: plain(attrs) }, caller, host);
   }
   get scheduleAt(): RuleContext['scheduleAt'] {
     const { ops, tx, cloud } = this.#episode;
@@ -234,55 +230,68 @@ export class RuleScope implements RuleContext {
     return (id) => ops.cancelSchedule(tx, cloud, id);
   }
   get newChild(): RuleContext['newChild'] {
+    this.#may('newChild');
     const { ops, tx, cloud } = this.#episode;
-    return (name, opts) => promised(() => (this.#may('newChild'), ops.newChild(tx, cloud, name, opts?.rids)));
+    return (name, opts) => promised(() => ops.newChild(tx, cloud, name, opts?.rids));
   }
   get deleteChild(): RuleContext['deleteChild'] {
+    this.#may('deleteChild');
     const { ops, tx, cloud } = this.#episode;
-    return (which) => promised(() => (this.#may('deleteChild'), ops.deleteChild(tx, cloud, which)));
+    return (which) => promised(() => ops.deleteChild(tx, cloud, which));
   }
   get newEci(): RuleContext['newEci'] {
+    this.#may('newEci');
     const { ops, tx, cloud, caller } = this.#episode;
-    return (opts) => (this.#may('newEci'), ops.newEci(tx, cloud, opts, caller));
+    return (opts) => ops.newEci(tx, cloud, opts, caller);
   }
   get deleteEci(): RuleContext['deleteEci'] {
+    this.#may('deleteEci');
     const { ops, tx, cloud, caller } = this.#episode;
-    return (eci) => (this.#may('deleteEci'), ops.deleteEci(tx, cloud, eci, caller));
+    return (eci) => ops.deleteEci(tx, cloud, eci, caller);
   }
   get newDevice(): RuleContext['newDevice'] {
+    this.#may('newDevice');
     const { ops, tx, cloud, caller } = this.#episode;
-    return async (name, opts) => (this.#may('newDevice'), ops.newDevice(tx, cloud, { ...opts, name }, caller));
+    return (name, opts) => ops.newDevice(tx, cloud, { ...opts, name }, caller);
   }
   get newClaimCode(): RuleContext['newClaimCode'] {
+    this.#may('newClaimCode');
     const { ops, tx, cloud, caller } = this.#episode;
-    return async (eci, opts) => (this.#may('newClaimCode'), ops.newClaimCode(tx, cloud, eci, opts?.expiresIn, caller));
+    return (eci, opts) => ops.newClaimCode(tx, cloud, eci, opts?.expiresIn, caller);
   }
   get moveTo(): RuleContext['moveTo'] {
+    this.#may('moveTo');
     const { ops, tx, cloud, caller } = this.#episode;
-    return (to) => (this.#may('moveTo'), ops.moveTo(tx, cloud, to, caller));
+    return (to) => ops.moveTo(tx, cloud, to, caller);
   }
   get install(): RuleContext['install'] {
+    this.#may('install');
     const { ops, tx, cloud, caller } = this.#episode;
-    return (r, config) => void (this.#may('install'), ops.install(tx, cloud, r, config ?? {}, caller));
+    return (r, config) => void ops.install(tx, cloud, r, config ?? {}, caller);
   }
   get uninstall(): RuleContext['uninstall'] {
+    this.#may('uninstall');
     const { ops, tx, cloud } = this.#episode;
-    return (r) => (this.#may('uninstall'), ops.uninstall(tx, cloud, r));
+    return (r) => ops.uninstall(tx, cloud, r);
   }
   get installApp(): RuleContext['installApp'] {
+    this.#may('installApp');
     const { ops, tx, cloud, caller } = this.#episode;
     return async ({ url, source, config, consent }) => {
-      this.#may('installApp');
       const loaded = await ops.loadApp({ url, source });
       return ops.install(tx, cloud, loaded.ruleset.rid, config ?? {}, caller, { loaded, consent: consent === true });
     };
   }
   get revoke(): RuleContext['revoke'] {
+    this.#may('revoke');
     const { ops, tx, cloud } = this.#episode;
-    return (rid, permission) => (this.#may('revoke'), ops.revoke(tx, cloud, rid, permission));
+    return (rid, permission) => ops.revoke(tx, cloud, rid, permission);
   }
 
-  /** Refuse an operation the app this rule belongs to was not granted (native rulesets may do all). */
+  /**
+   * Refuse an operation the app this rule belongs to was not granted (native rulesets may do all):
+   * checked when the operation is taken from the context, before its arguments are.
+   */
   #may(op: string): void {
     checkGrant(this.#install, op);
   }

@@ -12,6 +12,7 @@ export interface AppLimits extends SandboxLimits {
 export const DEFAULT_APP_LIMITS: AppLimits = {
   memoryBytes: 32 * 1024 * 1024,
   stackBytes: 256 * 1024,
+  callBytes: 256 * 1024,
   callMs: 200,
 };
 

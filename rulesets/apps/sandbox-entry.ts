@@ -41,7 +41,7 @@ const SYNC = [
   'uninstall',
   'call',
 ];
-const ASYNC = ['newChild', 'deleteChild', 'newDevice', 'newClaimCode', 'http'];
+const ASYNC = ['newChild', 'deleteChild', 'newDevice', 'newClaimCode'];
 
 /** A context whose every operation is a call of the host; `data` are its plain fields. */
 function context(data: Record<string, unknown>): Record<string, unknown> {
@@ -71,6 +71,55 @@ function readContext(): Record<string, unknown> {
   return ctx;
 }
 
+/**
+ * Freeze the engine's shared objects once the app has loaded: the built-in constructors and their
+ * prototypes, the builder, and the global object. A rule cannot pollute `Object.prototype` (or add
+ * a global) for the calls of other clouds that follow in this same engine.
+ */
+function harden(): void {
+  // JavaScript's "override mistake": once a prototype is frozen, `err.name = …` on an instance throws
+  // (a frozen inherited data property cannot be shadowed by assignment). The properties code
+  // commonly sets on its own objects become accessors that define the property on the instance.
+  const errors = Reflect.ownKeys(globalThis).filter((k) => typeof k === 'string' && /Error$/.test(k)) as string[];
+  const overridable: Array<[unknown, string[]]> = [
+    [Object.prototype, ['constructor', 'toString', 'valueOf', 'toLocaleString', 'hasOwnProperty']],
+    [Function.prototype, ['constructor', 'name', 'toString']],
+    [Array.prototype, ['constructor', 'toString']],
+    [Promise.prototype, ['constructor']],
+    ...errors.map((k): [unknown, string[]] => [((globalThis as Record<string, unknown>)[k] as { prototype: unknown }).prototype, ['constructor', 'name', 'message', 'toString']]),
+  ];
+  for (const [proto, names] of overridable) {
+    for (const name of names) {
+      const d = Object.getOwnPropertyDescriptor(proto, name);
+      if (!d || !('value' in d)) continue;
+      const value: unknown = d.value;
+      Object.defineProperty(proto, name, {
+        get: () => value,
+        set(this: object, v: unknown) {
+          if (this === proto) throw new TypeError(`${name} of a built-in prototype cannot be changed`);
+          Object.defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+        enumerable: d.enumerable,
+        configurable: false,
+      });
+    }
+  }
+  const seen = new Set<unknown>();
+  const freeze = (v: unknown, depth: number): void => {
+    if ((typeof v !== 'object' && typeof v !== 'function') || v === null || seen.has(v)) return;
+    seen.add(v);
+    Object.freeze(v);
+    if (depth === 0) return;
+    for (const key of Reflect.ownKeys(v)) {
+      const d = Object.getOwnPropertyDescriptor(v, key);
+      if (d && 'value' in d) freeze(d.value, depth - 1);
+    }
+    freeze(Object.getPrototypeOf(v), depth - 1);
+  };
+  for (const key of Reflect.ownKeys(globalThis)) freeze((globalThis as Record<PropertyKey, unknown>)[key], 3);
+  Object.freeze(globalThis);
+}
+
 let app: Ruleset | undefined;
 const loaded = (): Ruleset => {
   if (!app) throw new Error('no app is loaded');
@@ -91,6 +140,7 @@ const sandbox = {
     if (typeof rs !== 'object' || rs === null || typeof (rs as Partial<Ruleset>).rid !== 'string' || !Array.isArray((rs as Partial<Ruleset>).rules))
       throw new TypeError('the app must export default a built ruleset: ruleset(rid, {...}).….build()');
     app = rs as Ruleset;
+    harden();
     return JSON.stringify({
       rid: app.rid,
       version: app.version,

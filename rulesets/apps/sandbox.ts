@@ -1,5 +1,5 @@
-import { newQuickJSWASMModuleFromVariant, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten-core';
-import { AppLimitError, type KumoError } from '../../kernel/index.ts';
+import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSSyncVariant, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten-core';
+import { AppLimitError, PayloadTooLargeError, type KumoError } from '../../kernel/index.ts';
 
 /**
  * One app version's engine: a QuickJS interpreter compiled to WebAssembly, with its own memory (a
@@ -10,10 +10,12 @@ import { AppLimitError, type KumoError } from '../../kernel/index.ts';
 
 /** The limits of one sandbox and of each call into it. */
 export interface SandboxLimits {
-  /** Memory the app's engine may allocate in all (its heap). */
+  /** Memory the app's engine may use in all (its heap and the interpreter's own; at least 16 MiB). */
   memoryBytes: number;
   /** Stack the app may use: deep recursion ends with APP_LIMIT_EXCEEDED (stack). */
   stackBytes: number;
+  /** The most an app may hand the host in one call (a directive, an entity value, an event's attrs), as JSON. */
+  callBytes: number;
 }
 
 /**
@@ -44,6 +46,10 @@ export interface SandboxCode {
   app: string;
 }
 
+const PAGE = 64 * 1024;
+/** The memory the QuickJS build starts with (16 MiB): the least a sandbox can have. */
+const MIN_PAGES = 256;
+
 /** What an app's top level may do of the host's: nothing (it runs once, for every cloud). */
 const refuseAll: Operations = (op) => {
   throw new TypeError(`ctx.${op} is not available while the app loads`);
@@ -61,6 +67,7 @@ export class Sandbox {
     private readonly runtime: QuickJSRuntime,
     private readonly vm: QuickJSContext,
     private readonly entry: QuickJSHandle,
+    private readonly limits: SandboxLimits,
   ) {}
 
   /**
@@ -69,7 +76,12 @@ export class Sandbox {
    * refused with the error it gave, as an Error.
    */
   static async create(code: SandboxCode, limits: SandboxLimits, loadMs: number): Promise<{ sandbox: Sandbox; description: string }> {
-    const module = await newQuickJSWASMModuleFromVariant(import('@jitl/quickjs-wasmfile-release-sync'));
+    // The engine's whole memory is a WebAssembly memory of its own that cannot grow past the limit:
+    // QuickJS's own malloc limit does not count what this build allocates (strings, buffers).
+    const base = (await import('@jitl/quickjs-wasmfile-release-sync')).default as unknown as QuickJSSyncVariant;
+    const pages = Math.max(MIN_PAGES, Math.ceil(limits.memoryBytes / PAGE));
+    const memory = new (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => object } }).WebAssembly.Memory({ initial: MIN_PAGES, maximum: pages });
+    const module = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never }));
     const runtime = module.newRuntime();
     runtime.setMemoryLimit(limits.memoryBytes);
     runtime.setMaxStackSize(limits.stackBytes);
@@ -78,9 +90,10 @@ export class Sandbox {
     try {
       vm.unwrapResult(vm.evalCode(code.prelude, 'kumo-prelude.js')).dispose();
       const entry = vm.getProp(vm.global, '__sandbox');
-      sandbox = new Sandbox('(loading)', runtime, vm, entry);
+      sandbox = new Sandbox('(loading)', runtime, vm, entry, limits);
       sandbox.installHostFunctions();
-      const wrapped = `(() => { const module = { exports: {} }; const require = (name) => { if (name === 'kumo') return __kumo; throw new Error('an app may import only kumo, not ' + name); };\n${code.app}\nreturn module.exports; })()`;
+      // An app is an ES module, so strict code: writing to a frozen built-in throws instead of doing nothing.
+      const wrapped = `(() => { 'use strict'; const module = { exports: {} }; const require = (name) => { if (name === 'kumo') return __kumo; throw new Error('an app may import only kumo, not ' + name); };\n${code.app}\nreturn module.exports; })()`;
       const description = sandbox.callSync('load', [], refuseAll, loadMs, wrapped);
       const rid = (JSON.parse(description) as { rid: string }).rid;
       Object.assign(sandbox, { rid });
@@ -193,8 +206,8 @@ export class Sandbox {
     const e = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as { name?: unknown; message?: unknown; hostError?: unknown };
     const message = typeof e.message === 'string' ? e.message : String(thrown);
     if (call.interrupted) return new AppLimitError(this.rid, 'time', `${this.rid} ran longer than its ${call.limitMs} ms`, call.limitMs);
-    if (e.name === 'InternalError' && /out of memory/.test(message)) return new AppLimitError(this.rid, 'memory', `${this.rid} ran out of its memory`);
-    if (e.name === 'RangeError' && /stack/i.test(message)) return new AppLimitError(this.rid, 'stack', `${this.rid} recursed deeper than its stack allows`);
+    if (/out of memory/.test(message)) return new AppLimitError(this.rid, 'memory', `${this.rid} ran out of its memory`);
+    if ((e.name === 'RangeError' || e.name === 'InternalError') && /stack overflow|call stack/i.test(message)) return new AppLimitError(this.rid, 'stack', `${this.rid} recursed deeper than its stack allows`);
     if (typeof e.hostError === 'number' && e.hostError < call.hostErrors.length) return call.hostErrors[e.hostError];
     return new Error(typeof e.name === 'string' && e.name !== 'Error' ? `${e.name}: ${message}` : message);
   }
@@ -222,7 +235,9 @@ export class Sandbox {
       const call = this.current();
       const op = vm.getString(opHandle);
       try {
-        const args = JSON.parse(vm.getString(argsHandle)) as unknown;
+        const text = vm.getString(argsHandle);
+        if (text.length > this.limits.callBytes) throw new PayloadTooLargeError(`${this.rid} handed ctx.${op} ${text.length} bytes; an app may hand at most ${this.limits.callBytes} in one call`);
+        const args = JSON.parse(text) as unknown;
         const out = call.ops(op, Array.isArray(args) ? args : []);
         if (!(out instanceof Promise)) return vm.newString(out === undefined ? '' : JSON.stringify(out));
         return this.later(call, out);

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { appHost, appSource, COUNTER, installApp } from './apps-harness.ts';
+import { newChild, rejection } from './fixtures.ts';
+
+/** An app whose rule on `evil:<name>` sets `before`, then does `body`; `before()` tells whether anything was written. */
+const hostile = (rules: Record<string, string>): string =>
+  appSource(
+    'app.hostile',
+    { version: '1.0.0' },
+    Object.entries(rules)
+      .map(([name, body]) => `.rule(${JSON.stringify(name)}, { select: 'evil:${name}', async action(ctx) { ctx.ent.set('before', true); ${body} } })`)
+      .join('') + `.share('before', (ctx) => ctx.ent.get('before') ?? false).share('spin', () => { for (;;) {} })`,
+  );
+
+const RULES = {
+  loop: 'for (;;) {}',
+  recursion: 'const f = (n) => f(n + 1) + 1; f(0);',
+  allocation: "const a = []; for (;;) a.push('x'.repeat(1 << 20) + a.length);",
+  gigabyte: "ctx.ent.set('size', new ArrayBuffer(1 << 30).byteLength);",
+  bigString: "ctx.ent.set('size', 'y'.repeat(1 << 28).length);",
+  process: 'process.exit(1);',
+  require: "const load = require; load('fs').readFileSync('/etc/passwd');",
+  globalThis: "ctx.directive('seen', { names: Object.getOwnPropertyNames(globalThis).filter((n) => /^(process|require|module|Buffer|fetch|setTimeout|setInterval|XMLHttpRequest)$/.test(n)) });",
+  functionTrick: "const g = Function('return this')(); ctx.directive('host', { value: g.__host('ent.get', JSON.stringify(['count'])) });",
+  evalTrick: "ctx.directive('eval', { value: eval('typeof process + typeof require + typeof fetch') });",
+  pollute: "Object.prototype.polluted = 'yes';",
+  addGlobal: 'globalThis.stash = ctx.attrs;',
+  hugeDirective: "ctx.directive('huge', { data: 'z'.repeat(300 * 1024) });",
+  forever: 'await new Promise(() => {});',
+  otherEntity: "ctx.directive('other', { value: ctx.ent.get('count') ?? null });",
+};
+
+describe('apps: a hostile app fails alone, with its own error, and writes nothing', () => {
+  it('ends each attack with a clear error naming the app (and the limit), nothing of the episode written', async () => {
+    const { host, root } = await appHost();
+    await installApp(host, root.eci, { source: hostile(RULES) });
+    const attack = async (name: string) => rejection(host.event({ eci: root.eci, domain: 'evil', type: name, attrs: {} }));
+    const expected: Record<string, [string, Record<string, unknown>] | [string, Record<string, unknown>, RegExp]> = {
+      loop: ['APP_LIMIT_EXCEEDED', { rid: 'app.hostile', limit: 'time', max: 100 }],
+      recursion: ['APP_LIMIT_EXCEEDED', { rid: 'app.hostile', limit: 'stack' }],
+      allocation: ['APP_LIMIT_EXCEEDED', { rid: 'app.hostile', limit: 'memory' }],
+      gigabyte: ['APP_LIMIT_EXCEEDED', { rid: 'app.hostile', limit: 'memory' }],
+      bigString: ['APP_LIMIT_EXCEEDED', { rid: 'app.hostile', limit: 'memory' }],
+      process: ['RULE_FAILED', { rid: 'app.hostile', rule: 'process' }, /'process' is not defined/],
+      require: ['RULE_FAILED', { rid: 'app.hostile', rule: 'require' }, /may import only kumo, not fs/],
+      pollute: ['RULE_FAILED', { rid: 'app.hostile' }, /read-only|not extensible|frozen/],
+      addGlobal: ['RULE_FAILED', { rid: 'app.hostile' }, /not extensible|read-only/],
+      hugeDirective: ['PAYLOAD_TOO_LARGE', {}],
+      forever: ['RULE_FAILED', { rid: 'app.hostile' }, /awaits something that never comes/],
+    };
+    for (const [name, [code, details, message]] of Object.entries(expected)) {
+      const err = await attack(name);
+      expect([name, err.code, err.details, err.message]).toEqual([name, code, expect.objectContaining(details), expect.any(String)]);
+      if (message) expect(err.message).toMatch(message);
+    }
+    expect(await host.query({ eci: root.eci, rid: 'app.hostile', name: 'before', args: {} })).toBe(false);
+    const q = await rejection(host.query({ eci: root.eci, rid: 'app.hostile', name: 'spin', args: {} }));
+    expect([q.code, q.details['limit']]).toEqual(['APP_LIMIT_EXCEEDED', 'time']);
+    // The host's own realm is untouched by what the app tried.
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    // After all that, the app and the host still work.
+    await host.event({ eci: root.eci, domain: 'evil', type: 'otherEntity', attrs: {} });
+    expect(await host.query({ eci: root.eci, rid: 'app.hostile', name: 'before', args: {} })).toBe(true);
+  });
+
+  it('sees nothing of Node.js, the host or another app through globals, eval or Function', async () => {
+    const { host, root } = await appHost();
+    await installApp(host, root.eci, { source: COUNTER });
+    await host.event({ eci: root.eci, domain: 'counter', type: 'inc', attrs: { by: 41 } });
+    await installApp(host, root.eci, { source: hostile(RULES) });
+    const run = async (name: string) => (await host.event({ eci: root.eci, domain: 'evil', type: name, attrs: {} })).directives[0]!.options;
+    expect(await run('globalThis')).toEqual({ names: [] });
+    // `require` is the module's own: it hands out `kumo` and refuses the rest.
+    expect(await run('evalTrick')).toEqual({ value: 'undefinedfunctionundefined' });
+    // The host's one function acts on the calling app's own context: the counter's count is not its.
+    expect(await run('functionTrick')).toEqual({ value: '' });
+    expect(await run('otherEntity')).toEqual({ value: null });
+    expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(41);
+  });
+
+  it("reads only its own cloud's state: the same app in another cloud sees that cloud's", async () => {
+    const { host, root } = await appHost();
+    const a = await newChild(host, root.eci, 'a');
+    const b = await newChild(host, root.eci, 'b');
+    const reader = appSource(
+      'app.reader',
+      {},
+      `.rule('set', { select: 'r:set', action(ctx) { ctx.ent.set('secret', ctx.attrs.v); } }).rule('get', { select: 'r:get', action(ctx) { ctx.directive('got', { v: ctx.ent.get('secret') ?? null, cloud: ctx.cloud.name }); } })`,
+    );
+    for (const c of [a, b]) await installApp(host, c.eci, { source: reader });
+    await host.event({ eci: a.eci, domain: 'r', type: 'set', attrs: { v: 'only-a' } });
+    const got = await host.event({ eci: b.eci, domain: 'r', type: 'get', attrs: {} });
+    expect(got.directives[0]!.options).toEqual({ v: null, cloud: 'b' });
+  });
+
+  it('keeps serving other clouds while an app spends its time limit on every event of its own cloud', async () => {
+    const { host, root } = await appHost();
+    const bad = await newChild(host, root.eci, 'bad');
+    const good = await newChild(host, root.eci, 'good');
+    await installApp(host, bad.eci, { source: hostile(RULES) });
+    await installApp(host, good.eci, { source: COUNTER });
+    let badDone = 0;
+    const attacks = Array.from({ length: 6 }, () =>
+      rejection(host.event({ eci: bad.eci, domain: 'evil', type: 'loop', attrs: {} })).then((e) => {
+        badDone++;
+        return e.code;
+      }),
+    );
+    // The good cloud's events are answered between the bad app's turns, not after all of them.
+    const goodBeforeBadFinished: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      await host.event({ eci: good.eci, domain: 'counter', type: 'inc', attrs: {} });
+      goodBeforeBadFinished.push(badDone);
+    }
+    expect(await Promise.all(attacks)).toEqual(Array(6).fill('APP_LIMIT_EXCEEDED'));
+    expect(goodBeforeBadFinished.filter((n) => n < 6).length).toBeGreaterThan(0);
+    expect(await host.query({ eci: good.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(20);
+  });
+});

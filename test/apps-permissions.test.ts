@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { appHost, appSource, COUNTER, installApp } from './apps-harness.ts';
+import { newChild, rejection } from './fixtures.ts';
+
+/** An app with one rule per operation that needs a permission: `op:<name>` calls it with `attrs.args`. */
+const OPS = ['send', 'push', 'newEci', 'deleteEci', 'newChild', 'deleteChild', 'newDevice', 'newClaimCode', 'install', 'uninstall', 'moveTo'];
+const opsApp = (permissions: Record<string, unknown>): string =>
+  appSource(
+    'app.ops',
+    { version: '1.0.0', permissions },
+    OPS.map(
+      (op) => `.rule(${JSON.stringify(op)}, {
+        select: 'op:${op}',
+        async action(ctx) {
+          ctx.ent.set('before', true);
+          const out = await ctx.${op}(...ctx.attrs.args);
+          ctx.directive('done', { out: out ?? null });
+        },
+      })`,
+    ).join('') +
+      `.rule('caught', {
+        select: 'op:caught',
+        action(ctx) {
+          try { ctx.send('x', 'a', 'b'); } catch (e) { ctx.directive('caught', { code: e.code, name: e.name, message: e.message }); }
+        },
+      })
+      .share('before', (ctx) => ctx.ent.get('before') ?? false)`,
+  );
+
+const ALL = { send: true, channels: true, children: true, manage: true };
+
+describe('apps: permissions, enforced by the kernel', () => {
+  it('installs an app asking nothing without consent; one asking more needs it, and the refusal says what it asks', async () => {
+    const { host, root } = await appHost();
+    expect((await installApp(host, root.eci, { source: opsApp({}) })).app).toMatchObject({ grant: {} });
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'app.ops' } });
+    const err = await rejection(installApp(host, root.eci, { source: opsApp({ send: true, storage: 100_000 }) }));
+    expect([err.code, err.status, err.details['asks']]).toEqual(['CONSENT_REQUIRED', 409, { send: true, storage: 100_000 }]);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toEqual([]);
+    const ok = await installApp(host, root.eci, { source: opsApp({ send: true, storage: 100_000 }), consent: 'true' });
+    expect(ok.app).toMatchObject({ grant: { send: true, storage: 100_000 } });
+  });
+
+  it('an update asking for more than was granted needs consent again; one asking less does not', async () => {
+    const { host, root } = await appHost();
+    await installApp(host, root.eci, { source: opsApp({ send: true }), consent: true });
+    const more = opsApp({ send: true, children: true }).replace("'1.0.0'", "'1.1.0'").replace('"1.0.0"', '"1.1.0"');
+    const err = await rejection(installApp(host, root.eci, { source: more }));
+    expect([err.code, err.details['asks']]).toEqual(['CONSENT_REQUIRED', { children: true }]);
+    // Refused: the installed version and its grant stay.
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toMatchObject([{ version: '1.0.0', grant: { send: true } }]);
+    expect((await installApp(host, root.eci, { source: more, consent: true })).app).toMatchObject({ version: '1.1.0', grant: { send: true, children: true } });
+    expect((await installApp(host, root.eci, { source: opsApp({}) })).app).toMatchObject({ grant: {} });
+  });
+
+  it('refuses every operation needing a permission not granted, with the permission named, and writes nothing of the episode', async () => {
+    const { host, root } = await appHost();
+    await installApp(host, root.eci, { source: opsApp({}) });
+    const needs: Record<string, string> = {
+      send: 'send',
+      push: 'send',
+      newEci: 'channels',
+      deleteEci: 'channels',
+      newChild: 'children',
+      deleteChild: 'children',
+      newDevice: 'children',
+      newClaimCode: 'children',
+      install: 'manage',
+      uninstall: 'manage',
+      moveTo: 'manage',
+    };
+    for (const op of OPS) {
+      const err = await rejection(host.event({ eci: root.eci, domain: 'op', type: op, attrs: { args: ['x'] } }));
+      expect([op, err.code, err.status, err.details['permission'], err.details['rid']]).toEqual([op, 'APP_PERMISSION_DENIED', 403, needs[op], 'app.ops']);
+    }
+    expect(await host.query({ eci: root.eci, rid: 'app.ops', name: 'before', args: {} })).toBe(false);
+    // The app gets the error at the call, and may handle it.
+    const r = await host.event({ eci: root.eci, domain: 'op', type: 'caught', attrs: {} });
+    expect(r.directives[0]!.options).toEqual({ code: 'APP_PERMISSION_DENIED', name: 'APP_PERMISSION_DENIED', message: expect.stringContaining('not granted it "send"') });
+  });
+
+  it('allows each operation once granted (its own checks still apply), and a revoked grant is refused at the next call', async () => {
+    const { host, root } = await appHost();
+    const target = await newChild(host, root.eci, 'target');
+    await installApp(host, target.eci, { source: COUNTER });
+    await installApp(host, root.eci, { source: opsApp(ALL), consent: true });
+    const run = (op: string, args: unknown[]) => host.event({ eci: root.eci, domain: 'op', type: op, attrs: { args } });
+    await run('send', [target.eci, 'counter', 'inc', { by: 4 }]);
+    await expect.poll(() => host.query({ eci: target.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(4);
+    const eci = (await run('newEci', [{ tags: ['made-by-app'] }])).directives[0]!.options['out'] as { id: string; tags: string[] };
+    expect(eci.tags).toEqual(['made-by-app']);
+    await run('deleteEci', [eci.id]);
+    const child = (await run('newChild', ['kid'])).directives[0]!.options['out'] as { name: string };
+    expect(child.name).toBe('kid');
+    expect((await run('deleteChild', ['kid'])).directives[0]!.options['out']).toMatchObject({ name: 'kid' });
+    expect((await run('newDevice', ['sensor', { events: ['reading'] }])).directives[0]!.options['out']).toMatchObject({ name: 'sensor' });
+    // Granted, the kernel's own checks still say no: an unknown ruleset, a move without a host id.
+    expect((await rejection(run('install', ['no.such.rid']))).code).toBe('UNKNOWN_RULESET');
+    expect((await rejection(run('moveTo', ['']))).code).toBe('INVALID_ARGS');
+
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'app_revoke_request', attrs: { rid: 'app.ops', permission: 'send' } });
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toMatchObject([{ grant: { channels: true, children: true, manage: true } }]);
+    const err = await rejection(run('send', [target.eci, 'counter', 'inc', {}]));
+    expect([err.code, err.details['permission']]).toEqual(['APP_PERMISSION_DENIED', 'send']);
+    expect((await run('newEci', [{ tags: ['still'] }])).directives[0]!.options['out']).toMatchObject({ tags: ['still'] });
+  });
+
+  it('refuses revoking what is not a permission, or of a ruleset that is not an app', async () => {
+    const { host, root } = await appHost();
+    await installApp(host, root.eci, { source: opsApp(ALL), consent: true });
+    const revoke = (rid: string, permission: string) => rejection(host.event({ eci: root.eci, domain: 'wrangler', type: 'app_revoke_request', attrs: { rid, permission } }));
+    expect((await revoke('app.ops', 'everything')).code).toBe('INVALID_ARGS');
+    expect((await revoke('io.picolabs.wrangler', 'send')).code).toBe('UNKNOWN_RULESET');
+    expect((await revoke('no.app', 'send')).code).toBe('UNKNOWN_RULESET');
+  });
+
+  it('holds an app to its storage: an episode that would hold more fails with APP_LIMIT_EXCEEDED, nothing written', async () => {
+    const { host, root } = await appHost();
+    const hoarder = appSource(
+      'app.hoard',
+      { permissions: { storage: 2000 } },
+      `.rule('put', { select: 'hoard:put', action(ctx) { ctx.ent.set(ctx.attrs.name, 'x'.repeat(ctx.attrs.size)); } })
+       .share('names', (ctx) => ctx.ent.names())`,
+    );
+    await installApp(host, root.eci, { source: hoarder, consent: true });
+    await host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'a', size: 1500 } });
+    const err = await rejection(host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'b', size: 600 } }));
+    expect([err.code, err.details['limit'], err.details['rid'], err.details['max']]).toEqual(['APP_LIMIT_EXCEEDED', 'storage', 'app.hoard', 2000]);
+    expect(await host.query({ eci: root.eci, rid: 'app.hoard', name: 'names', args: {} })).toEqual(['a']);
+    // Replacing a value counts its new size only.
+    await host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'a', size: 1900 } });
+  });
+});
