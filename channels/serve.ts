@@ -5,6 +5,7 @@ import { openNode } from './open-node.ts';
 import { baseUrl, type DestinationRules } from './providers/destinations.ts';
 import type { RealmOptions } from './realm/realm.ts';
 import { loadRulesets } from './load-rulesets.ts';
+import type { AppSourceRules } from './apps/app-sources.ts';
 import { startServer, type KumoServer } from './http/server.ts';
 
 export interface ServeOptions {
@@ -19,6 +20,8 @@ export interface ServeOptions {
   publicUrl?: string;
   /** The hosts of other providers this host may send events to (default: any). */
   destinations?: DestinationRules;
+  /** Where the apps owners install may come from (docs/apps.md). */
+  appSources?: AppSourceRules;
   /** Connections served at once (lowered to what the open-file limit allows). */
   maxConnections?: number;
   /** Lines for the operator (stdout). */
@@ -57,6 +60,7 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     ...(opts.sync ? { sync: true } : {}),
     ...(url ? { url } : {}),
     ...(opts.destinations ? { destinations: opts.destinations } : {}),
+    ...(opts.appSources ? { apps: { sources: opts.appSources } } : {}),
     ...(opts.hostId ? { hostId: opts.hostId } : {}),
     ...(opts.realm ? { realm: opts.realm } : {}),
     onRealmTrouble: (err) => log(`kumo host could not rejoin its realm yet (its own clouds are served meanwhile; trying again): ${messageOf(err)}`),

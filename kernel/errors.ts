@@ -283,7 +283,7 @@ export class ImportConflictError extends kind('IMPORT_CONFLICT', 409) {
 
 /** HTTP the server could not parse (Node's own parser refused it). */
 /** An app reached a limit of its sandbox (time, memory, stack) or its storage quota: the episode or query fails. */
-export class AppLimitError extends kind('APP_LIMIT_EXCEEDED', 422) {
+export class AppLimitExceededError extends kind('APP_LIMIT_EXCEEDED', 422) {
   constructor(rid: string, limit: 'time' | 'memory' | 'stack' | 'storage', message: string, max?: number) {
     super(message, { rid, limit, ...(max === undefined ? {} : { max }) });
   }
@@ -307,7 +307,7 @@ export class ConsentRequiredError extends kind('CONSENT_REQUIRED', 409) {
 export class InvalidAppError extends kind('INVALID_APP', 400) {}
 
 /** An app's source could not be fetched: the URL is not allowed, did not answer in time, or answered an error. */
-export class AppSourceError extends kind('APP_SOURCE_FAILED', 502) {
+export class AppSourceFailedError extends kind('APP_SOURCE_FAILED', 502) {
   constructor(url: string, message: string) {
     super(message, { url });
   }
@@ -403,11 +403,11 @@ const KINDS = [
   RequestTimeoutError,
   HeadersTooLargeError,
   TooManyConnectionsError,
-  AppLimitError,
+  AppLimitExceededError,
   AppPermissionDeniedError,
   ConsentRequiredError,
   InvalidAppError,
-  AppSourceError,
+  AppSourceFailedError,
   AppSourceDeniedError,
 ] as const;
 

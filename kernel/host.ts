@@ -1,11 +1,10 @@
-import { checkDeclaredEcis } from './capabilities/declared-ecis.ts';
+import { checkRuleset } from './capabilities/declared-ecis.ts';
 import { claimCodePartition, normalizeClaimCode } from './capabilities/claim-codes.ts';
 import { eciOf, type Active } from './clouds/activation.ts';
 import { rootCloud } from './clouds/root.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { noRemote, type Remote } from './delivery/remote.ts';
 import { ShuttingDownError, UnknownRulesetError } from './errors.ts';
-import { checkRid } from './validate.ts';
 import { assemble, type HostParts } from './host-parts.ts';
 import { cryptoIds, isCloudId, PARTITIONS, type CloudId, type Eci, type IdGenerator } from './ids.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
@@ -101,8 +100,7 @@ export class Host {
 
   /** Make a ruleset installable on this host (replacing one with the same rid). */
   register(ruleset: Ruleset): void {
-    checkRid(ruleset.rid);
-    checkDeclaredEcis(ruleset);
+    checkRuleset(ruleset);
     this.registry.set(ruleset.rid, ruleset);
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { appHash, keys } from '../kernel/index.ts';
@@ -25,6 +25,15 @@ describe('apps: install by URL or upload, update, uninstall', () => {
     // The schema runs in the sandbox: a bad attr is INVALID_ATTRS, and nothing is written.
     expect((await rejection(host.event({ eci: root.eci, ...inc, attrs: { by: 'x' } }))).code).toBe('INVALID_ATTRS');
     expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(3);
+  });
+
+  it("installs the README's example app served from a URL", async () => {
+    const web = await appServer();
+    web.serve('/counter.ts', await readFile(new URL('../examples/apps/counter.ts', import.meta.url), 'utf8'));
+    const { host, root } = await appHost();
+    expect(await installApp(host, root.eci, { url: web.url('/counter.ts') })).toMatchObject({ rid: 'example.app-counter', app: { version: '1.0.0', grant: {} } });
+    expect((await host.event({ eci: root.eci, ...inc, attrs: { by: '2' } })).directives[0]!.options).toEqual({ count: 2 });
+    expect(web.requests).toEqual(['/counter.ts']);
   });
 
   it('installs an uploaded source, and the app keeps its state across a restart of the host', async () => {

@@ -52,6 +52,29 @@ describe('kumo CLI against a running host', () => {
     expect((await kumo('cloud', 'ls')).stdout).toBe('(no child clouds)\n');
   });
 
+  it('installs apps from a file (the example of the README), lists them, asks consent for permissions, revokes them', async () => {
+    const example = join(repoRoot, 'examples/apps/counter.ts');
+    expect(await kumo('install', '--file', example)).toMatchObject({ code: 0, stdout: 'installed app example.app-counter 1.0.0 (ac8f2398682d)\n' });
+    expect((await kumo('event', owner, 'counter:inc', 'by=2')).stdout).toContain('count {"count":2}  [example.app-counter/inc]');
+    const sender = join(await tempDir(), 'sender.ts');
+    await writeFile(sender, `import { ruleset } from 'kumo';\nexport default ruleset('app.sender', { version: '0.1.0', permissions: { send: true } }).build();\n`);
+    const refused = await kumo('install', '--file', sender);
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining('app app.sender asks to send: run again with --yes to grant it')]);
+    expect(await kumo('install', '--file', sender, '--yes')).toMatchObject({ code: 0, stdout: expect.stringMatching(/^installed app app\.sender 0\.1\.0 \([0-9a-f]{12}\); may send\n$/) });
+    const apps = await kumo('apps');
+    expect(apps.stdout.split('\n').slice(0, 3)).toEqual([
+      expect.stringMatching(/^RID\s+VERSION\s+FROM\s+GRANTED$/),
+      expect.stringMatching(/^example\.app-counter\s+1\.0\.0\s+\(uploaded\)\s+-$/),
+      expect.stringMatching(/^app\.sender\s+0\.1\.0\s+\(uploaded\)\s+send$/),
+    ]);
+    expect(await kumo('revoke', 'app.sender', 'send')).toMatchObject({ code: 0, stdout: 'revoked send from app.sender\n' });
+    expect(JSON.parse((await kumo('apps', '--json')).stdout)).toContainEqual(expect.objectContaining({ rid: 'app.sender', grant: {} }));
+    expect((await kumo('install')).code).toBe(2);
+    expect((await kumo('install', 'x.rid', '--file', example)).code).toBe(2);
+    expect(await kumo('install', '--file', join(repoRoot, 'no-such.ts'))).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot read') });
+    for (const rid of ['example.app-counter', 'app.sender']) expect((await kumo('uninstall', rid)).code).toBe(0);
+  });
+
   it('reads the owner ECI from <data>/root.eci by default', async () => {
     const r = await kumo('eci', 'ls', '--json');
     expect(r.code).toBe(0);

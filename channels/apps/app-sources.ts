@@ -5,7 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppSourceDeniedError, AppSourceError, PayloadTooLargeError } from '../../kernel/index.ts';
+import { AppSourceDeniedError, AppSourceFailedError, PayloadTooLargeError } from '../../kernel/index.ts';
 import { HostRules, type DestinationRules } from '../providers/destinations.ts';
 
 /**
@@ -65,7 +65,7 @@ export function appSources(rules: AppSourceRules = {}): (url: string) => Promise
     try {
       path = await realpath(fileURLToPath(url));
     } catch {
-      throw new AppSourceError(url.href, `no app file at ${url.href}`);
+      throw new AppSourceFailedError(url.href, `no app file at ${url.href}`);
     }
     const root = await realpath(folder);
     if (!path.startsWith(root + sep)) throw new AppSourceDeniedError(url.href, 'it is outside the folder apps may come from');
@@ -100,12 +100,12 @@ export function appSources(rules: AppSourceRules = {}): (url: string) => Promise
           const status = res.statusCode ?? 0;
           if (status >= 300 && status < 400 && res.headers.location) {
             res.resume();
-            if (hops >= REDIRECTS) return reject(new AppSourceError(url.href, `${url.href} redirects more than ${REDIRECTS} times`));
+            if (hops >= REDIRECTS) return reject(new AppSourceFailedError(url.href, `${url.href} redirects more than ${REDIRECTS} times`));
             let next: URL;
             try {
               next = new URL(res.headers.location, url);
             } catch {
-              return reject(new AppSourceError(url.href, `${url.href} redirects to an address that is not a URL`));
+              return reject(new AppSourceFailedError(url.href, `${url.href} redirects to an address that is not a URL`));
             }
             if (next.protocol !== 'https:' && next.protocol !== 'http:') return reject(new AppSourceDeniedError(next.href, 'a redirect may lead only to http or https'));
             fromWeb(next, hops + 1).then(resolveText, reject);
@@ -113,7 +113,7 @@ export function appSources(rules: AppSourceRules = {}): (url: string) => Promise
           }
           if (status !== 200) {
             res.resume();
-            return reject(new AppSourceError(url.href, `${url.href} answered ${status}`));
+            return reject(new AppSourceFailedError(url.href, `${url.href} answered ${status}`));
           }
           const chunks: Buffer[] = [];
           let size = 0;
@@ -127,11 +127,11 @@ export function appSources(rules: AppSourceRules = {}): (url: string) => Promise
             chunks.push(chunk);
           });
           res.on('end', () => resolveText(Buffer.concat(chunks).toString('utf8')));
-          res.on('error', (err) => reject(new AppSourceError(url.href, `${url.href} failed: ${err.message}`)));
+          res.on('error', (err) => reject(new AppSourceFailedError(url.href, `${url.href} failed: ${err.message}`)));
         },
       );
-      req.on('timeout', () => req.destroy(new AppSourceError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)));
-      req.on('error', (err) => reject(err instanceof AppSourceError || err instanceof AppSourceDeniedError ? err : new AppSourceError(url.href, `${url.href} cannot be fetched: ${err.message}`)));
+      req.on('timeout', () => req.destroy(new AppSourceFailedError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)));
+      req.on('error', (err) => reject(err instanceof AppSourceFailedError || err instanceof AppSourceDeniedError ? err : new AppSourceFailedError(url.href, `${url.href} cannot be fetched: ${err.message}`)));
       req.end();
     });
   };
@@ -148,7 +148,7 @@ export function appSources(rules: AppSourceRules = {}): (url: string) => Promise
     // The whole fetch, redirects included, within the time limit.
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AppSourceError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => reject(new AppSourceFailedError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
       return await Promise.race([fromWeb(url, 0), late]);

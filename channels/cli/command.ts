@@ -32,6 +32,8 @@ export interface CliIo {
   bytes?(data: Buffer): void;
   err: (text: string) => void;
   env: Record<string, string | undefined>;
+  /** Ask the person at the terminal a yes/no question; absent where no one can answer (not a terminal). */
+  ask?: (question: string) => Promise<boolean>;
 }
 
 /** The command line is wrong: the command's usage is shown, exit 2. */
@@ -68,6 +70,9 @@ export const OPTIONS = {
   'public-url': { type: 'string' },
   'allow-hosts': { type: 'string' },
   'deny-hosts': { type: 'string' },
+  'allow-app-hosts': { type: 'string' },
+  'deny-app-hosts': { type: 'string' },
+  'apps-folder': { type: 'string' },
   'max-connections': { type: 'string' },
   follow: { type: 'boolean', short: 'f' },
   limit: { type: 'string' },
@@ -86,6 +91,9 @@ export const OPTIONS = {
   under: { type: 'string' },
   to: { type: 'string' },
   out: { type: 'string', short: 'o' },
+  from: { type: 'string' },
+  file: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AppSourceDeniedError, InvalidAppError, messageOf } from '../errors.ts';
-import { checkRid } from '../validate.ts';
-import { checkDeclaredEcis } from '../capabilities/declared-ecis.ts';
+import { checkRuleset } from '../capabilities/declared-ecis.ts';
 import type { Ruleset } from '../ruleset.ts';
 import { keys, type InstallRecord } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
@@ -69,8 +68,7 @@ export class Apps {
     if (!p) {
       p = this.engine!.load(source).then((rs) => {
         try {
-          checkRid(rs.rid);
-          checkDeclaredEcis(rs);
+          checkRuleset(rs);
         } catch (err) {
           throw new InvalidAppError(messageOf(err));
         }

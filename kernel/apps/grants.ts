@@ -1,4 +1,4 @@
-import { AppLimitError, AppPermissionDeniedError } from '../errors.ts';
+import { AppLimitExceededError, AppPermissionDeniedError } from '../errors.ts';
 import type { AppPermissions } from '../ruleset.ts';
 import type { InstallRecord } from '../store/keys.ts';
 import type { Tx } from '../episodes/tx.ts';
@@ -86,6 +86,6 @@ export function checkStorage(tx: Tx, install: InstallRecord): void {
   let used = 0;
   for (const name of tx.entityNames(install.rid)) {
     used += name.length + encode(tx.getEntity(install.rid, name)).length;
-    if (used > max) throw new AppLimitError(install.rid, 'storage', `app ${install.rid} would hold more than its ${max} bytes of state in this cloud`, max);
+    if (used > max) throw new AppLimitExceededError(install.rid, 'storage', `app ${install.rid} would hold more than its ${max} bytes of state in this cloud`, max);
   }
 }

@@ -1,3 +1,4 @@
+import { checkRid } from '../validate.ts';
 import { attenuate, SYSTEM_TAG, type Authority } from './authority.ts';
 import { InvalidArgsError, InvalidRulesetError, messageOf } from '../errors.ts';
 import { deepFreeze } from '../clouds/freeze.ts';
@@ -23,8 +24,9 @@ export function checkTags(tags: unknown): string[] {
   return lower;
 }
 
-/** Refuse a ruleset whose declared ECIs could not be made (checked when it is registered). */
-export function checkDeclaredEcis(ruleset: Ruleset): void {
+/** Refuse a ruleset with a bad rid or declared ECIs that could not be made (checked when it is registered or an app is started). */
+export function checkRuleset(ruleset: Ruleset): void {
+  checkRid(ruleset.rid);
   for (const declared of ruleset.ecis ?? []) {
     try {
       checkTags(declared.tags);

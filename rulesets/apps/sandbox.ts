@@ -1,5 +1,5 @@
 import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSSyncVariant, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten-core';
-import { AppLimitError, PayloadTooLargeError, type KumoError } from '../../kernel/index.ts';
+import { AppLimitExceededError, PayloadTooLargeError, type KumoError } from '../../kernel/index.ts';
 
 /**
  * One app version's engine: a QuickJS interpreter compiled to WebAssembly, with its own memory (a
@@ -205,9 +205,9 @@ export class Sandbox {
   private failure(call: Call, thrown: unknown): unknown {
     const e = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as { name?: unknown; message?: unknown; hostError?: unknown };
     const message = typeof e.message === 'string' ? e.message : String(thrown);
-    if (call.interrupted) return new AppLimitError(this.rid, 'time', `${this.rid} ran longer than its ${call.limitMs} ms`, call.limitMs);
-    if (/out of memory/.test(message)) return new AppLimitError(this.rid, 'memory', `${this.rid} ran out of its memory`);
-    if ((e.name === 'RangeError' || e.name === 'InternalError') && /stack overflow|call stack/i.test(message)) return new AppLimitError(this.rid, 'stack', `${this.rid} recursed deeper than its stack allows`);
+    if (call.interrupted) return new AppLimitExceededError(this.rid, 'time', `${this.rid} ran longer than its ${call.limitMs} ms`, call.limitMs);
+    if (/out of memory/.test(message)) return new AppLimitExceededError(this.rid, 'memory', `${this.rid} ran out of its memory`);
+    if ((e.name === 'RangeError' || e.name === 'InternalError') && /stack overflow|call stack/i.test(message)) return new AppLimitExceededError(this.rid, 'stack', `${this.rid} recursed deeper than its stack allows`);
     if (typeof e.hostError === 'number' && e.hostError < call.hostErrors.length) return call.hostErrors[e.hostError];
     return new Error(typeof e.name === 'string' && e.name !== 'Error' ? `${e.name}: ${message}` : message);
   }

@@ -9,6 +9,7 @@ export const serveCommand: Command = {
   name: 'serve',
   synopsis: `[--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync] [--max-connections N]
              [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
+             [--allow-app-hosts LIST] [--deny-app-hosts LIST] [--apps-folder DIR]
              [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
               [--partitions N] [--replicas N]
               [--mqtt [--mqtt-key FILE] [--mqtt-account PUBKEY] [--mqtt-url URL] [--mqtt-lifetime 24h]]]`,
@@ -30,6 +31,9 @@ SIGINT or SIGTERM.
   --public-url URL      the base URL other providers reach this host at (default: where it listens)
   --allow-hosts LIST    the hosts of other providers this host may send events to (host, host:port,
   --deny-hosts LIST     *.domain or *, comma-separated); deny wins
+  --allow-app-hosts LIST  the hosts owners may install apps from by URL (docs/apps.md; default any
+  --deny-app-hosts LIST   public host; an address of this machine's networks only if named here)
+  --apps-folder DIR     a folder whose files owners may install as apps by file: URL
 
 In a realm (README, "A realm of hosts"): the data directory is bound to its realm and host id at
 the first join; started with another --realm or --host-id, the host refuses to start.
@@ -58,6 +62,8 @@ and MQTT devices (README, "MQTT devices"):
     const realm = await realmOptions(v, io);
     const allow = v['allow-hosts'] === undefined ? undefined : list(v['allow-hosts']);
     const deny = v['deny-hosts'] === undefined ? undefined : list(v['deny-hosts']);
+    const allowApps = v['allow-app-hosts'] === undefined ? undefined : list(v['allow-app-hosts']);
+    const denyApps = v['deny-app-hosts'] === undefined ? undefined : list(v['deny-app-hosts']);
     await serve({
       port,
       dataDir,
@@ -70,6 +76,7 @@ and MQTT devices (README, "MQTT devices"):
       ...(v['public-url'] ? { publicUrl: v['public-url'] } : {}),
       ...(allow || deny ? { destinations: { ...(allow ? { allow } : {}), ...(deny ? { deny } : {}) } } : {}),
       ...(maxConnections ? { maxConnections } : {}),
+      appSources: { ...(allowApps ? { allow: allowApps } : {}), ...(denyApps ? { deny: denyApps } : {}), ...(v['apps-folder'] ? { folder: v['apps-folder'] } : {}) },
       onFenced: (reason) => {
         io.err(`kumo: ${reason}\n`);
         process.exit(1);
