@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 const HELP = `usage: npm run bench [-- --runs N] [-- --only KEYS] [-- --no-build]
 
   --runs N      runs of each benchmark, interleaved (default 3); medians are reported
-  --only KEYS   only these, comma-separated: a b c d e (the default suite), 1m, s, f, f3, g, h
+  --only KEYS   only these, comma-separated: a b c d e (the default suite), 1m, s, f, f3, g, h, i
   --no-build    run the last compiled build (bench/.data/build) without compiling again
 `;
 
@@ -66,6 +66,7 @@ const EXTRA = [
   { key: 'g', file: 'realm.js', args: ['--part', 'g1'] },
   { key: 'g', file: 'cloud-file.js' },
   { key: 'h', file: 'devices.js' },
+  { key: 'i', file: 'apps.js' },
 ];
 
 function run(cmd: string, argv: string[], capture: boolean): Promise<string> {

@@ -41,6 +41,11 @@ export interface SelectorResult {
 export interface Selector {
   readonly events: ReadonlyArray<{ domain: string; type: string }>;
   /**
+   * True when it fires on every event among `events`, capturing nothing and keeping no state (a bare
+   * `domain:type`): the kernel then does not call `match` (for an app, a call into its sandbox).
+   */
+  readonly always?: boolean;
+  /**
    * `read`, when given, returns a read-only view of the cloud for the rule's ruleset (its config,
    * and entity state with the episode's staged writes). Call it only when needed: it builds the view.
    */

@@ -78,6 +78,28 @@ describe('apps: install by URL or upload, update, uninstall', () => {
     expect((host as unknown as { parts: { apps: { size: number } } }).parts.apps.size).toBe(1);
   });
 
+  it('sees its own writes at once, raises into the episode, and stops its later rules with last()', async () => {
+    const { host, root } = await appHost();
+    const app = appSource(
+      'app.order',
+      {},
+      `.rule('first', { select: 'o:go', action(ctx) { ctx.ent.set('a', 1); ctx.directive('seen', { a: ctx.ent.get('a'), names: ctx.ent.names(), cloud: ctx.cloud.name }); ctx.raise('o', 'raised', { n: 2 }); ctx.last(); } })
+       .rule('second', { select: 'o:go', action(ctx) { ctx.directive('second', {}); } })
+       .rule('third', { select: 'o:raised', action(ctx) { ctx.ent.delete('a'); ctx.directive('raised', { n: ctx.attrs.n, a: ctx.ent.get('a') ?? null }); } })
+       .rule('later', { select: 'o:later', async action(ctx) { await null; ctx.ent.set('b', 2); await Promise.resolve(); ctx.directive('later', { b: ctx.ent.get('b') }); } })
+       .share('b', (ctx) => ctx.ent.get('b') ?? null)`,
+    );
+    await installApp(host, root.eci, { source: app });
+    const r = await host.event({ eci: root.eci, domain: 'o', type: 'go', attrs: {} });
+    expect(r.directives.map((d) => [d.name, d.options])).toEqual([
+      ['seen', { a: 1, names: ['a'], cloud: 'root' }],
+      ['raised', { n: 2, a: null }],
+    ]);
+    // Effects made after an await are the run's too.
+    expect((await host.event({ eci: root.eci, domain: 'o', type: 'later', attrs: {} })).directives.map((d) => d.options)).toEqual([{ b: 2 }]);
+    expect(await host.query({ eci: root.eci, rid: 'app.order', name: 'b', args: {} })).toBe(2);
+  });
+
   it("refuses an app whose rid is one of the host's rulesets, and a rid given that is not the app's", async () => {
     const { host, root } = await appHost();
     const wrangler = appSource('io.picolabs.wrangler', {}, '');

@@ -130,6 +130,10 @@ class Episode implements EpisodeScope {
 /** Evaluate a rule's selector against its (staged) state; returns the captures when it fires. */
 function select(tx: Tx, rid: string, rule: Rule, event: KumoEvent, read: () => ReadContext): Record<string, unknown> | undefined {
   const before = tx.getExprState(rid, rule.name);
+  if (rule.select.always === true) {
+    if (before !== undefined) tx.setExprState(rid, rule.name, undefined); // left by an earlier version of the rule
+    return {};
+  }
   let result;
   try {
     result = rule.select.match(before, event, read);

@@ -14,7 +14,7 @@ const Description = z.object({
   version: z.string().max(100),
   meta: z.object({ name: z.string().max(200).optional(), description: z.string().max(2000).optional() }),
   permissions: z.unknown(),
-  rules: z.array(z.object({ name: z.string().min(1).max(100), events: z.array(z.object({ domain: z.string(), type: z.string() })).max(100), validates: z.boolean() })).max(1000),
+  rules: z.array(z.object({ name: z.string().min(1).max(100), events: z.array(z.object({ domain: z.string(), type: z.string() })).max(100), always: z.boolean(), validates: z.boolean() })).max(1000),
   functions: z.array(z.string()).max(1000),
   shares: z.array(z.string()).max(1000),
   config: z.boolean(),
@@ -49,14 +49,27 @@ const READ: Readonly<Record<string, Op<ReadContext>>> = {
   schedules: (c) => c.schedules(),
 };
 
-/** What a rule may do: read, and stage every effect of the kernel's rule context. */
-const RULE: Readonly<Record<string, Op<RuleContext>>> = {
-  ...(READ as Record<string, Op<RuleContext>>),
+/** The effects an app queues and hands over together (sandbox-entry.ts `Effects`): they answer nothing. */
+const QUEUED: Readonly<Record<string, Op<RuleContext>>> = {
   'ent.set': (c, [n, v]) => c.ent.set(str(n, 'an entity name'), v),
   'ent.delete': (c, [n]) => c.ent.delete(str(n, 'an entity name')),
   directive: (c, [n, o]) => c.directive(str(n, 'a directive name'), obj(o, 'directive options')),
   raise: (c, [d, t, a]) => c.raise(str(d, 'a domain'), str(t, 'a type'), obj(a, 'attrs')),
   last: (c) => c.last(),
+};
+
+/** What a rule may do: read, and stage every effect of the kernel's rule context. */
+const RULE: Readonly<Record<string, Op<RuleContext>>> = {
+  ...(READ as Record<string, Op<RuleContext>>),
+  ...QUEUED,
+  effects: (c, list) => {
+    for (const effect of list) {
+      const [op, args] = Array.isArray(effect) ? (effect as unknown[]) : [];
+      const f = typeof op === 'string' && Object.hasOwn(QUEUED, op) ? QUEUED[op] : undefined;
+      if (!f || !Array.isArray(args)) throw new TypeError(`ctx.${String(op)} is not an effect an app may queue`);
+      f(c, args);
+    }
+  },
   send: (c, [e, d, t, a, h]) => c.send(str(e, 'an ECI'), str(d, 'a domain'), str(t, 'a type'), obj(a, 'attrs'), opt(h) as string | undefined),
   push: (c, [e, n, data]) => c.push(str(e, 'an ECI'), str(n, 'a push name'), obj(data, 'push data')),
   scheduleAt: (c, [at, d, t, a]) => c.scheduleAt(at as number, str(d, 'a domain'), str(t, 'a type'), obj(a, 'attrs')),
@@ -102,11 +115,13 @@ export function appRuleset(sandbox: Sandbox, description: string, callMs: number
     name: r.name,
     select: {
       events: r.events,
+      ...(r.always ? { always: true } : {}),
       match: (state, event, read) => JSON.parse(sandbox.callSync('match', [i, enc(state), JSON.stringify(event)], lend(READ, read ?? noRead), callMs)) as SelectorResult,
     },
     ...(r.validates ? { validate: (attrs: Record<string, unknown>) => JSON.parse(sandbox.callSync('validate', [i, JSON.stringify(attrs)], nothing, callMs)) as Validation } : {}),
     run: async (ctx) => {
-      const data = { rid: ctx.rid, config: ctx.config, cloud: ctx.cloud, rule: ctx.rule, event: ctx.event, eci: ctx.eci, attrs: ctx.attrs, captures: ctx.captures, hostUrl: ctx.hostUrl };
+      // The cloud's view is read from the host when the app asks for it (the `fields` operation).
+      const data = { rid: ctx.rid, config: ctx.config, rule: ctx.rule, event: ctx.event, eci: ctx.eci, attrs: ctx.attrs, captures: ctx.captures, hostUrl: ctx.hostUrl };
       return (
         dec(
           await sandbox.callAsync(

@@ -1,4 +1,5 @@
 import { build, type BuildFailure, type Plugin } from 'esbuild';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InvalidAppError } from '../../kernel/index.ts';
 
@@ -8,7 +9,8 @@ import { InvalidAppError } from '../../kernel/index.ts';
  * TypeScript or JavaScript, transpiled to CommonJS; it may import `kumo` and nothing else).
  */
 
-const ENTRY = fileURLToPath(new URL('./sandbox-entry.ts', import.meta.url));
+// Beside this file: .ts under tsx, .js in a compiled build (npm run build, the benchmarks).
+const ENTRY = ['./sandbox-entry.ts', './sandbox-entry.js'].map((name) => fileURLToPath(new URL(name, import.meta.url))).find((path) => existsSync(path))!;
 // QuickJS runs ES2023; esbuild lowers nothing an app is likely to write.
 const TARGET = 'es2022';
 

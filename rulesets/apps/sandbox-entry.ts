@@ -12,64 +12,102 @@ import type { KumoEvent, Ruleset } from '../../kernel/ruleset.ts';
 
 /** The host's one entry point: an operation of the context of the call under way, with JSON arguments. */
 declare function __host(op: string, args: string): string | Promise<string>;
-/** Settle the rule run or query under way (its promise inside the sandbox has settled). */
-declare function __settle(ok: boolean, value: unknown): void;
+/**
+ * Settle the rule run or query under way (its promise inside the sandbox has settled), handing over
+ * the effects still queued (JSON, see {@link Effects}).
+ */
+declare function __settle(ok: boolean, value: unknown, effects: string): void;
 
 const enc = (v: unknown): string => (v === undefined ? '' : JSON.stringify(v));
 const dec = (s: string): unknown => (s === '' ? undefined : JSON.parse(s));
 
-/** The operations a rule's context offers; which of them the call may use is the host's to say. */
-const SYNC = [
-  'now',
-  'children',
-  'ecis',
-  'installed',
-  'registered',
-  'schedules',
-  'directive',
-  'raise',
-  'last',
-  'send',
-  'push',
-  'scheduleAt',
-  'scheduleRepeat',
-  'cancelSchedule',
-  'newEci',
-  'deleteEci',
-  'moveTo',
-  'install',
-  'uninstall',
-  'call',
-];
+/** The operations of a rule's context that answer something; which of them a call may use is the host's to say. */
+const SYNC = ['now', 'children', 'ecis', 'installed', 'registered', 'schedules', 'send', 'push', 'scheduleAt', 'scheduleRepeat', 'cancelSchedule', 'newEci', 'deleteEci', 'moveTo', 'install', 'uninstall'];
 const ASYNC = ['newChild', 'deleteChild', 'newDevice', 'newClaimCode'];
+/**
+ * Effects that answer nothing and need no permission: queued, and handed to the host in one call
+ * before any other operation (so the host sees every effect in the order the app made them) or
+ * when the call settles. Writing and answering cost one crossing, not one each.
+ */
+const QUEUED = ['directive', 'raise', 'last'];
+/** Queued effects are handed over before they pass this size (JSON characters). */
+const BATCH = 64 * 1024;
 
-/** A context whose every operation is a call of the host; `data` are its plain fields. */
-function context(data: Record<string, unknown>): Record<string, unknown> {
-  const call =
-    (op: string) =>
-    (...args: unknown[]): unknown =>
-      dec(__host(op, JSON.stringify(args)) as string);
-  const callAsync =
-    (op: string) =>
-    async (...args: unknown[]): Promise<unknown> =>
-      dec(await __host(op, JSON.stringify(args)));
-  const ctx: Record<string, unknown> = {
-    ...data,
-    ent: { get: call('ent.get'), has: call('ent.has'), names: call('ent.names'), set: call('ent.set'), delete: call('ent.delete') },
+/** Effects queued by one call, as the JSON text of `[[op, args], …]` in parts. */
+class Effects {
+  private parts: string[] = [];
+  private size = 0;
+  add(op: string, args: unknown[]): void {
+    const part = JSON.stringify([op, args]);
+    if (this.size + part.length > BATCH) this.flush();
+    this.parts.push(part);
+    this.size += part.length;
+  }
+  /** The queued effects as JSON text ('' for none), and none queued any more. */
+  take(): string {
+    const text = this.parts.length === 0 ? '' : `[${this.parts.join(',')}]`;
+    this.parts = [];
+    this.size = 0;
+    return text;
+  }
+  flush(): void {
+    const text = this.take();
+    if (text !== '') void __host('effects', text);
+  }
+}
+
+/** The queue of the call under way (a fresh one per call). */
+let effects = new Effects();
+
+/** The cloud's view (`rid`, `config`, `cloud`) of the call under way, read from the host when first asked. */
+let fields: Record<string, unknown> | undefined;
+
+const call =
+  (op: string) =>
+  (...args: unknown[]): unknown => {
+    effects.flush();
+    return dec(__host(op, JSON.stringify(args)) as string);
   };
-  for (const op of SYNC) ctx[op] = call(op);
-  for (const op of ASYNC) ctx[op] = callAsync(op);
+const callAsync =
+  (op: string) =>
+  async (...args: unknown[]): Promise<unknown> => {
+    effects.flush();
+    return dec(await __host(op, JSON.stringify(args)));
+  };
+const queue =
+  (op: string) =>
+  (...args: unknown[]): void =>
+    effects.add(op, args);
+
+/**
+ * The operations of a context, made once and inherited by every context (an interpreter pays for
+ * every closure made per call). Each acts on the call under way, whose queue and view are the
+ * module's. A read context (queries, `where`) queues nothing: its effects go to the host, which
+ * refuses them.
+ */
+function operations(writes: boolean): object {
+  const effect = writes ? queue : call;
+  const ops: Record<string, unknown> = { ent: { get: call('ent.get'), has: call('ent.has'), names: call('ent.names'), set: effect('ent.set'), delete: effect('ent.delete') } };
+  for (const op of SYNC) ops[op] = call(op);
+  for (const op of ASYNC) ops[op] = callAsync(op);
+  for (const op of QUEUED) ops[op] = effect(op);
+  for (const name of ['rid', 'config', 'cloud']) Object.defineProperty(ops, name, { get: () => (fields ??= call('fields')() as Record<string, unknown>)[name], enumerable: true });
+  Object.freeze(ops.ent);
+  return Object.freeze(ops);
+}
+const RULE_OPERATIONS = operations(true);
+const READ_OPERATIONS = operations(false);
+
+/** A context for the call starting now: `data` its own fields, its operations inherited. */
+function context(data: Record<string, unknown>, operations: object): Record<string, unknown> {
+  fields = undefined;
+  const ctx = Object.create(operations) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(data)) Object.defineProperty(ctx, k, { value: v, writable: true, enumerable: true, configurable: true });
   return ctx;
 }
 
-/** A read context whose fields are fetched from the host when first read (a `where` rarely needs them). */
-function readContext(): Record<string, unknown> {
-  const ctx = context({});
-  let fields: Record<string, unknown> | undefined;
-  const field = (name: string) => () => (fields ??= dec(__host('fields', '[]') as string) as Record<string, unknown>)[name];
-  for (const name of ['rid', 'config', 'cloud']) Object.defineProperty(ctx, name, { get: field(name), enumerable: true });
-  return ctx;
-}
+/** A read context (queries, `where`). */
+const readContext = (): Record<string, unknown> => context({}, READ_OPERATIONS);
 
 /**
  * Freeze the engine's shared objects once the app has loaded: the built-in constructors and their
@@ -126,11 +164,17 @@ const loaded = (): Ruleset => {
   return app;
 };
 
+/** Settle the call under way when `result` does, with the effects it queued meanwhile. */
 function settle(result: unknown): void {
   Promise.resolve(result).then(
-    (value) => __settle(true, enc(value)),
-    (err: unknown) => __settle(false, err),
+    (value) => __settle(true, enc(value), effects.take()),
+    (err: unknown) => failed(err),
   );
+}
+
+function failed(err: unknown): void {
+  effects = new Effects();
+  __settle(false, err, '');
 }
 
 const sandbox = {
@@ -146,7 +190,7 @@ const sandbox = {
       version: app.version,
       meta: app.meta,
       permissions: app.permissions ?? {},
-      rules: app.rules.map((r) => ({ name: r.name, events: r.select.events, validates: r.validate !== undefined })),
+      rules: app.rules.map((r) => ({ name: r.name, events: r.select.events, always: r.select.always === true, validates: r.validate !== undefined })),
       functions: Object.keys(app.functions),
       shares: app.shares,
       config: app.validateConfig !== undefined,
@@ -154,6 +198,7 @@ const sandbox = {
     });
   },
   match(rule: number, state: string, event: string): string {
+    effects = new Effects(); // what an abandoned call left (one that awaited what never came) is dropped
     return JSON.stringify(loaded().rules[rule]!.select.match(dec(state), JSON.parse(event) as KumoEvent, readContext as never));
   },
   validate(rule: number, attrs: string): string {
@@ -163,17 +208,20 @@ const sandbox = {
     return JSON.stringify(loaded().validateConfig!(JSON.parse(config) as Record<string, unknown>));
   },
   run(rule: number, data: string): void {
+    // Runs and queries take turns (the host's), so the queue is this run's until it settles.
+    effects = new Effects();
     try {
-      settle(loaded().rules[rule]!.run(context(JSON.parse(data) as Record<string, unknown>) as never));
+      settle(loaded().rules[rule]!.run(context(JSON.parse(data) as Record<string, unknown>, RULE_OPERATIONS) as never));
     } catch (err) {
-      __settle(false, err);
+      failed(err);
     }
   },
   query(name: string, args: string): void {
+    effects = new Effects();
     try {
       settle(loaded().functions[name]!(readContext() as never, JSON.parse(args) as Record<string, unknown>));
     } catch (err) {
-      __settle(false, err);
+      failed(err);
     }
   },
 };

@@ -206,6 +206,7 @@ export class Sandbox {
     const e = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as { name?: unknown; message?: unknown; hostError?: unknown };
     const message = typeof e.message === 'string' ? e.message : String(thrown);
     if (call.interrupted) return new AppLimitExceededError(this.rid, 'time', `${this.rid} ran longer than its ${call.limitMs} ms`, call.limitMs);
+    if (thrown instanceof Error) return thrown; // the host's own, handing over the app's effects
     if (/out of memory/.test(message)) return new AppLimitExceededError(this.rid, 'memory', `${this.rid} ran out of its memory`);
     if ((e.name === 'RangeError' || e.name === 'InternalError') && /stack overflow|call stack/i.test(message)) return new AppLimitExceededError(this.rid, 'stack', `${this.rid} recursed deeper than its stack allows`);
     if (typeof e.hostError === 'number' && e.hostError < call.hostErrors.length) return call.hostErrors[e.hostError];
@@ -235,26 +236,40 @@ export class Sandbox {
       const call = this.current();
       const op = vm.getString(opHandle);
       try {
-        const text = vm.getString(argsHandle);
-        if (text.length > this.limits.callBytes) throw new PayloadTooLargeError(`${this.rid} handed ctx.${op} ${text.length} bytes; an app may hand at most ${this.limits.callBytes} in one call`);
-        const args = JSON.parse(text) as unknown;
-        const out = call.ops(op, Array.isArray(args) ? args : []);
+        const out = this.perform(call, op, vm.getString(argsHandle));
         if (!(out instanceof Promise)) return vm.newString(out === undefined ? '' : JSON.stringify(out));
         return this.later(call, out);
       } catch (err) {
         return { error: this.hostError(call, err) };
       }
     });
-    const settle = vm.newFunction('__settle', (okHandle, valueHandle) => {
+    const settle = vm.newFunction('__settle', (okHandle, valueHandle, effectsHandle) => {
       const call = this.current();
       const settleCall = call.settle;
       call.settle = undefined;
-      settleCall?.(vm.dump(okHandle) === true, vm.dump(valueHandle));
+      let ok = vm.dump(okHandle) === true;
+      let value: unknown = vm.dump(valueHandle);
+      const effects = vm.getString(effectsHandle);
+      if (ok && effects !== '') {
+        try {
+          this.perform(call, 'effects', effects);
+        } catch (err) {
+          [ok, value] = [false, err];
+        }
+      }
+      settleCall?.(ok, value);
     });
     vm.setProp(vm.global, '__host', host);
     vm.setProp(vm.global, '__settle', settle);
     host.dispose();
     settle.dispose();
+  }
+
+  /** Perform the app's operation `op` with its arguments (JSON text), within the bytes one call may hand over. */
+  private perform(call: Call, op: string, text: string): unknown {
+    if (text.length > this.limits.callBytes) throw new PayloadTooLargeError(`${this.rid} handed ctx.${op} ${text.length} bytes; an app may hand at most ${this.limits.callBytes} in one call`);
+    const args = JSON.parse(text) as unknown;
+    return call.ops(op, Array.isArray(args) ? args : []);
   }
 
   /** A host operation's promise as a promise inside the app, settled (and its reactions run) when the host's settles. */

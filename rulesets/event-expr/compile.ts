@@ -33,9 +33,11 @@ export function compile(e: ExprLike, functions: Functions = {}): Selector {
   }
   const root = build(x, functions);
   if (x.op === 'event' || (x.op === 'or' && x.args.every((a) => a.op === 'event'))) {
-    // Stateless: nothing to read or persist.
+    // Stateless: nothing to read or persist; with no attribute test, capture or guard, it always fires.
+    const bare = (p: EventExpr): boolean => p.op === 'event' && !p.attrs?.length && !p.setting?.length && p.where === undefined;
     return {
       events,
+      ...((x.op === 'event' ? bare(x) : x.args.every(bare)) ? { always: true } : {}),
       match(_state, event, read) {
         const r = root.step(null, event, -Infinity, read);
         return r.fire ? { fired: true, captures: r.fire.c, state: undefined } : NOTHING;
