@@ -147,26 +147,51 @@ export class RulesetBuilder<S extends State> {
 /** A copy of plain data (not structuredClone: the builder runs in apps' sandboxes too, which lack it). */
 const plainCopy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
-async function runRule<S extends State>(spec: RuleSpec<S, undefined>, base: RuleContext): Promise<boolean> {
+/**
+ * Run a rule's steps for each `foreach` item: guard, then action and fired (or notfired), then
+ * always. Synchronously while every step is: a rule that awaits nothing costs no promise (an app's
+ * rules run in an interpreter, where each costs). From the first step that answers a promise on,
+ * the rest run after it, in order.
+ */
+function runRule<S extends State>(spec: RuleSpec<S, undefined>, base: RuleContext): boolean | Promise<boolean> {
   // The kernel builds a fresh context per rule run, so `item` is set on it rather than copied into
   // a spread (a 25-property spread makes V8 fall back to a slow dictionary object).
   const ctx = base as unknown as RuleCtx<S, Record<string, unknown>>;
   ctx.item = undefined;
   const items = spec.foreach ? [...spec.foreach(ctx)] : [undefined];
-  let fired = false;
-  for (const item of items) {
-    ctx.item = item;
-    if (spec.if ? await spec.if(ctx) : true) {
-      fired = true;
-      await spec.action?.(ctx);
-      await spec.fired?.(ctx);
-    } else {
-      await spec.notfired?.(ctx);
-    }
-    await spec.always?.(ctx);
+  const run = { fired: false };
+  for (let i = 0; i < items.length; i++) {
+    ctx.item = items[i];
+    const guard = spec.if ? spec.if(ctx) : true;
+    if (isThenable(guard)) return guard.then((g) => finish(spec, ctx, items, i, { value: g }, run));
+    const pending = stepsAfterGuard(spec, ctx, guard, run);
+    if (pending) return pending.then(() => finish(spec, ctx, items, i + 1, undefined, run));
   }
-  return fired;
+  return run.fired;
 }
+
+/** The steps of one item after its guard; a promise from the first step that answers one. */
+function stepsAfterGuard<S extends State>(spec: RuleSpec<S, undefined>, ctx: RuleCtx<S, Record<string, unknown>>, guard: unknown, run: { fired: boolean }): Promise<unknown> | undefined {
+  if (guard) run.fired = true;
+  const steps = guard ? [spec.action, spec.fired, spec.always] : [spec.notfired, spec.always];
+  for (let k = 0; k < steps.length; k++) {
+    const out = steps[k]?.(ctx);
+    if (isThenable(out)) return steps.slice(k + 1).reduce<Promise<unknown>>((p, step) => p.then(() => step?.(ctx)), Promise.resolve(out));
+  }
+  return undefined;
+}
+
+/** The rest of a rule run once a step answered a promise: item `from` (its guard's value if given) and those after it. */
+async function finish<S extends State>(spec: RuleSpec<S, undefined>, ctx: RuleCtx<S, Record<string, unknown>>, items: unknown[], from: number, guard: { value: unknown } | undefined, run: { fired: boolean }): Promise<boolean> {
+  for (let i = from; i < items.length; i++) {
+    ctx.item = items[i];
+    const g = i === from && guard ? guard.value : spec.if ? await spec.if(ctx) : true;
+    await stepsAfterGuard(spec, ctx, g, run);
+  }
+  return run.fired;
+}
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as { then?: unknown } | null)?.then === 'function';
 
 /** Start a TypeScript ruleset. `S` is the shape of its entity state. */
 export function ruleset<S extends State = State>(rid: string, options: RulesetOptions = {}): RulesetBuilder<S> {

@@ -87,6 +87,8 @@ describe('apps: install by URL or upload, update, uninstall', () => {
        .rule('second', { select: 'o:go', action(ctx) { ctx.directive('second', {}); } })
        .rule('third', { select: 'o:raised', action(ctx) { ctx.ent.delete('a'); ctx.directive('raised', { n: ctx.attrs.n, a: ctx.ent.get('a') ?? null }); } })
        .rule('later', { select: 'o:later', async action(ctx) { await null; ctx.ent.set('b', 2); await Promise.resolve(); ctx.directive('later', { b: ctx.ent.get('b') }); } })
+       .rule('many', { select: 'o:many', action(ctx) { for (let i = 0; i < 40; i++) ctx.ent.set('k' + i, { i }); } })
+       .rule('read', { select: 'o:read', action(ctx) { ctx.ent.set('k40', { i: 40 }); ctx.ent.delete('k0'); ctx.directive('read', { n: ctx.ent.names().length, k39: ctx.ent.get('k39') ?? null, k40: ctx.ent.get('k40'), k0: ctx.ent.has('k0') }); } })
        .share('b', (ctx) => ctx.ent.get('b') ?? null)`,
     );
     await installApp(host, root.eci, { source: app });
@@ -98,6 +100,15 @@ describe('apps: install by URL or upload, update, uninstall', () => {
     // Effects made after an await are the run's too.
     expect((await host.event({ eci: root.eci, domain: 'o', type: 'later', attrs: {} })).directives.map((d) => d.options)).toEqual([{ b: 2 }]);
     expect(await host.query({ eci: root.eci, rid: 'app.order', name: 'b', args: {} })).toBe(2);
+    // Small state is handed in with the run; larger state is read from the host: the same answers.
+    for (const [type, n] of [
+      ['read', 2],
+      ['many', 0],
+      ['read', 41],
+    ] as const) {
+      const r = await host.event({ eci: root.eci, domain: 'o', type, attrs: {} });
+      if (n > 0) expect(r.directives[0]!.options).toEqual({ n, k39: n > 2 ? { i: 39 } : null, k40: { i: 40 }, k0: false });
+    }
   });
 
   it("refuses an app whose rid is one of the host's rulesets, and a rid given that is not the app's", async () => {

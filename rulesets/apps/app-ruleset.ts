@@ -95,6 +95,21 @@ function lend<C>(table: Readonly<Record<string, Op<C>>>, ctx: () => C): Operatio
   };
 }
 
+/** Entity state small enough to hand in with a rule run (names, and bytes as JSON). */
+const SNAPSHOT_NAMES = 32;
+const SNAPSHOT_BYTES = 16 * 1024;
+
+/**
+ * The app's entity state in the run's cloud, as the episode sees it, for the sandbox to read without
+ * a call per read: `[[name, JSON], …]` as JSON, or '' when it is larger than is worth handing in.
+ */
+function entities(ctx: RuleContext): string {
+  const names = ctx.ent.names();
+  if (names.length > SNAPSHOT_NAMES) return '';
+  const text = JSON.stringify(names.map((n) => [n, JSON.stringify(ctx.ent.get(n))]));
+  return text.length > SNAPSHOT_BYTES ? '' : text;
+}
+
 const enc = (v: unknown): string => (v === undefined ? '' : JSON.stringify(v));
 const dec = (s: string): unknown => (s === '' ? undefined : JSON.parse(s));
 
@@ -121,12 +136,12 @@ export function appRuleset(sandbox: Sandbox, description: string, callMs: number
     ...(r.validates ? { validate: (attrs: Record<string, unknown>) => JSON.parse(sandbox.callSync('validate', [i, JSON.stringify(attrs)], nothing, callMs)) as Validation } : {}),
     run: async (ctx) => {
       // The cloud's view is read from the host when the app asks for it (the `fields` operation).
-      const data = { rid: ctx.rid, config: ctx.config, rule: ctx.rule, event: ctx.event, eci: ctx.eci, attrs: ctx.attrs, captures: ctx.captures, hostUrl: ctx.hostUrl };
+      const data = { rid: ctx.rid, config: ctx.config, rule: ctx.rule, event: ctx.event, eci: ctx.eci, ...(ctx.attrs === ctx.event.attrs ? {} : { attrs: ctx.attrs }), captures: ctx.captures, hostUrl: ctx.hostUrl };
       return (
         dec(
           await sandbox.callAsync(
             'run',
-            [i, JSON.stringify(data)],
+            [i, JSON.stringify(data), entities(ctx)],
             lend(RULE, () => ctx),
             callMs,
           ),

@@ -12,11 +12,6 @@ import type { KumoEvent, Ruleset } from '../../kernel/ruleset.ts';
 
 /** The host's one entry point: an operation of the context of the call under way, with JSON arguments. */
 declare function __host(op: string, args: string): string | Promise<string>;
-/**
- * Settle the rule run or query under way (its promise inside the sandbox has settled), handing over
- * the effects still queued (JSON, see {@link Effects}).
- */
-declare function __settle(ok: boolean, value: unknown, effects: string): void;
 
 const enc = (v: unknown): string => (v === undefined ? '' : JSON.stringify(v));
 const dec = (s: string): unknown => (s === '' ? undefined : JSON.parse(s));
@@ -59,6 +54,13 @@ class Effects {
 /** The queue of the call under way (a fresh one per call). */
 let effects = new Effects();
 
+/**
+ * The app's entity state in the cloud of the rule run under way, when the host handed it in (names
+ * to values as JSON text; it does when the state is small): reads need no call of the host, and
+ * the run's own writes are kept in it as they are queued. Undefined: reads ask the host.
+ */
+let snapshot: Map<string, string> | undefined;
+
 /** The cloud's view (`rid`, `config`, `cloud`) of the call under way, read from the host when first asked. */
 let fields: Record<string, unknown> | undefined;
 
@@ -87,23 +89,45 @@ const queue =
  */
 function operations(writes: boolean): object {
   const effect = writes ? queue : call;
-  const ops: Record<string, unknown> = { ent: { get: call('ent.get'), has: call('ent.has'), names: call('ent.names'), set: effect('ent.set'), delete: effect('ent.delete') } };
+  const ops: Record<string, unknown> = { ent: writes ? ruleEntities() : { get: call('ent.get'), has: call('ent.has'), names: call('ent.names'), set: call('ent.set'), delete: call('ent.delete') } };
   for (const op of SYNC) ops[op] = call(op);
   for (const op of ASYNC) ops[op] = callAsync(op);
   for (const op of QUEUED) ops[op] = effect(op);
-  for (const name of ['rid', 'config', 'cloud']) Object.defineProperty(ops, name, { get: () => (fields ??= call('fields')() as Record<string, unknown>)[name], enumerable: true });
+  // A rule run is handed its rid and config; its cloud's view, and a read context's whole view, are asked for.
+  for (const name of writes ? ['cloud'] : ['rid', 'config', 'cloud']) Object.defineProperty(ops, name, { get: () => (fields ??= call('fields')() as Record<string, unknown>)[name], enumerable: true });
   Object.freeze(ops.ent);
   return Object.freeze(ops);
 }
+/** A rule's `ctx.ent`: from the snapshot when there is one, else from the host; writes queued. */
+function ruleEntities(): Record<string, unknown> {
+  const [get, has, names, set, remove] = [call('ent.get'), call('ent.has'), call('ent.names'), queue('ent.set'), queue('ent.delete')];
+  return {
+    get: (name: string): unknown => {
+      if (!snapshot) return get(name);
+      const text = snapshot.get(String(name));
+      return text === undefined ? undefined : JSON.parse(text);
+    },
+    has: (name: string): unknown => (snapshot ? snapshot.has(String(name)) : has(name)),
+    names: (): unknown => (snapshot ? [...snapshot.keys()].sort() : names()),
+    set: (name: string, value: unknown): void => {
+      set(name, value);
+      // As the host will hold it: a copy, JSON's (a write the host refuses fails the run anyway).
+      if (snapshot && typeof name === 'string') snapshot.set(name, JSON.stringify(value));
+    },
+    delete: (name: string): void => {
+      remove(name);
+      snapshot?.delete(String(name));
+    },
+  };
+}
+
 const RULE_OPERATIONS = operations(true);
 const READ_OPERATIONS = operations(false);
 
-/** A context for the call starting now: `data` its own fields, its operations inherited. */
+/** A context for the call starting now: `data` its own fields (none of them the view asked for), its operations inherited. */
 function context(data: Record<string, unknown>, operations: object): Record<string, unknown> {
   fields = undefined;
-  const ctx = Object.create(operations) as Record<string, unknown>;
-  for (const [k, v] of Object.entries(data)) Object.defineProperty(ctx, k, { value: v, writable: true, enumerable: true, configurable: true });
-  return ctx;
+  return Object.assign(Object.create(operations) as Record<string, unknown>, data);
 }
 
 /** A read context (queries, `where`). */
@@ -164,20 +188,43 @@ const loaded = (): Ruleset => {
   return app;
 };
 
+/**
+ * How the run or query under way ended, as the JSON text of `[ok, value or error, effects]`, or ''
+ * while it has not: the host reads it (`outcome()`) after running the sandbox's pending jobs.
+ */
+let outcome = '';
+
+/** The error an app threw as data: its name, message, and which of the host's errors it is, if one. */
+function thrown(err: unknown): Record<string, unknown> {
+  if (typeof err !== 'object' || err === null) return { message: String(err) };
+  const e = err as { name?: unknown; message?: unknown; hostError?: unknown };
+  return { name: String(e.name), message: String(e.message), ...(typeof e.hostError === 'number' ? { hostError: e.hostError } : {}) };
+}
+
 /** Settle the call under way when `result` does, with the effects it queued meanwhile. */
 function settle(result: unknown): void {
+  if (typeof (result as { then?: unknown } | null)?.then !== 'function') {
+    outcome = JSON.stringify([true, enc(result), effects.take()]);
+    return;
+  }
   Promise.resolve(result).then(
-    (value) => __settle(true, enc(value), effects.take()),
+    (value) => (outcome = JSON.stringify([true, enc(value), effects.take()])),
     (err: unknown) => failed(err),
   );
 }
 
 function failed(err: unknown): void {
   effects = new Effects();
-  __settle(false, err, '');
+  outcome = JSON.stringify([false, thrown(err), '']);
 }
 
 const sandbox = {
+  /** The outcome of the call under way ('' while it runs), taken. */
+  outcome(): string {
+    const text = outcome;
+    outcome = '';
+    return text;
+  },
   /** Take the app's module exports; answer its description (what the host builds its ruleset from). */
   load(exports: Record<string, unknown>): string {
     const rs: unknown = exports.default;
@@ -207,17 +254,23 @@ const sandbox = {
   validateConfig(config: string): string {
     return JSON.stringify(loaded().validateConfig!(JSON.parse(config) as Record<string, unknown>));
   },
-  run(rule: number, data: string): void {
+  run(rule: number, data: string, entities: string): void {
     // Runs and queries take turns (the host's), so the queue is this run's until it settles.
     effects = new Effects();
+    outcome = '';
+    snapshot = entities === '' ? undefined : new Map(JSON.parse(entities) as Array<[string, string]>);
     try {
-      settle(loaded().rules[rule]!.run(context(JSON.parse(data) as Record<string, unknown>, RULE_OPERATIONS) as never));
+      const fields = JSON.parse(data) as Record<string, unknown> & { event: { attrs: unknown } };
+      // Attrs no schema changed are the event's, sent once.
+      fields.attrs ??= fields.event.attrs;
+      settle(loaded().rules[rule]!.run(context(fields, RULE_OPERATIONS) as never));
     } catch (err) {
       failed(err);
     }
   },
   query(name: string, args: string): void {
     effects = new Effects();
+    outcome = '';
     try {
       settle(loaded().functions[name]!(readContext() as never, JSON.parse(args) as Record<string, unknown>));
     } catch (err) {

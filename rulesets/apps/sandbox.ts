@@ -50,6 +50,8 @@ const PAGE = 64 * 1024;
 /** The memory the QuickJS build starts with (16 MiB): the least a sandbox can have. */
 const MIN_PAGES = 256;
 
+const ENTRY_POINTS = ['load', 'match', 'validate', 'validateConfig', 'run', 'query', 'outcome'] as const;
+
 /** What an app's top level may do of the host's: nothing (it runs once, for every cloud). */
 const refuseAll: Operations = (op) => {
   throw new TypeError(`ctx.${op} is not available while the app loads`);
@@ -68,7 +70,12 @@ export class Sandbox {
     private readonly vm: QuickJSContext,
     private readonly entry: QuickJSHandle,
     private readonly limits: SandboxLimits,
-  ) {}
+  ) {
+    for (const name of ENTRY_POINTS) this.fns.set(name, vm.getProp(entry, name));
+  }
+
+  /** The sandbox's entry points (sandbox-entry.ts), held once rather than looked up per call. */
+  private readonly fns = new Map<string, QuickJSHandle>();
 
   /**
    * Start an engine, load the prelude and the app, and answer the app's description (JSON text).
@@ -114,20 +121,11 @@ export class Sandbox {
     this.calls.push(call);
     try {
       const result = this.enter(call, () => {
-        const fnHandle = this.vm.getProp(this.entry, fn);
-        const argHandles = args.map((a) => (typeof a === 'number' ? this.vm.newNumber(a) : this.vm.newString(a)));
-        if (source !== undefined) {
-          const exports = this.vm.evalCode(source, 'app.js');
-          if (exports.error) {
-            fnHandle.dispose();
-            for (const h of argHandles) h.dispose();
-            return exports;
-          }
-          argHandles.unshift(exports.value);
-        }
-        const r = this.vm.callFunction(fnHandle, this.vm.undefined, ...argHandles);
-        fnHandle.dispose();
-        for (const h of argHandles) h.dispose();
+        if (source === undefined) return this.invoke(fn, args);
+        const exports = this.vm.evalCode(source, 'app.js');
+        if (exports.error) return exports;
+        const r = this.vm.callFunction(this.fns.get(fn)!, this.vm.undefined, exports.value);
+        exports.value.dispose();
         return r;
       });
       const text = this.vm.getString(result);
@@ -155,14 +153,7 @@ export class Sandbox {
     });
     this.calls.push(call);
     try {
-      this.enter(call, () => {
-        const fnHandle = this.vm.getProp(this.entry, fn);
-        const argHandles = args.map((a) => (typeof a === 'number' ? this.vm.newNumber(a) : this.vm.newString(a)));
-        const r = this.vm.callFunction(fnHandle, this.vm.undefined, ...argHandles);
-        fnHandle.dispose();
-        for (const h of argHandles) h.dispose();
-        return r;
-      }).dispose();
+      this.enter(call, () => this.invoke(fn, args)).dispose();
       this.pump(call);
     } finally {
       this.calls.pop();
@@ -173,13 +164,40 @@ export class Sandbox {
     return settled;
   }
 
-  /** Run the jobs (promise reactions) the call's progress queued, within its time. */
+  /** Call the entry point `fn` with `args` (numbers and JSON text). */
+  private invoke(fn: string, args: ReadonlyArray<string | number>): ReturnType<QuickJSContext['callFunction']> {
+    const handles = args.map((a) => (typeof a === 'number' ? this.vm.newNumber(a) : this.vm.newString(a)));
+    try {
+      return this.vm.callFunction(this.fns.get(fn)!, this.vm.undefined, ...handles);
+    } finally {
+      for (const h of handles) h.dispose();
+    }
+  }
+
+  /**
+   * Run the jobs (promise reactions) the call's progress queued, within its time; then, if the app's
+   * promise has settled, settle the call with its outcome and the effects it queued.
+   */
   private pump(call: Call): void {
-    const done = this.enter(call, () => {
+    this.enter(call, () => {
       const r = this.runtime.executePendingJobs();
       return r.error ? { error: r.error } : { value: this.vm.undefined };
-    });
-    done.dispose();
+    }).dispose();
+    if (!call.settle) return;
+    const handle = this.enter(call, () => this.invoke('outcome', []));
+    const text = this.vm.getString(handle);
+    handle.dispose();
+    if (text === '') return;
+    const settle = call.settle;
+    call.settle = undefined;
+    const [ok, value, effects] = JSON.parse(text) as [boolean, unknown, string];
+    if (!ok) return settle(false, value);
+    try {
+      if (effects !== '') this.perform(call, 'effects', effects);
+    } catch (err) {
+      return settle(false, err);
+    }
+    settle(true, value);
   }
 
   /** Run `step` in the interpreter as `call`, within the call's time left; turn what it threw into the host's error. */
@@ -223,7 +241,7 @@ export class Sandbox {
     return call;
   }
 
-  /** `__host(op, args)` and `__settle(ok, value)`, and the interrupt that ends a call past its time. */
+  /** `__host(op, args)`, the app's one way out, and the interrupt that ends a call past its time. */
   private installHostFunctions(): void {
     const { vm } = this;
     this.runtime.setInterruptHandler(() => {
@@ -243,26 +261,8 @@ export class Sandbox {
         return { error: this.hostError(call, err) };
       }
     });
-    const settle = vm.newFunction('__settle', (okHandle, valueHandle, effectsHandle) => {
-      const call = this.current();
-      const settleCall = call.settle;
-      call.settle = undefined;
-      let ok = vm.dump(okHandle) === true;
-      let value: unknown = vm.dump(valueHandle);
-      const effects = vm.getString(effectsHandle);
-      if (ok && effects !== '') {
-        try {
-          this.perform(call, 'effects', effects);
-        } catch (err) {
-          [ok, value] = [false, err];
-        }
-      }
-      settleCall?.(ok, value);
-    });
     vm.setProp(vm.global, '__host', host);
-    vm.setProp(vm.global, '__settle', settle);
     host.dispose();
-    settle.dispose();
   }
 
   /** Perform the app's operation `op` with its arguments (JSON text), within the bytes one call may hand over. */
@@ -333,6 +333,7 @@ export class Sandbox {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const h of this.fns.values()) h.dispose();
     this.entry.dispose();
     this.vm.dispose();
     this.runtime.dispose();
