@@ -1,7 +1,8 @@
 /**
  * (i) Apps: the standard counter as an installed app (a sandbox) against the same as a native
- * ruleset, in the (a) and (b) shapes, in one process, alternating; the time to install the app;
- * and 1,000 clouds with it installed sharing one engine.
+ * ruleset, in the (a) and (b) shapes, in one process, one after the other; the time to install
+ * the app (the first on the host, then into clouds of a host that runs it, then five apps new to a
+ * host that runs one); and 1,000 clouds with it installed sharing one engine.
  */
 import type { Host } from '../kernel/index.ts';
 import { openHost } from '../channels/open-node.ts';
@@ -31,7 +32,7 @@ const inc = async (host: Host, eci: string): Promise<void> => {
 const install = (host: Host, eci: string): Promise<unknown> => host.event({ eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { source: APP } });
 
 /** A host with either the native counter in its clouds or the app installed in each. */
-async function shape(kind: 'native' | 'app', dir: string): Promise<{ host: Host; one: string; many: string[]; installMs: number[] }> {
+async function shape(kind: 'native' | 'app', dir: string): Promise<{ host: Host; one: string; many: string[]; installMs: number[]; newAppMs?: number[] }> {
   const host = kind === 'native' ? await benchHost(dir) : await openHost({ dataDir: dir, limits: { childrenPerCloud: 100_000 } });
   const root = await host.root();
   const installMs: number[] = [];
@@ -47,13 +48,22 @@ async function shape(kind: 'native' | 'app', dir: string): Promise<{ host: Host;
   const one = await made('one');
   const many: string[] = [];
   for (let i = 0; i < CLOUDS; i++) many.push(await made(`c${i}`));
-  return { host, one, many, installMs };
+  // Apps new to this host once it runs one: each its own engine (compile, start, load).
+  const other = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'other' } });
+  const otherEci = other.directives[0]!.options['eci'] as string;
+  const newApps: number[] = [];
+  for (let v = 1; v <= 5; v++) {
+    const t = performance.now();
+    await host.event({ eci: otherEci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { source: APP.replace("'1.0.0'", `'2.0.${v}'`) } });
+    newApps.push(performance.now() - t);
+  }
+  return { host, one, many, installMs, newAppMs: newApps };
 }
 
 async function measure(kind: 'native' | 'app'): Promise<Record<string, unknown>> {
   const dir = await dataDir(`apps-${kind}`);
   try {
-    const { host, one, many, installMs } = await shape(kind, dir);
+    const { host, one, many, installMs, newAppMs = [] } = await shape(kind, dir);
     const rid = kind === 'native' ? BENCH_RID : APP_RID;
     await drive(2_000, 1, () => inc(host, one));
     const a = await drive(ONE, 1, () => inc(host, one));
@@ -67,7 +77,7 @@ async function measure(kind: 'native' | 'app'): Promise<Record<string, unknown>>
     return {
       a: { eventsPerSec: round((ONE / a.ms) * 1000, 0), ...percentiles(a.lat) },
       b: { eventsPerSec: round((MANY / b.ms) * 1000, 0), ...percentiles(b.lat) },
-      ...(kind === 'app' ? { engines, firstInstallMs: round(installMs[0]!), installMs: percentiles(installMs.slice(1)) } : {}),
+      ...(kind === 'app' ? { engines, firstInstallMs: round(installMs[0]!), installMs: percentiles(installMs.slice(1)), newAppInstallMs: percentiles(newAppMs) } : {}),
       rssMB: round(process.memoryUsage().rss / 2 ** 20, 0),
     };
   } finally {
