@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Host } from '../kernel/index.ts';
@@ -32,21 +33,9 @@ export function appSource(rid: string, options: Record<string, unknown>, chain: 
   return `import { ruleset, z } from 'kumo';\n${prelude}\nexport default ruleset(${JSON.stringify(rid)}, ${JSON.stringify(options)})${chain}.build();\n`;
 }
 
-/** The counter as an app: `counter:inc {by}` adds to `count`; `count()` reads it. */
-export const COUNTER = appSource(
-  'app.counter',
-  { version: '1.0.0' },
-  `.rule('inc', {
-    select: 'counter:inc',
-    attrs: z.object({ by: z.coerce.number().int().default(1) }),
-    action(ctx) {
-      const count = (ctx.ent.get('count') ?? 0) + ctx.attrs.by;
-      ctx.ent.set('count', count);
-      ctx.directive('count', { count });
-    },
-  })
-  .share('count', (ctx) => ctx.ent.get('count') ?? 0)`,
-);
+/** The README's example app (examples/apps/counter.ts): `counter:inc {by}` adds to `count`; `count()` reads it. */
+export const COUNTER = readFileSync(new URL('../examples/apps/counter.ts', import.meta.url), 'utf8');
+export const COUNTER_RID = 'example.app-counter';
 
 /** A host whose apps may come from 127.0.0.1 (the test's server), with short sandbox limits. */
 export async function appHost(apps: AppOptions = {}): Promise<Awaited<ReturnType<typeof testHost>>> {

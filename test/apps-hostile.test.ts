@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appHost, appSource, COUNTER, installApp } from './apps-harness.ts';
+import { appHost, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
 import { newChild, rejection } from './fixtures.ts';
 
 /** An app whose rule on `evil:<name>` sets `before`, then does `body`; `before()` tells whether anything was written. */
@@ -75,7 +75,7 @@ describe('apps: a hostile app fails alone, with its own error, and writes nothin
     // The host's one function acts on the calling app's own context: the counter's count is not its.
     expect(await run('functionTrick')).toEqual({ value: '' });
     expect(await run('otherEntity')).toEqual({ value: null });
-    expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(41);
+    expect(await host.query({ eci: root.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(41);
   });
 
   it("reads only its own cloud's state: the same app in another cloud sees that cloud's", async () => {
@@ -114,6 +114,6 @@ describe('apps: a hostile app fails alone, with its own error, and writes nothin
     }
     expect(await Promise.all(attacks)).toEqual(Array(6).fill('APP_LIMIT_EXCEEDED'));
     expect(goodBeforeBadFinished.filter((n) => n < 6).length).toBeGreaterThan(0);
-    expect(await host.query({ eci: good.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(20);
+    expect(await host.query({ eci: good.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(20);
   });
 });

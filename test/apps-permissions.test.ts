@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appHost, appSource, COUNTER, installApp } from './apps-harness.ts';
+import { appHost, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
 import { newChild, rejection } from './fixtures.ts';
 
 /** An app with one rule per operation that needs a permission: `op:<name>` calls it with `attrs.args`. */
@@ -86,7 +86,7 @@ describe('apps: permissions, enforced by the kernel', () => {
     await installApp(host, root.eci, { source: opsApp(ALL), consent: true });
     const run = (op: string, args: unknown[]) => host.event({ eci: root.eci, domain: 'op', type: op, attrs: { args } });
     await run('send', [target.eci, 'counter', 'inc', { by: 4 }]);
-    await expect.poll(() => host.query({ eci: target.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(4);
+    await expect.poll(() => host.query({ eci: target.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(4);
     const eci = (await run('newEci', [{ tags: ['made-by-app'] }])).directives[0]!.options['out'] as { id: string; tags: string[] };
     expect(eci.tags).toEqual(['made-by-app']);
     await run('deleteEci', [eci.id]);

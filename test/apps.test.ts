@@ -1,39 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { appHash, keys } from '../kernel/index.ts';
-import { appHost, appServer, appSource, COUNTER, installApp } from './apps-harness.ts';
+import { appHost, appServer, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
 import { newChild, rejection } from './fixtures.ts';
 import { tempDir, testHost } from './helpers.ts';
 
 const inc = { domain: 'counter', type: 'inc' };
 
 describe('apps: install by URL or upload, update, uninstall', () => {
-  it('installs an app from a URL, runs its rules and answers its queries; the source is stored by hash', async () => {
+  it("installs an app (the README's example) from a URL, runs its rules and answers its queries; the source is stored by hash", async () => {
     const web = await appServer();
     web.serve('/counter.ts', COUNTER);
     const { host, root } = await appHost();
     const installed = await installApp(host, root.eci, { url: web.url('/counter.ts') });
-    expect(installed).toEqual({ rid: 'app.counter', config: {}, app: { version: '1.0.0', hash: appHash(COUNTER), url: web.url('/counter.ts'), grant: {} } });
+    expect(installed).toEqual({ rid: COUNTER_RID, config: {}, app: { version: '1.0.0', hash: appHash(COUNTER), url: web.url('/counter.ts'), grant: {} } });
     const r = await host.event({ eci: root.eci, ...inc, attrs: { by: '2' } });
-    expect(r.directives.map((d) => [d.name, d.options, d.meta.rid])).toEqual([['count', { count: 2 }, 'app.counter']]);
+    expect(r.directives.map((d) => [d.name, d.options, d.meta.rid])).toEqual([['count', { count: 2 }, COUNTER_RID]]);
     await host.event({ eci: root.eci, ...inc, attrs: {} });
-    expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(3);
+    expect(await host.query({ eci: root.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(3);
     expect(await host.store.get(keys.appSource(appHash(COUNTER)))).toBe(COUNTER);
-    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toEqual([{ rid: 'app.counter', version: '1.0.0', hash: appHash(COUNTER), url: web.url('/counter.ts'), grant: {} }]);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toEqual([{ rid: COUNTER_RID, version: '1.0.0', hash: appHash(COUNTER), url: web.url('/counter.ts'), grant: {} }]);
     // The schema runs in the sandbox: a bad attr is INVALID_ATTRS, and nothing is written.
     expect((await rejection(host.event({ eci: root.eci, ...inc, attrs: { by: 'x' } }))).code).toBe('INVALID_ATTRS');
-    expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(3);
-  });
-
-  it("installs the README's example app served from a URL", async () => {
-    const web = await appServer();
-    web.serve('/counter.ts', await readFile(new URL('../examples/apps/counter.ts', import.meta.url), 'utf8'));
-    const { host, root } = await appHost();
-    expect(await installApp(host, root.eci, { url: web.url('/counter.ts') })).toMatchObject({ rid: 'example.app-counter', app: { version: '1.0.0', grant: {} } });
-    expect((await host.event({ eci: root.eci, ...inc, attrs: { by: '2' } })).directives[0]!.options).toEqual({ count: 2 });
-    expect(web.requests).toEqual(['/counter.ts']);
+    expect(await host.query({ eci: root.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(3);
   });
 
   it('installs an uploaded source, and the app keeps its state across a restart of the host', async () => {
@@ -43,7 +34,7 @@ describe('apps: install by URL or upload, update, uninstall', () => {
     await host.event({ eci: root.eci, ...inc, attrs: { by: 5 } });
     await host.close();
     const again = await testHost({ dir, apps: { sources: {} } });
-    expect(await again.host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(5);
+    expect(await again.host.query({ eci: root.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(5);
     const r = await again.host.event({ eci: root.eci, ...inc, attrs: {} });
     expect(r.directives[0]!.options).toEqual({ count: 6 });
   });
@@ -60,10 +51,10 @@ describe('apps: install by URL or upload, update, uninstall', () => {
     expect(updated.app).toMatchObject({ version: '2.0.0', hash: appHash(v2) });
     const r = await host.event({ eci: root.eci, ...inc, attrs: { by: 1 } });
     expect(r.directives[0]!.options).toEqual({ count: 11 });
-    await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'app.counter' } });
-    expect((await rejection(host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} }))).code).toBe('UNKNOWN_RULESET');
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: COUNTER_RID } });
+    expect((await rejection(host.query({ eci: root.eci, rid: COUNTER_RID, name: 'count', args: {} }))).code).toBe('UNKNOWN_RULESET');
     await installApp(host, root.eci, { url: web.url('/v1.ts') });
-    expect(await host.query({ eci: root.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(0);
+    expect(await host.query({ eci: root.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(0);
   });
 
   it('gives every cloud its own state in the app, one sandbox for all of them', async () => {
@@ -73,8 +64,8 @@ describe('apps: install by URL or upload, update, uninstall', () => {
     for (const c of [a, b]) await installApp(host, c.eci, { source: COUNTER });
     await host.event({ eci: a.eci, ...inc, attrs: { by: 7 } });
     await host.event({ eci: b.eci, ...inc, attrs: { by: 1 } });
-    expect(await host.query({ eci: a.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(7);
-    expect(await host.query({ eci: b.eci, rid: 'app.counter', name: 'count', args: {} })).toBe(1);
+    expect(await host.query({ eci: a.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(7);
+    expect(await host.query({ eci: b.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(1);
     expect((host as unknown as { parts: { apps: { size: number } } }).parts.apps.size).toBe(1);
   });
 
@@ -116,7 +107,7 @@ describe('apps: install by URL or upload, update, uninstall', () => {
     const wrangler = appSource('io.picolabs.wrangler', {}, '');
     expect((await rejection(installApp(host, root.eci, { source: wrangler }))).code).toBe('INVALID_APP');
     expect((await rejection(installApp(host, root.eci, { source: COUNTER, rid: 'other.rid' }))).code).toBe('INVALID_ARGS');
-    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids', args: {} })).not.toContain('app.counter');
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'installedRids', args: {} })).not.toContain(COUNTER_RID);
   });
 
   it('refuses sources that are not apps with INVALID_APP naming the problem, and installs nothing', async () => {
@@ -141,6 +132,39 @@ describe('apps: install by URL or upload, update, uninstall', () => {
   });
 });
 
+describe('apps: moving with their clouds', () => {
+  it("carries an app's source in a cloud's bundle: another host imports the cloud and runs the app, state intact", async () => {
+    const a = await appHost();
+    const home = await newChild(a.host, a.root.eci, 'home');
+    await installApp(a.host, home.eci, { source: COUNTER });
+    await a.host.event({ eci: home.eci, ...inc, attrs: { by: 3 } });
+    const bundle = await a.host.exportCloud(home.eci);
+    expect(bundle.apps).toEqual({ [appHash(COUNTER)]: COUNTER });
+    const b = await testHost({ seed: 99, apps: { sources: {} } });
+    const child = await b.host.importCloud(b.root.eci, structuredClone(bundle));
+    expect(await b.host.store.get(keys.appSource(appHash(COUNTER)))).toBe(COUNTER);
+    expect(await b.host.query({ eci: child.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(3);
+    expect((await b.host.event({ eci: child.eci, ...inc, attrs: {} })).directives[0]!.options).toEqual({ count: 4 });
+  });
+
+  it('refuses a bundle whose app source does not match its hash, or that lacks the source of an app it installs', async () => {
+    const a = await appHost();
+    const home = await newChild(a.host, a.root.eci, 'home');
+    await installApp(a.host, home.eci, { source: COUNTER });
+    const bundle = await a.host.exportCloud(home.eci);
+    const b = await testHost({ seed: 99, apps: { sources: {} } });
+    const tampered = structuredClone(bundle);
+    tampered.apps = { [appHash(COUNTER)]: COUNTER.replace('ctx.attrs.by', 'ctx.attrs.by * 1000') };
+    const missing = structuredClone(bundle);
+    missing.apps = {};
+    for (const bad of [tampered, missing]) {
+      const err = await rejection(b.host.importCloud(b.root.eci, bad));
+      expect([err.code, err.message]).toEqual(['INVALID_CLOUD_FILE', expect.stringMatching(/app/)]);
+    }
+    expect(await b.host.store.get(keys.appSource(appHash(COUNTER)))).toBeUndefined();
+  });
+});
+
 describe('apps: where they may come from', () => {
   it('refuses hosts the operator denies, private addresses not named, errors, redirects too many, sizes too big', async () => {
     const web = await appServer();
@@ -162,7 +186,7 @@ describe('apps: where they may come from', () => {
     expect(await codes('ftp://127.0.0.1/app.ts')).toBe('APP_SOURCE_DENIED');
     expect(await codes('not a url')).toBe('APP_SOURCE_DENIED');
     expect(await codes(pathToFileURL('/etc/passwd').href)).toBe('APP_SOURCE_DENIED');
-    expect((await installApp(host, root.eci, { url: web.url('/moved') })).rid).toBe('app.counter');
+    expect((await installApp(host, root.eci, { url: web.url('/moved') })).rid).toBe(COUNTER_RID);
   });
 
   it('fetches within its time limit', async () => {
@@ -187,7 +211,7 @@ describe('apps: where they may come from', () => {
     await writeFile(join(apps, 'counter.ts'), COUNTER);
     await writeFile(join(dir, 'outside.ts'), COUNTER);
     const { host, root } = await appHost({ sources: { folder: apps } });
-    expect((await installApp(host, root.eci, { url: pathToFileURL(join(apps, 'counter.ts')).href })).rid).toBe('app.counter');
+    expect((await installApp(host, root.eci, { url: pathToFileURL(join(apps, 'counter.ts')).href })).rid).toBe(COUNTER_RID);
     expect((await rejection(installApp(host, root.eci, { url: pathToFileURL(join(apps, '..', 'outside.ts')).href }))).code).toBe('APP_SOURCE_DENIED');
     expect((await rejection(installApp(host, root.eci, { url: pathToFileURL(join(apps, 'none.ts')).href }))).code).toBe('APP_SOURCE_FAILED');
   });
