@@ -110,7 +110,7 @@ export function assemble(o: PartsOptions): HostParts {
     return err;
   };
   const committer = new Committer(store, publish);
-  const apps = new Apps(store, o.apps);
+  const apps = new Apps(store, o.apps, limits.appEngines);
   const clouds = new ActiveClouds(store, o.clock, limits, publish, o.builtins, apps);
   const dispatcher = new Dispatcher(clouds, store);
   const log = new EpisodeLog(store, limits.logEntries);

@@ -44,6 +44,8 @@ export interface Limits {
   claimFailuresPerMinute: number;
   /** Size of an app's source (fetched or uploaded), in bytes. */
   appBytes: number;
+  /** App engines (one per app version in use) a host runs; an app new to a host past it is refused. */
+  appEngines: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -52,6 +54,7 @@ export const DEFAULT_LIMITS: Limits = {
   eventsPerEpisode: 256,
   attrsBytes: 256 * 1024,
   appBytes: 200 * 1024,
+  appEngines: 256,
   schedulesPerCloud: 1000,
   logEntries: 100,
   activeClouds: 10_000,

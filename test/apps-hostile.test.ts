@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { appHost, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
 import { newChild, rejection } from './fixtures.ts';
+import { testHost } from './helpers.ts';
 
 /** An app whose rule on `evil:<name>` sets `before`, then does `body`; `before()` tells whether anything was written. */
 const hostile = (rules: Record<string, string>): string =>
@@ -61,6 +62,21 @@ describe('apps: a hostile app fails alone, with its own error, and writes nothin
     // After all that, the app and the host still work.
     await host.event({ eci: root.eci, domain: 'evil', type: 'otherEntity', attrs: {} });
     expect(await host.query({ eci: root.eci, rid: 'app.hostile', name: 'before', args: {} })).toBe(true);
+  });
+
+  it('refuses at install an app whose top level loops or allocates without end, and more app engines than the host runs', async () => {
+    const { host, root } = await testHost({ limits: { appEngines: 2 }, apps: { sources: {}, limits: { callMs: 50, memoryBytes: 16 * 1024 * 1024 } } });
+    const loops = await rejection(installApp(host, root.eci, { source: appSource('app.loops', {}, '', 'for (;;) {}') }));
+    expect([loops.code, loops.details['limit']]).toEqual(['APP_LIMIT_EXCEEDED', 'time']);
+    const hoards = await rejection(installApp(host, root.eci, { source: appSource('app.hoards', {}, '', 'const all = []; for (;;) all.push(new Array(100000).fill(1));') }));
+    expect([hoards.code, hoards.details['limit']]).toEqual(['APP_LIMIT_EXCEEDED', 'memory']);
+    await installApp(host, root.eci, { source: COUNTER });
+    await installApp(host, root.eci, { source: appSource('app.second', {}, '') });
+    const third = await rejection(installApp(host, root.eci, { source: appSource('app.third', {}, '') }));
+    expect([third.code, third.details['limit']]).toEqual(['LIMIT_EXCEEDED', 'appEngines']);
+    // An app the host runs already installs still.
+    const other = await newChild(host, root.eci, 'other');
+    expect((await installApp(host, other.eci, { source: COUNTER })).rid).toBe(COUNTER_RID);
   });
 
   it('sees nothing of Node.js, the host or another app through globals, eval or Function', async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AppSourceDeniedError, InvalidAppError, messageOf } from '../errors.ts';
+import { AppSourceDeniedError, InvalidAppError, LimitExceededError, messageOf } from '../errors.ts';
 import { checkRuleset } from '../capabilities/declared-ecis.ts';
 import type { Ruleset } from '../ruleset.ts';
 import { keys, type InstallRecord } from '../store/keys.ts';
@@ -32,6 +32,8 @@ export class Apps {
   constructor(
     private readonly store: Store,
     private readonly engine: AppEngine | undefined,
+    /** The most engines this host runs (each holds its own memory); an app new to the host past it is refused. */
+    private readonly maxEngines = Infinity,
   ) {}
 
   /** The ruleset an install runs: its app's, when loaded, or the host's by rid. */
@@ -66,6 +68,7 @@ export class Apps {
   private start(hash: string, source: string): Promise<Ruleset> {
     let p = this.loaded.get(hash);
     if (!p) {
+      if (this.loaded.size >= this.maxEngines) return Promise.reject(new LimitExceededError('appEngines', this.maxEngines, `this host runs ${this.maxEngines} app engines, its most; an app it does not run yet cannot be installed`));
       p = this.engine!.load(source).then((rs) => {
         try {
           checkRuleset(rs);
