@@ -109,6 +109,27 @@ describe('apps: a hostile app fails alone, with its own error, and writes nothin
     expect(got.directives[0]!.options).toEqual({ v: null, cloud: 'b' });
   });
 
+  it('suspends an app in a cloud where it ran out of time three times in a minute: its events there fail at once, for a minute', async () => {
+    const { host, root, clock } = await appHost();
+    const bad = await newChild(host, root.eci, 'bad');
+    const other = await newChild(host, root.eci, 'other');
+    for (const c of [bad, other]) await installApp(host, c.eci, { source: hostile(RULES) });
+    const attack = async (eci: string, type = 'loop') => rejection(host.event({ eci, domain: 'evil', type, attrs: {} }));
+    for (let i = 0; i < 3; i++) expect((await attack(bad.eci)).message).toMatch(/ran longer than its 100 ms/);
+    const suspended = await attack(bad.eci, 'otherEntity');
+    expect([suspended.code, suspended.details['limit'], suspended.message]).toEqual(['APP_LIMIT_EXCEEDED', 'time', expect.stringMatching(/suspended in this cloud for 60 s more/)]);
+    // The same app in another cloud, and the cloud's other rulesets, are not suspended.
+    expect((await host.event({ eci: other.eci, domain: 'evil', type: 'otherEntity', attrs: {} })).directives[0]!.name).toBe('other');
+    expect((await host.event({ eci: bad.eci, domain: 'wrangler', type: 'new_channel_request', attrs: {} })).directives[0]!.name).toBe('wrangler:channel_created');
+    clock.advance(60_001);
+    expect((await host.event({ eci: bad.eci, domain: 'evil', type: 'otherEntity', attrs: {} })).directives[0]!.name).toBe('other');
+    // Strikes further apart than a minute do not add up.
+    for (let i = 0; i < 2; i++) await attack(bad.eci);
+    clock.advance(60_001);
+    expect((await attack(bad.eci)).message).toMatch(/ran longer/);
+    expect((await host.event({ eci: bad.eci, domain: 'evil', type: 'otherEntity', attrs: {} })).directives[0]!.name).toBe('other');
+  });
+
   it('keeps serving other clouds while an app spends its time limit on every event of its own cloud', async () => {
     const { host, root } = await appHost();
     const bad = await newChild(host, root.eci, 'bad');

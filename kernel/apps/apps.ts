@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AppSourceDeniedError, InvalidAppError, LimitExceededError, messageOf } from '../errors.ts';
+import { AppLimitExceededError, AppSourceDeniedError, InvalidAppError, LimitExceededError, messageOf } from '../errors.ts';
 import { checkRuleset } from '../capabilities/declared-ecis.ts';
 import type { Ruleset } from '../ruleset.ts';
 import { keys, type InstallRecord } from '../store/keys.ts';
@@ -25,9 +25,17 @@ export function appHash(source: string): string {
   return createHash('sha256').update(source).digest('hex');
 }
 
+/** An app that runs out of time this many times within {@link STRIKE_WINDOW_MS} in one cloud is suspended there. */
+export const STRIKES = 3;
+export const STRIKE_WINDOW_MS = 60_000;
+/** How long it stays suspended: its rules in that cloud fail at once, costing the host nothing. */
+export const SUSPEND_MS = 60_000;
+
 export class Apps {
   private readonly loaded = new Map<string, Promise<Ruleset>>();
   private readonly ready = new Map<string, Ruleset>();
+  /** Per cloud and app: when it last ran out of time, and until when it is suspended there. */
+  private readonly strikes = new Map<string, { times: number[]; until: number }>();
 
   constructor(
     private readonly store: Store,
@@ -83,6 +91,27 @@ export class Apps {
       this.loaded.set(hash, p);
     }
     return p;
+  }
+
+  /**
+   * Refuse to run app `rid` in `cloudId` while it is suspended there: an app that runs out of time
+   * on every event would otherwise cost the host its whole time limit per event it is sent.
+   */
+  checkSuspended(cloudId: string, rid: string, now: number): void {
+    const s = this.strikes.get(`${cloudId}\u0000${rid}`);
+    if (s && s.until > now) throw new AppLimitExceededError(rid, 'time', `app ${rid} is suspended in this cloud for ${Math.ceil((s.until - now) / 1000)} s more: it ran out of time ${STRIKES} times within ${STRIKE_WINDOW_MS / 1000} s`);
+  }
+
+  /** Count a rule run of app `rid` in `cloudId` that failed with `err`: running out of time is a strike. */
+  failed(cloudId: string, rid: string, err: unknown, now: number): void {
+    if (!(err instanceof AppLimitExceededError) || err.details['limit'] !== 'time') return;
+    const key = `${cloudId}\u0000${rid}`;
+    const s = this.strikes.get(key) ?? { times: [], until: 0 };
+    s.times = [...s.times.filter((t) => t > now - STRIKE_WINDOW_MS), now];
+    if (s.times.length >= STRIKES) [s.times, s.until] = [[], now + SUSPEND_MS];
+    this.strikes.set(key, s);
+    // Forget what no longer matters once there is much of it (bounded by the clouds an app slowed).
+    if (this.strikes.size > 1000) for (const [k, v] of this.strikes) if (v.until <= now && v.times.every((t) => t <= now - STRIKE_WINDOW_MS)) this.strikes.delete(k);
   }
 
   /** How many app sandboxes this host runs. */

@@ -52,6 +52,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
       }
       const rules = rulesFor(ruleset, domain, type);
       if (rules.length === 0) continue;
+      if (install.app) env.apps.checkSuspended(cloud.id, install.rid, env.ops.now());
       const read = (): ReadContext => episode.read(install);
       for (const rule of rules) {
         if (tx.isUninstalled(ruleset.rid)) break;
@@ -64,6 +65,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
         try {
           fired = await rule.run(ctx);
         } catch (err) {
+          if (install.app) env.apps.failed(cloud.id, install.rid, err, env.ops.now());
           throw inRule(err, ruleset.rid, rule.name);
         }
         checkStorage(tx, install);
