@@ -22,6 +22,8 @@ export type {
   ScheduleInfo,
   AppPermissions,
   InstalledInfo,
+  HttpRequest,
+  HttpResponse,
 } from './ruleset.ts';
 export { type AppEngine, appHash } from './apps/apps.ts';
 export { parsePermissions, DEFAULT_STORAGE, MAX_STORAGE } from './apps/grants.ts';

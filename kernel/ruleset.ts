@@ -110,6 +110,10 @@ export interface AppPermissions {
   manage?: boolean;
   /** Entity state it may hold in one cloud, in bytes (stored size); the host's default when not asked. */
   storage?: number;
+  /** The rids of the rulesets (apps or the host's) installed in its cloud whose shared functions it may call (`ctx.call`). */
+  calls?: string[];
+  /** The hosts it may reach over HTTP (`ctx.http`): `example.com`, or `*.example.com` for every name under it. */
+  http?: string[];
 }
 
 /** An ECI a ruleset declares. */
@@ -134,6 +138,22 @@ export interface InstalledInfo {
   rid: string;
   config: Record<string, unknown>;
   app?: { version: string; hash: string; url?: string; grant: AppPermissions };
+}
+
+/** An HTTP request a rule makes (`ctx.http`). */
+export interface HttpRequest {
+  url: string;
+  /** GET (default), HEAD, POST, PUT, PATCH or DELETE. */
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** Its answer, as text (redirects are not followed). */
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
 }
 
 /** Where an app comes from: a URL, or its source text (an upload). */
@@ -264,4 +284,11 @@ export interface RuleContext extends ReadContext {
   installApp(from: AppSource & { config?: unknown; consent?: unknown }): Promise<InstalledInfo>;
   /** Take back a permission granted to the app `rid` in this cloud: its next use of it is refused. */
   revoke(rid: string, permission: string): void;
+  /** Call a shared function of another ruleset installed in this cloud (it reads only; an app needs `calls` of that rid). */
+  call(rid: string, name: string, args?: Record<string, unknown>): Promise<unknown>;
+  /**
+   * An HTTP request, answered as text within the host's size and time limits (an app needs `http`
+   * for the host; the operator's rules for what apps may reach apply to every ruleset).
+   */
+  http(request: HttpRequest): Promise<HttpResponse>;
 }

@@ -79,6 +79,25 @@ describe('apps: a hostile app fails alone, with its own error, and writes nothin
     expect((await installApp(host, other.eci, { source: COUNTER })).rid).toBe(COUNTER_RID);
   });
 
+  it("refuses an HTTP call to a host the operator denies or to this machine's networks, even when its owner granted it", async () => {
+    const caller = appSource(
+      'app.caller',
+      { permissions: { http: ['example.com', '127.0.0.1', '169.254.169.254'] } },
+      `.rule('get', { select: 'h:get', async action(ctx) { ctx.ent.set('before', true); await ctx.http({ url: ctx.attrs.url }); } }).share('before', (ctx) => ctx.ent.get('before') ?? false)`,
+    );
+    const strict = await testHost({ apps: { sources: { allow: ['*.example.org'] } } });
+    const open = await testHost({ seed: 7, apps: { sources: {} } });
+    for (const { host, root } of [strict, open]) await installApp(host, root.eci, { source: caller, consent: true });
+    const get = async (t: { host: typeof strict.host; root: { eci: string } }, url: string) => rejection(t.host.event({ eci: t.root.eci, domain: 'h', type: 'get', attrs: { url } }));
+    const denied = await get(strict, 'http://example.com/');
+    expect([denied.code, denied.status, denied.message]).toEqual(['APP_SOURCE_DENIED', 403, expect.stringContaining('the operator does not allow that host')]);
+    for (const url of ['http://127.0.0.1:9/', 'http://169.254.169.254/latest/meta-data/']) {
+      const err = await get(open, url);
+      expect([err.code, err.message]).toEqual(['APP_SOURCE_DENIED', expect.stringContaining("an address of this host's own networks")]);
+    }
+    expect(await open.host.query({ eci: open.root.eci, rid: 'app.caller', name: 'before', args: {} })).toBe(false);
+  });
+
   it('sees nothing of Node.js, the host or another app through globals, eval or Function', async () => {
     const { host, root } = await appHost();
     await installApp(host, root.eci, { source: COUNTER });

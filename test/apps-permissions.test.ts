@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appHost, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
+import { appHost, appServer, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
 import { newChild, rejection } from './fixtures.ts';
 
 /** An app with one rule per operation that needs a permission: `op:<name>` calls it with `attrs.args`. */
@@ -112,6 +112,49 @@ describe('apps: permissions, enforced by the kernel', () => {
     expect((await revoke('app.ops', 'everything')).code).toBe('INVALID_ARGS');
     expect((await revoke('io.picolabs.wrangler', 'send')).code).toBe('UNKNOWN_RULESET');
     expect((await revoke('no.app', 'send')).code).toBe('UNKNOWN_RULESET');
+  });
+
+  it("calls other rulesets' shared functions only as granted (calls), and HTTP only to the hosts granted (http)", async () => {
+    const web = await appServer();
+    web.serve('/ping', 'pong');
+    const { host, root } = await appHost();
+    await installApp(host, root.eci, { source: COUNTER });
+    await host.event({ eci: root.eci, domain: 'counter', type: 'inc', attrs: { by: 5 } });
+    const reach = (permissions: Record<string, unknown>) =>
+      appSource(
+        'app.reach',
+        { permissions },
+        `.rule('call', { select: 'r:call', async action(ctx) { ctx.directive('called', { value: await ctx.call(ctx.attrs.rid, ctx.attrs.name, {}) }); } })
+         .rule('http', { select: 'r:http', async action(ctx) { const r = await ctx.http(ctx.attrs.request); ctx.directive('http', { status: r.status, body: r.body }); } })
+         .share('own', () => 1)`,
+      );
+    const run = (type: string, attrs: Record<string, unknown>) => host.event({ eci: root.eci, domain: 'r', type, attrs });
+    const ping = { url: web.url('/ping') };
+    await installApp(host, root.eci, { source: reach({}) });
+    for (const [type, attrs, permission] of [
+      ['call', { rid: COUNTER_RID, name: 'count' }, 'calls'],
+      ['http', { request: ping }, 'http'],
+    ] as const) {
+      const err = await rejection(run(type, attrs));
+      expect([err.code, err.details['permission']]).toEqual(['APP_PERMISSION_DENIED', permission]);
+    }
+    const asks = { calls: [COUNTER_RID, 'io.picolabs.wrangler'], http: ['127.0.0.1'] };
+    expect((await rejection(installApp(host, root.eci, { source: reach(asks) }))).details['asks']).toEqual(asks);
+    await installApp(host, root.eci, { source: reach(asks), consent: true });
+    expect((await run('call', { rid: COUNTER_RID, name: 'count' })).directives[0]!.options).toEqual({ value: 5 });
+    expect((await run('call', { rid: 'io.picolabs.wrangler', name: 'name' })).directives[0]!.options).toEqual({ value: 'root' });
+    expect((await run('http', { request: ping })).directives[0]!.options).toEqual({ status: 200, body: 'pong' });
+    expect(web.requests).toEqual(['/ping']);
+    const refused = async (type: string, attrs: Record<string, unknown>) => (await rejection(run(type, attrs))).code;
+    expect(await refused('call', { rid: 'app.reach', name: 'own' })).toBe('INVALID_ARGS');
+    expect(await refused('call', { rid: 'io.picolabs.wrangler', name: 'nothing' })).toBe('UNKNOWN_FUNCTION');
+    expect(await refused('http', { request: { url: web.url('/ping').replace('127.0.0.1', 'localhost') } })).toBe('APP_PERMISSION_DENIED');
+    expect(await refused('http', { request: { ...ping, method: 'TRACE' } })).toBe('INVALID_ARGS');
+    expect(await refused('http', { request: { url: 'ftp://127.0.0.1/x' } })).toBe('INVALID_ARGS');
+    expect(await refused('http', { request: { ...ping, body: 'x'.repeat(300 * 1024) } })).toBe('PAYLOAD_TOO_LARGE');
+    expect(web.requests).toEqual(['/ping']);
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'app_revoke_request', attrs: { rid: 'app.reach', permission: 'http' } });
+    expect((await rejection(run('http', { request: ping }))).details['permission']).toBe('http');
   });
 
   it('holds an app to its storage: an episode that would hold more fails with APP_LIMIT_EXCEEDED, nothing written', async () => {

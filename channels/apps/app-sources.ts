@@ -5,22 +5,23 @@ import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppSourceDeniedError, AppSourceFailedError, PayloadTooLargeError } from '../../kernel/index.ts';
+import { AppSourceDeniedError, AppSourceFailedError, PayloadTooLargeError, type HttpRequest, type HttpResponse } from '../../kernel/index.ts';
 import { HostRules, type DestinationRules } from '../providers/destinations.ts';
 
 /**
- * Where the apps clouds' owners install may come from (docs/apps.md, "Sources"): `https:` and
- * `http:` URLs of hosts the operator's lists allow, never an address of this machine or its private
- * networks unless the allow list names that host itself (a cloud's owner must not make the host
- * fetch what only it can reach); `file:` URLs only inside the folder the operator gives. Each fetch
- * has a size and a time limit, and follows at most three redirects, each checked again.
+ * What apps may reach over the network (docs/apps.md, "Sources"): where their sources may come
+ * from, and the hosts their HTTP requests (`ctx.http`) may go to. `https:` and `http:` URLs of hosts
+ * the operator's lists allow, never an address of this machine or its private networks unless the
+ * allow list names that host itself (a cloud's owner must not make the host reach what only it can
+ * reach); `file:` sources only inside the folder the operator gives. Each request has a size and a
+ * time limit; a source follows at most three redirects, each checked again.
  */
 export interface AppSourceRules extends DestinationRules {
   /** A folder whose files may be installed by `file:` URL; none when not given. */
   folder?: string;
-  /** Longest a fetch may take in all (ms). */
+  /** Longest a request may take in all (ms). */
   timeoutMs?: number;
-  /** Largest source fetched (bytes). */
+  /** Largest answer read (bytes). */
   maxBytes?: number;
 }
 
@@ -52,10 +53,69 @@ function isPrivate(address: string): boolean {
   return PRIVATE.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
 }
 
-/** A fetcher of app sources under `rules`: the source text, or APP_SOURCE_DENIED, APP_SOURCE_FAILED, PAYLOAD_TOO_LARGE. */
-export function appSources(rules: AppSourceRules = {}): (url: string) => Promise<string> {
+/** An HTTP(S) request under `rules`, one hop (no redirect followed): its status, headers and text. */
+export function outbound(rules: AppSourceRules = {}): (req: HttpRequest) => Promise<HttpResponse> {
   const hosts = new HostRules(rules);
   const timeoutMs = rules.timeoutMs ?? 10_000;
+  const maxBytes = rules.maxBytes ?? 200 * 1024;
+  return async (req) => {
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      throw new AppSourceDeniedError(req.url, 'it is not a URL');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new AppSourceDeniedError(url.href, 'apps reach https: and http: URLs only');
+    if (!hosts.allows(url)) throw new AppSourceDeniedError(url.href, 'the operator does not allow that host');
+    if (url.username || url.password) throw new AppSourceDeniedError(url.href, 'a URL with credentials is not allowed');
+    const named = hosts.names(url);
+    const bare = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(bare) && isPrivate(bare) && !named) throw new AppSourceDeniedError(url.href, `${url.hostname} is an address of this host's own networks`);
+    // Checked where the connection is made, on the address it is made to: a name cannot resolve to
+    // a private address after a check of it passed.
+    const lookup: LookupFunction = (hostname, options, callback) =>
+      dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
+        if (err) return callback(err, '', 0);
+        const bad = addresses.find((a) => isPrivate(a.address));
+        if (bad && !named) return callback(new AppSourceDeniedError(url.href, `${hostname} is an address of this host's own networks (${bad.address})`), '', 0);
+        if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+        callback(null, addresses[0]!.address, addresses[0]!.family);
+      });
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<HttpResponse>((done, fail) => {
+      const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: req.method ?? 'GET', headers: req.headers ?? {}, lookup }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBytes) {
+            request.destroy();
+            fail(new PayloadTooLargeError(`${url.href} answered more than ${maxBytes} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => {
+          const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
+          done({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', (err) => fail(new AppSourceFailedError(url.href, `${url.href} failed: ${err.message}`)));
+      });
+      timer = setTimeout(() => request.destroy(new AppSourceFailedError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)), timeoutMs);
+      request.on('error', (err) => fail(err instanceof AppSourceFailedError || err instanceof AppSourceDeniedError ? err : new AppSourceFailedError(url.href, `${url.href} cannot be reached: ${err.message}`)));
+      request.end(req.body);
+    });
+    try {
+      return await answer;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/** A fetcher of app sources under `rules`: the source text, or APP_SOURCE_DENIED, APP_SOURCE_FAILED, PAYLOAD_TOO_LARGE. */
+export function appSources(rules: AppSourceRules = {}): (url: string) => Promise<string> {
+  const fetchOne = outbound(rules);
   const maxBytes = rules.maxBytes ?? 200 * 1024;
   const folder = rules.folder === undefined ? undefined : resolve(rules.folder);
 
@@ -73,69 +133,6 @@ export function appSources(rules: AppSourceRules = {}): (url: string) => Promise
     return readFile(path, 'utf8');
   };
 
-  const fromWeb = (url: URL, hops: number): Promise<string> => {
-    if (!hosts.allows(url)) throw new AppSourceDeniedError(url.href, 'the operator does not allow that host');
-    if (url.username || url.password) throw new AppSourceDeniedError(url.href, 'a URL with credentials is not allowed');
-    const named = hosts.names(url);
-    // Checked where the connection is made, on the address it is made to: a name cannot resolve to
-    // a private address after a check of it passed.
-    const lookup: LookupFunction = (hostname, options, callback) =>
-      dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-        if (err) return callback(err, '', 0);
-        const bad = addresses.find((a) => isPrivate(a.address));
-        if (bad && !named) return callback(new AppSourceDeniedError(url.href, `${hostname} is an address of this host's own networks (${bad.address})`), '', 0);
-        if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-        callback(null, addresses[0]!.address, addresses[0]!.family);
-      });
-    return new Promise<string>((resolveText, reject) => {
-      const literal = isIP(url.hostname.replace(/^\[|\]$/g, ''));
-      if (literal && isPrivate(url.hostname.replace(/^\[|\]$/g, '')) && !named) {
-        reject(new AppSourceDeniedError(url.href, `${url.hostname} is an address of this host's own networks`));
-        return;
-      }
-      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
-        url,
-        { method: 'GET', lookup, timeout: timeoutMs, headers: { accept: 'text/javascript, application/javascript, text/typescript, text/plain' } },
-        (res: IncomingMessage) => {
-          const status = res.statusCode ?? 0;
-          if (status >= 300 && status < 400 && res.headers.location) {
-            res.resume();
-            if (hops >= REDIRECTS) return reject(new AppSourceFailedError(url.href, `${url.href} redirects more than ${REDIRECTS} times`));
-            let next: URL;
-            try {
-              next = new URL(res.headers.location, url);
-            } catch {
-              return reject(new AppSourceFailedError(url.href, `${url.href} redirects to an address that is not a URL`));
-            }
-            if (next.protocol !== 'https:' && next.protocol !== 'http:') return reject(new AppSourceDeniedError(next.href, 'a redirect may lead only to http or https'));
-            fromWeb(next, hops + 1).then(resolveText, reject);
-            return;
-          }
-          if (status !== 200) {
-            res.resume();
-            return reject(new AppSourceFailedError(url.href, `${url.href} answered ${status}`));
-          }
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxBytes) {
-              req.destroy();
-              reject(new PayloadTooLargeError(`an app's source may be at most ${maxBytes} bytes`));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () => resolveText(Buffer.concat(chunks).toString('utf8')));
-          res.on('error', (err) => reject(new AppSourceFailedError(url.href, `${url.href} failed: ${err.message}`)));
-        },
-      );
-      req.on('timeout', () => req.destroy(new AppSourceFailedError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)));
-      req.on('error', (err) => reject(err instanceof AppSourceFailedError || err instanceof AppSourceDeniedError ? err : new AppSourceFailedError(url.href, `${url.href} cannot be fetched: ${err.message}`)));
-      req.end();
-    });
-  };
-
   return async (text: string): Promise<string> => {
     let url: URL;
     try {
@@ -144,16 +141,20 @@ export function appSources(rules: AppSourceRules = {}): (url: string) => Promise
       throw new AppSourceDeniedError(text, 'it is not a URL');
     }
     if (url.protocol === 'file:') return fromFile(url);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new AppSourceDeniedError(url.href, 'apps come from https:, http: or (where the operator allows a folder) file: URLs');
-    // The whole fetch, redirects included, within the time limit.
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AppSourceFailedError(url.href, `${url.href} did not answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([fromWeb(url, 0), late]);
-    } finally {
-      clearTimeout(timer);
+    for (let hops = 0; ; hops++) {
+      const res = await fetchOne({ url: url.href, headers: { accept: 'text/javascript, application/javascript, text/typescript, text/plain' } });
+      const location = res.headers['location'];
+      if (res.status >= 300 && res.status < 400 && location) {
+        if (hops >= REDIRECTS) throw new AppSourceFailedError(url.href, `${url.href} redirects more than ${REDIRECTS} times`);
+        try {
+          url = new URL(location, url);
+        } catch {
+          throw new AppSourceFailedError(url.href, `${url.href} redirects to an address that is not a URL`);
+        }
+        continue;
+      }
+      if (res.status !== 200) throw new AppSourceFailedError(url.href, `${url.href} answered ${res.status}`);
+      return res.body;
     }
   };
 }

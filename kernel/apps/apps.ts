@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AppLimitExceededError, AppSourceDeniedError, InvalidAppError, LimitExceededError, messageOf } from '../errors.ts';
 import { checkRuleset } from '../capabilities/declared-ecis.ts';
-import type { Ruleset } from '../ruleset.ts';
+import type { HttpRequest, HttpResponse, Ruleset } from '../ruleset.ts';
 import { keys, type InstallRecord } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
 
@@ -18,6 +18,8 @@ export interface AppEngine {
   load(source: string): Promise<Ruleset>;
   /** The source at `url`, within the operator's rules for where apps may come from, their size and time. */
   fetch(url: string): Promise<string>;
+  /** An HTTP request of a rule's, within the operator's rules for what apps may reach. */
+  http(request: HttpRequest): Promise<HttpResponse>;
 }
 
 /** The content hash by which an app's source is stored and named. */
@@ -64,6 +66,12 @@ export class Apps {
   fetch(url: string): Promise<string> {
     if (!this.engine) return Promise.reject(new AppSourceDeniedError(url, 'this host runs no apps'));
     return this.engine.fetch(url);
+  }
+
+  /** A rule's HTTP request, through the engine. */
+  http(request: HttpRequest): Promise<HttpResponse> {
+    if (!this.engine) return Promise.reject(new AppSourceDeniedError(request.url, 'this host makes no HTTP requests for rulesets'));
+    return this.engine.http(request);
   }
 
   /** Start `source` (or find it started): its hash and ruleset. */

@@ -30,12 +30,21 @@ export const NEEDS: Readonly<Record<string, keyof AppPermissions>> = {
   moveTo: 'manage',
   installApp: 'manage',
   revoke: 'manage',
+  // `call` and `http` need a grant naming what they reach: checkCall, checkHttp.
 };
 
 const FLAGS = ['send', 'channels', 'children', 'manage'] as const;
+const LISTS = ['calls', 'http'] as const;
 
 /** Every permission an app may ask for. */
-export const PERMISSIONS = [...FLAGS, 'storage'] as const;
+export const PERMISSIONS = [...FLAGS, 'storage', ...LISTS] as const;
+
+const HOST = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+/** What each list permission's entries must be. */
+const ENTRY: Record<(typeof LISTS)[number], (v: string) => boolean> = {
+  calls: (v) => /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/.test(v),
+  http: (v) => v.length <= 253 && HOST.test(v),
+};
 
 /** Refuse `op` when `install` is an app whose grant lacks the permission the operation needs. */
 export function checkGrant(install: InstallRecord, op: string): void {
@@ -55,6 +64,10 @@ export function parsePermissions(value: unknown, declaresEcis: boolean): AppPerm
     if ((FLAGS as readonly string[]).includes(name)) {
       if (typeof v !== 'boolean') throw new TypeError(`permission ${name} is true or false`);
       if (v) out[name as (typeof FLAGS)[number]] = true;
+    } else if ((LISTS as readonly string[]).includes(name)) {
+      const list = name as (typeof LISTS)[number];
+      if (!Array.isArray(v) || v.length > 20 || !v.every((x) => typeof x === 'string' && ENTRY[list](x))) throw new TypeError(`${list} is a list of at most 20 ${list === 'calls' ? 'rids' : 'host names (or *.domain)'}`);
+      if (v.length > 0) out[list] = [...new Set(v as string[])].sort();
     } else if (name === 'storage') {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_STORAGE) throw new TypeError(`storage is a whole number of bytes up to ${MAX_STORAGE}`);
       out.storage = v;
@@ -71,12 +84,24 @@ export function beyond(asks: AppPermissions, granted: AppPermissions): AppPermis
   const more: AppPermissions = {};
   for (const flag of FLAGS) if (asks[flag] === true && granted[flag] !== true) more[flag] = true;
   if ((asks.storage ?? DEFAULT_STORAGE) > (granted.storage ?? DEFAULT_STORAGE)) more.storage = asks.storage;
+  for (const list of LISTS) {
+    const extra = (asks[list] ?? []).filter((x) => !(granted[list] ?? []).includes(x));
+    if (extra.length > 0) more[list] = extra;
+  }
   return more;
 }
 
-/** Does an app asking for `asks` need its owner's consent (more than every app may do)? */
-export function needsConsent(asks: AppPermissions): boolean {
-  return Object.keys(beyond(asks, {})).length > 0;
+/** Refuse a call of `rid`'s shared functions by app `install` unless granted (`calls`). */
+export function checkCall(install: InstallRecord, rid: string): void {
+  if (install.app && !(install.app.grant.calls ?? []).includes(rid)) throw new AppPermissionDeniedError(install.rid, 'calls', `app ${install.rid} may not call the functions of ${rid}: its owner has not granted it "calls" of ${rid}`);
+}
+
+/** Refuse an HTTP request to `url`'s host by app `install` unless granted (`http`). */
+export function checkHttp(install: InstallRecord, url: URL): void {
+  if (!install.app) return;
+  const host = url.hostname.toLowerCase();
+  const ok = (install.app.grant.http ?? []).some((p) => (p.startsWith('*.') ? host.endsWith(p.slice(1)) : host === p));
+  if (!ok) throw new AppPermissionDeniedError(install.rid, 'http', `app ${install.rid} may not reach ${host} over HTTP: its owner has not granted it "http" for that host`);
 }
 
 /** Refuse an episode in which app `install` came to hold more entity state than its grant allows. */

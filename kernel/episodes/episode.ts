@@ -1,13 +1,13 @@
 import type { CloudState, InstallRecord } from '../clouds/cloud-state.ts';
-import { InvalidAttrsError, KumoError, LimitExceededError, inRule, messageOf } from '../errors.ts';
+import { InvalidArgsError, InvalidAttrsError, KumoError, LimitExceededError, NotSharedError, UnknownFunctionError, UnknownRulesetError, inRule, messageOf } from '../errors.ts';
 import type { KumoEvent, ReadContext, Rule, Ruleset } from '../ruleset.ts';
 import { rulesFor } from './rule-index.ts';
 import type { EpisodeLogEntry } from '../store/keys.ts';
 import { Tx } from './tx.ts';
 import type { Apps } from '../apps/apps.ts';
-import { checkStorage } from '../apps/grants.ts';
+import { checkCall, checkStorage } from '../apps/grants.ts';
 import type { Directive } from '../ruleset.ts';
-import { checkValue } from '../validate.ts';
+import { checkValue, isPlainObject } from '../validate.ts';
 import { redactEcis, type Authority } from '../capabilities/authority.ts';
 import { stagedView } from './tx.ts';
 import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type QueuedEvent } from './rule-scope.ts';
@@ -119,6 +119,20 @@ class Episode implements EpisodeScope {
     checkValue(options, () => `directive ${JSON.stringify(name)}`);
     this.directives.push({ name, options, meta: { rid, rule, eid: this.event.eid } });
     this.log.directives.push({ name, rid, rule });
+  }
+
+  async call(from: InstallRecord, rid: string, name: string, args: unknown): Promise<unknown> {
+    if (rid === from.rid) throw new InvalidArgsError(`${rid} calls its own functions directly, not through ctx.call`);
+    checkCall(from, rid);
+    if (!isPlainObject(args)) throw new InvalidArgsError('the args of a call are an object');
+    const install = this.tx.installs.find((r) => r.rid === rid);
+    const ruleset = install && this.env.apps.rulesetOf(install, this.env.rulesets);
+    if (!install || !ruleset) throw new UnknownRulesetError(rid);
+    if (!Object.hasOwn(ruleset.functions, name)) throw new UnknownFunctionError(rid, name);
+    if (!ruleset.shares.includes(name)) throw new NotSharedError(rid, name);
+    const value: unknown = await ruleset.functions[name]!(this.read(install), args);
+    checkValue(value, () => `the answer of ${rid}/${name}`);
+    return value;
   }
 
   raise(from: QueuedEvent, raised: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void {

@@ -3,7 +3,7 @@ import type { CloudMeta, CloudState, InstallRecord } from '../clouds/cloud-state
 import { eciOps, exprKey, metaEcis } from '../clouds/cloud-state.ts';
 import { installedInfo, type CloudOps, type LoadedApp } from './rule-scope.ts';
 import type { Apps } from '../apps/apps.ts';
-import { beyond, PERMISSIONS } from '../apps/grants.ts';
+import { beyond, checkHttp, PERMISSIONS } from '../apps/grants.ts';
 import type { AppRecord } from '../store/keys.ts';
 import { ConsentRequiredError, DuplicateNameError, InvalidAppError, InvalidArgsError, PayloadTooLargeError, LimitExceededError, PolicyDeniedError, UnknownCloudError, UnknownEciError, UnknownRulesetError } from '../errors.ts';
 import { newCloudId, newEci, partitionOf, type Eci, type IdGenerator } from '../ids.ts';
@@ -72,6 +72,8 @@ async function loadApp(apps: Apps, from: AppSource, limits: Limits): Promise<Loa
   const { hash, ruleset } = await apps.add(text);
   return { hash, source: text, ruleset, ...(typeof url === 'string' ? { url } : {}) };
 }
+
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /** The longest a claim code may be made to last. */
 const MAX_CLAIM_MS = 30 * 24 * 3_600_000;
@@ -288,6 +290,24 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
     },
 
     loadApp: (from) => loadApp(deps.apps, from, deps.limits),
+
+    async http(install, request) {
+      if (!isPlainObject(request)) throw new InvalidArgsError('an HTTP request is {url, method, headers, body}');
+      const { url, method = 'GET', headers = {}, body } = request;
+      let target: URL;
+      try {
+        target = new URL(String(url));
+      } catch {
+        throw new InvalidArgsError(`${describe(url)} is not a URL`);
+      }
+      if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new InvalidArgsError('an HTTP request goes to an https: or http: URL');
+      if (typeof method !== 'string' || !HTTP_METHODS.includes(method)) throw new InvalidArgsError(`an HTTP method is one of ${HTTP_METHODS.join(', ')}`);
+      if (!isPlainObject(headers) || !Object.values(headers).every((v) => typeof v === 'string')) throw new InvalidArgsError('HTTP headers are an object of strings');
+      if (body !== undefined && typeof body !== 'string') throw new InvalidArgsError('an HTTP body is a string');
+      if (body !== undefined && Buffer.byteLength(body) > deps.limits.attrsBytes) throw new PayloadTooLargeError(`an HTTP body may be at most ${deps.limits.attrsBytes} bytes`);
+      checkHttp(install, target);
+      return deps.apps.http({ url: target.href, method, headers: headers as Record<string, string>, ...(body === undefined ? {} : { body }) });
+    },
 
     revoke(tx, cloud, rid, permission) {
       const rec = tx.installs.find((r) => r.rid === rid);

@@ -1,5 +1,5 @@
 import type { CloudState, InstallRecord } from '../clouds/cloud-state.ts';
-import type { AppSource, InstalledInfo, KumoEvent, ReadContext, RuleContext, ChildInfo, ChildSelector, ClaimCode, DeviceInfo, EciInfo, RegisteredRuleset, Ruleset, ScheduleInfo } from '../ruleset.ts';
+import type { AppSource, HttpResponse, InstalledInfo, KumoEvent, ReadContext, RuleContext, ChildInfo, ChildSelector, ClaimCode, DeviceInfo, EciInfo, RegisteredRuleset, Ruleset, ScheduleInfo } from '../ruleset.ts';
 import type { Tx } from './tx.ts';
 import { within, type Authority } from '../capabilities/authority.ts';
 import { checkValue } from '../validate.ts';
@@ -32,6 +32,8 @@ export interface CloudOps {
   loadApp(from: AppSource): Promise<LoadedApp>;
   /** Take back a permission granted to an installed app. */
   revoke(tx: Tx, cloud: CloudState, rid: string, permission: string): void;
+  /** An HTTP request of the ruleset `install`'s (an app's checked against its grant). */
+  http(install: InstallRecord, request: unknown): Promise<HttpResponse>;
   uninstall(tx: Tx, cloud: CloudState, rid: string): void;
   scheduleAt(tx: Tx, cloud: CloudState, at: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
   scheduleRepeat(tx: Tx, cloud: CloudState, cron: unknown, event: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): string;
@@ -111,6 +113,8 @@ export interface EpisodeScope {
   directive(rid: string, rule: string, name: string, options: Record<string, unknown>): void;
   /** Raise an event into the episode from the event `from` (which `raised` nests one deeper than). */
   raise(from: QueuedEvent, raised: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
+  /** Call the shared function `name` of the ruleset `rid` installed in the cloud, for the ruleset `from`. */
+  call(from: InstallRecord, rid: string, name: string, args: unknown): Promise<unknown>;
 }
 
 /** An event waiting its turn in an episode, and how deeply raised it is. */
@@ -281,6 +285,13 @@ export class RuleScope implements RuleContext {
       const loaded = await ops.loadApp({ url, source });
       return ops.install(tx, cloud, loaded.ruleset.rid, config ?? {}, caller, { loaded, consent: consent === true });
     };
+  }
+  get call(): RuleContext['call'] {
+    return (rid, name, args) => this.#episode.call(this.#install, rid, name, args ?? {});
+  }
+  get http(): RuleContext['http'] {
+    const { ops } = this.#episode;
+    return (request) => ops.http(this.#install, request);
   }
   get revoke(): RuleContext['revoke'] {
     this.#may('revoke');

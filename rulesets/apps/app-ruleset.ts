@@ -1,4 +1,4 @@
-import { InvalidAppError, InvalidArgsError, isPlainObject, parsePermissions, type ReadContext, type Rule, type RuleContext, type Ruleset, type SelectorResult, type Validation } from '../../kernel/index.ts';
+import { InvalidAppError, InvalidArgsError, isPlainObject, parsePermissions, type HttpRequest, type ReadContext, type Rule, type RuleContext, type Ruleset, type SelectorResult, type Validation } from '../../kernel/index.ts';
 import { z } from '../builder.ts';
 import type { Operations, Sandbox } from './sandbox.ts';
 
@@ -84,6 +84,8 @@ const RULE: Readonly<Record<string, Op<RuleContext>>> = {
   deleteChild: (c, [w]) => c.deleteChild(typeof w === 'string' ? w : (obj(w, 'which child') ?? {})),
   newDevice: (c, [n, o]) => c.newDevice(str(n, 'a device name'), obj(o, 'device options')),
   newClaimCode: (c, [e, o]) => c.newClaimCode(str(e, 'an ECI'), obj(o, 'claim code options')),
+  call: (c, [rid, name, args]) => c.call(str(rid, 'a rid'), str(name, 'a function name'), obj(args, 'args')),
+  http: (c, [request]) => c.http(request as HttpRequest),
 };
 
 /** The operations of `table` on the context `ctx` gives (built only when the app calls one). */

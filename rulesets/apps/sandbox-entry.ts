@@ -18,7 +18,7 @@ const dec = (s: string): unknown => (s === '' ? undefined : JSON.parse(s));
 
 /** The operations of a rule's context that answer something; which of them a call may use is the host's to say. */
 const SYNC = ['now', 'children', 'ecis', 'installed', 'registered', 'schedules', 'send', 'push', 'scheduleAt', 'scheduleRepeat', 'cancelSchedule', 'newEci', 'deleteEci', 'moveTo', 'install', 'uninstall'];
-const ASYNC = ['newChild', 'deleteChild', 'newDevice', 'newClaimCode'];
+const ASYNC = ['newChild', 'deleteChild', 'newDevice', 'newClaimCode', 'call', 'http'];
 /**
  * Effects that answer nothing and need no permission: queued, and handed to the host in one call
  * before any other operation (so the host sees every effect in the order the app made them) or
