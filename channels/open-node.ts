@@ -1,6 +1,6 @@
 import { Host, type AppEngine, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
-import { DEFAULT_APP_LIMITS, loadApp, type AppLimits } from '../rulesets/apps/index.ts';
+import type { AppLimits } from '../rulesets/apps/index.ts';
 import { appSources, outbound, type AppSourceRules } from './apps/app-sources.ts';
 import { openDataDir } from './data-dir.ts';
 import type { DestinationRules } from './providers/destinations.ts';
@@ -108,10 +108,19 @@ function open(store: Store, id: string, realm: Realm | null, remote: Remote, opt
   });
 }
 
-/** Apps run in sandboxes (rulesets/apps) and come from where the operator allows (app-sources.ts). */
+/**
+ * Apps run in sandboxes (rulesets/apps) and come from where the operator allows (app-sources.ts).
+ * The sandbox (QuickJS, esbuild) is loaded with the first app a host starts, not before.
+ */
 function appEngine(o: AppOptions): AppEngine {
-  const limits = { ...DEFAULT_APP_LIMITS, ...o.limits };
-  return { load: (source) => loadApp(source, limits), fetch: appSources(o.sources), http: outbound(o.sources) };
+  return {
+    load: async (source) => {
+      const { DEFAULT_APP_LIMITS, loadApp } = await import('../rulesets/apps/index.ts');
+      return loadApp(source, { ...DEFAULT_APP_LIMITS, ...o.limits });
+    },
+    fetch: appSources(o.sources),
+    http: outbound(o.sources),
+  };
 }
 
 /** A host alone (or the host of {@link openNode} when the caller does not need its realm). */
