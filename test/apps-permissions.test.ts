@@ -157,6 +157,26 @@ describe('apps: permissions, enforced by the kernel', () => {
     expect((await rejection(run('http', { request: ping }))).details['permission']).toBe('http');
   });
 
+  it("two apps calling each other's functions from rules running at once in two clouds both finish", async () => {
+    const { host, root } = await appHost();
+    const app = (rid: string, other: string) =>
+      appSource(
+        rid,
+        { permissions: { calls: [other] } },
+        `.rule('ask', { select: 'x:ask', async action(ctx) { ctx.directive('asked', { answer: await ctx.call(${JSON.stringify(other)}, 'answer', {}) }); } }).share('answer', (ctx) => ctx.rid)`,
+      );
+    const [one, two] = [await newChild(host, root.eci, 'one'), await newChild(host, root.eci, 'two')];
+    // Installed in opposite orders: one runs a's rule first (holding a's engine while it calls b), two b's.
+    for (const [c, order] of [
+      [one, ['app.a', 'app.b']],
+      [two, ['app.b', 'app.a']],
+    ] as const)
+      for (const rid of order) await installApp(host, c.eci, { source: app(rid, rid === 'app.a' ? 'app.b' : 'app.a'), consent: true });
+    const answers = await Promise.all([one, two, one, two].map((c) => host.event({ eci: c.eci, domain: 'x', type: 'ask', attrs: {} })));
+    const asked = answers.map((r) => Object.fromEntries(r.directives.map((d) => [d.meta.rid, d.options['answer']])));
+    expect(asked).toEqual(Array(4).fill({ 'app.a': 'app.b', 'app.b': 'app.a' }));
+  });
+
   it('holds an app to its storage: an episode that would hold more fails with APP_LIMIT_EXCEEDED, nothing written', async () => {
     const { host, root } = await appHost();
     const hoarder = appSource(

@@ -154,9 +154,9 @@ export function appRuleset(sandbox: Sandbox, description: string, callMs: number
   const functions: Ruleset['functions'] = Object.fromEntries(
     d.functions.map((name) => [
       name,
-      async (ctx: ReadContext, args: Record<string, unknown>) =>
+      (ctx: ReadContext, args: Record<string, unknown>) =>
         dec(
-          await sandbox.callAsync(
+          sandbox.callNow(
             'query',
             [name, JSON.stringify(args)],
             lend(READ, () => ctx),

@@ -140,10 +140,31 @@ export class Sandbox {
    * A rule run or a query: it may wait on the host (a child being made), so it settles later, and
    * the app's calls take turns. Answers the JSON text of the app's result.
    */
-  callAsync(fn: 'run' | 'query', args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): Promise<string> {
+  callAsync(fn: 'run', args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): Promise<string> {
     const next = this.turn.then(() => this.runAsync(fn, args, ops, limitMs));
     this.turn = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * A query (a shared function): its read context offers nothing to await, so it ends within this
+   * call, and needs no turn: a rule of one app waiting on another's function, while a rule of that
+   * other waits on the first's, cannot wait on each other. Answers the JSON text of its result.
+   */
+  callNow(fn: 'query', args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): string {
+    const call = this.newCall(ops, limitMs);
+    let result: { ok: boolean; value: unknown } | undefined;
+    call.settle = (ok, value) => (result = { ok, value });
+    this.calls.push(call);
+    try {
+      this.enter(call, () => this.invoke(fn, args)).dispose();
+      this.pump(call);
+    } finally {
+      this.calls.pop();
+    }
+    if (!result) throw new Error(`${this.rid} awaits something that never comes (a shared function can await nothing of kumo's)`);
+    if (!result.ok) throw this.failure(call, result.value);
+    return result.value as string;
   }
 
   private async runAsync(fn: string, args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): Promise<string> {
