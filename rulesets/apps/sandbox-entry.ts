@@ -1,7 +1,7 @@
 /**
  * What runs inside an app's sandbox (a QuickJS engine; see docs/apps.md): the builder an app imports
  * as `kumo`, and the few calls the host makes into the app. Bundled by esbuild into one script
- * (prelude.ts); it sees no kernel, no Node.js and no host object but the two functions below.
+ * (compile.ts); it sees no kernel, no Node.js and no host object but `__host`, below.
  *
  * Values cross the boundary as JSON text, `''` standing for `undefined`: nothing of the host is
  * ever an object inside the sandbox, and nothing of the sandbox is ever an object in the host.

@@ -60,7 +60,7 @@ const refuseAll: Operations = (op) => {
 export class Sandbox {
   /** Calls under way, innermost last (a host operation may call into the sandbox again). */
   private readonly calls: Call[] = [];
-  /** Rule runs and queries take turns: each may wait on the host, and the engine serves one at a time. */
+  /** Rule runs take turns: each may wait on the host (queries cannot, and need no turn). */
   private turn: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
@@ -339,7 +339,11 @@ export class Sandbox {
     const i = this.vm.newNumber(index);
     this.vm.setProp(e, 'hostError', i);
     i.dispose();
-    if (typeof kumo.code === 'string') this.vm.setProp(e, 'code', this.vm.newString(kumo.code));
+    if (typeof kumo.code === 'string') {
+      const code = this.vm.newString(kumo.code);
+      this.vm.setProp(e, 'code', code);
+      code.dispose();
+    }
     return e;
   }
 
