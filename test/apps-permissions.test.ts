@@ -147,14 +147,20 @@ describe('apps: permissions, enforced by the kernel', () => {
     expect(web.requests).toEqual(['/ping']);
     const refused = async (type: string, attrs: Record<string, unknown>) => (await rejection(run(type, attrs))).code;
     expect(await refused('call', { rid: 'app.reach', name: 'own' })).toBe('INVALID_ARGS');
+    expect(await refused('call', { rid: COUNTER_RID, name: 'nothing' })).toBe('UNKNOWN_FUNCTION');
+    expect(await refused('call', { rid: 'io.picolabs.wrangler', name: 'constructor' })).toBe('UNKNOWN_FUNCTION');
     expect(await refused('call', { rid: 'io.picolabs.wrangler', name: 'nothing' })).toBe('UNKNOWN_FUNCTION');
     expect(await refused('http', { request: { url: web.url('/ping').replace('127.0.0.1', 'localhost') } })).toBe('APP_PERMISSION_DENIED');
     expect(await refused('http', { request: { ...ping, method: 'TRACE' } })).toBe('INVALID_ARGS');
     expect(await refused('http', { request: { url: 'ftp://127.0.0.1/x' } })).toBe('INVALID_ARGS');
+    for (const request of ['http://127.0.0.1/', { url: 'not a url' }, { ...ping, headers: { a: 1 } }, { ...ping, headers: ['x'] }, { ...ping, body: { a: 1 } }, { ...ping, method: 7 }])
+      expect(await refused('http', { request })).toBe('INVALID_ARGS');
     expect(await refused('http', { request: { ...ping, body: 'x'.repeat(300 * 1024) } })).toBe('PAYLOAD_TOO_LARGE');
     expect(web.requests).toEqual(['/ping']);
     await host.event({ eci: root.eci, domain: 'wrangler', type: 'app_revoke_request', attrs: { rid: 'app.reach', permission: 'http' } });
     expect((await rejection(run('http', { request: ping }))).details['permission']).toBe('http');
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: COUNTER_RID } });
+    expect(await refused('call', { rid: COUNTER_RID, name: 'count' })).toBe('UNKNOWN_RULESET');
   });
 
   it("two apps calling each other's functions from rules running at once in two clouds both finish", async () => {

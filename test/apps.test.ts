@@ -157,7 +157,10 @@ describe('apps: moving with their clouds', () => {
     tampered.apps = { [appHash(COUNTER)]: COUNTER.replace('ctx.attrs.by', 'ctx.attrs.by * 1000') };
     const missing = structuredClone(bundle);
     missing.apps = {};
-    for (const bad of [tampered, missing]) {
+    const notAMap = { ...structuredClone(bundle), apps: [COUNTER] } as unknown as typeof bundle;
+    const noGrant = structuredClone(bundle);
+    for (const record of noGrant.records) if ((record[1] as { app?: { grant?: unknown } }).app) delete (record[1] as { app: { grant?: unknown } }).app.grant;
+    for (const bad of [tampered, missing, notAMap, noGrant]) {
       const err = await rejection(b.host.importCloud(b.root.eci, bad));
       expect([err.code, err.message]).toEqual(['INVALID_CLOUD_FILE', expect.stringMatching(/app/)]);
     }
