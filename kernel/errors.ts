@@ -313,7 +313,7 @@ export class AppSourceFailedError extends kind('APP_SOURCE_FAILED', 502) {
   }
 }
 
-/** The operator does not allow fetching apps from this URL (its scheme, host or folder). */
+/** The operator does not let apps reach this URL (a source to install, or a rule's HTTP request): its scheme, host or folder. */
 export class AppSourceDeniedError extends kind('APP_SOURCE_DENIED', 403) {
   constructor(url: string, why: string) {
     super(`apps may not reach ${url}: ${why}`, { url });
