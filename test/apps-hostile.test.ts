@@ -140,13 +140,21 @@ describe('apps: a hostile app fails alone, with its own error, and writes nothin
     // The same app in another cloud, and the cloud's other rulesets, are not suspended.
     expect((await host.event({ eci: other.eci, domain: 'evil', type: 'otherEntity', attrs: {} })).directives[0]!.name).toBe('other');
     expect((await host.event({ eci: bad.eci, domain: 'wrangler', type: 'new_channel_request', attrs: {} })).directives[0]!.name).toBe('wrangler:channel_created');
-    clock.advance(60_001);
+    clock.advance(59_999);
+    expect((await attack(bad.eci, 'otherEntity')).message).toMatch(/suspended in this cloud for 1 s more/);
+    clock.advance(1); // a minute to the millisecond: over
     expect((await host.event({ eci: bad.eci, domain: 'evil', type: 'otherEntity', attrs: {} })).directives[0]!.name).toBe('other');
-    // Strikes further apart than a minute do not add up.
+    // Strikes a minute or more apart do not add up.
     for (let i = 0; i < 2; i++) await attack(bad.eci);
-    clock.advance(60_001);
+    clock.advance(60_000);
     expect((await attack(bad.eci)).message).toMatch(/ran longer/);
     expect((await host.event({ eci: bad.eci, domain: 'evil', type: 'otherEntity', attrs: {} })).directives[0]!.name).toBe('other');
+    // What counts for nothing any more is forgotten.
+    const apps = (host as unknown as { parts: { apps: { struck: number } } }).parts.apps;
+    expect(apps.struck).toBe(1);
+    clock.advance(60_000);
+    await host.event({ eci: bad.eci, domain: 'evil', type: 'otherEntity', attrs: {} });
+    expect(apps.struck).toBe(0);
   });
 
   it('keeps serving other clouds while an app spends its time limit on every event of its own cloud', async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { appHost, appServer, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
 import { newChild, rejection } from './fixtures.ts';
+import { testHost } from './helpers.ts';
+import { ruleset } from '../rulesets/index.ts';
 
 /** An app with one rule per operation that needs a permission: `op:<name>` calls it with `attrs.args`. */
 const OPS = ['send', 'push', 'newEci', 'deleteEci', 'newChild', 'deleteChild', 'newDevice', 'newClaimCode', 'install', 'uninstall', 'moveTo'];
@@ -183,6 +185,22 @@ describe('apps: permissions, enforced by the kernel', () => {
     expect(asked).toEqual(Array(4).fill({ 'app.a': 'app.b', 'app.b': 'app.a' }));
   });
 
+  it('refuses, as the kernel, an app install asked for without a source or with one of the wrong kind or size', async () => {
+    const installer = ruleset('test.installer')
+      .rule('go', { select: 'app:install', action: async (ctx) => void ctx.directive('installed', { ...(await ctx.installApp(ctx.attrs)) }) })
+      .build();
+    const { host, root } = await testHost({ rulesets: [installer], limits: { appBytes: Buffer.byteLength(COUNTER) }, apps: { sources: {} } });
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { rid: 'test.installer' } });
+    const go = (attrs: Record<string, unknown>) => host.event({ eci: root.eci, domain: 'app', type: 'install', attrs });
+    for (const attrs of [{}, { url: 5 }, { source: 5 }, { url: 'http://x.example/a.ts', source: COUNTER }]) {
+      const err = await rejection(go(attrs));
+      expect([err.code, err.message]).toEqual(['INVALID_ARGS', expect.stringMatching(/url|source/)]);
+    }
+    // A source of exactly the limit installs; one byte more does not.
+    expect((await go({ source: COUNTER })).directives[0]!.options).toMatchObject({ rid: COUNTER_RID });
+    expect((await rejection(go({ source: `${COUNTER} ` }))).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
   it('holds an app to its storage: an episode that would hold more fails with APP_LIMIT_EXCEEDED, nothing written', async () => {
     const { host, root } = await appHost();
     const hoarder = appSource(
@@ -196,7 +214,9 @@ describe('apps: permissions, enforced by the kernel', () => {
     const err = await rejection(host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'b', size: 600 } }));
     expect([err.code, err.details['limit'], err.details['rid'], err.details['max']]).toEqual(['APP_LIMIT_EXCEEDED', 'storage', 'app.hoard', 2000]);
     expect(await host.query({ eci: root.eci, rid: 'app.hoard', name: 'names', args: {} })).toEqual(['a']);
-    // Replacing a value counts its new size only.
-    await host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'a', size: 1900 } });
+    // Replacing a value counts its new size only; the limit itself is allowed: "a" and a string of
+    // 1,996 characters take 1 + 3 + 1,996 bytes stored.
+    await host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'a', size: 1996 } });
+    expect((await rejection(host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'a', size: 1997 } }))).code).toBe('APP_LIMIT_EXCEEDED');
   });
 });

@@ -106,20 +106,25 @@ export class Apps {
    * on every event would otherwise cost the host its whole time limit per event it is sent.
    */
   checkSuspended(cloudId: string, rid: string, now: number): void {
-    const s = this.strikes.get(`${cloudId}\u0000${rid}`);
-    if (s && s.until > now) throw new AppLimitExceededError(rid, 'time', `app ${rid} is suspended in this cloud for ${Math.ceil((s.until - now) / 1000)} s more: it ran out of time ${STRIKES} times within ${STRIKE_WINDOW_MS / 1000} s`);
+    const key = `${cloudId}\u0000${rid}`;
+    const s = this.strikes.get(key);
+    if (!s) return;
+    if (s.until > now) throw new AppLimitExceededError(rid, 'time', `app ${rid} is suspended in this cloud for ${Math.ceil((s.until - now) / 1000)} s more: it ran out of time ${STRIKES} times within ${STRIKE_WINDOW_MS / 1000} s`);
+    // Forgotten once it counts for nothing: no suspension, no strike within the window.
+    if (s.times.every((t) => t <= now - STRIKE_WINDOW_MS)) this.strikes.delete(key);
   }
 
   /** Count a rule run of app `rid` in `cloudId` that failed with `err`: running out of time is a strike. */
   failed(cloudId: string, rid: string, err: unknown, now: number): void {
     if (!(err instanceof AppLimitExceededError) || err.details['limit'] !== 'time') return;
     const key = `${cloudId}\u0000${rid}`;
-    const s = this.strikes.get(key) ?? { times: [], until: 0 };
-    s.times = [...s.times.filter((t) => t > now - STRIKE_WINDOW_MS), now];
-    if (s.times.length >= STRIKES) [s.times, s.until] = [[], now + SUSPEND_MS];
-    this.strikes.set(key, s);
-    // Forget what no longer matters once there is much of it (bounded by the clouds an app slowed).
-    if (this.strikes.size > 1000) for (const [k, v] of this.strikes) if (v.until <= now && v.times.every((t) => t <= now - STRIKE_WINDOW_MS)) this.strikes.delete(k);
+    const times = [...(this.strikes.get(key)?.times ?? []).filter((t) => t > now - STRIKE_WINDOW_MS), now];
+    this.strikes.set(key, times.length >= STRIKES ? { times: [], until: now + SUSPEND_MS } : { times, until: 0 });
+  }
+
+  /** Clouds and apps with strikes or a suspension on record (for tests of the bookkeeping). */
+  get struck(): number {
+    return this.strikes.size;
   }
 
   /** How many app sandboxes this host runs. */
