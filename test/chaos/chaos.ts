@@ -392,9 +392,11 @@ class Chaos {
 
   private async check(): Promise<ChaosReport> {
     this.log('chaos: reading what each cloud counted');
-    // What each cloud counted, read once everything sent has had time to arrive.
+    // What each cloud counted, read once everything sent has had time to arrive: an outgoing event
+    // whose deliveries failed during the faults waits up to 30 s (+25%) between tries, so two more
+    // failed tries after the faults end (a loaded machine) take over a minute. Lost is never arrived.
     const counts = new Map<string, Record<string, number>>();
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 120_000;
     for (;;) {
       for (const cloud of this.clouds) {
         const h = this.pickOne(this.hosts.filter((x) => x.proc));
