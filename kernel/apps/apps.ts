@@ -52,13 +52,17 @@ export class Apps {
   }
 
   /** Load the apps a cloud's installs name and this host has not started yet (on activation). */
-  async ensure(installs: readonly InstallRecord[]): Promise<void> {
-    for (const i of installs) {
-      if (!i.app || this.ready.has(i.app.hash)) continue;
-      const source = await this.store.get(keys.appSource(i.app.hash));
+  ensure(installs: readonly InstallRecord[]): Promise<void> | undefined {
+    const missing = installs.flatMap((i) => (i.app && !this.ready.has(i.app.hash) ? [i.app.hash] : []));
+    return missing.length === 0 ? undefined : this.startAll(missing);
+  }
+
+  private async startAll(hashes: string[]): Promise<void> {
+    for (const hash of hashes) {
+      const source = await this.store.get(keys.appSource(hash));
       // A source this host lacks leaves the app out, as a ruleset the host lacks is (the log says which).
       if (source === undefined || !this.engine) continue;
-      await this.start(i.app.hash, source).catch(() => undefined);
+      await this.start(hash, source).catch(() => undefined);
     }
   }
 

@@ -283,15 +283,19 @@ export class ActiveClouds {
     let p = this.loading.get(id);
     if (!p) {
       const start = performance.now();
+      const register = (state: CloudState): Active => {
+        const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, closed: false, lastUsed: this.clock.now(), cachedEcis: new Set() };
+        this.active.set(id, a);
+        this.publish('activate', { cloudId: id, ms: performance.now() - start });
+        this.evictOverLimit(id);
+        return a;
+      };
       p = loadCloud(this.store, id, this.builtins)
-        .then(async (state) => {
+        .then((state) => {
           if (!state) throw new UnknownCloudError(id);
-          await this.apps?.ensure(state.installs);
-          const a: Active = { state, mailbox: new Mailbox(id, this.limits.mailbox), evicted: false, closed: false, lastUsed: this.clock.now(), cachedEcis: new Set() };
-          this.active.set(id, a);
-          this.publish('activate', { cloudId: id, ms: performance.now() - start });
-          this.evictOverLimit(id);
-          return a;
+          // Registered in the turn its records were read in, unless it has apps to start first.
+          const starting = this.apps?.ensure(state.installs);
+          return starting ? starting.then(() => register(state)) : register(state);
         })
         .finally(() => this.loading.delete(id));
       this.loading.set(id, p);

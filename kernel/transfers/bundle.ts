@@ -60,14 +60,14 @@ export function appHashes(records: ReadonlyArray<{ kind: string; value: unknown 
   return [...new Set(records.flatMap((r) => (r.kind === 'rs' && (r.value as InstallRecord).app ? [(r.value as InstallRecord).app!.hash] : [])))].sort();
 }
 
-/** The sources of the apps `records` install, read from `store` to travel in a bundle. */
-export async function appSources(store: Store, records: ReadonlyArray<{ kind: string; value: unknown }>): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const hash of appHashes(records)) {
+/** The sources of apps by hash, read from `store` to travel in a bundle. */
+export async function appSources(store: Store, hashes: readonly string[]): Promise<Record<string, string>> {
+  const apps: Record<string, string> = {};
+  for (const hash of hashes) {
     const source = await store.get(keys.appSource(hash));
-    if (source !== undefined) out[hash] = source;
+    if (source !== undefined) apps[hash] = source;
   }
-  return out;
+  return apps;
 }
 
 function cloudOf(k: string): CloudId | undefined {

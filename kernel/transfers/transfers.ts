@@ -1,7 +1,7 @@
 import type { ActiveClouds } from '../clouds/activation.ts';
 import { SYSTEM_TAG } from '../capabilities/authority.ts';
 import { asRecord, type CloudState } from '../clouds/cloud-state.ts';
-import { appSources, bundleEcis, bundleOps, bundleRulesets, checkBundle, readSubtree, type CloudBundle } from './bundle.ts';
+import { appHashes, appSources, bundleEcis, bundleOps, bundleRulesets, checkBundle, readSubtree, type CloudBundle } from './bundle.ts';
 import { DuplicateNameError, ImportConflictError, InvalidArgsError, InvalidCloudFileError, MissingRulesetsError } from '../errors.ts';
 import type { CloudId } from '../ids.ts';
 import { keys, ranges, stored, type Key, type MoveIn, type MoveOut, type OutboxEntry } from '../store/keys.ts';
@@ -60,8 +60,9 @@ export class Transfers {
     }
     const { clouds: metas, records } = await readSubtree(this.deps.store, root);
     const taken = leaving ? await this.deps.outbox.take(ids) : [];
+    const hashes = appHashes(records);
     return {
-      bundle: { root, clouds: metas, records: records.map((r) => [r.key, r.value]), outbox: taken.map((t) => t.entry), apps: await appSources(this.deps.store, records) },
+      bundle: { root, clouds: metas, records: records.map((r) => [r.key, r.value]), outbox: taken.map((t) => t.entry), ...(hashes.length > 0 ? { apps: await appSources(this.deps.store, hashes) } : {}) },
       ids,
       outboxKeys: taken.map((t) => t.key),
     };
