@@ -173,7 +173,9 @@ export function assemble(o: PartsOptions): HostParts {
   const transient = async (err: unknown, entry: OutboxEntry): Promise<boolean> => {
     if (err instanceof KumoError && (err.code === 'UNKNOWN_ECI' || err.code === 'UNKNOWN_CLOUD')) {
       // Its cloud moved and is not at its new host yet (a file being imported there), or an ECI
-      // whose cloud is being deleted is still in the index (the deletion may fail).
+      // whose cloud is being deleted is still in the index (the deletion may fail); in a realm, a
+      // host's map (this one's or the one asked) may not show a move yet.
+      if (o.router && now() - entry.since < limits.unknownEciGraceMs) return true;
       return entry.moves !== undefined || (await store.get(keys.eciIndex(entry.eci))) !== undefined;
     }
     return isTransient(err);

@@ -32,6 +32,11 @@ export interface Limits {
   outbox: number;
   /** An outgoing event not delivered after this long (ms) becomes a dead letter. */
   outboxTtlMs: number;
+  /**
+   * In a realm, how long (ms) an outgoing event to an ECI that no host answers for is tried again
+   * before it becomes a dead letter: a host's map of where clouds are can be a moment behind a move.
+   */
+  unknownEciGraceMs: number;
   /** Dead letters kept per cloud (the oldest are dropped). */
   deadLetters: number;
   /** Idempotency keys remembered per cloud (the oldest are dropped). */
@@ -66,6 +71,7 @@ export const DEFAULT_LIMITS: Limits = {
   childrenPerCloud: 10_000,
   ecisPerCloud: 1000,
   outbox: 100_000,
+  unknownEciGraceMs: 60_000,
   outboxTtlMs: 24 * 3_600_000,
   deadLetters: 100,
   idempotencyKeys: 1000,

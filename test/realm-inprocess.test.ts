@@ -116,7 +116,7 @@ describe('a realm of hosts in one process', () => {
 
   it('a send to an ECI no host has comes back as a dead letter of its sender', async () => {
     const nats = await startNats();
-    const a = await realmHost(nats.url, 'a');
+    const a = await realmHost(nats.url, 'a', { unknownEciGraceMs: 300 });
     const b = await realmHost(nats.url, 'b');
     await install(a.host, a.root.eci, 'test.relay');
     // An ECI in a partition b owns, that b does not have.
@@ -124,6 +124,12 @@ describe('a realm of hosts in one process', () => {
     const ghost = `E0${p.toString(16).padStart(3, '0')}AAAAAAAAAAAAAAAAAAAAAA`;
     await a.host.event({ eci: a.root.eci, domain: 'out', type: 'send', attrs: { to: ghost, n: 1 } });
     await vi.waitFor(async () => expect(await a.host.deadLetters(a.root.eci)).toMatchObject([{ eci: ghost, reason: { code: 'UNKNOWN_ECI' } }]), { timeout: 10_000 });
+    // Within the grace (a minute by default) it is tried again: a map behind a move catches up.
+    await install(b.host, b.root.eci, 'test.relay');
+    await b.host.event({ eci: b.root.eci, domain: 'out', type: 'send', attrs: { to: ghost, n: 1 } });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await b.host.deadLetters(b.root.eci)).toEqual([]);
+    expect(b.host.stats().outbox).toBe(1);
   });
 });
 
