@@ -101,6 +101,8 @@ class Chaos {
   private readonly hosts: HostSlot[];
   private readonly clouds: Cloud[] = [];
   private readonly acked = new Map<string, Cloud>();
+  /** The sending cloud of each send (`s` token): a lost send is looked for in its dead letters. */
+  private readonly senders = new Map<string, Cloud>();
   private readonly pending = new Set<string>();
   private readonly unavailable = new Set<number>();
   private readonly faults: Record<string, number> = {};
@@ -228,6 +230,7 @@ class Chaos {
       const r = await postJson(`${h.proc.url}/sky/event/${cloud.eci}/${token}/${path}`, body, { 'idempotency-key': token }).catch(() => null);
       if (r?.status === 200) {
         this.acked.set(token, target);
+        if (send) this.senders.set(token, cloud);
         return true;
       }
       if (r === null || UNAVAILABLE.has(r.status)) this.unavailable.add(Math.floor(Date.now() / 1000));
@@ -390,6 +393,19 @@ class Chaos {
     }
   }
 
+  /** Why a lost send was given up, if its sender kept it as a dead letter: " (dead letter: CODE message)". */
+  private async deadLetterOf(token: string): Promise<string> {
+    const sender = this.senders.get(token);
+    const h = this.hosts.find((x) => x.proc);
+    if (!sender || !h?.proc) return '';
+    const res = await fetch(`${h.proc.url}/c/${sender.eci}/dead-letters`, { signal: AbortSignal.timeout(10_000) }).catch(() => null);
+    type Letter = { event?: { attrs?: { n?: unknown } }; reason?: { code?: string; message?: string } };
+    const letters = res?.ok ? ((await res.json()) as { deadLetters?: Letter[] }).deadLetters : undefined;
+    // The send's event carries the token as its attr n (test/tally-ruleset.ts).
+    const letter = Array.isArray(letters) ? letters.find((l) => l.event?.attrs?.n === token) : undefined;
+    return letter ? ` (dead letter of ${sender.name}: ${letter.reason?.code ?? '?'} ${letter.reason?.message ?? ''})` : '';
+  }
+
   private async check(): Promise<ChaosReport> {
     this.log('chaos: reading what each cloud counted');
     // What each cloud counted, read once everything sent has had time to arrive: an outgoing event
@@ -409,7 +425,7 @@ class Chaos {
     }
     const lost: string[] = [];
     const doubled: string[] = [];
-    for (const [token, cloud] of this.acked) if ((counts.get(cloud.eci)?.[token] ?? 0) === 0) lost.push(`${token} to ${cloud.name}`);
+    for (const [token, cloud] of this.acked) if ((counts.get(cloud.eci)?.[token] ?? 0) === 0) lost.push(`${token} to ${cloud.name}${await this.deadLetterOf(token)}`);
     for (const cloud of this.clouds) for (const [token, n] of Object.entries(counts.get(cloud.eci) ?? {})) if (n > 1) doubled.push(`${token} in ${cloud.name} ×${n}`);
     // Every cloud in exactly one host's store. Each host is stopped as an operator would: it must stop in time.
     this.log('chaos: checking the stores');
