@@ -28,3 +28,30 @@ describe('a subtree arriving in parts', () => {
     expect(steps).toEqual([]);
   });
 });
+
+describe('a move the realm fails', () => {
+  it('is undone and answered REALM_UNAVAILABLE (worth another try), not as the caller’s mistake', async () => {
+    const steps: Array<{ op: string }> = [];
+    const bundle = { root: 'C0', clouds: [], records: [], outbox: [] };
+    const host = {
+      eciInfo: () => Promise.resolve({}),
+      handle: (req: { op: string }) => (steps.push(req), Promise.resolve(req.op === 'moveOut' ? bundle : undefined)),
+    } as unknown as Host;
+    const placement = {
+      onDecision: () => undefined,
+      decision: () => undefined,
+      knownHosts: () => [{ id: 'h1' }, { id: 'h2' }],
+      movePending: () => Promise.reject(new Error('jetstream is not enabled')),
+      decide: (_id: string, d: string) => Promise.resolve(d),
+      forgetMove: () => Promise.resolve(),
+    } as unknown as Placement;
+    const router = { ask: () => Promise.resolve(undefined) } as unknown as RealmRouter;
+    const m = new Mover('h1', placement, router, host);
+    const err = (await m.move({ op: 'move', eci: 'E0', to: 'h2' }).then(
+      () => ({ code: 'none', status: 0, message: 'moved' }),
+      (e: unknown) => e,
+    )) as { code: string; status: number; message: string };
+    expect([err.code, err.status, err.message]).toEqual(['REALM_UNAVAILABLE', 503, expect.stringContaining('the move failed and was undone (jetstream is not enabled)')]);
+    expect(steps.map((s) => s.op)).toEqual(['moveOut', 'moveStay']);
+  });
+});

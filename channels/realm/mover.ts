@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { backoff, bundleEcis, InvalidArgsError, KumoError, messageOf, type CloudBundle, type Host, type MoveResult, type RequestOf } from '../../kernel/index.ts';
+import { backoff, bundleEcis, InvalidArgsError, KumoError, messageOf, type CloudBundle, type Host, type MoveResult, type RequestOf, RealmUnavailableError } from '../../kernel/index.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { RETRY } from './retry.ts';
@@ -83,7 +83,8 @@ export class Mover {
       decision = await this.placement.decide(id, 'aborted').catch(() => 'aborted' as const);
       if (decision === 'aborted') {
         await this.abandon(id, to, ecis);
-        throw err instanceof KumoError ? err : new InvalidArgsError(`the move to ${to} failed and was undone: ${messageOf(err)}`);
+        // What the realm itself failed at (NATS, JetStream) is worth another try, not the caller's mistake.
+        throw err instanceof KumoError ? err : new RealmUnavailableError(`move the cloud to ${to}`, `the move failed and was undone (${messageOf(err)})`);
       }
     }
     await this.leave(id);
