@@ -155,13 +155,7 @@ export class Sandbox {
     const call = this.newCall(ops, limitMs);
     let result: { ok: boolean; value: unknown } | undefined;
     call.settle = (ok, value) => (result = { ok, value });
-    this.calls.push(call);
-    try {
-      this.enter(call, () => this.invoke(fn, args)).dispose();
-      this.pump(call);
-    } finally {
-      this.calls.pop();
-    }
+    this.begin(call, fn, args);
     if (!result) throw new Error(`${this.rid} awaits something that never comes (a shared function can await nothing of kumo's)`);
     if (!result.ok) throw this.failure(call, result.value);
     return result.value as string;
@@ -172,6 +166,15 @@ export class Sandbox {
     const settled = new Promise<string>((resolve, reject) => {
       call.settle = (ok, value) => (ok ? resolve(value as string) : reject(this.failure(call, value)));
     });
+    this.begin(call, fn, args);
+    if (call.settle && call.waiting === 0) {
+      throw new Error(`${this.rid} awaits something that never comes (only kumo's own operations can be awaited in an app)`);
+    }
+    return settled;
+  }
+
+  /** Start `call` at the entry point `fn` and run the jobs it queued; it may have settled by then. */
+  private begin(call: Call, fn: string, args: ReadonlyArray<string | number>): void {
     this.calls.push(call);
     try {
       this.enter(call, () => this.invoke(fn, args)).dispose();
@@ -179,10 +182,6 @@ export class Sandbox {
     } finally {
       this.calls.pop();
     }
-    if (call.settle && call.waiting === 0) {
-      throw new Error(`${this.rid} awaits something that never comes (only kumo's own operations can be awaited in an app)`);
-    }
-    return settled;
   }
 
   /** Call the entry point `fn` with `args` (numbers and JSON text). */
