@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { appHash, keys } from '../kernel/index.ts';
 import { appHost, appServer, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
 import { newChild, rejection } from './fixtures.ts';
-import { tempDir, testHost } from './helpers.ts';
+import { onCleanup, tempDir, testHost } from './helpers.ts';
 
 const inc = { domain: 'counter', type: 'inc' };
 
@@ -100,6 +102,47 @@ describe('apps: install by URL or upload, update, uninstall', () => {
       const r = await host.event({ eci: root.eci, domain: 'o', type, attrs: {} });
       if (n > 0) expect(r.directives[0]!.options).toEqual({ n, k39: n > 2 ? { i: 39 } : null, k40: { i: 40 }, k0: false });
     }
+  });
+
+  it("reads its run's view when it asks (event, attrs as the schema made them, captures, eci, config, cloud), its own while another cloud's query comes between", async () => {
+    // A page that answers only when the test lets it: the rule waits on it, holding its run open.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let arrived = (): void => undefined;
+    const waiting = new Promise<void>((resolve) => (arrived = resolve));
+    const server = createServer((_req, res) => {
+      arrived();
+      void held.then(() => res.end('ok'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onCleanup(() => new Promise((resolve) => server.close(resolve)));
+    const page = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const app = `import { ruleset, z, on } from 'kumo';
+export default ruleset('app.view', { version: '1.0.0', config: z.object({ color: z.string() }), permissions: { http: ['127.0.0.1'] } })
+  .rule('look', {
+    select: on('v', 'look', { attrs: { code: /^(\\w+)-(\\d+)$/ }, setting: ['word', 'num'] }),
+    attrs: z.object({ code: z.string(), n: z.coerce.number(), wait: z.string().optional() }),
+    async action(ctx) {
+      const before = ctx.cloud.name;
+      if (ctx.attrs.wait) await ctx.http({ url: ctx.attrs.wait });
+      ctx.directive('view', { rid: ctx.rid, rule: ctx.rule, type: ctx.event.type, raw: ctx.event.attrs.n, n: ctx.attrs.n, captures: ctx.captures, eci: ctx.eci, color: ctx.config.color, before, after: ctx.cloud.name });
+    },
+  })
+  .share('who', (ctx) => ({ rid: ctx.rid, cloud: ctx.cloud.name, color: ctx.config.color }))
+  .build();`;
+    const { host, root } = await appHost();
+    const [a, b] = [await newChild(host, root.eci, 'a'), await newChild(host, root.eci, 'b')];
+    await installApp(host, a.eci, { source: app, consent: true, config: { color: 'red' } });
+    await installApp(host, b.eci, { source: app, consent: true, config: { color: 'blue' } });
+    const look = { domain: 'v', type: 'look', attrs: { code: 'abc-42', n: '7' } };
+    const view = { rid: 'app.view', rule: 'look', type: 'look', raw: '7', n: 7, captures: { word: 'abc', num: '42' } };
+    expect((await host.event({ eci: a.eci, ...look })).directives[0]!.options).toEqual({ ...view, eci: a.eci, color: 'red', before: 'a', after: 'a' });
+    // A's run waits on the page; B's query runs in the same engine meanwhile; A's run goes on with A's view.
+    const slow = host.event({ eci: a.eci, ...look, attrs: { ...look.attrs, wait: page } });
+    await waiting;
+    expect(await host.query({ eci: b.eci, rid: 'app.view', name: 'who', args: {} })).toEqual({ rid: 'app.view', cloud: 'b', color: 'blue' });
+    release();
+    expect((await slow).directives[0]!.options).toEqual({ ...view, eci: a.eci, color: 'red', before: 'a', after: 'a' });
   });
 
   it("refuses an app whose rid is one of the host's rulesets, and a rid given that is not the app's", async () => {

@@ -37,7 +37,7 @@ type Op<C> = (c: C, a: unknown[]) => unknown;
 
 /** What a query or a `where` may do: read the cloud as the app sees it. */
 const READ: Readonly<Record<string, Op<ReadContext>>> = {
-  fields: (c) => ({ rid: c.rid, config: c.config, cloud: c.cloud }),
+  fields: (c) => ({ config: c.config, cloud: c.cloud }),
   now: (c) => c.now(),
   'ent.get': (c, [n]) => c.ent.get(str(n, 'an entity name')),
   'ent.has': (c, [n]) => c.ent.has(str(n, 'an entity name')),
@@ -62,6 +62,7 @@ const QUEUED: Readonly<Record<string, Op<RuleContext>>> = {
 const RULE: Readonly<Record<string, Op<RuleContext>>> = {
   ...(READ as Record<string, Op<RuleContext>>),
   ...QUEUED,
+  fields: (c) => ({ config: c.config, event: c.event, ...(c.attrs === c.event.attrs ? {} : { attrs: c.attrs }), eci: c.eci, captures: c.captures, hostUrl: c.hostUrl, cloud: c.cloud }),
   effects: (c, list) => {
     for (const effect of list) {
       const [op, args] = Array.isArray(effect) ? (effect as unknown[]) : [];
@@ -103,17 +104,16 @@ const SNAPSHOT_BYTES = 16 * 1024;
 
 /**
  * The app's entity state in the run's cloud, as the episode sees it, for the sandbox to read without
- * a call per read: `[[name, JSON], …]` as JSON, or '' when it is larger than is worth handing in.
+ * a call per read: `[[name, value], …]` as JSON, or `null` when it is larger than is worth handing in.
  */
 function entities(ctx: RuleContext): string {
   const names = ctx.ent.names();
-  if (names.length > SNAPSHOT_NAMES) return '';
-  const text = JSON.stringify(names.map((n) => [n, JSON.stringify(ctx.ent.get(n))]));
-  return text.length > SNAPSHOT_BYTES ? '' : text;
+  if (names.length > SNAPSHOT_NAMES) return 'null';
+  const text = JSON.stringify(names.map((n) => [n, ctx.ent.get(n)]));
+  return text.length > SNAPSHOT_BYTES ? 'null' : text;
 }
 
 const enc = (v: unknown): string => (v === undefined ? '' : JSON.stringify(v));
-const dec = (s: string): unknown => (s === '' ? undefined : JSON.parse(s));
 
 /** The kernel's ruleset for the app loaded in `sandbox`, from the description it gave. */
 export function appRuleset(sandbox: Sandbox, description: string, callMs: number): Ruleset {
@@ -136,32 +136,24 @@ export function appRuleset(sandbox: Sandbox, description: string, callMs: number
       match: (state, event, read) => JSON.parse(sandbox.callSync('match', [i, enc(state), JSON.stringify(event)], lend(READ, read ?? noRead), callMs)) as SelectorResult,
     },
     ...(r.validates ? { validate: (attrs: Record<string, unknown>) => JSON.parse(sandbox.callSync('validate', [i, JSON.stringify(attrs)], nothing, callMs)) as Validation } : {}),
-    run: async (ctx) => {
-      // The cloud's view is read from the host when the app asks for it (the `fields` operation).
-      const data = { rid: ctx.rid, config: ctx.config, rule: ctx.rule, event: ctx.event, eci: ctx.eci, ...(ctx.attrs === ctx.event.attrs ? {} : { attrs: ctx.attrs }), captures: ctx.captures, hostUrl: ctx.hostUrl };
-      return (
-        dec(
-          await sandbox.callAsync(
-            'run',
-            [i, JSON.stringify(data), entities(ctx)],
-            lend(RULE, () => ctx),
-            callMs,
-          ),
-        ) !== false
+    run: (ctx) => {
+      // The run's view (event, attrs, config, …) is read from the host when the app asks for it (`fields`).
+      const out = sandbox.run(
+        `[${i},${entities(ctx)}]`,
+        lend(RULE, () => ctx),
+        callMs,
       );
+      return out instanceof Promise ? out.then((fired) => fired !== false) : out !== false;
     },
   }));
   const functions: Ruleset['functions'] = Object.fromEntries(
     d.functions.map((name) => [
       name,
       (ctx: ReadContext, args: Record<string, unknown>) =>
-        dec(
-          sandbox.callNow(
-            'query',
-            [name, JSON.stringify(args)],
-            lend(READ, () => ctx),
-            callMs,
-          ),
+        sandbox.query(
+          JSON.stringify([name, args]),
+          lend(READ, () => ctx),
+          callMs,
         ),
     ]),
   );

@@ -13,7 +13,6 @@ import type { KumoEvent, Ruleset } from '../../kernel/ruleset.ts';
 /** The host's one entry point: an operation of the context of the call under way, with JSON arguments. */
 declare function __host(op: string, args: string): string | Promise<string>;
 
-const enc = (v: unknown): string => (v === undefined ? '' : JSON.stringify(v));
 const dec = (s: string): unknown => (s === '' ? undefined : JSON.parse(s));
 
 /** The operations of a rule's context that answer something; which of them a call may use is the host's to say. */
@@ -56,13 +55,20 @@ let effects = new Effects();
 
 /**
  * The app's entity state in the cloud of the rule run under way, when the host handed it in (names
- * to values as JSON text; it does when the state is small): reads need no call of the host, and
- * the run's own writes are kept in it as they are queued. Undefined: reads ask the host.
+ * to values; it does when the state is small): reads need no call of the host, and the run's own
+ * writes are kept in it as they are queued. Undefined: reads ask the host.
  */
-let snapshot: Map<string, string> | undefined;
+let snapshot: Map<string, unknown> | undefined;
 
-/** The cloud's view (`rid`, `config`, `cloud`) of the call under way, read from the host when first asked. */
-let fields: Record<string, unknown> | undefined;
+/** A value as the host holds it once written: JSON's copy (primitives JSON keeps as they are, as they are). */
+const asStored = (value: unknown): unknown =>
+  typeof value === 'string' || typeof value === 'boolean' || value === null || (typeof value === 'number' && Number.isFinite(value) && !Object.is(value, -0)) ? value : (JSON.parse(JSON.stringify([value])) as unknown[])[0];
+
+/**
+ * Each context's view of its cloud (`rid`, `config`, `cloud`), read from the host when first asked:
+ * kept by context, as a rule that waits on the host may resume after another cloud's query.
+ */
+const views = new WeakMap<object, Record<string, unknown>>();
 
 const call =
   (op: string) =>
@@ -93,26 +99,44 @@ function operations(writes: boolean): object {
   for (const op of SYNC) ops[op] = call(op);
   for (const op of ASYNC) ops[op] = callAsync(op);
   for (const op of QUEUED) ops[op] = effect(op);
-  // A rule run is handed its rid and config; its cloud's view, and a read context's whole view, are asked for.
-  for (const name of writes ? ['cloud'] : ['rid', 'config', 'cloud']) Object.defineProperty(ops, name, { get: () => (fields ??= call('fields')() as Record<string, unknown>)[name], enumerable: true });
+  // A context is made with its rid (and rule); the rest of its view is asked for when first read.
+  for (const name of writes ? RULE_VIEW : READ_VIEW) Object.defineProperty(ops, name, { get: viewOf(name), enumerable: true });
   Object.freeze(ops.ent);
   return Object.freeze(ops);
+}
+/** What a context reads of the host's view when first asked (sandbox `fields`): most rules read little of it. */
+const RULE_VIEW = ['config', 'event', 'attrs', 'eci', 'captures', 'hostUrl', 'cloud'];
+const READ_VIEW = ['config', 'cloud'];
+
+/** A getter of the view's field `name`, on the context it is read from. */
+function viewOf(name: string): (this: object) => unknown {
+  return function (this: object) {
+    let view = views.get(this);
+    if (!view) {
+      const asked = call('fields')() as Record<string, unknown> & { event?: { attrs: unknown } };
+      // Attrs no schema changed are the event's, sent once.
+      if (asked.event && !('attrs' in asked)) asked.attrs = asked.event.attrs;
+      views.set(this, (view = asked));
+    }
+    return view[name];
+  };
 }
 /** A rule's `ctx.ent`: from the snapshot when there is one, else from the host; writes queued. */
 function ruleEntities(): Record<string, unknown> {
   const [get, has, names, set, remove] = [call('ent.get'), call('ent.has'), call('ent.names'), queue('ent.set'), queue('ent.delete')];
   return {
+    // A read answers a copy, as the host's does: the app changing it changes nothing until it writes.
     get: (name: string): unknown => {
       if (!snapshot) return get(name);
-      const text = snapshot.get(String(name));
-      return text === undefined ? undefined : JSON.parse(text);
+      const value = snapshot.get(String(name));
+      return value === undefined ? undefined : asStored(value);
     },
     has: (name: string): unknown => (snapshot ? snapshot.has(String(name)) : has(name)),
     names: (): unknown => (snapshot ? [...snapshot.keys()].sort() : names()),
     set: (name: string, value: unknown): void => {
       set(name, value);
-      // As the host will hold it: a copy, JSON's (a write the host refuses fails the run anyway).
-      if (snapshot && typeof name === 'string') snapshot.set(name, JSON.stringify(value));
+      // As the host will hold it (a write the host refuses fails the run anyway).
+      if (snapshot && typeof name === 'string') snapshot.set(name, asStored(value));
     },
     delete: (name: string): void => {
       remove(name);
@@ -126,12 +150,11 @@ const READ_OPERATIONS = operations(false);
 
 /** A context for the call starting now: `data` its own fields (none of them the view asked for), its operations inherited. */
 function context(data: Record<string, unknown>, operations: object): Record<string, unknown> {
-  fields = undefined;
   return Object.assign(Object.create(operations) as Record<string, unknown>, data);
 }
 
 /** A read context (queries, `where`). */
-const readContext = (): Record<string, unknown> => context({}, READ_OPERATIONS);
+const readContext = (): Record<string, unknown> => context({ rid: loaded().rid }, READ_OPERATIONS);
 
 /**
  * Freeze the engine's shared objects once the app has loaded: the built-in constructors and their
@@ -189,8 +212,10 @@ const loaded = (): Ruleset => {
 };
 
 /**
- * How the run or query under way ended, as the JSON text of `[ok, value or error, effects]`, or ''
- * while it has not: the host reads it (`outcome()`) after running the sandbox's pending jobs.
+ * How the run or query under way ended, as JSON text (`{"ok":true,"effects":[…],"value":…}`, the
+ * value left out for `undefined`, or `{"ok":false,"error":{…}}`), or '' while it has not: a call
+ * that ends at once answers it, and the host reads one that waited (`outcome()`) after running the
+ * sandbox's pending jobs.
  */
 let outcome = '';
 
@@ -201,30 +226,44 @@ function thrown(err: unknown): Record<string, unknown> {
   return { name: String(e.name), message: String(e.message), ...(typeof e.hostError === 'number' ? { hostError: e.hostError } : {}) };
 }
 
+/** The outcome of a call that answered `value`, with the effects it queued. */
+function answered(value: unknown): string {
+  const text = value === undefined ? undefined : JSON.stringify(value);
+  return `{"ok":true,"effects":${effects.take() || '[]'}${text === undefined ? '' : `,"value":${text}`}}`;
+}
+
 /** Settle the call under way when `result` does, with the effects it queued meanwhile. */
 function settle(result: unknown): void {
   if (typeof (result as { then?: unknown } | null)?.then !== 'function') {
-    outcome = JSON.stringify([true, enc(result), effects.take()]);
+    outcome = answered(result);
     return;
   }
   Promise.resolve(result).then(
-    (value) => (outcome = JSON.stringify([true, enc(value), effects.take()])),
+    (value) => (outcome = answered(value)),
     (err: unknown) => failed(err),
   );
 }
 
 function failed(err: unknown): void {
   effects = new Effects();
-  outcome = JSON.stringify([false, thrown(err), '']);
+  outcome = JSON.stringify({ ok: false, error: thrown(err) });
+}
+
+/** A run or query starts: the queue and the outcome are its own until it settles (they take turns). */
+function start(): void {
+  effects = new Effects();
+  outcome = '';
+}
+
+/** The outcome of the call under way ('' while it runs), taken. */
+function takeOutcome(): string {
+  const text = outcome;
+  outcome = '';
+  return text;
 }
 
 const sandbox = {
-  /** The outcome of the call under way ('' while it runs), taken. */
-  outcome(): string {
-    const text = outcome;
-    outcome = '';
-    return text;
-  },
+  outcome: takeOutcome,
   /** Take the app's module exports; answer its description (what the host builds its ruleset from). */
   load(exports: Record<string, unknown>): string {
     const rs: unknown = exports.default;
@@ -254,28 +293,30 @@ const sandbox = {
   validateConfig(config: string): string {
     return JSON.stringify(loaded().validateConfig!(JSON.parse(config) as Record<string, unknown>));
   },
-  run(rule: number, data: string, entities: string): void {
-    // Runs and queries take turns (the host's), so the queue is this run's until it settles.
-    effects = new Effects();
-    outcome = '';
-    snapshot = entities === '' ? undefined : new Map(JSON.parse(entities) as Array<[string, string]>);
+  /** A rule run: `[rule, entities or null]` as JSON; answers its outcome if it ended at once. */
+  run(input: string): string {
+    start();
     try {
-      const fields = JSON.parse(data) as Record<string, unknown> & { event: { attrs: unknown } };
-      // Attrs no schema changed are the event's, sent once.
-      fields.attrs ??= fields.event.attrs;
-      settle(loaded().rules[rule]!.run(context(fields, RULE_OPERATIONS) as never));
+      const [index, entities] = JSON.parse(input) as [number, Array<[string, unknown]> | null];
+      snapshot = entities === null ? undefined : new Map(entities);
+      const { rid, rules } = loaded();
+      const rule = rules[index]!;
+      settle(rule.run(context({ rid, rule: rule.name }, RULE_OPERATIONS) as never));
     } catch (err) {
       failed(err);
     }
+    return takeOutcome();
   },
-  query(name: string, args: string): void {
-    effects = new Effects();
-    outcome = '';
+  /** A query: `[name, args]` as JSON; answers its outcome if it ended at once. */
+  query(input: string): string {
+    start();
     try {
-      settle(loaded().functions[name]!(readContext() as never, JSON.parse(args) as Record<string, unknown>));
+      const [name, args] = JSON.parse(input) as [string, Record<string, unknown>];
+      settle(loaded().functions[name]!(readContext() as never, args));
     } catch (err) {
       failed(err);
     }
+    return takeOutcome();
   },
 };
 

@@ -52,6 +52,9 @@ const MIN_PAGES = 256;
 
 const ENTRY_POINTS = ['load', 'match', 'validate', 'validateConfig', 'run', 'query', 'outcome'] as const;
 
+/** Why a call that settled on nothing never will (it awaits what is not the host's). */
+const NEVER_COMES = { run: "only kumo's own operations can be awaited in an app", query: "a shared function can await nothing of kumo's" };
+
 /** What an app's top level may do of the host's: nothing (it runs once, for every cloud). */
 const refuseAll: Operations = (op) => {
   throw new TypeError(`ctx.${op} is not available while the app loads`);
@@ -62,6 +65,8 @@ export class Sandbox {
   private readonly calls: Call[] = [];
   /** Rule runs take turns: each may wait on the host (queries cannot, and need no turn). */
   private turn: Promise<unknown> = Promise.resolve();
+  /** Runs waiting on the host or for their turn: while there are any, a new run waits its turn. */
+  private queued = 0;
   private disposed = false;
 
   private constructor(
@@ -137,51 +142,57 @@ export class Sandbox {
   }
 
   /**
-   * A rule run or a query: it may wait on the host (a child being made), so it settles later, and
-   * the app's calls take turns. Answers the JSON text of the app's result.
+   * A rule run (`input`: sandbox-entry.ts `run`): it may wait on the host (a child being made), and
+   * a run that waits holds the sandbox's queue, so runs take turns. Answers the run's value (JSON's),
+   * at once when it waited on nothing, else a promise of it.
    */
-  callAsync(fn: 'run', args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): Promise<string> {
-    const next = this.turn.then(() => this.runAsync(fn, args, ops, limitMs));
+  run(input: string, ops: Operations, limitMs: number): unknown {
+    if (this.queued === 0) return this.held(this.call('run', input, ops, limitMs));
+    this.queued++;
+    const next = this.turn.then(() => this.call('run', input, ops, limitMs)).finally(() => this.queued--);
     this.turn = next.catch(() => undefined);
     return next;
   }
 
+  /** A run that waits holds the turn until it settles. */
+  private held(out: unknown): unknown {
+    if (!(out instanceof Promise)) return out;
+    this.queued++;
+    this.turn = out.finally(() => this.queued--).catch(() => undefined);
+    return out;
+  }
+
   /**
-   * A query (a shared function): its read context offers nothing to await, so it ends within this
-   * call, and needs no turn: a rule of one app waiting on another's function, while a rule of that
-   * other waits on the first's, cannot wait on each other. Answers the JSON text of its result.
+   * A query (a shared function; `input`: sandbox-entry.ts `query`): its read context offers nothing
+   * to await, so it ends within this call, and needs no turn: a rule of one app waiting on another's
+   * function, while a rule of that other waits on the first's, cannot wait on each other.
    */
-  callNow(fn: 'query', args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): string {
+  query(input: string, ops: Operations, limitMs: number): unknown {
+    return this.call('query', input, ops, limitMs);
+  }
+
+  /** Call the entry point `fn`, run the jobs it queued, and answer its value or a promise of it. */
+  private call(fn: 'run' | 'query', input: string, ops: Operations, limitMs: number): unknown {
     const call = this.newCall(ops, limitMs);
     let result: { ok: boolean; value: unknown } | undefined;
     call.settle = (ok, value) => (result = { ok, value });
-    this.begin(call, fn, args);
-    if (!result) throw new Error(`${this.rid} awaits something that never comes (a shared function can await nothing of kumo's)`);
-    if (!result.ok) throw this.failure(call, result.value);
-    return result.value as string;
-  }
-
-  private async runAsync(fn: string, args: ReadonlyArray<string | number>, ops: Operations, limitMs: number): Promise<string> {
-    const call = this.newCall(ops, limitMs);
-    const settled = new Promise<string>((resolve, reject) => {
-      call.settle = (ok, value) => (ok ? resolve(value as string) : reject(this.failure(call, value)));
-    });
-    this.begin(call, fn, args);
-    if (call.settle && call.waiting === 0) {
-      throw new Error(`${this.rid} awaits something that never comes (only kumo's own operations can be awaited in an app)`);
-    }
-    return settled;
-  }
-
-  /** Start `call` at the entry point `fn` and run the jobs it queued; it may have settled by then. */
-  private begin(call: Call, fn: string, args: ReadonlyArray<string | number>): void {
     this.calls.push(call);
     try {
-      this.enter(call, () => this.invoke(fn, args)).dispose();
-      this.pump(call);
+      const handle = this.enter(call, () => this.invoke(fn, [input]));
+      const text = this.vm.getString(handle);
+      handle.dispose();
+      this.pump(call, text);
     } finally {
       this.calls.pop();
     }
+    if (result) {
+      if (!result.ok) throw this.failure(call, result.value);
+      return result.value;
+    }
+    if (call.waiting === 0) throw new Error(`${this.rid} awaits something that never comes (${NEVER_COMES[fn]})`);
+    return new Promise((resolve, reject) => {
+      call.settle = (ok, value) => (ok ? resolve(value) : reject(this.failure(call, value)));
+    });
   }
 
   /** Call the entry point `fn` with `args` (numbers and JSON text). */
@@ -196,28 +207,33 @@ export class Sandbox {
 
   /**
    * Run the jobs (promise reactions) the call's progress queued, within its time; then, if the app's
-   * promise has settled, settle the call with its outcome and the effects it queued.
+   * promise has settled, settle the call with its outcome (`text`, when the call answered it at once)
+   * and the effects it queued.
    */
-  private pump(call: Call): void {
-    this.enter(call, () => {
-      const r = this.runtime.executePendingJobs();
-      return r.error ? { error: r.error } : { value: this.vm.undefined };
-    }).dispose();
+  private pump(call: Call, text = ''): void {
+    if (this.runtime.hasPendingJob()) {
+      this.enter(call, () => {
+        const r = this.runtime.executePendingJobs();
+        return r.error ? { error: r.error } : { value: this.vm.undefined };
+      }).dispose();
+    }
     if (!call.settle) return;
-    const handle = this.enter(call, () => this.invoke('outcome', []));
-    const text = this.vm.getString(handle);
-    handle.dispose();
-    if (text === '') return;
+    if (text === '') {
+      const handle = this.enter(call, () => this.invoke('outcome', []));
+      text = this.vm.getString(handle);
+      handle.dispose();
+      if (text === '') return;
+    }
     const settle = call.settle;
     call.settle = undefined;
-    const [ok, value, effects] = JSON.parse(text) as [boolean, unknown, string];
-    if (!ok) return settle(false, value);
     try {
-      if (effects !== '') this.perform(call, 'effects', effects);
+      const out = JSON.parse(this.checked('its answer', text)) as { ok: boolean; value?: unknown; error?: unknown; effects?: unknown[] };
+      if (!out.ok) return settle(false, out.error);
+      if (out.effects!.length > 0) call.ops('effects', out.effects!);
+      settle(true, out.value);
     } catch (err) {
-      return settle(false, err);
+      settle(false, err);
     }
-    settle(true, value);
   }
 
   /** Run `step` in the interpreter as `call`, within the call's time left; turn what it threw into the host's error. */
@@ -285,11 +301,16 @@ export class Sandbox {
     host.dispose();
   }
 
-  /** Perform the app's operation `op` with its arguments (JSON text), within the bytes one call may hand over. */
+  /** Perform the app's operation `op` with its arguments (JSON text). */
   private perform(call: Call, op: string, text: string): unknown {
-    if (text.length > this.limits.callBytes) throw new PayloadTooLargeError(`${this.rid} handed ctx.${op} ${text.length} bytes; an app may hand at most ${this.limits.callBytes} in one call`);
-    const args = JSON.parse(text) as unknown;
+    const args = JSON.parse(this.checked(`ctx.${op}`, text)) as unknown;
     return call.ops(op, Array.isArray(args) ? args : []);
+  }
+
+  /** JSON text the app hands the host (`what`), within the bytes one call may hand over. */
+  private checked(what: string, text: string): string {
+    if (text.length > this.limits.callBytes) throw new PayloadTooLargeError(`${this.rid} handed ${what} ${text.length} bytes; an app may hand at most ${this.limits.callBytes} in one call`);
+    return text;
   }
 
   /** A host operation's promise as a promise inside the app, settled (and its reactions run) when the host's settles. */
