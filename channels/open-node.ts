@@ -8,6 +8,13 @@ import { HttpRemote } from './providers/http-remote.ts';
 import type { Realm, RealmOptions } from './realm/realm.ts';
 import { rejoinRealm } from './realm/rejoin.ts';
 import { checkMembership, readMembership } from './realm/membership.ts';
+import { setFlagsFromString } from 'node:v8';
+
+// V8 tenures an allocation site for good once a GC finds nearly all its recent objects alive; a host
+// allocates an episode's objects at the same sites as a cloud's lasting state, and once tenured they
+// are all made in the old generation, so every scavenge scans them and major GCs come often. Apps
+// (slower episodes, longer-lived objects) trip it: bench (i) in bench/README.md measures the gain.
+setFlagsFromString('--no-allocation-site-pretenuring');
 
 export interface OpenHostOptions {
   /** LevelDB directory (created 0700 if missing; refused when others may read it). Ignored when `store` is given. */

@@ -109,7 +109,7 @@ export class RulesetBuilder<S extends State> {
       name,
       select: expr(spec.select),
       ...(schema ? { validate: (attrs: Record<string, unknown>) => validation(schema, attrs) } : {}),
-      run: (ctx) => runRule(spec as RuleSpec<S, undefined>, ctx),
+      run: runner(spec as RuleSpec<S, undefined>),
     });
     return this;
   }
@@ -153,40 +153,59 @@ const plainCopy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
  * rules run in an interpreter, where each costs). From the first step that answers a promise on,
  * the rest run after it, in order.
  */
-function runRule<S extends State>(spec: RuleSpec<S, undefined>, base: RuleContext): boolean | Promise<boolean> {
+function runner<S extends State>(spec: RuleSpec<S, undefined>): Rule['run'] {
+  // The steps of a guard's two answers, listed once rather than per run (an app's sandbox pays for every allocation).
+  const steps: Steps<S> = { fired: [spec.action, spec.fired, spec.always].filter((s) => s !== undefined), notfired: [spec.notfired, spec.always].filter((s) => s !== undefined) };
+  return (base) => runRule(spec, steps, base);
+}
+
+type Steps<S extends State> = Record<'fired' | 'notfired', Array<Step<S, Record<string, unknown>, Record<string, unknown>>>>;
+
+function runRule<S extends State>(spec: RuleSpec<S, undefined>, steps: Steps<S>, base: RuleContext): boolean | Promise<boolean> {
   // The kernel builds a fresh context per rule run, so `item` is set on it rather than copied into
   // a spread (a 25-property spread makes V8 fall back to a slow dictionary object).
   const ctx = base as unknown as RuleCtx<S, Record<string, unknown>>;
   ctx.item = undefined;
-  const items = spec.foreach ? [...spec.foreach(ctx)] : [undefined];
+  const items = spec.foreach ? [...spec.foreach(ctx)] : NO_ITEMS;
   const run = { fired: false };
   for (let i = 0; i < items.length; i++) {
     ctx.item = items[i];
     const guard = spec.if ? spec.if(ctx) : true;
-    if (isThenable(guard)) return guard.then((g) => finish(spec, ctx, items, i, { value: g }, run));
-    const pending = stepsAfterGuard(spec, ctx, guard, run);
-    if (pending) return pending.then(() => finish(spec, ctx, items, i + 1, undefined, run));
+    if (isThenable(guard)) return guard.then((g) => finish(spec, steps, ctx, items, i, { value: g }, run));
+    const pending = stepsAfterGuard(steps, ctx, guard, run);
+    if (pending) return pending.then(() => finish(spec, steps, ctx, items, i + 1, undefined, run));
   }
   return run.fired;
 }
 
+/** A rule without `foreach` runs its steps once. */
+const NO_ITEMS: readonly unknown[] = [undefined];
+
 /** The steps of one item after its guard; a promise from the first step that answers one. */
-function stepsAfterGuard<S extends State>(spec: RuleSpec<S, undefined>, ctx: RuleCtx<S, Record<string, unknown>>, guard: unknown, run: { fired: boolean }): Promise<unknown> | undefined {
+function stepsAfterGuard<S extends State>(steps: Steps<S>, ctx: RuleCtx<S, Record<string, unknown>>, guard: unknown, run: { fired: boolean }): Promise<unknown> | undefined {
   if (guard) run.fired = true;
-  const steps = guard ? [spec.action, spec.fired, spec.always] : [spec.notfired, spec.always];
-  for (let k = 0; k < steps.length; k++) {
-    const out = steps[k]?.(ctx);
-    if (isThenable(out)) return steps.slice(k + 1).reduce<Promise<unknown>>((p, step) => p.then(() => step?.(ctx)), Promise.resolve(out));
+  const list = guard ? steps.fired : steps.notfired;
+  for (let k = 0; k < list.length; k++) {
+    const out = list[k]!(ctx);
+    if (isThenable(out)) return list.slice(k + 1).reduce<Promise<unknown>>((p, step) => p.then(() => step(ctx)), Promise.resolve(out));
   }
   return undefined;
 }
 
 /** The rest of a rule run once a step answered a promise: item `from` (its guard's value if given) and those after it. */
-async function finish<S extends State>(spec: RuleSpec<S, undefined>, ctx: RuleCtx<S, Record<string, unknown>>, items: unknown[], from: number, guard: { value: unknown } | undefined, run: { fired: boolean }): Promise<boolean> {
+async function finish<S extends State>(
+  spec: RuleSpec<S, undefined>,
+  steps: Steps<S>,
+  ctx: RuleCtx<S, Record<string, unknown>>,
+  items: readonly unknown[],
+  from: number,
+  guard: { value: unknown } | undefined,
+  run: { fired: boolean },
+): Promise<boolean> {
   for (let i = from; i < items.length; i++) {
     ctx.item = items[i];
     const g = i === from && guard ? guard.value : spec.if ? await spec.if(ctx) : true;
-    await stepsAfterGuard(spec, ctx, g, run);
+    await stepsAfterGuard(steps, ctx, g, run);
   }
   return run.fired;
 }

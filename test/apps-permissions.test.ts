@@ -207,6 +207,7 @@ describe('apps: permissions, enforced by the kernel', () => {
       'app.hoard',
       { permissions: { storage: 2000 } },
       `.rule('put', { select: 'hoard:put', action(ctx) { ctx.ent.set(ctx.attrs.name, 'x'.repeat(ctx.attrs.size)); } })
+       .rule('look', { select: 'hoard:look', action(ctx) { ctx.directive('names', { names: ctx.ent.names() }); } })
        .share('names', (ctx) => ctx.ent.names())`,
     );
     await installApp(host, root.eci, { source: hoarder, consent: true });
@@ -218,5 +219,10 @@ describe('apps: permissions, enforced by the kernel', () => {
     // 1,996 characters take 1 + 3 + 1,996 bytes stored.
     await host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'a', size: 1996 } });
     expect((await rejection(host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'a', size: 1997 } }))).code).toBe('APP_LIMIT_EXCEEDED');
+    // An update asking less (no consent needed) leaves the app holding more than it may: a rule that
+    // writes nothing still runs; one that writes anything is refused.
+    await installApp(host, root.eci, { source: hoarder.replace('"storage":2000', '"storage":1000') });
+    expect((await host.event({ eci: root.eci, domain: 'hoard', type: 'look', attrs: {} })).directives[0]!.options).toEqual({ names: ['a'] });
+    expect((await rejection(host.event({ eci: root.eci, domain: 'hoard', type: 'put', attrs: { name: 'b', size: 1 } }))).details['max']).toBe(1000);
   });
 });

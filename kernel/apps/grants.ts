@@ -104,9 +104,12 @@ export function checkHttp(install: InstallRecord, url: URL): void {
   if (!ok) throw new AppPermissionDeniedError(install.rid, 'http', `app ${install.rid} may not reach ${host} over HTTP: its owner has not granted it "http" for that host`);
 }
 
-/** Refuse an episode in which app `install` came to hold more entity state than its grant allows. */
+/**
+ * Refuse an episode in which app `install` came to hold more entity state than its grant allows. An
+ * episode that wrote none of its state leaves it as it was: reading stays possible under a smaller grant.
+ */
 export function checkStorage(tx: Tx, install: InstallRecord): void {
-  if (!install.app) return;
+  if (!install.app || !tx.wroteEntities(install.rid)) return;
   const max = install.app.grant.storage ?? DEFAULT_STORAGE;
   let used = 0;
   for (const name of tx.entityNames(install.rid)) {

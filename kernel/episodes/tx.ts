@@ -70,6 +70,11 @@ export class Tx {
     return this.cleared.has(rid) ? undefined : this.cloud.ent.get(rid)?.get(name);
   }
 
+  /** Whether the episode wrote (set or deleted) any entity of ruleset `rid`. */
+  wroteEntities(rid: string): boolean {
+    return (this.ent.get(rid)?.size ?? 0) > 0;
+  }
+
   /** Entity names of a ruleset, sorted (so they read the same before and after a restart). */
   entityNames(rid: string): string[] {
     const names = new Set(this.cleared.has(rid) ? [] : this.cloud.ent.get(rid)?.keys());

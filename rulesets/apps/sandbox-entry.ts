@@ -58,7 +58,35 @@ let effects = new Effects();
  * to values; it does when the state is small): reads need no call of the host, and the run's own
  * writes are kept in it as they are queued. Undefined: reads ask the host.
  */
-let snapshot: Map<string, unknown> | undefined;
+let snapshot: Snapshot | undefined;
+
+/** Entity state as `[name, value]` pairs: an app's state handed in is small, and a search is cheaper here than making a Map. */
+class Snapshot {
+  constructor(private readonly pairs: Array<[string, unknown]>) {}
+  private at(name: string): number {
+    for (let i = 0; i < this.pairs.length; i++) if (this.pairs[i]![0] === name) return i;
+    return -1;
+  }
+  get(name: string): unknown {
+    const i = this.at(name);
+    return i < 0 ? undefined : this.pairs[i]![1];
+  }
+  has(name: string): boolean {
+    return this.at(name) >= 0;
+  }
+  names(): string[] {
+    return this.pairs.map((p) => p[0]).sort();
+  }
+  set(name: string, value: unknown): void {
+    const i = this.at(name);
+    if (i < 0) this.pairs.push([name, value]);
+    else this.pairs[i]![1] = value;
+  }
+  delete(name: string): void {
+    const i = this.at(name);
+    if (i >= 0) this.pairs.splice(i, 1);
+  }
+}
 
 /** A value as the host holds it once written: JSON's copy (primitives JSON keeps as they are, as they are). */
 const asStored = (value: unknown): unknown =>
@@ -132,7 +160,7 @@ function ruleEntities(): Record<string, unknown> {
       return value === undefined ? undefined : asStored(value);
     },
     has: (name: string): unknown => (snapshot ? snapshot.has(String(name)) : has(name)),
-    names: (): unknown => (snapshot ? [...snapshot.keys()].sort() : names()),
+    names: (): unknown => (snapshot ? snapshot.names() : names()),
     set: (name: string, value: unknown): void => {
       set(name, value);
       // As the host will hold it (a write the host refuses fails the run anyway).
@@ -228,7 +256,7 @@ function thrown(err: unknown): Record<string, unknown> {
 
 /** The outcome of a call that answered `value`, with the effects it queued. */
 function answered(value: unknown): string {
-  const text = value === undefined ? undefined : JSON.stringify(value);
+  const text = value === undefined ? undefined : typeof value === 'boolean' ? String(value) : JSON.stringify(value);
   return `{"ok":true,"effects":${effects.take() || '[]'}${text === undefined ? '' : `,"value":${text}`}}`;
 }
 
@@ -298,7 +326,7 @@ const sandbox = {
     start();
     try {
       const [index, entities] = JSON.parse(input) as [number, Array<[string, unknown]> | null];
-      snapshot = entities === null ? undefined : new Map(entities);
+      snapshot = entities === null ? undefined : new Snapshot(entities);
       const { rid, rules } = loaded();
       const rule = rules[index]!;
       settle(rule.run(context({ rid, rule: rule.name }, RULE_OPERATIONS) as never));
