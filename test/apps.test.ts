@@ -82,6 +82,7 @@ describe('apps: install by URL or upload, update, uninstall', () => {
        .rule('later', { select: 'o:later', async action(ctx) { await null; ctx.ent.set('b', 2); await Promise.resolve(); ctx.directive('later', { b: ctx.ent.get('b') }); } })
        .rule('many', { select: 'o:many', action(ctx) { for (let i = 0; i < 40; i++) ctx.ent.set('k' + i, { i }); } })
        .rule('read', { select: 'o:read', action(ctx) { ctx.ent.set('k40', { i: 40 }); ctx.ent.delete('k0'); ctx.directive('read', { n: ctx.ent.names().length, k39: ctx.ent.get('k39') ?? null, k40: ctx.ent.get('k40'), k0: ctx.ent.has('k0') }); } })
+       .rule('bulk', { select: 'o:bulk', action(ctx) { for (let i = 0; i < 40; i++) ctx.directive('d' + i, { data: String(i % 10).repeat(8 * 1024) }); } })
        .share('b', (ctx) => ctx.ent.get('b') ?? null)`,
     );
     await installApp(host, root.eci, { source: app });
@@ -102,6 +103,9 @@ describe('apps: install by URL or upload, update, uninstall', () => {
       const r = await host.event({ eci: root.eci, domain: 'o', type, attrs: {} });
       if (n > 0) expect(r.directives[0]!.options).toEqual({ n, k39: n > 2 ? { i: 39 } : null, k40: { i: 40 }, k0: false });
     }
+    // Many effects, more bytes in all than one call may hand over: handed over in parts, in order.
+    const bulk = await host.event({ eci: root.eci, domain: 'o', type: 'bulk', attrs: {} });
+    expect(bulk.directives.map((d) => [d.name, d.options['data']])).toEqual(Array.from({ length: 40 }, (_, i) => [`d${i}`, String(i % 10).repeat(8 * 1024)]));
   });
 
   it("reads its run's view when it asks (event, attrs as the schema made them, captures, eci, config, cloud), its own while another cloud's query comes between", async () => {

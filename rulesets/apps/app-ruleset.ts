@@ -1,5 +1,6 @@
 import { InvalidAppError, InvalidArgsError, isPlainObject, parsePermissions, type HttpRequest, type ReadContext, type Rule, type RuleContext, type Ruleset, type SelectorResult, type Validation } from '../../kernel/index.ts';
 import { z } from '../builder.ts';
+import { eachEffect } from './effects.ts';
 import type { Operations, Sandbox } from './sandbox.ts';
 
 /**
@@ -49,7 +50,7 @@ const READ: Readonly<Record<string, Op<ReadContext>>> = {
   schedules: (c) => c.schedules(),
 };
 
-/** The effects an app queues and hands over together (sandbox-entry.ts `Effects`): they answer nothing. */
+/** The effects an app queues and hands over together (effects.ts): they answer nothing. */
 const QUEUED: Readonly<Record<string, Op<RuleContext>>> = {
   'ent.set': (c, [n, v]) => c.ent.set(str(n, 'an entity name'), v),
   'ent.delete': (c, [n]) => c.ent.delete(str(n, 'an entity name')),
@@ -63,14 +64,7 @@ const RULE: Readonly<Record<string, Op<RuleContext>>> = {
   ...(READ as Record<string, Op<RuleContext>>),
   ...QUEUED,
   fields: (c) => ({ config: c.config, event: c.event, ...(c.attrs === c.event.attrs ? {} : { attrs: c.attrs }), eci: c.eci, captures: c.captures, hostUrl: c.hostUrl, cloud: c.cloud }),
-  effects: (c, list) => {
-    for (const effect of list) {
-      const [op, args] = Array.isArray(effect) ? (effect as unknown[]) : [];
-      const f = typeof op === 'string' && Object.hasOwn(QUEUED, op) ? QUEUED[op] : undefined;
-      if (!f || !Array.isArray(args)) throw new TypeError(`ctx.${String(op)} is not an effect an app may queue`);
-      f(c, args);
-    }
-  },
+  effects: (c, list) => eachEffect(list, (op, args) => QUEUED[op]!(c, args)),
   send: (c, [e, d, t, a, h]) => c.send(str(e, 'an ECI'), str(d, 'a domain'), str(t, 'a type'), obj(a, 'attrs'), opt(h) as string | undefined),
   push: (c, [e, n, data]) => c.push(str(e, 'an ECI'), str(n, 'a push name'), obj(data, 'push data')),
   scheduleAt: (c, [at, d, t, a]) => c.scheduleAt(at as number, str(d, 'a domain'), str(t, 'a type'), obj(a, 'attrs')),

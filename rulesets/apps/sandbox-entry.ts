@@ -9,6 +9,7 @@
 import { ruleset, z } from '../builder.ts';
 import { on, or, and, any, before, after, andThen, between, notBetween, count, repeat, within, where } from '../event-expr/authoring.ts';
 import type { KumoEvent, Ruleset } from '../../kernel/ruleset.ts';
+import { EFFECT_ARITY } from './effects.ts';
 
 /** The host's one entry point: an operation of the context of the call under way, with JSON arguments. */
 declare function __host(op: string, args: string): string | Promise<string>;
@@ -18,31 +19,36 @@ const dec = (s: string): unknown => (s === '' ? undefined : JSON.parse(s));
 /** The operations of a rule's context that answer something; which of them a call may use is the host's to say. */
 const SYNC = ['now', 'children', 'ecis', 'installed', 'registered', 'schedules', 'send', 'push', 'scheduleAt', 'scheduleRepeat', 'cancelSchedule', 'newEci', 'deleteEci', 'moveTo', 'install', 'uninstall'];
 const ASYNC = ['newChild', 'deleteChild', 'newDevice', 'newClaimCode', 'call', 'http'];
-/**
- * Effects that answer nothing and need no permission: queued, and handed to the host in one call
- * before any other operation (so the host sees every effect in the order the app made them) or
- * when the call settles. Writing and answering cost one crossing, not one each.
- */
-const QUEUED = ['directive', 'raise', 'last'];
-/** Queued effects are handed over before they pass this size (JSON characters). */
-const BATCH = 64 * 1024;
+/** Effects queued at most before they are handed over (each handing over within the bytes one call may hand). */
+const BATCH = 16;
 
-/** Effects queued by one call, as the JSON text of `[[op, args], …]` in parts. */
+/**
+ * Effects that answer nothing and need no permission (effects.ts), queued by the call under way as
+ * one flat list, and handed to the host in one call before any other operation (so the host sees
+ * every effect in the order the app made them) or when the call settles: writing and answering cost
+ * one crossing, not one each.
+ */
 class Effects {
-  private parts: string[] = [];
-  private size = 0;
-  add(op: string, args: unknown[]): void {
-    const part = JSON.stringify([op, args]);
-    if (this.size + part.length > BATCH) this.flush();
-    this.parts.push(part);
-    this.size += part.length;
+  private list: unknown[] = [];
+  private count = 0;
+  add(op: string, arity: number, a: unknown, b: unknown, c: unknown): void {
+    if (this.count === BATCH) this.flush();
+    this.list.push(op);
+    if (arity > 0) this.list.push(a);
+    if (arity > 1) this.list.push(b);
+    if (arity > 2) this.list.push(c);
+    this.count++;
   }
   /** The queued effects as JSON text ('' for none), and none queued any more. */
   take(): string {
-    const text = this.parts.length === 0 ? '' : `[${this.parts.join(',')}]`;
-    this.parts = [];
-    this.size = 0;
+    if (this.count === 0) return '';
+    const text = JSON.stringify(this.list);
+    this.clear();
     return text;
+  }
+  clear(): void {
+    this.list = [];
+    this.count = 0;
   }
   flush(): void {
     const text = this.take();
@@ -50,8 +56,8 @@ class Effects {
   }
 }
 
-/** The queue of the call under way (a fresh one per call). */
-let effects = new Effects();
+/** The queue of the call under way (emptied as each call starts). */
+const effects = new Effects();
 
 /**
  * The app's entity state in the cloud of the rule run under way, when the host handed it in (names
@@ -110,10 +116,10 @@ const callAsync =
     effects.flush();
     return dec(await __host(op, JSON.stringify(args)));
   };
-const queue =
-  (op: string) =>
-  (...args: unknown[]): void =>
-    effects.add(op, args);
+const queue = (op: string): ((a?: unknown, b?: unknown, c?: unknown) => void) => {
+  const arity = EFFECT_ARITY[op]!;
+  return (a, b, c) => effects.add(op, arity, a, b, c);
+};
 
 /**
  * The operations of a context, made once and inherited by every context (an interpreter pays for
@@ -126,7 +132,7 @@ function operations(writes: boolean): object {
   const ops: Record<string, unknown> = { ent: writes ? ruleEntities() : { get: call('ent.get'), has: call('ent.has'), names: call('ent.names'), set: call('ent.set'), delete: call('ent.delete') } };
   for (const op of SYNC) ops[op] = call(op);
   for (const op of ASYNC) ops[op] = callAsync(op);
-  for (const op of QUEUED) ops[op] = effect(op);
+  for (const op of ['directive', 'raise', 'last']) ops[op] = effect(op);
   // A context is made with its rid (and rule); the rest of its view is asked for when first read.
   for (const name of writes ? RULE_VIEW : READ_VIEW) Object.defineProperty(ops, name, { get: viewOf(name), enumerable: true });
   Object.freeze(ops.ent);
@@ -176,13 +182,16 @@ function ruleEntities(): Record<string, unknown> {
 const RULE_OPERATIONS = operations(true);
 const READ_OPERATIONS = operations(false);
 
-/** A context for the call starting now: `data` its own fields (none of them the view asked for), its operations inherited. */
-function context(data: Record<string, unknown>, operations: object): Record<string, unknown> {
-  return Object.assign(Object.create(operations) as Record<string, unknown>, data);
+/** A context for the call starting now: its rid (and rule) its own, its operations and view inherited. */
+function context(operations: object, rid: string, rule?: string): Record<string, unknown> {
+  const ctx = Object.create(operations) as Record<string, unknown>;
+  ctx.rid = rid;
+  if (rule !== undefined) ctx.rule = rule;
+  return ctx;
 }
 
 /** A read context (queries, `where`). */
-const readContext = (): Record<string, unknown> => context({ rid: loaded().rid }, READ_OPERATIONS);
+const readContext = (): Record<string, unknown> => context(READ_OPERATIONS, loaded().rid);
 
 /**
  * Freeze the engine's shared objects once the app has loaded: the built-in constructors and their
@@ -273,13 +282,13 @@ function settle(result: unknown): void {
 }
 
 function failed(err: unknown): void {
-  effects = new Effects();
+  effects.clear();
   outcome = JSON.stringify({ ok: false, error: thrown(err) });
 }
 
 /** A run or query starts: the queue and the outcome are its own until it settles (they take turns). */
 function start(): void {
-  effects = new Effects();
+  effects.clear();
   outcome = '';
 }
 
@@ -312,7 +321,7 @@ const sandbox = {
     });
   },
   match(rule: number, state: string, event: string): string {
-    effects = new Effects(); // what an abandoned call left (one that awaited what never came) is dropped
+    effects.clear(); // what an abandoned call left (one that awaited what never came) is dropped
     return JSON.stringify(loaded().rules[rule]!.select.match(dec(state), JSON.parse(event) as KumoEvent, readContext as never));
   },
   validate(rule: number, attrs: string): string {
@@ -329,7 +338,7 @@ const sandbox = {
       snapshot = entities === null ? undefined : new Snapshot(entities);
       const { rid, rules } = loaded();
       const rule = rules[index]!;
-      settle(rule.run(context({ rid, rule: rule.name }, RULE_OPERATIONS) as never));
+      settle(rule.run(context(RULE_OPERATIONS, rid, rule.name) as never));
     } catch (err) {
       failed(err);
     }
