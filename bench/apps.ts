@@ -2,7 +2,8 @@
  * (i) Apps: the standard counter as an installed app (a sandbox) against the same as a native
  * ruleset, in the (a) and (b) shapes, in one process, one after the other; the time to install
  * the app (the first on the host, then into clouds of a host that runs it, then five apps new to a
- * host that runs one); and 1,000 clouds with it installed sharing one engine.
+ * host that runs one, then five more whose engines load zod for a schema); and 1,000 clouds with it
+ * installed sharing one engine.
  */
 import type { Host } from '../kernel/index.ts';
 import { openHost } from '../channels/open-node.ts';
@@ -32,7 +33,7 @@ const inc = async (host: Host, eci: string): Promise<void> => {
 const install = (host: Host, eci: string): Promise<unknown> => host.event({ eci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { source: APP } });
 
 /** A host with either the native counter in its clouds or the app installed in each. */
-async function shape(kind: 'native' | 'app', dir: string): Promise<{ host: Host; one: string; many: string[]; installMs: number[]; newAppMs?: number[] }> {
+async function shape(kind: 'native' | 'app', dir: string): Promise<{ host: Host; one: string; many: string[]; installMs: number[]; newAppMs?: number[]; newZodAppMs?: number[]; engines?: number }> {
   const host = kind === 'native' ? await benchHost(dir) : await openHost({ dataDir: dir, limits: { childrenPerCloud: 100_000 } });
   const root = await host.root();
   const installMs: number[] = [];
@@ -48,22 +49,28 @@ async function shape(kind: 'native' | 'app', dir: string): Promise<{ host: Host;
   const one = await made('one');
   const many: string[] = [];
   for (let i = 0; i < CLOUDS; i++) many.push(await made(`c${i}`));
-  // Apps new to this host once it runs one: each its own engine (compile, start, load).
+  const engines = (host as unknown as { parts: { apps: { size: number } } }).parts.apps.size;
+  // Apps new to this host once it runs one: each its own engine (compile, start, load); then the
+  // same with an attrs schema, whose engine loads zod.
   const other = await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'other' } });
   const otherEci = other.directives[0]!.options['eci'] as string;
-  const newApps: number[] = [];
-  for (let v = 1; v <= 5; v++) {
+  const newApp = async (source: string): Promise<number> => {
     const t = performance.now();
-    await host.event({ eci: otherEci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { source: APP.replace("'1.0.0'", `'2.0.${v}'`) } });
-    newApps.push(performance.now() - t);
-  }
-  return { host, one, many, installMs, newAppMs: newApps };
+    await host.event({ eci: otherEci, domain: 'wrangler', type: 'install_ruleset_request', attrs: { source } });
+    return performance.now() - t;
+  };
+  const newAppMs: number[] = [];
+  const newZodAppMs: number[] = [];
+  for (let v = 1; v <= 5; v++) newAppMs.push(await newApp(APP.replace("'1.0.0'", `'2.0.${v}'`)));
+  for (let v = 1; v <= 5; v++)
+    newZodAppMs.push(await newApp(APP.replace("'1.0.0'", `'3.0.${v}'`).replace("select: 'bench:inc',", "select: 'bench:inc', attrs: z.object({ by: z.number().optional() }),").replace('{ ruleset }', '{ ruleset, z }')));
+  return { host, one, many, installMs, newAppMs, newZodAppMs, engines };
 }
 
 async function measure(kind: 'native' | 'app'): Promise<Record<string, unknown>> {
   const dir = await dataDir(`apps-${kind}`);
   try {
-    const { host, one, many, installMs, newAppMs = [] } = await shape(kind, dir);
+    const { host, one, many, installMs, newAppMs = [], newZodAppMs = [], engines } = await shape(kind, dir);
     const rid = kind === 'native' ? BENCH_RID : APP_RID;
     await drive(2_000, 1, () => inc(host, one));
     const a = await drive(ONE, 1, () => inc(host, one));
@@ -72,12 +79,11 @@ async function measure(kind: 'native' | 'app'): Promise<Record<string, unknown>>
     let sum = 0;
     for (const eci of many) sum += (await host.query({ eci, rid, name: 'count' })) as number;
     if (sum !== MANY + 5_000 || (await host.query({ eci: one, rid, name: 'count' })) !== ONE + 2_000) throw new Error(`${kind}: counts do not add up`);
-    const engines = (host as unknown as { parts: { apps: { size: number } } }).parts.apps.size;
     await host.close();
     return {
       a: { eventsPerSec: round((ONE / a.ms) * 1000, 0), ...percentiles(a.lat) },
       b: { eventsPerSec: round((MANY / b.ms) * 1000, 0), ...percentiles(b.lat) },
-      ...(kind === 'app' ? { engines, firstInstallMs: round(installMs[0]!), installMs: percentiles(installMs.slice(1)), newAppInstallMs: percentiles(newAppMs) } : {}),
+      ...(kind === 'app' ? { engines, firstInstallMs: round(installMs[0]!), installMs: percentiles(installMs.slice(1)), newAppInstallMs: percentiles(newAppMs), newZodAppInstallMs: percentiles(newZodAppMs) } : {}),
       rssMB: round(process.memoryUsage().rss / 2 ** 20, 0),
     };
   } finally {

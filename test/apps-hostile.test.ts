@@ -180,4 +180,39 @@ describe('apps: a hostile app fails alone, with its own error, and writes nothin
     expect(goodBeforeBadFinished.filter((n) => n < 6).length).toBeGreaterThan(0);
     expect(await host.query({ eci: good.eci, rid: COUNTER_RID, name: 'count', args: {} })).toBe(20);
   });
+
+  it("cannot replace zod's functions for the clouds that follow, whether its engine loaded zod with the app or later", async () => {
+    const { host, root } = await appHost();
+    const pollute = `.rule('pollute', { select: 'z:pollute', action(ctx) {
+        let changed = 0;
+        for (const change of [() => { z.object = () => ({ safeParse: () => ({ success: true }) }); }, () => { z.number = () => z.unknown(); }, () => { delete z.object; }]) {
+          try { change(); changed++; } catch {}
+        }
+        ctx.directive('changed', { changed });
+      } })
+      .rule('check', { select: 'z:check', action(ctx) { ctx.directive('ok', { ok: z.object({ n: z.number() }).safeParse({ n: 'x' }).success }); } })`;
+    // "early" reads z as it loads (a schema), "late" first in a rule.
+    const early = appSource('app.early', {}, `.rule('typed', { select: 'z:typed', attrs: z.object({ n: z.number() }), action() {} })${pollute}`);
+    const late = appSource('app.late', {}, pollute);
+    const [a, b] = [await newChild(host, root.eci, 'a'), await newChild(host, root.eci, 'b')];
+    for (const source of [early, late]) for (const c of [a, b]) await installApp(host, c.eci, { source });
+    for (const rid of ['early', 'late']) {
+      const run = async (eci: string, type: string) => (await host.event({ eci, domain: 'z', type, attrs: {} })).directives.find((d) => d.meta.rid === `app.${rid}`)!.options;
+      expect(await run(a.eci, 'pollute')).toEqual({ changed: 0 });
+      expect(await run(b.eci, 'check')).toEqual({ ok: false });
+    }
+    expect((await rejection(host.event({ eci: b.eci, domain: 'z', type: 'typed', attrs: { n: 'x' } }))).code).toBe('INVALID_ATTRS');
+  });
+
+  it('starts an engine without zod for an app that never reads z (zod is most of what an engine holds)', async () => {
+    const { Sandbox } = await import('../rulesets/apps/sandbox.ts');
+    const { compileApp, preludeCode } = await import('../rulesets/apps/compile.ts');
+    const { DEFAULT_APP_LIMITS } = await import('../rulesets/apps/index.ts');
+    const engine = async (source: string) => (await Sandbox.create({ ...(await preludeCode()), app: await compileApp(source) }, DEFAULT_APP_LIMITS, 5000)).sandbox;
+    const plain = await engine(appSource('app.plain', {}, ''));
+    const typed = await engine(appSource('app.typed', {}, `.rule('t', { select: 'a:b', attrs: z.object({ n: z.number() }) })`));
+    expect([plain.memoryUsed() < 1024 * 1024, typed.memoryUsed() > 1024 * 1024]).toEqual([true, true]);
+    plain.dispose();
+    typed.dispose();
+  });
 });

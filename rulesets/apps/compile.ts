@@ -1,5 +1,6 @@
-import { build, type BuildFailure, type Plugin } from 'esbuild';
+import { build, type BuildFailure, type BuildOptions, type Plugin } from 'esbuild';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidAppError } from '../../kernel/index.ts';
 
@@ -14,11 +15,25 @@ const ENTRY = ['./sandbox-entry.ts', './sandbox-entry.js'].map((name) => fileURL
 // QuickJS runs ES2023; esbuild lowers nothing an app is likely to write.
 const TARGET = 'es2022';
 
-let prelude: Promise<string> | undefined;
+/** What every sandbox runs besides its app: the prelude, first, and zod, when the app first reads `z`. */
+export interface Prelude {
+  prelude: string;
+  /** An expression: zod's namespace. */
+  zod: string;
+}
 
-/** The prelude every sandbox loads first, bundled on first use and kept. */
-export function preludeCode(): Promise<string> {
-  prelude ??= build({ entryPoints: [ENTRY], bundle: true, format: 'iife', platform: 'neutral', target: TARGET, minify: true, write: false, logLevel: 'silent' }).then((r) => r.outputFiles[0]!.text);
+let prelude: Promise<Prelude> | undefined;
+
+/** The prelude and zod, bundled on first use and kept. */
+export function preludeCode(): Promise<Prelude> {
+  const bundle = async (options: BuildOptions): Promise<string> => (await build({ bundle: true, format: 'iife', platform: 'neutral', target: TARGET, minify: true, write: false, logLevel: 'silent', ...options })).outputFiles![0]!.text;
+  prelude ??= Promise.all([bundle({ entryPoints: [ENTRY] }), bundle({ stdin: { contents: "export { z } from 'zod';", resolveDir: dirname(ENTRY) }, globalName: '__kumoZod' })]).then(([code, zod]) => ({
+    prelude: code,
+    // zod keeps its config and registry on `globalThis`: it is given an object of its own, as an
+    // engine's global object is frozen once its app has loaded. Its exports are copied out of the
+    // bundle's getters, to be frozen.
+    zod: `((globalThis) => {${zod}\nreturn Object.assign({}, __kumoZod.z);})({})`,
+  }));
   return prelude;
 }
 

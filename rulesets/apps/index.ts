@@ -24,7 +24,7 @@ export async function loadApp(source: string, limits: AppLimits = DEFAULT_APP_LI
   const [prelude, app] = await Promise.all([preludeCode(), compileApp(source)]);
   let made;
   try {
-    made = await Sandbox.create({ prelude, app }, limits, limits.callMs * 5);
+    made = await Sandbox.create({ ...prelude, app }, limits, limits.callMs * 5);
   } catch (err) {
     if (err instanceof KumoError) throw err;
     throw new InvalidAppError(`the app does not load: ${messageOf(err)}`);

@@ -6,13 +6,15 @@
  * Values cross the boundary as JSON text, `''` standing for `undefined`: nothing of the host is
  * ever an object inside the sandbox, and nothing of the sandbox is ever an object in the host.
  */
-import { ruleset, z } from '../builder.ts';
+import { ruleset } from '../builder.ts';
 import { on, or, and, any, before, after, andThen, between, notBetween, count, repeat, within, where } from '../event-expr/authoring.ts';
 import type { KumoEvent, Ruleset } from '../../kernel/ruleset.ts';
 import { EFFECT_ARITY } from './effects.ts';
 
 /** The host's one entry point: an operation of the context of the call under way, with JSON arguments. */
 declare function __host(op: string, args: string): string | Promise<string>;
+/** zod, loaded into this engine by the host when the app first reads `z` (most of an engine's start is zod's). */
+declare function __zod(): object;
 
 const dec = (s: string): unknown => (s === '' ? undefined : JSON.parse(s));
 
@@ -227,19 +229,25 @@ function harden(): void {
     }
   }
   const seen = new Set<unknown>();
-  const freeze = (v: unknown, depth: number): void => {
-    if ((typeof v !== 'object' && typeof v !== 'function') || v === null || seen.has(v)) return;
-    seen.add(v);
-    Object.freeze(v);
-    if (depth === 0) return;
-    for (const key of Reflect.ownKeys(v)) {
-      const d = Object.getOwnPropertyDescriptor(v, key);
-      if (d && 'value' in d) freeze(d.value, depth - 1);
-    }
-    freeze(Object.getPrototypeOf(v), depth - 1);
-  };
-  for (const key of Reflect.ownKeys(globalThis)) freeze((globalThis as Record<PropertyKey, unknown>)[key], 3);
+  for (const key of Reflect.ownKeys(globalThis)) deepFreeze((globalThis as Record<PropertyKey, unknown>)[key], 3, seen);
   Object.freeze(globalThis);
+  hardened = true;
+  if (zod) Object.freeze(zod);
+}
+
+let hardened = false;
+
+/** Freeze `v`, the values of its properties and its prototype, `depth` levels down. */
+function deepFreeze(v: unknown, depth: number, seen: Set<unknown>): void {
+  if ((typeof v !== 'object' && typeof v !== 'function') || v === null || seen.has(v)) return;
+  seen.add(v);
+  Object.freeze(v);
+  if (depth === 0) return;
+  for (const key of Reflect.ownKeys(v)) {
+    const d = Object.getOwnPropertyDescriptor(v, key);
+    if (d && 'value' in d) deepFreeze(d.value, depth - 1, seen);
+  }
+  deepFreeze(Object.getPrototypeOf(v), depth - 1, seen);
 }
 
 let app: Ruleset | undefined;
@@ -357,7 +365,17 @@ const sandbox = {
   },
 };
 
-Object.assign(globalThis, {
-  __kumo: { ruleset, z, on, or, and, any, before, after, andThen, between, notBetween, count, repeat, within, where },
-  __sandbox: sandbox,
+/** What an app imports as `kumo`: `z` is loaded when first read, and frozen, as the built-ins are. */
+const kumo = { ruleset, on, or, and, any, before, after, andThen, between, notBetween, count, repeat, within, where };
+// zod's namespace (a plain copy: a bundle's exports are getters) is frozen with the built-ins, or at
+// once when first read after them; zod's classes are not (zod sets some of its objects up on first use).
+let zod: object | undefined;
+Object.defineProperty(kumo, 'z', {
+  get: () => {
+    if (!zod) zod = hardened ? Object.freeze(__zod()) : __zod();
+    return zod;
+  },
+  enumerable: true,
 });
+
+Object.assign(globalThis, { __kumo: kumo, __sandbox: sandbox });

@@ -1,4 +1,6 @@
 import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSSyncVariant, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten-core';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { AppLimitExceededError, PayloadTooLargeError, type KumoError } from '../../kernel/index.ts';
 
 /**
@@ -40,10 +42,22 @@ interface Call {
   settle?: (ok: boolean, value: unknown) => void;
 }
 
-/** What a sandbox is made from: the prelude (the builder) and the app's compiled module (CommonJS). */
+/** What a sandbox is made from: the prelude (the builder), zod (an expression, run when the app reads `z`) and the app's compiled module (CommonJS). */
 export interface SandboxCode {
   prelude: string;
+  zod: string;
   app: string;
+}
+
+/** The host's WebAssembly, as far as a sandbox uses it (the project's TypeScript libraries do not declare it). */
+const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => object; compile: (bytes: Uint8Array) => Promise<object> } }).WebAssembly;
+
+let compiled: Promise<object> | undefined;
+
+/** QuickJS's WebAssembly module, compiled once per process: each engine is an instance of it, with a memory of its own. */
+function quickjsWasm(): Promise<object> {
+  compiled ??= readFile(createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm')).then((bytes) => wasm.compile(bytes));
+  return compiled;
 }
 
 const PAGE = 64 * 1024;
@@ -92,8 +106,8 @@ export class Sandbox {
     // QuickJS's own malloc limit does not count what this build allocates (strings, buffers).
     const base = (await import('@jitl/quickjs-wasmfile-release-sync')).default as unknown as QuickJSSyncVariant;
     const pages = Math.max(MIN_PAGES, Math.ceil(limits.memoryBytes / PAGE));
-    const memory = new (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => object } }).WebAssembly.Memory({ initial: MIN_PAGES, maximum: pages });
-    const module = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never }));
+    const memory = new wasm.Memory({ initial: MIN_PAGES, maximum: pages });
+    const module = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never, wasmModule: (await quickjsWasm()) as never }));
     const runtime = module.newRuntime();
     runtime.setMemoryLimit(limits.memoryBytes);
     runtime.setMaxStackSize(limits.stackBytes);
@@ -103,7 +117,7 @@ export class Sandbox {
       vm.unwrapResult(vm.evalCode(code.prelude, 'kumo-prelude.js')).dispose();
       const entry = vm.getProp(vm.global, '__sandbox');
       sandbox = new Sandbox('(loading)', runtime, vm, entry, limits);
-      sandbox.installHostFunctions();
+      sandbox.installHostFunctions(code.zod);
       // An app is an ES module, so strict code: writing to a frozen built-in throws instead of doing nothing.
       const wrapped = `(() => { 'use strict'; const module = { exports: {} }; const require = (name) => { if (name === 'kumo') return __kumo; throw new Error('an app may import only kumo, not ' + name); };\n${code.app}\nreturn module.exports; })()`;
       const description = sandbox.callSync('load', [], refuseAll, loadMs, wrapped);
@@ -277,8 +291,8 @@ export class Sandbox {
     return call;
   }
 
-  /** `__host(op, args)`, the app's one way out, and the interrupt that ends a call past its time. */
-  private installHostFunctions(): void {
+  /** `__host(op, args)`, the app's one way out, `__zod()`, and the interrupt that ends a call past its time. */
+  private installHostFunctions(zod: string): void {
     const { vm } = this;
     this.runtime.setInterruptHandler(() => {
       const call = this.calls[this.calls.length - 1];
@@ -299,6 +313,20 @@ export class Sandbox {
     });
     vm.setProp(vm.global, '__host', host);
     host.dispose();
+    // zod, run once when the app first reads `z`: its time is not the app's.
+    const loadZod = vm.newFunction('__zod', () => {
+      const call = this.current();
+      const { deadline } = call;
+      const start = performance.now();
+      call.deadline = Infinity;
+      const r = vm.evalCode(zod, 'zod.js');
+      const spent = performance.now() - start;
+      call.deadline = deadline + spent;
+      call.budgetMs += spent;
+      return r.error ? { error: r.error } : r.value;
+    });
+    vm.setProp(vm.global, '__zod', loadZod);
+    loadZod.dispose();
   }
 
   /** Perform the app's operation `op` with its arguments (JSON text). */
