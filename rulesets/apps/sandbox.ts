@@ -107,7 +107,7 @@ export class Sandbox {
     const base = (await import('@jitl/quickjs-wasmfile-release-sync')).default as unknown as QuickJSSyncVariant;
     const pages = Math.max(MIN_PAGES, Math.ceil(limits.memoryBytes / PAGE));
     const memory = new wasm.Memory({ initial: MIN_PAGES, maximum: pages });
-    const module = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never, wasmModule: (await quickjsWasm()) as never }));
+    const module = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never, wasmModule: await quickjsWasm() }));
     const runtime = module.newRuntime();
     runtime.setMemoryLimit(limits.memoryBytes);
     runtime.setMaxStackSize(limits.stackBytes);
