@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { CloudMovedError, DestinationDeniedError, Host, ManualClock, ranges, seededIds, UnknownEciError, type Remote, type RoutedEvent } from '../kernel/index.ts';
+import { CloudMovedError, DestinationDeniedError, Host, ManualClock, ranges, seededIds, UnknownEciError, type Limits, type Remote, type RoutedEvent } from '../kernel/index.ts';
 import { ruleset, wrangler } from '../rulesets/index.ts';
 import { install, newChild } from './fixtures.ts';
 import { memoryStore, onCleanup } from './helpers.ts';
@@ -41,9 +41,9 @@ function remoteOf(answer: (url: string, routed: RoutedEvent) => Promise<void>) {
   return { remote, handed };
 }
 
-async function open(remote: Remote, url?: string) {
+async function open(remote: Remote, url?: string, limits?: Partial<Limits>) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
-  const host = await Host.open({ store: await memoryStore(), clock, ids: seededIds(5), rulesets: [wrangler, sender], builtins: [wrangler.rid], remote, ...(url ? { url } : {}) });
+  const host = await Host.open({ store: await memoryStore(), clock, ids: seededIds(5), rulesets: [wrangler, sender], builtins: [wrangler.rid], remote, ...(url ? { url } : {}), ...(limits ? { limits } : {}) });
   onCleanup(() => host.close());
   const root = await host.root();
   await install(host, root.eci, 'test.mover-sender');
@@ -127,6 +127,38 @@ describe('events following a cloud that moved', () => {
     await vi.waitFor(async () => expect((await host.deadLetters(root.eci)).map((l) => l.reason.code)).toEqual(['DESTINATION_DENIED']));
     expect(handed).toEqual(['https://new.example']);
     await vi.waitFor(async () => expect(await read('moved')).toEqual([{ eci: FAR, host: 'https://new.example', via: null }]));
+  });
+
+  it('sent back for another reason, or moved with no address, are dead letters, not sent anywhere', async () => {
+    const { remote, handed } = remoteOf(() => Promise.resolve());
+    const { host, root } = await open(remote);
+    const event = (eid: string) => ({ eid, domain: 'msg', type: 'hear', attrs: {}, time: 0 });
+    await host.bounce(root.cloudId, { eci: FAR, event: event('gone') }, { code: 'UNKNOWN_ECI', message: 'no such ECI', location: 'https://new.example' });
+    await host.bounce(root.cloudId, { eci: FAR, event: event('nowhere') }, { code: 'CLOUD_MOVED', message: 'moved, address unknown' });
+    expect((await host.deadLetters(root.eci)).map((l) => [l.event.eid, l.reason.code])).toEqual([
+      ['nowhere', 'CLOUD_MOVED'],
+      ['gone', 'UNKNOWN_ECI'],
+    ]);
+    expect([handed, host.stats().outbox]).toEqual([[], 0]);
+  });
+
+  it('remembers what it sent on as many times as it keeps dead letters, forgetting the oldest first', async () => {
+    const { remote, handed } = remoteOf(() => Promise.resolve());
+    const { host, root, clock } = await open(remote, undefined, { deadLetters: 2 });
+    const moved = { code: 'CLOUD_MOVED', message: 'moved', location: 'https://new.example' };
+    const bounce = async (eid: string) => {
+      clock.advance(1_000);
+      await host.bounce(root.cloudId, { eci: FAR, event: { eid, domain: 'msg', type: 'hear', attrs: {}, time: 0 } }, moved);
+    };
+    for (const eid of ['e1', 'e2', 'e3']) await bounce(eid);
+    await vi.waitFor(() => expect(handed).toHaveLength(3));
+    const remembered = (await host.store.keys(ranges.forwarded(root.cloudId))).map((k) => String(k).split('!').at(-1)).sort();
+    expect(remembered).toEqual(['e2', 'e3']);
+    // e3 heard again is not sent again; e1, forgotten, is.
+    await bounce('e3');
+    await bounce('e1');
+    await vi.waitFor(() => expect(host.stats().outbox).toBe(0));
+    expect(handed).toHaveLength(4);
   });
 
   it('an imported cloud hears where it came from, and what it had not yet sent to clouds there goes there', async () => {
