@@ -25,6 +25,7 @@ const OTHER_PROCESSES = [
   'test/mqtt.test.ts',
   'test/example-fleet.test.ts',
   'test/rulesets-outside.test.ts',
+  'test/chaos.test.ts',
 ];
 
 /**
@@ -41,9 +42,12 @@ const SOURCE_TEXT = ['test/layout.test.ts'];
  * The suite StrykerJS runs for each mutant (`npm run mutate`): every in-process test, on the base
  * config (not merged: mergeConfig would concatenate the reporter list and print every line twice).
  */
+const { projects: _projects, ...baseTest } = base.test ?? {};
+
 export default defineConfig({
   test: {
-    ...base.test,
+    ...baseTest,
+    include: ['test/**/*.test.ts'],
     exclude: [...OTHER_PROCESSES, ...MAIN_THREAD_ONLY, ...SOURCE_TEXT, 'node_modules/**'],
     reporters: ['default'],
     // One module graph for all files: importing the kernel afresh for each test file cost more
