@@ -311,7 +311,8 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
 
     revoke(tx, cloud, rid, permission) {
       const rec = tx.installs.find((r) => r.rid === rid);
-      if (!rec?.app) throw new UnknownRulesetError(rid);
+      if (!rec) throw new UnknownRulesetError(rid);
+      if (!rec.app) throw new InvalidArgsError(`${rid} is not an app: only what an app was granted can be revoked`);
       if (!(PERMISSIONS as readonly string[]).includes(permission)) throw new InvalidArgsError(`${JSON.stringify(permission)} is not a permission (${PERMISSIONS.join(', ')})`);
       const grant = { ...rec.app.grant };
       delete grant[permission as keyof AppPermissions];
