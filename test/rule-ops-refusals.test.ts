@@ -30,7 +30,7 @@ const trier = ruleset('test.trier')
   .build();
 
 /** A ruleset that declares an ECI of its own (it goes with the ruleset, not on its own). */
-const declares = ruleset('test.declares', { ecis: [{ tags: ['mine'] }] }).build();
+const declares = ruleset('test.declares', { ecis: [{ tags: ['mine'], eventPolicy: { allow: [], deny: [] }, queryPolicy: { allow: [], deny: [] } }] }).build();
 
 async function setup() {
   const t = await testHost({ rulesets: [trier, declares], limits: { ecisPerCloud: 8, childrenPerCloud: 2, attrsBytes: 4096 } });
