@@ -101,8 +101,9 @@ const asStored = (value: unknown): unknown =>
   typeof value === 'string' || typeof value === 'boolean' || value === null || (typeof value === 'number' && Number.isFinite(value) && !Object.is(value, -0)) ? value : (JSON.parse(JSON.stringify([value])) as unknown[])[0];
 
 /**
- * Each context's view of its cloud (`rid`, `config`, `cloud`), read from the host when first asked:
- * kept by context, as a rule that waits on the host may resume after another cloud's query.
+ * Each context's view (its `config`, `cloud`, and a rule's `event`, `attrs`, …), read from the host
+ * when first asked: kept by context, as a rule that waits on the host may resume after another
+ * cloud's query.
  */
 const views = new WeakMap<object, Record<string, unknown>>();
 
@@ -125,8 +126,8 @@ const queue = (op: string): ((a?: unknown, b?: unknown, c?: unknown) => void) =>
 
 /**
  * The operations of a context, made once and inherited by every context (an interpreter pays for
- * every closure made per call). Each acts on the call under way, whose queue and view are the
- * module's. A read context (queries, `where`) queues nothing: its effects go to the host, which
+ * every closure made per call). Each acts on the call under way, whose queue is the module's; a
+ * context's view is its own. A read context (queries, `where`) queues nothing: its effects go to the host, which
  * refuses them.
  */
 function operations(writes: boolean): object {
@@ -231,11 +232,7 @@ function harden(): void {
   const seen = new Set<unknown>();
   for (const key of Reflect.ownKeys(globalThis)) deepFreeze((globalThis as Record<PropertyKey, unknown>)[key], 3, seen);
   Object.freeze(globalThis);
-  hardened = true;
-  if (zod) Object.freeze(zod);
 }
-
-let hardened = false;
 
 /** Freeze `v`, the values of its properties and its prototype, `depth` levels down. */
 function deepFreeze(v: unknown, depth: number, seen: Set<unknown>): void {
@@ -294,17 +291,26 @@ function failed(err: unknown): void {
   outcome = JSON.stringify({ ok: false, error: thrown(err) });
 }
 
-/** A run or query starts: the queue and the outcome are its own until it settles (they take turns). */
-function start(): void {
-  effects.clear();
-  outcome = '';
-}
-
 /** The outcome of the call under way ('' while it runs), taken. */
 function takeOutcome(): string {
   const text = outcome;
   outcome = '';
   return text;
+}
+
+/**
+ * A run or query: the queue and the outcome are its own until it settles (they take turns). Answers
+ * its outcome if it ended at once.
+ */
+function answer(go: () => unknown): string {
+  effects.clear();
+  outcome = '';
+  try {
+    settle(go());
+  } catch (err) {
+    failed(err);
+  }
+  return takeOutcome();
 }
 
 const sandbox = {
@@ -339,43 +345,27 @@ const sandbox = {
     return JSON.stringify(loaded().validateConfig!(JSON.parse(config) as Record<string, unknown>));
   },
   /** A rule run: `[rule, entities or null]` as JSON; answers its outcome if it ended at once. */
-  run(input: string): string {
-    start();
-    try {
+  run: (input: string): string =>
+    answer(() => {
       const [index, entities] = JSON.parse(input) as [number, Array<[string, unknown]> | null];
       snapshot = entities === null ? undefined : new Snapshot(entities);
       const { rid, rules } = loaded();
       const rule = rules[index]!;
-      settle(rule.run(context(RULE_OPERATIONS, rid, rule.name) as never));
-    } catch (err) {
-      failed(err);
-    }
-    return takeOutcome();
-  },
+      return rule.run(context(RULE_OPERATIONS, rid, rule.name) as never);
+    }),
   /** A query: `[name, args]` as JSON; answers its outcome if it ended at once. */
-  query(input: string): string {
-    start();
-    try {
+  query: (input: string): string =>
+    answer(() => {
       const [name, args] = JSON.parse(input) as [string, Record<string, unknown>];
-      settle(loaded().functions[name]!(readContext() as never, args));
-    } catch (err) {
-      failed(err);
-    }
-    return takeOutcome();
-  },
+      return loaded().functions[name]!(readContext() as never, args);
+    }),
 };
 
-/** What an app imports as `kumo`: `z` is loaded when first read, and frozen, as the built-ins are. */
+/** What an app imports as `kumo`: `z` is loaded when first read. */
 const kumo = { ruleset, on, or, and, any, before, after, andThen, between, notBetween, count, repeat, within, where };
-// zod's namespace (a plain copy: a bundle's exports are getters) is frozen with the built-ins, or at
-// once when first read after them; zod's classes are not (zod sets some of its objects up on first use).
+// zod's namespace (a plain copy: a bundle's exports are getters) is frozen as it is loaded; zod's
+// classes are not (zod sets some of its objects up on first use).
 let zod: object | undefined;
-Object.defineProperty(kumo, 'z', {
-  get: () => {
-    if (!zod) zod = hardened ? Object.freeze(__zod()) : __zod();
-    return zod;
-  },
-  enumerable: true,
-});
+Object.defineProperty(kumo, 'z', { get: () => (zod ??= Object.freeze(__zod())), enumerable: true });
 
 Object.assign(globalThis, { __kumo: kumo, __sandbox: sandbox });

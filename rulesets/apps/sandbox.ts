@@ -139,7 +139,7 @@ export class Sandbox {
     const call = this.newCall(ops, limitMs);
     this.calls.push(call);
     try {
-      const result = this.enter(call, () => {
+      return this.textOf(call, () => {
         if (source === undefined) return this.invoke(fn, args);
         const exports = this.vm.evalCode(source, 'app.js');
         if (exports.error) return exports;
@@ -147,9 +147,6 @@ export class Sandbox {
         exports.value.dispose();
         return r;
       });
-      const text = this.vm.getString(result);
-      result.dispose();
-      return text;
     } finally {
       this.calls.pop();
     }
@@ -192,10 +189,10 @@ export class Sandbox {
     call.settle = (ok, value) => (result = { ok, value });
     this.calls.push(call);
     try {
-      const handle = this.enter(call, () => this.invoke(fn, [input]));
-      const text = this.vm.getString(handle);
-      handle.dispose();
-      this.pump(call, text);
+      this.pump(
+        call,
+        this.textOf(call, () => this.invoke(fn, [input])),
+      );
     } finally {
       this.calls.pop();
     }
@@ -232,12 +229,8 @@ export class Sandbox {
       }).dispose();
     }
     if (!call.settle) return;
-    if (text === '') {
-      const handle = this.enter(call, () => this.invoke('outcome', []));
-      text = this.vm.getString(handle);
-      handle.dispose();
-      if (text === '') return;
-    }
+    if (text === '') text = this.textOf(call, () => this.invoke('outcome', []));
+    if (text === '') return;
     const settle = call.settle;
     call.settle = undefined;
     try {
@@ -247,6 +240,16 @@ export class Sandbox {
       settle(true, out.value);
     } catch (err) {
       settle(false, err);
+    }
+  }
+
+  /** What `step` answers in the interpreter as `call` (a string), its handle let go. */
+  private textOf(call: Call, step: Parameters<Sandbox['enter']>[1]): string {
+    const handle = this.enter(call, step);
+    try {
+      return this.vm.getString(handle);
+    } finally {
+      handle.dispose();
     }
   }
 
