@@ -42,7 +42,9 @@ async function setup() {
     return d.options as { code: string; message: string };
   };
   const channels = async () => (await t.host.query({ eci: t.root.eci, rid: 'io.picolabs.wrangler', name: 'channels' })) as Array<{ id: string; tags: string[] }>;
-  return { ...t, attempt, refused, channels };
+  // What a refusal leaves: the cloud's children by name.
+  const children = async () => ((await t.host.query({ eci: t.root.eci, rid: 'io.picolabs.wrangler', name: 'children' })) as Array<{ name: string }>).map((c) => c.name);
+  return { ...t, attempt, refused, channels, children };
 }
 
 describe("a rule's operations refuse what they cannot take, each with its code and message", () => {
@@ -56,17 +58,20 @@ describe("a rule's operations refuse what they cannot take, each with its code a
   });
 
   it('makes ECIs and children within the limits, and deletes only the ECIs that are the cloud’s own to delete', async () => {
-    const { refused, attempt, channels, host, root } = await setup();
+    const { refused, attempt, channels, children, host, root } = await setup();
     const start = (await channels()).length;
     for (let i = start; i < 8; i++) expect((await attempt('newEci', [{ tags: [`t${i}`] }])).name).toBe('ok');
     expect(await refused('newEci', [{ tags: ['one-too-many'] }])).toEqual({ code: 'LIMIT_EXCEEDED', message: 'a cloud may have at most 8 ECIs' });
+    expect(await channels()).toHaveLength(8);
     await newChild(host, root.eci, 'kid');
     expect(await refused('newChild', ['kid'])).toEqual({ code: 'DUPLICATE_NAME', message: 'cloud root already has a child named "kid"' });
     await newChild(host, root.eci, 'kid2');
     expect(await refused('newChild', ['kid3'])).toEqual({ code: 'LIMIT_EXCEEDED', message: 'a cloud may have at most 2 children' });
+    expect(await children()).toEqual(['kid', 'kid2']);
     expect(await refused('deleteEci', [5])).toEqual({ code: 'UNKNOWN_ECI', message: 'cloud root has no ECI 5' });
     const system = (await channels()).find((c) => c.tags.includes('system'))!;
     expect(await refused('deleteEci', [system.id])).toEqual({ code: 'INVALID_ARGS', message: `ECI ${system.id} is a system channel and cannot be deleted` });
+    expect((await channels()).map((c) => c.id)).toContain(system.id);
   });
 
   it('deletes an ECI a ruleset declared only with the ruleset', async () => {
@@ -77,7 +82,7 @@ describe("a rule's operations refuse what they cannot take, each with its code a
   });
 
   it('makes devices, claim codes and moves only with the authority they need, from inputs that make sense', async () => {
-    const { refused, attempt, host, root } = await setup();
+    const { refused, attempt, children, host, root } = await setup();
     expect(await refused('newDevice', ['d1', { rids: 'test.trier' }])).toEqual({ code: 'INVALID_ARGS', message: 'rids must be an array of rids' });
     expect(await refused('newDevice', ['d1', { events: ['wrangler'] }])).toEqual({ code: 'INVALID_ARGS', message: 'a device may not send wrangler events (they manage its cloud)' });
     const made = (await attempt('newDevice', ['d1', { rids: ['test.trier'] }])).options['out'] as { device: { events: string[]; rids: string[] } };
@@ -89,6 +94,7 @@ describe("a rule's operations refuse what they cannot take, each with its code a
       id: string;
     };
     expect(await refused('newDevice', ['d2', { rids: ['test.trier'] }], narrow.id)).toEqual({ code: 'POLICY_DENIED', message: expect.stringContaining('making a device (that needs the full authority of the owner)') });
+    expect(await children()).toEqual(['d1']);
     expect(await refused('moveTo', ['elsewhere'], narrow.id)).toEqual({ code: 'POLICY_DENIED', message: expect.stringContaining('moving the cloud (that needs its full authority)') });
     const wide = (await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { tags: ['wide'] } })).directives[0]!.options as { id: string };
     // The ECIs are withheld from the message: the asking ECI may not know them.
