@@ -28,6 +28,21 @@ export async function appServer(): Promise<{ url: (path: string) => string; serv
   };
 }
 
+/** A page on 127.0.0.1 that answers only once `release()` is called: a rule awaiting it holds its run open (`waiting` resolves when it is asked). */
+export async function heldPage(): Promise<{ page: string; waiting: Promise<void>; release: () => void }> {
+  let release = (): void => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let arrived = (): void => undefined;
+  const waiting = new Promise<void>((resolve) => (arrived = resolve));
+  const server = createServer((_req, res) => {
+    arrived();
+    void held.then(() => res.end('ok'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onCleanup(() => new Promise((resolve) => server.close(resolve)));
+  return { page: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, waiting, release };
+}
+
 /** The source of an app: a ruleset `rid` with `options` (version, permissions…) and the builder calls `chain`. */
 export function appSource(rid: string, options: Record<string, unknown>, chain: string, prelude = ''): string {
   return `import { ruleset, z } from 'kumo';\n${prelude}\nexport default ruleset(${JSON.stringify(rid)}, ${JSON.stringify(options)})${chain}.build();\n`;

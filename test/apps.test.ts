@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { appHash, keys } from '../kernel/index.ts';
-import { appHost, appServer, appSource, COUNTER, COUNTER_RID, installApp } from './apps-harness.ts';
+import { appHost, appServer, appSource, COUNTER, COUNTER_RID, heldPage, installApp } from './apps-harness.ts';
 import { newChild, rejection } from './fixtures.ts';
-import { onCleanup, tempDir, testHost } from './helpers.ts';
+import { tempDir, testHost } from './helpers.ts';
 
 const inc = { domain: 'counter', type: 'inc' };
 
@@ -109,18 +107,7 @@ describe('apps: install by URL or upload, update, uninstall', () => {
   });
 
   it("reads its run's view when it asks (event, attrs as the schema made them, captures, eci, config, cloud), its own while another cloud's query comes between", async () => {
-    // A page that answers only when the test lets it: the rule waits on it, holding its run open.
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let arrived = (): void => undefined;
-    const waiting = new Promise<void>((resolve) => (arrived = resolve));
-    const server = createServer((_req, res) => {
-      arrived();
-      void held.then(() => res.end('ok'));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    onCleanup(() => new Promise((resolve) => server.close(resolve)));
-    const page = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const { page, waiting, release } = await heldPage();
     const app = `import { ruleset, z, on } from 'kumo';
 export default ruleset('app.view', { version: '1.0.0', config: z.object({ color: z.string() }), permissions: { http: ['127.0.0.1'] } })
   .rule('look', {
@@ -147,6 +134,28 @@ export default ruleset('app.view', { version: '1.0.0', config: z.object({ color:
     expect(await host.query({ eci: b.eci, rid: 'app.view', name: 'who', args: {} })).toEqual({ rid: 'app.view', cloud: 'b', color: 'blue' });
     release();
     expect((await slow).directives[0]!.options).toEqual({ ...view, eci: a.eci, color: 'red', before: 'a', after: 'a' });
+  });
+
+  it("takes turns: another cloud's run of the app waits while one run waits on the host, and neither sees the other's state", async () => {
+    const { page, waiting, release } = await heldPage();
+    const app = appSource(
+      'app.turns',
+      { permissions: { http: ['127.0.0.1'] } },
+      `.rule('slow', { select: 't:slow', async action(ctx) { ctx.ent.set('mine', ctx.cloud.name); await ctx.http({ url: ctx.attrs.url }); ctx.ent.set('after', ctx.ent.get('mine')); ctx.directive('slow', { mine: ctx.ent.get('mine'), names: ctx.ent.names() }); } })
+       .rule('quick', { select: 't:quick', action(ctx) { ctx.ent.set('other', 1); ctx.directive('quick', { names: ctx.ent.names() }); } })`,
+    );
+    const { host, root } = await appHost();
+    const [a, b] = [await newChild(host, root.eci, 'a'), await newChild(host, root.eci, 'b')];
+    for (const c of [a, b]) await installApp(host, c.eci, { source: app, consent: true });
+    const slow = host.event({ eci: a.eci, domain: 't', type: 'slow', attrs: { url: page } });
+    await waiting;
+    let quickDone = false;
+    const quick = host.event({ eci: b.eci, domain: 't', type: 'quick', attrs: {} }).then((r) => ((quickDone = true), r));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(quickDone).toBe(false);
+    release();
+    expect((await slow).directives[0]!.options).toEqual({ mine: 'a', names: ['after', 'mine'] });
+    expect((await quick).directives[0]!.options).toEqual({ names: ['other'] });
   });
 
   it("refuses an app whose rid is one of the host's rulesets, and a rid given that is not the app's", async () => {
