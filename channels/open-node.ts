@@ -1,6 +1,7 @@
 import { Host, type AppEngine, type Clock, type IdGenerator, type Limits, type Remote, type Ruleset, type Store } from '../kernel/index.ts';
 import { builtinRulesets } from '../rulesets/index.ts';
 import type { AppLimits } from '../rulesets/apps/index.ts';
+import type { KrlLimits } from '../rulesets/krl/index.ts';
 import { appSources, outbound, type AppSourceRules } from './apps/app-sources.ts';
 import { openDataDir } from './data-dir.ts';
 import type { DestinationRules } from './providers/destinations.ts';
@@ -46,6 +47,8 @@ export interface OpenHostOptions {
 export interface AppOptions {
   sources?: AppSourceRules;
   limits?: Partial<AppLimits>;
+  /** The budget of each KRL rule run and query (docs/krl.md, "Limits"). */
+  krl?: Partial<KrlLimits>;
 }
 
 /** A host, and its realm when it is in one. */
@@ -117,11 +120,14 @@ function open(store: Store, id: string, realm: Realm | null, remote: Remote, opt
 
 /**
  * Apps run in sandboxes (rulesets/apps) and come from where the operator allows (app-sources.ts).
- * The sandbox (QuickJS, esbuild) is loaded with the first app a host starts, not before.
+ * The sandbox (QuickJS, esbuild) is loaded with the first app a host starts, not before. A KRL
+ * ruleset's source is an app too: compiled to closures (rulesets/krl), sandboxed by construction.
  */
 function appEngine(o: AppOptions): AppEngine {
   return {
     load: async (source) => {
+      const krl = await import('../rulesets/krl/index.ts');
+      if (krl.isKrl(source)) return krl.compileKrl(source, { ...krl.DEFAULT_KRL_LIMITS, ...o.krl });
       const { DEFAULT_APP_LIMITS, loadApp } = await import('../rulesets/apps/index.ts');
       return loadApp(source, { ...DEFAULT_APP_LIMITS, ...o.limits });
     },

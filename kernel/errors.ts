@@ -284,7 +284,7 @@ export class ImportConflictError extends kind('IMPORT_CONFLICT', 409) {
 /** HTTP the server could not parse (Node's own parser refused it). */
 /** An app reached a limit of its sandbox (time, memory, stack) or its storage quota: the episode or query fails. */
 export class AppLimitExceededError extends kind('APP_LIMIT_EXCEEDED', 422) {
-  constructor(rid: string, limit: 'time' | 'memory' | 'stack' | 'storage', message: string, max?: number) {
+  constructor(rid: string, limit: 'time' | 'memory' | 'stack' | 'storage' | 'steps' | 'size', message: string, max?: number) {
     super(message, { rid, limit, ...(max === undefined ? {} : { max }) });
   }
 }

@@ -229,8 +229,11 @@ export interface RuleContext extends ReadContext {
   readonly captures: Record<string, unknown>;
   readonly ent: ReadContext['ent'] & { set(name: string, value: unknown): void; delete(name: string): void };
   directive(name: string, options?: Record<string, unknown>): void;
-  /** Raise an event into this same episode (after the current one, breadth-first). */
-  raise(domain: string, type: string, attrs?: Record<string, unknown>): void;
+  /**
+   * Raise an event into this same episode (after the current one, breadth-first). With `rid`, only
+   * that ruleset's rules see it (KRL's `raise … for rid`).
+   */
+  raise(domain: string, type: string, attrs?: Record<string, unknown>, options?: { rid?: string }): void;
   /** Stop the rest of this ruleset's rules for the current event. */
   last(): void;
   /**

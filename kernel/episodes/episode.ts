@@ -45,6 +45,7 @@ export async function runEpisode(env: EpisodeEnv, cloud: CloudState, event: Kumo
     }
     const { domain, type } = current.event;
     for (const install of tx.installs) {
+      if (current.rid !== undefined && install.rid !== current.rid) continue;
       const ruleset = env.apps.rulesetOf(install, env.rulesets);
       if (!ruleset) {
         if (!log.missing?.includes(install.rid)) (log.missing ??= []).push(install.rid);
@@ -135,11 +136,12 @@ class Episode implements EpisodeScope {
     return value;
   }
 
-  raise(from: QueuedEvent, raised: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void {
+  raise(from: QueuedEvent, raised: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, forRid?: string): void {
     const { raiseDepth } = this.env;
     if (from.depth + 1 > raiseDepth) throw new LimitExceededError('raiseDepth', raiseDepth, `raised events may nest at most ${raiseDepth} deep`);
     this.log.raised++;
-    this.queue.push({ event: { ...raised, eid: this.event.eid, time: from.event.time }, depth: from.depth + 1 });
+    if (forRid !== undefined && typeof forRid !== 'string') throw new InvalidArgsError('the rid a raised event is for is a string');
+    this.queue.push({ event: { ...raised, eid: this.event.eid, time: from.event.time }, depth: from.depth + 1, ...(forRid === undefined ? {} : { rid: forRid }) });
   }
 }
 

@@ -112,7 +112,7 @@ export interface EpisodeScope {
   read(install: InstallRecord): ReadContext;
   directive(rid: string, rule: string, name: string, options: Record<string, unknown>): void;
   /** Raise an event into the episode from the event `from` (which `raised` nests one deeper than). */
-  raise(from: QueuedEvent, raised: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>): void;
+  raise(from: QueuedEvent, raised: Pick<KumoEvent, 'domain' | 'type' | 'attrs'>, forRid?: string): void;
   /** Call the shared function `name` of the ruleset `rid` installed in the cloud, for the ruleset `from`. */
   call(from: InstallRecord, rid: string, name: string, args: unknown): Promise<unknown>;
 }
@@ -121,6 +121,8 @@ export interface EpisodeScope {
 export interface QueuedEvent {
   readonly event: KumoEvent;
   readonly depth: number;
+  /** Only this ruleset's rules see it (`raise … for rid`). */
+  readonly rid?: string;
 }
 
 /**
@@ -204,7 +206,7 @@ export class RuleScope implements RuleContext {
     return (name, options) => this.#episode.directive(this.rid, this.rule, name, options ?? {});
   }
   get raise(): RuleContext['raise'] {
-    return (domain, type, attrs) => this.#episode.raise(this.#from, { domain, type, attrs: plain(attrs) });
+    return (domain, type, attrs, options) => this.#episode.raise(this.#from, { domain, type, attrs: plain(attrs) }, options?.rid);
   }
   get last(): RuleContext['last'] {
     return () => {

@@ -1,0 +1,115 @@
+import parseKrl from 'krl-parser';
+import type * as K from 'krl-parser/dist/src/types.js';
+import { InvalidAppError, type Ruleset, type SharedFunction } from '../../kernel/index.ts';
+import { KrlCompileError, Needs, expr, type Cx } from './compile-expr.ts';
+import { compileRule } from './compile-rule.ts';
+import { USABLE_MODULES } from './modules.ts';
+import { DEFAULT_KRL_LIMITS, Env, Run, invoke, type Global, type KrlLimits, type RulesetInfo } from './runtime.ts';
+import { KrlCallable, isPromise, chain, toPlain } from './values.ts';
+
+/**
+ * A KRL ruleset's source to the kernel's ruleset (docs/krl.md). Parsing is the pico project's own
+ * parser, pinned (`krl-parser` 1.3.0: pico's syntax exactly, typed nodes); what it refuses, and what
+ * kumo cannot run, is INVALID_APP naming the line and column.
+ */
+
+/** Whether `source` is KRL rather than an ES module: its first word, after comments, is `ruleset`. */
+export function isKrl(source: string): boolean {
+  return /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*ruleset\s/.test(source);
+}
+
+/** Where in `source` offset `at` is, 1-based. */
+function position(source: string, at: number): { line: number; column: number } {
+  const before = source.slice(0, at).split('\n');
+  return { line: before.length, column: before.at(-1)!.length + 1 };
+}
+
+/** Parse KRL source into pico's syntax tree; a syntax error is INVALID_APP at its line and column. */
+export function parse(source: string): K.Ruleset {
+  let ast;
+  try {
+    ast = parseKrl(source);
+  } catch (err) {
+    const e = err as Error & { token?: { loc: { start: number } } };
+    const at = position(source, e.token?.loc.start ?? 0);
+    throw new InvalidAppError(`KRL syntax error at line ${at.line}, column ${at.column}: ${e.message}`, at);
+  }
+  if (Array.isArray(ast)) throw new InvalidAppError('KRL source must be one ruleset { … }, not expressions', { line: 1, column: 1 });
+  return ast;
+}
+
+const metaOf = (ast: K.Ruleset, key: string): unknown[] => (ast.meta?.properties ?? []).filter((p) => p.key.value === key).map((p) => p.value as unknown);
+
+/** Compile a KRL ruleset's source into the kernel's ruleset. */
+export function compileKrl(source: string, limits: KrlLimits = DEFAULT_KRL_LIMITS): Ruleset {
+  const ast = parse(source);
+  try {
+    return assemble(ast, limits);
+  } catch (err) {
+    if (err instanceof KrlCompileError) {
+      const at = position(source, err.at);
+      throw new InvalidAppError(`KRL at line ${at.line}, column ${at.column}: ${err.message}`, at);
+    }
+    throw err;
+  }
+}
+
+function literal(node: unknown): string | undefined {
+  const n = node as K.Expression | null;
+  return n && n.type === 'String' ? n.value : undefined;
+}
+
+function assemble(ast: K.Ruleset, limits: KrlLimits): Ruleset {
+  const rid = ast.rid.value;
+  const cx: Cx = { rid, modules: new Map(), needs: new Needs() };
+  for (const use of metaOf(ast, 'use') as Array<{ rid: K.RulesetID; alias: K.Identifier | null; with: unknown }>) {
+    const mod = USABLE_MODULES[use.rid.value];
+    if (!mod) throw new KrlCompileError(`use module ${use.rid.value}: kumo gives KRL rulesets ${Object.keys(USABLE_MODULES).join(' and ')} as modules; modules of other rulesets are not supported yet`, use.rid.loc.start);
+    cx.modules.set(use.alias?.value ?? use.rid.value, mod);
+  }
+  for (const key of ['configure', 'provides', 'keys', 'errors'] as const) {
+    const first = (ast.meta?.properties ?? []).find((p) => p.key.value === key);
+    if (first) throw new KrlCompileError(`meta ${key}: modules between rulesets are not supported yet`, first.key.loc.start);
+  }
+  const globals = new Map<string, Global>();
+  for (const d of ast.global) {
+    if (globals.has(d.left.value)) throw new KrlCompileError(`global ${d.left.value} is declared twice`, d.left.loc.start);
+    globals.set(d.left.value, expr(d.right, cx));
+  }
+  const name = literal(metaOf(ast, 'name')[0]);
+  const info: RulesetInfo = { rid, name, globals, limits };
+  const shares = (metaOf(ast, 'shares') as Array<{ ids: K.Identifier[] }>).flatMap((s) => s.ids);
+  for (const s of shares) if (!globals.has(s.value)) throw new KrlCompileError(`shares ${s.value}, which is not a global`, s.loc.start);
+  const functions: Record<string, SharedFunction> = {};
+  for (const d of ast.global) if (d.right.type === 'Function' || shares.some((s) => s.value === d.left.value)) functions[d.left.value] = sharedFunction(info, d.left.value);
+  const rules = [];
+  const ruleNames = new Set<string>();
+  for (const r of ast.rules) {
+    if (ruleNames.has(r.name.value)) throw new KrlCompileError(`rule ${r.name.value} is declared twice`, r.name.loc.start);
+    ruleNames.add(r.name.value);
+    const rule = compileRule(r, cx, info, functions);
+    if (rule) rules.push(rule);
+  }
+  const description = literal(metaOf(ast, 'description')[0]);
+  return {
+    rid,
+    version: literal(ast.version) ?? literal(metaOf(ast, 'version')[0]) ?? '0.0.0',
+    meta: { ...(name ? { name } : {}), ...(description ? { description } : {}) },
+    rules,
+    functions,
+    shares: [...new Set(shares.map((s) => s.value))],
+    permissions: cx.needs.permissions(),
+  };
+}
+
+/** A global as a query answers it: a function called with the query's arguments by name, or its value. */
+function sharedFunction(info: RulesetInfo, name: string): SharedFunction {
+  return (ctx, args) => {
+    const run = new Run(info, ctx, undefined, undefined, undefined);
+    const v = new Env(run, undefined).get(name);
+    if (!(v instanceof KrlCallable)) return toPlain(v);
+    const named = new Map(Object.entries(args).filter(([k]) => v.params.includes(k)));
+    const out = invoke(run, v, [], named);
+    return isPromise(out) ? out.then(toPlain) : chain(out, toPlain);
+  };
+}
