@@ -265,6 +265,8 @@ function application(n: K.Application, cx: Cx): Ev {
           }),
         );
     }
+    const infixOp = Object.hasOwn(INFIX, name) ? INFIX[name] : undefined;
+    if (infixOp) return (env) => chain(obj(env), (v) => withArgs(env, a, (xs) => infixOp(env.run, v, xs[0])));
     // `x.f(y)` with a function of the ruleset's own is `f(x, y)`.
     return (env) => chain(obj(env), (v) => withArgs(env, a, (xs, named) => invoke(env.run, env.get(name), [v, ...xs], named)));
   }

@@ -218,7 +218,7 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
       const r = regex(pattern);
       return text(run, s.replace(r, (...m: unknown[]) => toStr(callBack(run, rep, 'replace', [...m.slice(0, -2).map((x) => x ?? null), m.at(-2), s]))));
     }
-    return text(run, s.replace(pattern, isNull(rep) ? '' : toStr(rep).replaceAll('$', '$$')));
+    return text(run, s.replace(pattern, isNull(rep) ? '' : toStr(rep)));
   }),
   // Collections
   all: op(['fn'], (run, v, [f]) => entries(v, 'all').every(([x, k]) => Boolean(callBack(run, f, 'all', [x, k, v])))),
