@@ -88,6 +88,11 @@ export interface Ruleset {
    */
   ecis?: ReadonlyArray<DeclaredEci>;
   /**
+   * The rids of the rulesets it uses as modules (KRL's `use module`): each must be installed in the
+   * cloud before it, and installing it may not close a cycle of uses (refused with the cycle's path).
+   */
+  uses?: string[];
+  /**
    * What an app asks for beyond what every app may do (docs/apps.md). The kernel holds an installed
    * app to what its owner granted; an operator's ruleset is trusted and this is only informative.
    */
@@ -214,6 +219,11 @@ export interface ReadContext {
   /** The rulesets registered on the host (installable into clouds), by rid. */
   registered: () => RegisteredRuleset[];
   schedules: () => ScheduleInfo[];
+  /**
+   * Another ruleset installed in the cloud, to use as a module: its ruleset and its read-only view
+   * of the cloud (an app needs `calls` of that rid). UNKNOWN_RULESET when it is not installed.
+   */
+  module: (rid: string) => { ruleset: Ruleset; read: ReadContext };
 }
 
 export type QueryContext = ReadContext;

@@ -10,7 +10,7 @@ import type { Directive } from '../ruleset.ts';
 import { checkValue, isPlainObject } from '../validate.ts';
 import { redactEcis, type Authority } from '../capabilities/authority.ts';
 import { stagedView } from './tx.ts';
-import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type QueuedEvent } from './rule-scope.ts';
+import { buildReadContext, RuleScope, type CloudOps, type EpisodeScope, type ModuleSource, type QueuedEvent } from './rule-scope.ts';
 
 export type { Directive };
 
@@ -106,11 +106,13 @@ class Episode implements EpisodeScope {
     this.caller = eci === undefined ? undefined : cloud.ecis.get(eci);
   }
 
+  private readonly modules: ModuleSource = { rulesetOf: (i) => this.env.apps.rulesetOf(i, this.env.rulesets), read: (i) => this.read(i) };
+
   read(install: InstallRecord): ReadContext {
     let read = this.reads.get(install);
     if (!read) {
       const ops = this.ops;
-      read = buildReadContext(this.cloud, install, this.env.rulesets, () => ops.now(), this.tx, this.caller);
+      read = buildReadContext(this.cloud, install, this.env.rulesets, () => ops.now(), this.modules, this.tx, this.caller);
       this.reads.set(install, read);
     }
     return read;

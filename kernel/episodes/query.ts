@@ -1,6 +1,6 @@
 import { eciIn, type Active } from '../clouds/activation.ts';
 import type { Clock } from '../clock.ts';
-import { buildReadContext } from './rule-scope.ts';
+import { buildReadContext, type ModuleSource } from './rule-scope.ts';
 import { KumoError, NotSharedError, PolicyDeniedError, QueryFailedError, QueryTimeoutError, UnknownEciError, UnknownFunctionError, UnknownRulesetError } from '../errors.ts';
 
 import type { Publish } from '../observe.ts';
@@ -8,7 +8,8 @@ import { queryAllowed } from '../capabilities/policy.ts';
 import { redactEcis, redactError } from '../capabilities/authority.ts';
 import { committedView } from '../clouds/cloud-state.ts';
 import type { RoutedQuery } from '../requests/request.ts';
-import type { Ruleset } from '../ruleset.ts';
+import type { ReadContext, Ruleset } from '../ruleset.ts';
+import type { InstallRecord } from '../store/keys.ts';
 import type { Apps } from '../apps/apps.ts';
 import { checkValue } from '../validate.ts';
 
@@ -45,7 +46,13 @@ export async function runQuery(env: QueryEnv, a: Active, q: RoutedQuery): Promis
   if (!Object.hasOwn(ruleset.functions, name)) return refuse(new UnknownFunctionError(rid, name));
   if (!ruleset.shares.includes(name)) return refuse(new NotSharedError(rid, name));
   const fn = ruleset.functions[name]!;
-  const ctx = buildReadContext(cloud, install, env.rulesets, () => env.clock.now(), undefined, info);
+  const now = (): number => env.clock.now();
+  const views = new Map<InstallRecord, ReadContext>();
+  const modules: ModuleSource = {
+    rulesetOf: (i) => env.apps.rulesetOf(i, env.rulesets),
+    read: (i) => views.get(i) ?? views.set(i, buildReadContext(cloud, i, env.rulesets, now, modules, undefined, info)).get(i)!,
+  };
+  const ctx = modules.read(install);
   const start = performance.now();
   let timer: { cancel(): void } | undefined;
   try {

@@ -61,6 +61,28 @@ function appRecord(rid: string, app: { loaded: LoadedApp; consent: boolean }, ex
   return { hash, version: ruleset.version, ...(url === undefined ? {} : { url }), grant: { ...asks } };
 }
 
+/**
+ * A ruleset that uses others as modules needs them installed in the cloud first, and may not close a
+ * cycle of uses (each module would be configured by the other): refused with the cycle's path.
+ */
+function checkUses(ruleset: Ruleset, installs: readonly InstallRecord[], rulesetOf: (i: InstallRecord) => Ruleset | undefined): void {
+  const usesOf = (rid: string): readonly string[] => {
+    if (rid === ruleset.rid) return ruleset.uses ?? [];
+    const install = installs.find((r) => r.rid === rid);
+    return (install && rulesetOf(install)?.uses) ?? [];
+  };
+  for (const used of ruleset.uses ?? []) {
+    if (!installs.some((r) => r.rid === used)) throw new InvalidAppError(`${ruleset.rid} uses the module ${used}, which is not installed in this cloud: install ${used} first`);
+  }
+  const visit = (rid: string, path: string[]): void => {
+    for (const next of usesOf(rid)) {
+      if (next === ruleset.rid) throw new InvalidAppError(`${ruleset.rid} would close a cycle of modules: ${[...path, next].join(' → ')}`);
+      if (!path.includes(next)) visit(next, [...path, next]);
+    }
+  };
+  visit(ruleset.rid, [ruleset.rid]);
+}
+
 /** Fetch (or take) an app's source within the host's limits and start it. */
 async function loadApp(apps: Apps, from: AppSource, limits: Limits): Promise<LoadedApp> {
   const { url, source } = from;
@@ -267,6 +289,7 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       }
       const existing = tx.installs.find((r) => r.rid === rid);
       const record = app && appRecord(rid, app, existing, deps.rulesets);
+      if (ruleset.uses?.length) checkUses(ruleset, tx.installs, (i) => deps.apps.rulesetOf(i, deps.rulesets));
       const seq = existing?.seq ?? tx.installs.reduce((max, r) => Math.max(max, r.seq), 0) + 1;
       // Installed again (a new config): it keeps the ECIs it has.
       let ecis = existing?.ecis;

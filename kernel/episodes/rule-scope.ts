@@ -3,7 +3,8 @@ import type { AppSource, HttpResponse, InstalledInfo, KumoEvent, ReadContext, Ru
 import type { Tx } from './tx.ts';
 import { within, type Authority } from '../capabilities/authority.ts';
 import { checkValue } from '../validate.ts';
-import { checkGrant } from '../apps/grants.ts';
+import { checkCall, checkGrant } from '../apps/grants.ts';
+import { InvalidArgsError, UnknownRulesetError } from '../errors.ts';
 
 /** Structural changes a rule may stage; implemented by the host (see cloud-ops.ts). */
 export interface CloudOps {
@@ -71,10 +72,18 @@ function plain(attrs: Record<string, unknown> | undefined): Record<string, unkno
  * The read-only context of queries (and the read half of rule contexts). `caller`, the ECI the
  * event or query came through, sees only the ECIs within its authority.
  */
-export function buildReadContext(cloud: CloudState, install: InstallRecord, rulesets: ReadonlyMap<string, Ruleset>, now: () => number, entity?: Tx, caller?: Authority): ReadContext {
+export function buildReadContext(cloud: CloudState, install: InstallRecord, rulesets: ReadonlyMap<string, Ruleset>, now: () => number, modules: ModuleSource, entity?: Tx, caller?: Authority): ReadContext {
   const installs = entity ? () => entity.installs : () => cloud.installs;
   const rid = install.rid;
   return {
+    module: (target) => {
+      if (target === rid) throw new InvalidArgsError(`${rid} cannot use itself as a module`);
+      checkCall(install, target);
+      const other = installs().find((r) => r.rid === target);
+      const ruleset = other && modules.rulesetOf(other);
+      if (!other || !ruleset) throw new UnknownRulesetError(target);
+      return { ruleset, read: modules.read(other) };
+    },
     rid,
     config: install.config,
     cloud: Object.freeze({ id: cloud.id, name: cloud.meta.name, parent: cloud.meta.parent }),
@@ -97,6 +106,12 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, rule
 
 function registered(rulesets: ReadonlyMap<string, Ruleset>): RegisteredRuleset[] {
   return [...rulesets.values()].map(({ rid, version, meta }) => ({ rid, version, ...(meta.name ? { name: meta.name } : {}), ...(meta.description ? { description: meta.description } : {}) })).sort((a, b) => cmp(a.rid, b.rid));
+}
+
+/** How a read context finds the rulesets it uses as modules, and their views of the cloud. */
+export interface ModuleSource {
+  rulesetOf(install: InstallRecord): Ruleset | undefined;
+  read(install: InstallRecord): ReadContext;
 }
 
 /** What a rule's context asks of the episode it runs in (see episode.ts). */
@@ -183,6 +198,9 @@ export class RuleScope implements RuleContext {
   }
   get schedules(): ReadContext['schedules'] {
     return this.#read().schedules;
+  }
+  get module(): ReadContext['module'] {
+    return this.#read().module;
   }
   get hostUrl(): string | undefined {
     return this.#episode.ops.url();

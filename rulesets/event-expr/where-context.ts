@@ -64,6 +64,9 @@ export class LazyWhereContext implements WhereContext {
   schedules(): ReturnType<ReadContext['schedules']> {
     return this.base.schedules();
   }
+  module(rid: string): ReturnType<ReadContext['module']> {
+    return this.base.module(rid);
+  }
 
   fn(name: string, args: Record<string, unknown> = {}): unknown {
     const f = Object.hasOwn(this.functions, name) ? this.functions[name] : undefined;

@@ -1,7 +1,7 @@
 import type * as K from 'krl-parser/dist/src/types.js';
 import type { AppPermissions } from '../../kernel/index.ts';
 import { MODULES, type Member } from './modules.ts';
-import { Env, KrlError, invoke, type Run } from './runtime.ts';
+import { Env, KrlError, invoke, type ModuleUse } from './runtime.ts';
 import { INFIX, OPERATORS, getPath } from './stdlib.ts';
 import { KrlCallable, all, isMap, isNull, isPromise, chain, toNumberOrNull, toStr, truthy } from './values.ts';
 
@@ -15,8 +15,10 @@ export type Ev = (env: Env) => unknown;
 /** What compiling a ruleset learns and looks up: its `use module` aliases, what it needs of its grant. */
 export interface Cx {
   rid: string;
-  /** Modules by the name a rule writes before the colon (`use module … alias`). */
+  /** Built-in modules by the name a rule writes before the colon (`use module … alias`). */
   modules: Map<string, Readonly<Record<string, Member>>>;
+  /** Rulesets used as modules, by their alias. */
+  uses: Map<string, ModuleUse>;
   needs: Needs;
 }
 
@@ -80,7 +82,7 @@ const EXPRESSIONS: { [T in K.Expression['type']]: Compiler<Extract<K.Expression,
     return (env) => {
       const vs = all(parts.map((p) => p(env)));
       return chain(vs, (xs) => {
-        const s = (xs as unknown[]).map(toStr).join('');
+        const s = xs.map(toStr).join('');
         env.run.sized(s.length);
         return s;
       });
@@ -131,7 +133,7 @@ const EXPRESSIONS: { [T in K.Expression['type']]: Compiler<Extract<K.Expression,
     return (env) =>
       chain(all(values.map((v) => v(env))), (vs) => {
         const out: Record<string, unknown> = {};
-        keys.forEach((k, i) => (out[k] = (vs as unknown[])[i]));
+        keys.forEach((k, i) => (out[k] = vs[i]));
         return out;
       });
   },
@@ -146,7 +148,7 @@ export function setDefaction(c: Compiler<K.DefAction>): void {
 /** Compile one expression. */
 export function expr(node: K.Expression, cx: Cx): Ev {
   const compile = EXPRESSIONS[node.type] as Compiler<K.Expression> | undefined;
-  if (!compile) throw new KrlCompileError(`unexpected ${(node as { type: string }).type}`, (node as K.Expression).loc.start);
+  if (!compile) throw new KrlCompileError(`unexpected ${(node as { type: string }).type}`, node.loc.start);
   return compile(node, cx);
 }
 
@@ -177,7 +179,7 @@ function member(n: K.MemberExpression, cx: Cx): Ev {
           if (isMap(o)) return Object.hasOwn(o, toStr(k)) ? o[toStr(k)] : null;
           return null;
         };
-  return (env) => chain(all([obj(env), key(env)]), (v) => read((v as unknown[])[0], (v as unknown[])[1]));
+  return (env) => chain(all([obj(env), key(env)]), (v) => read(v[0], v[1]));
 }
 
 /** Resolve a module member, at compile time. */
@@ -193,6 +195,11 @@ function domainValue(n: K.DomainIdentifier, cx: Cx): Ev {
   if (n.domain === 'ent') {
     const name = n.value;
     return (env) => env.run.read.ent.get(name) ?? null;
+  }
+  const use = cx.uses.get(n.domain);
+  if (use) {
+    const name = n.value;
+    return (env) => env.run.moduleValue(use, name, env);
   }
   const m = moduleMember(n, cx);
   cx.needs.add(m.needs);
@@ -237,7 +244,7 @@ export function withArgs(env: Env, a: Args, f: (args: unknown[], named: Map<stri
   const vs = a.positional.map((p) => p(env));
   const ns = a.named.map(([, e]) => e(env));
   return chain(all([...vs, ...ns]), (xs) => {
-    const values = xs as unknown[];
+    const values = xs;
     const named = a.named.length === 0 ? undefined : new Map(a.named.map(([k], i) => [k, values[vs.length + i]]));
     return f(values.slice(0, vs.length), named);
   });
@@ -271,6 +278,8 @@ function application(n: K.Application, cx: Cx): Ev {
     return (env) => chain(obj(env), (v) => withArgs(env, a, (xs, named) => invoke(env.run, env.get(name), [v, ...xs], named)));
   }
   if (callee.type === 'DomainIdentifier' && callee.domain !== 'ent') {
+    const use = cx.uses.get(callee.domain);
+    if (use) return (env) => withArgs(env, a, (xs, named) => invoke(env.run, env.run.moduleValue(use, callee.value, env), xs, named));
     const m = moduleMember(callee, cx);
     if (m.kind === 'Property') throw new KrlCompileError(`${callee.domain}:${callee.value} is not a function`, callee.loc.start);
     if (m.kind === 'Action') throw new KrlCompileError(`${callee.domain}:${callee.value} is an action: use it in an action block`, callee.loc.start);

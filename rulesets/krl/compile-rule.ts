@@ -55,12 +55,20 @@ const BUILTIN_ACTIONS: Record<string, { params: string[]; fn: (env: Env, args: u
   noop: { params: [], fn: () => null },
 };
 
+function invokeAction(env: Env, f: unknown, name: string, xs: unknown[], named: Map<string, unknown> | undefined): unknown {
+  if (!(f instanceof KrlCallable) || f.kind !== 'Action') throw new KrlError(`${name} is not an action`);
+  return invoke(env.run, f, xs, named);
+}
+
 /** One action: its value, bound by `setting(x)`. */
 function action(n: K.Action, cx: Cx): Ev {
   const a = args(n.args, cx);
   let call: Ev;
   const callee = n.action;
-  if (callee.type === 'DomainIdentifier') {
+  const use = callee.type === 'DomainIdentifier' ? cx.uses.get(callee.domain) : undefined;
+  if (use) {
+    call = (env) => withArgs(env, a, (xs, named) => invokeAction(env, env.run.moduleValue(use, callee.value, env), `${callee.value}`, xs, named));
+  } else if (callee.type === 'DomainIdentifier') {
     const m = moduleMember(callee, cx);
     if (m.kind !== 'Action' && m.kind !== 'Both') throw new KrlCompileError(`${callee.domain}:${callee.value} is not an action`, callee.loc.start);
     cx.needs.add(m.needs, urlArg(n.args, m));
@@ -79,12 +87,7 @@ function action(n: K.Action, cx: Cx): Ev {
       });
   } else {
     const name = callee.value;
-    call = (env) =>
-      withArgs(env, a, (xs, named) => {
-        const f = env.get(name);
-        if (!(f instanceof KrlCallable) || f.kind !== 'Action') throw new KrlError(`${name} is not an action`);
-        return invoke(env.run, f, xs, named);
-      });
+    call = (env) => withArgs(env, a, (xs, named) => invokeAction(env, env.get(name), name, xs, named));
   }
   const names = n.setting.map((s) => s.value);
   if (names.length === 0) return call;
@@ -139,7 +142,8 @@ function statement(n: K.PostludeStatement, cx: Cx): Step {
 }
 
 function entity(n: K.DomainIdentifier): string {
-  if (n.domain !== 'ent') throw new KrlCompileError(n.domain === 'app' ? 'app: variables (shared by every pico of a ruleset) are not supported: clouds share no state; use ent:' : `only ent: variables can be set, not ${n.domain}:`, n.loc.start);
+  if (n.domain !== 'ent')
+    throw new KrlCompileError(n.domain === 'app' ? 'app: variables (shared by every pico of a ruleset) are not supported: clouds share no state; use ent:' : `only ent: variables can be set, not ${n.domain}:`, n.loc.start);
   return n.value;
 }
 
@@ -232,10 +236,24 @@ const STATEMENTS: { [T in K.PostludeStatement['type']]: (n: Extract<K.PostludeSt
   },
 };
 
-const all2 = <A, B>(a: A, b: B): [Awaited<A>, Awaited<B>] | Promise<[Awaited<A>, Awaited<B>]> =>
-  isPromise(a) || isPromise(b) ? Promise.all([a, b]) : ([a, b] as [Awaited<A>, Awaited<B>]);
+const all2 = <A, B>(a: A, b: B): [Awaited<A>, Awaited<B>] | Promise<[Awaited<A>, Awaited<B>]> => (isPromise(a) || isPromise(b) ? Promise.all([a, b]) : ([a, b] as [Awaited<A>, Awaited<B>]));
 
-const UNITS: Record<string, TimeUnit> = { day: 'day', days: 'days', hour: 'hour', hours: 'hours', minute: 'minute', minutes: 'minutes', month: 'month', months: 'months', second: 'second', seconds: 'seconds', week: 'week', weeks: 'weeks', year: 'year', years: 'years' };
+const UNITS: Record<string, TimeUnit> = {
+  day: 'day',
+  days: 'days',
+  hour: 'hour',
+  hours: 'hours',
+  minute: 'minute',
+  minutes: 'minutes',
+  month: 'month',
+  months: 'months',
+  second: 'second',
+  seconds: 'seconds',
+  week: 'week',
+  weeks: 'weeks',
+  year: 'year',
+  years: 'years',
+};
 
 /** A `select when` expression as kumo's event expression. */
 function eventExpr(n: K.EventExpression, cx: Cx, info: RulesetInfo): EventExpr {

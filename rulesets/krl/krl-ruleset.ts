@@ -4,7 +4,7 @@ import { InvalidAppError, type Ruleset, type SharedFunction } from '../../kernel
 import { KrlCompileError, Needs, expr, type Cx } from './compile-expr.ts';
 import { compileRule } from './compile-rule.ts';
 import { USABLE_MODULES } from './modules.ts';
-import { DEFAULT_KRL_LIMITS, Env, Run, invoke, type Global, type KrlLimits, type RulesetInfo } from './runtime.ts';
+import { DEFAULT_KRL_LIMITS, Env, KRL_RULESETS, Run, invoke, type Global, type KrlLimits, type RulesetInfo } from './runtime.ts';
 import { KrlCallable, isPromise, chain, toPlain } from './values.ts';
 
 /**
@@ -61,23 +61,44 @@ function literal(node: unknown): string | undefined {
 
 function assemble(ast: K.Ruleset, limits: KrlLimits): Ruleset {
   const rid = ast.rid.value;
-  const cx: Cx = { rid, modules: new Map(), needs: new Needs() };
-  for (const use of metaOf(ast, 'use') as Array<{ rid: K.RulesetID; alias: K.Identifier | null; with: unknown }>) {
-    const mod = USABLE_MODULES[use.rid.value];
-    if (!mod) throw new KrlCompileError(`use module ${use.rid.value}: kumo gives KRL rulesets ${Object.keys(USABLE_MODULES).join(' and ')} as modules; modules of other rulesets are not supported yet`, use.rid.loc.start);
-    cx.modules.set(use.alias?.value ?? use.rid.value, mod);
+  const cx: Cx = { rid, modules: new Map(), uses: new Map(), needs: new Needs() };
+  for (const use of metaOf(ast, 'use') as Array<{ rid: K.RulesetID; alias: K.Identifier | null; with: K.Declaration[] | null }>) {
+    const alias = use.alias?.value ?? use.rid.value;
+    if (cx.modules.has(alias) || cx.uses.has(alias)) throw new KrlCompileError(`two modules are used as ${alias}`, use.rid.loc.start);
+    const builtin = USABLE_MODULES[use.rid.value];
+    if (builtin) {
+      if (use.with?.length) throw new KrlCompileError(`${use.rid.value} takes no configuration`, use.rid.loc.start);
+      cx.modules.set(alias, builtin);
+      continue;
+    }
+    if (use.rid.value === rid) throw new KrlCompileError(`${rid} cannot use itself as a module`, use.rid.loc.start);
+    cx.uses.set(alias, { rid: use.rid.value, alias, with: (use.with ?? []).map((d) => [d.left.value, expr(d.right, cx)] as const) });
+    cx.needs.add({ calls: [use.rid.value] });
   }
-  for (const key of ['configure', 'provides', 'keys', 'errors'] as const) {
+  for (const key of ['keys', 'errors'] as const) {
     const first = (ast.meta?.properties ?? []).find((p) => p.key.value === key);
-    if (first) throw new KrlCompileError(`meta ${key}: modules between rulesets are not supported yet`, first.key.loc.start);
+    if (first) throw new KrlCompileError(`meta ${key} is not supported: ${key === 'keys' ? 'keep secrets in the config given at install' : 'errors raise system:error in the cloud'}`, first.key.loc.start);
+  }
+  const provided: K.Identifier[] = [];
+  for (const p of metaOf(ast, 'provides') as Array<{ ids: K.Identifier[]; operator?: K.Keyword }>) {
+    if (p.operator) throw new KrlCompileError('provides keys is not supported: keep secrets in the config given at install', p.operator.loc.start);
+    provided.push(...p.ids);
   }
   const globals = new Map<string, Global>();
+  const configurable = new Set<string>();
+  for (const c of metaOf(ast, 'configure') as Array<{ declarations: K.Declaration[] }>) {
+    for (const d of c.declarations) {
+      configurable.add(d.left.value);
+      globals.set(d.left.value, expr(d.right, cx));
+    }
+  }
   for (const d of ast.global) {
     if (globals.has(d.left.value)) throw new KrlCompileError(`global ${d.left.value} is declared twice`, d.left.loc.start);
     globals.set(d.left.value, expr(d.right, cx));
   }
   const name = literal(metaOf(ast, 'name')[0]);
-  const info: RulesetInfo = { rid, name, globals, limits };
+  for (const p of provided) if (!globals.has(p.value)) throw new KrlCompileError(`provides ${p.value}, which is not a global`, p.loc.start);
+  const info: RulesetInfo = { rid, name, globals, configurable, provides: new Set(provided.map((p) => p.value)), limits };
   const shares = (metaOf(ast, 'shares') as Array<{ ids: K.Identifier[] }>).flatMap((s) => s.ids);
   for (const s of shares) if (!globals.has(s.value)) throw new KrlCompileError(`shares ${s.value}, which is not a global`, s.loc.start);
   const functions: Record<string, SharedFunction> = {};
@@ -91,7 +112,7 @@ function assemble(ast: K.Ruleset, limits: KrlLimits): Ruleset {
     if (rule) rules.push(rule);
   }
   const description = literal(metaOf(ast, 'description')[0]);
-  return {
+  const ruleset: Ruleset = {
     rid,
     version: literal(ast.version) ?? literal(metaOf(ast, 'version')[0]) ?? '0.0.0',
     meta: { ...(name ? { name } : {}), ...(description ? { description } : {}) },
@@ -99,7 +120,10 @@ function assemble(ast: K.Ruleset, limits: KrlLimits): Ruleset {
     functions,
     shares: [...new Set(shares.map((s) => s.value))],
     permissions: cx.needs.permissions(),
+    ...(cx.uses.size ? { uses: [...new Set([...cx.uses.values()].map((u) => u.rid))] } : {}),
   };
+  KRL_RULESETS.set(ruleset, info);
+  return ruleset;
 }
 
 /** A global as a query answers it: a function called with the query's arguments by name, or its value. */

@@ -155,9 +155,7 @@ const random: Record<string, Member> = {
 };
 
 const schedule: Record<string, Member> = {
-  list: func([], (run) =>
-    run.read.schedules().map((s) => ({ id: s.id, event: { domain: s.domain, type: s.type, attrs: s.attrs }, ...(s.cron ? { timespec: s.cron } : { time: s.next }) })),
-  ),
+  list: func([], (run) => run.read.schedules().map((s) => ({ id: s.id, event: { domain: s.domain, type: s.type, attrs: s.attrs }, ...(s.cron ? { timespec: s.cron } : { time: s.next }) }))),
   remove: action(['id'], (run, [id]) => {
     const ctx = rule(run, 'schedule:remove');
     const known = ctx.schedules().some((s) => s.id === toStr(id));
@@ -210,7 +208,11 @@ function httpMember(method: string): Member {
 const http: Record<string, Member> = Object.fromEntries(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'].map((m) => [m.toLowerCase(), httpMember(m)]));
 
 const channelOf = (run: Run, tags: unknown, eventPolicy: unknown, queryPolicy: unknown): unknown =>
-  rule(run, 'making a channel').newEci({ tags: isNull(tags) ? [] : Array.isArray(tags) ? tags.map(toStr) : [toStr(tags)], ...(isNull(eventPolicy) ? {} : { eventPolicy: toPlain(eventPolicy) }), ...(isNull(queryPolicy) ? {} : { queryPolicy: toPlain(queryPolicy) }) });
+  rule(run, 'making a channel').newEci({
+    tags: isNull(tags) ? [] : Array.isArray(tags) ? tags.map(toStr) : [toStr(tags)],
+    ...(isNull(eventPolicy) ? {} : { eventPolicy: toPlain(eventPolicy) }),
+    ...(isNull(queryPolicy) ? {} : { queryPolicy: toPlain(queryPolicy) }),
+  });
 const children = (run: Run): unknown[] => run.read.children().map(({ id, name, eci }) => ({ id, name, eci }));
 const channels = (run: Run, tags: unknown): unknown[] => {
   const want = isNull(tags) ? [] : (Array.isArray(tags) ? tags : [tags]).map((t) => toStr(t).toLowerCase());

@@ -1,6 +1,6 @@
-import { AppLimitExceededError, type KumoEvent, type QueryContext, type ReadContext, type RuleContext } from '../../kernel/index.ts';
+import { AppLimitExceededError, type KumoEvent, type ReadContext, type RuleContext, type Ruleset } from '../../kernel/index.ts';
 import diagnostics_channel from 'node:diagnostics_channel';
-import { KrlCallable, isPromise } from './values.ts';
+import { KrlCallable, isPromise, toStr } from './values.ts';
 
 const LOG = diagnostics_channel.channel('kumo:krl');
 
@@ -29,24 +29,57 @@ export type Global = (env: Env) => unknown;
 export interface RulesetInfo {
   rid: string;
   name: string | undefined;
+  /** Globals, `configure using` names among them (their defaults). */
   globals: ReadonlyMap<string, Global>;
+  /** The names `configure using` declares: a user's `with` may set them. */
+  configurable: ReadonlySet<string>;
+  /** The names `provides` lists: what rulesets using it as a module may read. */
+  provides: ReadonlySet<string>;
   limits: KrlLimits;
 }
 
-/** One rule run or query. */
-export class Run {
+/** The compiled KRL rulesets, by the kernel's ruleset made of them: how a module is found from its installed ruleset. */
+export const KRL_RULESETS = new WeakMap<Ruleset, RulesetInfo>();
+
+/** A `use module … alias … with …` of a ruleset. */
+export interface ModuleUse {
+  rid: string;
+  alias: string;
+  /** The `with` declarations, evaluated in the using ruleset. */
+  with: ReadonlyArray<readonly [string, Global]>;
+}
+
+/** What one rule run or query may spend, shared by the modules it calls. */
+class Budget {
   steps = 0;
   depth = 0;
+  constructor(
+    readonly limits: KrlLimits,
+    readonly rid: string,
+    readonly ruleName: string | undefined,
+  ) {}
+}
+
+/** One rule run or query (or a module it uses, in that run). */
+export class Run {
   private readonly globalValues = new Map<string, unknown>();
   private readonly evaluating = new Set<string>();
+  private readonly modules = new Map<string, Run | { foreign: Ruleset; read: ReadContext }>();
+  readonly budget: Budget;
+
   constructor(
     readonly ruleset: RulesetInfo,
-    readonly read: ReadContext | QueryContext,
+    readonly read: ReadContext,
     readonly rule: RuleContext | undefined,
     readonly ruleName: string | undefined,
     /** The event of a rule run or a `where`; none in a query. */
     readonly event: KumoEvent | undefined,
-  ) {}
+    budget?: Budget,
+    /** A module's configuration, from the `with` of the ruleset using it. */
+    private readonly config?: ReadonlyMap<string, unknown>,
+  ) {
+    this.budget = budget ?? new Budget(ruleset.limits, ruleset.rid, ruleName);
+  }
 
   /** A `log` statement's or `klog`'s line, published on `kumo:krl` (docs/krl.md, "Logs"). */
   log(level: string, message: string): void {
@@ -55,20 +88,20 @@ export class Run {
 
   /** Count `n` steps; past the budget the run ends. */
   charge(n = 1): void {
-    this.steps += n;
-    if (this.steps > this.ruleset.limits.steps) {
-      throw new AppLimitExceededError(this.ruleset.rid, 'steps', `${this.ruleset.rid} took more than its ${this.ruleset.limits.steps} steps${this.ruleName ? ` in rule ${this.ruleName}` : ''}`, this.ruleset.limits.steps);
-    }
+    const b = this.budget;
+    b.steps += n;
+    if (b.steps > b.limits.steps) throw new AppLimitExceededError(b.rid, 'steps', `${b.rid} took more than its ${b.limits.steps} steps${b.ruleName ? ` in rule ${b.ruleName}` : ''}`, b.limits.steps);
   }
 
   /** Check that a string or collection of `length` may be made. */
   sized(length: number): void {
-    const max = this.ruleset.limits.size;
-    if (length > max) throw new AppLimitExceededError(this.ruleset.rid, 'size', `${this.ruleset.rid} made a value of ${length} characters or elements; at most ${max} may be made`, max);
+    const { rid, limits } = this.budget;
+    if (length > limits.size) throw new AppLimitExceededError(rid, 'size', `${rid} made a value of ${length} characters or elements; at most ${limits.size} may be made`, limits.size);
   }
 
-  /** A global's value in this run (its declaration evaluated once, when first read). */
+  /** A global's value in this run (its declaration evaluated once, when first read); a module's configuration first. */
   global(name: string, root: Env): unknown {
+    if (this.config?.has(name)) return this.config.get(name);
     if (this.globalValues.has(name)) return this.globalValues.get(name);
     const decl = this.ruleset.globals.get(name);
     if (!decl) throw new KrlError(`\`${name}\` is not defined`);
@@ -80,6 +113,45 @@ export class Run {
     this.globalValues.set(name, value);
     return value;
   }
+
+  /**
+   * What a module used as `use.alias` gives under `name`, in this run: a KRL module's provided
+   * global (its functions run against its own state, configured by the `with` of `use`), or a shared
+   * function of a ruleset of another language.
+   */
+  moduleValue(use: ModuleUse, name: string, env: Env): unknown {
+    let m = this.modules.get(use.alias);
+    if (!m) {
+      const { ruleset, read } = this.read.module(use.rid);
+      const info = KRL_RULESETS.get(ruleset);
+      m = info ? new Run(info, read, this.rule, this.ruleName, this.event, this.budget, configure(info, use, env)) : { foreign: ruleset, read };
+      this.modules.set(use.alias, m);
+    }
+    if (m instanceof Run) {
+      if (!m.ruleset.provides.has(name)) throw new KrlError(`${use.rid} does not provide ${name}`);
+      return new Env(m, undefined).get(name);
+    }
+    const { foreign, read } = m;
+    if (!foreign.shares.includes(name)) throw new KrlError(`${use.rid} shares no function ${name}`);
+    return new KrlCallable('Function', name, [], (args, named) => {
+      if (args.length > 0) throw new KrlError(`${use.rid}:${name} takes its arguments by name`);
+      return foreign.functions[name]!(read, Object.fromEntries(named ?? []));
+    });
+  }
+}
+
+/** A module's configuration: each `with` of the using ruleset, evaluated in its run, for a name the module lets be configured. */
+function configure(info: RulesetInfo, use: ModuleUse, env: Env): Map<string, unknown> {
+  const config = new Map<string, unknown>();
+  const scope = env.child();
+  for (const [name, value] of use.with) {
+    if (!info.configurable.has(name)) throw new KrlError(`${use.rid} cannot be configured with ${name} (it configures ${[...info.configurable].join(', ') || 'nothing'})`);
+    const v = value(scope);
+    if (isPromise(v)) throw new KrlError(`the configuration ${name} of ${use.rid} waits on the host; it is computed without waiting`);
+    scope.set(name, v);
+    config.set(name, v);
+  }
+  return config;
 }
 
 /** A KRL program's own failure (a type error, an undefined name): the rule or query fails with it. */
@@ -105,11 +177,8 @@ export class Env {
   }
 
   get(name: string): unknown {
-    for (let e: Env | undefined = this; e; e = e.parent) {
-      if (e.vars.has(name)) return e.vars.get(name);
-      if (!e.parent) return this.run.global(name, e);
-    }
-    return undefined;
+    if (this.vars.has(name)) return this.vars.get(name);
+    return this.parent ? this.parent.get(name) : this.run.global(name, this);
   }
 }
 
@@ -120,15 +189,14 @@ export class Env {
 export function invoke(run: Run, f: unknown, args: readonly unknown[], named?: ReadonlyMap<string, unknown>): unknown {
   if (!(f instanceof KrlCallable)) throw new KrlError(`${describe(f)} is not a function`);
   run.charge();
-  if (run.depth >= run.ruleset.limits.depth) {
-    throw new AppLimitExceededError(run.ruleset.rid, 'stack', `${run.ruleset.rid} nested calls deeper than ${run.ruleset.limits.depth}`, run.ruleset.limits.depth);
-  }
-  run.depth++;
+  const b = run.budget;
+  if (b.depth >= b.limits.depth) throw new AppLimitExceededError(b.rid, 'stack', `${b.rid} nested calls deeper than ${b.limits.depth}`, b.limits.depth);
+  b.depth++;
   try {
     return f.invoke(args, named);
   } finally {
-    run.depth--;
+    b.depth--;
   }
 }
 
-const describe = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : v === null || v === undefined ? 'null' : typeof v === 'object' ? (Array.isArray(v) ? 'an array' : 'a map') : String(v));
+const describe = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : toStr(v));

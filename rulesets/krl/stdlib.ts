@@ -1,5 +1,5 @@
 import { KrlError, invoke, type Run } from './runtime.ts';
-import { KrlCallable, compare, isEqual, isMap, isNull, isNumber, isPromise, toNumberOrNull, toPlain, toStr, typeOf } from './values.ts';
+import { KrlCallable, isList, compare, isEqual, isMap, isNull, isNumber, isPromise, toNumberOrNull, toPlain, toStr, typeOf } from './values.ts';
 
 /**
  * KRL's operators (docs/krl.md, "Operators"): the infix ones, and those written `value.op(args)`,
@@ -20,7 +20,7 @@ const num = (v: unknown, what: string): number => {
   return n;
 };
 const arr = (v: unknown, op: string): unknown[] => {
-  if (!Array.isArray(v)) throw new KrlError(`.${op}() works on an Array, not ${typeOf(v)}`);
+  if (!isList(v)) throw new KrlError(`.${op}() works on an Array, not ${typeOf(v)}`);
   return v;
 };
 const regex = (v: unknown): RegExp => (v instanceof RegExp ? v : new RegExp(toStr(v)));
@@ -33,7 +33,7 @@ function text(run: Run, s: string): string {
 }
 /** A made collection counts one step per element, and is bounded in size. */
 function made<T extends unknown[] | Record<string, unknown>>(run: Run, c: T): T {
-  const n = Array.isArray(c) ? c.length : Object.keys(c).length;
+  const n = isList(c) ? c.length : Object.keys(c).length;
   run.sized(n);
   run.charge(n);
   return c;
@@ -64,12 +64,12 @@ export const INFIX: Readonly<Record<string, (run: Run, a: unknown, b: unknown) =
     return s === t ? 0 : s > t ? 1 : -1;
   },
   like: (_r, a, b) => regex(b).test(toStr(a)),
-  '><': (_r, a, b) => (Array.isArray(a) ? a.some((x) => isEqual(x, b)) : isMap(a) ? Object.hasOwn(a, toStr(b)) : false),
+  '><': (_r, a, b) => (isList(a) ? a.some((x) => isEqual(x, b)) : isMap(a) ? Object.hasOwn(a, toStr(b)) : false),
 };
 
 /** Items of a collection with their keys: an array's indexes, a map's keys. */
 function entries(v: unknown, op: string): Array<[unknown, string | number]> {
-  if (Array.isArray(v)) return v.map((x, i) => [x, i]);
+  if (isList(v)) return v.map((x, i) => [x, i]);
   if (isMap(v)) return Object.keys(v).map((k) => [v[k], k]);
   throw new KrlError(`.${op}() works on an Array or a Map, not ${typeOf(v)}`);
 }
@@ -87,8 +87,8 @@ const fnOr = (f: unknown): unknown => (isNull(f) ? identity : f);
 /** Read a path (a key, or an array of keys) into a value; null where it leads nowhere. */
 export function getPath(v: unknown, path: unknown): unknown {
   let cur = v;
-  for (const k of Array.isArray(path) ? path : [path]) {
-    if (Array.isArray(cur)) cur = cur[Number(toStr(k))];
+  for (const k of isList(path) ? path : [path]) {
+    if (isList(cur)) cur = cur[Number(toStr(k))];
     else if (isMap(cur)) cur = Object.hasOwn(cur, toStr(k)) ? cur[toStr(k)] : null;
     else return null;
   }
@@ -97,10 +97,10 @@ export function getPath(v: unknown, path: unknown): unknown {
 
 /** A copy of `v` with `value` at `path` (maps made where the path leads nowhere). */
 export function putPath(v: unknown, path: unknown, value: unknown): unknown {
-  const keys = (Array.isArray(path) ? path : [path]).map(toStr);
+  const keys = (isList(path) ? path : [path]).map(toStr);
   if (keys.length === 0) return isMap(v) && isMap(value) ? { ...v, ...value } : value;
   const [k, ...rest] = keys as [string, ...string[]];
-  if (Array.isArray(v) && /^\d+$/.test(k) && Number(k) <= v.length) {
+  if (isList(v) && /^\d+$/.test(k) && Number(k) <= v.length) {
     const copy = [...v];
     copy[Number(k)] = putPath(v[Number(k)], rest, value);
     return copy;
@@ -111,10 +111,10 @@ export function putPath(v: unknown, path: unknown, value: unknown): unknown {
 
 /** A copy of `v` without what is at `path`. */
 export function deletePath(v: unknown, path: unknown): unknown {
-  const keys = (Array.isArray(path) ? path : [path]).map(toStr);
+  const keys = (isList(path) ? path : [path]).map(toStr);
   if (keys.length === 0) return null;
   const [k, ...rest] = keys as [string, ...string[]];
-  if (Array.isArray(v)) {
+  if (isList(v)) {
     const i = Number(k);
     if (!Number.isInteger(i) || i < 0 || i >= v.length) return v;
     return rest.length === 0 ? v.filter((_, j) => j !== i) : v.map((x, j) => (j === i ? deletePath(x, rest) : x));
@@ -165,7 +165,15 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
     if (isNull(t)) return '';
     const spec = isNumber(v) ? '%d' : typeof v === 'string' ? '%s' : undefined;
     const tpl = toStr(t);
-    return spec ? text(run, tpl.split('\\\\').map((part) => part.replace(new RegExp(`(^|[^\\\\])${spec}`, 'g'), (_m, pre: string) => pre + String(v)).replaceAll(`\\${spec}`, spec)).join('\\')) : tpl;
+    return spec
+      ? text(
+          run,
+          tpl
+            .split('\\\\')
+            .map((part) => part.replace(new RegExp(`(^|[^\\\\])${spec}`, 'g'), (_m, pre: string) => pre + String(v)).replaceAll(`\\${spec}`, spec))
+            .join('\\'),
+        )
+      : tpl;
   }),
   // Numbers
   chr: op([], (_r, v) => {
@@ -187,7 +195,7 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
   extract: op(['regex'], (_r, v, [re]) => {
     const r = regex(re);
     const m = toStr(v).match(r);
-    return !m ? [] : r.global ? [...m] : m.slice(1).map((x) => x ?? null);
+    return !m ? [] : r.global ? [...m] : m.slice(1).map((x: string | undefined) => x ?? null);
   }),
   lc: op([], (_r, v) => toStr(v).toLowerCase()),
   uc: op([], (_r, v) => toStr(v).toUpperCase()),
@@ -216,7 +224,10 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
     const pattern = re instanceof RegExp ? re : toStr(re);
     if (rep instanceof KrlCallable) {
       const r = regex(pattern);
-      return text(run, s.replace(r, (...m: unknown[]) => toStr(callBack(run, rep, 'replace', [...m.slice(0, -2).map((x) => x ?? null), m.at(-2), s]))));
+      return text(
+        run,
+        s.replace(r, (...m: unknown[]) => toStr(callBack(run, rep, 'replace', [...m.slice(0, -2).map((x) => x ?? null), m.at(-2), s]))),
+      );
     }
     return text(run, s.replace(pattern, isNull(rep) ? '' : toStr(rep)));
   }),
@@ -225,7 +236,12 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
   notall: op(['fn'], (run, v, [f]) => !entries(v, 'notall').every(([x, k]) => Boolean(callBack(run, f, 'notall', [x, k, v])))),
   any: op(['fn'], (run, v, [f]) => entries(v, 'any').some(([x, k]) => Boolean(callBack(run, f, 'any', [x, k, v])))),
   none: op(['fn'], (run, v, [f]) => !entries(v, 'none').some(([x, k]) => Boolean(callBack(run, f, 'none', [x, k, v])))),
-  append: op(['a', 'b', 'c', 'd', 'e'], (run, v, rest) => made(run, [v, ...rest.slice(0, Math.max(1, rest.length))].flatMap((x) => (Array.isArray(x) ? x : [x])))),
+  append: op(['a', 'b', 'c', 'd', 'e'], (run, v, rest) =>
+    made(
+      run,
+      [v, ...rest.slice(0, Math.max(1, rest.length))].flatMap((x) => (isList(x) ? x : [x])),
+    ),
+  ),
   collect: op(['fn'], (run, v, [f]) => {
     const out: Record<string, unknown[]> = {};
     for (const [x, k] of entries(v, 'collect')) (out[toStr(callBack(run, fnOr(f), 'collect', [x, k, v]))] ??= []).push(x);
@@ -233,23 +249,30 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
   }),
   filter: op(['fn'], (run, v, [f]) => {
     const kept = entries(v, 'filter').filter(([x, k]) => Boolean(callBack(run, fnOr(f), 'filter', [x, k, v])));
-    return Array.isArray(v) ? kept.map(([x]) => x) : Object.fromEntries(kept.map(([x, k]) => [k, x]));
+    return isList(v) ? kept.map(([x]) => x) : Object.fromEntries(kept.map(([x, k]) => [k, x]));
   }),
   map: op(['fn'], (run, v, [f]) => {
     const out = entries(v, 'map').map(([x, k]) => [callBack(run, fnOr(f), 'map', [x, k, v]), k] as const);
-    return Array.isArray(v) ? out.map(([x]) => x) : Object.fromEntries(out.map(([x, k]) => [k, x]));
+    return isList(v) ? out.map(([x]) => x) : Object.fromEntries(out.map(([x, k]) => [k, x]));
   }),
-  head: op([], (_r, v) => (Array.isArray(v) ? (v[0] ?? null) : v)),
-  tail: op([], (_r, v) => (Array.isArray(v) ? v.slice(1) : [])),
+  head: op([], (_r, v) => (isList(v) ? (v[0] ?? null) : v)),
+  tail: op([], (_r, v) => (isList(v) ? v.slice(1) : [])),
   index: op(['item'], (_r, v, [x]) => arr(v, 'index').findIndex((y) => isEqual(x, y))),
-  join: op(['separator'], (run, v, [sep]) => (Array.isArray(v) ? text(run, v.map(toStr).join(isNull(sep) ? ',' : toStr(sep))) : toStr(v))),
-  length: op([], (_r, v) => (typeof v === 'string' || Array.isArray(v) ? v.length : isMap(v) ? Object.keys(v).length : 0)),
-  isEmpty: op([], (_r, v) => (typeof v === 'string' || Array.isArray(v) ? v.length === 0 : isMap(v) ? Object.keys(v).length === 0 : true)),
+  join: op(['separator'], (run, v, [sep]) => (isList(v) ? text(run, v.map(toStr).join(isNull(sep) ? ',' : toStr(sep))) : toStr(v))),
+  length: op([], (_r, v) => (typeof v === 'string' || isList(v) ? v.length : isMap(v) ? Object.keys(v).length : 0)),
+  isEmpty: op([], (_r, v) => (typeof v === 'string' || isList(v) ? v.length === 0 : isMap(v) ? Object.keys(v).length === 0 : true)),
   pairwise: op(['fn'], (run, v, [f]) => {
-    const lists = arr(v, 'pairwise').map((x) => (Array.isArray(x) ? x : [x]));
+    const lists = arr(v, 'pairwise').map((x) => (isList(x) ? x : [x]));
     if (lists.length < 2) throw new KrlError('.pairwise() needs an array of at least two');
     const n = Math.max(...lists.map((l) => l.length));
-    return Array.from({ length: n }, (_, i) => callBack(run, f, 'pairwise', lists.map((l) => l[i] ?? null)));
+    return Array.from({ length: n }, (_, i) =>
+      callBack(
+        run,
+        f,
+        'pairwise',
+        lists.map((l) => l[i] ?? null),
+      ),
+    );
   }),
   reduce: op(['fn', 'default'], (run, v, args) => {
     const list = arr(v, 'reduce');
@@ -275,7 +298,7 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
     const start = Math.min(Math.max(num(args[0], 'splice'), 0), list.length - 1);
     let n = num(args[1], 'splice');
     if (n < 0 || start + n > list.length) n = list.length - start;
-    const inserted = args.length < 3 ? [] : Array.isArray(args[2]) ? args[2] : [args[2]];
+    const inserted = args.length < 3 ? [] : isList(args[2]) ? args[2] : [args[2]];
     return made(run, [...list.slice(0, start), ...inserted, ...list.slice(start + n)]);
   }),
   sort: op(['by'], (run, v, [by]) => {
@@ -290,25 +313,25 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
   delete: op(['path'], (_r, v, [p]) => deletePath(v, p)),
   keys: op(['path'], (_r, v, [p]) => {
     const at = isNull(p) ? v : getPath(v, p);
-    return Array.isArray(at) ? at.map((_, i) => String(i)) : isMap(at) ? Object.keys(at) : [];
+    return isList(at) ? at.map((_, i) => String(i)) : isMap(at) ? Object.keys(at) : [];
   }),
   values: op(['path'], (_r, v, [p]) => {
     const at = isNull(p) ? v : getPath(v, p);
-    return Array.isArray(at) ? [...at] : isMap(at) ? Object.values(at) : [];
+    return isList(at) ? [...at] : isMap(at) ? Object.values(at) : [];
   }),
   intersection: op(['other'], (_r, a, [b]) => list(a).filter((x) => list(b).some((y) => isEqual(x, y)))),
   union: op(['other'], (run, a, args) => (args.length === 0 ? a : made(run, unique([...list(a), ...list(args[0])])))),
   difference: op(['other'], (_r, a, args) => (args.length === 0 ? a : list(a).filter((x) => !list(args[0]).some((y) => isEqual(x, y))))),
   has: op(['other'], (_r, a, [b]) => list(b).every((x) => list(a).some((y) => isEqual(x, y)))),
-  once: op([], (_r, v) => (Array.isArray(v) ? v.filter((x) => v.filter((y) => isEqual(x, y)).length === 1) : v)),
-  duplicates: op([], (_r, v) => (Array.isArray(v) ? unique(v.filter((x) => v.filter((y) => isEqual(x, y)).length > 1)) : [])),
-  unique: op([], (_r, v) => (Array.isArray(v) ? unique(v) : v)),
+  once: op([], (_r, v) => (isList(v) ? v.filter((x) => v.filter((y) => isEqual(x, y)).length === 1) : v)),
+  duplicates: op([], (_r, v) => (isList(v) ? unique(v.filter((x) => v.filter((y) => isEqual(x, y)).length > 1)) : [])),
+  unique: op([], (_r, v) => (isList(v) ? unique(v) : v)),
   put: op(['path', 'value'], (_r, v, args) => (args.length < 2 ? putPath(v, [], args[0]) : putPath(v, args[0], args[1]))),
   get: op(['path'], (_r, v, [p]) => getPath(v, p)),
   set: op(['path', 'value'], (_r, v, [p, x]) => putPath(v, p, x)),
 };
 
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
+const list = (v: unknown): unknown[] => (isList(v) ? v : [v]);
 const unique = (v: unknown[]): unknown[] => v.filter((x, i) => v.findIndex((y) => isEqual(x, y)) === i);
 
 const SORTS: Readonly<Record<string, (a: unknown, b: unknown) => number>> = {

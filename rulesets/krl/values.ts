@@ -18,6 +18,8 @@ export type KrlType = 'Null' | 'Boolean' | 'Number' | 'String' | 'Array' | 'Map'
 
 export const isNull = (v: unknown): v is null | undefined => v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v));
 export const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RegExp) && !(v instanceof KrlCallable);
+/** Array.isArray, typed for values of unknown kind (its elements are unknown, not `any`). */
+export const isList = (v: unknown): v is unknown[] => Array.isArray(v);
 export const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** KRL's `typeof`. */
@@ -106,7 +108,7 @@ export function toPlain(v: unknown): unknown {
 export const isPromise = (v: unknown): v is Promise<unknown> => v instanceof Promise;
 
 /** Apply `f` to `v` now, or once it settles. */
-export const chain = <X, T>(v: X | Promise<X>, f: (x: X) => T): T | Promise<T> => (v instanceof Promise ? v.then(f) : f(v as X));
+export const chain = <X, T>(v: X | Promise<X>, f: (x: X) => T): T | Promise<T> => (v instanceof Promise ? v.then(f) : f(v));
 
 /** All of `vs`, now, or as one promise when any of them is one. */
 export function all(vs: unknown[]): unknown[] | Promise<unknown[]> {
