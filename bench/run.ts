@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 const HELP = `usage: npm run bench [-- --runs N] [-- --only KEYS] [-- --no-build]
 
   --runs N      runs of each benchmark, interleaved (default 3); medians are reported
-  --only KEYS   only these, comma-separated: a b c d e (the default suite), 1m, s, f, f3, g, h, i
+  --only KEYS   only these, comma-separated: a b c d e (the default suite), 1m, s, f, f3, g, h, i, j
   --no-build    run the last compiled build (bench/.data/build) without compiling again
 `;
 
@@ -56,7 +56,7 @@ const SUITE: Array<{ key: string; file: string; args?: string[] }> = [
 /**
  * Run only when asked: `--only 1m` takes minutes; `--only s` is the rule-selection benchmark
  * (bench/select.ts); `--only f` the realm (f1, f2; needs nats-server) and `--only f3` its million clouds;
- * `--only g` moving a cloud (g1, needs nats-server) and cloud files (g2); `--only h` devices: 10,000 WebSockets to one host and MQTT QoS 1 (needs nats-server, mosquitto-clients).
+ * `--only g` moving a cloud (g1, needs nats-server) and cloud files (g2); `--only h` devices: 10,000 WebSockets to one host and MQTT QoS 1 (needs nats-server, mosquitto-clients); `--only i` apps in their sandbox, `--only j` the counter in KRL.
  */
 const EXTRA = [
   { key: '1m', file: 'scale.js', args: ['--clouds', '1000000'] },
@@ -67,6 +67,7 @@ const EXTRA = [
   { key: 'g', file: 'cloud-file.js' },
   { key: 'h', file: 'devices.js' },
   { key: 'i', file: 'apps.js' },
+  { key: 'j', file: 'krl.js' },
 ];
 
 function run(cmd: string, argv: string[], capture: boolean): Promise<string> {

@@ -15,7 +15,7 @@ import { KrlCallable, isPromise, chain, toPlain } from './values.ts';
 
 /** Whether `source` is KRL rather than an ES module: its first word, after comments, is `ruleset`. */
 export function isKrl(source: string): boolean {
-  return /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*ruleset\s/.test(source);
+  return /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*ruleset\b(?!\s*[(.])/.test(source);
 }
 
 /** Where in `source` offset `at` is, 1-based. */

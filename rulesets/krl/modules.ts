@@ -252,8 +252,10 @@ const subsCall = (name: string, params: string[]): Member =>
   func(
     params,
     (run, args) => {
-      if (!run.rule) throw new KrlError(`${SUBSCRIPTION}:${name}() works only in a rule`);
-      return run.rule.call(SUBSCRIPTION, name, Object.fromEntries(params.flatMap((p, i) => (isNull(args[i]) ? [] : [[p, toPlain(args[i])]]))));
+      const { ruleset, read } = run.read.module(SUBSCRIPTION);
+      const fn = ruleset.shares.includes(name) ? ruleset.functions[name] : undefined;
+      if (!fn) throw new KrlError(`${SUBSCRIPTION} shares no function ${name}`);
+      return fn(read, Object.fromEntries(params.flatMap((p, i) => (isNull(args[i]) ? [] : [[p, toPlain(args[i])]]))));
     },
     { calls: [SUBSCRIPTION] },
   );

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { appHash, keys } from '../kernel/index.ts';
+import { appServer, installApp } from './apps-harness.ts';
+import { rejection } from './fixtures.ts';
+import { tempDir, testHost } from './helpers.ts';
+import { installKrl, krlHost, krlRuleset } from './krl-harness.ts';
+import { repoRoot, rootEci, runKumo, startServerProcess } from './server-harness.ts';
+
+/** KRL rulesets install as apps (docs/krl.md, "Installing"): by URL as pico sends it, or uploaded. */
+const counter = (version: string, step: number): string =>
+  krlRuleset('test.counter', {
+    meta: `version "${version}"`,
+    shares: ['current'],
+    globals: 'current = function() { ent:count.defaultsTo(0) }',
+    rules: `rule inc { select when counter inc send_directive("count", {"count": current() + ${step}}) fired { ent:count := current() + ${step} } }`,
+  });
+
+describe('KRL: install by URL, update when the content changes, uninstall', () => {
+  it('installs from a URL as pico sends it (the rid is the one the ruleset declares), updates in place by content, uninstalls', async () => {
+    const web = await appServer();
+    web.serve('/counter.krl', counter('1.0.0', 1));
+    const { host, root } = await krlHost();
+    const installed = await installApp(host, root.eci, { url: web.url('/counter.krl') });
+    expect(installed).toEqual({ rid: 'test.counter', config: {}, app: { version: '1.0.0', hash: appHash(counter('1.0.0', 1)), url: web.url('/counter.krl'), grant: {} } });
+    await host.event({ eci: root.eci, domain: 'counter', type: 'inc', attrs: {} });
+    // The same URL, new content: a new hash, installed in place; entity state stays.
+    web.serve('/counter.krl', counter('1.1.0', 10));
+    const updated = await installApp(host, root.eci, { url: web.url('/counter.krl') });
+    expect(updated['app']).toMatchObject({ version: '1.1.0', hash: appHash(counter('1.1.0', 10)) });
+    const r = await host.event({ eci: root.eci, domain: 'counter', type: 'inc', attrs: {} });
+    expect(r.directives.map((d) => d.options)).toEqual([{ count: 11 }]);
+    // A rid given with the url must be the ruleset's.
+    expect(await rejection(installApp(host, root.eci, { url: web.url('/counter.krl'), rid: 'other.rid' }))).toMatchObject({ code: 'INVALID_ARGS' });
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'test.counter' } });
+    expect(await rejection(host.query({ eci: root.eci, rid: 'test.counter', name: 'current', args: {} }))).toMatchObject({ code: 'UNKNOWN_RULESET' });
+  });
+
+  it('keeps a KRL ruleset across a restart: its source is stored by hash and compiled again', async () => {
+    const dir = await tempDir();
+    const first = await testHost({ dir, apps: { sources: {} } });
+    await installKrl(first.host, first.root.eci, counter('1.0.0', 2));
+    await first.host.event({ eci: first.root.eci, domain: 'counter', type: 'inc', attrs: {} });
+    expect(await first.host.store.get(keys.appSource(appHash(counter('1.0.0', 2))))).toBe(counter('1.0.0', 2));
+    await first.host.close();
+    const again = await testHost({ dir, apps: { sources: {} } });
+    const r = await again.host.event({ eci: first.root.eci, domain: 'counter', type: 'inc', attrs: {} });
+    expect(r.directives.map((d) => d.options)).toEqual([{ count: 4 }]);
+  });
+
+  it('carries a KRL ruleset in a cloud file to another host', async () => {
+    const a = await krlHost();
+    const b = await krlHost();
+    const child = await a.host.event({ eci: a.root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'travels' } });
+    const eci = (child.directives[0]!.options as { eci: string }).eci;
+    await installKrl(a.host, eci, counter('1.0.0', 3));
+    await a.host.event({ eci, domain: 'counter', type: 'inc', attrs: {} });
+    const bundle = await a.host.exportCloud(eci);
+    await b.host.importCloud(b.root.eci, bundle);
+    const r = await b.host.event({ eci, domain: 'counter', type: 'inc', attrs: {} });
+    expect(r.directives.map((d) => d.options)).toEqual([{ count: 6 }]);
+  });
+});
+
+describe('KRL: what does not compile is refused at install with its line and column, and nothing is installed', () => {
+  it.each([
+    ['a syntax error', 'ruleset test.bad {\n  rule r {\n    select when a b\n    send_directive("x"\n  }\n}', 'KRL syntax error at line 5, column 3: Expected `)`', { line: 5, column: 3 }],
+    ['an unknown module', 'ruleset test.bad {\n  global { f = function() { nope:thing() } }\n}', 'KRL at line 2, column 29: unknown module nope', { line: 2, column: 29 }],
+    ['an unknown member', 'ruleset test.bad {\n  global { f = function() { time:nope() } }\n}', 'time:nope is not defined', { line: 2 }],
+    ['an action in an expression', 'ruleset test.bad {\n  global { f = function() { event:send({}) } }\n}', 'event:send is an action: use it in an action block', { line: 2 }],
+    ['app variables', 'ruleset test.bad {\n  rule r { select when a b fired { app:x := 1 } }\n}', 'app: variables (shared by every pico of a ruleset) are not supported', { line: 2 }],
+    ['a share that is not a global', 'ruleset test.bad {\n  meta { shares missing }\n}', 'shares missing, which is not a global', { line: 2, column: 17 }],
+    ['a rule declared twice', 'ruleset test.bad {\n  rule r { select when a b }\n  rule r { select when a c }\n}', 'rule r is declared twice', { line: 3, column: 8 }],
+    ['meta keys', 'ruleset test.bad {\n  meta { keys api "secret" }\n}', 'meta keys is not supported', { line: 2 }],
+    ['an operator without its call', 'ruleset test.bad {\n  global { f = function() { [1].length } }\n}', '.length needs its arguments', { line: 2 }],
+    ['a ruleset cut short', 'ruleset', 'KRL syntax error at line 1', { line: 1 }],
+  ])('%s', async (_what, source, message, at) => {
+    const { host, root } = await krlHost();
+    const err = await rejection(installApp(host, root.eci, { source, consent: true }));
+    expect(err).toMatchObject({ code: 'INVALID_APP', status: 400, details: at });
+    expect(err.message).toContain(message);
+    expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toEqual([]);
+  });
+});
+
+describe('the README: the KRL temperature store, served and driven by the CLI', () => {
+  it('installs examples/krl/temperature_store.krl from a URL (kumo install --from), takes readings, answers queries, schedules', async () => {
+    const web = await appServer();
+    const source = readFileSync(join(repoRoot, 'examples/krl/temperature_store.krl'), 'utf8');
+    web.serve('/temperature_store.krl', source);
+    const server = await startServerProcess({ args: ['--allow-app-hosts', '127.0.0.1'] });
+    const eci = await rootEci(server);
+    const kumo = (...args: string[]) => runKumo(['--url', server.url, '--data', server.dataDir, ...args]);
+    expect(await kumo('install', '--from', web.url('/temperature_store.krl'))).toMatchObject({ code: 0, stdout: `installed app example.temperature_store 1.0.0 (${appHash(source).slice(0, 12)})\n` });
+    const sent = await kumo('event', eci, 'wovyn:heartbeat', 'readings:=[{"temperatureF":72},{"temperatureF":91},{"humidity":40}]', '--json');
+    const directives = (JSON.parse(sent.stdout) as { directives: Array<{ name: string; options: Record<string, unknown> }> }).directives;
+    expect(directives.map((d) => d.name)).toEqual(['reading', 'reading', 'violation']);
+    expect(directives[2]!.options).toEqual({ over: 11 });
+    const temps = await kumo('query', eci, 'example.temperature_store', 'inRange', 'low:=80', '--json');
+    expect(JSON.parse(temps.stdout)).toEqual([expect.objectContaining({ temperature: 91, n: 1 })]);
+    const violations = await kumo('query', eci, 'example.temperature_store', 'violations', '--json');
+    expect(JSON.parse(violations.stdout)).toEqual([expect.objectContaining({ temperature: 91 })]);
+    await kumo('event', eci, 'wovyn:summary_requested');
+    const schedules = await kumo('query', eci, 'io.picolabs.wrangler', 'schedules', '--json');
+    expect(JSON.parse(schedules.stdout)).toEqual([expect.objectContaining({ domain: 'wovyn', type: 'summary' })]);
+  });
+});
