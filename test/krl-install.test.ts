@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appHash, keys } from '../kernel/index.ts';
+import { isKrl, parse } from '../rulesets/krl/index.ts';
 import { appServer, installApp } from './apps-harness.ts';
 import { rejection } from './fixtures.ts';
 import { tempDir, testHost } from './helpers.ts';
@@ -81,6 +82,15 @@ describe('KRL: what does not compile is refused at install with its line and col
     expect(err).toMatchObject({ code: 'INVALID_APP', status: 400, details: at });
     expect(err.message).toContain(message);
     expect(await host.query({ eci: root.eci, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })).toEqual([]);
+  });
+});
+
+describe('KRL sources told apart from ES modules', () => {
+  it('is KRL when its first word after comments is ruleset; the parser takes only a whole ruleset', () => {
+    expect(isKrl('// a counter\n/* pico */ ruleset a.b { }')).toBe(true);
+    expect(isKrl("import { ruleset } from 'kumo';\nexport default ruleset('a', {}).build();")).toBe(false);
+    expect(isKrl("ruleset('a', {}).build()")).toBe(false);
+    expect(() => parse('1 + 2')).toThrow('KRL source must be one ruleset { … }, not expressions');
   });
 });
 

@@ -1,4 +1,4 @@
-import type * as K from 'krl-parser/dist/src/types.js';
+import type { K } from './parse.ts';
 import type { AppPermissions } from '../../kernel/index.ts';
 import { MODULES, type Member } from './modules.ts';
 import { Env, KrlError, invoke, type ModuleUse } from './runtime.ts';

@@ -1,4 +1,4 @@
-import type * as K from 'krl-parser/dist/src/types.js';
+import type { K } from './parse.ts';
 import type { Rule, RuleContext } from '../../kernel/index.ts';
 import { after, and, any, before, andThen, between, compile as compileSelect, count, notBetween, on, or, repeat, where, within, type Aggregate, type EventExpr, type PrimitiveOptions, type TimeUnit } from '../event-expr.ts';
 import type { Functions } from '../event-expr/where-context.ts';

@@ -1,5 +1,4 @@
-import parseKrl from 'krl-parser';
-import type * as K from 'krl-parser/dist/src/types.js';
+import { parse, position, type K } from './parse.ts';
 import { InvalidAppError, type Ruleset, type SharedFunction } from '../../kernel/index.ts';
 import { KrlCompileError, Needs, expr, type Cx } from './compile-expr.ts';
 import { compileRule } from './compile-rule.ts';
@@ -8,35 +7,9 @@ import { DEFAULT_KRL_LIMITS, Env, KRL_RULESETS, Run, invoke, type Global, type K
 import { KrlCallable, isPromise, chain, toPlain } from './values.ts';
 
 /**
- * A KRL ruleset's source to the kernel's ruleset (docs/krl.md). Parsing is the pico project's own
- * parser, pinned (`krl-parser` 1.3.0: pico's syntax exactly, typed nodes); what it refuses, and what
- * kumo cannot run, is INVALID_APP naming the line and column.
+ * A KRL ruleset's source to the kernel's ruleset (docs/krl.md): parsed (parse.ts), then each node
+ * compiled once; what kumo cannot run is INVALID_APP naming the line and column.
  */
-
-/** Whether `source` is KRL rather than an ES module: its first word, after comments, is `ruleset`. */
-export function isKrl(source: string): boolean {
-  return /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*ruleset\b(?!\s*[(.])/.test(source);
-}
-
-/** Where in `source` offset `at` is, 1-based. */
-function position(source: string, at: number): { line: number; column: number } {
-  const before = source.slice(0, at).split('\n');
-  return { line: before.length, column: before.at(-1)!.length + 1 };
-}
-
-/** Parse KRL source into pico's syntax tree; a syntax error is INVALID_APP at its line and column. */
-export function parse(source: string): K.Ruleset {
-  let ast;
-  try {
-    ast = parseKrl(source);
-  } catch (err) {
-    const e = err as Error & { token?: { loc: { start: number } } };
-    const at = position(source, e.token?.loc.start ?? 0);
-    throw new InvalidAppError(`KRL syntax error at line ${at.line}, column ${at.column}: ${e.message}`, at);
-  }
-  if (Array.isArray(ast)) throw new InvalidAppError('KRL source must be one ruleset { … }, not expressions', { line: 1, column: 1 });
-  return ast;
-}
 
 const metaOf = (ast: K.Ruleset, key: string): unknown[] => (ast.meta?.properties ?? []).filter((p) => p.key.value === key).map((p) => p.value as unknown);
 
