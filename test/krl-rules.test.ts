@@ -119,6 +119,11 @@ describe('KRL rule bodies: foreach, pre, actions, postludes, statements', () => 
         ent:seen := seen().append(label) on final
       }
     }
+    rule each_map {
+      select when t map
+      foreach {"a": 1, "b": 2} setting(v, k)
+      send_directive(k, {"v": v})
+    }
     rule guard {
       select when t guard
       if event:attr("go") == "yes" then send_directive("went")
@@ -181,6 +186,7 @@ describe('KRL rule bodies: foreach, pre, actions, postludes, statements', () => 
     expect(out).toEqual(['item {"label":"0:x"}', 'item {"label":"0:y"}', 'item {"label":"1:z"}']);
     expect(await query('total')).toBe(3);
     expect(await query('seen')).toEqual(['1:z']);
+    expect(await send('t:map')).toEqual(['a {"v":1}', 'b {"v":2}']);
   });
 
   it('if … then: fired or else (notfired), finally always', async () => {
