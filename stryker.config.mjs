@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import ts from 'typescript';
 
-const FOLDERS = ['kernel', 'rulesets/event-expr'];
-const SKIP = new Set(['kernel/index.ts']); // re-exports only
+const FOLDERS = ['kernel', 'rulesets/event-expr', 'rulesets/krl'];
+const SKIP = new Set(['kernel/index.ts', 'rulesets/krl/index.ts']); // re-exports only
 
 const files = FOLDERS.flatMap((dir) =>
   readdirSync(dir, { recursive: true })

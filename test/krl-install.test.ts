@@ -76,6 +76,7 @@ describe('KRL: what does not compile is refused at install with its line and col
     ['meta keys', 'ruleset test.bad {\n  meta { keys api "secret" }\n}', 'meta keys is not supported', { line: 2 }],
     ['an operator without its call', 'ruleset test.bad {\n  global { f = function() { [1].length } }\n}', '.length needs its arguments', { line: 2 }],
     ['a ruleset cut short', 'ruleset', 'KRL syntax error at line 1', { line: 1 }],
+    ['a regular expression JavaScript refuses', 'ruleset test.bad {\n  rule r { select when a b x re#(#  }\n}', 'KRL syntax error: Invalid regular expression', {}],
   ])('%s', async (_what, source, message, at) => {
     const { host, root } = await krlHost();
     const err = await rejection(installApp(host, root.eci, { source, consent: true }));

@@ -50,6 +50,9 @@ describe('KRL modules between rulesets', () => {
       ['announce', { text: 'Howdy, Bo!' }, 'test.howdy'],
       ['announce', { text: 'Hello, Bo!' }, 'test.plain'],
     ]);
+    // A module uninstalled from under its users: their calls of it fail, naming it.
+    await host.event({ eci: root.eci, domain: 'wrangler', type: 'uninstall_ruleset_request', attrs: { rid: 'test.greetings' } });
+    expect(await rejection(hi('test.howdy'))).toMatchObject({ code: 'UNKNOWN_RULESET', details: { rid: 'test.greetings' } });
   });
 
   it('refuses what a module does not provide, and a configuration it does not declare', async () => {

@@ -26,6 +26,31 @@ const HOSTILE = krlRuleset('test.hostile', {
     rule denied { select when t denied http:get("http://denied.example/x") setting(r) fired { ent:count := 99 } }`,
 });
 
+describe('KRL regular expressions run in linear time', () => {
+  it('matches, replaces and splits with a pattern that backtracks for ever in V8, at once', async () => {
+    const { evaluate } = await import('./krl-harness.ts');
+    const long = '0.range(20000).map(function(x) { "a" }).join("") + "b"';
+    const [matched, replaced, split, like, selected] = await evaluate([
+      `(${long}).match(re#(a+)+$#i)`,
+      `(${long}).replace(re#(a+)+c#, "x").length()`,
+      `(${long}).split(re#(a+)+c#).length()`,
+      `(${long}) like "^(a|aa)+$"`,
+      `"Hello".match(re#^h(?<rest>.*)#i) && "x1y22".extract(re#(\\d+)#g).length() == 2`,
+    ]);
+    expect([matched, replaced, split, like, selected]).toEqual([false, 20002, 1, false, true]);
+  });
+
+  it('refuses what cannot run in linear time: a literal at install with its place, a string made a regex at run time', async () => {
+    const { host, root } = await krlHost();
+    const { installApp } = await import('./apps-harness.ts');
+    const err = await rejection(installApp(host, root.eci, { source: 'ruleset test.bad {\n  rule r { select when a b x re#(a)\\1# }\n}', consent: true }));
+    expect(err).toMatchObject({ code: 'INVALID_APP', details: { line: 2, column: 30 } });
+    expect(err.message).toContain('is not a regular expression kumo can run in linear time');
+    const { evaluateError } = await import('./krl-harness.ts');
+    expect(await evaluateError('"a(?=b)".as("RegExp")')).toMatchObject({ code: 'QUERY_FAILED', message: expect.stringContaining('a(?=b) is not a regular expression kumo can run in linear time') });
+  });
+});
+
 describe('KRL sandbox: each runaway ends with a clear error, nothing written, the host serving', () => {
   it.each([
     ['recurse', 'stack', /nested calls deeper than 200/],

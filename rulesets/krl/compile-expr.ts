@@ -2,7 +2,7 @@ import type { K } from './parse.ts';
 import type { AppPermissions } from '../../kernel/index.ts';
 import { MODULES, type Member } from './modules.ts';
 import { Env, KrlError, invoke, type ModuleUse } from './runtime.ts';
-import { INFIX, OPERATORS, getPath } from './stdlib.ts';
+import { INFIX, OPERATORS, getPath, regex } from './stdlib.ts';
 import { KrlCallable, all, isMap, isNull, isPromise, chain, toNumberOrNull, toStr, truthy } from './values.ts';
 
 /**
@@ -47,11 +47,11 @@ export class Needs {
   }
 }
 
-/** The host of a URL written as a literal (or a chevron string that starts with one). */
+/** The host of a URL written as a literal, or as a chevron string whose literal start holds the whole host. */
 function literalHost(node: K.Expression): string | undefined {
-  const text = node.type === 'String' ? node.value : node.type === 'Chevron' && node.value[0]?.type === 'String' ? node.value[0].value : undefined;
-  const m = text && /^https?:\/\/([^/:?#]+)[/:?#]/.exec(text.endsWith('/') || /[/:?#]/.test(text.slice(8)) ? text : `${text}/`);
-  return m?.[1]?.toLowerCase();
+  if (node.type === 'String') return /^https?:\/\/([^/:?#]+)(?=[/:?#]|$)/i.exec(node.value)?.[1]?.toLowerCase();
+  const start = node.type === 'Chevron' ? node.value[0] : undefined;
+  return start?.type === 'String' ? /^https?:\/\/([^/:?#]+)(?=[/:?#])/i.exec(start.value)?.[1]?.toLowerCase() : undefined;
 }
 
 /** A KRL failure pointing at the source (line and column are added by the ruleset's compiler). */
@@ -63,6 +63,16 @@ export class KrlCompileError extends Error {
     super(message);
   }
 }
+
+const UNARY: Readonly<Record<string, (v: unknown) => unknown>> = {
+  not: (v) => !truthy(v),
+  '-': (v) => {
+    const x = toNumberOrNull(v);
+    if (x === null) throw new KrlError(`cannot negate ${toStr(v)}`);
+    return -x;
+  },
+  '+': (v) => toNumberOrNull(v),
+};
 
 const constant =
   (v: unknown): Ev =>
@@ -76,7 +86,7 @@ const EXPRESSIONS: { [T in K.Expression['type']]: Compiler<Extract<K.Expression,
   Boolean: (n) => constant(n.value),
   Null: () => constant(null),
   String: (n) => constant(n.value),
-  RegExp: (n) => constant(n.value),
+  RegExp: (n) => constant(linear(n)),
   Chevron: (n, cx) => {
     const parts = n.value.map((p) => expr(p, cx));
     return (env) => {
@@ -96,16 +106,7 @@ const EXPRESSIONS: { [T in K.Expression['type']]: Compiler<Extract<K.Expression,
   InfixOperator: (n, cx) => infix(n, cx),
   UnaryOperator: (n, cx) => {
     const arg = expr(n.arg, cx);
-    const UNARY: Record<string, (v: unknown) => unknown> = {
-      not: (v) => !truthy(v),
-      '-': (v) => {
-        const x = toNumberOrNull(v);
-        if (x === null) throw new KrlError(`cannot negate ${toStr(v)}`);
-        return -x;
-      },
-      '+': (v) => toNumberOrNull(v),
-    };
-    const f = UNARY[n.op];
+    const f = Object.hasOwn(UNARY, n.op) ? UNARY[n.op] : undefined;
     if (!f) throw new KrlCompileError(`unknown operator ${n.op}`, n.loc.start);
     return (env) => chain(arg(env), f);
   },
@@ -139,6 +140,15 @@ const EXPRESSIONS: { [T in K.Expression['type']]: Compiler<Extract<K.Expression,
   },
 };
 
+/** A regular expression the source writes, as KRL runs it (linear time); one RE2 cannot run is refused where it is written. */
+export function linear(n: K.KrlRegExp): RegExp {
+  try {
+    return regex(n.value);
+  } catch (err) {
+    throw new KrlCompileError((err as Error).message, n.loc.start);
+  }
+}
+
 /** Set by compile-rule.ts: a defaction is an action, and actions are the rule compiler's. */
 let defaction: Compiler<K.DefAction> | undefined;
 export function setDefaction(c: Compiler<K.DefAction>): void {
@@ -168,7 +178,10 @@ function infix(n: K.InfixOperator, cx: Cx): Ev {
 }
 
 function member(n: K.MemberExpression, cx: Cx): Ev {
-  if (n.method === 'dot') throw new KrlCompileError(`.${n.property.type === 'Identifier' ? n.property.value : '…'} needs its arguments: write .${n.property.type === 'Identifier' ? n.property.value : '…'}()`, n.property.loc.start);
+  if (n.method === 'dot') {
+    const name = n.property.type === 'Identifier' ? n.property.value : '…';
+    throw new KrlCompileError(`.${name} needs its arguments: write .${name}()`, n.property.loc.start);
+  }
   const obj = expr(n.object, cx);
   const key = expr(n.property, cx);
   const read =
@@ -210,7 +223,7 @@ function domainValue(n: K.DomainIdentifier, cx: Cx): Ev {
 }
 
 /** Arguments in parameter order: the positional ones, then each named one at its parameter's place. */
-function positional(params: readonly string[], args: readonly unknown[], named: ReadonlyMap<string, unknown> | undefined): unknown[] {
+export function positional(params: readonly string[], args: readonly unknown[], named: ReadonlyMap<string, unknown> | undefined): unknown[] {
   const out = [...args];
   if (named) {
     for (const [k, v] of named) {

@@ -2,7 +2,7 @@ import type { K } from './parse.ts';
 import type { Rule, RuleContext } from '../../kernel/index.ts';
 import { after, and, any, before, andThen, between, compile as compileSelect, count, notBetween, on, or, repeat, where, within, type Aggregate, type EventExpr, type PrimitiveOptions, type TimeUnit } from '../event-expr.ts';
 import type { Functions } from '../event-expr/where-context.ts';
-import { KrlCompileError, args, callMember, declarations, expr, moduleMember, params, setDefaction, urlArg, withArgs, type Cx, type Ev } from './compile-expr.ts';
+import { KrlCompileError, args, callMember, declarations, expr, linear, moduleMember, params, positional, setDefaction, urlArg, withArgs, type Cx, type Ev } from './compile-expr.ts';
 import { Env, KrlError, Run, invoke, type RulesetInfo } from './runtime.ts';
 import { deletePath, putPath } from './stdlib.ts';
 import { KrlCallable, isMap, isNull, isPromise, chain, toPlain, toStr, truthy } from './values.ts';
@@ -75,16 +75,7 @@ function action(n: K.Action, cx: Cx): Ev {
     call = callMember(m, a);
   } else if (Object.hasOwn(BUILTIN_ACTIONS, callee.value)) {
     const b = BUILTIN_ACTIONS[callee.value]!;
-    call = (env) =>
-      withArgs(env, a, (xs, named) => {
-        const list = [...xs];
-        for (const [k, v] of named ?? []) {
-          const i = b.params.indexOf(k);
-          if (i < 0) throw new KrlError(`${callee.value} has no parameter ${k}`);
-          list[i] = v;
-        }
-        return b.fn(env, list);
-      });
+    call = (env) => withArgs(env, a, (xs, named) => b.fn(env, positional(b.params, xs, named)));
   } else {
     const name = callee.value;
     call = (env) => withArgs(env, a, (xs, named) => invokeAction(env, env.get(name), name, xs, named));
@@ -261,7 +252,7 @@ function eventExpr(n: K.EventExpression, cx: Cx, info: RulesetInfo): EventExpr {
     const test = n.where ? whereTest(n.where, cx, info) : undefined;
     const names = n.setting.map((s) => s.value);
     return on(n.event_domain.value, n.event_type.value, {
-      ...(n.event_attrs.length ? { attrs: n.event_attrs.map((m) => [m.key.value, m.value.value] as const) } : {}),
+      ...(n.event_attrs.length ? { attrs: n.event_attrs.map((m) => [m.key.value, linear(m.value)] as const) } : {}),
       ...(names.length ? { setting: names } : {}),
       ...(test ? { where: test } : {}),
     });

@@ -27,7 +27,9 @@ export function parse(source: string): K.Ruleset {
     ast = parseKrl(source);
   } catch (err) {
     const e = err as Error & { token?: { loc: { start: number } } };
-    const at = position(source, e.token?.loc.start ?? 0);
+    // The parser's own errors name a token; a regular expression JavaScript refuses does not.
+    if (!e.token) throw new InvalidAppError(`KRL syntax error: ${e.message}`);
+    const at = position(source, e.token.loc.start);
     throw new InvalidAppError(`KRL syntax error at line ${at.line}, column ${at.column}: ${e.message}`, at);
   }
   if (Array.isArray(ast)) throw new InvalidAppError('KRL source must be one ruleset { … }, not expressions', { line: 1, column: 1 });

@@ -107,9 +107,13 @@ export class Run {
     if (!decl) throw new KrlError(`\`${name}\` is not defined`);
     if (this.evaluating.has(name)) throw new KrlError(`the global \`${name}\` is defined in terms of itself`);
     this.evaluating.add(name);
-    const value = decl(root);
+    let value: unknown;
+    try {
+      value = decl(root);
+    } finally {
+      this.evaluating.delete(name);
+    }
     if (isPromise(value)) throw new KrlError(`the global \`${name}\` waits on the host; globals are computed without waiting (move it into a rule's pre)`);
-    this.evaluating.delete(name);
     this.globalValues.set(name, value);
     return value;
   }

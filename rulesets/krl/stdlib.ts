@@ -1,3 +1,4 @@
+import { LinearRegExp } from './linear-regexp.ts';
 import { KrlError, invoke, type Run } from './runtime.ts';
 import { KrlCallable, isList, compare, isEqual, isMap, isNull, isNumber, isPromise, toNumberOrNull, toPlain, toStr, typeOf } from './values.ts';
 
@@ -23,7 +24,15 @@ const arr = (v: unknown, op: string): unknown[] => {
   if (!isList(v)) throw new KrlError(`.${op}() works on an Array, not ${typeOf(v)}`);
   return v;
 };
-const regex = (v: unknown): RegExp => (v instanceof RegExp ? v : new RegExp(toStr(v)));
+/** A value as a regular expression: KRL's are linear-time (linear-regexp.ts); a string is compiled as one. */
+export function regex(v: unknown, flags = ''): RegExp {
+  if (v instanceof LinearRegExp) return v;
+  try {
+    return new LinearRegExp(v instanceof RegExp ? v.source : toStr(v), v instanceof RegExp ? v.flags : flags);
+  } catch (err) {
+    throw new KrlError(`${toStr(v)} is not a regular expression kumo can run in linear time: ${(err as Error).message}`);
+  }
+}
 
 /** Made text counts as steps by the kilobyte, and is bounded in size. */
 function text(run: Run, s: string): string {
@@ -204,7 +213,7 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
     const c = toStr(v).charCodeAt(0);
     return Number.isNaN(c) ? null : c;
   }),
-  split: op(['separator'], (run, v, [sep]) => made(run, toStr(v).split(sep instanceof RegExp ? sep : toStr(sep)))),
+  split: op(['separator'], (run, v, [sep]) => made(run, toStr(v).split(sep instanceof RegExp ? regex(sep) : toStr(sep)))),
   substr: op(['start', 'length'], (_r, v, [start, len]) => {
     const s = toStr(v);
     const from = toNumberOrNull(start);
@@ -221,7 +230,7 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
   contains: op(['target'], (_r, v, [t]) => toStr(v).includes(toStr(t))),
   replace: op(['regex', 'replacement'], (run, v, [re, rep]) => {
     const s = toStr(v);
-    const pattern = re instanceof RegExp ? re : toStr(re);
+    const pattern = re instanceof RegExp ? regex(re) : toStr(re);
     if (rep instanceof KrlCallable) {
       const r = regex(pattern);
       return text(
@@ -356,7 +365,7 @@ function as(v: unknown, type: string): unknown {
     case 'Number':
       return toNumberOrNull(v);
     case 'RegExp':
-      return new RegExp(toStr(v));
+      return regex(v);
   }
   throw new KrlError(`cannot use .as(${JSON.stringify(type)}) on ${toStr(v)} (a ${typeOf(v)})`);
 }
