@@ -51,6 +51,24 @@ describe('KRL regular expressions run in linear time', () => {
   });
 });
 
+describe('KRL maps: a key is only a key', () => {
+  it('"__proto__" as a map key, a collect key, a decoded key or a path is data, and no prototype changes', async () => {
+    const { evaluate } = await import('./krl-harness.ts');
+    const got = await evaluate([
+      '{"__proto__": {"polluted": 1}}{["__proto__", "polluted"]}',
+      '[1, 2].collect(function(x) { "__proto__" }).keys()',
+      '"{\\"__proto__\\": {\\"polluted\\": 2}}".decode(){["__proto__", "polluted"]}',
+      '{}.put(["__proto__", "polluted"], 3){["__proto__", "polluted"]}',
+      '{}{"polluted"}',
+      '{"constructor": 1}{"constructor"}',
+      '{"__proto__": 1}',
+    ]);
+    // Inside KRL the key is data; the kernel takes no value with it (UNSTORABLE_VALUE), as from any ruleset.
+    expect(got).toEqual([1, ['__proto__'], 2, 3, null, 1, expect.stringContaining('values may not contain the key "__proto__"')]);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
 describe('KRL sandbox: each runaway ends with a clear error, nothing written, the host serving', () => {
   it.each([
     ['recurse', 'stack', /nested calls deeper than 200/],

@@ -131,12 +131,8 @@ const EXPRESSIONS: { [T in K.Expression['type']]: Compiler<Extract<K.Expression,
   Map: (n, cx) => {
     const keys = n.value.map((kv) => kv.key.value);
     const values = n.value.map((kv) => expr(kv.value, cx));
-    return (env) =>
-      chain(all(values.map((v) => v(env))), (vs) => {
-        const out: Record<string, unknown> = {};
-        keys.forEach((k, i) => (out[k] = vs[i]));
-        return out;
-      });
+    // fromEntries, not assignment: a key "__proto__" is a key like any other, not the map's prototype.
+    return (env) => chain(all(values.map((v) => v(env))), (vs) => Object.fromEntries(keys.map((k, i) => [k, vs[i]])));
   },
 };
 

@@ -74,8 +74,7 @@ function assemble(ast: K.Ruleset, limits: KrlLimits): Ruleset {
   const info: RulesetInfo = { rid, name, globals, configurable, provides: new Set(provided.map((p) => p.value)), limits };
   const shares = (metaOf(ast, 'shares') as Array<{ ids: K.Identifier[] }>).flatMap((s) => s.ids);
   for (const s of shares) if (!globals.has(s.value)) throw new KrlCompileError(`shares ${s.value}, which is not a global`, s.loc.start);
-  const functions: Record<string, SharedFunction> = {};
-  for (const d of ast.global) if (d.right.type === 'Function' || shares.some((s) => s.value === d.left.value)) functions[d.left.value] = sharedFunction(info, d.left.value);
+  const functions: Record<string, SharedFunction> = Object.fromEntries(ast.global.filter((d) => d.right.type === 'Function' || shares.some((s) => s.value === d.left.value)).map((d) => [d.left.value, sharedFunction(info, d.left.value)]));
   const rules = [];
   const ruleNames = new Set<string>();
   for (const r of ast.rules) {

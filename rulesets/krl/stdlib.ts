@@ -252,9 +252,12 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
     ),
   ),
   collect: op(['fn'], (run, v, [f]) => {
-    const out: Record<string, unknown[]> = {};
-    for (const [x, k] of entries(v, 'collect')) (out[toStr(callBack(run, fnOr(f), 'collect', [x, k, v]))] ??= []).push(x);
-    return out;
+    const out = new Map<string, unknown[]>();
+    for (const [x, k] of entries(v, 'collect')) {
+      const key = toStr(callBack(run, fnOr(f), 'collect', [x, k, v]));
+      out.set(key, [...(out.get(key) ?? []), x]);
+    }
+    return Object.fromEntries(out);
   }),
   filter: op(['fn'], (run, v, [f]) => {
     const kept = entries(v, 'filter').filter(([x, k]) => Boolean(callBack(run, fnOr(f), 'filter', [x, k, v])));

@@ -99,9 +99,7 @@ export function toPlain(v: unknown): unknown {
   if (typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map(toPlain);
   if (v instanceof RegExp || v instanceof KrlCallable) return toStr(v);
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) out[k] = toPlain((v as Record<string, unknown>)[k]);
-  return out;
+  return Object.fromEntries(Object.keys(v).map((k) => [k, toPlain((v as Record<string, unknown>)[k])]));
 }
 
 /** Whether a value may be a promise (a KRL expression that waited on the host: an HTTP request, a call). */
