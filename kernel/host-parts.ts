@@ -208,7 +208,7 @@ export function assemble(o: PartsOptions): HostParts {
     },
   });
   runner = new EpisodeRunner({ rulesets: o.registry, apps, limits, ops, log, committer, clouds, idempotency, outbox, now, publish });
-  const transfers = new Transfers({ store, clouds, outbox, rulesets: o.registry, now, commitIn, write: (w) => committer.commit(w), changed: () => dispatcher.landed() });
+  const transfers = new Transfers({ store, clouds, outbox, rulesets: o.registry, running: (a) => apps.running(a), now, commitIn, write: (w) => committer.commit(w), changed: () => dispatcher.landed() });
   const inbox = new Inbox(store, committer, clouds, runner, idempotency);
   return {
     id: o.id,

@@ -64,6 +64,51 @@ describe('KRL: install by URL, update when the content changes, uninstall', () =
   });
 });
 
+describe('KRL: a URL whose content changed updates every install from it on the host', () => {
+  it('runs the content last installed from a URL in every cloud that installed from it, keeping each its state and grant, across a restart and a move', async () => {
+    const web = await appServer();
+    web.serve('/counter.krl', counter('1.0.0', 1));
+    const dir = await tempDir();
+    const first = await testHost({ dir, apps: { sources: { allow: ['127.0.0.1'] } } });
+    const { host, root } = first;
+    const child = async (name: string): Promise<string> => ((await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name } })).directives[0]!.options as { eci: string }).eci;
+    const [a, b, uploaded] = [await child('a'), await child('b'), await child('uploaded')];
+    for (const eci of [a, b]) await installApp(host, eci, { url: web.url('/counter.krl') });
+    await installKrl(host, uploaded, counter('1.0.0', 1));
+    const inc = async (h: typeof host, eci: string): Promise<unknown> => (await h.event({ eci, domain: 'counter', type: 'inc', attrs: {} })).directives[0]!.options;
+    expect([await inc(host, a), await inc(host, b), await inc(host, uploaded)]).toEqual([{ count: 1 }, { count: 1 }, { count: 1 }]);
+    // The publisher changes the content; one owner installs from the URL again.
+    const v2 = counter('1.1.0', 10);
+    web.serve('/counter.krl', v2);
+    await installApp(host, a, { url: web.url('/counter.krl') });
+    expect([await inc(host, a), await inc(host, b), await inc(host, uploaded)]).toEqual([{ count: 11 }, { count: 11 }, { count: 2 }]);
+    const apps = (await host.query({ eci: b, rid: 'io.picolabs.wrangler', name: 'apps', args: {} })) as Array<Record<string, unknown>>;
+    expect(apps).toEqual([{ rid: 'test.counter', version: '1.1.0', hash: appHash(v2), url: web.url('/counter.krl'), grant: {} }]);
+    await host.close();
+    const again = await testHost({ dir, apps: { sources: { allow: ['127.0.0.1'] } } });
+    expect(await inc(again.host, b)).toEqual({ count: 21 });
+    // Carried to another host, it runs there what it ran here.
+    const other = await krlHost();
+    await other.host.importCloud(other.root.eci, await again.host.exportCloud(b));
+    expect(await inc(other.host, b)).toEqual({ count: 31 });
+  });
+
+  it('holds a cloud that follows a URL to what its owner granted: new content asking more is refused its use there', async () => {
+    const web = await appServer();
+    const base = krlRuleset('test.grow', { rules: 'rule hi { select when t hi send_directive("hi") }' });
+    web.serve('/grow.krl', base);
+    const { host, root } = await krlHost();
+    const kid = ((await host.event({ eci: root.eci, domain: 'wrangler', type: 'new_child_request', attrs: { name: 'kid' } })).directives[0]!.options as { eci: string }).eci;
+    await installApp(host, kid, { url: web.url('/grow.krl') });
+    web.serve('/grow.krl', krlRuleset('test.grow', { rules: `rule hi { select when t hi event:send({"eci": "${root.eci}", "domain": "t", "type": "x"}) }` }));
+    const asks = await rejection(installApp(host, root.eci, { url: web.url('/grow.krl') }));
+    expect(asks).toMatchObject({ code: 'CONSENT_REQUIRED' });
+    await installApp(host, root.eci, { url: web.url('/grow.krl'), consent: true });
+    expect((await host.event({ eci: root.eci, domain: 't', type: 'hi', attrs: {} })).eid).toBeTruthy();
+    expect(await rejection(host.event({ eci: kid, domain: 't', type: 'hi', attrs: {} }))).toMatchObject({ code: 'APP_PERMISSION_DENIED', details: { permission: 'send' } });
+  });
+});
+
 describe('KRL: what does not compile is refused at install with its line and column, and nothing is installed', () => {
   it.each([
     ['a syntax error', 'ruleset test.bad {\n  rule r {\n    select when a b\n    send_directive("x"\n  }\n}', 'KRL syntax error at line 5, column 3: Expected `)`', { line: 5, column: 3 }],

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { AppLimitExceededError, AppSourceDeniedError, InvalidAppError, LimitExceededError, messageOf } from '../errors.ts';
 import { checkRuleset } from '../capabilities/declared-ecis.ts';
 import type { HttpRequest, HttpResponse, Ruleset } from '../ruleset.ts';
-import { keys, type InstallRecord } from '../store/keys.ts';
+import { keys, type AppRecord, type InstallRecord } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
 
 /**
@@ -38,6 +38,8 @@ export class Apps {
   private readonly ready = new Map<string, Ruleset>();
   /** Per cloud and app: when it last ran out of time, and until when it is suspended there. */
   private readonly strikes = new Map<string, { times: number[]; until: number }>();
+  /** The hash last installed from each app URL read so far ('' for none: installs from it run their own). */
+  private readonly urls = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
@@ -48,13 +50,39 @@ export class Apps {
 
   /** The ruleset an install runs: its app's, when loaded, or the host's by rid. */
   rulesetOf(install: InstallRecord, registry: ReadonlyMap<string, Ruleset>): Ruleset | undefined {
-    return install.app ? this.ready.get(install.app.hash) : registry.get(install.rid);
+    return install.app ? this.ready.get(this.runs(install.app)) : registry.get(install.rid);
+  }
+
+  /**
+   * The content an app install runs: what was last installed from its URL on this host (a URL
+   * whose content changed updates every install from it, docs/apps.md "Updates"), else its own.
+   */
+  private runs(app: AppRecord): string {
+    const latest = app.url === undefined ? undefined : this.urls.get(app.url);
+    return latest !== undefined && this.ready.has(latest) ? latest : app.hash;
+  }
+
+  /** An app install as it runs: its record with the hash and version of the content it runs. */
+  running(app: AppRecord): AppRecord {
+    const hash = this.runs(app);
+    return hash === app.hash ? app : { ...app, hash, version: this.ready.get(hash)!.version };
+  }
+
+  /** Content was installed from `url` (committed): every install from that URL runs it from now on. */
+  registered(url: string, hash: string): void {
+    this.urls.set(url, hash);
   }
 
   /** Load the apps a cloud's installs name and this host has not started yet (on activation). */
   ensure(installs: readonly InstallRecord[]): Promise<void> | undefined {
-    const missing = installs.flatMap((i) => (i.app && !this.ready.has(i.app.hash) ? [i.app.hash] : []));
-    return missing.length === 0 ? undefined : this.startAll(missing);
+    const apps = installs.flatMap((i) => (i.app ? [i.app] : []));
+    const unread = apps.flatMap((a) => (a.url !== undefined && !this.urls.has(a.url) ? [a.url] : []));
+    const missing = (): string[] => [...new Set(apps.flatMap((a) => [a.hash, ...(a.url === undefined ? [] : [this.urls.get(a.url)])]))].filter((h): h is string => h !== undefined && h !== '' && !this.ready.has(h));
+    if (unread.length === 0 && missing().length === 0) return undefined;
+    return (async () => {
+      for (const url of unread) this.urls.set(url, (await this.store.get(keys.appUrl(url))) ?? '');
+      await this.startAll(missing());
+    })();
   }
 
   private async startAll(hashes: string[]): Promise<void> {

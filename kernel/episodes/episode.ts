@@ -106,7 +106,7 @@ class Episode implements EpisodeScope {
     this.caller = eci === undefined ? undefined : cloud.ecis.get(eci);
   }
 
-  private readonly modules: ModuleSource = { rulesetOf: (i) => this.env.apps.rulesetOf(i, this.env.rulesets), read: (i) => this.read(i) };
+  private readonly modules: ModuleSource = { rulesetOf: (i) => this.env.apps.rulesetOf(i, this.env.rulesets), read: (i) => this.read(i), running: (a) => this.env.apps.running(a) };
 
   read(install: InstallRecord): ReadContext {
     let read = this.reads.get(install);

@@ -51,6 +51,7 @@ export async function runQuery(env: QueryEnv, a: Active, q: RoutedQuery): Promis
   const modules: ModuleSource = {
     rulesetOf: (i) => env.apps.rulesetOf(i, env.rulesets),
     read: (i) => views.get(i) ?? views.set(i, buildReadContext(cloud, i, env.rulesets, now, modules, undefined, info)).get(i)!,
+    running: (a) => env.apps.running(a),
   };
   const ctx = modules.read(install);
   const start = performance.now();

@@ -304,8 +304,14 @@ export function createCloudOps(deps: CloudOpsDeps): CloudOps {
       const installs = [...tx.installs.filter((r) => r.rid !== rid), rec].sort((a, b) => a.seq - b.seq);
       tx.installs = installs;
       tx.installed(rid);
-      const writes = [put(keys.install(cloud.id, rid), rec)];
+      const writes: WriteOp[] = [put(keys.install(cloud.id, rid), rec)];
       if (app) writes.push(put(keys.appSource(app.loaded.hash), app.loaded.source));
+      // Installed from a URL: every install from it on this host runs this content from now on.
+      if (app?.loaded.url !== undefined) {
+        const { url, hash } = app.loaded;
+        writes.push(put(keys.appUrl(url), hash));
+        tx.release(() => deps.apps.registered(url, hash));
+      }
       tx.stage(writes, (c) => {
         c.installs = installs;
       });

@@ -1,4 +1,5 @@
 import type { CloudState, InstallRecord } from '../clouds/cloud-state.ts';
+import type { AppRecord } from '../store/keys.ts';
 import type { AppSource, HttpResponse, InstalledInfo, KumoEvent, ReadContext, RuleContext, ChildInfo, ChildSelector, ClaimCode, DeviceInfo, EciInfo, RegisteredRuleset, Ruleset, ScheduleInfo } from '../ruleset.ts';
 import type { Tx } from './tx.ts';
 import { within, type Authority } from '../capabilities/authority.ts';
@@ -49,10 +50,10 @@ export interface CloudOps {
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** An install as rules and queries list it. */
-export function installedInfo(r: InstallRecord): InstalledInfo {
+/** An install as rules and queries list it; an app as it runs (`running`: what was last installed from its URL). */
+export function installedInfo(r: InstallRecord, running: (app: AppRecord) => AppRecord = (a) => a): InstalledInfo {
   if (!r.app) return { rid: r.rid, config: r.config };
-  const { version, hash, url, grant } = r.app;
+  const { version, hash, url, grant } = running(r.app);
   return { rid: r.rid, config: r.config, app: { version, hash, ...(url === undefined ? {} : { url }), grant: { ...grant } } };
 }
 
@@ -98,7 +99,7 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, rule
         .filter((e) => !caller || within(e, caller))
         .map((e) => structuredClone(e))
         .sort((a, b) => cmp(a.id, b.id)),
-    installed: () => installs().map(installedInfo),
+    installed: () => installs().map((i) => installedInfo(i, modules.running)),
     registered: () => registered(rulesets),
     schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })).sort((a, b) => a.next - b.next || cmp(a.id, b.id)),
   };
@@ -112,6 +113,8 @@ function registered(rulesets: ReadonlyMap<string, Ruleset>): RegisteredRuleset[]
 export interface ModuleSource {
   rulesetOf(install: InstallRecord): Ruleset | undefined;
   read(install: InstallRecord): ReadContext;
+  /** An app install as it runs (`Apps.running`: what was last installed from its URL). */
+  running(app: AppRecord): AppRecord;
 }
 
 /** What a rule's context asks of the episode it runs in (see episode.ts). */

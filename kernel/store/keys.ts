@@ -250,6 +250,8 @@ export const keys = {
   claimIndex: (hash: string) => key<ClaimRecord>(`k!${hash}`),
   /** Host-wide app sources by content hash (sha256 hex): what the clouds' installed apps run. */
   appSource: (hash: string) => key<string>(`a!${hash}`),
+  /** Host-wide: the content hash last installed from an app's URL on this host, which every install from that URL runs (docs/apps.md, "Updates"). */
+  appUrl: (url: string) => key<string>(`u!${url}`),
 };
 
 export const ranges = {

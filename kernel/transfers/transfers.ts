@@ -4,7 +4,7 @@ import { asRecord, type CloudState } from '../clouds/cloud-state.ts';
 import { appHashes, appSources, bundleEcis, bundleOps, bundleRulesets, checkBundle, readSubtree, type CloudBundle } from './bundle.ts';
 import { DuplicateNameError, ImportConflictError, InvalidArgsError, InvalidCloudFileError, MissingRulesetsError } from '../errors.ts';
 import type { CloudId } from '../ids.ts';
-import { keys, ranges, stored, type Key, type MoveIn, type MoveOut, type OutboxEntry } from '../store/keys.ts';
+import { keys, ranges, stored, type AppRecord, type InstallRecord, type Key, type MoveIn, type MoveOut, type OutboxEntry } from '../store/keys.ts';
 import type { Outbox } from '../delivery/outbox.ts';
 import type { ChildInfo, Ruleset } from '../ruleset.ts';
 import { del, put, type Store, type WriteOp } from '../store/store.ts';
@@ -15,6 +15,8 @@ export interface TransferDeps {
   clouds: ActiveClouds;
   outbox: Outbox;
   rulesets: ReadonlyMap<string, Ruleset>;
+  /** An app install as it runs (what was last installed from its URL): what a cloud carries away. */
+  running(app: AppRecord): AppRecord;
   now(): number;
   /** Stage changes to a cloud in its mailbox and commit them. */
   commitIn<T>(cloudId: CloudId, stage: (tx: Tx, cloud: CloudState) => T | Promise<T>): Promise<T>;
@@ -58,7 +60,12 @@ export class Transfers {
       const { clouds: metas } = await readSubtree(this.deps.store, root);
       fresh = metas.map((m) => m.id).filter((id) => !ids.has(id));
     }
-    const { clouds: metas, records } = await readSubtree(this.deps.store, root);
+    const { clouds: metas, records: read } = await readSubtree(this.deps.store, root);
+    // An app install travels as it runs here: a URL whose content changed since it was installed updated it.
+    const records = read.map((r) => {
+      const app = r.kind === 'rs' ? (r.value as InstallRecord).app : undefined;
+      return app ? { ...r, value: { ...(r.value as InstallRecord), app: this.deps.running(app) } } : r;
+    });
     const taken = leaving ? await this.deps.outbox.take(ids) : [];
     const hashes = appHashes(records);
     return {
