@@ -99,7 +99,7 @@ export function buildReadContext(cloud: CloudState, install: InstallRecord, rule
         .filter((e) => !caller || within(e, caller))
         .map((e) => structuredClone(e))
         .sort((a, b) => cmp(a.id, b.id)),
-    installed: () => installs().map((i) => installedInfo(i, modules.running)),
+    installed: () => installs().map((i) => installedInfo(i, (a) => modules.running(a))),
     registered: () => registered(rulesets),
     schedules: (): ScheduleInfo[] => [...cloud.schedules.values()].map((s) => ({ ...s })).sort((a, b) => a.next - b.next || cmp(a.id, b.id)),
   };
