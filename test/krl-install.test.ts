@@ -38,6 +38,17 @@ describe('KRL: install by URL, update when the content changes, uninstall', () =
     expect(await rejection(host.query({ eci: root.eci, rid: 'test.counter', name: 'current', args: {} }))).toMatchObject({ code: 'UNKNOWN_RULESET' });
   });
 
+  it("runs pico's initialization idiom: a rule on wrangler:ruleset_installed where its rid is among the rids, in the install's episode", async () => {
+    const { host, root } = await krlHost();
+    const source = krlRuleset('test.init', {
+      shares: ['inited'],
+      globals: 'inited = function() { ent:inited }',
+      rules: 'rule initialize { select when wrangler ruleset_installed where event:attr("rids") >< meta:rid fired { ent:inited := event:attr("rid") } }',
+    });
+    await installKrl(host, root.eci, source);
+    expect(await host.query({ eci: root.eci, rid: 'test.init', name: 'inited', args: {} })).toBe('test.init');
+  });
+
   it('keeps a KRL ruleset across a restart: its source is stored by hash and compiled again', async () => {
     const dir = await tempDir();
     const first = await testHost({ dir, apps: { sources: {} } });

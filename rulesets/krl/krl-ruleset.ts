@@ -86,7 +86,7 @@ function assemble(ast: K.Ruleset, limits: KrlLimits): Ruleset {
   const description = literal(metaOf(ast, 'description')[0]);
   const ruleset: Ruleset = {
     rid,
-    version: literal(ast.version) ?? literal(metaOf(ast, 'version')[0]) ?? '0.0.0',
+    version: literal(metaOf(ast, 'version')[0]) ?? '0.0.0',
     meta: { ...(name ? { name } : {}), ...(description ? { description } : {}) },
     rules,
     functions,
