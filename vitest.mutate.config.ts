@@ -25,6 +25,7 @@ const OTHER_PROCESSES = [
   'test/mqtt.test.ts',
   'test/example-fleet.test.ts',
   'test/rulesets-outside.test.ts',
+  'test/krl-readme.test.ts',
   'test/chaos.test.ts',
 ];
 
@@ -47,7 +48,11 @@ const { projects: _projects, ...baseTest } = base.test ?? {};
 export default defineConfig({
   test: {
     ...baseTest,
-    include: ['test/**/*.test.ts'],
+    // MUTATE_TESTS narrows the suite for a run of one room's mutants (`MUTATE_TESTS='test/krl-*.test.ts'`).
+    include: process.env['MUTATE_TESTS']?.split(',') ?? ['test/**/*.test.ts'],
+    // Code a host loads only when first needed (KRL, with the first app) is loaded before any test, so
+    // StrykerJS sees its module-level code as static, run by every test, not by whichever loaded it.
+    setupFiles: ['test/mutate-setup.ts'],
     exclude: [...OTHER_PROCESSES, ...MAIN_THREAD_ONLY, ...SOURCE_TEXT, 'node_modules/**'],
     reporters: ['default'],
     // One module graph for all files: importing the kernel afresh for each test file cost more

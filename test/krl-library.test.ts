@@ -156,3 +156,167 @@ describe('KRL modules of every ruleset', () => {
     expect(await rejection(host.event({ eci, domain: 't', type: 'send', attrs: { to: eci } }))).toMatchObject({ code: 'APP_PERMISSION_DENIED', details: { permission: 'send' } });
   });
 });
+
+/** A web server that answers every request with what it received, as JSON (or as text for /text). */
+async function echoServer(): Promise<{ url: (path: string) => string }> {
+  const { createServer } = await import('node:http');
+  const { onCleanup } = await import('./helpers.ts');
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      if (req.url === '/text') return void res.writeHead(201, { 'content-type': 'text/plain' }).end('not json');
+      res.writeHead(200, { 'content-type': 'application/json', 'x-echo': 'yes' }).end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onCleanup(() => new Promise((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as { port: number };
+  return { url: (path) => `http://127.0.0.1:${port}${path}` };
+}
+
+const MORE = (base: string): string => `ruleset test.more {
+  meta {
+    use module io.picolabs.wrangler alias wrangler
+    shares queryView, strf, errs, state
+  }
+  global {
+    queryView = function() {
+      { "attrs": event:attrs, "attr": event:attr("x"), "domain": event:domain, "eci": event:eci, "host": meta:host, "inEvent": meta:inEvent,
+        "config": meta:rulesetConfig, "parent": ctx:parent, "myselfEci": wrangler:myself(){"eci"}, "parentEci": wrangler:parent_eci(),
+        "randomInt": random:integer(), "randomDefault": random:number() < 1, "abs": math:abs("x"), "rounded": math:round(2.5), "hex": math:hash("md5", "a", "hex") }
+    }
+    strf = function(t) { time:strftime(t, "%Y-%m-%dT%H:%M:%S.%L %s %% %a %b %Q") }
+    errs = function(which) {
+      which == "unit" => time:add(time:now(), {"fortnights": 1}) |
+      which == "time" => time:new("not a time") |
+      which == "algo" => math:hash("nope", "a") |
+      which == "map" => time:add(time:now(), 5) |
+      which == "http" => http:get("${base}/json") |
+      "none"
+    }
+    state = function() { { "r": ent:r, "removed": ent:removed, "kid": ent:kid, "kids": ctx:children.length(), "channels": ctx:channels.length(), "tagged": wrangler:channels(["One", "two"]).length() } }
+  }
+  rule get {
+    select when h get
+    http:get("${base}/json", qs = {"a": 1, "b": "x y"}, headers = {"X-Thing": "v"}, parseJSON = true) setting(r)
+    fired { ent:r := r }
+  }
+  rule methods {
+    select when h methods
+    every {
+      http:put("${base}/put", body = "raw", parseJSON = true) setting(put);
+      http:patch("${base}/patch", form = {"a": "1", "b": "2"}, parseJSON = true) setting(patch);
+      http:delete("${base}/del", auth = {"username": "u", "password": "p"}, parseJSON = true) setting(del);
+      http:head("${base}/head") setting(head);
+      http:post("${base}/text", parseJSON = true) setting(text);
+    }
+    fired {
+      ent:r := { "put": [put{["content", "method"]}, put{["content", "body"]}], "patch": [patch{["content", "headers", "content-type"]}, patch{["content", "body"]}],
+                 "del": [del{["content", "method"]}, del{["content", "headers", "authorization"]}], "head": [head{"status_code"}, head{"content"}],
+                 "text": [text{"content"}, text{"status_code"}, text{"content_type"}, text{"content_length"}] }
+    }
+  }
+  rule unknown_schedule { select when h unsched schedule:remove("no-such-id") setting(removed) fired { ent:removed := removed } }
+  rule pico { select when h pico ctx:newPico("kid", []) setting(kid) fired { ent:kid := kid{"name"} } }
+  rule unpico { select when h unpico ctx:delPico(event:attr("eci")) }
+  rule channels {
+    select when h channels
+    every {
+      ctx:newChannel(["one", "two"], {"allow": [{"domain": "h", "name": "*"}], "deny": []}, {"allow": [{"rid": "*", "name": "*"}], "deny": []}) setting(c);
+      wrangler:createChannel("one") setting(d);
+    }
+    fired { ent:made := [c{"id"}, d{"id"}] }
+  }
+  rule unchannel { select when h unchannel every { ctx:delChannel(ent:made[0]); wrangler:deleteChannel(ent:made[1]); } }
+  rule tell { select when h tell ctx:event(event:attr("eci"), "h", "told", {"n": 2}) }
+  rule told { select when h told fired { ent:r := event:attr("n") } }
+}`;
+
+describe('KRL modules: the rest of each', () => {
+  async function more(): Promise<{ host: Awaited<ReturnType<typeof krlHost>>['host']; eci: string; q: (n: string, args?: Record<string, unknown>) => Promise<unknown>; send: (t: string, attrs?: Record<string, unknown>) => Promise<void> }> {
+    const web = await echoServer();
+    const { host, root } = await krlHost();
+    const installed = await installKrl(host, root.eci, MORE(web.url('')), { config: { answer: 42 } });
+    expect(installed['app']).toMatchObject({ grant: { channels: true, children: true, send: true, http: ['127.0.0.1'] } });
+    const q = (name: string, args: Record<string, unknown> = {}): Promise<unknown> => host.query({ eci: root.eci, rid: 'test.more', name, args });
+    const send = async (type: string, attrs: Record<string, unknown> = {}): Promise<void> => void (await host.event({ eci: root.eci, domain: 'h', type, attrs }));
+    return { host, eci: root.eci, q, send };
+  }
+
+  it('in a query: no event, no ECI, no host; the config given at install; defaults of random; math of what is not a number', async () => {
+    const { q } = await more();
+    expect(await q('queryView')).toEqual({
+      attrs: null,
+      attr: null,
+      domain: null,
+      eci: null,
+      host: null,
+      inEvent: false,
+      config: { answer: 42 },
+      parent: null,
+      myselfEci: null,
+      parentEci: null,
+      randomInt: expect.any(Number),
+      randomDefault: true,
+      abs: 0,
+      rounded: 3,
+      hex: '0cc175b9c0f1b6a831c399e269772661',
+    });
+    expect([0, 1]).toContain(((await q('queryView')) as { randomInt: number }).randomInt);
+  });
+
+  it('strftime takes every field it documents and leaves an unknown one as written', async () => {
+    const { q } = await more();
+    expect(await q('strf', { t: '2026-02-03T04:05:06.007Z' })).toBe(`2026-02-03T04:05:06.007 ${Date.UTC(2026, 1, 3, 4, 5, 6) / 1000} % Tue Feb %Q`);
+  });
+
+  it('refuses a unit it does not know, what is not a time, an unknown hash, amounts that are not a map, an HTTP request in a query', async () => {
+    const { q } = await more();
+    const failure = (which: string): Promise<string> =>
+      q('errs', { which }).then(
+        () => 'answered',
+        (e: Error) => e.message,
+      );
+    expect(await failure('unit')).toContain('time:add knows years, months, weeks, days, hours, minutes, seconds, not fortnights');
+    expect(await failure('time')).toContain('not a time is not a time');
+    expect(await failure('algo')).toContain('math: unknown hash algorithm "nope"');
+    expect(await failure('map')).toContain('the amounts of time:add must be a map');
+    expect(await failure('http')).toContain('http:get works only in a rule, not in a query');
+    expect(await q('errs', { which: 'other' })).toBe('none');
+  });
+
+  it('http: query string, headers, body, form, basic auth, every method, text kept when it is not JSON', async () => {
+    const { q, send } = await more();
+    await send('get');
+    const got = ((await q('state')) as { r: { content: { method: string; url: string; headers: Record<string, string> }; status_code: number; status_line: string; content_type: string; headers: Record<string, string> } }).r;
+    expect(got.content).toMatchObject({ method: 'GET', url: '/json?a=1&b=x+y', headers: { 'x-thing': 'v' } });
+    expect(got).toMatchObject({ status_code: 200, status_line: '200', content_type: 'application/json', headers: expect.objectContaining({ 'x-echo': 'yes' }) });
+    await send('methods');
+    expect(((await q('state')) as { r: unknown }).r).toEqual({
+      put: ['PUT', 'raw'],
+      patch: ['application/x-www-form-urlencoded', 'a=1&b=2'],
+      del: ['DELETE', `Basic ${Buffer.from('u:p').toString('base64')}`],
+      head: [200, ''],
+      text: ['not json', 201, 'text/plain', 8],
+    });
+  });
+
+  it('ctx and wrangler: children and channels made and deleted; ctx:event sends; schedule:remove of an unknown id is false', async () => {
+    const { host, eci, q, send } = await more();
+    await send('unsched');
+    expect(await q('state')).toMatchObject({ removed: false, kids: 0 });
+    await send('pico');
+    expect(await q('state')).toMatchObject({ kid: 'kid', kids: 1 });
+    const [kid] = (await host.query({ eci, rid: 'io.picolabs.wrangler', name: 'children', args: {} })) as Array<{ eci: string }>;
+    await send('unpico', { eci: kid!.eci });
+    expect(await q('state')).toMatchObject({ kids: 0 });
+    const before = ((await q('state')) as { channels: number }).channels;
+    await send('channels');
+    expect(await q('state')).toMatchObject({ channels: before + 2, tagged: 1 });
+    await send('unchannel');
+    expect(await q('state')).toMatchObject({ channels: before, tagged: 0 });
+    await send('tell', { eci });
+    await expect.poll(async () => ((await q('state')) as { r: unknown }).r).toBe(2);
+  });
+});

@@ -140,16 +140,19 @@ function algorithm(a: unknown): string {
 }
 const encoding = (e: unknown): 'hex' | 'base64' => (toStr(e) === 'base64' ? 'base64' : 'hex');
 
+/** A number argument, or `d` when it is not given. */
+const numberOr = (v: unknown, d: number): number => (isNull(v) ? d : (toNumberOrNull(v) ?? d));
+
 const random: Record<string, Member> = {
   uuid: func([], () => randomUUID()),
   integer: func(['upper', 'lower'], (_r, [u, l]) => {
-    const hi = Math.floor(toNumberOrNull(u) ?? 1);
-    const lo = Math.floor(toNumberOrNull(l) ?? 0);
+    const hi = Math.floor(numberOr(u, 1));
+    const lo = Math.floor(numberOr(l, 0));
     return lo >= hi ? lo : randomInt(lo, hi + 1);
   }),
   number: func(['upper', 'lower'], (_r, [u, l]) => {
-    const hi = toNumberOrNull(u) ?? 1;
-    const lo = toNumberOrNull(l) ?? 0;
+    const hi = numberOr(u, 1);
+    const lo = numberOr(l, 0);
     return lo + Math.random() * (hi - lo);
   }),
 };
