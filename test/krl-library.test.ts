@@ -170,7 +170,7 @@ async function echoServer(): Promise<{ url: (path: string) => string }> {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(() => new Promise((resolve) => server.close(() => resolve())));
+  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { port } = server.address() as { port: number };
   return { url: (path) => `http://127.0.0.1:${port}${path}` };
 }

@@ -72,10 +72,10 @@ describe('KRL maps: a key is only a key', () => {
 describe('KRL sandbox: each runaway ends with a clear error, nothing written, the host serving', () => {
   it.each([
     ['recurse', 'stack', /nested calls deeper than 200/],
-    ['exponential', 'steps', /took more than its 200000 steps in rule exponential/],
+    ['exponential', 'steps', /took more than its 200000 steps \(in rule exponential\)/],
     ['range', 'size', /made a value of 100000001 characters or elements/],
     ['string', 'size', /made a value of \d+ characters or elements; at most 1000000/],
-    ['array', 'steps', /took more than its 200000 steps in rule array/],
+    ['array', 'steps', /took more than its 200000 steps \(in rule array\)/],
   ])('%s: APP_LIMIT_EXCEEDED (%s)', async (type, limit, message) => {
     const { host, root } = await krlHost();
     await installKrl(host, root.eci, HOSTILE);
@@ -89,6 +89,27 @@ describe('KRL sandbox: each runaway ends with a clear error, nothing written, th
     expect(served.eid).toBeTruthy();
     expect(await host.query({ eci: root.eci, rid: 'test.hostile', name: 'current', args: {} })).toBe(1);
     expect(await host.query({ eci: otherEci, rid: 'test.hostile', name: 'current', args: {} })).toBe(1);
+  });
+
+  it('gives an episode one budget per ruleset: rules and raised events spend from it together', async () => {
+    const { host, root } = await krlHost({ steps: 5_000 });
+    const source = krlRuleset('test.spend', {
+      // About n steps: a range of n elements is n steps to make.
+      globals: 'spend = function(n) { 1.range(n).length() }',
+      rules: `
+        rule one { select when t go fired { x = spend(1500) } }
+        rule two { select when t go fired { x = spend(1500); raise t event "more" attributes event:attrs } }
+        rule three { select when t more fired { x = spend(event:attr("n").defaultsTo(1500)) } }`,
+    });
+    await installKrl(host, root.eci, source);
+    // About 1,500 steps each, three times: some 4,500 of 5,000.
+    expect((await host.event({ eci: root.eci, domain: 't', type: 'go', attrs: {} })).eid).toBeTruthy();
+    // The raised event's rule spends from the same episode's budget: 1,500 + 1,500 + 2,100 > 5,000.
+    const err = await rejection(host.event({ eci: root.eci, domain: 't', type: 'go', attrs: { n: 2100 } }));
+    expect(err).toMatchObject({ code: 'APP_LIMIT_EXCEEDED', details: { limit: 'steps', max: 5000 } });
+    expect(err.message).toContain('(in rule three)');
+    // Alone, the same work fits.
+    expect((await host.event({ eci: root.eci, domain: 't', type: 'more', attrs: { n: 2100 } })).eid).toBeTruthy();
   });
 
   it('bounds queries the same way: a runaway function is APP_LIMIT_EXCEEDED, the next query answers', async () => {

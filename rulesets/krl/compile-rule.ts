@@ -3,7 +3,7 @@ import type { Rule, RuleContext } from '../../kernel/index.ts';
 import { after, and, any, before, andThen, between, compile as compileSelect, count, notBetween, on, or, repeat, where, within, type Aggregate, type EventExpr, type PrimitiveOptions, type TimeUnit } from '../event-expr.ts';
 import type { Functions } from '../event-expr/where-context.ts';
 import { KrlCompileError, args, callMember, declarations, expr, linear, moduleMember, params, positional, setDefaction, urlArg, withArgs, type Cx, type Ev } from './compile-expr.ts';
-import { Env, KrlError, Run, invoke, type RulesetInfo } from './runtime.ts';
+import { Env, KrlError, Run, episodeBudget, invoke, type RulesetInfo } from './runtime.ts';
 import { deletePath, putPath } from './stdlib.ts';
 import { KrlCallable, isMap, isNull, isPromise, chain, toPlain, toStr, truthy } from './values.ts';
 
@@ -373,7 +373,7 @@ export function compileRule(n: K.Rule, cx: Cx, info: RulesetInfo, functions: Fun
     name,
     select,
     run(ctx) {
-      const run = new Run(info, ctx, ctx, name, ctx.event);
+      const run = new Run(info, ctx, ctx, name, ctx.event, episodeBudget(ctx.cloud, info));
       const env = new Env(run, undefined).child();
       for (const [k, v] of Object.entries(ctx.captures)) env.set(k, v);
       const state = { fired: false };

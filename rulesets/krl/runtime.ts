@@ -49,18 +49,31 @@ export interface ModuleUse {
   with: ReadonlyArray<readonly [string, Global]>;
 }
 
-/** What one rule run or query may spend, shared by the modules it calls. */
-class Budget {
+/** What one episode's rule runs of a ruleset, or one query, may spend, shared by the modules they call. */
+export class Budget {
   steps = 0;
   depth = 0;
   constructor(
     readonly limits: KrlLimits,
     readonly rid: string,
-    readonly ruleName: string | undefined,
   ) {}
 }
 
-/** One rule run or query (or a module it uses, in that run). */
+/**
+ * Each episode's budget for a ruleset, by the view of the cloud the kernel gives that ruleset's rules
+ * in that episode (one object per episode and install): every rule run of the episode, raised events
+ * included, spends from it, and it goes with the episode.
+ */
+const episodes = new WeakMap<object, Budget>();
+
+/** The budget of the episode whose rules of `info` see the cloud as `cloud`. */
+export function episodeBudget(cloud: object, info: RulesetInfo): Budget {
+  let b = episodes.get(cloud);
+  if (!b) episodes.set(cloud, (b = new Budget(info.limits, info.rid)));
+  return b;
+}
+
+/** One rule run or query (or a module it uses, in that run), spending from a budget. */
 export class Run {
   private readonly globalValues = new Map<string, unknown>();
   private readonly evaluating = new Set<string>();
@@ -78,7 +91,7 @@ export class Run {
     /** A module's configuration, from the `with` of the ruleset using it. */
     private readonly config?: ReadonlyMap<string, unknown>,
   ) {
-    this.budget = budget ?? new Budget(ruleset.limits, ruleset.rid, ruleName);
+    this.budget = budget ?? new Budget(ruleset.limits, ruleset.rid);
   }
 
   /** A `log` statement's or `klog`'s line, published on `kumo:krl` (docs/krl.md, "Logs"). */
@@ -90,7 +103,7 @@ export class Run {
   charge(n = 1): void {
     const b = this.budget;
     b.steps += n;
-    if (b.steps > b.limits.steps) throw new AppLimitExceededError(b.rid, 'steps', `${b.rid} took more than its ${b.limits.steps} steps${b.ruleName ? ` in rule ${b.ruleName}` : ''}`, b.limits.steps);
+    if (b.steps > b.limits.steps) throw new AppLimitExceededError(b.rid, 'steps', `${b.rid} took more than its ${b.limits.steps} steps${this.ruleName ? ` (in rule ${this.ruleName})` : ''}`, b.limits.steps);
   }
 
   /** Check that a string or collection of `length` may be made. */
