@@ -55,11 +55,6 @@ const BUILTIN_ACTIONS: Record<string, { params: string[]; fn: (env: Env, args: u
   noop: { params: [], fn: () => null },
 };
 
-function invokeAction(env: Env, f: unknown, name: string, xs: unknown[], named: Map<string, unknown> | undefined): unknown {
-  if (!(f instanceof KrlCallable) || f.kind !== 'Action') throw new KrlError(`${name} is not an action`);
-  return invoke(env.run, f, xs, named);
-}
-
 /** One action: its value, bound by `setting(x)`. */
 function action(n: K.Action, cx: Cx): Ev {
   const a = args(n.args, cx);
@@ -67,7 +62,7 @@ function action(n: K.Action, cx: Cx): Ev {
   const callee = n.action;
   const use = callee.type === 'DomainIdentifier' ? cx.uses.get(callee.domain) : undefined;
   if (use) {
-    call = (env) => withArgs(env, a, (xs, named) => invokeAction(env, env.run.moduleValue(use, callee.value, env), `${callee.value}`, xs, named));
+    call = (env) => withArgs(env, a, (xs, named) => invoke(env.run, env.run.moduleValue(use, callee.value, env), xs, named, 'Action'));
   } else if (callee.type === 'DomainIdentifier') {
     const m = moduleMember(callee, cx);
     if (m.kind !== 'Action' && m.kind !== 'Both') throw new KrlCompileError(`${callee.domain}:${callee.value} is not an action`, callee.loc.start);
@@ -78,7 +73,7 @@ function action(n: K.Action, cx: Cx): Ev {
     call = (env) => withArgs(env, a, (xs, named) => b.fn(env, positional(b.params, xs, named)));
   } else {
     const name = callee.value;
-    call = (env) => withArgs(env, a, (xs, named) => invokeAction(env, env.get(name), name, xs, named));
+    call = (env) => withArgs(env, a, (xs, named) => invoke(env.run, env.get(name), xs, named, 'Action'));
   }
   const names = n.setting.map((s) => s.value);
   if (names.length === 0) return call;

@@ -200,11 +200,15 @@ export class Env {
 }
 
 /**
- * Call a KRL callable with positional and named arguments, within the run's budget and depth.
+ * Call a KRL function (or, in an action block, an action) with positional and named arguments,
+ * within the run's budget and depth.
  * Answers its value, or a promise of it when it waited on the host.
  */
-export function invoke(run: Run, f: unknown, args: readonly unknown[], named?: ReadonlyMap<string, unknown>): unknown {
-  if (!(f instanceof KrlCallable)) throw new KrlError(`${describe(f)} is not a function`);
+export function invoke(run: Run, f: unknown, args: readonly unknown[], named?: ReadonlyMap<string, unknown>, kind: KrlCallable['kind'] = 'Function'): unknown {
+  if (!(f instanceof KrlCallable) || f.kind !== kind) {
+    const what = f instanceof KrlCallable ? `a ${f.kind === 'Action' ? 'defaction' : 'function'}` : describe(f);
+    throw new KrlError(kind === 'Action' ? `${what} is not an action` : f instanceof KrlCallable ? `${what} is an action: use it in an action block` : `${what} is not a function`);
+  }
   run.charge();
   const b = run.budget;
   if (b.depth >= b.limits.depth) throw new AppLimitExceededError(b.rid, 'stack', `${b.rid} nested calls deeper than ${b.limits.depth}`, b.limits.depth);
