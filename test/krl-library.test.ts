@@ -186,6 +186,7 @@ const MORE = (base: string): string => `ruleset test.more {
         "config": meta:rulesetConfig, "parent": ctx:parent, "myselfEci": wrangler:myself(){"eci"}, "parentEci": wrangler:parent_eci(),
         "randomInt": random:integer(), "randomDefault": random:number() < 1, "abs": math:abs("x"), "rounded": math:round(2.5), "hex": math:hash("md5", "a", "hex") }
     }
+    fetched = http:get("${base}/json")
     strf = function(t) { time:strftime(t, "%Y-%m-%dT%H:%M:%S.%L %s %% %a %b %Q") }
     errs = function(which) {
       which == "unit" => time:add(time:now(), {"fortnights": 1}) |
@@ -230,6 +231,9 @@ const MORE = (base: string): string => `ruleset test.more {
   }
   rule unchannel { select when h unchannel every { ctx:delChannel(ent:made[0]); wrangler:deleteChannel(ent:made[1]); } }
   rule tell { select when h tell ctx:event(event:attr("eci"), "h", "told", {"n": 2}) }
+  rule waits { select when h waits pre { x = [1].map(function(u) { http:get("${base}/json") }) } }
+  rule waitsInWhere { select when h where_waits where http:get("${base}/json") send_directive("never") }
+  rule waitsInGlobal { select when h global_waits pre { x = fetched } }
   rule told { select when h told fired { ent:r := event:attr("n") } }
 }`;
 
@@ -282,7 +286,7 @@ describe('KRL modules: the rest of each', () => {
     expect(await failure('time')).toContain('not a time is not a time');
     expect(await failure('algo')).toContain('math: unknown hash algorithm "nope"');
     expect(await failure('map')).toContain('the amounts of time:add must be a map');
-    expect(await failure('http')).toContain('http:get works only in a rule, not in a query');
+    expect(await failure('http')).toContain("http:get works only in a rule's actions and prelude, not in a query or a where");
     expect(await q('errs', { which: 'other' })).toBe('none');
   });
 
@@ -300,6 +304,14 @@ describe('KRL modules: the rest of each', () => {
       head: [200, ''],
       text: ['not json', 201, 'text/plain', 8],
     });
+  });
+
+  it('refuses to wait on the host where KRL computes without waiting: a function given to an operator, a global; in a where, nothing can', async () => {
+    const { host, eci } = await more();
+    const failure = async (type: string): Promise<string> => (await rejection(host.event({ eci, domain: 'h', type, attrs: {} }))).message;
+    expect(await failure('waits')).toContain('the function given to .map() waits on the host');
+    expect(await failure('where_waits')).toContain("http:get works only in a rule's actions and prelude, not in a query or a where");
+    expect(await failure('global_waits')).toContain("the global `fetched` waits on the host; globals are computed without waiting (move it into a rule's pre)");
   });
 
   it('ctx and wrangler: children and channels made and deleted; ctx:event sends; schedule:remove of an unknown id is false', async () => {

@@ -288,9 +288,8 @@ function whereTest(n: K.Expression, cx: Cx, info: RulesetInfo): PrimitiveOptions
     const run = new Run(info, read, undefined, undefined, event);
     const env = new Env(run, undefined).child();
     for (const [k, v] of Object.entries(captures)) env.set(k, v);
-    const out = test(env);
-    if (isPromise(out)) throw new KrlError('a where cannot wait on the host');
-    return truthy(out);
+    // Nothing in a where can wait: what waits on the host needs a rule's context, which a where has not.
+    return truthy(test(env));
   };
 }
 
@@ -298,11 +297,7 @@ function selector(n: K.RuleSelect, cx: Cx, info: RulesetInfo, functions: Functio
   if (n.kind === 'where') {
     const test = expr(n.expression, cx);
     return compileSelect(
-      where((event, read) => {
-        const out = test(new Env(new Run(info, read, undefined, undefined, event), undefined).child());
-        if (isPromise(out)) throw new KrlError('a where cannot wait on the host');
-        return out;
-      }),
+      where((event, read) => test(new Env(new Run(info, read, undefined, undefined, event), undefined).child())),
       functions,
     );
   }

@@ -25,7 +25,7 @@ const action = (params: string[], fn: Member['fn'], needs?: AppPermissions): Mem
 
 /** The rule's context: actions and event properties exist only in a rule run. */
 function rule(run: Run, what: string): RuleContext {
-  if (!run.rule) throw new KrlError(`${what} works only in a rule, not in a query`);
+  if (!run.rule) throw new KrlError(`${what} works only in a rule's actions and prelude, not in a query or a where`);
   return run.rule;
 }
 const map = (v: unknown, what: string): Record<string, unknown> => {
