@@ -2,6 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { appServer } from './apps-harness.ts';
 import { rejection } from './fixtures.ts';
+import { testHost } from './helpers.ts';
 import { installKrl, krlHost } from './krl-harness.ts';
 
 /** KRL's modules through a real host (docs/krl.md, "Modules"): event, meta, time, math, random, schedule, http, ctx, wrangler, subscriptions. */
@@ -330,5 +331,69 @@ describe('KRL modules: the rest of each', () => {
     expect(await q('state')).toMatchObject({ channels: before, tagged: 0 });
     await send('tell', { eci });
     await expect.poll(async () => ((await q('state')) as { r: unknown }).r).toBe(2);
+  });
+});
+
+describe('KRL modules: named arguments, every unit and name, the values of an event and a host', () => {
+  const NAMED = `ruleset test.named {
+    meta { use module io.picolabs.wrangler alias wrangler shares q, state }
+    global {
+      q = function() {
+        { "months": 0.range(11).map(function(m) { time:strftime(time:add(date = "2026-01-15T00:00:00Z", spec = {"months": m}), format = "%b") }),
+          "days": 0.range(6).map(function(d) { time:strftime(time:add("2026-01-04T00:00:00Z", {"days": d}), "%a") }),
+          "units": time:add("2026-01-01T00:00:00Z", {"years": 1, "weeks": 1, "minutes": 2, "seconds": 3}),
+          "newNamed": time:new(date = "2026-05-06T07:08:09Z"),
+          "maths": [math:ceiling("x"), math:floor("x"), math:int("x"), math:sqrt("x"), math:round(n = 1.26, precision = 1),
+                    math:hash("sha256", "abc", "base64"), math:hmac("sha1", "k", "m"), math:abs(n = -3)],
+          "randoms": 0.range(40).map(function(i) { random:integer(3, 1) }).unique().sort("numeric"),
+          "numbers": 0.range(40).map(function(i) { random:number(upper = 5, lower = 4) }).all(function(x) { x >= 4 && x < 5 }),
+          "name": wrangler:name(), "allChannels": wrangler:channels().length() == ctx:channels.length(),
+          "rulesets": ctx:rulesets.filter(function(r) { r{"rid"} == "test.named" }) }
+      }
+      state = function() { { "ev": ent:ev, "sched": ent:sched, "kid": ent:kid, "made": ent:made } }
+    }
+    rule ev {
+      select when n ev
+      fired {
+        ent:ev := { "time": event:time, "eid": event:eid == meta:txnId, "type": event:type, "eci": meta:eci.isnull(), "host": meta:host, "inQuery": meta:inQuery };
+        schedule n event "later" repeat "0 0 * * *" attributes {"x": 1}
+      }
+    }
+    rule sched { select when n sched fired { ent:sched := schedule:list() } }
+    rule named_actions {
+      select when n named
+      every {
+        ctx:newPico(name = "named kid") setting(kid);
+        wrangler:createChannel(tags = ["named"]) setting(c);
+        event:send(event = {"eci": event:attr("to"), "domain": "n", "name": "delivered"});
+      }
+      fired { ent:kid := kid{"name"}; ent:made := c{"tags"} }
+    }
+  }`;
+
+  it('answers pico’s shapes with named arguments, for every month, weekday and unit', async () => {
+    const { host, root } = await testHost({ apps: { sources: {} }, url: 'https://kumo.example' });
+    await installKrl(host, root.eci, NAMED, { config: {} });
+    const q = (await host.query({ eci: root.eci, rid: 'test.named', name: 'q', args: {} })) as Record<string, unknown>;
+    expect(q['months']).toEqual(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']);
+    expect(q['days']).toEqual(['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']);
+    expect(q['units']).toBe('2027-01-08T00:02:03.000Z');
+    expect(q['newNamed']).toBe('2026-05-06T07:08:09.000Z');
+    expect(q['maths']).toEqual([0, 0, 0, 0, 1.3, createHash('sha256').update('abc').digest('base64'), createHmac('sha1', 'k').update('m').digest('hex'), 3]);
+    expect(q['randoms']).toEqual([1, 2, 3]);
+    expect(q).toMatchObject({ numbers: true, name: 'root', allChannels: true, rulesets: [{ rid: 'test.named', config: {}, version: '0.0.0', url: null }] });
+  });
+
+  it('gives a rule its event, the host URL, schedules as pico lists them, and actions their arguments by name', async () => {
+    const { host, root, clock } = await testHost({ apps: { sources: {} }, url: 'https://kumo.example' });
+    await installKrl(host, root.eci, NAMED);
+    clock.set(Date.UTC(2026, 0, 1, 6));
+    await host.event({ eci: root.eci, domain: 'n', type: 'ev', attrs: {} });
+    await host.event({ eci: root.eci, domain: 'n', type: 'sched', attrs: {} });
+    const state = (await host.query({ eci: root.eci, rid: 'test.named', name: 'state', args: {} })) as Record<string, unknown>;
+    expect(state['ev']).toEqual({ time: Date.UTC(2026, 0, 1, 6), eid: true, type: 'ev', eci: false, host: 'https://kumo.example', inQuery: false });
+    expect(state['sched']).toEqual([{ id: expect.any(String), event: { domain: 'n', type: 'later', attrs: { x: 1 } }, timespec: '0 0 * * *' }]);
+    await host.event({ eci: root.eci, domain: 'n', type: 'named', attrs: { to: root.eci } });
+    expect(await host.query({ eci: root.eci, rid: 'test.named', name: 'state', args: {} })).toMatchObject({ kid: 'named kid', made: ['named'] });
   });
 });
