@@ -63,7 +63,7 @@ export class Transfers {
     const { clouds: metas, records: read } = await readSubtree(this.deps.store, root);
     // An app install travels as it runs here: a URL whose content changed since it was installed updated it.
     const records = read.map((r) => {
-      const app = r.kind === 'rs' ? (r.value).app : undefined;
+      const app = r.kind === 'rs' ? r.value.app : undefined;
       return app ? { ...r, value: { ...(r.value as InstallRecord), app: this.deps.running(app) } } : r;
     });
     const taken = leaving ? await this.deps.outbox.take(ids) : [];
