@@ -3,7 +3,7 @@ import type { AppPermissions } from '../../kernel/index.ts';
 import { MODULES, type Member } from './modules.ts';
 import { Env, KrlError, invoke, type ModuleUse } from './runtime.ts';
 import { INFIX, OPERATORS, getPath, regex } from './stdlib.ts';
-import { KrlCallable, all, isMap, isNull, isPromise, chain, toNumberOrNull, toStr, truthy } from './values.ts';
+import { KrlCallable, all, inOrder, isMap, isNull, isPromise, chain, toNumberOrNull, toStr, truthy } from './values.ts';
 
 /**
  * KRL expressions compiled to closures (docs/krl.md, "How it runs"): each node once, at install,
@@ -310,21 +310,7 @@ export function urlArg(a: K.Arguments, m: Member): K.Expression | undefined {
 /** Declarations in order, each seeing those before it. */
 export function declarations(decls: readonly K.Declaration[], cx: Cx): (env: Env) => void | Promise<void> {
   const list = decls.map((d) => [d.left.value, expr(d.right, cx)] as const);
-  const from = (env: Env, i: number): void | Promise<void> => {
-    for (; i < list.length; i++) {
-      const [name, e] = list[i]!;
-      const v = e(env);
-      if (isPromise(v)) {
-        const next = i + 1;
-        return v.then((x) => {
-          env.set(name, x);
-          return from(env, next);
-        });
-      }
-      env.set(name, v);
-    }
-  };
-  return list.length === 0 ? () => undefined : (env) => from(env, 0);
+  return list.length === 0 ? () => undefined : (env) => inOrder(list, ([name, e]) => chain(e(env), (v) => env.set(name, v)));
 }
 
 /** Bind a callable's parameters in `scope`: given, named, or their defaults (which see the parameters before them). */

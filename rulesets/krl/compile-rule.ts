@@ -1,11 +1,11 @@
 import type { K } from './parse.ts';
-import type { Rule, RuleContext } from '../../kernel/index.ts';
+import type { Rule } from '../../kernel/index.ts';
 import { after, and, any, before, andThen, between, compile as compileSelect, count, notBetween, on, or, repeat, where, within, type Aggregate, type EventExpr, type PrimitiveOptions, type TimeUnit } from '../event-expr.ts';
 import type { Functions } from '../event-expr/where-context.ts';
 import { KrlCompileError, args, callMember, declarations, expr, linear, moduleMember, params, positional, setDefaction, urlArg, withArgs, type Cx, type Ev } from './compile-expr.ts';
 import { Env, KrlError, Run, episodeBudget, invoke, type RulesetInfo } from './runtime.ts';
 import { deletePath, putPath } from './stdlib.ts';
-import { KrlCallable, isMap, isNull, isPromise, chain, toPlain, toStr, truthy } from './values.ts';
+import { KrlCallable, inOrder, isMap, isNull, isPromise, chain, plainMap, toPlain, toStr, truthy } from './values.ts';
 
 /**
  * KRL rules compiled to the kernel's model (docs/krl.md): `select when` to kumo's event
@@ -19,36 +19,15 @@ type Step = (env: Env, final: boolean) => void | Promise<void>;
 function sequence(steps: readonly Step[]): Step {
   if (steps.length === 0) return () => undefined;
   if (steps.length === 1) return steps[0]!;
-  return (env, final) => {
-    const from = (i: number): void | Promise<void> => {
-      for (; i < steps.length; i++) {
-        const out = steps[i]!(env, final);
-        if (isPromise(out)) {
-          const next = i + 1;
-          return out.then(() => from(next));
-        }
-      }
-    };
-    return from(0);
-  };
+  return (env, final) => inOrder(steps, (step) => step(env, final));
 }
-
-const ruleCtx = (env: Env): RuleContext => {
-  if (!env.run.rule) throw new KrlError('actions and postludes run only in rules');
-  return env.run.rule;
-};
-const attrsOf = (v: unknown, what: string): Record<string, unknown> => {
-  if (isNull(v)) return {};
-  if (!isMap(v)) throw new KrlError(`${what} must be a map, not ${toStr(v)}`);
-  return toPlain(v) as Record<string, unknown>;
-};
 
 /** The actions every rule has without a module. */
 const BUILTIN_ACTIONS: Record<string, { params: string[]; fn: (env: Env, args: unknown[]) => unknown }> = {
   send_directive: {
     params: ['name', 'options'],
     fn: (env, [name, options]) => {
-      ruleCtx(env).directive(toStr(name), attrsOf(options, 'the options of send_directive'));
+      env.run.ruleContext('send_directive').directive(toStr(name), plainMap(options, 'the options of send_directive'));
       return null;
     },
   },
@@ -86,13 +65,11 @@ export function actionBlock(n: K.ActionBlock | null, cx: Cx): (env: Env) => bool
   const acts = n.actions.map((x) => ({ label: x.label?.value, run: action(x, cx) }));
   const cond = n.condition ? expr(n.condition, cx) : undefined;
   const disc = n.discriminant ? expr(n.discriminant, cx) : undefined;
-  const runAll = (env: Env, list: ReadonlyArray<{ run: Ev }>): boolean | Promise<boolean> => {
-    for (let i = 0; i < list.length; i++) {
-      const out = list[i]!.run(env);
-      if (isPromise(out)) return out.then(() => runAll(env, list.slice(i + 1)));
-    }
-    return true;
-  };
+  const runAll = (env: Env, list: ReadonlyArray<{ run: Ev }>): boolean | Promise<boolean> =>
+    chain(
+      inOrder(list, (x) => x.run(env)),
+      () => true,
+    );
   const chosen = (env: Env): boolean | Promise<boolean> => {
     if (n.block_type === 'sample') return runAll(env, [acts[Math.floor(Math.random() * acts.length)]!]);
     if (n.block_type === 'choose') {
@@ -157,7 +134,7 @@ const STATEMENTS: { [T in K.PostludeStatement['type']]: (n: Extract<K.PostludeSt
     const path = n.path_expression ? expr(n.path_expression, cx) : undefined;
     return (env) =>
       chain(all2(value(env), path?.(env)), ([v, p]) => {
-        const ent = ruleCtx(env).ent;
+        const ent = env.run.ruleContext('a postlude').ent;
         ent.set(name, toPlain(path ? putPath(ent.get(name) ?? null, p, v) : v));
       });
   },
@@ -165,7 +142,7 @@ const STATEMENTS: { [T in K.PostludeStatement['type']]: (n: Extract<K.PostludeSt
     const name = entity(n.variable);
     const path = n.path_expression ? expr(n.path_expression, cx) : undefined;
     return (env) => {
-      const ent = ruleCtx(env).ent;
+      const ent = env.run.ruleContext('a postlude').ent;
       if (!path) return ent.delete(name);
       return chain(path(env), (p) => ent.set(name, toPlain(deletePath(ent.get(name) ?? null, p))));
     };
@@ -177,7 +154,7 @@ const STATEMENTS: { [T in K.PostludeStatement['type']]: (n: Extract<K.PostludeSt
     return (env) =>
       chain(all2(name(env), all2(attrs?.(env), forRid?.(env))), ([dt, [a, rid]]) => {
         const [d, t] = dt as [string, string];
-        ruleCtx(env).raise(d, t, attrsOf(a, 'the attributes of raise'), isNull(rid) ? undefined : { rid: toStr(rid) });
+        env.run.ruleContext('a postlude').raise(d, t, plainMap(a, 'the attributes of raise'), isNull(rid) ? undefined : { rid: toStr(rid) });
       });
   },
   ScheduleEventStatement: (n, cx) => {
@@ -189,10 +166,10 @@ const STATEMENTS: { [T in K.PostludeStatement['type']]: (n: Extract<K.PostludeSt
     return (env) =>
       chain(all2(name(env), all2(attrs?.(env), when(env))), ([dt, [a, w]]) => {
         const [d, t] = dt as [string, string];
-        const ctx = ruleCtx(env);
+        const ctx = env.run.ruleContext('a postlude');
         const at = n.at ? (typeof w === 'number' ? w : Date.parse(toStr(w))) : undefined;
         if (at !== undefined && !Number.isFinite(at)) throw new KrlError(`schedule … at ${toStr(w)}: not a time`);
-        const id = at !== undefined ? ctx.scheduleAt(at, d, t, attrsOf(a, 'the attributes of schedule')) : ctx.scheduleRepeat(toStr(w), d, t, attrsOf(a, 'the attributes of schedule'));
+        const id = at !== undefined ? ctx.scheduleAt(at, d, t, plainMap(a, 'the attributes of schedule')) : ctx.scheduleRepeat(toStr(w), d, t, plainMap(a, 'the attributes of schedule'));
         if (setting) env.set(setting, id);
       });
   },
@@ -205,10 +182,10 @@ const STATEMENTS: { [T in K.PostludeStatement['type']]: (n: Extract<K.PostludeSt
     return (env) =>
       chain(value(env), (v) => {
         env.run.log(n.level, toStr(v));
-        ruleCtx(env).raise('system', 'error', { level: n.level, data: toPlain(v), rid: env.run.ruleset.rid, rule_name: env.run.ruleName ?? null, genus: 'user' });
+        env.run.ruleContext('a postlude').raise('system', 'error', { level: n.level, data: toPlain(v), rid: env.run.ruleset.rid, rule_name: env.run.ruleName ?? null, genus: 'user' });
       });
   },
-  LastStatement: () => (env) => ruleCtx(env).last(),
+  LastStatement: () => (env) => env.run.ruleContext('a postlude').last(),
   GuardCondition: (n, cx) => {
     const inner = statement(n.statement, cx);
     if (n.condition === 'on final') return (env, final) => (final ? inner(env, final) : undefined);
@@ -344,18 +321,11 @@ export function compileRule(n: K.Rule, cx: Cx, info: RulesetInfo, functions: Fun
     return chain(items(env), (coll) => {
       const pairs: Array<[unknown, unknown]> = Array.isArray(coll) ? coll.map((v, i) => [v, i]) : isMap(coll) ? Object.keys(coll).map((k) => [coll[k], k]) : isNull(coll) ? [] : [[coll, 0]];
       env.run.charge(pairs.length);
-      const from = (i: number): void | Promise<void> => {
-        for (; i < pairs.length; i++) {
-          const scope = env.child();
-          names.forEach((s, j) => scope.set(s, pairs[i]![j] ?? null));
-          const out = loop(scope, level + 1, final && i === pairs.length - 1, state);
-          if (isPromise(out)) {
-            const next = i + 1;
-            return out.then(() => from(next));
-          }
-        }
-      };
-      return from(0);
+      return inOrder(pairs, (pair, i) => {
+        const scope = env.child();
+        names.forEach((s, j) => scope.set(s, pair[j] ?? null));
+        return loop(scope, level + 1, final && i === pairs.length - 1, state);
+      });
     }) as void | Promise<void>;
   };
 

@@ -4,7 +4,7 @@ import { KrlCompileError, Needs, expr, type Cx } from './compile-expr.ts';
 import { compileRule } from './compile-rule.ts';
 import { USABLE_MODULES } from './modules.ts';
 import { DEFAULT_KRL_LIMITS, Env, KRL_RULESETS, Run, invoke, type Global, type KrlLimits, type RulesetInfo } from './runtime.ts';
-import { KrlCallable, isPromise, chain, toPlain } from './values.ts';
+import { KrlCallable, chain, toPlain } from './values.ts';
 
 /**
  * A KRL ruleset's source to the kernel's ruleset (docs/krl.md): parsed (parse.ts), then each node
@@ -106,6 +106,6 @@ function sharedFunction(info: RulesetInfo, name: string): SharedFunction {
     if (!(v instanceof KrlCallable)) return toPlain(v);
     const named = new Map(Object.entries(args).filter(([k]) => v.params.includes(k)));
     const out = invoke(run, v, [], named);
-    return isPromise(out) ? out.then(toPlain) : chain(out, toPlain);
+    return chain(out, toPlain);
   };
 }

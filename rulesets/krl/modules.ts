@@ -1,8 +1,8 @@
 import { createHash, createHmac, getHashes, randomInt, randomUUID } from 'node:crypto';
-import type { AppPermissions, HttpResponse, RuleContext } from '../../kernel/index.ts';
+import type { AppPermissions, HttpResponse } from '../../kernel/index.ts';
 import { KrlError, type Run } from './runtime.ts';
 import { getPath } from './stdlib.ts';
-import { isMap, isNull, toNumberOrNull, toPlain, toStr } from './values.ts';
+import { isMap, isNull, plainMap, toNumberOrNull, toPlain, toStr } from './values.ts';
 
 /**
  * KRL's modules (docs/krl.md, "Modules"): `event`, `meta`, `time`, `math`, `random`, `schedule`,
@@ -23,17 +23,6 @@ const prop = (fn: Member['fn']): Member => ({ kind: 'Property', params: [], fn }
 const func = (params: string[], fn: Member['fn'], needs?: AppPermissions): Member => ({ kind: 'Function', params, fn, ...(needs ? { needs } : {}) });
 const action = (params: string[], fn: Member['fn'], needs?: AppPermissions): Member => ({ kind: 'Action', params, fn, ...(needs ? { needs } : {}) });
 
-/** The rule's context: actions and event properties exist only in a rule run. */
-function rule(run: Run, what: string): RuleContext {
-  if (!run.rule) throw new KrlError(`${what} works only in a rule's actions and prelude, not in a query or a where`);
-  return run.rule;
-}
-const map = (v: unknown, what: string): Record<string, unknown> => {
-  if (isNull(v)) return {};
-  if (!isMap(v)) throw new KrlError(`${what} must be a map`);
-  return toPlain(v) as Record<string, unknown>;
-};
-
 const event: Record<string, Member> = {
   attrs: prop((run) => run.event?.attrs ?? null),
   attr: func(['name'], (run, [n]) => getPath(run.event?.attrs ?? null, toStr(n))),
@@ -45,8 +34,8 @@ const event: Record<string, Member> = {
   send: action(
     ['event', 'host'],
     (run, [e, host]) => {
-      const ev = map(e, 'event:send’s event');
-      rule(run, 'event:send').send(toStr(ev['eci']), toStr(ev['domain']), toStr(ev['type'] ?? ev['name']), map(ev['attrs'], 'the attrs of event:send'), isNull(host) ? undefined : toStr(host));
+      const ev = plainMap(e, 'event:send’s event');
+      run.ruleContext('event:send').send(toStr(ev['eci']), toStr(ev['domain']), toStr(ev['type'] ?? ev['name']), plainMap(ev['attrs'], 'the attrs of event:send'), isNull(host) ? undefined : toStr(host));
       return null;
     },
     { send: true },
@@ -103,7 +92,7 @@ const time: Record<string, Member> = {
   new: func(['date'], (run, [d]) => iso(isNull(d) ? run.read.now() : parseTime(d))),
   add: func(['date', 'spec'], (_r, [t, spec]) => {
     const d = new Date(parseTime(t));
-    for (const [unit, n] of Object.entries(map(spec, 'the amounts of time:add'))) {
+    for (const [unit, n] of Object.entries(plainMap(spec, 'the amounts of time:add'))) {
       const add = UNITS[unit];
       if (!add) throw new KrlError(`time:add knows ${Object.keys(UNITS).join(', ')}, not ${unit}`);
       add(d, toNumberOrNull(n) ?? 0);
@@ -160,7 +149,7 @@ const random: Record<string, Member> = {
 const schedule: Record<string, Member> = {
   list: func([], (run) => run.read.schedules().map((s) => ({ id: s.id, event: { domain: s.domain, type: s.type, attrs: s.attrs }, ...(s.cron ? { timespec: s.cron } : { time: s.next }) }))),
   remove: action(['id'], (run, [id]) => {
-    const ctx = rule(run, 'schedule:remove');
+    const ctx = run.ruleContext('schedule:remove');
     const known = ctx.schedules().some((s) => s.id === toStr(id));
     if (known) ctx.cancelSchedule(toStr(id));
     return known;
@@ -187,16 +176,16 @@ function httpMember(method: string): Member {
     params: HTTP_PARAMS,
     needs: { http: [] },
     fn: (run, [url, qs, headers, body, auth, json, form, parseJSON, autoraise]) => {
-      const ctx = rule(run, `http:${method.toLowerCase()}`);
+      const ctx = run.ruleContext(`http:${method.toLowerCase()}`);
       const u = new URL(toStr(url));
-      for (const [k, v] of Object.entries(map(qs, 'qs'))) u.searchParams.append(k, toStr(v));
-      const h: Record<string, string> = Object.fromEntries(Object.entries(map(headers, 'headers')).map(([k, v]) => [k.toLowerCase(), toStr(v)]));
+      for (const [k, v] of Object.entries(plainMap(qs, 'qs'))) u.searchParams.append(k, toStr(v));
+      const h: Record<string, string> = Object.fromEntries(Object.entries(plainMap(headers, 'headers')).map(([k, v]) => [k.toLowerCase(), toStr(v)]));
       let text: string | undefined = isNull(body) ? undefined : toStr(body);
       if (!isNull(json)) {
         text = JSON.stringify(toPlain(json));
         h['content-type'] ??= 'application/json';
       } else if (!isNull(form)) {
-        text = new URLSearchParams(Object.entries(map(form, 'form')).map(([k, v]): [string, string] => [k, toStr(v)])).toString();
+        text = new URLSearchParams(Object.entries(plainMap(form, 'form')).map(([k, v]): [string, string] => [k, toStr(v)])).toString();
         h['content-type'] ??= 'application/x-www-form-urlencoded';
       }
       if (isMap(auth)) h['authorization'] = `Basic ${Buffer.from(`${toStr(auth['username'])}:${toStr(auth['password'])}`).toString('base64')}`;
@@ -211,7 +200,7 @@ function httpMember(method: string): Member {
 const http: Record<string, Member> = Object.fromEntries(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'].map((m) => [m.toLowerCase(), httpMember(m)]));
 
 const channelOf = (run: Run, tags: unknown, eventPolicy: unknown, queryPolicy: unknown): unknown =>
-  rule(run, 'making a channel').newEci({
+  run.ruleContext('making a channel').newEci({
     tags: isNull(tags) ? [] : Array.isArray(tags) ? tags.map(toStr) : [toStr(tags)],
     ...(isNull(eventPolicy) ? {} : { eventPolicy: toPlain(eventPolicy) }),
     ...(isNull(queryPolicy) ? {} : { queryPolicy: toPlain(queryPolicy) }),
@@ -231,7 +220,7 @@ const wrangler: Record<string, Member> = {
   installedRIDs: func([], (run) => run.read.installed().map((r) => r.rid)),
   parent_eci: func([], () => null),
   createChannel: action(['tags', 'eventPolicy', 'queryPolicy'], (run, [t, e, q]) => channelOf(run, t, e, q), { channels: true }),
-  deleteChannel: action(['eci'], (run, [eci]) => (rule(run, 'wrangler:deleteChannel').deleteEci(toStr(eci)), null), { channels: true }),
+  deleteChannel: action(['eci'], (run, [eci]) => (run.ruleContext('wrangler:deleteChannel').deleteEci(toStr(eci)), null), { channels: true }),
 };
 
 /** pico's `ctx` module: the cloud and what it holds. */
@@ -243,10 +232,10 @@ const ctx: Record<string, Member> = {
   channels: prop((run) => run.read.ecis()),
   rulesets: prop((run) => run.read.installed().map((r) => ({ rid: r.rid, config: r.config, ...(r.app ? { version: r.app.version, url: r.app.url ?? null } : {}) }))),
   newChannel: action(['tags', 'eventPolicy', 'queryPolicy'], (run, [t, e, q]) => channelOf(run, t, e, q), { channels: true }),
-  delChannel: action(['eci'], (run, [eci]) => (rule(run, 'ctx:delChannel').deleteEci(toStr(eci)), null), { channels: true }),
-  newPico: action(['name', 'rids'], (run, [n, rids]) => rule(run, 'ctx:newPico').newChild(isNull(n) ? 'child' : toStr(n), isNull(rids) ? {} : { rids: toPlain(rids) }), { children: true }),
-  delPico: action(['eci'], (run, [eci]) => rule(run, 'ctx:delPico').deleteChild({ eci: toStr(eci) }), { children: true }),
-  event: action(['eci', 'domain', 'name', 'attrs'], (run, [eci, d, t, a]) => (rule(run, 'ctx:event').send(toStr(eci), toStr(d), toStr(t), map(a, 'the attrs of ctx:event')), null), { send: true }),
+  delChannel: action(['eci'], (run, [eci]) => (run.ruleContext('ctx:delChannel').deleteEci(toStr(eci)), null), { channels: true }),
+  newPico: action(['name', 'rids'], (run, [n, rids]) => run.ruleContext('ctx:newPico').newChild(isNull(n) ? 'child' : toStr(n), isNull(rids) ? {} : { rids: toPlain(rids) }), { children: true }),
+  delPico: action(['eci'], (run, [eci]) => run.ruleContext('ctx:delPico').deleteChild({ eci: toStr(eci) }), { children: true }),
+  event: action(['eci', 'domain', 'name', 'attrs'], (run, [eci, d, t, a]) => (run.ruleContext('ctx:event').send(toStr(eci), toStr(d), toStr(t), plainMap(a, 'the attrs of ctx:event')), null), { send: true }),
 };
 
 /** A shared function of the host's `io.picolabs.subscription`, called in the cloud as a pico ruleset does through `use module`. */

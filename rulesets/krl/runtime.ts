@@ -99,7 +99,14 @@ export class Run {
     if (LOG.hasSubscribers) LOG.publish({ cloudId: this.read.cloud.id, rid: this.ruleset.rid, ...(this.ruleName ? { rule: this.ruleName } : {}), level, message });
   }
 
+  /** The rule's context: what acts exists only in a rule run (not in a query or a `where`). */
+  ruleContext(what: string): RuleContext {
+    if (!this.rule) throw new KrlError(`${what} works only in a rule's actions and prelude, not in a query or a where`);
+    return this.rule;
+  }
+
   /** Count `n` steps; past the budget the run ends. */
+
   charge(n = 1): void {
     const b = this.budget;
     b.steps += n;

@@ -108,6 +108,21 @@ export const isPromise = (v: unknown): v is Promise<unknown> => v instanceof Pro
 /** Apply `f` to `v` now, or once it settles. */
 export const chain = <X, T>(v: X | Promise<X>, f: (x: X) => T): T | Promise<T> => (v instanceof Promise ? v.then(f) : f(v));
 
+/** Call `f` on each item in order; from the first that answers a promise on, the rest follow it. */
+export function inOrder<T>(items: readonly T[], f: (item: T, i: number) => unknown, from = 0): void | Promise<void> {
+  for (let i = from; i < items.length; i++) {
+    const out = f(items[i]!, i);
+    if (out instanceof Promise) return out.then(() => inOrder(items, f, i + 1));
+  }
+}
+
+/** A KRL map given to the host (attributes, options, headers): plain data; nothing is an empty one. */
+export function plainMap(v: unknown, what: string): Record<string, unknown> {
+  if (isNull(v)) return {};
+  if (!isMap(v)) throw new TypeError(`${what} must be a map, not ${toStr(v)}`);
+  return toPlain(v) as Record<string, unknown>;
+}
+
 /** All of `vs`, now, or as one promise when any of them is one. */
 export function all(vs: unknown[]): unknown[] | Promise<unknown[]> {
   for (const v of vs) if (v instanceof Promise) return Promise.all(vs);
