@@ -200,6 +200,15 @@ export class IdempotencyKeyReusedError extends kind('IDEMPOTENCY_KEY_REUSED', 42
   }
 }
 
+/** A console request without a session that works (none, ended, expired, or its ECI deleted): sign in. */
+export class SessionInvalidError extends kind('SESSION_INVALID', 401) {}
+
+/** A passkey sign-in that did not verify (unknown passkey, bad signature, old counter, stale challenge). */
+export class SignInFailedError extends kind('SIGN_IN_FAILED', 401) {}
+
+/** A console request that changes something came without the session's CSRF token, or from another origin. */
+export class CsrfRefusedError extends kind('CSRF_REFUSED', 403) {}
+
 /** Too many attempts of one kind; `retryAfter` is in seconds. */
 export class RateLimitedError extends kind('RATE_LIMITED', 429) {
   constructor(what: string, retryAfter: number) {
@@ -409,6 +418,9 @@ const KINDS = [
   InvalidAppError,
   AppSourceFailedError,
   AppSourceDeniedError,
+  SessionInvalidError,
+  SignInFailedError,
+  CsrfRefusedError,
 ] as const;
 
 /** Stable error codes and their HTTP-like statuses (made from the classes: each code is written once, in its class). */

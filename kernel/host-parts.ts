@@ -1,6 +1,7 @@
 import { ActiveClouds, type Active } from './clouds/activation.ts';
 import { Apps, type AppEngine } from './apps/apps.ts';
 import type { CloudState } from './clouds/cloud-state.ts';
+import { SignIn } from './capabilities/sign-in.ts';
 import { ClaimCodes } from './capabilities/claim-codes.ts';
 import type { Clock } from './clock.ts';
 import { Idempotency } from './delivery/idempotency.ts';
@@ -61,6 +62,7 @@ export interface HostParts {
   readonly inbox: Inbox;
   readonly transfers: Transfers;
   readonly claims: ClaimCodes;
+  readonly signIn: SignIn;
   readonly listeners: Listeners<PushMessage>;
   readonly queryEnv: QueryEnv;
   /** Keep a promise until it settles (closing waits for it). */
@@ -182,6 +184,7 @@ export function assemble(o: PartsOptions): HostParts {
   };
   const idempotency = new Idempotency(store, limits, now);
   const claims = new ClaimCodes({ store, committer, ids, now, limits, inCloud });
+  const signIn = new SignIn({ store, committer, ids, now, limits, claims, inCloud });
   const listeners = new Listeners<PushMessage>();
   const ops = createCloudOps({
     ids,
@@ -233,6 +236,7 @@ export function assemble(o: PartsOptions): HostParts {
     inbox,
     transfers,
     claims,
+    signIn,
     listeners,
     apps,
     queryEnv: { rulesets: o.registry, apps, clock: o.clock, queryMs: limits.queryMs, publish },

@@ -28,8 +28,9 @@ export type {
 export { type AppEngine, appHash } from './apps/apps.ts';
 export { parsePermissions, DEFAULT_STORAGE, MAX_STORAGE } from './apps/grants.ts';
 export { normalizeClaimCode, formatClaimCode, claimCodePartition } from './capabilities/claim-codes.ts';
+export { sessionPartition, type Session, type OpenedSession, type AccessView, type NewPasskey } from './capabilities/sign-in.ts';
 export * from './errors.ts';
-export type { Request, RequestOf, Op, Answer, Answers, RoutedEvent, RoutedQuery, RemoteEci, Accepted, EventResult, Directive, PushMessage, Refusal, MoveResult } from './requests/request.ts';
+export type { Request, RequestOf, Op, Answer, Answers, RoutedEvent, RoutedQuery, RemoteEci, Accepted, EventResult, Directive, PushMessage, Refusal, MoveResult, AccessAction } from './requests/request.ts';
 export { type Router, aloneRouter } from './requests/router.ts';
 export { type Remote, noRemote } from './delivery/remote.ts';
 export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, openLevelStore, put, del } from './store/store.ts';
@@ -52,6 +53,7 @@ export {
   type InboxEntry,
   type IdempotencyRecord,
   type ClaimRecord,
+  type PasskeyRecord,
   type Membership,
   type AppRecord,
   type EpisodeLogEntry,

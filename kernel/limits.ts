@@ -47,6 +47,12 @@ export interface Limits {
   claimCodeMs: number;
   /** Failed claims per minute the host answers before refusing every claim with RATE_LIMITED. */
   claimFailuresPerMinute: number;
+  /** How long a console sign-in code works (capabilities/sign-in.ts). */
+  signinCodeMs: number;
+  /** How long a console session lasts. */
+  sessionMs: number;
+  /** Console sessions a cloud may hold at once (the oldest goes first). */
+  sessionsPerCloud: number;
   /** Size of an app's source (fetched or uploaded), in bytes. */
   appBytes: number;
   /** App engines (one per app version in use) a host runs; an app new to a host past it is refused. */
@@ -78,4 +84,7 @@ export const DEFAULT_LIMITS: Limits = {
   idempotencyMs: 24 * 3_600_000,
   claimCodeMs: 24 * 3_600_000,
   claimFailuresPerMinute: 30,
+  signinCodeMs: 10 * 60_000,
+  sessionMs: 12 * 3_600_000,
+  sessionsPerCloud: 50,
 };

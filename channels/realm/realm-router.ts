@@ -7,6 +7,8 @@ import {
   RealmUnavailableError,
   RemoteTimeoutError,
   UnknownClaimCodeError,
+  SessionInvalidError,
+  SignInFailedError,
   UnknownEciError,
   type Answer,
   type EpisodeLogEntry,
@@ -72,11 +74,13 @@ export class RealmRouter implements Router {
         await this.durable(this.hostOf(eci), message, `${eci}.${event.eid}`);
         return undefined as Answer<K>;
       }
-      case 'claim': {
-        // To the host that owns the code's partition; no host owns it: no device waits for the code.
+      case 'claim':
+      case 'signin':
+      case 'passkey': {
+        // To the host that owns the code's (or cloud's) partition; no host owns it: no cloud waits for it.
         const host = this.o.placement.ownerOf(req.partition);
-        if (host === undefined || host === this.o.self) throw new UnknownClaimCodeError();
-        return (await this.ask(host, '(claim code)', req)) as Answer<K>;
+        if (host === undefined || host === this.o.self) throw req.op === 'claim' ? new UnknownClaimCodeError() : new SignInFailedError('no cloud of this realm waits for this sign-in');
+        return (await this.ask(host, `(${req.op})`, req)) as Answer<K>;
       }
       case 'adopt':
         // Clouds brought in from elsewhere: those whose partition another host owns are entered in the moved table.
@@ -87,6 +91,13 @@ export class RealmRouter implements Router {
         if (host === undefined) throw new UnknownEciError(req.eci);
         return (await this.ask(host, req.eci, req)) as Answer<K>;
       }
+      case 'access':
+        if ('token' in req) {
+          const host = this.o.placement.ownerOf(req.partition);
+          if (host === undefined || host === this.o.self) throw new SessionInvalidError('no cloud of this realm has this session: sign in again');
+          return (await this.ask(host, '(session)', req)) as Answer<K>;
+        }
+        return (await this.ask(this.hostOf(req.eci), req.eci, req)) as Answer<K>;
       default:
         if (!('eci' in req)) throw new TypeError(`a request ${req.op} is not for another host`);
         return (await this.ask(this.hostOf(req.eci), req.eci, req)) as Answer<K>;

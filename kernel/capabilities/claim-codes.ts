@@ -8,6 +8,7 @@ import type { Limits } from '../limits.ts';
 import type { ClaimCode } from '../ruleset.ts';
 import { del, put, type Store, type WriteOp } from '../store/store.ts';
 import type { Tx } from '../episodes/tx.ts';
+import type { ClaimRecord } from '../store/keys.ts';
 
 /**
  * Claim codes: how a device gets its ECI without anyone typing one. The owner's
@@ -77,32 +78,44 @@ export interface ClaimCodesDeps {
   inCloud<T>(cloudId: CloudId, task: (a: Active) => Promise<T>): Promise<T>;
 }
 
-/** Making and claiming codes; the host's one instance also keeps the guessing budget. */
-export class ClaimCodes {
-  private tokens: number;
-  private refilled: number;
+/** What a redeemed code's cloud does with it, in its mailbox: writes for the same batch, and the answer. */
+export type Redeem<T> = (a: Active, rec: ClaimRecord) => Promise<{ ops: WriteOp[]; value: T }> | { ops: WriteOp[]; value: T };
 
-  constructor(private readonly deps: ClaimCodesDeps) {
-    this.tokens = deps.limits.claimFailuresPerMinute;
-    this.refilled = deps.now();
-  }
+/**
+ * Making and claiming codes; the host's one instance also keeps the guessing budgets (one per
+ * purpose: a device's claims, and an owner's sign-in codes of capabilities/sign-in.ts).
+ */
+export class ClaimCodes {
+  private readonly budgets = new Map<string, { tokens: number; refilled: number }>();
+
+  constructor(private readonly deps: ClaimCodesDeps) {}
 
   /**
    * Stage a new code for `eci` of cloud `cloudId` in `tx`'s batch, valid for `ttlMs`; earlier codes
    * of that ECI stop working in the same batch. Call in the cloud's mailbox (or while creating it).
    */
   async stage(tx: Tx, cloudId: CloudId, eci: Eci, ttlMs: number): Promise<ClaimCode> {
+    const { ops, code } = await this.codeOps(cloudId, eci, ttlMs);
+    tx.stage(ops);
+    return code;
+  }
+
+  /**
+   * The writes of a new code of `purpose` for `eci` of cloud `cloudId`, valid for `ttlMs`, which
+   * also delete the earlier codes of that ECI and purpose. Call in the cloud's mailbox.
+   */
+  async codeOps(cloudId: CloudId, eci: Eci, ttlMs: number, purpose?: ClaimRecord['purpose']): Promise<{ ops: WriteOp[]; code: ClaimCode }> {
     const ops: WriteOp[] = [];
     for (const [k, rec] of await this.deps.store.entries(ranges.claims(cloudId))) {
       const parsed = parseCloudKey(cloudId, k);
-      if (rec.eci === eci && parsed?.kind === 'claim') ops.push(del(k), del(keys.claimIndex(parsed.hash)));
+      if (rec.eci === eci && rec.purpose === purpose && parsed?.kind === 'claim') ops.push(del(k), del(keys.claimIndex(parsed.hash)));
     }
     const code = newClaimCode(this.deps.ids, partitionOf(cloudId));
     const hash = hashClaimCode(code);
     const expires = this.deps.now() + ttlMs;
-    ops.push(put(keys.claimIndex(hash), { cloudId, eci, expires }), put(keys.claim(cloudId, hash), { eci, expires }));
-    tx.stage(ops);
-    return { code: formatClaimCode(code), expires };
+    const rec = purpose === undefined ? { eci, expires } : { eci, expires, purpose };
+    ops.push(put(keys.claimIndex(hash), { cloudId, ...rec }), put(keys.claim(cloudId, hash), rec));
+    return { ops, code: { code: formatClaimCode(code), expires } };
   }
 
   /**
@@ -110,52 +123,74 @@ export class ClaimCodes {
    * CLAIM_CODE_EXPIRED for an expired one (then deleted), RATE_LIMITED while the budget for failed
    * claims is spent.
    */
-  async claim(text: unknown): Promise<{ eci: Eci }> {
+  claim(text: unknown): Promise<{ eci: Eci }> {
+    return this.redeem(text, undefined, (_a, rec) => ({ ops: [], value: { eci: rec.eci } }));
+  }
+
+  /**
+   * Spend a code of `purpose` (a device's claim: none) once: in its cloud's mailbox, the code is
+   * deleted in one batch with what `then` writes, and its answer is returned. Refusals as {@link claim};
+   * a code of another purpose is unknown here (and stays).
+   */
+  async redeem<T>(text: unknown, purpose: ClaimRecord['purpose'], then: Redeem<T>): Promise<T> {
     const code = normalizeClaimCode(text); // malformed input finds nothing: no token spent
-    this.spend();
+    this.spend(purpose ?? 'claims');
     try {
-      const eci = await this.consume(hashClaimCode(code));
-      this.refund();
-      return { eci };
+      const value = await this.consume(hashClaimCode(code), purpose, then);
+      this.refund(purpose ?? 'claims');
+      return value;
     } catch (err) {
       // Only a code that does not work is a guess; a full mailbox or a store error is not.
-      if (!(err instanceof UnknownClaimCodeError || err instanceof ClaimCodeExpiredError)) this.refund();
+      if (!(err instanceof UnknownClaimCodeError || err instanceof ClaimCodeExpiredError)) this.refund(purpose ?? 'claims');
       throw err;
     }
   }
 
-  private async consume(hash: string): Promise<Eci> {
+  private async consume<T>(hash: string, purpose: ClaimRecord['purpose'], then: Redeem<T>): Promise<T> {
     const { store, now } = this.deps;
     const found = await store.get(keys.claimIndex(hash));
-    if (!found) throw new UnknownClaimCodeError();
+    if (!found || found.purpose !== purpose) throw new UnknownClaimCodeError();
     try {
       return await this.deps.inCloud(found.cloudId, async (a) => {
         // Read again in the mailbox: a claim of this code that ran first has deleted it.
         const rec = a.closed ? undefined : await store.get(keys.claimIndex(hash));
         if (!rec) throw new UnknownClaimCodeError();
-        await this.deps.committer.commit([del(keys.claimIndex(hash)), del(keys.claim(rec.cloudId, hash))]).catch((err: unknown) => {
-          throw err instanceof KumoError ? err : new StoreFailedError(err);
-        });
-        if (rec.expires <= now()) throw new ClaimCodeExpiredError(rec.expires);
-        if (!a.state.ecis.has(rec.eci)) throw new UnknownClaimCodeError(); // the ECI was deleted since
-        return rec.eci;
+        const spent = [del(keys.claimIndex(hash)), del(keys.claim(rec.cloudId, hash))];
+        const write = (ops: WriteOp[]): Promise<void> =>
+          this.deps.committer.commit(ops).catch((err: unknown) => {
+            throw err instanceof KumoError ? err : new StoreFailedError(err);
+          });
+        if (rec.expires <= now()) {
+          await write(spent);
+          throw new ClaimCodeExpiredError(rec.expires);
+        }
+        if (!a.state.ecis.has(rec.eci)) {
+          await write(spent);
+          throw new UnknownClaimCodeError(); // the ECI was deleted since
+        }
+        const { ops, value } = await then(a, rec);
+        await write([...spent, ...ops]);
+        return value;
       });
     } catch (err) {
       throw err instanceof UnknownCloudError ? new UnknownClaimCodeError() : err;
     }
   }
 
-  /** Take a token, refilled continuously up to one minute's worth; none left: RATE_LIMITED. */
-  private spend(): void {
+  /** Take a token of `what`'s budget, refilled continuously up to one minute's worth; none left: RATE_LIMITED. */
+  private spend(what: string): void {
     const perMinute = this.deps.limits.claimFailuresPerMinute;
     const now = this.deps.now();
-    this.tokens = Math.min(perMinute, this.tokens + ((now - this.refilled) * perMinute) / 60_000);
-    this.refilled = now;
-    if (this.tokens < 1) throw new RateLimitedError('claims', perMinute > 0 ? Math.ceil(((1 - this.tokens) * 60) / perMinute) : 60);
-    this.tokens -= 1;
+    const b = this.budgets.get(what) ?? { tokens: perMinute, refilled: now };
+    this.budgets.set(what, b);
+    b.tokens = Math.min(perMinute, b.tokens + ((now - b.refilled) * perMinute) / 60_000);
+    b.refilled = now;
+    if (b.tokens < 1) throw new RateLimitedError(what === 'claims' ? 'claims' : 'sign-ins', perMinute > 0 ? Math.ceil(((1 - b.tokens) * 60) / perMinute) : 60);
+    b.tokens -= 1;
   }
 
-  private refund(): void {
-    this.tokens = Math.min(this.deps.limits.claimFailuresPerMinute, this.tokens + 1);
+  private refund(what: string): void {
+    const b = this.budgets.get(what)!;
+    b.tokens = Math.min(this.deps.limits.claimFailuresPerMinute, b.tokens + 1);
   }
 }

@@ -11,7 +11,8 @@ import { keys } from '../store/keys.ts';
 import { bundleEcis, checkBundle } from '../transfers/bundle.ts';
 import type { LocalOnly } from './dispatch.ts';
 import { queryRequest, receivedEvent } from './inputs.ts';
-import type { Answer, Op, RequestOf } from './request.ts';
+import type { AccessAction, Answer, Op, RequestOf } from './request.ts';
+import type { Viewer } from '../capabilities/sign-in.ts';
 import { aloneRouter } from './router.ts';
 import { describe } from '../validate.ts';
 
@@ -226,7 +227,42 @@ export const OPERATIONS: Table = {
   moveLive: { run: (p, req) => p.transfers.goLive(req.id) },
   moveDrop: { run: (p, req) => p.transfers.dropLanded(req.id) },
   moves: { run: (p) => p.transfers.inFlight() },
+
+  signinCode: { run: (p, req, opts) => onCloud(p, req, opts, (a) => p.signIn.codeFor(a, req.eci)) },
+  signin: {
+    kind: 'claim',
+    run: (p, req, opts) => {
+      if (!(opts.local || p.owned.has(req.partition))) return forward(p, req);
+      if (req.passkey) return p.signIn.withPasskey(req.passkey.cloudId, req.passkey.credId, req.passkey.counter, req.label);
+      return p.signIn.withCode(req.code, req.label);
+    },
+  },
+  passkey: { run: (p, req, opts) => (opts.local || p.owned.has(req.partition) ? p.signIn.passkey(req.cloudId, req.credId) : forward(p, req)) },
+  access: {
+    async run(p, req, opts) {
+      if ('eci' in req) return onCloud(p, req, opts, (a) => access(p, a, { cloudId: a.state.id, eci: eciOf(a, req.eci).id }, req.action));
+      if (!(opts.local || p.owned.has(req.partition))) return forward(p, req);
+      const session = await p.signIn.check(req.token);
+      if (req.action.do === 'check') return session;
+      return p.clouds.with(session.cloudId, async (a) => access(p, a, await p.signIn.check(req.token), req.action));
+    },
+  },
 };
+
+/** What a session or an ECI (`viewer`) does about the sign-ins of its cloud, in its mailbox. */
+const ACCESS: { [D in AccessAction['do']]: (p: HostParts, a: Active, viewer: Viewer, action: Extract<AccessAction, { do: D }>) => Promise<unknown> } = {
+  check: async (_p, _a, viewer) => viewer,
+  list: (p, a, viewer) => p.signIn.view(a, viewer),
+  revoke: (p, a, viewer, action) => p.signIn.revoke(a, viewer, action.sid),
+  addPasskey: (p, a, viewer, action) => p.signIn.addPasskey(a, viewer, action.passkey),
+  removePasskey: (p, a, viewer, action) => p.signIn.removePasskey(a, viewer, action.credId),
+};
+
+function access(p: HostParts, a: Active, viewer: Viewer, action: AccessAction): Promise<unknown> {
+  const run = ACCESS[action.do] as (p: HostParts, a: Active, viewer: Viewer, action: AccessAction) => Promise<unknown>;
+  if (typeof run !== 'function') throw new InvalidArgsError(`no access action ${describe(action.do)}`);
+  return run(p, a, viewer, action);
+}
 
 /** The cloud of `a`, when `eci` is one of its ECIs with what `needs` asks (see {@link eciOf}). */
 function cloudOf(a: Active, eci: string, needs: { full?: string; system?: string }): CloudId {

@@ -1,8 +1,9 @@
 import type { CloudId, Eci } from '../ids.ts';
-import type { ChildInfo, Directive, EciInfo, KumoEvent } from '../ruleset.ts';
+import type { ChildInfo, ClaimCode, Directive, EciInfo, KumoEvent } from '../ruleset.ts';
+import type { NewPasskey, OpenedSession } from '../capabilities/sign-in.ts';
 
 export type { Directive };
-import type { DeadLetter, EpisodeLogEntry, MoveIn, MoveOut } from '../store/keys.ts';
+import type { DeadLetter, EpisodeLogEntry, MoveIn, MoveOut, PasskeyRecord } from '../store/keys.ts';
 import type { CloudBundle } from '../transfers/bundle.ts';
 
 /**
@@ -75,7 +76,19 @@ export type Request =
   /** The target, the move aborted: drop what landed. */
   | { op: 'moveDrop'; id: string }
   /** The moves this host is in the middle of (after a restart), their clouds held again. */
-  | { op: 'moves' };
+  | { op: 'moves' }
+  // The console's sign-in (capabilities/sign-in.ts); `partition`: of the cloud, where a realm routes it.
+  /** A one-time sign-in code for the cloud behind `eci`, carrying that ECI's authority. */
+  | { op: 'signinCode'; eci: string }
+  /** Open a session: with a sign-in code, or with a passkey whose signature the console checked (`counter`: the one it signed with). */
+  | { op: 'signin'; partition: number; label: string; code?: string; passkey?: { cloudId: string; credId: string; counter: number } }
+  /** The registered passkey `credId` of cloud `cloudId`, to check a signature with. */
+  | { op: 'passkey'; partition: number; cloudId: string; credId: string }
+  /** Something a session (by its `token`) or an ECI does about the sign-ins of its cloud. */
+  | ({ op: 'access'; action: AccessAction } & ({ token: string; partition: number } | { eci: string }));
+
+/** What {@link Request} `access` does. */
+export type AccessAction = { do: 'check' } | { do: 'list' } | { do: 'revoke'; sid: string } | { do: 'addPasskey'; passkey: NewPasskey } | { do: 'removePasskey'; credId: string };
 
 export type Op = Request['op'];
 
@@ -132,6 +145,10 @@ export interface Answers {
   moveLive: void;
   moveDrop: void;
   moves: { out: MoveOut[]; in: MoveIn[] };
+  signinCode: ClaimCode;
+  signin: OpenedSession;
+  passkey: PasskeyRecord;
+  access: unknown;
 }
 
 export type Answer<K extends Op> = Answers[K];

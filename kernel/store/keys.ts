@@ -7,7 +7,7 @@ import { isCloudId, isEci, type CloudId, type Eci } from '../ids.ts';
  *
  * One cloud's records all live under `c!{cloudId}!`, so exporting, importing or deleting a cloud
  * is a range operation. Records a cloud does not load on activation (its episode log, dead
- * letters, claim codes and idempotency keys) sort last, under `c!{cloudId}!~`. Host-wide indexes
+ * letters, claim codes, idempotency keys, console passkeys and sessions) sort last, under `c!{cloudId}!~`. Host-wide indexes
  * live under one-letter prefixes.
  */
 
@@ -170,6 +170,35 @@ export interface ClaimRecord {
   eci: Eci;
   /** When the code stops working (ms). */
   expires: number;
+  /** What the code is for: a device's claim (none), or an owner's first sign-in to the console (capabilities/sign-in.ts). */
+  purpose?: 'signin';
+}
+
+/** A console session of a cloud (capabilities/sign-in.ts): the SHA-256 of its secret, never the secret. */
+export interface SessionRecord {
+  hash: string;
+  /** The ECI whose authority the session carries: the one that made the sign-in code, or the passkey's. */
+  eci: Eci;
+  created: number;
+  expires: number;
+  /** How it was opened. */
+  via: 'code' | 'passkey';
+  /** What the browser said it was (its user agent, cut short). */
+  label: string;
+}
+
+/** A passkey registered for a cloud's console (capabilities/sign-in.ts), by its credential id. */
+export interface PasskeyRecord {
+  /** The ECI whose authority its sessions carry: the one of the session that registered it. */
+  eci: Eci;
+  /** The credential's COSE public key, base64url. */
+  publicKey: string;
+  /** The authenticator's signature counter, as last seen. */
+  counter: number;
+  transports: string[];
+  created: number;
+  lastUsed: number | null;
+  label: string;
 }
 
 /** What one episode leaves in its cloud's log. (EpisodeLog.stage copies it field by field: a new field goes there too.) */
@@ -223,6 +252,10 @@ export const keys = {
   /** The idempotency window in order: seq → the key recorded at that place. */
   idemSeq: (id: string, seq: number) => key<string>(`${cloud(id)}~idemseq!${pad(seq, 12)}`),
   log: (id: string, seq: number) => key<EpisodeLogEntry>(`${cloud(id)}~log!${pad(seq, 12)}`),
+  /** A passkey of the cloud's console, by credential id (base64url). */
+  passkey: (id: string, credId: string) => key<PasskeyRecord>(`${cloud(id)}~pk!${credId}`),
+  /** A console session of the cloud, by its id. */
+  session: (id: string, sid: string) => key<SessionRecord>(`${cloud(id)}~sess!${sid}`),
 
   /** Host-wide: the root cloud of this host. */
   root: () => key<RootRecord>('h!root'),
@@ -266,6 +299,8 @@ export const ranges = {
   forwarded: (id: string) => under<number>(`${cloud(id)}~fwd!`),
   claims: (id: string) => under<Omit<ClaimRecord, 'cloudId'>>(`${cloud(id)}~claim!`),
   idemSeqs: (id: string) => under<string>(`${cloud(id)}~idemseq!`),
+  passkeys: (id: string) => under<PasskeyRecord>(`${cloud(id)}~pk!`),
+  sessions: (id: string) => under<SessionRecord>(`${cloud(id)}~sess!`),
   /** Due keys up to and including time `at`. */
   duesUntil: (at: number): Range<null> => ({ gte: 'd!', lt: `d!${pad(at + 1, 15)}` }),
   outbox: () => under<OutboxEntry>('o!'),
@@ -292,7 +327,9 @@ export type CloudKey =
   | { kind: 'fwd'; eci: string; eid: string }
   | { kind: 'idem'; key: string }
   | { kind: 'idemseq'; seq: number }
-  | { kind: 'log'; seq: number };
+  | { kind: 'log'; seq: number }
+  | { kind: 'pk'; credId: string }
+  | { kind: 'sess'; sid: string };
 
 /** The value type of each kind of cloud record. */
 interface RecordValues {
@@ -310,6 +347,8 @@ interface RecordValues {
   idem: IdempotencyRecord;
   idemseq: string;
   log: EpisodeLogEntry;
+  pk: PasskeyRecord;
+  sess: SessionRecord;
 }
 
 /** One record of a cloud: its key, what the key says, and its value, typed by kind. */
@@ -361,6 +400,10 @@ export function parseCloudKey(id: string, k: string): CloudKey | undefined {
       return { kind: 'idemseq', seq: Number(tail) };
     case '~log':
       return { kind: 'log', seq: Number(tail) };
+    case '~pk':
+      return { kind: 'pk', credId: tail };
+    case '~sess':
+      return { kind: 'sess', sid: tail };
     default:
       return undefined;
   }
