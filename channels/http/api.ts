@@ -22,6 +22,7 @@ import { readCloudFile, writeCloudFile } from '../cloud-file.ts';
 import type { Metrics } from './metrics.ts';
 import type { Realm } from '../realm/realm.ts';
 import { rawErrorResponse, toWireError } from './wire-error.ts';
+import { ConsoleApi } from '../console/console-api.ts';
 
 /**
  * The HTTP sky API: the pico engine's routes with real status codes, plus health, metrics and the
@@ -108,6 +109,8 @@ export class HttpApi {
   /** Open log streams, ended on stop. */
   private readonly streams = new Set<ServerResponse>();
   private stopping = false;
+  /** The owner's console at `/` and `/console/` (channels/console/). */
+  private readonly console: ConsoleApi;
 
   constructor(opts: HttpApiOptions) {
     this.host = opts.host;
@@ -116,6 +119,8 @@ export class HttpApi {
     this.realm = opts.realm ?? null;
     this.gate = opts.gate;
     this.onInternalError = opts.onInternalError ?? ((err) => console.error('kumo: internal error:', err));
+    const kit = { host: this.host, limits: this.limits, track: <T>(p: Promise<T>) => this.track(p), follow: (res: ServerResponse, eci: string, limit: number) => this.follow(res, eci, limit), counted: (status: number) => this.metrics?.response(status) };
+    this.console = new ConsoleApi(kit);
   }
 
   /** Handle one request (the `request` listener of a node:http server). */
@@ -171,6 +176,10 @@ export class HttpApi {
       res.writeHead(204, PREFLIGHT);
       res.end();
       return;
+    }
+    if (ConsoleApi.owns(pathname)) {
+      this.checkOpen();
+      return this.console.handle(req, res, pathname, search);
     }
     const segs = pathSegments(pathname);
     const match = segs.some((s) => s === '') ? undefined : matchRoute(method, segs);
@@ -305,6 +314,27 @@ export class HttpApi {
         return;
       }
       await this.follow(res, eci!, limit);
+    },
+
+    /** `POST /c/:eci/signin-code`: a one-time code to sign in to the console as this ECI (`kumo login`; docs/console.md). */
+    signinCode: async (req, res, [eci]) => {
+      await readBody(req, this.limits);
+      this.checkOpen();
+      this.send(res, 200, await this.track(this.host.handle({ op: 'signinCode', eci: eci! })));
+    },
+
+    /** `GET /c/:eci/sessions`: the console sessions and passkeys this ECI may see (all of the cloud's with its full authority). */
+    sessions: async (_req, res, [eci]) => {
+      this.checkOpen();
+      this.send(res, 200, await this.track(this.host.handle({ op: 'access', eci: eci!, action: { do: 'list' } })));
+    },
+
+    /** `POST /c/:eci/sessions/revoke` `{sid}` (or `"all"`): end console sessions this ECI may see. */
+    revokeSessions: async (req, res, [eci], search) => {
+      const { sid } = await readParams(req, search, this.limits, 'INVALID_ARGS', 'the revocation');
+      if (typeof sid !== 'string' || sid === '') throw new InvalidArgsError('give the sid of the session to end, or "all"');
+      this.checkOpen();
+      this.send(res, 200, await this.track(this.host.handle({ op: 'access', eci: eci!, action: { do: 'revoke', sid } })));
     },
 
     /** `GET /c/:eci/dead-letters`: outgoing events that could never be delivered, newest first (ECIs tagged `system`). */

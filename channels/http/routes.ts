@@ -3,7 +3,7 @@
  * parameters, and the handler (channels/http/api.ts). HEAD is answered wherever GET is, OPTIONS
  * (the CORS preflight) everywhere.
  */
-export type RouteName = 'skyEvent' | 'waitEvent' | 'acceptEvent' | 'query' | 'claim' | 'exportCloud' | 'moveCloud' | 'importCloud' | 'mqtt' | 'logs' | 'deadLetters' | 'health' | 'realmInfo' | 'metricsText';
+export type RouteName = 'skyEvent' | 'waitEvent' | 'acceptEvent' | 'query' | 'claim' | 'exportCloud' | 'moveCloud' | 'importCloud' | 'mqtt' | 'logs' | 'deadLetters' | 'health' | 'realmInfo' | 'metricsText' | 'signinCode' | 'sessions' | 'revokeSessions';
 
 export interface Route {
   methods: ReadonlyArray<'GET' | 'POST'>;
@@ -26,6 +26,9 @@ export const ROUTES: readonly Route[] = [
   { methods: ['POST'], path: '/c/:eci/import', name: 'importCloud' },
   { methods: ['GET'], path: '/c/:eci/logs', name: 'logs' },
   { methods: ['GET'], path: '/c/:eci/dead-letters', name: 'deadLetters' },
+  { methods: ['POST'], path: '/c/:eci/signin-code', name: 'signinCode' },
+  { methods: ['GET'], path: '/c/:eci/sessions', name: 'sessions' },
+  { methods: ['POST'], path: '/c/:eci/sessions/revoke', name: 'revokeSessions' },
   { methods: ['GET'], path: '/healthz', name: 'health' },
   { methods: ['GET'], path: '/realm', name: 'realmInfo' },
   { methods: ['GET'], path: '/metrics', name: 'metricsText' },

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Active } from '../clouds/activation.ts';
 import { eciOf } from '../clouds/activation.ts';
 import type { Committer } from '../store/committer.ts';
-import { InvalidArgsError, KumoError, SessionInvalidError, SignInFailedError, StoreFailedError } from '../errors.ts';
+import { ClaimCodeExpiredError, InvalidArgsError, KumoError, UnknownClaimCodeError, SessionInvalidError, SignInFailedError, StoreFailedError } from '../errors.ts';
 import { isCloudId, partitionOf, type CloudId, type Eci, type IdGenerator } from '../ids.ts';
 import { keys, ranges, type PasskeyRecord, type SessionRecord } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
@@ -113,7 +113,13 @@ export class SignIn {
 
   /** Spend a sign-in code: a session of its ECI, opened in the batch that spends the code. */
   withCode(code: unknown, label: string): Promise<OpenedSession> {
-    return this.deps.claims.redeem(code, 'signin', (a, rec) => this.open(a, rec.eci, 'code', label));
+    return this.deps.claims
+      .redeem(code, 'signin', (a, rec) => this.open(a, rec.eci, 'code', label))
+      .catch((err: unknown) => {
+        if (err instanceof UnknownClaimCodeError) throw new SignInFailedError('this sign-in code is wrong or was used: ask for a new one (kumo login)', { reason: 'unknown-code' });
+        if (err instanceof ClaimCodeExpiredError) throw new SignInFailedError('this sign-in code expired: ask for a new one (kumo login)', { reason: 'expired-code' });
+        throw err;
+      });
   }
 
   /** A passkey of cloud `cloudId`, to check a signature with; SIGN_IN_FAILED when it has none by that id. */
