@@ -301,3 +301,29 @@ describe('kumo cloud export / import / move', () => {
     expect(await dst('cloud', 'move', 'kitchen')).toMatchObject({ code: 2, stderr: expect.stringContaining('--to HOST_ID') });
   });
 });
+
+describe('kumo login / sessions', () => {
+  it('prints a one-time code for the console at the served page, lists the session it opens, and ends it', async () => {
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>kumo console</title>');
+    const login = await kumo('login', '--json');
+    expect(login.code).toBe(0);
+    const { code, url } = JSON.parse(login.stdout) as { code: string; url: string };
+    expect(url).toBe(`${server.url}/`);
+    expect((await kumo('login')).stdout).toMatch(/^Open http:\/\/.+\/ and type this code \(it works once, until .+\):\n\n {2}[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\n$/);
+    // The second code replaced the first.
+    const first = await fetch(`${server.url}/console/api/signin/code`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+    expect(first.status).toBe(401);
+    const fresh = JSON.parse((await kumo('login', '--json')).stdout) as { code: string };
+    const signed = await fetch(`${server.url}/console/api/signin/code`, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'test-browser' }, body: JSON.stringify({ code: fresh.code }) });
+    expect(signed.status).toBe(200);
+    const cookie = signed.headers.get('set-cookie')!.split(';')[0]!;
+    const listed = await kumo('sessions');
+    expect(listed.stdout).toMatch(/^SESSION\s+VIA\s+SINCE\s+UNTIL\s+BROWSER\n\S+\s+code\s+\S+\s+\S+\s+test-browser\n\(no passkeys\)\n$/);
+    expect(await kumo('sessions', '--revoke', 'all')).toMatchObject({ code: 0, stdout: 'ended 1 session(s)\n' });
+    expect((await fetch(`${server.url}/console/api/session`, { headers: { cookie } })).status).toBe(401);
+    expect(await kumo('sessions', '--revoke', 'nope')).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kumo: INVALID_ARGS \(400\)/) });
+    expect(await kumo('login', '--eci', 'Enotaneci')).toMatchObject({ code: 1, stderr: expect.stringMatching(/UNKNOWN_ECI \(404\)/) });
+  });
+});

@@ -46,6 +46,21 @@ export class Client {
     return (await this.request(`/c/${enc(eci)}/logs${limit ? `?limit=${limit}` : ''}`, { method: 'GET' })) as never;
   }
 
+  /** A one-time code to sign in to the console as `eci`. */
+  signinCode(eci: string): Promise<{ code: string; expires: number }> {
+    return this.request(`/c/${enc(eci)}/signin-code`, { method: 'POST' }) as never;
+  }
+
+  /** The console sessions and passkeys of the cloud that `eci` may see. */
+  sessions(eci: string): Promise<{ sessions: Array<{ sid: string; via: string; created: number; expires: number; label: string }>; passkeys: Array<{ credId: string; created: number; lastUsed: number | null; label: string }> }> {
+    return this.request(`/c/${enc(eci)}/sessions`, { method: 'GET' }) as never;
+  }
+
+  /** End a console session (or `all` that `eci` may see). */
+  revokeSessions(eci: string, sid: string): Promise<{ revoked: number }> {
+    return this.post(`/c/${enc(eci)}/sessions/revoke`, { sid }) as never;
+  }
+
   /** The host's realm: its id, the realm's name, its partitions and the hosts it knows. */
   realm(): Promise<unknown> {
     return this.request('/realm', { method: 'GET' });

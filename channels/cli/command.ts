@@ -84,6 +84,7 @@ export const OPTIONS = {
   rids: { type: 'string' },
   events: { type: 'string' },
   expires: { type: 'string' },
+  revoke: { type: 'string' },
   id: { type: 'string' },
   'passphrase-file': { type: 'string' },
   remove: { type: 'boolean' },

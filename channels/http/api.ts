@@ -119,7 +119,13 @@ export class HttpApi {
     this.realm = opts.realm ?? null;
     this.gate = opts.gate;
     this.onInternalError = opts.onInternalError ?? ((err) => console.error('kumo: internal error:', err));
-    const kit = { host: this.host, limits: this.limits, track: <T>(p: Promise<T>) => this.track(p), follow: (res: ServerResponse, eci: string, limit: number) => this.follow(res, eci, limit), counted: (status: number) => this.metrics?.response(status) };
+    const kit = {
+      host: this.host,
+      limits: this.limits,
+      track: <T>(p: Promise<T>) => this.track(p),
+      follow: (res: ServerResponse, eci: string, limit: number) => this.follow(res, eci, limit),
+      counted: (status: number) => this.metrics?.response(status),
+    };
     this.console = new ConsoleApi(kit);
   }
 

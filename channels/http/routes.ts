@@ -3,7 +3,8 @@
  * parameters, and the handler (channels/http/api.ts). HEAD is answered wherever GET is, OPTIONS
  * (the CORS preflight) everywhere.
  */
-export type RouteName = 'skyEvent' | 'waitEvent' | 'acceptEvent' | 'query' | 'claim' | 'exportCloud' | 'moveCloud' | 'importCloud' | 'mqtt' | 'logs' | 'deadLetters' | 'health' | 'realmInfo' | 'metricsText' | 'signinCode' | 'sessions' | 'revokeSessions';
+export type RouteName =
+  'skyEvent' | 'waitEvent' | 'acceptEvent' | 'query' | 'claim' | 'exportCloud' | 'moveCloud' | 'importCloud' | 'mqtt' | 'logs' | 'deadLetters' | 'health' | 'realmInfo' | 'metricsText' | 'signinCode' | 'sessions' | 'revokeSessions';
 
 export interface Route {
   methods: ReadonlyArray<'GET' | 'POST'>;

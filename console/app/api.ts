@@ -71,6 +71,8 @@ export interface Target {
   event(domain: string, type: string, attrs?: Record<string, unknown>): Promise<EventAnswer>;
   query<T = unknown>(rid: string, name: string, args?: Record<string, unknown>): Promise<T>;
   logsUrl(limit: number): string;
+  /** The newest entries of the episode log, newest first. */
+  logs(limit: number): Promise<{ entries: Array<{ domain: string; time: number }> }>;
   deadLetters(): Promise<{ deadLetters: unknown[] }>;
 }
 
@@ -81,18 +83,21 @@ export const own: Target = {
   event: (domain, type, attrs = {}) => consoleCall(`event/${e(domain)}/${e(type)}`, attrs),
   query: (rid, name, args = {}) => consoleCall(`query/${e(rid)}/${e(name)}`, args),
   logsUrl: (limit) => `/console/api/logs/follow?limit=${limit}`,
+  logs: (limit) => consoleCall(`logs?limit=${limit}`),
   deadLetters: () => consoleCall('dead-letters'),
 };
 
 /** A cloud reached by an ECI (a child's, learned from its parent). */
 export function byEci(eci: string): Target {
   const post = async (path: string, body: unknown) => parse(await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), credentials: 'omit' }));
+  const get = async (path: string) => parse(await fetch(path, { credentials: 'omit' }));
   return {
     eci,
     event: async (domain, type, attrs = {}) => (await post(`/c/${e(eci)}/event-wait/${e(domain)}/${e(type)}`, attrs)) as EventAnswer,
     query: async (rid, name, args = {}) => (await post(`/c/${e(eci)}/query/${e(rid)}/${e(name)}`, args)) as never,
     logsUrl: (limit) => `/c/${e(eci)}/logs?follow=true&limit=${limit}`,
-    deadLetters: async () => (await parse(await fetch(`/c/${e(eci)}/dead-letters`, { credentials: 'omit' }))) as { deadLetters: unknown[] },
+    logs: async (limit) => (await get(`/c/${e(eci)}/logs?limit=${limit}`)) as never,
+    deadLetters: async () => (await get(`/c/${e(eci)}/dead-letters`)) as never,
   };
 }
 

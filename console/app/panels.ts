@@ -1,5 +1,5 @@
 import qrcode from 'qrcode-generator';
-import { ApiError, describeError, type Target } from './api.ts';
+import { ApiError, byEci, describeError, type Target } from './api.ts';
 import { button, field, form, h, jsonOf, say, show, table, valueOf } from './dom.ts';
 import { LINKS, WRANGLER, type CloudNode } from './tree.ts';
 import { liveLog } from './live-log.ts';
@@ -215,30 +215,45 @@ const devices: View = async (el, c) => {
     async (f) => {
       const answer = await t(c).event('wrangler', 'new_device_request', { name: valueOf(f, 'name'), ...(valueOf(f, 'events') ? { events: valueOf(f, 'events').split(/[\s,]+/) } : {}) });
       const d = answer.directives.find((x) => x.name === 'wrangler:new_device_created')?.options as { claim?: { code: string; expires: number } } | undefined;
-      await c.refresh();
       lastClaim = d?.claim ?? null;
-      await devices(el, c);
+      await c.refresh(); // the tree has a new cloud; the panel, drawn again, shows the code
     },
     field('Device name', 'name', { required: true, maxlength: 100 }),
     field('Event domains it may send', 'events', { placeholder: 'sensor' }),
     h('button', { type: 'submit' }, 'Add a device'),
   );
-  const rows = list.map((d) => [
+  // Last contact: the newest event of its domains in the device cloud's log (as far as the log remembers), as `kumo device ls` tells it.
+  const seen = await Promise.all(
+    list.map((d) =>
+      byEci(d.eci)
+        .logs(100)
+        .then(
+          (l) => l.entries.find((x) => d.events.includes(x.domain))?.time ?? null,
+          () => null,
+        ),
+    ),
+  );
+  const rows = list.map((d, i) => [
     d.name,
     eci(d.eci),
     d.events.join(', '),
-    new Date(d.created).toLocaleString(),
+    seen[i] ? new Date(seen[i]).toLocaleString() : 'never',
     button(
       'new claim code',
       async () => {
-        const a = await t(c).event('wrangler', 'claim_code_request', { eci: d.eci });
-        const o = a.directives[0]?.options as { code: string; expires: number };
+        // Made in the device cloud (through the parent's ECI on it), for its ECI tagged "device".
+        const device = byEci(d.eci);
+        const ecis = await device.query<Array<{ id: string; tags: string[] }>>(WRANGLER, 'channels');
+        const own = ecis.find((x) => x.tags.includes('device'));
+        if (!own) throw new Error(`device ${d.name} has no ECI tagged "device"`);
+        const a = await device.event('wrangler', 'claim_code_request', { eci: own.id });
+        const o = a.directives.find((x) => x.name === 'wrangler:claim_code_created')!.options as { code: string; expires: number };
         claimShown(o.code, o.expires);
       },
       'quiet',
     ),
   ]);
-  show(el, add, made, table(['name', 'ECI', 'events', 'added', ''], rows, 'No devices.'));
+  show(el, add, made, table(['name', 'ECI', 'events', 'last contact', ''], rows, 'No devices.'));
   if (lastClaim) claimShown(lastClaim.code, lastClaim.expires);
   lastClaim = null;
 };

@@ -1,5 +1,6 @@
 import type { Command } from '../command.ts';
 import { cloudCommands } from './clouds.ts';
+import { consoleCommands } from './console.ts';
 import { deviceCommands } from './devices.ts';
 import { eciCommands } from './ecis.ts';
 import { logCommands } from './logs.ts';
@@ -9,4 +10,4 @@ import { rulesetCommands } from './rulesets.ts';
 import { serveCommand } from './serve.ts';
 
 /** Every command of the CLI, in the order the usage lists them. */
-export const COMMANDS: readonly Command[] = [serveCommand, ...cloudCommands, ...eciCommands, ...rulesetCommands, ...messageCommands, ...logCommands, ...realmCommands, ...deviceCommands];
+export const COMMANDS: readonly Command[] = [serveCommand, ...cloudCommands, ...eciCommands, ...rulesetCommands, ...messageCommands, ...logCommands, ...realmCommands, ...deviceCommands, ...consoleCommands];
