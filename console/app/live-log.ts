@@ -59,7 +59,7 @@ export function liveLog(el: HTMLElement, target: Target): void {
 function line(e: Entry): string {
   const when = new Date(e.time).toLocaleTimeString();
   const what = e.error ? `${e.error.code} ${e.error.rid ?? ''}/${e.error.rule ?? ''}: ${e.error.message}` : `fired ${e.fired.join(' ') || 'nothing'}; ${e.directives.length} directive(s)`;
-  return `${when} #${e.seq} ${e.domain}:${e.type} ${what} (${e.ms} ms)`;
+  return `${when} #${e.seq} ${e.domain}:${e.type} ${what} (${e.ms.toFixed(1)} ms)`;
 }
 
 /** Events (and errors) per second of the last minute, as SVG bars. */

@@ -70,7 +70,7 @@ async function shell(): Promise<void> {
   const detail = h('section', { class: 'card', 'aria-label': 'the chosen cloud' });
   show(main, banner, h('div', { class: 'layout' }, treeBox, detail));
   await accessBanner(banner);
-  const drawn = () => show(treeBox, h('h2', {}, 'Clouds'), drawTree(tree!, selected, choose), button('Reload', refresh, 'quiet'));
+  const drawn = () => show(treeBox, h('h2', {}, 'Clouds'), drawTree(tree!, selected, choose), h('p', {}, button('Reload', refresh, 'quiet')));
   /** Read the tree again and show it, with the chosen cloud (the same one, if it is still there) and its tab. */
   const refresh = async () => {
     tree = await loadTree();
