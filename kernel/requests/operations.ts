@@ -251,7 +251,7 @@ export const OPERATIONS: Table = {
 
 /** What a session or an ECI (`viewer`) does about the sign-ins of its cloud, in its mailbox. */
 const ACCESS: { [D in AccessAction['do']]: (p: HostParts, a: Active, viewer: Viewer, action: Extract<AccessAction, { do: D }>) => Promise<unknown> } = {
-  check: async (_p, _a, viewer) => viewer,
+  check: (_p, _a, viewer) => Promise.resolve(viewer),
   list: (p, a, viewer) => p.signIn.view(a, viewer),
   revoke: (p, a, viewer, action) => p.signIn.revoke(a, viewer, action.sid),
   addPasskey: (p, a, viewer, action) => p.signIn.addPasskey(a, viewer, action.passkey),
