@@ -277,6 +277,9 @@ describe('the console’s own refusals', () => {
   it('answers unknown routes 404, bad passkey answers 400 or 401, and its page with a strict content security policy', async () => {
     const t = await consoleHost();
     expect((await t.browser().call('nothing/here')).body.error.code).toBe('UNKNOWN_ROUTE');
+    expect((await t.browser().call('query/%E0%A4%A/x', {})).body.error.code).toBe('INVALID_ARGS');
+    expect((await t.browser().call('session', undefined, { 'x-http-method-override': 'DELETE' })).body.error.code).toBe('SESSION_INVALID');
+    expect((await fetch(`${t.server.url}/console/api/session`, { method: 'PUT' })).status).toBe(404);
     expect((await fetch(`${t.server.url}/console/nothing.js`)).status).toBe(404);
     expect((await t.browser().call('signin/passkey', { response: { id: 'x' } })).body.error.code).toBe('INVALID_ARGS');
     const unknown = {

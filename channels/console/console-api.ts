@@ -17,7 +17,7 @@ import {
   type Session,
   type AccessAction,
 } from '../../kernel/index.ts';
-import { readParams } from '../http/input.ts';
+import { pathSegments, readParams } from '../http/input.ts';
 import type { ChannelLimits } from '../http/limits.ts';
 import { Passkeys, type RelyingParty } from './passkeys.ts';
 import { consoleAssets, type Asset } from '../../console/build.ts';
@@ -92,12 +92,12 @@ export class ConsoleApi {
   async handle(req: IncomingMessage, res: ServerResponse, pathname: string, search: string): Promise<void> {
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     if (!pathname.startsWith('/console/api/')) return this.asset(res, method, pathname);
-    const segs = pathname.slice('/console/api/'.length).split('/');
+    const segs = pathSegments(pathname).slice(2); // after console/api
     for (const route of this.routes) {
       const parts = route.path.split('/');
       if (parts.length !== segs.length || !parts.every((p, i) => p.startsWith(':') || p === segs[i])) continue;
       if (route.method !== method) continue;
-      const params = segs.filter((_, i) => parts[i]!.startsWith(':')).map(decodeURIComponent);
+      const params = segs.filter((_, i) => parts[i]!.startsWith(':'));
       const token = route.guard === 'open' ? '' : cookieOf(req);
       const session = route.guard === 'open' ? (undefined as unknown as Session) : await this.session(req, token, route.guard === 'write');
       const body = await route.run({ req, res, search, params, session, token: token ?? '' });
