@@ -79,6 +79,8 @@ export async function startServer(opts: ServerOptions): Promise<KumoServer> {
         // Instead every request from now on is answered (503 SHUTTING_DOWN once the API stops
         // taking work) with `connection: close`.
         const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+        // Moves not yet decided give up first: a request waiting for one is answered, not kept.
+        opts.realm?.interrupt();
         await Promise.all([api.stop(), ws.stop()]);
         await opts.realm?.stop();
         await host.close();

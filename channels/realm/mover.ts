@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { backoff, bundleEcis, InvalidArgsError, KumoError, messageOf, type CloudBundle, type Host, type MoveResult, type RequestOf, RealmUnavailableError } from '../../kernel/index.ts';
+import { backoff, bundleEcis, InvalidArgsError, KumoError, messageOf, OutcomeUnknownError, type CloudBundle, type Host, type MoveResult, type RequestOf, RealmUnavailableError } from '../../kernel/index.ts';
 import type { Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { RETRY } from './retry.ts';
@@ -40,6 +40,10 @@ const LEAVE_TRIES = 30;
  */
 export class Mover {
   private readonly incoming = new Map<string, Array<Uint8Array | undefined>>();
+  /** Rejects once the host is stopping (see {@link interrupt}). */
+  private readonly halted: Promise<never>;
+  private halt: (err: Error) => void = () => undefined;
+  private stopping = false;
 
   constructor(
     private readonly self: string,
@@ -48,6 +52,33 @@ export class Mover {
     private readonly host: Host,
   ) {
     placement.onDecision((id, decision) => void this.decided(id, decision).catch(() => undefined));
+    this.halted = new Promise<never>((_, reject) => (this.halt = reject));
+    this.halted.catch(() => undefined);
+  }
+
+  /**
+   * The host is stopping: a move not yet decided stops where it stands and answers OUTCOME_UNKNOWN
+   * at once, instead of waiting on the realm (a JetStream write to a cluster that lost its quorum
+   * waits for its time-out, one after another); the host finishes it at its next start
+   * ({@link recover}: decided "aborted" unless a decision was written). A move decided already
+   * finishes here (its last step is local).
+   */
+  interrupt(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.halt(new Error('the host is stopping'));
+  }
+
+  /** `p`, unless the host stops first: then the move's outcome is unknown to its caller. */
+  private async unlessStopping<T>(p: Promise<T>, eci: string, to: string): Promise<T> {
+    if (this.stopping) p.catch(() => undefined);
+    try {
+      return await Promise.race([p, this.halted]);
+    } catch (err) {
+      if (!this.stopping) throw err;
+      const why = `moving it to host ${to} was interrupted: this host began to stop before the move was decided. The move is finished or undone when this host starts again (kumo realm shows where the cloud is)`;
+      throw new OutcomeUnknownError(eci, to, 'stopped').withContext(why, {});
+    }
   }
 
   /** A step of a move on this host's kernel. */
@@ -72,17 +103,19 @@ export class Mover {
     crashPoint('move:seized');
     const ecis = bundleEcis(bundle);
     let decision: 'committed' | 'aborted';
+    const step = <T>(p: Promise<T>) => this.unlessStopping(p, eci, to);
     try {
-      await this.send(id, to, bundle);
+      await step(this.send(id, to, bundle));
       crashPoint('move:sent');
-      await this.placement.movePending(id, ecis, to);
+      await step(this.placement.movePending(id, ecis, to));
       crashPoint('move:pending');
-      decision = await this.placement.decide(id, 'committed');
+      decision = await step(this.placement.decide(id, 'committed'));
       crashPoint('move:decided');
     } catch (err) {
-      decision = await this.placement.decide(id, 'aborted').catch(() => 'aborted' as const);
+      if (this.stopping) throw err;
+      decision = await step(this.placement.decide(id, 'aborted').catch(() => 'aborted' as const));
       if (decision === 'aborted') {
-        await this.abandon(id, to, ecis);
+        await step(this.abandon(id, to, ecis));
         // What the realm itself failed at (NATS, JetStream) is worth another try, not the caller's mistake.
         throw err instanceof KumoError ? err : new RealmUnavailableError(`move the cloud to ${to}`, `the move failed and was undone (${messageOf(err)})`);
       }

@@ -70,6 +70,8 @@ export interface Realm {
   attach(host: Host): Promise<void>;
   /** Tell the realm where this host serves HTTP. */
   register(record: Omit<HostRecord, 'id'>): Promise<void>;
+  /** The host begins to stop: its moves not yet decided stop where they stand (channels/realm/mover.ts, `interrupt`). */
+  interrupt(): void;
   /** Stop serving the realm (other hosts then get NO_RESPONDERS for this host's clouds). */
   stop(): Promise<void>;
   /** Close the connection (after the host has closed: its last outgoing events are flushed). */
@@ -130,6 +132,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     const signer = o.mqtt?.key ? deviceSigner(o.mqtt.key, o.mqtt.account) : undefined;
     let service: RealmService | null = null;
     let devices: DeviceGateway | null = null;
+    let mover: Mover | null = null;
     let fence!: (reason: string) => void;
     const fenced = new Promise<string>((resolve) => (fence = resolve));
     // Fenced: stop answering and consuming at once (other hosts then go to the one that has the claim now).
@@ -153,8 +156,9 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       },
       knownHosts: () => placement.knownHosts(),
       hostOf: (eci) => placement.hostOf(eci),
+      interrupt: () => mover?.interrupt(),
       async attach(host) {
-        const mover = new Mover(hostId, placement, router, host);
+        mover = new Mover(hostId, placement, router, host);
         service = new RealmService({ realm: name, self: hostId, link, router, placement, host, mover });
         // Known to the realm (a target of moves) whether or not it serves HTTP; serving adds its URL.
         await Promise.all([service.start(), placement.register({ id: hostId, since: Date.now() })]);
@@ -176,6 +180,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       },
       register: (record) => placement.register({ ...record, id: hostId }),
       async stop() {
+        mover?.interrupt();
         await devices?.stop();
         await service?.stop();
         placement.stop();

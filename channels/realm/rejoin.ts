@@ -123,6 +123,7 @@ export function rejoinRealm(o: RejoinOptions, join: () => Promise<Realm>): Realm
     },
     knownHosts: () => realm?.knownHosts() ?? [],
     hostOf: (eci) => realm?.hostOf(eci),
+    interrupt: () => realm?.interrupt(),
     async attach(h) {
       host = h; // attached by the join, or now when it is done
       begin();
