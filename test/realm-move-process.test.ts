@@ -8,6 +8,14 @@ import { counts, realmHost, wranglerOn } from './realm-harness.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Does the (stopped) host of `dataDir` keep records of cloud `id`? */
+async function holds(dataDir: string, id: string): Promise<boolean> {
+  const store = await openLevelStore(dataDir);
+  const n = (await store.keys(ranges.cloud(id))).length;
+  await store.close();
+  return n > 0;
+}
+
 describe('moving a cloud between hosts of a realm', { timeout: 180_000 }, () => {
   it('while a client sends an event every millisecond through a third host: every event applied exactly once, in order; schedules fire on the new host', async () => {
     const nats = await startNats();
@@ -58,14 +66,7 @@ describe('moving a cloud between hosts of a realm', { timeout: 180_000 }, () => 
     expect((await post(`${a.url}/sky/event/${home['eci']}/m4/tally/mark`, { n: 4 })).status).toBe(200);
     for (const h of [a, b, c]) expect(await counts(h.url, home['eci'])).toEqual({ '1': 1, '2': 1, '3': 1, '4': 1 });
     await Promise.all([a.stop(), b.stop()]);
-    const held = await Promise.all(
-      [a, b].map(async (h) => {
-        const store = await openLevelStore(h.dataDir);
-        const n = (await store.keys(ranges.cloud(home['id']))).length;
-        await store.close();
-        return n > 0;
-      }),
-    );
+    const held = await Promise.all([a, b].map((h) => holds(h.dataDir, home['id'])));
     expect(held).toEqual([endsOn === 'a', endsOn === 'b']);
   });
 
@@ -90,14 +91,7 @@ describe('moving a cloud between hosts of a realm', { timeout: 180_000 }, () => 
     expect((await post(`${b.url}/sky/event/${home['eci']}/m4/tally/mark`, { n: 4 })).status).toBe(200);
     expect(await counts(a.url, home['eci'])).toEqual({ '1': 1, '2': 1, '3': 1, '4': 1 });
     await Promise.all([a.stop(), b.stop()]);
-    const held = await Promise.all(
-      [a, b].map(async (h) => {
-        const store = await openLevelStore(h.dataDir);
-        const n = (await store.keys(ranges.cloud(home['id']))).length;
-        await store.close();
-        return n > 0;
-      }),
-    );
+    const held = await Promise.all([a, b].map((h) => holds(h.dataDir, home['id'])));
     expect(held).toEqual([true, false]);
   });
 });
