@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { consoleHost, ConsoleClient } from './console-harness.ts';
+import { SoftAuthenticator } from './soft-authenticator.ts';
 import { allKeys } from './helpers.ts';
 import { keys } from '../kernel/index.ts';
 
@@ -318,5 +319,99 @@ describe('the console’s own refusals', () => {
     expect(r.status).toBe(401);
     expect(r.body.error.code).toBe('SIGN_IN_FAILED');
     expect((await b.call('access')).body.passkeys).toEqual([]);
+  });
+});
+
+describe('passkeys over HTTP, with an authenticator in software', () => {
+  async function registered() {
+    const t = await consoleHost();
+    const b = t.browser();
+    await b.signIn(await t.code(t.root.eci));
+    const auth = new SoftAuthenticator(t.server.url);
+    const options = (await b.call('passkeys/options', { name: 'my cloud' })).body;
+    expect(options).toMatchObject({ rp: { id: '127.0.0.1', name: 'kumo' }, user: { name: 'my cloud', id: Buffer.from(t.root.cloudId).toString('base64url') }, authenticatorSelection: { residentKey: 'required' }, excludeCredentials: [] });
+    const added = await b.call('passkeys/add', { response: auth.create(options) });
+    expect(added).toMatchObject({ status: 200, body: { credId: auth.credId } });
+    return { ...t, b, auth };
+  }
+
+  /** A sign-in with the passkey, its answer changed by `tamper`. */
+  async function signInWith(t: Awaited<ReturnType<typeof registered>>, tamper: Parameters<SoftAuthenticator['get']>[1] = {}) {
+    const c = t.browser();
+    const options = (await c.call('signin/options', {})).body;
+    expect(options).toMatchObject({ rpId: '127.0.0.1', allowCredentials: [] });
+    return { c, r: await c.call('signin/passkey', { response: t.auth.get(options, tamper) }) };
+  }
+
+  it('adds a passkey, then signs in with it as the same ECI; the next options exclude it', async () => {
+    const t = await registered();
+    const { c, r } = await signInWith(t);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ cloudId: t.root.cloudId, eci: t.root.eci, via: 'passkey' });
+    expect(c.setCookie).toMatch(/^kumo_session=.+; HttpOnly; SameSite=Strict; Secure;/);
+    const seen = (await c.call('access')).body.passkeys;
+    expect(seen).toEqual([expect.objectContaining({ credId: t.auth.credId, eci: t.root.eci, counter: 1, lastUsed: expect.any(Number) })]);
+    expect((await t.b.call('passkeys/options', {})).body.excludeCredentials).toEqual([expect.objectContaining({ id: t.auth.credId })]);
+  });
+
+  it.each<[string, Parameters<SoftAuthenticator['get']>[1]]>([
+    ['another origin', { origin: 'http://evil.example' }],
+    ['another relying party', { rpId: 'evil.example' }],
+    ['a registration answer', { type: 'webauthn.create' }],
+    ['a challenge this console never made', { challenge: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }],
+    ['a signature of other data', { badSignature: true }],
+    ['no user handle', { userHandle: null }],
+    ['the user handle of another cloud', { userHandle: Buffer.from('C0000AAAAAAAAAAAAAAAA').toString('base64url') }],
+    ['the user not present', { absent: true }],
+  ])('refuses a sign-in with %s (401 SIGN_IN_FAILED), and opens no session', async (_what, tamper) => {
+    const t = await registered();
+    const { c, r } = await signInWith(t, tamper);
+    expect(r.status).toBe(401);
+    expect(r.body.error.code).toBe('SIGN_IN_FAILED');
+    expect(c.cookie).toBeUndefined();
+    expect((await t.b.call('access')).body.sessions).toHaveLength(1);
+  });
+
+  it('a challenge answers once; a counter that does not grow is a cloned key', async () => {
+    const t = await registered();
+    const c = t.browser();
+    const options = (await c.call('signin/options', {})).body;
+    const answer = t.auth.get(options);
+    expect((await c.call('signin/passkey', { response: answer })).status).toBe(200);
+    expect((await t.browser().call('signin/passkey', { response: answer })).body.error.code).toBe('SIGN_IN_FAILED');
+    const { r } = await signInWith(t, { counter: 1 });
+    expect(r.body.error).toMatchObject({ code: 'SIGN_IN_FAILED', message: expect.stringMatching(/counter/) });
+    expect((await signInWith(t)).r.status).toBe(200);
+  });
+
+  it('registration answers another session’s challenge, another origin, or a sign-in challenge: refused, nothing kept', async () => {
+    const t = await registered();
+    const other = t.browser();
+    await other.signIn(await t.code(t.root.eci));
+    const auth = new SoftAuthenticator(t.server.url);
+    const theirs = (await other.call('passkeys/options', {})).body;
+    expect((await t.b.call('passkeys/add', { response: auth.create(theirs) })).body.error.code).toBe('SIGN_IN_FAILED');
+    const mine = (await t.b.call('passkeys/options', {})).body;
+    expect((await t.b.call('passkeys/add', { response: auth.create(mine, { origin: 'http://evil.example' }) })).body.error.code).toBe('SIGN_IN_FAILED');
+    const signin = (await t.browser().call('signin/options', {})).body;
+    expect((await t.b.call('passkeys/add', { response: auth.create({ ...mine, challenge: signin.challenge }) })).body.error.code).toBe('SIGN_IN_FAILED');
+    expect((await t.b.call('access')).body.passkeys).toHaveLength(1);
+  });
+
+  it('a passkey added by a narrow session signs in as that narrow ECI; removed, it signs in no more', async () => {
+    const t = await consoleHost();
+    const made = await t.host.event({ eci: t.root.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { tags: ['kiosk'], eventPolicy: { allow: [{ domain: 'test', type: '*' }], deny: [] }, queryPolicy: { allow: [], deny: [] } } });
+    const kiosk = (made.directives[0]!.options as { id: string }).id;
+    const b = t.browser();
+    await b.signIn(await t.code(kiosk));
+    const auth = new SoftAuthenticator(t.server.url);
+    await b.call('passkeys/add', { response: auth.create((await b.call('passkeys/options', {})).body) });
+    const c = t.browser();
+    const r = await c.call('signin/passkey', { response: auth.get((await c.call('signin/options', {})).body) });
+    expect(r.body).toMatchObject({ eci: kiosk, tags: ['kiosk'], via: 'passkey' });
+    expect((await c.call('event/wrangler/new_child_request', { name: 'x' })).body.error.code).toBe('POLICY_DENIED');
+    expect((await c.call('passkeys/remove', { credId: auth.credId })).body).toEqual({ removed: auth.credId });
+    const again = await t.browser().call('signin/passkey', { response: auth.get((await t.browser().call('signin/options', {})).body) });
+    expect(again.body.error.code).toBe('SIGN_IN_FAILED');
   });
 });
