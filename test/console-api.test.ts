@@ -415,3 +415,62 @@ describe('passkeys over HTTP, with an authenticator in software', () => {
     expect(again.body.error.code).toBe('SIGN_IN_FAILED');
   });
 });
+
+describe('every call of the console API, by its guard', () => {
+  it('each call that changes something refuses a session without its CSRF token; each read needs the session only', async () => {
+    const t = await consoleHost();
+    const b = t.browser();
+    await b.signIn(await t.code(t.root.eci));
+    const token = b.csrf!;
+    b.csrf = undefined;
+    for (const path of ['signout', 'access/revoke', 'passkeys/options', 'passkeys/add', 'passkeys/remove', 'event/a/b', 'query/io.picolabs.wrangler/name']) {
+      const r = await b.call(path, {});
+      expect([path, r.status, r.body.error.code]).toEqual([path, 403, 'CSRF_REFUSED']);
+    }
+    for (const path of ['session', 'access', 'logs', 'dead-letters']) expect([path, (await b.call(path)).status]).toEqual([path, 200]);
+    for (const path of ['session', 'access', 'logs', 'logs/follow', 'dead-letters']) expect([path, (await t.browser().call(path)).body.error.code]).toEqual([path, 'SESSION_INVALID']);
+    b.csrf = token;
+    expect((await b.call('signout', {})).body).toEqual({ signedOut: true });
+  });
+
+  it('reads the log (with a limit), follows it live, and lists dead letters as the session’s ECI', async () => {
+    const t = await consoleHost();
+    const b = t.browser();
+    await b.signIn(await t.code(t.root.eci));
+    await b.call('event/wrangler/new_child_request', { name: 'one' });
+    await b.call('event/wrangler/new_child_request', { name: 'two' });
+    const logs = await b.call('logs?limit=1');
+    expect(logs.body.entries).toHaveLength(1);
+    expect(logs.body.entries[0]).toMatchObject({ domain: 'wrangler', type: 'new_child_request' });
+    expect((await b.call('logs?limit=0')).body.error.code).toBe('INVALID_ARGS');
+    expect((await b.call('logs?limit=x')).body.error.code).toBe('INVALID_ARGS');
+    expect((await b.call('dead-letters')).body).toEqual({ deadLetters: [] });
+    const stream = await fetch(`${t.server.url}/console/api/logs/follow?limit=1`, { headers: { cookie: b.cookie! } });
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = stream.body!.getReader();
+    let text = '';
+    const until = async (what: RegExp) => {
+      while (!what.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    };
+    await until(/"type":"new_child_request"/);
+    await t.host.event({ eci: t.root.eci, domain: 'live', type: 'ping', attrs: {} });
+    await until(/"domain":"live","type":"ping"/);
+    await reader.cancel();
+  });
+
+  it('a passkey challenge lapses after five minutes', async () => {
+    const t = await consoleHost();
+    const b = t.browser();
+    await b.signIn(await t.code(t.root.eci));
+    const auth = new SoftAuthenticator(t.server.url);
+    const options = (await b.call('passkeys/options', {})).body;
+    t.clock.advance(5 * 60_000);
+    expect((await b.call('passkeys/add', { response: auth.create(options) })).body.error.code).toBe('SIGN_IN_FAILED');
+    const fresh = (await b.call('passkeys/options', {})).body;
+    t.clock.advance(5 * 60_000 - 1);
+    expect((await b.call('passkeys/add', { response: auth.create(fresh) })).status).toBe(200);
+    const signin = (await t.browser().call('signin/options', {})).body;
+    t.clock.advance(5 * 60_000);
+    expect((await t.browser().call('signin/passkey', { response: auth.get(signin) })).body.error.code).toBe('SIGN_IN_FAILED');
+  });
+});

@@ -118,6 +118,14 @@ describe('the console in Chromium', () => {
       .getByText(/counter:inc fired test\.console\.counter\/inc; 1 directive/)
       .waitFor();
     await shot(page, '5-log');
+    await page.getByRole('tab', { name: 'Apps' }).click();
+    await page
+      .getByRole('row', { name: /io\.picolabs\.wrangler/ })
+      .getByText('built in')
+      .waitFor();
+    const app = page.getByRole('row', { name: /test\.console\.counter/ });
+    await app.getByRole('button', { name: 'uninstall' }).click();
+    await app.waitFor({ state: 'detached' });
     expect(errors).toEqual([]);
   });
 

@@ -37,6 +37,9 @@ async function act(el: HTMLElement, c: PanelContext, view: View | null, domain: 
   await (view ? view(el, c) : c.refresh());
 }
 
+/** The rulesets every cloud has (the kernel refuses to uninstall them). */
+const BUILT_IN = new Set([WRANGLER, LINKS]);
+
 const apps: View = async (el, c) => {
   const [rids, installed] = await Promise.all([t(c).query<string[]>(WRANGLER, 'installedRids'), t(c).query<Array<{ rid: string; url?: string; version?: string; grant?: Record<string, unknown> }>>(WRANGLER, 'apps')]);
   const byRid = new Map(installed.map((a) => [a.rid, a]));
@@ -78,13 +81,15 @@ const apps: View = async (el, c) => {
           ),
         ),
       ),
-      h(
-        'span',
-        {},
-        app?.url ? button('update', () => act(el, c, apps, 'wrangler', 'install_ruleset_request', { url: app.url, consent: true }, `Updated ${rid}.`), 'quiet') : '',
-        ' ',
-        button('uninstall', () => act(el, c, apps, 'wrangler', 'uninstall_ruleset_request', { rid }, `Uninstalled ${rid}.`), 'danger'),
-      ),
+      BUILT_IN.has(rid)
+        ? h('span', { class: 'muted' }, 'built in')
+        : h(
+            'span',
+            {},
+            app?.url ? button('update', () => act(el, c, apps, 'wrangler', 'install_ruleset_request', { url: app.url, consent: true }, `Updated ${rid}.`), 'quiet') : '',
+            ' ',
+            button('uninstall', () => act(el, c, apps, 'wrangler', 'uninstall_ruleset_request', { rid }, `Uninstalled ${rid}.`), 'danger'),
+          ),
     ];
   });
   show(el, install, table(['rid', 'version', 'permissions', ''], rows, 'Nothing installed.'));
