@@ -16,13 +16,17 @@ export const CHROMIUM = process.env['KUMO_CHROMIUM'] ?? '/usr/bin/chromium';
 export const SHOTS = join(import.meta.dirname, '..', 'reports', 'console');
 
 let shared: Browser | undefined;
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
-async function browser(): Promise<Browser> {
+/** The shared browser; with `flags`, a browser of its own, closed after the test. */
+async function browser(flags: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`the console's browser tests need Chromium at ${CHROMIUM}: apt-get install -y chromium (npm test installs it where apt can)`);
-  shared ??= await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  if (flags.length > 0) {
+    const own = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...flags] });
+    onCleanup(() => own.close());
+    return own;
+  }
+  shared ??= await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   return shared;
 }
 
@@ -36,8 +40,8 @@ export async function closeBrowser(): Promise<void> {
  * A fresh browser profile (its own cookies) with a page, and a virtual WebAuthn authenticator
  * (CTAP2, resident keys, user verification, presence simulated) through the DevTools protocol.
  */
-export async function browserPage(viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page; errors: string[]; authenticator: { credentials(): Promise<unknown[]> } }> {
-  const context = await (await browser()).newContext({ viewport });
+export async function browserPage(viewport = { width: 1280, height: 800 }, flags: string[] = []): Promise<{ context: BrowserContext; page: Page; errors: string[]; authenticator: { credentials(): Promise<unknown[]> } }> {
+  const context = await (await browser(flags)).newContext({ viewport });
   onCleanup(() => context.close());
   const page = await context.newPage();
   const errors: string[] = [];

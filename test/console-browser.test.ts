@@ -268,4 +268,18 @@ describe('the console in Chromium', () => {
     await page.getByRole('heading', { name: /^garage/ }).waitFor();
     await shot(page, '10-phone');
   });
+
+  it('says so when the page is not in a secure context (plain http on another name than localhost), where no cookie or passkey would work', async () => {
+    const t = await consoleHost();
+    const port = new URL(t.server.url).port;
+    const { page } = await browserPage(undefined, ['--host-resolver-rules=MAP kumo.test 127.0.0.1']);
+    await page.goto(`http://kumo.test:${port}/`);
+    await page
+      .getByRole('note')
+      .getByText(/not in a secure context/)
+      .waitFor();
+    await page.goto(`${t.server.url.replace('127.0.0.1', 'localhost')}/`);
+    await page.getByRole('heading', { name: 'Sign in to your cloud' }).waitFor();
+    expect(await page.getByRole('note').count()).toBe(0);
+  });
 });

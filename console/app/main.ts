@@ -38,7 +38,11 @@ function signInView(): void {
     const response = await startAuthentication({ optionsJSON: options });
     signedIn(await consoleCall<SessionInfo>('signin/passkey', { response }));
   });
-  show(main, h('section', { class: 'card signin' }, h('h2', {}, 'Sign in to your cloud'), browserSupportsWebAuthn() ? withPasskey : h('p', { class: 'muted' }, 'This browser has no passkeys.'), h('hr'), withCode));
+  // Over plain http on another name than localhost, the browser keeps no Secure cookie and offers no passkeys.
+  const insecure = window.isSecureContext
+    ? null
+    : h('p', { class: 'banner', role: 'note' }, 'This page is not in a secure context, so the browser will keep no session and offer no passkeys: open the console over https, or at http://localhost.');
+  show(main, h('section', { class: 'card signin' }, h('h2', {}, 'Sign in to your cloud'), insecure, browserSupportsWebAuthn() ? withPasskey : h('p', { class: 'muted' }, 'This browser has no passkeys.'), h('hr'), withCode));
 }
 
 let session: SessionInfo;
