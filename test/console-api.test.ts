@@ -225,6 +225,11 @@ describe('CSRF and origin', () => {
     expect(foreign.status).toBe(403);
     expect(foreign.body.error.code).toBe('CSRF_REFUSED');
     expect((await b.call('signout', {}, { 'x-kumo-csrf': '' })).body.error.code).toBe('CSRF_REFUSED');
+    // Nor may another page sign a browser in (another port of the same host is the same site).
+    const forged = await t.browser().call('signin/code', { code: await t.code(t.root.eci) }, { origin: t.server.url.replace(/:\d+$/, ':1') });
+    expect(forged.status).toBe(403);
+    expect(forged.body.error.code).toBe('CSRF_REFUSED');
+    expect((await t.browser().call('signin/options', {}, { origin: 'http://evil.example' })).body.error.code).toBe('CSRF_REFUSED');
     expect(await childNames(t, t.root.eci)).toEqual([]);
     expect((await b.call('event/wrangler/new_child_request', { name: 'ok' })).status).toBe(200);
     expect(await childNames(t, t.root.eci)).toEqual(['ok']);

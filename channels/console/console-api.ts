@@ -98,6 +98,7 @@ export class ConsoleApi {
       if (parts.length !== segs.length || !parts.every((p, i) => p.startsWith(':') || p === segs[i])) continue;
       if (route.method !== method) continue;
       const params = segs.filter((_, i) => parts[i]!.startsWith(':'));
+      if (method === 'POST') this.checkOrigin(req);
       const token = route.guard === 'open' ? '' : cookieOf(req);
       const session = route.guard === 'open' ? (undefined as unknown as Session) : await this.session(req, token, route.guard === 'write');
       const body = await route.run({ req, res, search, params, session, token: token ?? '' });
@@ -189,9 +190,13 @@ export class ConsoleApi {
     return (await this.kit.track(this.kit.host.handle({ op: 'access', token, partition: sessionPartition(token), action: { do: 'check' } }))) as Session;
   }
 
-  private checkCsrf(req: IncomingMessage, token: string): void {
+  /** A page of another origin may not post to the console: not even to sign in (a sign-in forged from another page, or another port of the same host, would plant its session). */
+  private checkOrigin(req: IncomingMessage): void {
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== this.rp(req).origin) throw new CsrfRefusedError(`a request from ${origin} may not use this console's session`);
+    if (origin !== undefined && origin !== this.rp(req).origin) throw new CsrfRefusedError(`a request from ${origin} may not use this console`);
+  }
+
+  private checkCsrf(req: IncomingMessage, token: string): void {
     const given = Buffer.from(String(req.headers[CSRF_HEADER] ?? ''));
     const expected = Buffer.from(csrfOf(token));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new CsrfRefusedError(`a request that changes something needs the session's CSRF token in the ${CSRF_HEADER} header`);
