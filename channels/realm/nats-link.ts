@@ -17,7 +17,16 @@ export interface LinkOptions {
   creds?: Uint8Array;
   /** Connection name, shown by nats-server's monitoring. */
   name: string;
+  /**
+   * TLS to the NATS servers (PEM text): `ca`, the certificate authority their certificates must
+   * verify against (default: the system's); `cert` and `key`, this host's own, when the servers ask
+   * for client certificates. Given, or with a `tls://` URL, the connection is TLS or nothing.
+   */
+  tls?: { ca?: string; cert?: string; key?: string };
 }
+
+/** What Node's TLS says of a certificate that does not verify (its error codes). */
+const UNVERIFIED = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME/;
 
 /** A KV entry as the realm sees it. */
 export interface BucketEntry {
@@ -118,7 +127,12 @@ export class NatsLink {
     });
     const authenticator = opts.creds ? credsAuthenticator(opts.creds) : user !== undefined ? usernamePasswordAuthenticator(user, pass) : undefined;
     // noAsyncTraces: the client would otherwise build two Error objects (stack traces) for every request.
-    const nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...(authenticator ? { authenticator } : {}) });
+    const tls = opts.tls ?? (opts.servers.some((s) => s.startsWith('tls://')) ? {} : undefined);
+    const nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...(authenticator ? { authenticator } : {}), ...(tls ? { tls } : {}) }).catch((err: unknown) => {
+      const code = (err as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code;
+      if (typeof code === 'string' && UNVERIFIED.test(code)) throw new Error(`the NATS server's certificate does not verify (${code}): give the certificate authority that signed it (kumo serve --nats-ca FILE)`, { cause: err });
+      throw err;
+    });
     // No API check here: a cluster may still be electing its JetStream leader (joinRealm waits for it).
     return new NatsLink(nc, await jetstreamManager(nc, { checkAPI: false }));
   }

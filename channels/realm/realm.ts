@@ -17,6 +17,8 @@ export interface RealmOptions {
   realm?: string;
   /** The contents of a NATS credentials file. */
   creds?: Uint8Array;
+  /** TLS to the NATS servers (see channels/realm/nats-link.ts, `LinkOptions.tls`). */
+  tls?: { ca?: string; cert?: string; key?: string };
   /** Partitions a host claims when it first joins (new clouds go only there). Default 64. */
   partitions?: number;
   /** Replicas of the inbox stream and the placement bucket (3 on a three-node NATS cluster). Default 1. */
@@ -96,7 +98,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   checkMembership(member, { realm: name, hostId });
   const remembered = member?.partitions;
   const token = member?.token ?? Buffer.from(ids.bytes(32)).toString('base64url');
-  const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), name: `kumo host ${hostId}` }).catch((err: unknown) => {
+  const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), ...(o.tls ? { tls: o.tls } : {}), name: `kumo host ${hostId}` }).catch((err: unknown) => {
     throw new RealmUnavailableError(`connect to NATS at ${shown(o.servers)}`, messageOf(err));
   });
   try {

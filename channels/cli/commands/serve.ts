@@ -11,7 +11,7 @@ export const serveCommand: Command = {
              [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
              [--allow-app-hosts LIST] [--deny-app-hosts LIST] [--apps-folder DIR]
              [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
-              [--partitions N] [--replicas N]
+              [--nats-ca FILE [--nats-cert FILE --nats-key FILE]] [--partitions N] [--replicas N]
               [--mqtt [--mqtt-key FILE] [--mqtt-account PUBKEY] [--mqtt-url URL] [--mqtt-lifetime 24h]]]`,
   args: 0,
   remote: false,
@@ -42,6 +42,10 @@ the first join; started with another --realm or --host-id, the host refuses to s
   --realm NAME          the realm's name (default kumo)
   --host-id ID          this host's id in the realm (default: made at first start, kept in the data)
   --nats-creds FILE     a NATS credentials file
+  --nats-ca FILE        TLS to NATS, the servers' certificates verified against this certificate
+                        authority (PEM); a tls:// URL asks for TLS with the system's authorities
+  --nats-cert FILE      this host's certificate and key (PEM), for servers that ask for one
+  --nats-key FILE
   --partitions N        partitions to claim when first joining (default 64)
   --replicas N          replicas of the realm's streams and bucket (3 on a three-node cluster)
 
@@ -90,18 +94,23 @@ and MQTT devices (README, "MQTT devices"):
 async function realmOptions(v: Values, io: CliIo): Promise<RealmOptions | undefined> {
   const nats = v.nats ?? io.env['KUMO_NATS'];
   if (!nats) {
-    for (const flag of ['realm', 'nats-creds', 'partitions', 'replicas', 'mqtt', 'mqtt-key', 'mqtt-account', 'mqtt-url', 'mqtt-lifetime'] as const) if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
+    for (const flag of ['realm', 'nats-creds', 'nats-ca', 'nats-cert', 'nats-key', 'partitions', 'replicas', 'mqtt', 'mqtt-key', 'mqtt-account', 'mqtt-url', 'mqtt-lifetime'] as const)
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --nats`);
     return undefined;
   }
   const partitions = v.partitions === undefined ? undefined : countOption('--partitions', v.partitions, 1, 4096);
   const replicas = v.replicas === undefined ? undefined : countOption('--replicas', v.replicas, 1, 5);
   const mqtt = v.mqtt || v['mqtt-key'] !== undefined || v['mqtt-url'] !== undefined || v['mqtt-account'] !== undefined || v['mqtt-lifetime'] !== undefined;
+  if ((v['nats-cert'] === undefined) !== (v['nats-key'] === undefined)) throw new UsageError('--nats-cert and --nats-key go together');
+  const pem = async (flag: 'nats-ca' | 'nats-cert' | 'nats-key') => (v[flag] === undefined ? {} : { [flag.slice(5)]: await readFile(v[flag], 'utf8') });
+  const tls = { ...(await pem('nats-ca')), ...(await pem('nats-cert')), ...(await pem('nats-key')) };
   const lifetimeMs = v['mqtt-lifetime'] === undefined ? undefined : duration(v['mqtt-lifetime'], '--mqtt-lifetime');
   if (lifetimeMs !== undefined && (lifetimeMs < 1000 || lifetimeMs > 366 * 86_400_000)) throw new UsageError('--mqtt-lifetime must be from 1 s to a year');
   return {
     servers: list(nats),
     ...(v.realm ? { realm: v.realm } : {}),
     ...(v['nats-creds'] ? { creds: await readFile(v['nats-creds']) } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
     ...(partitions ? { partitions } : {}),
     ...(replicas ? { replicas } : {}),
     ...(mqtt
