@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { backoff, bundleEcis, InvalidArgsError, KumoError, messageOf, OutcomeUnknownError, type CloudBundle, type Host, type MoveResult, type RequestOf, RealmUnavailableError } from '../../kernel/index.ts';
-import type { Placement } from './placement.ts';
+import type { MoveDecision, Placement } from './placement.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { RETRY } from './retry.ts';
 import { pack, unpack } from './wire.ts';
@@ -69,6 +69,22 @@ export class Mover {
     this.halt(new Error('the host is stopping'));
   }
 
+  /**
+   * The move's decision as the placement bucket has it: `wanted`, unless another was written first.
+   * Asked again (with back-off) until the bucket answers, or the host stops (then the decision is
+   * made at its next start, {@link recover}).
+   */
+  private async decideSurely(id: string, wanted: MoveDecision, eci: string, to: string): Promise<MoveDecision> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.unlessStopping(this.placement.decide(id, wanted), eci, to);
+      } catch (err) {
+        if (this.stopping) throw err;
+        await backoff(attempt, RETRY);
+      }
+    }
+  }
+
   /** `p`, unless the host stops first: then the move's outcome is unknown to its caller. */
   private async unlessStopping<T>(p: Promise<T>, eci: string, to: string): Promise<T> {
     if (this.stopping) p.catch(() => undefined);
@@ -113,7 +129,9 @@ export class Mover {
       crashPoint('move:decided');
     } catch (err) {
       if (this.stopping) throw err;
-      decision = await step(this.placement.decide(id, 'aborted').catch(() => 'aborted' as const));
+      // Never taken as aborted on a guess: a "committed" whose answer was lost may be in the bucket
+      // (then the target serves, and so would this host: two copies). The bucket's answer decides.
+      decision = await this.decideSurely(id, 'aborted', eci, to);
       if (decision === 'aborted') {
         await step(this.abandon(id, to, ecis));
         // What the realm itself failed at (NATS, JetStream) is worth another try, not the caller's mistake.
