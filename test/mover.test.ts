@@ -55,3 +55,44 @@ describe('a move the realm fails', () => {
     expect(steps.map((s) => s.op)).toEqual(['moveOut', 'moveStay']);
   });
 });
+
+describe('a move whose decision the bucket did not answer', () => {
+  /** A mover whose bucket answers `decide` with each of `answers` in turn (an Error: no answer). */
+  function deciding(answers: Array<string | Error>) {
+    const steps: Array<{ op: string }> = [];
+    const asked: string[] = [];
+    const bundle = { root: 'C0', clouds: [], records: [], outbox: [] };
+    const host = {
+      eciInfo: () => Promise.resolve({}),
+      handle: (req: { op: string }) => (steps.push(req), Promise.resolve(req.op === 'moveOut' ? bundle : undefined)),
+    } as unknown as Host;
+    const placement = {
+      onDecision: () => undefined,
+      decision: () => undefined,
+      knownHosts: () => [{ id: 'h1' }, { id: 'h2' }],
+      movePending: () => Promise.resolve(),
+      decide: (_id: string, d: string) => {
+        asked.push(d);
+        const a = answers.shift()!;
+        return a instanceof Error ? Promise.reject(a) : Promise.resolve(a);
+      },
+      forgetMove: () => Promise.resolve(),
+    } as unknown as Placement;
+    const router = { ask: () => Promise.resolve(undefined) } as unknown as RealmRouter;
+    return { m: new Mover('h1', placement, router, host), steps, asked };
+  }
+
+  it('is committed when "committed" was written though its answer was lost: asked again, the bucket says so', async () => {
+    const { m, steps, asked } = deciding([new Error('timeout'), new Error('timeout'), 'committed']);
+    expect(await m.move({ op: 'move', eci: 'E0', to: 'h2' })).toMatchObject({ to: 'h2' });
+    expect(asked).toEqual(['committed', 'aborted', 'aborted']);
+    expect(steps.map((s) => s.op)).toEqual(['moveOut', 'moveLeave']);
+  });
+
+  it('is undone only once the bucket has answered "aborted"', async () => {
+    const { m, steps, asked } = deciding([new Error('timeout'), new Error('timeout'), new Error('timeout'), 'aborted']);
+    await expect(m.move({ op: 'move', eci: 'E0', to: 'h2' })).rejects.toMatchObject({ code: 'REALM_UNAVAILABLE' });
+    expect(asked).toEqual(['committed', 'aborted', 'aborted', 'aborted']);
+    expect(steps.map((s) => s.op)).toEqual(['moveOut', 'moveStay']);
+  });
+});
