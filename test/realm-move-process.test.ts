@@ -81,8 +81,12 @@ describe('moving a cloud between hosts of a realm', { timeout: 180_000 }, () => 
     b.proc.kill('SIGSTOP');
     const asked = post(`${a.url}/c/${home['eci']}/move?to=b`);
     await sleep(1500);
+    // An event for the cloud on hold waits for the move; the stop tells it, rather than waiting for it.
+    const waiting = post(`${a.url}/sky/event/${home['eci']}/held/tally/mark`, { n: 'held' });
+    await sleep(200);
     expect(await a.stop('SIGTERM')).toBe(0);
     expect(await asked).toMatchObject({ status: 504, body: { error: { code: 'OUTCOME_UNKNOWN', message: expect.stringContaining('interrupted') } } });
+    expect(await waiting).toMatchObject({ status: 503, body: { error: { code: 'SHUTTING_DOWN' } } });
     b.proc.kill('SIGCONT');
     a = await realmHost(nats.url, 'a', { dataDir: a.dataDir });
     // Undone: one live copy, on a, with everything it had; reachable through b too.

@@ -67,6 +67,8 @@ export class Mover {
     if (this.stopping) return;
     this.stopping = true;
     this.halt(new Error('the host is stopping'));
+    // Its clouds stay on hold: what waits for them is told now, or the stop would wait for it.
+    void this.step({ op: 'moveHalt' }).catch(() => undefined);
   }
 
   /**
@@ -98,7 +100,7 @@ export class Mover {
   }
 
   /** A step of a move on this host's kernel. */
-  private step<K extends 'moveOut' | 'moveLeave' | 'moveStay' | 'moveLand' | 'moveLive' | 'moveDrop' | 'moves'>(req: RequestOf<K>) {
+  private step<K extends 'moveOut' | 'moveLeave' | 'moveStay' | 'moveLand' | 'moveLive' | 'moveDrop' | 'moveHalt' | 'moves'>(req: RequestOf<K>) {
     return this.host.handle(req, { local: true });
   }
 

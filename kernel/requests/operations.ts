@@ -1,7 +1,7 @@
 import { eciOf, type Active, type CloudTask } from '../clouds/activation.ts';
 import { isDeletion } from '../clouds/deletions.ts';
 import { runQuery } from '../episodes/query.ts';
-import { InvalidArgsError, PolicyDeniedError } from '../errors.ts';
+import { InvalidArgsError, PolicyDeniedError, ShuttingDownError } from '../errors.ts';
 import { isCloudId, type CloudId } from '../ids.ts';
 import type { HostParts } from '../host-parts.ts';
 import { sameBase } from '../host-parts.ts';
@@ -226,6 +226,7 @@ export const OPERATIONS: Table = {
   moveLand: { run: (p, req) => p.transfers.landPending(req.id, req.from, req.bundle) },
   moveLive: { run: (p, req) => p.transfers.goLive(req.id) },
   moveDrop: { run: (p, req) => p.transfers.dropLanded(req.id) },
+  moveHalt: { run: (p) => Promise.resolve(p.clouds.failWaiters(new ShuttingDownError())) },
   moves: { run: (p) => p.transfers.inFlight() },
 
   signinCode: { run: (p, req, opts) => onCloud(p, req, opts, (a) => p.signIn.codeFor(a, req.eci)) },

@@ -77,6 +77,8 @@ export type Request =
   | { op: 'moveDrop'; id: string }
   /** The moves this host is in the middle of (after a restart), their clouds held again. */
   | { op: 'moves' }
+  /** This host is stopping with moves left undecided: work waiting for clouds on hold is refused SHUTTING_DOWN now (the holds stay, the moves finish at its next start). */
+  | { op: 'moveHalt' }
   // The console's sign-in (capabilities/sign-in.ts); `partition`: of the cloud, where a realm routes it.
   /** A one-time sign-in code for the cloud behind `eci`, carrying that ECI's authority. */
   | { op: 'signinCode'; eci: string }
@@ -144,6 +146,7 @@ export interface Answers {
   moveLand: void;
   moveLive: void;
   moveDrop: void;
+  moveHalt: void;
   moves: { out: MoveOut[]; in: MoveIn[] };
   signinCode: ClaimCode;
   signin: OpenedSession;
