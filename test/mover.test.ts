@@ -29,24 +29,29 @@ describe('a subtree arriving in parts', () => {
   });
 });
 
+/** A mover of host h1 whose kernel steps are recorded, with a placement of two hosts made of `placement` over the defaults. */
+function moving(placement: Record<string, unknown>) {
+  const steps: Array<{ op: string }> = [];
+  const bundle = { root: 'C0', clouds: [], records: [], outbox: [] };
+  const host = {
+    eciInfo: () => Promise.resolve({}),
+    handle: (req: { op: string }) => (steps.push(req), Promise.resolve(req.op === 'moveOut' ? bundle : undefined)),
+  } as unknown as Host;
+  const defaults = {
+    onDecision: () => undefined,
+    decision: () => undefined,
+    knownHosts: () => [{ id: 'h1' }, { id: 'h2' }],
+    movePending: () => Promise.resolve(),
+    decide: (_id: string, d: string) => Promise.resolve(d),
+    forgetMove: () => Promise.resolve(),
+  };
+  const router = { ask: () => Promise.resolve(undefined) } as unknown as RealmRouter;
+  return { m: new Mover('h1', { ...defaults, ...placement } as unknown as Placement, router, host), steps };
+}
+
 describe('a move the realm fails', () => {
   it('is undone and answered REALM_UNAVAILABLE (worth another try), not as the caller’s mistake', async () => {
-    const steps: Array<{ op: string }> = [];
-    const bundle = { root: 'C0', clouds: [], records: [], outbox: [] };
-    const host = {
-      eciInfo: () => Promise.resolve({}),
-      handle: (req: { op: string }) => (steps.push(req), Promise.resolve(req.op === 'moveOut' ? bundle : undefined)),
-    } as unknown as Host;
-    const placement = {
-      onDecision: () => undefined,
-      decision: () => undefined,
-      knownHosts: () => [{ id: 'h1' }, { id: 'h2' }],
-      movePending: () => Promise.reject(new Error('jetstream is not enabled')),
-      decide: (_id: string, d: string) => Promise.resolve(d),
-      forgetMove: () => Promise.resolve(),
-    } as unknown as Placement;
-    const router = { ask: () => Promise.resolve(undefined) } as unknown as RealmRouter;
-    const m = new Mover('h1', placement, router, host);
+    const { m, steps } = moving({ movePending: () => Promise.reject(new Error('jetstream is not enabled')) });
     const err = (await m.move({ op: 'move', eci: 'E0', to: 'h2' }).then(
       () => ({ code: 'none', status: 0, message: 'moved' }),
       (e: unknown) => e,
@@ -59,27 +64,13 @@ describe('a move the realm fails', () => {
 describe('a move whose decision the bucket did not answer', () => {
   /** A mover whose bucket answers `decide` with each of `answers` in turn (an Error: no answer). */
   function deciding(answers: Array<string | Error>) {
-    const steps: Array<{ op: string }> = [];
     const asked: string[] = [];
-    const bundle = { root: 'C0', clouds: [], records: [], outbox: [] };
-    const host = {
-      eciInfo: () => Promise.resolve({}),
-      handle: (req: { op: string }) => (steps.push(req), Promise.resolve(req.op === 'moveOut' ? bundle : undefined)),
-    } as unknown as Host;
-    const placement = {
-      onDecision: () => undefined,
-      decision: () => undefined,
-      knownHosts: () => [{ id: 'h1' }, { id: 'h2' }],
-      movePending: () => Promise.resolve(),
-      decide: (_id: string, d: string) => {
-        asked.push(d);
-        const a = answers.shift()!;
-        return a instanceof Error ? Promise.reject(a) : Promise.resolve(a);
-      },
-      forgetMove: () => Promise.resolve(),
-    } as unknown as Placement;
-    const router = { ask: () => Promise.resolve(undefined) } as unknown as RealmRouter;
-    return { m: new Mover('h1', placement, router, host), steps, asked };
+    const decide = (_id: string, d: string) => {
+      asked.push(d);
+      const a = answers.shift()!;
+      return a instanceof Error ? Promise.reject(a) : Promise.resolve(a);
+    };
+    return { ...moving({ decide }), asked };
   }
 
   it('is committed when "committed" was written though its answer was lost: asked again, the bucket says so', async () => {
