@@ -220,6 +220,11 @@ export class StoreFailedError extends kind('STORE_FAILED', 500) {
   constructor(cause: unknown) {
     super('the store could not write the episode; nothing of it was kept', {}, { cause });
   }
+
+  /** What a failed write answers: a KumoError (a full mailbox, a closing host) as it is, anything else STORE_FAILED. */
+  static of(err: unknown): KumoError {
+    return err instanceof KumoError ? err : new StoreFailedError(err);
+  }
 }
 
 /** No host of the realm answered for the ECI (the host that has it is down or gone). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Active } from '../clouds/activation.ts';
 import type { Committer } from '../store/committer.ts';
-import { ClaimCodeExpiredError, InvalidArgsError, KumoError, RateLimitedError, StoreFailedError, UnknownClaimCodeError, UnknownCloudError } from '../errors.ts';
+import { ClaimCodeExpiredError, InvalidArgsError, RateLimitedError, StoreFailedError, UnknownClaimCodeError, UnknownCloudError } from '../errors.ts';
 import { partitionOf, type CloudId, type Eci, type IdGenerator } from '../ids.ts';
 import { keys, parseCloudKey, ranges } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
@@ -158,7 +158,7 @@ export class ClaimCodes {
         const spent = [del(keys.claimIndex(hash)), del(keys.claim(rec.cloudId, hash))];
         const write = (ops: WriteOp[]): Promise<void> =>
           this.deps.committer.commit(ops).catch((err: unknown) => {
-            throw err instanceof KumoError ? err : new StoreFailedError(err);
+            throw StoreFailedError.of(err);
           });
         if (rec.expires <= now()) {
           await write(spent);

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Active } from '../clouds/activation.ts';
 import { eciOf } from '../clouds/activation.ts';
 import type { Committer } from '../store/committer.ts';
-import { ClaimCodeExpiredError, InvalidArgsError, KumoError, UnknownClaimCodeError, SessionInvalidError, SignInFailedError, StoreFailedError } from '../errors.ts';
+import { ClaimCodeExpiredError, InvalidArgsError, UnknownClaimCodeError, SessionInvalidError, SignInFailedError, StoreFailedError } from '../errors.ts';
 import { isCloudId, partitionOf, type CloudId, type Eci, type IdGenerator } from '../ids.ts';
 import { keys, ranges, type PasskeyRecord, type SessionRecord } from '../store/keys.ts';
 import type { Limits } from '../limits.ts';
@@ -227,7 +227,7 @@ export class SignIn {
 
   private write(ops: WriteOp[]): Promise<void> {
     return this.deps.committer.commit(ops).catch((err: unknown) => {
-      throw err instanceof KumoError ? err : new StoreFailedError(err);
+      throw StoreFailedError.of(err);
     });
   }
 }

@@ -1,6 +1,6 @@
 import type { Active, ActiveClouds } from '../clouds/activation.ts';
 import type { Committer } from '../store/committer.ts';
-import { KumoError, MailboxFullError, StoreFailedError, UnknownCloudError } from '../errors.ts';
+import { MailboxFullError, StoreFailedError, UnknownCloudError } from '../errors.ts';
 import type { EpisodeRunner, Outcome } from '../episodes/runner.ts';
 import type { Idempotency } from './idempotency.ts';
 import { keys, ranges, seqOf, type InboxEntry, type Key } from '../store/keys.ts';
@@ -40,7 +40,7 @@ export class Inbox {
       this.committer.commit([put(key, entry)]).then(
         () => ({ eid: event.eid }),
         (err: unknown) => {
-          throw err instanceof KumoError ? err : new StoreFailedError(err);
+          throw StoreFailedError.of(err);
         },
       );
     // A retry that races its first event is not seen here; the episode's own check in the mailbox stops it.

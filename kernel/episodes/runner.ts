@@ -76,7 +76,7 @@ export class EpisodeRunner {
       try {
         check = await this.deps.idempotency.check(cloud, d.idempotencyKey, d.via, event);
       } catch (err) {
-        return this.refuse(a, event, d, err instanceof KumoError ? err : new StoreFailedError(err), start);
+        return this.refuse(a, event, d, StoreFailedError.of(err), start);
       }
       if ('replay' in check) return this.skip(cloud, d, check.replay);
       record = check.record;
@@ -110,7 +110,7 @@ export class EpisodeRunner {
     encodeOps(tx.ops); // an unstorable value fails this episode alone, not its whole group commit
     const write = (extra: WriteOp[]): Promise<void> =>
       this.deps.committer.commit(extra.length === 0 ? tx.ops : [...tx.ops, ...extra]).catch((err: unknown) => {
-        throw err instanceof KumoError ? err : new StoreFailedError(err);
+        throw StoreFailedError.of(err);
       });
     if (tx.deletions.length === 0) await write([]);
     else {
