@@ -1,6 +1,8 @@
-import { mkdir, stat } from 'node:fs/promises';
-import { openLevelStore, StoreLockedError, StoreOpenError, type Store } from '../kernel/index.ts';
+import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { openLevelStore, StoreLockedError, StoreOpenError, type LevelStore, type Store } from '../kernel/index.ts';
 import { DirLockedError, lockDir, type DirLock } from './dir-lock.ts';
+import { keyringFile, openKeyring, upgradeMarker, type HostKeyOptions } from './host-key.ts';
 import { StartError } from './start-error.ts';
 
 /** Permission bits of group and others: none may be set on a data directory. */
@@ -12,9 +14,10 @@ const SHARED_BITS = 0o077;
  * is refused, with the command that fixes it; and the files LevelDB makes, now and later (it
  * creates them 0644), are kept private by the process's umask. A directory another host holds is
  * refused with that reason, not LevelDB's "Database failed to open": by the host's own lock
- * (dir-lock.ts), which holds even when LevelDB's `LOCK` file was removed, and by LevelDB's.
+ * (dir-lock.ts), which holds even when LevelDB's `LOCK` file was removed, and by LevelDB's. The
+ * store is sealed (docs/encryption.md) with the keyring the host key opens (host-key.ts).
  */
-export async function openDataDir(dir: string, opts: { sync?: boolean } = {}): Promise<Store> {
+export async function openDataDir(dir: string, opts: { sync?: boolean; keys?: HostKeyOptions & { upgrading?: boolean } } = {}): Promise<Store> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (process.platform !== 'win32') {
     const mode = (await stat(dir)).mode & 0o777;
@@ -31,7 +34,9 @@ export async function openDataDir(dir: string, opts: { sync?: boolean } = {}): P
     throw err;
   }
   try {
-    const store = await openLevelStore(dir, opts);
+    // The key before the store: a host with the wrong one (or none) stops here, having written nothing.
+    const keyring = await openKeyring(dir, opts.keys);
+    const store = await openLevelStore(dir, { ...(opts.sync ? { sync: true } : {}), keyring });
     const close = store.close.bind(store);
     store.close = async () => {
       await close();
@@ -54,4 +59,36 @@ function privateUmask(): void {
   } catch {
     // Worker threads cannot change the umask; the directory's own mode still keeps others out.
   }
+}
+
+/**
+ * `kumo upgrade`: seal, in place, a data directory made before kumo sealed its stores
+ * (docs/encryption.md, "Upgrading"). A marker file says an upgrade is under way, so a host never
+ * starts on a half-sealed store; run again after a crash, it carries on where it stopped. At the
+ * end every table is compacted (no old file keeps a record in the clear) and the owner ECI file
+ * moves out of the directory. Returns how many records it sealed.
+ */
+export async function upgradeDataDir(dir: string, opts: { keys?: HostKeyOptions; onBatch?: (sealed: number) => void } = {}): Promise<number> {
+  const marker = upgradeMarker(dir);
+  const sealed = await access(keyringFile(dir)).then(
+    () =>
+      access(marker).then(
+        () => false,
+        () => true,
+      ),
+    () => false,
+  );
+  if (sealed) return 0;
+  await writeFile(marker, 'kumo upgrade under way\n', { mode: 0o600 });
+  const store = (await openDataDir(dir, { keys: { ...opts.keys, upgrading: true } })) as LevelStore;
+  let n: number;
+  try {
+    n = await store.sealInPlace(1000, opts.onBatch);
+    await store.compact();
+  } finally {
+    await store.close();
+  }
+  await rename(join(dir, 'root.eci'), `${resolve(dir)}.eci`).catch(() => undefined);
+  await rm(marker);
+  return n;
 }

@@ -4,6 +4,7 @@ import type { AppLimits } from '../rulesets/apps/index.ts';
 import type { KrlLimits } from '../rulesets/krl/index.ts';
 import { appSources, outbound, type AppSourceRules } from './apps/app-sources.ts';
 import { openDataDir } from './data-dir.ts';
+import type { HostKeyOptions } from './host-key.ts';
 import type { DestinationRules } from './providers/destinations.ts';
 import { HttpRemote } from './providers/http-remote.ts';
 import type { Realm, RealmOptions } from './realm/realm.ts';
@@ -23,6 +24,8 @@ export interface OpenHostOptions {
   store?: Store;
   /** fsync every commit (power-loss durable) instead of relying on the OS after each write. */
   sync?: boolean;
+  /** Where the host key of `dataDir`'s sealed store comes from (channels/host-key.ts). */
+  keys?: HostKeyOptions;
   clock?: Clock;
   ids?: IdGenerator;
   rulesets?: Ruleset[];
@@ -68,7 +71,7 @@ export async function openNode(opts: OpenHostOptions): Promise<Node> {
   let store = opts.store;
   if (!store) {
     if (!opts.dataDir) throw new TypeError('openHost needs a dataDir or a store');
-    store = await openDataDir(opts.dataDir, { sync: opts.sync ?? false });
+    store = await openDataDir(opts.dataDir, { sync: opts.sync ?? false, ...(opts.keys ? { keys: opts.keys } : {}) });
   }
   let realm: Realm | null = null;
   try {

@@ -1,5 +1,5 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { messageOf, type Ruleset } from '../kernel/index.ts';
 import { openNode } from './open-node.ts';
 import { baseUrl, type DestinationRules } from './providers/destinations.ts';
@@ -7,6 +7,7 @@ import type { RealmOptions } from './realm/realm.ts';
 import { loadRulesets } from './load-rulesets.ts';
 import type { AppSourceRules } from './apps/app-sources.ts';
 import { startServer, type KumoServer } from './http/server.ts';
+import type { HostKeyOptions } from './host-key.ts';
 
 export interface ServeOptions {
   port: number;
@@ -16,6 +17,8 @@ export interface ServeOptions {
   rulesetsDir?: string;
   /** fsync every commit. */
   sync?: boolean;
+  /** Where the host key comes from (default: `<data>.key`, or the environment). */
+  keys?: HostKeyOptions;
   /** The base URL at which other providers reach this host (links' `Tx_host`); default the URL it listens on. */
   publicUrl?: string;
   /** The hosts of other providers this host may send events to (default: any). */
@@ -36,8 +39,8 @@ export interface ServeOptions {
   signals?: boolean;
 }
 
-/** The file holding the root cloud's owner ECI. */
-export const rootEciFile = (dataDir: string): string => join(dataDir, 'root.eci');
+/** The file holding the root cloud's owner ECI: beside the data directory (as its key file is), not in it. */
+export const rootEciFile = (dataDir: string): string => `${resolve(dataDir)}.eci`;
 
 /**
  * `kumo serve`: open the host on LevelDB under `dataDir` (joining its realm when given one), register
@@ -58,6 +61,7 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
     dataDir: opts.dataDir,
     rulesets,
     ...(opts.sync ? { sync: true } : {}),
+    ...(opts.keys ? { keys: opts.keys } : {}),
     ...(url ? { url } : {}),
     ...(opts.destinations ? { destinations: opts.destinations } : {}),
     ...(opts.appSources ? { apps: { sources: opts.appSources } } : {}),
@@ -86,6 +90,8 @@ export async function serve(opts: ServeOptions): Promise<KumoServer> {
   try {
     const root = await host.root();
     const file = rootEciFile(opts.dataDir);
+    // Where kumo kept it before its data directory was sealed: moved out, so the directory holds no ECI in the clear.
+    await rename(join(opts.dataDir, 'root.eci'), file).catch(() => undefined);
     if (root.created) {
       log(`kumo created the root cloud; its owner ECI (shown once, kept in ${file}):`);
       log(`kumo root owner ECI ${root.eci}`);

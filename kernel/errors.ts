@@ -370,6 +370,33 @@ export class StoreOpenError extends Error {
   }
 }
 
+/**
+ * Not a wire error: a sealed store's keyring cannot be used (docs/encryption.md): it is missing,
+ * damaged, or sealed by another host key than the one given. The host starts with none of it.
+ */
+export class KeyringError extends Error {
+  readonly code = 'KEYRING';
+  constructor(
+    readonly reason: 'missing' | 'damaged' | 'wrong-key',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KeyringError';
+  }
+}
+
+/**
+ * Not a wire error: a record of a sealed store does not authenticate (a changed byte, a value moved
+ * to another key, a wrapped key that does not open). Nothing is guessed from it.
+ */
+export class StoreCorruptError extends Error {
+  readonly code = 'STORE_CORRUPT';
+  constructor(key: string, what: string) {
+    super(`the store's record ${JSON.stringify(key)} is damaged: ${what}`);
+    this.name = 'StoreCorruptError';
+  }
+}
+
 /** Every kind of error, each with its code and status. */
 const KINDS = [
   UnknownEciError,

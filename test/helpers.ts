@@ -21,7 +21,8 @@ export function onCleanup(fn: () => unknown): void {
 /** A fresh temp directory, removed after the test. */
 export async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'kumo-test-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  // With what a host keeps beside a data directory: its key file and owner ECI.
+  onCleanup(() => Promise.all([dir, `${dir}.key`, `${dir}.eci`].map((p) => rm(p, { recursive: true, force: true }))));
   return dir;
 }
 

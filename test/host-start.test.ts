@@ -101,7 +101,7 @@ describe('kumo serve says why it cannot start', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`kumo: port ${port} is in use`);
     expect(r.stdout).not.toContain('owner ECI');
-    expect(await readdir(dataDir)).not.toContain('root.eci');
+    expect(await readdir(join(dataDir, '..'))).not.toContain('data.eci');
     // Started again on a free port, the host makes its root cloud and prints its ECI then.
     const ok = await startServerProcess({ dataDir });
     expect(ok.stdout()).toContain('kumo root owner ECI');

@@ -111,8 +111,8 @@ describe('idempotent retries', () => {
     await install(first.host, first.root.eci, 'test.counter');
     for (let i = 0; i < 5; i++) await first.host.event(inc(first.root.eci, `k${i}`));
     await first.host.close();
-    const { openLevelStore } = await import('../kernel/index.ts');
-    const store = await openLevelStore(dir);
+    const { openDataDir } = await import('../channels/data-dir.ts');
+    const store = await openDataDir(dir);
     const read: string[] = [];
     const watched = wrapStore(store, {
       get: (k) => (read.push(k), store.get(k)),

@@ -210,7 +210,7 @@ describe('dead letters', () => {
     let failNext = true;
     const flaky = storeWith(store, {
       write: async (ops) => {
-        if (failNext && ops.some((op) => op.key.includes('~dead!'))) {
+        if (failNext && ops.some((op) => op.type === 'put' && op.key.includes('~dead!'))) {
           failNext = false;
           throw new Error('disk full');
         }

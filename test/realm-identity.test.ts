@@ -38,6 +38,7 @@ describe("a host id is its data directory's", { timeout: 120_000 }, () => {
     expect(await a.stop()).toBe(0);
     const copy = join(await tempDir(), 'copy');
     await cp(a.dataDir, copy, { recursive: true });
+    await cp(`${a.dataDir}.key`, `${copy}.key`); // the operator copies its key too (else the copy opens nothing)
     a = await realmHost(nats.url, 'a', { dataDir: a.dataDir });
     const twice = await runKumo(['serve', '--port', '0', '--data', copy, '--nats', nats.url, '--host-id', 'a', '--rulesets', 'examples']);
     // It restarts on its own clouds at once, as any host of a realm does, and stops once the realm refuses it.

@@ -1,5 +1,6 @@
+import { openDataDir } from '../channels/data-dir.ts';
 import { describe, expect, it, vi } from 'vitest';
-import { openLevelStore, ranges } from '../kernel/index.ts';
+import { ranges } from '../kernel/index.ts';
 import { post, rootEci } from './server-harness.ts';
 import { startNats } from './nats-harness.ts';
 import { counts, realmHost, wranglerOn } from './realm-harness.ts';
@@ -10,7 +11,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Does the (stopped) host of `dataDir` keep records of cloud `id`? */
 async function holds(dataDir: string, id: string): Promise<boolean> {
-  const store = await openLevelStore(dataDir);
+  const store = await openDataDir(dataDir);
   const n = (await store.keys(ranges.cloud(id))).length;
   await store.close();
   return n > 0;

@@ -26,7 +26,7 @@ describe('kumo realm up', () => {
     });
     await vi.waitFor(() => expect(out).toMatch(/kumo realm up: /), { timeout: 30_000 });
     const url = (i: number) => `http://localhost:${port + i - 1}`;
-    const owner1 = (await readFile(join(dir, 'host-1', 'root.eci'), 'utf8')).trim();
+    const owner1 = (await readFile(`${join(dir, 'host-1')}.eci`, 'utf8')).trim();
     const made = await runKumo(['cloud', 'new', 'thermo', '--url', url(1), '--eci', owner1, '--json']);
     const child = (JSON.parse(made.stdout) as { eci: string }).eci;
     expect(await runKumo(['install', 'example.temperature', '--url', url(1), '--eci', child])).toMatchObject({ code: 0 });

@@ -1,5 +1,6 @@
+import { openDataDir } from '../channels/data-dir.ts';
 import { describe, expect, it } from 'vitest';
-import { openLevelStore, type Host } from '../kernel/index.ts';
+import { type Host } from '../kernel/index.ts';
 import { counter, install, newChild } from './fixtures.ts';
 import { tempDir, testHost, wrapStore } from './helpers.ts';
 
@@ -47,7 +48,7 @@ describe('restart', () => {
       const { host, root } = await testHost({ dir });
       for (let i = 0; i < children; i++) await newChild(host, root.eci, `c${i}`);
       await host.close();
-      const store = await openLevelStore(dir);
+      const store = await openDataDir(dir);
       let n = 0;
       const counting = wrapStore(store, {
         get: (k) => (n++, store.get(k)),

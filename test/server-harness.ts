@@ -69,7 +69,7 @@ export function runKumo(args: string[], env: Record<string, string> = {}, cwd = 
 /** The root owner ECI a server wrote to `<data>/root.eci`. */
 export async function rootEci(server: ServerProcess): Promise<string> {
   const { readFile } = await import('node:fs/promises');
-  return (await readFile(join(server.dataDir, 'root.eci'), 'utf8')).trim();
+  return (await readFile(`${server.dataDir}.eci`, 'utf8')).trim();
 }
 
 /** POST JSON to a path and return status and parsed body. */

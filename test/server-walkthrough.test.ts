@@ -9,7 +9,7 @@ describe('kumo serve: the README walk-through, black box', () => {
     const owner = await rootEci(server);
     expect(owner).toMatch(/^E[0-9A-Za-z_-]{20,}$/);
     expect(server.stdout()).toContain(`kumo root owner ECI ${owner}`);
-    expect((await stat(join(server.dataDir, 'root.eci'))).mode & 0o777).toBe(0o600);
+    expect((await stat(`${server.dataDir}.eci`)).mode & 0o777).toBe(0o600);
     const base = server.url;
     const cli = (...args: string[]) => runKumo(['--url', base, '--data', server.dataDir, ...args]);
 

@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rootEciFile } from '../serve.ts';
 import { operatorSetup, type OperatorSetup } from '../realm/nats-jwt.ts';
 
 /**
@@ -66,7 +67,7 @@ export async function realmUp(o: RealmUpOptions): Promise<RunningRealm> {
         return { name, url: line[1]!, dataDir: join(dir, name) };
       }),
     );
-    for (const h of urls) o.log(`kumo realm: ${h.name} on ${h.url}, data ${h.dataDir}, owner ECI in ${join(h.dataDir, 'root.eci')}`);
+    for (const h of urls) o.log(`kumo realm: ${h.name} on ${h.url}, data ${h.dataDir}, owner ECI in ${rootEciFile(h.dataDir)}`);
     return { urls: urls.map((h) => h.url), stop };
   } catch (err) {
     await stop();

@@ -5,7 +5,7 @@ import { findCommand, helpFor, USAGE, usageLine } from './usage.ts';
 
 /**
  * The `kumo` command line. Every command except `serve` and `realm up` talks to a running host over
- * HTTP with an ECI (`--eci`, `$KUMO_ECI`, or the root owner ECI in `<data>/root.eci`). Output is for
+ * HTTP with an ECI (`--eci`, `$KUMO_ECI`, or the root owner ECI in `<data>.eci`). Output is for
  * people; `--json` prints the host's JSON answer for scripts. Errors go to stderr with their reason:
  * a command line that is wrong (with the command's usage line) or names nothing there exits 2;
  * a host's refusal or an unreachable host exits 1.

@@ -4,7 +4,7 @@ import { COMMANDS } from './commands/index.ts';
 /** The usage and help texts, made from the command table (commands/). */
 
 const CONNECTION = `  --url URL     the host (default $KUMO_URL or http://localhost:3000)
-  --eci ECI     the cloud to act on (default $KUMO_ECI or the ECI in <data>/root.eci)
+  --eci ECI     the cloud to act on (default $KUMO_ECI or the ECI in <data>.eci)
   --data DIR    the host's data directory (default $KUMO_DATA or ./kumo-data)
   --json        print JSON for scripts`;
 

@@ -57,7 +57,7 @@ async function wrangler(url: string, eci: string, type: string, attrs: Record<st
 }
 const query = async (url: string, eci: string, rid: string, name: string): Promise<unknown> => (await fetch(`${url}/sky/cloud/${eci}/${rid}/${name}`)).json();
 
-const owner = (await readFile(join(dir, 'host-1', 'root.eci'), 'utf8')).trim();
+const owner = (await readFile(`${join(dir, 'host-1')}.eci`, 'utf8')).trim();
 const home = (await wrangler(url1, owner, 'new_child_request', { name: 'home', rids: ['example.home'] }))['eci'] as string;
 await wrangler(url1, home, 'autoAcceptConfigUpdate', { configName: 'thermometers', regexMap: { Tx_role: ['^thermostat$'] } });
 const wellKnown = ((await query(url1, home, 'io.picolabs.subscription', 'wellKnown_Rx')) as { id: string }).id;

@@ -13,7 +13,7 @@ import type { Publish } from '../observe.ts';
 import type { Ruleset } from '../ruleset.ts';
 import type { Apps } from '../apps/apps.ts';
 
-import { del, type Store, type WriteOp } from '../store/store.ts';
+import { del, erase, type Store, type WriteOp } from '../store/store.ts';
 
 /** A cloud in memory, behind its mailbox. */
 export interface Active {
@@ -268,6 +268,7 @@ export class ActiveClouds {
       const records = await cloudRecords(this.store, id);
       // No record here: the cloud moved to another host of the realm, where the parent's ECI on it reaches it.
       if (records.length === 0 && next.eci !== undefined) elsewhere.push(next.eci);
+      else ops.push(erase(id));
       for (const r of records) {
         ops.push(del(r.key));
         for (const eci of recordEcis(r)) ops.push(del(keys.eciIndex(eci)));

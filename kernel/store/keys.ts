@@ -427,3 +427,40 @@ export function seqOf(k: Key<OutboxEntry> | Key<InboxEntry>): number {
 export function eciOfIndexKey(k: Key<CloudId>): Eci {
   return k.slice(2) as Eci;
 }
+
+/**
+ * Key shapes whose last part is a secret (an ECI, a claim code's hash, an idempotency key, the ECI
+ * and eid of a forwarded event, an app's URL). A sealed store keeps a keyed hash of that part in
+ * its place (store/sealing.ts): the match is the part of the key kept as it is.
+ */
+const SECRET_TAIL = /^(?:[iktu]!|c![^!]+!(?:eci|~fwd|~idem|~claim)!)/;
+
+/** Where the secret part of `key` starts, or -1 when it has none. */
+export function secretTailAt(key: string): number {
+  const m = SECRET_TAIL.exec(key);
+  return m === null ? -1 : m[0].length;
+}
+
+/** The cloud whose records `key` is of (`c!{id}!…`), or undefined for a host-wide key. */
+export function cloudOfKey(key: string): CloudId | undefined {
+  if (!key.startsWith('c!')) return undefined;
+  const end = key.indexOf('!', 2);
+  return end < 0 ? undefined : (key.slice(2, end) as CloudId);
+}
+
+/** Host-wide keys whose value belongs to one cloud, named by its `cloudId` (its pending events): sealed with that cloud's key. */
+export function ownedByValue(key: string): boolean {
+  return key.startsWith('o!') || key.startsWith('n!');
+}
+
+/** A sealed store's own record of a cloud's wrapped data key (`x!`): never one of the kernel's keys. */
+export function isKeyRecord(key: string): boolean {
+  return key.startsWith('x!');
+}
+
+const PLAIN_CLOUD_RANGE = /^c![^!]+!(?!eci!|~fwd!|~idem!|~claim!)[^!]+!/;
+
+/** Does a range beginning at `gte` hold only keys with no secret part (so a sealed store lists them as stored)? */
+export function plainRange(gte: string): boolean {
+  return /^[dohna]!/.test(gte) || PLAIN_CLOUD_RANGE.test(gte);
+}

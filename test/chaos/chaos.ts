@@ -1,7 +1,8 @@
+import { openDataDir } from '../../channels/data-dir.ts';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openLevelStore, ranges } from '../../kernel/index.ts';
+import { ranges } from '../../kernel/index.ts';
 import { startNatsSystem, type NatsSystem } from '../nats-servers.ts';
 import { repoRoot, spawnServe, type ServeProcess } from '../serve-process.ts';
 import { TALLY } from '../tally-ruleset.ts';
@@ -187,7 +188,7 @@ class Chaos {
 
   private async makeClouds(): Promise<void> {
     for (const h of this.hosts) {
-      const owner = (await readFile(join(h.dataDir, 'root.eci'), 'utf8')).trim();
+      const owner = (await readFile(`${h.dataDir}.eci`, 'utf8')).trim();
       for (let i = 0; i < CLOUDS_PER_HOST; i++) {
         const name = `${h.name}-c${i}`;
         const r = await postJson(`${h.proc!.url}/sky/event/${owner}/make-${name}/wrangler/new_child_request`, { name, rids: ['test.tally'] });
@@ -433,7 +434,7 @@ class Chaos {
     const holders = new Map<string, string[]>(this.clouds.map((c) => [c.id, []]));
     for (const h of this.hosts) {
       h.proc = null;
-      const store = await openLevelStore(h.dataDir);
+      const store = await openDataDir(h.dataDir);
       for (const c of this.clouds) if ((await store.keys({ ...ranges.cloud(c.id), limit: 1 })).length > 0) holders.get(c.id)!.push(h.name);
       await store.close();
     }

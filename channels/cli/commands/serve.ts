@@ -7,7 +7,7 @@ import type { CliIo } from '../command.ts';
 /** `kumo serve`: run a host, alone or in a realm. */
 export const serveCommand: Command = {
   name: 'serve',
-  synopsis: `[--port 3000] [--host ADDR] [--data ./kumo-data] [--rulesets DIR] [--sync] [--max-connections N]
+  synopsis: `[--port 3000] [--host ADDR] [--data ./kumo-data] [--key-file FILE] [--rulesets DIR] [--sync] [--max-connections N]
              [--public-url URL] [--allow-hosts LIST] [--deny-hosts LIST]
              [--allow-app-hosts LIST] [--deny-app-hosts LIST] [--apps-folder DIR]
              [--nats nats://HOST:PORT[,…] [--realm NAME] [--host-id ID] [--nats-creds FILE]
@@ -17,12 +17,16 @@ export const serveCommand: Command = {
   remote: false,
   help: `Run a host: LevelDB in the data directory (created 0700; one that others may read is refused), the
 rulesets of DIR registered, HTTP and WebSocket on one port. On its first start it creates the root
-cloud and prints its owner ECI once (also kept in <data>/root.eci, mode 0600). Stops gracefully on
-SIGINT or SIGTERM.
+cloud and prints its owner ECI once (also kept beside the data directory in <data>.eci, mode 0600).
+Every record is sealed (docs/encryption.md) with keys kept in <data>/kumo.keyring, itself sealed by
+the host key: $KUMO_HOST_KEY, else a key from $KUMO_HOST_PASSPHRASE, else the key file (made at the
+first start). Keep a copy of the key elsewhere: without it the data cannot be read. Stops gracefully
+on SIGINT or SIGTERM.
 
   --port N              the port (default $PORT or 3000; 0 picks a free one)
   --host ADDR           the interface to bind (default: all; 127.0.0.1 keeps it local)
   --data DIR            the data directory (default $KUMO_DATA or ./kumo-data)
+  --key-file FILE       the host key file (default <data>.key, beside the directory)
   --rulesets DIR        import every .ts/.js file in DIR and register the rulesets it exports;
                         they may import { ruleset, z } from 'kumo'
   --sync                fsync every commit (survives power loss, not only a crash)
@@ -75,6 +79,7 @@ and MQTT devices (README, "MQTT devices"):
       ...(v.host ? { hostname: v.host } : {}),
       ...(v.rulesets ? { rulesetsDir: v.rulesets } : {}),
       ...(v.sync ? { sync: true } : {}),
+      keys: { env: io.env, ...(v['key-file'] ? { keyFile: v['key-file'] } : {}) },
       ...(v['host-id'] ? { hostId: v['host-id'] } : {}),
       ...(realm ? { realm } : {}),
       ...(v['public-url'] ? { publicUrl: v['public-url'] } : {}),

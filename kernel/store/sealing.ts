@@ -1,0 +1,197 @@
+import { createHmac } from 'node:crypto';
+import { StoreCorruptError } from '../errors.ts';
+import { newKey, open, seal } from './aead.ts';
+import { cloudOfKey, secretTailAt } from './keys.ts';
+import type { Keyring } from './keyring.ts';
+import type { OrderedBatch, OrderedDb } from './ordered-db.ts';
+
+/**
+ * How a sealed store keeps its records (docs/encryption.md): every value sealed with AES-256-GCM
+ * under the data key of the cloud it belongs to (the host's data key for host-wide records), bound
+ * to its key; every secret in a key (an ECI, a code's hash, an idempotency key) replaced by a keyed
+ * hash, the key as written kept inside the sealed value. The rest of the kernel sees the keys and
+ * values it wrote: this file and the store are the only ones that know.
+ *
+ * A cloud's data key is made at its first write and kept wrapped by its bucket's key (keyring.ts)
+ * under `x!{bucket}!{cloudId}`. {@link Sealer.erase} forgets it: the cloud's records, wherever
+ * copies of them are, are then sealed by a key nothing can give back.
+ *
+ * A sealed value: `0xc1` (a byte msgpack never begins with), the owner (0 the host, 1 the cloud of
+ * the key, 2 a cloud named next: length and id), flags (1: the key's secret part is inside), then
+ * nonce, ciphertext and tag. The first bytes are authenticated with the key, not sealed.
+ */
+
+const MAGIC = 0xc1;
+const HOST = 0;
+const CLOUD_OF_KEY = 1;
+const CLOUD_NAMED = 2;
+const CARRIES_TAIL = 1;
+/** Unwrapped cloud keys kept in memory (the oldest go first); a miss costs a read and an unwrap. */
+const CACHED_KEYS = 65_536;
+
+/** Is `bytes` a sealed value (not a plain msgpack one, as a store written before sealing has)? */
+export function isSealed(bytes: Uint8Array): boolean {
+  return bytes[0] === MAGIC;
+}
+
+/** The key of cloud `id`'s wrapped data key in bucket `b`. */
+const wrappedKey = (b: number, id: string): string => `x!${String(b).padStart(4, '0')}!${id}`;
+const bucketRange = (b: number): { gte: string; lt: string } => ({ gte: wrappedKey(b, ''), lt: `${wrappedKey(b, '').slice(0, -1)}"` });
+
+export class Sealer {
+  private readonly cloudKeys = new Map<string, Buffer>();
+  /** Clouds whose data keys the batch being sealed made: forgotten if it is not written. */
+  private made: string[] = [];
+  /** Clouds whose data keys the batch being sealed erases: a record it puts for one gets a new key. */
+  private erasing: ReadonlySet<string> = new Set();
+
+  constructor(
+    readonly keyring: Keyring,
+    private readonly db: OrderedDb,
+  ) {}
+
+  /** The key a record is stored under: its secret part, if any, as a keyed hash. */
+  physical(key: string): string {
+    const at = secretTailAt(key);
+    if (at < 0) return key;
+    return `${key.slice(0, at)}${createHmac('sha256', this.keyring.hashKey).update(key.slice(at)).digest().subarray(0, 16).toString('base64url')}`;
+  }
+
+  /**
+   * Seal `bytes`, the value of `key`, stored under `phys`. `owner` names the cloud a host-wide
+   * record belongs to (its pending events). A cloud's first record makes its data key, whose
+   * wrapped form goes into `batch`.
+   */
+  seal(key: string, phys: string, bytes: Uint8Array, batch: OrderedBatch, owner?: string): Uint8Array {
+    const ofKey = cloudOfKey(key);
+    const cloud = ofKey ?? owner;
+    const dataKey = cloud === undefined ? this.keyring.dataKey : this.keyOf(cloud, batch);
+    const carries = phys !== key;
+    const head = header(ofKey !== undefined ? CLOUD_OF_KEY : cloud !== undefined ? CLOUD_NAMED : HOST, carries ? CARRIES_TAIL : 0, ofKey === undefined ? cloud : undefined);
+    const aad = Buffer.concat([head, Buffer.from(phys)]);
+    if (!carries) return seal(dataKey, aad, [bytes], head);
+    const tail = Buffer.from(key.slice(secretTailAt(key)));
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(tail.length);
+    return seal(dataKey, aad, [len, tail, bytes], head);
+  }
+
+  /**
+   * The key as written and the value bytes of the record stored under `phys`; undefined when the
+   * cloud it belongs to was erased (its data key is gone: the record is as good as deleted).
+   */
+  open(phys: string, sealed: Uint8Array): { key: string; bytes: Buffer } | undefined {
+    if (sealed[0] !== MAGIC) throw new StoreCorruptError(phys, 'its value is not sealed');
+    const owner = sealed[1];
+    const carries = (sealed[2]! & CARRIES_TAIL) !== 0;
+    let at = 3;
+    let cloud: string | undefined;
+    if (owner === CLOUD_NAMED) {
+      cloud = Buffer.from(sealed.subarray(4, 4 + sealed[3]!)).toString('latin1');
+      at = 4 + sealed[3]!;
+    } else if (owner === CLOUD_OF_KEY) cloud = cloudOfKey(phys);
+    else if (owner !== HOST) throw new StoreCorruptError(phys, `its owner byte is ${owner}`);
+    const dataKey = cloud === undefined ? this.keyring.dataKey : this.existingKey(cloud);
+    if (dataKey === undefined) return undefined;
+    const plain = open(dataKey, Buffer.concat([sealed.subarray(0, at), Buffer.from(phys)]), sealed, at);
+    if (plain === null) throw new StoreCorruptError(phys, 'it does not authenticate under its key');
+    if (!carries) return { key: phys, bytes: plain };
+    const len = plain.readUInt16BE(0);
+    return { key: `${phys.slice(0, secretTailAt(phys))}${plain.subarray(2, 2 + len).toString()}`, bytes: plain.subarray(2 + len) };
+  }
+
+  /** The cloud a sealed host-wide record belongs to, if it names one. */
+  ownerOf(sealed: Uint8Array): string | undefined {
+    return sealed[1] === CLOUD_NAMED ? Buffer.from(sealed.subarray(4, 4 + sealed[3]!)).toString('latin1') : undefined;
+  }
+
+  /** Cloud `id`'s data key: cached, else unwrapped from the store, else made (its wrapped form put in `batch`). */
+  private keyOf(id: string, batch: OrderedBatch): Buffer {
+    const known = this.existingKey(id);
+    if (known) return known;
+    const key = newKey();
+    const b = this.keyring.bucketOf(id);
+    batch.put(wrappedKey(b, id), this.wrap(b, id, key));
+    this.remember(id, key);
+    this.made.push(id);
+    return key;
+  }
+
+  /** Cloud `id`'s data key if it has one (undefined once erased). */
+  private existingKey(id: string): Buffer | undefined {
+    // Erased by this batch: the key it made since, if any (its old key is gone).
+    if (this.erasing.has(id)) return this.made.includes(id) ? this.cloudKeys.get(id) : undefined;
+    const cached = this.cloudKeys.get(id);
+    if (cached) return cached;
+    const b = this.keyring.bucketOf(id);
+    const k = wrappedKey(b, id);
+    const wrapped = this.db.getSync(k);
+    if (wrapped === undefined) return undefined;
+    const key = this.unwrap(b, k, wrapped);
+    if (key) this.remember(id, key);
+    return key;
+  }
+
+  private remember(id: string, key: Buffer): void {
+    if (this.cloudKeys.size >= CACHED_KEYS) this.cloudKeys.delete(this.cloudKeys.keys().next().value!);
+    this.cloudKeys.set(id, key);
+  }
+
+  /** A batch erasing the data keys of `erased` begins to be sealed: they are forgotten, a record put for one gets a new one. */
+  beginBatch(erased: ReadonlySet<string>): void {
+    for (const id of erased) this.cloudKeys.delete(id);
+    this.erasing = erased;
+    this.made = [];
+  }
+
+  /** The batch sealed was written (`written`) or not: a data key it made is its cloud's own, or never existed. */
+  endBatch(written: boolean): void {
+    if (!written) for (const id of [...this.made, ...this.erasing]) this.cloudKeys.delete(id);
+    this.erasing = new Set();
+    this.made = [];
+  }
+
+  private wrap(b: number, id: string, key: Buffer): Buffer {
+    const { gen, key: kek } = this.keyring.wrapping(b);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(gen);
+    return seal(kek, Buffer.from(wrappedKey(b, id)), [key], head);
+  }
+
+  /** A wrapped data key opened; undefined when its bucket key was forgotten (erased). */
+  private unwrap(b: number, k: string, wrapped: Uint8Array): Buffer | undefined {
+    const kek = this.keyring.keyOf(b, Buffer.from(wrapped.subarray(0, 4)).readUInt32BE(0));
+    if (kek === undefined) return undefined;
+    const key = open(kek, Buffer.from(k), wrapped, 4);
+    if (key === null) throw new StoreCorruptError(k, 'a cloud data key that does not authenticate under its bucket key');
+    return key;
+  }
+
+  /**
+   * Into `batch` (written with sync before {@link Keyring.settle}): the data keys of `erased`
+   * deleted, and every other data key in their buckets wrapped again by the bucket's next key.
+   * The keyring must have begun re-keying those buckets ({@link Keyring.beginRekey}). With no
+   * `erased`, it finishes a re-key a crash interrupted.
+   */
+  async rewrapBuckets(buckets: Iterable<number>, batch: OrderedBatch, erased: ReadonlySet<string> = new Set()): Promise<void> {
+    for (const b of buckets) {
+      const next = this.keyring.wrapping(b);
+      for (const [k, wrapped] of await this.db.iterator({ ...bucketRange(b), limit: -1 }).all()) {
+        const id = k.slice(wrappedKey(b, '').length);
+        if (erased.has(id)) {
+          batch.del(k);
+          continue;
+        }
+        if (Buffer.from(wrapped.subarray(0, 4)).readUInt32BE(0) === next.gen) continue;
+        const key = this.unwrap(b, k, wrapped);
+        if (key) batch.put(k, this.wrap(b, id, key));
+      }
+    }
+  }
+}
+
+function header(owner: number, flags: number, cloud?: string): Buffer {
+  if (owner !== CLOUD_NAMED) return Buffer.from([MAGIC, owner, flags]);
+  const id = Buffer.from(cloud!, 'latin1');
+  return Buffer.concat([Buffer.from([MAGIC, owner, flags, id.length]), id]);
+}
