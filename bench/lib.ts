@@ -5,7 +5,8 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Host } from '../kernel/index.ts';
+import { openLevelStore, type Host, type Store } from '../kernel/index.ts';
+import { lockDir } from '../channels/dir-lock.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { openHost } from '../channels/open-node.ts';
 
@@ -24,18 +25,37 @@ export const benchRuleset = ruleset<{ count: number }>(BENCH_RID, { name: 'bench
   .share('count', (ctx) => ctx.ent.get('count') ?? 0)
   .build();
 
+/** The store of `dir` in the clear, opened as openDataDir opens a sealed one (the directory's lock held). */
+async function plainStore(dir: string): Promise<Store> {
+  const lock = await lockDir(dir);
+  const store = await openLevelStore(dir);
+  const close = store.close.bind(store);
+  store.close = async () => {
+    await close();
+    await lock.release();
+  };
+  return store;
+}
+
 /** A fresh data directory under the OS temp dir. */
 export function dataDir(name: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `kumo-bench-${name}-`));
 }
 
+/** Remove a data directory, with the key file and owner ECI a host keeps beside it. */
 export async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
+  await Promise.all([dir, `${dir}.key`, `${dir}.eci`].map((p) => rm(p, { recursive: true, force: true })));
 }
 
-/** A host on durable LevelDB in `dir` with the bench ruleset registered. */
-export function benchHost(dir: string, limits: Parameters<typeof openHost>[0]['limits'] = {}): Promise<Host> {
-  return openHost({ dataDir: dir, rulesets: [benchRuleset], limits: { childrenPerCloud: 100_000, ...limits } });
+/**
+ * A host on durable LevelDB in `dir` with the bench ruleset registered: its store sealed, as a
+ * host's is (docs/encryption.md), or in the clear with `KUMO_BENCH_STORE=plain` (to measure what
+ * sealing costs, bench/README.md "Issue 26").
+ */
+export async function benchHost(dir: string, limits: Parameters<typeof openHost>[0]['limits'] = {}): Promise<Host> {
+  // The same locked data directory either way, the keyring alone left out.
+  const where = process.env['KUMO_BENCH_STORE'] === 'plain' ? { store: await plainStore(dir) } : { dataDir: dir };
+  return openHost({ ...where, rulesets: [benchRuleset], limits: { childrenPerCloud: 100_000, ...limits } });
 }
 
 /**

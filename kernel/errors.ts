@@ -227,6 +227,17 @@ export class StoreFailedError extends kind('STORE_FAILED', 500) {
   }
 }
 
+/**
+ * A record of the host's sealed store does not authenticate (a changed byte, a value moved to
+ * another key, a cloud's wrapped data key that does not open): nothing is guessed from it, and the
+ * cloud it belongs to is refused until the operator restores it (docs/encryption.md).
+ */
+export class StoreCorruptError extends kind('STORE_CORRUPT', 500) {
+  constructor(key: string, what: string) {
+    super(`the store's record ${JSON.stringify(key)} is damaged: ${what}`, { key });
+  }
+}
+
 /** No host of the realm answered for the ECI (the host that has it is down or gone). */
 export class NoRespondersError extends kind('NO_RESPONDERS', 503) {
   constructor(eci: string, host: string) {
@@ -385,18 +396,6 @@ export class KeyringError extends Error {
   }
 }
 
-/**
- * Not a wire error: a record of a sealed store does not authenticate (a changed byte, a value moved
- * to another key, a wrapped key that does not open). Nothing is guessed from it.
- */
-export class StoreCorruptError extends Error {
-  readonly code = 'STORE_CORRUPT';
-  constructor(key: string, what: string) {
-    super(`the store's record ${JSON.stringify(key)} is damaged: ${what}`);
-    this.name = 'StoreCorruptError';
-  }
-}
-
 /** Every kind of error, each with its code and status. */
 const KINDS = [
   UnknownEciError,
@@ -431,6 +430,7 @@ const KINDS = [
   ShuttingDownError,
   QueryTimeoutError,
   StoreFailedError,
+  StoreCorruptError,
   NoRespondersError,
   RemoteTimeoutError,
   OutcomeUnknownError,

@@ -197,7 +197,7 @@ describe('a sealed store', { timeout: 60_000 }, () => {
     await raw.close();
     const again = await testHost({ dir, rulesets: [keeper] });
     const err = await rejection(again.host.event({ eci: child.eci, domain: 'keep', type: 'it', attrs: { secret: 'x' } }));
-    expect(err.message).toContain('does not authenticate');
+    expect(err).toMatchObject({ code: 'STORE_CORRUPT', status: 500, message: expect.stringContaining('does not authenticate') });
     expect((await again.host.event({ eci: root.eci, domain: 'keep', type: 'it', attrs: { secret: 'y' } })).directives).toHaveLength(0);
     await again.host.close();
   });

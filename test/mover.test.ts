@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Mover } from '../channels/realm/mover.ts';
+import { MoveSeal } from '../channels/realm/move-seal.ts';
 import type { Placement } from '../channels/realm/placement.ts';
+import { pack } from '../channels/realm/wire.ts';
 import type { RealmRouter } from '../channels/realm/realm-router.ts';
 import type { Host } from '../kernel/index.ts';
 
@@ -9,7 +11,8 @@ function mover() {
   const steps: unknown[] = [];
   const host = { handle: (req: unknown) => (steps.push(req), Promise.resolve([])) } as unknown as Host;
   const placement = { onDecision: () => undefined, decision: () => undefined } as unknown as Placement;
-  return { m: new Mover('h1', placement, {} as RealmRouter, host), steps };
+  const seal = new MoveSeal();
+  return { m: new Mover('h1', placement, {} as RealmRouter, host, seal), steps, seal };
 }
 
 describe('a subtree arriving in parts', () => {
@@ -19,6 +22,25 @@ describe('a subtree arriving in parts', () => {
     m.chunk('mv1', 2, new Uint8Array([3]));
     await expect(m.land('mv1', 'h0', 3)).rejects.toMatchObject({ code: 'INVALID_ARGS', message: 'move mv1: 2 of 3 parts arrived' });
     expect(steps).toEqual([]);
+  });
+
+  it('lands what was sealed for this host, and refuses, landing nothing, what was sealed for another key or changed on the way', async () => {
+    const { m, steps, seal } = mover();
+    const bundle = { root: 'C1', clouds: [], records: [['c!C1!meta', { name: 'secret name' }]], outbox: [] };
+    const sealed = new MoveSeal().sealFor(seal.publicKey, pack(bundle));
+    expect(sealed.includes(Buffer.from('secret name'))).toBe(false);
+    const other = new MoveSeal().sealFor(new MoveSeal().publicKey, pack(bundle));
+    m.chunk('mv3', 0, other);
+    await expect(m.land('mv3', 'h0', 1)).rejects.toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('not sealed for this host') });
+    const changed = Buffer.from(sealed);
+    changed[changed.length - 20] = changed[changed.length - 20]! ^ 1;
+    m.chunk('mv4', 0, changed);
+    await expect(m.land('mv4', 'h0', 1)).rejects.toMatchObject({ code: 'INVALID_ARGS' });
+    expect(steps).toEqual([]);
+    m.chunk('mv5', 0, sealed.subarray(0, 100));
+    m.chunk('mv5', 1, sealed.subarray(100));
+    await m.land('mv5', 'h0', 2);
+    expect(steps).toEqual([{ op: 'moveLand', id: 'mv5', from: 'h0', bundle }]);
   });
 
   it('is refused when fewer parts came than were sent', async () => {
@@ -41,12 +63,13 @@ function moving(placement: Record<string, unknown>) {
     onDecision: () => undefined,
     decision: () => undefined,
     knownHosts: () => [{ id: 'h1' }, { id: 'h2' }],
+    sealKeyOf: () => new MoveSeal().publicKey,
     movePending: () => Promise.resolve(),
     decide: (_id: string, d: string) => Promise.resolve(d),
     forgetMove: () => Promise.resolve(),
   };
   const router = { ask: () => Promise.resolve(undefined) } as unknown as RealmRouter;
-  return { m: new Mover('h1', { ...defaults, ...placement } as unknown as Placement, router, host), steps };
+  return { m: new Mover('h1', { ...defaults, ...placement } as unknown as Placement, router, host, new MoveSeal()), steps };
 }
 
 describe('a move the realm fails', () => {

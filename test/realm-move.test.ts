@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { describe, expect, it, vi } from 'vitest';
 import { openNode } from '../channels/open-node.ts';
 import { openLevelStore, ranges, type Store } from '../kernel/index.ts';
@@ -25,7 +29,56 @@ async function realmHost(nats: string, name: string, store?: Store) {
   return { ...node, root: await node.host.root() };
 }
 
+/** `test.keep`: `keep:it {secret}` keeps the secret in entity state. */
+const keep = ruleset('test.keep')
+  .rule('it', { select: 'keep:it', action: (ctx) => ctx.ent.set('secret', ctx.attrs['secret']) })
+  .share('secret', (ctx) => ctx.ent.get('secret') ?? null)
+  .build();
+
 describe('moving a cloud within a realm', () => {
+  it('crosses NATS sealed for the receiving host: nothing of the cloud in any message, nothing in either data directory', async () => {
+    const nats = await startNats();
+    const hostOn = async (name: string) => {
+      const dataDir = await tempDir();
+      const node = await openNode({ dataDir, rulesets: [keep], hostId: name, realm: { servers: [nats.url], partitions: 4 } });
+      node.host.start(50);
+      return { ...node, dataDir, root: await node.host.root() };
+    };
+    const [a, b] = [await hostOn('a'), await hostOn('b')];
+    const secret = `S3cr3t-${randomBytes(18).toString('base64url')}`;
+    const home = await newChild(a.host, a.root.eci, `home-${secret}`);
+    await install(a.host, home.eci, 'test.keep');
+    await a.host.event({ eci: home.eci, domain: 'keep', type: 'it', attrs: { secret } });
+    // An ECI of the cloud that no request names (the move's own request names the ECI it moves, as any request of the realm names its ECI: TLS covers those).
+    const made = await a.host.event({ eci: home.eci, domain: 'wrangler', type: 'new_channel_request', attrs: { tags: ['quiet'] } });
+    const quiet = (made.directives[0]?.options as { id: string }).id;
+    // Everything that crosses the NATS server meanwhile, whatever its subject.
+    const spy = await connect({ servers: nats.url });
+    const seen: Buffer[] = [];
+    const subjects: string[] = [];
+    spy.subscribe('>', { callback: (_err, msg) => void (seen.push(Buffer.from(msg.data)), subjects.push(msg.subject)) });
+    await spy.flush();
+    expect(await a.host.moveCloud(home.eci, 'b')).toMatchObject({ to: 'b', clouds: 1 });
+    expect(await b.host.query({ eci: home.eci, rid: 'test.keep', name: 'secret' })).toBe(secret);
+    await spy.flush();
+    await spy.close();
+    expect(seen.reduce((n, m) => n + m.length, 0)).toBeGreaterThan(1000);
+    for (const needle of [secret, quiet]) expect(seen.flatMap((m, i) => (m.includes(Buffer.from(needle)) ? [`${subjects[i]}: ${m.toString().slice(0, 300)}`] : []))).toEqual([]);
+    for (const h of [a, b]) {
+      await h.realm!.stop();
+      await h.host.close();
+      await h.realm!.close();
+    }
+    for (const h of [a, b]) {
+      for (const name of await readdir(h.dataDir, { recursive: true })) {
+        const path = join(h.dataDir, name);
+        if (!(await stat(path)).isFile()) continue;
+        const bytes = await readFile(path);
+        for (const needle of [secret, home.eci, quiet]) expect(bytes.includes(Buffer.from(needle)), `${needle} in ${h.realm!.hostId}:${name}`).toBe(false);
+      }
+    }
+  });
+
   it('moves a cloud with its subtree, state and schedules; every ECI keeps working through every host', async () => {
     const nats = await startNats();
     const [a, b, c] = [await realmHost(nats.url, 'a'), await realmHost(nats.url, 'b'), await realmHost(nats.url, 'c')];

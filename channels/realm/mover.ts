@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { backoff, bundleEcis, InvalidArgsError, KumoError, messageOf, OutcomeUnknownError, type CloudBundle, type Host, type MoveResult, type RequestOf, RealmUnavailableError } from '../../kernel/index.ts';
 import type { MoveDecision, Placement } from './placement.ts';
+import type { MoveSeal } from './move-seal.ts';
 import type { RealmRouter } from './realm-router.ts';
 import { RETRY } from './retry.ts';
 import { pack, unpack } from './wire.ts';
@@ -50,6 +51,7 @@ export class Mover {
     private readonly placement: Placement,
     private readonly router: RealmRouter,
     private readonly host: Host,
+    private readonly seal: MoveSeal,
   ) {
     placement.onDecision((id, decision) => void this.decided(id, decision).catch(() => undefined));
     this.halted = new Promise<never>((_, reject) => (this.halt = reject));
@@ -200,7 +202,9 @@ export class Mover {
     // Parts are kept by index: a part that never came is a hole, which filter() does not count.
     const arrived = chunks.filter((c) => c !== undefined);
     if (chunks.length !== count || arrived.length !== count) throw new InvalidArgsError(`move ${id}: ${arrived.length} of ${count} parts arrived`);
-    await this.step({ op: 'moveLand', id, from, bundle: unpack(Buffer.concat(arrived)) });
+    const plain = this.seal.open(Buffer.concat(arrived));
+    if (!plain) throw new InvalidArgsError(`move ${id}: its clouds were not sealed for this host's key (sealed for an earlier start of it?)`);
+    await this.step({ op: 'moveLand', id, from, bundle: unpack(plain) });
     crashPoint('move:landed');
     // Decided already (the source died after deciding, then was told to retry)? Act on it.
     const decision = this.placement.decision(id);
@@ -213,7 +217,10 @@ export class Mover {
   }
 
   private async send(id: string, to: string, bundle: CloudBundle): Promise<void> {
-    const bytes = pack(bundle);
+    // Sealed for the target alone: NATS carries no cloud in the clear, with TLS or without.
+    const key = this.placement.sealKeyOf(to);
+    if (key === undefined) throw new RealmUnavailableError(`move clouds to host ${to}`, 'it has told the realm no key to seal them for it (a kumo from before moves were sealed?)');
+    const bytes = this.seal.sealFor(key, pack(bundle));
     const count = Math.max(1, Math.ceil(bytes.length / CHUNK));
     for (let seq = 0; seq < count; seq++) {
       await this.router.ask(to, '', { op: 'moveChunk', id, seq, data: bytes.subarray(seq * CHUNK, (seq + 1) * CHUNK) });

@@ -10,6 +10,8 @@ export interface HostRecord {
   url?: string;
   /** When it last started (ms). */
   since: number;
+  /** Its public key for this start, to seal clouds moving to it (move-seal.ts). */
+  sealKey?: string;
 }
 
 /**
@@ -145,6 +147,11 @@ export class Placement {
     return this.owners;
   }
 
+  /** The key host `id` told the realm to seal clouds moving to it with, if it did. */
+  sealKeyOf(id: string): string | undefined {
+    return this.hosts.get(id)?.sealKey;
+  }
+
   /** The hosts that have said where they are. */
   knownHosts(): HostRecord[] {
     return [...this.hosts.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -185,7 +192,7 @@ export class Placement {
    * in the realm (`running`: the same data directory copied, and started twice). Returns the epoch
    * of this claim, one above the last; a claim written meanwhile by another is read and judged again.
    */
-  async claimHost(secret: string, realm: string, running: () => Promise<boolean>): Promise<number> {
+  async claimHost(secret: string, realm: string, running: () => Promise<boolean>, sealKey?: string): Promise<number> {
     const key = `${HOST}${this.self}`;
     const token = createHash('sha256').update(secret).digest('hex');
     for (let tries = 0; tries < 5; tries++) {
@@ -198,7 +205,7 @@ export class Placement {
         );
       }
       if (before && (await running())) throw new StartError('HOST_ID_TAKEN', `host ${this.self} of realm ${realm} is running already (it answers in the realm): a data directory copied and started twice? stop one of them`);
-      const claim: HostClaim = { ...before, id: this.self, since: Date.now(), token, epoch: (before?.epoch ?? 0) + 1 };
+      const claim: HostClaim = { ...before, id: this.self, since: Date.now(), token, epoch: (before?.epoch ?? 0) + 1, ...(sealKey ? { sealKey } : {}) };
       const revision = e ? await this.bucket.update(key, JSON.stringify(claim), e.revision) : await this.bucket.create(key, JSON.stringify(claim));
       if (revision === null) continue;
       this.mine = { claim, revision };
@@ -317,5 +324,5 @@ export class Placement {
 
 /** A host's record as others see it (its token is for its claim alone). */
 function shown(claim: HostClaim): HostRecord {
-  return { id: claim.id, since: claim.since, ...(claim.url !== undefined ? { url: claim.url } : {}) };
+  return { id: claim.id, since: claim.since, ...(claim.url !== undefined ? { url: claim.url } : {}), ...(claim.sealKey !== undefined ? { sealKey: claim.sealKey } : {}) };
 }

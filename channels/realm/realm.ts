@@ -8,6 +8,7 @@ import { Mover } from './mover.ts';
 import { RealmService } from './realm-service.ts';
 import { pack, resources, subjects, type Request } from './wire.ts';
 import { checkMembership, readMembership } from './membership.ts';
+import { MoveSeal } from './move-seal.ts';
 import { StartError } from '../start-error.ts';
 
 export interface RealmOptions {
@@ -98,6 +99,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
   checkMembership(member, { realm: name, hostId });
   const remembered = member?.partitions;
   const token = member?.token ?? Buffer.from(ids.bytes(32)).toString('base64url');
+  const moveSeal = new MoveSeal();
   const link = await NatsLink.connect({ servers: o.servers, ...(o.creds ? { creds: o.creds } : {}), ...(o.tls ? { tls: o.tls } : {}), name: `kumo host ${hostId}` }).catch((err: unknown) => {
     throw new RealmUnavailableError(`connect to NATS at ${shown(o.servers)}`, messageOf(err));
   });
@@ -114,7 +116,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
     ]);
     // The id first: nothing is claimed or served for a host id another data directory holds.
     await untilJetStream(
-      () => placement.claimHost(token, name, () => answers(link, subjects.rpc(name, hostId))),
+      () => placement.claimHost(token, name, () => answers(link, subjects.rpc(name, hostId)), moveSeal.publicKey),
       (err) => err instanceof StartError,
     );
     let partitions = placement.partitionsOf(hostId);
@@ -160,7 +162,7 @@ export async function joinRealm(o: RealmOptions, hostId: string, store: Store, i
       hostOf: (eci) => placement.hostOf(eci),
       interrupt: () => mover?.interrupt(),
       async attach(host) {
-        mover = new Mover(hostId, placement, router, host);
+        mover = new Mover(hostId, placement, router, host, moveSeal);
         service = new RealmService({ realm: name, self: hostId, link, router, placement, host, mover });
         // Known to the realm (a target of moves) whether or not it serves HTTP; serving adds its URL.
         await Promise.all([service.start(), placement.register({ id: hostId, since: Date.now() })]);

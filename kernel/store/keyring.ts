@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
+import { createHmac, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { open as openFile, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeyringError } from '../errors.ts';
@@ -12,8 +12,7 @@ import { decode, encode } from './codec.ts';
  * - the host data key (host-wide records) and the host's secret for keyed hashes of ECIs;
  * - 1,024 bucket keys, each wrapping the data keys of the clouds in its bucket. Deleting a cloud
  *   replaces its bucket's key (re-wrapping the other clouds' keys) and forgets the old one, so the
- *   cloud's key, in old table files or a backup, is wrapped by a key that no longer exists;
- * - the host's X25519 key, to seal a move's clouds for the receiving host.
+ *   cloud's key, in old table files or a backup, is wrapped by a key that no longer exists.
  *
  * It is rewritten whole (a temporary file, fsynced, renamed over it), so a crash leaves the old
  * file or the new one, never half of one.
@@ -44,7 +43,6 @@ interface BucketKey {
 interface Contents {
   data: Buffer;
   hmac: Buffer;
-  exchange: Buffer;
   buckets: Array<Array<[number, Buffer]>>;
 }
 
@@ -58,17 +56,14 @@ export class Keyring {
     private file: Omit<KeyFile, 'sealed'>,
     readonly dataKey: Buffer,
     readonly hashKey: Buffer,
-    /** The host's X25519 private key (PKCS #8, DER). */
-    readonly exchangeKey: Buffer,
     private readonly buckets: BucketKeys[],
   ) {}
 
   /** Make a new keyring at `path` under the host key from `source`. */
   static async create(path: string, source: HostKeySource): Promise<Keyring> {
     const { key, scrypt } = await hostKeyOf(source);
-    const exchange = generateKeyPairSync('x25519').privateKey.export({ type: 'pkcs8', format: 'der' });
     const buckets = Array.from({ length: BUCKETS }, (): BucketKeys => [{ gen: 1, key: newKey() }]);
-    const ring = new Keyring(path, key, { kumo: 'keyring', version: 1, keyId: keyIdOf(key), ...(scrypt ? { scrypt } : {}) }, newKey(), newKey(), exchange, buckets);
+    const ring = new Keyring(path, key, { kumo: 'keyring', version: 1, keyId: keyIdOf(key), ...(scrypt ? { scrypt } : {}) }, newKey(), newKey(), buckets);
     await ring.save();
     return ring;
   }
@@ -86,7 +81,7 @@ export class Keyring {
     const c = decode(plain) as Contents;
     const buckets = c.buckets.map((b) => b.map(([gen, k]) => ({ gen, key: Buffer.from(k) })) as BucketKeys);
     const { sealed: _, ...rest } = file;
-    return new Keyring(path, key, rest, Buffer.from(c.data), Buffer.from(c.hmac), Buffer.from(c.exchange), buckets);
+    return new Keyring(path, key, rest, Buffer.from(c.data), Buffer.from(c.hmac), buckets);
   }
 
   /** The id of the host key a keyring file was sealed by, without opening it. */
@@ -150,7 +145,7 @@ export class Keyring {
   }
 
   private async save(): Promise<void> {
-    const contents: Contents = { data: this.dataKey, hmac: this.hashKey, exchange: this.exchangeKey, buckets: this.buckets.map((keys) => keys.map((k) => [k!.gen, k!.key] as [number, Buffer])) };
+    const contents: Contents = { data: this.dataKey, hmac: this.hashKey, buckets: this.buckets.map((keys) => keys.map((k) => [k!.gen, k!.key] as [number, Buffer])) };
     const file: KeyFile = { ...this.file, sealed: seal(this.hostKey, AAD, [encode(contents)]).toString('base64') };
     await writeAtomically(this.path, `${JSON.stringify(file)}\n`);
   }

@@ -1,13 +1,11 @@
-import { createHmac } from 'node:crypto';
 import { StoreCorruptError } from '../errors.ts';
-import { newKey, open, seal } from './aead.ts';
+import { keyedHash, newKey, open, seal } from './aead.ts';
 import { cloudOfKey, secretTailAt } from './keys.ts';
 import type { Keyring } from './keyring.ts';
 import type { OrderedBatch, OrderedDb } from './ordered-db.ts';
 
 /**
- * How a sealed store keeps its records (docs/encryption.md): every value sealed with AES-256-GCM
- * under the data key of the cloud it belongs to (the host's data key for host-wide records), bound
+ * How a sealed store keeps its records (docs/encryption.md): every value sealed (aead.ts) under the data key of the cloud it belongs to (the host's data key for host-wide records), bound
  * to its key; every secret in a key (an ECI, a code's hash, an idempotency key) replaced by a keyed
  * hash, the key as written kept inside the sealed value. The rest of the kernel sees the keys and
  * values it wrote: this file and the store are the only ones that know.
@@ -17,15 +15,14 @@ import type { OrderedBatch, OrderedDb } from './ordered-db.ts';
  * copies of them are, are then sealed by a key nothing can give back.
  *
  * A sealed value: `0xc1` (a byte msgpack never begins with), the owner (0 the host, 1 the cloud of
- * the key, 2 a cloud named next: length and id), flags (1: the key's secret part is inside), then
- * nonce, ciphertext and tag. The first bytes are authenticated with the key, not sealed.
+ * the key, 2 a cloud named next: length and id), then nonce, ciphertext and tag, authenticated with
+ * the key it is stored under. A key with a secret part has that part, as written, first inside.
  */
 
 const MAGIC = 0xc1;
 const HOST = 0;
 const CLOUD_OF_KEY = 1;
 const CLOUD_NAMED = 2;
-const CARRIES_TAIL = 1;
 /** Unwrapped cloud keys kept in memory (the oldest go first); a miss costs a read and an unwrap. */
 const CACHED_KEYS = 65_536;
 
@@ -52,28 +49,32 @@ export class Sealer {
 
   /** The key a record is stored under: its secret part, if any, as a keyed hash. */
   physical(key: string): string {
-    const at = secretTailAt(key);
-    if (at < 0) return key;
-    return `${key.slice(0, at)}${createHmac('sha256', this.keyring.hashKey).update(key.slice(at)).digest().subarray(0, 16).toString('base64url')}`;
+    return this.hashed(key, secretTailAt(key));
+  }
+
+  private hashed(key: string, at: number): string {
+    return at < 0 ? key : `${key.slice(0, at)}${keyedHash(this.keyring.hashKey, key.slice(at)).toString('base64url')}`;
   }
 
   /**
-   * Seal `bytes`, the value of `key`, stored under `phys`. `owner` names the cloud a host-wide
-   * record belongs to (its pending events). A cloud's first record makes its data key, whose
-   * wrapped form goes into `batch`.
+   * Seal `bytes`, the value of `key`: the key it is stored under, and the sealed value. `owner`
+   * names the cloud a host-wide record belongs to (its pending events). A cloud's first record
+   * makes its data key, whose wrapped form goes into `batch`.
    */
-  seal(key: string, phys: string, bytes: Uint8Array, batch: OrderedBatch, owner?: string): Uint8Array {
+  seal(key: string, bytes: Uint8Array, batch: OrderedBatch, owner?: string): [string, Uint8Array] {
     const ofKey = cloudOfKey(key);
     const cloud = ofKey ?? owner;
     const dataKey = cloud === undefined ? this.keyring.dataKey : this.keyOf(cloud, batch);
-    const carries = phys !== key;
-    const head = header(ofKey !== undefined ? CLOUD_OF_KEY : cloud !== undefined ? CLOUD_NAMED : HOST, carries ? CARRIES_TAIL : 0, ofKey === undefined ? cloud : undefined);
-    const aad = Buffer.concat([head, Buffer.from(phys)]);
-    if (!carries) return seal(dataKey, aad, [bytes], head);
-    const tail = Buffer.from(key.slice(secretTailAt(key)));
-    const len = Buffer.alloc(2);
+    const head = header(ofKey !== undefined ? CLOUD_OF_KEY : cloud !== undefined ? CLOUD_NAMED : HOST, ofKey === undefined ? cloud : undefined);
+    const at = secretTailAt(key);
+    const phys = this.hashed(key, at);
+    // Bound to the key it is stored under; the head needs no binding: another owner in it names another key, which opens nothing.
+    const aad = Buffer.from(phys);
+    if (at < 0) return [phys, seal(dataKey, aad, [bytes], head)];
+    const tail = Buffer.from(key.slice(at));
+    const len = Buffer.allocUnsafe(2);
     len.writeUInt16BE(tail.length);
-    return seal(dataKey, aad, [len, tail, bytes], head);
+    return [phys, seal(dataKey, aad, [len, tail, bytes], head)];
   }
 
   /**
@@ -83,26 +84,26 @@ export class Sealer {
   open(phys: string, sealed: Uint8Array): { key: string; bytes: Buffer } | undefined {
     if (sealed[0] !== MAGIC) throw new StoreCorruptError(phys, 'its value is not sealed');
     const owner = sealed[1];
-    const carries = (sealed[2]! & CARRIES_TAIL) !== 0;
-    let at = 3;
+    let at = 2;
     let cloud: string | undefined;
     if (owner === CLOUD_NAMED) {
-      cloud = Buffer.from(sealed.subarray(4, 4 + sealed[3]!)).toString('latin1');
-      at = 4 + sealed[3]!;
+      cloud = this.ownerOf(sealed);
+      at = 3 + sealed[2]!;
     } else if (owner === CLOUD_OF_KEY) cloud = cloudOfKey(phys);
     else if (owner !== HOST) throw new StoreCorruptError(phys, `its owner byte is ${owner}`);
     const dataKey = cloud === undefined ? this.keyring.dataKey : this.existingKey(cloud);
     if (dataKey === undefined) return undefined;
-    const plain = open(dataKey, Buffer.concat([sealed.subarray(0, at), Buffer.from(phys)]), sealed, at);
+    const plain = open(dataKey, Buffer.from(phys), sealed, at);
     if (plain === null) throw new StoreCorruptError(phys, 'it does not authenticate under its key');
-    if (!carries) return { key: phys, bytes: plain };
+    const tailAt = secretTailAt(phys);
+    if (tailAt < 0) return { key: phys, bytes: plain };
     const len = plain.readUInt16BE(0);
-    return { key: `${phys.slice(0, secretTailAt(phys))}${plain.subarray(2, 2 + len).toString()}`, bytes: plain.subarray(2 + len) };
+    return { key: `${phys.slice(0, tailAt)}${plain.subarray(2, 2 + len).toString()}`, bytes: plain.subarray(2 + len) };
   }
 
   /** The cloud a sealed host-wide record belongs to, if it names one. */
   ownerOf(sealed: Uint8Array): string | undefined {
-    return sealed[1] === CLOUD_NAMED ? Buffer.from(sealed.subarray(4, 4 + sealed[3]!)).toString('latin1') : undefined;
+    return sealed[1] === CLOUD_NAMED ? Buffer.from(sealed.subarray(3, 3 + sealed[2]!)).toString('latin1') : undefined;
   }
 
   /** Cloud `id`'s data key: cached, else unwrapped from the store, else made (its wrapped form put in `batch`). */
@@ -190,8 +191,10 @@ export class Sealer {
   }
 }
 
-function header(owner: number, flags: number, cloud?: string): Buffer {
-  if (owner !== CLOUD_NAMED) return Buffer.from([MAGIC, owner, flags]);
+const HEADS = [Buffer.from([MAGIC, HOST]), Buffer.from([MAGIC, CLOUD_OF_KEY])];
+
+function header(owner: number, cloud?: string): Buffer {
+  if (owner !== CLOUD_NAMED) return HEADS[owner]!;
   const id = Buffer.from(cloud!, 'latin1');
-  return Buffer.concat([Buffer.from([MAGIC, owner, flags, id.length]), id]);
+  return Buffer.concat([Buffer.from([MAGIC, owner, id.length]), id]);
 }

@@ -186,10 +186,10 @@ export class LevelStore implements Store {
       s.beginBatch(erased);
       for (const op of ops) {
         if (op.type === 'put') {
-          const phys = s.physical(op.key);
           const bytes = op.value instanceof Encoded ? op.value.bytes : encode(op.value);
           const owner = op.value instanceof Encoded ? op.value.owner : ownerOf(op.key, op.value);
-          batch.put(phys, s.seal(op.key, phys, bytes, batch, owner));
+          const [phys, sealed] = s.seal(op.key, bytes, batch, owner);
+          batch.put(phys, sealed);
         } else if (op.type === 'del') batch.del(s.physical(op.key));
       }
     } catch (err) {
@@ -217,7 +217,7 @@ export class LevelStore implements Store {
         const owner = s.ownerOf(v);
         if (owner === undefined || !erased.has(owner)) continue;
         const opened = prefix === 'o!' ? s.open(k, v) : undefined;
-        if (opened) batch.put(k, s.seal(k, k, opened.bytes, batch));
+        if (opened) batch.put(...s.seal(k, opened.bytes, batch));
         else batch.del(k);
       }
     }
@@ -243,10 +243,10 @@ export class LevelStore implements Store {
           const b = this.db.batch();
           s.beginBatch(new Set());
           for (const [k, v] of plain) {
-            const phys = s.physical(k);
+            const [phys, sealed] = s.seal(k, v, b, ownerOf(k, decode(v)));
             // One batch: the record sealed under its hashed key, and its plain key gone.
             if (phys !== k) b.del(k);
-            b.put(phys, s.seal(k, phys, v, b, ownerOf(k, decode(v))));
+            b.put(phys, sealed);
           }
           await b.write({ sync: true });
           s.endBatch(true);
