@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { post, rootEci, runKumo, startServerProcess, wrangler } from './server-harness.ts';
 
