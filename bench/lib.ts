@@ -2,7 +2,7 @@
  * Shared pieces of the benchmark suite: the standard workload ruleset, a durable LevelDB host in a
  * temp directory, cloud creation through wrangler, percentiles and the one-JSON-line report.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLevelStore, type Host, type Store } from '../kernel/index.ts';
@@ -27,6 +27,7 @@ export const benchRuleset = ruleset<{ count: number }>(BENCH_RID, { name: 'bench
 
 /** The store of `dir` in the clear, opened as openDataDir opens a sealed one (the directory's lock held). */
 async function plainStore(dir: string): Promise<Store> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const lock = await lockDir(dir);
   const store = await openLevelStore(dir);
   const close = store.close.bind(store);

@@ -2,7 +2,7 @@ import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openLevelStore, StoreLockedError, StoreOpenError, type LevelStore, type Store } from '../kernel/index.ts';
 import { DirLockedError, lockDir, type DirLock } from './dir-lock.ts';
-import { keyringFile, openKeyring, upgradeMarker, type HostKeyOptions } from './host-key.ts';
+import { keyringFile, openKeyring, rotateHostKey, upgradeMarker, type HostKeyOptions } from './host-key.ts';
 import { StartError } from './start-error.ts';
 
 /** Permission bits of group and others: none may be set on a data directory. */
@@ -17,7 +17,38 @@ const SHARED_BITS = 0o077;
  * (dir-lock.ts), which holds even when LevelDB's `LOCK` file was removed, and by LevelDB's. The
  * store is sealed (docs/encryption.md) with the keyring the host key opens (host-key.ts).
  */
-export async function openDataDir(dir: string, opts: { sync?: boolean; keys?: HostKeyOptions & { upgrading?: boolean } } = {}): Promise<Store> {
+export async function openDataDir(dir: string, opts: { sync?: boolean; keys?: HostKeyOptions } = {}): Promise<Store> {
+  const lock = await lockDataDir(dir);
+  try {
+    return await openLocked(dir, lock, opts);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+/** The store of `dir`, whose lock `lock` is (released when the store closes). */
+async function openLocked(dir: string, lock: DirLock, opts: { sync?: boolean; keys?: HostKeyOptions & { upgrading?: boolean } }): Promise<LevelStore> {
+  try {
+    // The key before the store: a host with the wrong one (or none) stops here, having written nothing.
+    const keyring = await openKeyring(dir, opts.keys);
+    const store = (await openLevelStore(dir, { ...(opts.sync ? { sync: true } : {}), keyring })) as LevelStore;
+    const close = store.close.bind(store);
+    store.close = async () => {
+      await close();
+      await lock.release();
+    };
+    return store;
+  } catch (err) {
+    if (err instanceof StoreLockedError) throw new StartError('DATA_DIR_IN_USE', `the data directory ${dir} is in use by another kumo host; stop that host, or give this one another --data`, { cause: err });
+    if (err instanceof StoreOpenError)
+      throw new StartError('DATA_DIR_DAMAGED', `the data directory ${dir} holds no store kumo can open (${err.message.replace(/^the store cannot be opened: /, '')}); restore it from a backup, or start with another --data`, { cause: err });
+    throw err;
+  }
+}
+
+/** Make `dir` (0700) if need be, refuse it if others may use it, and hold it: no other host or command may open it meanwhile. */
+async function lockDataDir(dir: string): Promise<DirLock> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (process.platform !== 'win32') {
     const mode = (await stat(dir)).mode & 0o777;
@@ -26,29 +57,21 @@ export async function openDataDir(dir: string, opts: { sync?: boolean; keys?: Ho
     }
     privateUmask();
   }
-  let lock: DirLock;
   try {
-    lock = await lockDir(dir);
+    return await lockDir(dir);
   } catch (err) {
     if (err instanceof DirLockedError) throw new StartError('DATA_DIR_IN_USE', `the data directory ${dir} is in use by another kumo host (process ${err.pid ?? '?'}); stop that host, or give this one another --data`, { cause: err });
     throw err;
   }
+}
+
+/** `kumo keys rotate`: a new host key for the keyring of `dir` (host-key.ts), the directory held meanwhile, so no host runs on it. */
+export async function rotateDataDirKey(dir: string, opts: Parameters<typeof rotateHostKey>[1] = {}): Promise<{ keyId: string; keyFile?: string }> {
+  const lock = await lockDataDir(dir);
   try {
-    // The key before the store: a host with the wrong one (or none) stops here, having written nothing.
-    const keyring = await openKeyring(dir, opts.keys);
-    const store = await openLevelStore(dir, { ...(opts.sync ? { sync: true } : {}), keyring });
-    const close = store.close.bind(store);
-    store.close = async () => {
-      await close();
-      await lock.release();
-    };
-    return store;
-  } catch (err) {
+    return await rotateHostKey(dir, opts);
+  } finally {
     await lock.release();
-    if (err instanceof StoreLockedError) throw new StartError('DATA_DIR_IN_USE', `the data directory ${dir} is in use by another kumo host; stop that host, or give this one another --data`, { cause: err });
-    if (err instanceof StoreOpenError)
-      throw new StartError('DATA_DIR_DAMAGED', `the data directory ${dir} holds no store kumo can open (${err.message.replace(/^the store cannot be opened: /, '')}); restore it from a backup, or start with another --data`, { cause: err });
-    throw err;
   }
 }
 
@@ -69,18 +92,25 @@ function privateUmask(): void {
  * moves out of the directory. Returns how many records it sealed.
  */
 export async function upgradeDataDir(dir: string, opts: { keys?: HostKeyOptions; onBatch?: (sealed: number) => void } = {}): Promise<number> {
+  const lock = await lockDataDir(dir);
   const marker = upgradeMarker(dir);
-  const sealed = await access(keyringFile(dir)).then(
-    () =>
-      access(marker).then(
-        () => false,
-        () => true,
-      ),
-    () => false,
-  );
-  if (sealed) return 0;
-  await writeFile(marker, 'kumo upgrade under way\n', { mode: 0o600 });
-  const store = (await openDataDir(dir, { keys: { ...opts.keys, upgrading: true } })) as LevelStore;
+  const exists = (path: string) =>
+    access(path).then(
+      () => true,
+      () => false,
+    );
+  if ((await exists(keyringFile(dir))) && !(await exists(marker))) {
+    await lock.release();
+    return 0;
+  }
+  let store: LevelStore;
+  try {
+    await writeFile(marker, 'kumo upgrade under way\n', { mode: 0o600 });
+    store = await openLocked(dir, lock, { keys: { ...opts.keys, upgrading: true } });
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   let n: number;
   try {
     n = await store.sealInPlace(1000, opts.onBatch);

@@ -1,17 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { openDataDir, upgradeDataDir } from '../channels/data-dir.ts';
+import { openDataDir, rotateDataDirKey, upgradeDataDir } from '../channels/data-dir.ts';
 import { keyringFile, newKeyText } from '../channels/host-key.ts';
-import { eciOfIndexKey, Keyring, openLevelStore, ranges, rotateCloudKey, type Host, type LevelStore } from '../kernel/index.ts';
+import { eciOfIndexKey, Keyring, keys, openLevelStore, put, ranges, rotateCloudKey, type Host, type LevelStore } from '../kernel/index.ts';
 import { Sealer } from '../kernel/store/sealing.ts';
 import { ruleset } from '../rulesets/index.ts';
 import { install, newChild, rejection } from './fixtures.ts';
 import { onCleanup, tempDir, testHost } from './helpers.ts';
+import { runKumo } from './server-harness.ts';
 
 // The sealed store (docs/encryption.md): nothing of a person's data or capabilities in the clear
 // on disk, deleted clouds unreadable, and every key failure a clear refusal that loses nothing.
@@ -202,6 +203,23 @@ describe('a sealed store', { timeout: 60_000 }, () => {
     await again.host.close();
   });
 
+  it('a store sealed by a passphrase opens with it alone, and a rotation moves it to a new passphrase', async () => {
+    const dir = await tempDir();
+    const env = { KUMO_HOST_PASSPHRASE: 'correct horse battery staple' };
+    const store = await openDataDir(dir, { keys: { env } });
+    await store.write([put(keys.entity('Cabc', 'r', 'x'), 'kept')]);
+    await store.close();
+    await expect(access(`${dir}.key`)).rejects.toThrow();
+    expect(await openDataDir(dir, { keys: { env: { KUMO_HOST_PASSPHRASE: 'wrong horse' } } }).catch((e: { code: string }) => e)).toMatchObject({ code: 'KEY_WRONG' });
+    expect(await openDataDir(dir).catch((e: { code: string }) => e)).toMatchObject({ code: 'KEY_MISSING' });
+    await expect(rotateDataDirKey(dir, { env })).rejects.toMatchObject({ code: 'KEY_WRONG', message: expect.stringContaining('KUMO_NEW_HOST_PASSPHRASE') });
+    await rotateDataDirKey(dir, { env, next: { passphrase: 'a new one' } });
+    expect(await openDataDir(dir, { keys: { env } }).catch((e: { code: string }) => e)).toMatchObject({ code: 'KEY_WRONG' });
+    const again = await openDataDir(dir, { keys: { env: { KUMO_HOST_PASSPHRASE: 'a new one' } } });
+    expect(await again.get(keys.entity('Cabc', 'r', 'x'))).toBe('kept');
+    await again.close();
+  });
+
   it('a host key rotation killed (SIGKILL) at each step leaves a store that opens with its data; the old key file opens nothing after', async () => {
     for (const step of ['key-written', 'keyring-sealed', 'none']) {
       const dir = await tempDir();
@@ -243,6 +261,30 @@ await rotateHostKey(${JSON.stringify(dir)}, { crashAt: (step) => { if (step === 
     onCleanup(() => old.close());
     const rows = await old.iterator({ gte: `c!${child.id}!`, lt: `c!${child.id}"` }).all();
     for (const [k, v] of rows) expect(new Sealer(now, old).open(k, v)).toBeUndefined();
+  });
+
+  it('kumo keys rotate and kumo upgrade, on a stopped host only; a wrong key or a bad cloud id changes nothing', async () => {
+    const dir = join(await tempDir(), 'data');
+    const first = await testHost({ dir, rulesets: [keeper] });
+    const child = await newChild(first.host, first.root.eci, 'kid');
+    await install(first.host, child.eci, 'test.keeper');
+    await first.host.event({ eci: child.eci, domain: 'keep', type: 'it', attrs: { secret: 'kept' } });
+    // While a host runs on it, nothing may change its keys.
+    expect(await runKumo(['keys', 'rotate', '--data', dir])).toMatchObject({ code: 1, stderr: expect.stringContaining('is in use by another kumo host') });
+    await first.host.close();
+    const oldKey = await readFile(`${dir}.key`, 'utf8');
+    expect(await runKumo(['keys', 'rotate', '--data', dir], { KUMO_HOST_KEY: newKeyText() })).toMatchObject({ code: 1, stderr: expect.stringContaining('does not open this store') });
+    expect(await runKumo(['keys', 'rotate', '--data', dir, '--cloud', 'nope'])).toMatchObject({ code: 2, stderr: expect.stringContaining('is not a cloud id') });
+    expect(await readFile(`${dir}.key`, 'utf8')).toBe(oldKey);
+    const rotated = await runKumo(['keys', 'rotate', '--data', dir]);
+    expect(rotated).toMatchObject({ code: 0, stdout: expect.stringMatching(/^the keyring of .+ is sealed by host key [0-9a-f]{16}, now in .+data\.key: keep a copy of it\n$/) });
+    expect(await readFile(`${dir}.key`, 'utf8')).not.toBe(oldKey);
+    const cloud = await runKumo(['keys', 'rotate', '--data', dir, '--cloud', child.id, '--json']);
+    expect(JSON.parse(cloud.stdout)).toEqual({ cloud: child.id, records: expect.any(Number) });
+    expect(await runKumo(['upgrade', '--data', dir])).toMatchObject({ code: 0, stdout: `${dir} is sealed already\n` });
+    const again = await testHost({ dir, rulesets: [keeper] });
+    expect(await secretOf(again.host, child.eci)).toBe('kept');
+    await again.host.close();
   });
 
   it('upgrades a store written before sealing in place, resuming after a SIGKILL midway; a host refuses the unsealed or half-sealed directory until then', async () => {

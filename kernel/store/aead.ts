@@ -20,22 +20,21 @@ export const SEAL_OVERHEAD = NONCE + TAG;
 const pool = Buffer.allocUnsafe(NONCE * 512);
 let used = pool.length;
 
-/** `n` random bytes from the pool. */
+/** `n` random bytes from the pool (each drawn once). */
 function draw(into: Buffer, at: number, n: number): void {
   if (used + n > pool.length) {
     sodium.randombytes_buf(pool);
     used = 0;
   }
   pool.copy(into, at, used, used + n);
-  // Never drawn twice: the bytes go as they are taken.
-  pool.fill(0, used, used + n);
   used += n;
 }
 
-/** A new random key. */
+/** A new random key (its bytes wiped from the pool: a key is a secret, a nonce is not). */
 export function newKey(): Buffer {
   const key = Buffer.allocUnsafe(KEY_BYTES);
   draw(key, 0, KEY_BYTES);
+  pool.fill(0, used - KEY_BYTES, used);
   return key;
 }
 

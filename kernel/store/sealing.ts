@@ -5,14 +5,16 @@ import type { Keyring } from './keyring.ts';
 import type { OrderedBatch, OrderedDb } from './ordered-db.ts';
 
 /**
- * How a sealed store keeps its records (docs/encryption.md): every value sealed (aead.ts) under the data key of the cloud it belongs to (the host's data key for host-wide records), bound
- * to its key; every secret in a key (an ECI, a code's hash, an idempotency key) replaced by a keyed
+ * How a sealed store keeps its records (docs/encryption.md): every value sealed (aead.ts) under
+ * the data key of the cloud it belongs to (the host's data key for host-wide records), bound to
+ * its key; every secret in a key (an ECI, a code's hash, an idempotency key) replaced by a keyed
  * hash, the key as written kept inside the sealed value. The rest of the kernel sees the keys and
  * values it wrote: this file and the store are the only ones that know.
  *
  * A cloud's data key is made at its first write and kept wrapped by its bucket's key (keyring.ts)
- * under `x!{bucket}!{cloudId}`. {@link Sealer.erase} forgets it: the cloud's records, wherever
- * copies of them are, are then sealed by a key nothing can give back.
+ * under `x!{bucket}!{cloudId}`. Erasing the cloud (an `erase` op: store.ts) deletes it and gives
+ * the bucket a new key ({@link Sealer.rewrapBuckets}): the cloud's records, wherever copies of them
+ * are, are then sealed by a key nothing can give back.
  *
  * A sealed value: `0xc1` (a byte msgpack never begins with), the owner (0 the host, 1 the cloud of
  * the key, 2 a cloud named next: length and id), then nonce, ciphertext and tag, authenticated with
@@ -39,6 +41,9 @@ export class Sealer {
   private readonly cloudKeys = new Map<string, Buffer>();
   /** Clouds whose data keys the batch being sealed made: forgotten if it is not written. */
   private made: string[] = [];
+  /** The cloud whose key was asked for last, and its key. */
+  private lastId: string | undefined;
+  private lastKey: Buffer | undefined;
   /** Clouds whose data keys the batch being sealed erases: a record it puts for one gets a new key. */
   private erasing: ReadonlySet<string> = new Set();
 
@@ -121,15 +126,23 @@ export class Sealer {
   /** Cloud `id`'s data key if it has one (undefined once erased). */
   private existingKey(id: string): Buffer | undefined {
     // Erased by this batch: the key it made since, if any (its old key is gone).
-    if (this.erasing.has(id)) return this.made.includes(id) ? this.cloudKeys.get(id) : undefined;
+    if (this.erasing.size > 0 && this.erasing.has(id)) return this.made.includes(id) ? this.cloudKeys.get(id) : undefined;
+    // An episode's records come together: its cloud's key was most likely the last one asked for.
+    if (id === this.lastId) return this.lastKey;
     const cached = this.cloudKeys.get(id);
-    if (cached) return cached;
+    if (cached) return this.last(id, cached);
     const b = this.keyring.bucketOf(id);
     const k = wrappedKey(b, id);
     const wrapped = this.db.getSync(k);
     if (wrapped === undefined) return undefined;
     const key = this.unwrap(b, k, wrapped);
     if (key) this.remember(id, key);
+    return key && this.last(id, key);
+  }
+
+  private last(id: string, key: Buffer): Buffer {
+    this.lastId = id;
+    this.lastKey = key;
     return key;
   }
 
@@ -141,6 +154,7 @@ export class Sealer {
   /** A batch erasing the data keys of `erased` begins to be sealed: they are forgotten, a record put for one gets a new one. */
   beginBatch(erased: ReadonlySet<string>): void {
     for (const id of erased) this.cloudKeys.delete(id);
+    this.lastId = undefined;
     this.erasing = erased;
     this.made = [];
   }
@@ -148,6 +162,7 @@ export class Sealer {
   /** The batch sealed was written (`written`) or not: a data key it made is its cloud's own, or never existed. */
   endBatch(written: boolean): void {
     if (!written) for (const id of [...this.made, ...this.erasing]) this.cloudKeys.delete(id);
+    if (!written || this.erasing.size > 0) this.lastId = undefined;
     this.erasing = new Set();
     this.made = [];
   }

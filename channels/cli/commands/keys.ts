@@ -1,6 +1,6 @@
 import { isCloudId, rotateCloudKey, type HostKeySource } from '../../../kernel/index.ts';
-import { openDataDir, upgradeDataDir } from '../../data-dir.ts';
-import { parseKey, rotateHostKey, type HostKeyOptions } from '../../host-key.ts';
+import { openDataDir, rotateDataDirKey, upgradeDataDir } from '../../data-dir.ts';
+import { parseKey, type HostKeyOptions } from '../../host-key.ts';
 import { UsageError, type Command, type Context } from '../command.ts';
 
 const keys = (ctx: Context): HostKeyOptions => ({ env: ctx.io.env, ...(ctx.v['key-file'] ? { keyFile: ctx.v['key-file'] } : {}) });
@@ -43,7 +43,7 @@ holds, and the command can run again.
         return;
       }
       const next = nextKey(ctx.io.env);
-      const r = await rotateHostKey(ctx.dataDir, { ...opts, ...(next ? { next } : {}) });
+      const r = await rotateDataDirKey(ctx.dataDir, { ...opts, ...(next ? { next } : {}) });
       ctx.print(r, `the keyring of ${ctx.dataDir} is sealed by host key ${r.keyId}${r.keyFile ? `, now in ${r.keyFile}: keep a copy of it` : ''}`);
     },
   },
