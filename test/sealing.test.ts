@@ -60,6 +60,14 @@ describe('a sealed store', () => {
     );
   });
 
+  it('keeps a secret part of any length: an app URL of 100,000 characters', async () => {
+    const { store, raw } = await sealedStore();
+    const url = `https://apps.example/${'x'.repeat(100_000)}`;
+    await store.write([put(keys.appUrl(url), 'abc')]);
+    expect(await store.get(keys.appUrl(url))).toBe('abc');
+    expect((await raw.keys().all()).filter((k) => k.startsWith('u!'))).toEqual([expect.stringMatching(/^u![A-Za-z0-9_-]{22}$/)]);
+  });
+
   it('keeps a put and a delete of one key in one batch in their order', async () => {
     const { store } = await sealedStore();
     const many = Array.from({ length: 40 }, (_, i) => put(keys.entity('Cabc', 'r', `v${i}`), { i }));

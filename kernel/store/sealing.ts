@@ -77,8 +77,8 @@ export class Sealer {
     const aad = Buffer.from(phys);
     if (at < 0) return [phys, seal(dataKey, aad, [bytes], head)];
     const tail = Buffer.from(key.slice(at));
-    const len = Buffer.allocUnsafe(2);
-    len.writeUInt16BE(tail.length);
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(tail.length);
     return [phys, seal(dataKey, aad, [len, tail, bytes], head)];
   }
 
@@ -102,8 +102,8 @@ export class Sealer {
     if (plain === null) throw new StoreCorruptError(phys, 'it does not authenticate under its key');
     const tailAt = secretTailAt(phys);
     if (tailAt < 0) return { key: phys, bytes: plain };
-    const len = plain.readUInt16BE(0);
-    return { key: `${phys.slice(0, tailAt)}${plain.subarray(2, 2 + len).toString()}`, bytes: plain.subarray(2 + len) };
+    const len = plain.readUInt32BE(0);
+    return { key: `${phys.slice(0, tailAt)}${plain.subarray(4, 4 + len).toString()}`, bytes: plain.subarray(4 + len) };
   }
 
   /** The cloud a sealed host-wide record belongs to, if it names one. */
