@@ -44,6 +44,7 @@ describe('a sealed store', () => {
         const { store, raw } = await sealedStore();
         await store.write(ecis.flatMap((e) => [put(keys.eci('Cabc', e), { tags: [], value } as never), put(keys.eciIndex(e), 'Cabc' as never)]));
         expect((await store.keys(ranges.eciIndex())).map((k) => k.slice(2))).toEqual([...ecis].sort());
+        expect((await store.keys({ ...ranges.eciIndex(), reverse: true })).map((k) => k.slice(2))).toEqual([...ecis].sort().reverse());
         expect((await store.entries(ranges.cloud('Cabc'))).map(([k]) => k)).toEqual(ecis.map((e) => keys.eci('Cabc', e)).sort());
         for (const e of ecis) expect(await store.get(keys.eciIndex(e))).toBe('Cabc');
         const stored = await raw.iterator().all();

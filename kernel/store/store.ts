@@ -132,8 +132,10 @@ export class LevelStore implements Store {
       if (opened.key !== k) hashed = true;
       out.push([opened.key as Key<V>, decode(opened.bytes) as V]);
     }
-    // Keys stored with a hash of their secret part come in the hash's order: put back in the keys' own.
-    return hashed ? out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : out;
+    // Keys stored with a hash of their secret part come in the hash's order: put back in the keys' own
+    // (a limit on such a range counts in the hash's order: the kernel sets none there).
+    const order = range.reverse ? -1 : 1;
+    return hashed ? out.sort(([a], [b]) => (a < b ? -order : a > b ? order : 0)) : out;
   }
 
   async keys<V>(range: RangeQuery<V>): Promise<Array<Key<V>>> {
