@@ -1,7 +1,8 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Keyring, keys, LevelStore, put, ranges } from '../kernel/index.ts';
+import { erase, Keyring, keys, LevelStore, put, ranges, type OrderedDb } from '../kernel/index.ts';
 import { newKey, open, seal } from '../kernel/store/aead.ts';
 import { Sealer } from '../kernel/store/sealing.ts';
 import { memoryStore, tempDir } from './helpers.ts';
@@ -77,5 +78,108 @@ describe('a sealed store', () => {
     expect(await store.get(keys.entity('Cabc', 'r', 'v1'))).toBe('again');
     expect(await store.get(keys.entity('Cabc', 'r', 'v39'))).toEqual({ i: 39 });
     expect((await store.entries(ranges.entities('Cabc', 'r'))).length).toBe(39);
+  });
+});
+
+describe('erasing a cloud in a sealed store', () => {
+  async function sealed() {
+    const { db } = await memoryStore();
+    const path = join(await tempDir(), 'kumo.keyring');
+    const ring = await Keyring.create(path, { key: newKey() });
+    return { db, ring, path, store: new LevelStore(db, false, new Sealer(ring, db)) };
+  }
+  const event = { eid: 'e1', domain: 'd', type: 't', attrs: { secret: 's3cret' }, time: 1 };
+
+  it("deletes its data key with its records, sends on the events it sent (sealed under the host's key), drops those waiting for it", async () => {
+    const { db, ring, store } = await sealed();
+    await store.write([put(keys.meta('Cgone'), { name: 'gone', parent: null, created: 1 }), put(keys.outbox(1), { cloudId: 'Cgone' as never, eci: 'Eelsewhere', event, since: 1 }), put(keys.inbox(1), { cloudId: 'Cgone' as never, eci: 'Egone', event })]);
+    await store.write([put(keys.outbox(2), { cloudId: 'Cstays' as never, eci: 'Ex', event, since: 1 })]);
+    const wrapped = `x!${String(ring.bucketOf('Cgone')).padStart(4, '0')}!Cgone`;
+    expect(db.getSync(wrapped)).toBeDefined();
+    await store.write([{ type: 'del', key: keys.meta('Cgone') }, erase('Cgone')]);
+    expect(db.getSync(wrapped)).toBeUndefined();
+    expect(await store.entries(ranges.outbox())).toEqual([
+      [keys.outbox(1), { cloudId: 'Cgone', eci: 'Eelsewhere', event, since: 1 }],
+      [keys.outbox(2), { cloudId: 'Cstays', eci: 'Ex', event, since: 1 }],
+    ]);
+    expect(await store.entries(ranges.inbox())).toEqual([]);
+    // The event it sent is now the host's: its value names no cloud.
+    expect(db.getSync(keys.outbox(1))![1]).toBe(0);
+    expect(db.getSync(keys.outbox(2))![1]).toBe(2);
+    expect(ring.rekeying()).toEqual([]);
+  });
+
+  it('a record whose owner byte or magic byte was changed is refused, not guessed', async () => {
+    const { db, store } = await sealed();
+    await store.write([put(keys.outbox(1), { cloudId: 'Ca' as never, eci: 'Ex', event, since: 1 }), put(keys.entity('Ca', 'r', 'x'), 1)]);
+    const entity = Buffer.from(db.getSync(keys.entity('Ca', 'r', 'x'))!);
+    await db.put(keys.entity('Ca', 'r', 'x'), Buffer.from([0xc1, 7, ...entity.subarray(2)]));
+    await expect(store.get(keys.entity('Ca', 'r', 'x'))).rejects.toMatchObject({ code: 'STORE_CORRUPT', message: expect.stringContaining('its owner byte is 7') });
+    await db.put(keys.entity('Ca', 'r', 'x'), Buffer.from([0x81, ...entity.subarray(1)]));
+    await expect(store.get(keys.entity('Ca', 'r', 'x'))).rejects.toMatchObject({ code: 'STORE_CORRUPT', message: expect.stringContaining('not sealed') });
+    // The owner named in a pending event changed to another cloud: that cloud's key opens nothing.
+    const pending = Buffer.from(db.getSync(keys.outbox(1))!);
+    pending[4] = 'b'.charCodeAt(0);
+    await db.put(keys.outbox(1), pending);
+    await store.write([put(keys.meta('Cb'), { name: 'b', parent: null, created: 1 })]);
+    await expect(store.entries(ranges.outbox())).rejects.toMatchObject({ code: 'STORE_CORRUPT', message: expect.stringContaining('does not authenticate') });
+  });
+
+  it('a batch that is not written leaves no data key behind: the next write of the cloud makes one that lasts', async () => {
+    const { db, ring, path } = await sealed();
+    let fail = true;
+    const flaky: OrderedDb = {
+      getSync: (k) => db.getSync(k),
+      iterator: (r) => db.iterator(r),
+      keys: (r) => db.keys(r),
+      close: () => db.close(),
+      batch: () => {
+        const b = db.batch();
+        return { put: (k, v) => b.put(k, v), del: (k) => b.del(k), close: () => b.close(), write: (o) => (fail ? ((fail = false), b.close().then(() => Promise.reject(new Error('disk full')))) : b.write(o)) };
+      },
+    };
+    const store = new LevelStore(flaky, false, new Sealer(ring, flaky));
+    await expect(store.write([put(keys.entity('Cnew', 'r', 'x'), 'first')])).rejects.toThrow('disk full');
+    await store.write([put(keys.entity('Cnew', 'r', 'x'), 'second')]);
+    // Opened again (no cache): the value opens with the key that was stored.
+    const again = new LevelStore(db, false, new Sealer(await Keyring.open(path, { key: (ring as unknown as { hostKey: Buffer }).hostKey }), db));
+    expect(await again.get(keys.entity('Cnew', 'r', 'x'))).toBe('second');
+  });
+});
+
+describe('a keyring', () => {
+  it('refuses a file that is not a keyring, of another version, or a key of the wrong size', async () => {
+    const path = join(await tempDir(), 'kumo.keyring');
+    const key = newKey();
+    await Keyring.create(path, { key });
+    const good = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    const refusal = (p: Promise<unknown>) => p.then(() => null, (e: { reason: string; message: string }) => ({ reason: e.reason, message: e.message }));
+    await writeFile(path, JSON.stringify({ ...good, kumo: 'other' }));
+    expect(await refusal(Keyring.open(path, { key }))).toEqual({ reason: 'damaged', message: `the keyring ${path} is damaged: it is not a kumo keyring` });
+    await writeFile(path, JSON.stringify({ ...good, version: 2 }));
+    expect(await refusal(Keyring.open(path, { key }))).toEqual({ reason: 'damaged', message: `the keyring ${path} is of version 2, which this kumo does not know` });
+    await writeFile(path, 'null');
+    expect(await refusal(Keyring.open(path, { key }))).toMatchObject({ reason: 'damaged' });
+    await writeFile(path, JSON.stringify(good));
+    expect(await refusal(Keyring.open(path, { key: key.subarray(0, 16) }))).toEqual({ reason: 'wrong-key', message: 'a host key is 32 bytes, not 16' });
+    expect(await refusal(Keyring.open(path, { passphrase: '' }))).toEqual({ reason: 'wrong-key', message: 'an empty passphrase protects nothing' });
+    expect(await refusal(Keyring.open(`${path}.none`, { key }))).toMatchObject({ reason: 'missing' });
+    expect(await Keyring.open(path, { key })).toBeInstanceOf(Keyring);
+  });
+
+  it('spreads clouds over its buckets, and a re-key keeps the old key until it is settled', async () => {
+    const ring = await Keyring.create(join(await tempDir(), 'kumo.keyring'), { key: newKey() });
+    const used = new Set(Array.from({ length: 4096 }, (_, i) => ring.bucketOf(`C${i.toString(36)}x`)));
+    expect(used.size).toBeGreaterThan(900);
+    expect(ring.bucketOf('Cabc')).not.toBe(ring.bucketOf('Cabd'));
+    const old = ring.wrapping(7);
+    await ring.beginRekey([7]);
+    expect(ring.rekeying()).toEqual([7]);
+    expect(ring.wrapping(7).gen).toBe(old.gen + 1);
+    expect(ring.keyOf(7, old.gen)).toEqual(old.key);
+    await ring.settle([7]);
+    expect(ring.rekeying()).toEqual([]);
+    expect(ring.keyOf(7, old.gen)).toBeUndefined();
+    expect(ring.keyOf(7, old.gen + 1)).toBeDefined();
   });
 });

@@ -84,11 +84,6 @@ export class Keyring {
     return new Keyring(path, key, rest, Buffer.from(c.data), Buffer.from(c.hmac), buckets);
   }
 
-  /** The id of the host key a keyring file was sealed by, without opening it. */
-  static async keyIdAt(path: string): Promise<string> {
-    return parseFile(path, await readFile(path, 'utf8')).keyId;
-  }
-
   /** The id of this keyring's host key. */
   get keyId(): string {
     return this.file.keyId;
