@@ -92,7 +92,11 @@ describe('erasing a cloud in a sealed store', () => {
 
   it("deletes its data key with its records, sends on the events it sent (sealed under the host's key), drops those waiting for it", async () => {
     const { db, ring, store } = await sealed();
-    await store.write([put(keys.meta('Cgone'), { name: 'gone', parent: null, created: 1 }), put(keys.outbox(1), { cloudId: 'Cgone' as never, eci: 'Eelsewhere', event, since: 1 }), put(keys.inbox(1), { cloudId: 'Cgone' as never, eci: 'Egone', event })]);
+    await store.write([
+      put(keys.meta('Cgone'), { name: 'gone', parent: null, created: 1 }),
+      put(keys.outbox(1), { cloudId: 'Cgone' as never, eci: 'Eelsewhere', event, since: 1 }),
+      put(keys.inbox(1), { cloudId: 'Cgone' as never, eci: 'Egone', event }),
+    ]);
     await store.write([put(keys.outbox(2), { cloudId: 'Cstays' as never, eci: 'Ex', event, since: 1 })]);
     const wrapped = `x!${String(ring.bucketOf('Cgone')).padStart(4, '0')}!Cgone`;
     expect(db.getSync(wrapped)).toBeDefined();
@@ -153,7 +157,11 @@ describe('a keyring', () => {
     const key = newKey();
     await Keyring.create(path, { key });
     const good = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-    const refusal = (p: Promise<unknown>) => p.then(() => null, (e: { reason: string; message: string }) => ({ reason: e.reason, message: e.message }));
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => null,
+        (e: { reason: string; message: string }) => ({ reason: e.reason, message: e.message }),
+      );
     await writeFile(path, JSON.stringify({ ...good, kumo: 'other' }));
     expect(await refusal(Keyring.open(path, { key }))).toEqual({ reason: 'damaged', message: `the keyring ${path} is damaged: it is not a kumo keyring` });
     await writeFile(path, JSON.stringify({ ...good, version: 2 }));
