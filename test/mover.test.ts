@@ -84,6 +84,18 @@ describe('a move the realm fails', () => {
   });
 });
 
+describe('a move to a host that told the realm no key to seal clouds with (a kumo from before)', () => {
+  it('is refused REALM_UNAVAILABLE before any part of the clouds is sent, and the cloud stays', async () => {
+    const sent: unknown[] = [];
+    const { m, steps } = moving({ sealKeyOf: () => undefined });
+    (m as unknown as { router: { ask: (...a: unknown[]) => Promise<undefined> } }).router.ask = (...a) => (sent.push(a), Promise.resolve(undefined));
+    await expect(m.move({ op: 'move', eci: 'E0', to: 'h2' })).rejects.toMatchObject({ code: 'REALM_UNAVAILABLE', status: 503, message: expect.stringContaining('it has told the realm no key to seal them for it') });
+    // No part of the clouds went: the target is only told the move is over.
+    expect(sent.map((a) => (a as [string, string, { op: string }])[2].op)).toEqual(['moveDecided']);
+    expect(steps.map((s) => s.op)).toEqual(['moveOut', 'moveStay']);
+  });
+});
+
 describe('a move whose decision the bucket did not answer', () => {
   /** A mover whose bucket answers `decide` with each of `answers` in turn (an Error: no answer). */
   function deciding(answers: Array<string | Error>) {
