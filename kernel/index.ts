@@ -35,7 +35,6 @@ export { type Router, aloneRouter } from './requests/router.ts';
 export { type Remote, noRemote } from './delivery/remote.ts';
 export { type Store, type WriteOp, type OrderedDb, type RangeQuery, LevelStore, openLevelStore, put, del, erase } from './store/store.ts';
 export { Keyring, writeAtomically, type HostKeySource } from './store/keyring.ts';
-export { isSealed } from './store/sealing.ts';
 export { seal as sealBytes, open as openSealed } from './store/aead.ts';
 export { rotateCloudKey } from './store/rekey.ts';
 export { type Clock, type Timer, systemClock, ManualClock } from './clock.ts';
