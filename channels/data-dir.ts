@@ -1,8 +1,8 @@
-import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openLevelStore, StoreLockedError, StoreOpenError, type LevelStore, type Store } from '../kernel/index.ts';
 import { DirLockedError, lockDir, type DirLock } from './dir-lock.ts';
-import { keyringFile, openKeyring, rotateHostKey, upgradeMarker, type HostKeyOptions } from './host-key.ts';
+import { exists, keyringFile, openKeyring, rotateHostKey, upgradeMarker, type HostKeyOptions } from './host-key.ts';
 import { StartError } from './start-error.ts';
 
 /** Permission bits of group and others: none may be set on a data directory. */
@@ -94,11 +94,6 @@ function privateUmask(): void {
 export async function upgradeDataDir(dir: string, opts: { keys?: HostKeyOptions; onBatch?: (sealed: number) => void } = {}): Promise<number> {
   const lock = await lockDataDir(dir);
   const marker = upgradeMarker(dir);
-  const exists = (path: string) =>
-    access(path).then(
-      () => true,
-      () => false,
-    );
   if ((await exists(keyringFile(dir))) && !(await exists(marker))) {
     await lock.release();
     return 0;

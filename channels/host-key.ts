@@ -47,7 +47,8 @@ export function newKeyText(): string {
   return randomBytes(32).toString('base64url');
 }
 
-const exists = (path: string): Promise<boolean> =>
+/** Is there a file (or directory) at `path`? */
+export const exists = (path: string): Promise<boolean> =>
   access(path).then(
     () => true,
     () => false,

@@ -453,7 +453,13 @@ export function ownedByValue(key: string): boolean {
   return key.startsWith('o!') || key.startsWith('n!');
 }
 
-/** A sealed store's own record of a cloud's wrapped data key (`x!`): never one of the kernel's keys. */
+/** A sealed store's own record of cloud `id`'s data key, wrapped by the key of its bucket `b` (store/sealing.ts). */
+export const wrappedKey = (b: number, id: string): string => `x!${pad(b, 4)}!${id}`;
+
+/** The wrapped data keys of bucket `b`. */
+export const wrappedKeys = (b: number): Range<Uint8Array> => under(wrappedKey(b, ''));
+
+/** Is `key` one of a sealed store's own records of a data key (`x!`): never one of the kernel's keys? */
 export function isKeyRecord(key: string): boolean {
   return key.startsWith('x!');
 }

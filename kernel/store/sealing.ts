@@ -1,6 +1,6 @@
 import { StoreCorruptError } from '../errors.ts';
 import { keyedHash, newKey, open, seal } from './aead.ts';
-import { cloudOfKey, secretTailAt } from './keys.ts';
+import { cloudOfKey, secretTailAt, wrappedKey, wrappedKeys } from './keys.ts';
 import type { Keyring } from './keyring.ts';
 import type { OrderedBatch, OrderedDb } from './ordered-db.ts';
 
@@ -32,10 +32,6 @@ const CACHED_KEYS = 65_536;
 export function isSealed(bytes: Uint8Array): boolean {
   return bytes[0] === MAGIC;
 }
-
-/** The key of cloud `id`'s wrapped data key in bucket `b`. */
-const wrappedKey = (b: number, id: string): string => `x!${String(b).padStart(4, '0')}!${id}`;
-const bucketRange = (b: number): { gte: string; lt: string } => ({ gte: wrappedKey(b, ''), lt: `${wrappedKey(b, '').slice(0, -1)}"` });
 
 export class Sealer {
   private readonly cloudKeys = new Map<string, Buffer>();
@@ -192,7 +188,8 @@ export class Sealer {
   async rewrapBuckets(buckets: Iterable<number>, batch: OrderedBatch, erased: ReadonlySet<string> = new Set()): Promise<void> {
     for (const b of buckets) {
       const next = this.keyring.wrapping(b);
-      for (const [k, wrapped] of await this.db.iterator({ ...bucketRange(b), limit: -1 }).all()) {
+      const { gte, lt } = wrappedKeys(b);
+      for (const [k, wrapped] of await this.db.iterator({ gte, lt, limit: -1 }).all()) {
         const id = k.slice(wrappedKey(b, '').length);
         if (erased.has(id)) {
           batch.del(k);

@@ -4,9 +4,9 @@ import { StoreLockedError, StoreOpenError, UnstorableValueError } from '../error
 import { isKeyRecord, ownedByValue, plainRange, type Key, type Range } from './keys.ts';
 import type { Keyring } from './keyring.ts';
 import type { Bound, OrderedBatch, OrderedDb } from './ordered-db.ts';
+import { isSealed, Sealer } from './sealing.ts';
 
 export type { OrderedBatch, OrderedDb } from './ordered-db.ts';
-import { isSealed, Sealer } from './sealing.ts';
 
 /**
  * One write in a batch. Build them with {@link put}, {@link del} and {@link erase}; put checks the
@@ -148,7 +148,12 @@ export class LevelStore implements Store {
     if (ops.length === 0) return Promise.resolve();
     if (!this.sealer) return this.writeBatch(ops);
     const sealer = this.sealer;
-    const run = this.writing.then(() => this.writeSealed(ops, sealer));
+    return this.serially(() => this.writeSealed(ops, sealer));
+  }
+
+  /** Run `write` after the writes before it (a sealed store writes one batch at a time). */
+  private serially(write: () => Promise<void>): Promise<void> {
+    const run = this.writing.then(write);
     this.writing = run.catch(() => undefined);
     return run;
   }
@@ -206,7 +211,7 @@ export class LevelStore implements Store {
       throw err;
     }
     s.endBatch(true);
-    if (erased.size > 0) await s.keyring.settle(buckets);
+if (erased.size > 0) await s.keyring.settle(buckets);
   }
 
   /**
@@ -239,22 +244,25 @@ export class LevelStore implements Store {
     for (;;) {
       const rows = await this.db.iterator({ gte: from, lt: BEYOND, limit: batch }).all();
       if (rows.length === 0) break;
-      const plain = rows.filter(([k, v]) => !isSealed(v) && !k.startsWith('x!'));
+      const plain = rows.filter(([k, v]) => !isSealed(v) && !isKeyRecord(k));
       if (plain.length > 0) {
-        const run = this.writing.then(async () => {
+        await this.serially(async () => {
           const b = this.db.batch();
           s.beginBatch(new Set());
-          for (const [k, v] of plain) {
-            const [phys, sealed] = s.seal(k, v, b, ownerOf(k, decode(v)));
-            // One batch: the record sealed under its hashed key, and its plain key gone.
-            if (phys !== k) b.del(k);
-            b.put(phys, sealed);
+          try {
+            for (const [k, v] of plain) {
+              const [phys, sealed] = s.seal(k, v, b, ownerOf(k, decode(v)));
+              // One batch: the record sealed under its hashed key, and its plain key gone.
+              if (phys !== k) b.del(k);
+              b.put(phys, sealed);
+            }
+            await b.write({ sync: true });
+          } catch (err) {
+            s.endBatch(false);
+            throw err;
           }
-          await b.write({ sync: true });
           s.endBatch(true);
         });
-        this.writing = run.catch(() => s.endBatch(false));
-        await run;
       }
       sealed += plain.length;
       onBatch?.(sealed);
