@@ -211,7 +211,10 @@ export class LevelStore implements Store {
       throw err;
     }
     s.endBatch(true);
-if (erased.size > 0) await s.keyring.settle(buckets);
+    // The batch is written: the clouds are deleted, whatever comes next. A keyring that cannot be
+    // saved now (a full disk) keeps the old bucket keys on disk until a later save or the next
+    // open settles them; the deletion is not answered as failed.
+    if (erased.size > 0) await s.keyring.settle(buckets).catch(() => undefined);
   }
 
   /**
